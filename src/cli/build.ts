@@ -1,0 +1,12 @@
+import type { Command } from 'commander';
+import { EdgezooError } from '../errors.js';
+import type { CliContext } from './context.js';
+
+export function register(program: Command, _ctx: CliContext): void {
+  program
+    .command('build')
+    .description('(not available yet)')
+    .action(() => {
+      throw new EdgezooError('NOT_IMPLEMENTED', '`edgezoo build` is not available yet');
+    });
+}

@@ -1,0 +1,174 @@
+/**
+ * The normalised recipe: what `loadRecipe` returns after the YAML has been parsed, checked
+ * against the schema (src/recipe/schema.ts, the source of truth for the YAML form) and the
+ * rules, and defaults applied. Every module after loading works on this shape only.
+ * Paths in it are repository-relative POSIX paths that were checked to stay inside the project.
+ */
+
+/** Target formats of the zoo. */
+export type TargetFormat = 'onnx' | 'tflite' | 'openvino';
+
+/**
+ * Precisions, by what people deploy:
+ * - fp32, fp16: float weights and activations (fp16 keeps float32 inputs/outputs);
+ * - dynamic-int8: int8 weights, float activations (ONNX quantize_dynamic, TFLite dynamic range);
+ * - int8: full integer with calibration (ONNX static QDQ per-channel; TFLite full-integer with
+ *   int8 inputs and outputs);
+ * - int16-act: TFLite full-integer with int16 activations and int8 weights.
+ */
+export type Precision = 'fp32' | 'fp16' | 'dynamic-int8' | 'int8' | 'int16-act';
+
+/** Which precisions each target format accepts. */
+export const PRECISIONS_BY_FORMAT: Readonly<Record<TargetFormat, readonly Precision[]>> = {
+  onnx: ['fp32', 'fp16', 'dynamic-int8', 'int8'],
+  tflite: ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'],
+  openvino: ['fp32', 'fp16'],
+};
+
+/** Precisions that need calibration samples. */
+export const CALIBRATED_PRECISIONS: readonly Precision[] = ['int8', 'int16-act'];
+
+/** Where a file comes from. Exactly one location; the sha256 is always required. */
+export type FileLocation =
+  | { kind: 'url'; url: string }
+  | { kind: 'path'; path: string }
+  /** A file inside a registry package pinned to one version, e.g. pypi `facenet-pytorch==2.6.0`. */
+  | { kind: 'package'; registry: 'pypi' | 'npm'; name: string; version: string; file: string };
+
+export interface FileSource {
+  location: FileLocation;
+  /** Lower-case hex sha256 of the file's bytes. */
+  sha256: string;
+}
+
+export type ModelSource =
+  | { kind: 'onnx'; file: FileSource }
+  | { kind: 'tflite'; file: FileSource }
+  | {
+      kind: 'pytorch';
+      /**
+       * Builds the nn.Module: a repository file (`models/x/model.py:build`) or an importable
+       * module of the torch environment (`facenet_pytorch.models.mtcnn:PNet`).
+       */
+      factory: { module: string; function: string; isFile: boolean };
+      /** A state dict loaded with torch.load(weights_only=True); absent when the factory loads its own. */
+      weights?: FileSource;
+      /** Keyword arguments passed to the factory. */
+      kwargs: Record<string, unknown>;
+    };
+
+/** Axis meaning of a tensor, one letter per dim (N batch, C channels, H, W, L length, D any). */
+export type Layout = string;
+
+export type TensorDtype = 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
+
+export interface InputSpec {
+  name: string;
+  /** Numbers are fixed dims; a string is a symbolic dim, allowed only when listed in `dynamic`. */
+  shape: Array<number | string>;
+  /** Symbolic dims the recipe keeps dynamic on purpose. */
+  dynamic: string[];
+  layout: Layout;
+  dtype: TensorDtype;
+  /** Value range of the model input after preprocessing, used for random data and calibration. */
+  range: [number, number];
+}
+
+export interface OutputSpec {
+  name: string;
+  layout?: Layout;
+  /** The output holds class scores: validation reports top-1/top-k agreement on it. */
+  classifier: boolean;
+}
+
+/** Applied to raw samples (images or .npy) to get model input: x = (x * scale - mean) / std. */
+export interface Preprocess {
+  /** Images only: resize to the input's H x W. */
+  resize: boolean;
+  channelOrder: 'rgb' | 'bgr';
+  /** Multiplies the raw value first (1/255 turns 8-bit pixels into [0,1]). */
+  scale: number;
+  mean: number[];
+  std: number[];
+}
+
+export interface SampleSet {
+  /** A glob of repository-relative paths to .npy files or images (png/jpg). */
+  samples: string;
+  /** How many of the matched files to use (sorted by name, first N). */
+  count: number;
+}
+
+/** onnx2tf parameter replacement (format_version 1); the same shape given inline or as a file. */
+export interface ParameterReplacement {
+  format_version: 1;
+  operations: Array<{
+    op_name: string;
+    param_target: 'inputs' | 'attributes' | 'outputs' | 'op';
+    param_name: string;
+    values?: unknown;
+    [extra: string]: unknown;
+  }>;
+}
+
+export interface Tolerance {
+  atol?: number;
+  rtol?: number;
+  /** Minimum cosine similarity per output. */
+  cosine?: number;
+  /** Minimum top-1 agreement (0..1) on classifier outputs. */
+  top1?: number;
+  /** Minimum top-k agreement (0..1) on classifier outputs. */
+  topk?: number;
+}
+
+export interface Recipe {
+  /** Lower-case letters, digits and dashes; equals the recipe file's base name. */
+  name: string;
+  /** Semver of this model in the zoo. */
+  version: string;
+  /** SPDX license identifier (or expression). */
+  license: string;
+  /** Repository-relative path of the license text, when the source ships one. */
+  licenseFile?: string;
+  description: string;
+  task: string;
+  homepage?: string;
+  tags: string[];
+  source: ModelSource;
+  inputs: InputSpec[];
+  /** Optional: names, layouts and classifier flags of outputs (defaults come from the model). */
+  outputs: OutputSpec[];
+  preprocess: Preprocess;
+  calibration?: SampleSet;
+  validation: SampleSet & {
+    /** k of the top-k agreement for classifier outputs. */
+    topk: number;
+    /** Seed for random inputs when no samples are given. */
+    seed: number;
+  };
+  /** onnx2tf-format parameter replacements, as a repository-relative JSON file or inline. */
+  replacements?: { kind: 'path'; path: string } | { kind: 'inline'; value: ParameterReplacement };
+  targets: Partial<Record<TargetFormat, Precision[]>>;
+  /** Targets the recipe knows cannot be built, with the reason the model card shows. Keys `format/precision`. */
+  skip: Record<string, string>;
+  /** Which tool makes TFLite from this model. */
+  converters: { tflite: 'onnx2tf' | 'litert-torch' };
+  /** ONNX opset for exports and conversions. */
+  opset: number;
+  /** Overrides of the default thresholds, by precision or by `format/precision`. */
+  tolerances: Record<string, Tolerance>;
+}
+
+/** Where a problem is: a project-relative file, 1-based line and column. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/** One problem in a recipe; `edgezoo check` prints `file:line:col: message`. */
+export interface RecipeProblem extends SourcePosition {
+  code: string;
+  message: string;
+}
