@@ -1,12 +1,73 @@
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
-import { EdgezooError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { checkRecipes, discoverRecipes, formatProblem, type RecipeLoadResult } from '../recipe/index.js';
 import type { CliContext } from './context.js';
 
-export function register(program: Command, _ctx: CliContext): void {
+interface CheckOptions {
+  json?: boolean;
+}
+
+export function register(program: Command, ctx: CliContext): void {
   program
     .command('check')
-    .description('(not available yet)')
-    .action(() => {
-      throw new EdgezooError('NOT_IMPLEMENTED', '`edgezoo check` is not available yet');
+    .description('Check recipes against the schema and the rules; print every problem as file:line:col: message.')
+    .argument('[paths...]', 'recipe files or folders of recipes (default: every recipe in recipes/)')
+    .option('--json', 'print the result as JSON for machines')
+    .addHelpText('after', '\nExit status: 0 when every recipe is valid, 1 when any has a problem, 2 on wrong usage.')
+    .action(async (paths: string[], options: CheckOptions) => {
+      const projectRoot = ctx.projectRoot();
+      const files = paths.length > 0 ? await expandPaths(paths, process.cwd()) : await discoverRecipes(projectRoot);
+      const results = await checkRecipes(files, projectRoot);
+      const problemCount = results.reduce((sum, result) => sum + result.problems.length, 0);
+      const failedCount = results.filter((result) => result.problems.length > 0).length;
+      ctx.exitCode = problemCount > 0 ? 1 : 0;
+
+      if (options.json) {
+        ctx.print(JSON.stringify(toJson(results, problemCount), null, 2));
+        return;
+      }
+      if (results.length === 0) {
+        ctx.print(`no recipes found in ${path.join(path.relative(process.cwd(), projectRoot) || '.', 'recipes')}/`);
+        return;
+      }
+      for (const result of results) for (const problem of result.problems) ctx.print(formatProblem(problem));
+      ctx.print(problemCount === 0 ? `${plural(results.length, 'recipe')} ok` : `${plural(problemCount, 'problem')} in ${failedCount} of ${plural(results.length, 'recipe')}`);
     });
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** Files stay as given; a folder stands for its *.yaml and *.yml files. */
+async function expandPaths(paths: string[], cwd: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const given of paths) {
+    const absolute = path.resolve(cwd, given);
+    const stats = await stat(absolute).catch(() => undefined);
+    if (stats === undefined) throw new UsageError(`no such recipe file or folder: ${given}`);
+    if (stats.isDirectory()) {
+      const names = await readdir(absolute);
+      files.push(...names.filter((name) => /\.ya?ml$/i.test(name)).sort().map((name) => path.join(absolute, name)));
+    } else {
+      files.push(absolute);
+    }
+  }
+  return [...new Set(files)];
+}
+
+function toJson(results: RecipeLoadResult[], problemCount: number) {
+  return {
+    ok: problemCount === 0,
+    recipeCount: results.length,
+    problemCount,
+    recipes: results.map((result) => ({
+      file: result.file,
+      ok: result.problems.length === 0,
+      ...(result.recipe === undefined ? {} : { name: result.recipe.name, version: result.recipe.version }),
+      problems: result.problems,
+    })),
+  };
 }

@@ -1,0 +1,256 @@
+/**
+ * Rules that relate several fields, checked on the plain YAML value so they report even when
+ * other parts of the recipe are wrong (each rule looks only at the fields it needs and skips
+ * values of the wrong type, which the schema already reports).
+ */
+import path from 'node:path';
+import { CALIBRATED_PRECISIONS, PRECISIONS_BY_FORMAT, type Precision, type TargetFormat } from './types.js';
+import { DEFAULT_TARGETS, FACTORY_PATTERN, TARGET_FORMATS } from './schema.js';
+import { checkProjectPath, normaliseProjectPath } from './project-path.js';
+import { formatValuePath, isMapping, ProblemCode, type NodePart, type ProblemCodeValue, type ValuePath } from './problems.js';
+import { nearest } from './suggest.js';
+
+/** A problem found by a rule, before it gets its file position. */
+export interface RuleFinding {
+  path: ValuePath;
+  part: NodePart;
+  code: ProblemCodeValue;
+  message: string;
+}
+
+const SOURCE_KINDS = ['onnx', 'tflite', 'pytorch', 'package'] as const;
+const LOCATION_KINDS = ['url', 'path', 'package'] as const;
+const REGISTRIES = ['pypi', 'npm'] as const;
+
+/** Every `format/precision` a recipe may name in `skip` and `tolerances`. */
+export const TARGET_KEYS: readonly string[] = TARGET_FORMATS.flatMap((format) => PRECISIONS_BY_FORMAT[format].map((precision) => `${format}/${precision}`));
+
+/** Runs every cross-field rule on the plain value of a recipe file named `fileLabel`. */
+export function checkRecipeRules(recipe: Record<string, unknown>, fileLabel: string): RuleFinding[] {
+  const findings: RuleFinding[] = [];
+  const report = (findingPath: ValuePath, part: NodePart, code: ProblemCodeValue, message: string) => {
+    const label = formatValuePath(findingPath.length > 0 && part === 'key' ? findingPath.slice(0, -1) : findingPath);
+    findings.push({ path: findingPath, part, code, message: label === '' ? message : `${label}: ${message}` });
+  };
+
+  checkName(recipe, fileLabel, report);
+  checkSource(recipe, report);
+  checkInputs(recipe, report);
+  checkTargets(recipe, report);
+  checkSamples(recipe, report);
+  checkLicense(recipe, report);
+  checkPreprocess(recipe, report);
+  return findings;
+}
+
+type Report = (path: ValuePath, part: NodePart, code: ProblemCodeValue, message: string) => void;
+
+function checkName(recipe: Record<string, unknown>, fileLabel: string, report: Report): void {
+  const expected = path.posix.basename(fileLabel.replaceAll('\\', '/')).replace(/\.ya?ml$/i, '');
+  if (typeof recipe.name === 'string' && recipe.name !== expected) {
+    report(['name'], 'value', ProblemCode.nameMismatch, `"${recipe.name}" must equal the file's base name "${expected}" (rename the file or the recipe)`);
+  }
+}
+
+function presentKeys(value: Record<string, unknown>, kinds: readonly string[]): string[] {
+  return Object.keys(value).filter((key) => kinds.includes(key));
+}
+
+function exactlyOne(value: Record<string, unknown>, at: ValuePath, kinds: readonly string[], report: Report): void {
+  const present = presentKeys(value, kinds);
+  const list = kinds.join(', ');
+  if (present.length === 0) {
+    // Unknown keys are reported with a suggestion already; "none" would only repeat it.
+    if (Object.keys(value).some((key) => !kinds.includes(key) && key !== 'sha256' && key !== 'file')) return;
+    report(at, 'value', ProblemCode.source, `expected exactly one of ${list}; received none`);
+  } else if (present.length > 1) {
+    const second = present[1] ?? '';
+    report([...at, second], 'key', ProblemCode.source, `expected exactly one of ${list}; received ${present.join(' and ')}`);
+  }
+}
+
+function checkLocation(value: unknown, at: ValuePath, report: Report): void {
+  if (!isMapping(value)) return;
+  exactlyOne(value, at, LOCATION_KINDS, report);
+  if (isMapping(value.package)) exactlyOne(value.package, [...at, 'package'], REGISTRIES, report);
+}
+
+function checkSource(recipe: Record<string, unknown>, report: Report): void {
+  const source = recipe.source;
+  if (!isMapping(source)) return;
+  exactlyOne(source, ['source'], SOURCE_KINDS, report);
+  checkLocation(source.onnx, ['source', 'onnx'], report);
+  checkLocation(source.tflite, ['source', 'tflite'], report);
+  const pytorch = source.pytorch;
+  if (isMapping(pytorch)) {
+    checkLocation(pytorch.weights, ['source', 'pytorch', 'weights'], report);
+    const match = typeof pytorch.factory === 'string' ? FACTORY_PATTERN.exec(pytorch.factory) : null;
+    const file = match?.groups?.file;
+    if (file !== undefined) {
+      const problem = checkProjectPath(file);
+      if (problem !== undefined) report(['source', 'pytorch', 'factory'], 'value', ProblemCode.pathEscapes, problem);
+    }
+  }
+  const packaged = source.package;
+  if (isMapping(packaged)) {
+    exactlyOne(packaged, ['source', 'package'], REGISTRIES, report);
+    if (typeof packaged.file === 'string' && !/\.(onnx|tflite)$/.test(packaged.file)) {
+      report(
+        ['source', 'package', 'file'],
+        'value',
+        ProblemCode.source,
+        `cannot tell the model format of "${packaged.file}"; expected a file ending in .onnx or .tflite (for other files use source.pytorch with weights.package)`,
+      );
+    }
+  }
+  const converter = isMapping(recipe.converters) ? recipe.converters.tflite : undefined;
+  if (converter === 'litert-torch' && presentKeys(source, SOURCE_KINDS).length === 1 && !isMapping(pytorch)) {
+    report(['converters', 'tflite'], 'value', ProblemCode.inconsistent, 'litert-torch converts PyTorch models only; this recipe has no pytorch source (use onnx2tf)');
+  }
+}
+
+function checkInputs(recipe: Record<string, unknown>, report: Report): void {
+  if (!Array.isArray(recipe.inputs)) return;
+  const names = new Map<string, number>();
+  recipe.inputs.forEach((input: unknown, index) => {
+    if (!isMapping(input)) return;
+    const at: ValuePath = ['inputs', index];
+    if (typeof input.name === 'string') {
+      const earlier = names.get(input.name);
+      if (earlier !== undefined) report([...at, 'name'], 'value', ProblemCode.inconsistent, `input name "${input.name}" is already used by inputs[${earlier}]`);
+      else names.set(input.name, index);
+    }
+    const dynamic = Array.isArray(input.dynamic) ? input.dynamic.filter((d): d is string => typeof d === 'string') : [];
+    const shape = Array.isArray(input.shape) ? input.shape : undefined;
+    if (shape !== undefined) {
+      shape.forEach((dim: unknown, dimIndex) => {
+        if (typeof dim === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(dim) && !dynamic.includes(dim)) {
+          report(
+            [...at, 'shape', dimIndex],
+            'value',
+            ProblemCode.dynamicDim,
+            `dim "${dim}" is dynamic but not declared; give it a fixed size (edge runtimes need static shapes) or list it in inputs[${index}].dynamic to keep it dynamic on purpose`,
+          );
+        }
+      });
+      const symbols = shape.filter((dim): dim is string => typeof dim === 'string');
+      dynamic.forEach((name, dynamicIndex) => {
+        if (!symbols.includes(name)) report([...at, 'dynamic', dynamicIndex], 'value', ProblemCode.dynamicDim, `"${name}" is not a dim name in inputs[${index}].shape`);
+      });
+      if (typeof input.layout === 'string' && /^[A-Z]+$/.test(input.layout) && input.layout.length !== shape.length) {
+        report(
+          [...at, 'layout'],
+          'value',
+          ProblemCode.inconsistent,
+          `layout "${input.layout}" has ${input.layout.length} letters but the shape has ${shape.length} dims; expected one letter per dim`,
+        );
+      }
+    }
+    const range = input.range;
+    if (Array.isArray(range) && range.length === 2 && typeof range[0] === 'number' && typeof range[1] === 'number' && !(range[0] < range[1])) {
+      report([...at, 'range'], 'value', ProblemCode.inconsistent, `expected [low, high] with low < high, received [${range[0]}, ${range[1]}]`);
+    }
+  });
+  if (Array.isArray(recipe.outputs)) {
+    const outputNames = new Map<string, number>();
+    recipe.outputs.forEach((output: unknown, index) => {
+      if (!isMapping(output) || typeof output.name !== 'string') return;
+      const earlier = outputNames.get(output.name);
+      if (earlier !== undefined) report(['outputs', index, 'name'], 'value', ProblemCode.inconsistent, `output name "${output.name}" is already used by outputs[${earlier}]`);
+      else outputNames.set(output.name, index);
+    });
+  }
+}
+
+/** The targets a recipe builds: its own `targets`, or the defaults when it gives none. */
+function effectiveTargets(recipe: Record<string, unknown>): Array<{ format: TargetFormat; precisions: unknown[]; declared: boolean }> {
+  if (recipe.targets === undefined) {
+    return TARGET_FORMATS.map((format) => ({ format, precisions: [...DEFAULT_TARGETS[format]], declared: false }));
+  }
+  if (!isMapping(recipe.targets)) return [];
+  const declared = recipe.targets;
+  return TARGET_FORMATS.filter((format) => Array.isArray(declared[format])).map((format) => ({
+    format,
+    precisions: declared[format] as unknown[],
+    declared: true,
+  }));
+}
+
+function checkTargets(recipe: Record<string, unknown>, report: Report): void {
+  const targets = effectiveTargets(recipe);
+  const skip = isMapping(recipe.skip) ? recipe.skip : {};
+  const built = new Set<string>();
+  let needsCalibration: { path: ValuePath; precision: string } | undefined;
+  for (const { format, precisions, declared } of targets) {
+    const seen = new Set<unknown>();
+    precisions.forEach((precision, index) => {
+      if (seen.has(precision)) report(['targets', format, index], 'value', ProblemCode.inconsistent, `precision "${String(precision)}" is listed twice`);
+      seen.add(precision);
+      if (typeof precision !== 'string') return;
+      built.add(`${format}/${precision}`);
+      const calibrated = (CALIBRATED_PRECISIONS as readonly string[]).includes(precision) && (PRECISIONS_BY_FORMAT[format] as readonly string[]).includes(precision);
+      if (calibrated && declared && !Object.hasOwn(skip, `${format}/${precision}`) && needsCalibration === undefined) {
+        needsCalibration = { path: ['targets', format, index], precision };
+      }
+    });
+  }
+  if (needsCalibration !== undefined && recipe.calibration === undefined) {
+    const name = typeof recipe.name === 'string' ? recipe.name : '<name>';
+    report(
+      needsCalibration.path,
+      'value',
+      ProblemCode.calibrationMissing,
+      `${needsCalibration.precision} needs calibration samples; add calibration: { samples: models/${name}/calib/*.npy } (or skip this target)`,
+    );
+  }
+  for (const key of Object.keys(skip)) {
+    if (!TARGET_KEYS.includes(key)) {
+      report(['skip', key], 'key', ProblemCode.invalidValue, unknownTargetKeyMessage(key));
+    } else if (!built.has(key)) {
+      report(['skip', key], 'key', ProblemCode.inconsistent, `"${key}" is not among the targets this recipe builds; remove it from skip`);
+    }
+  }
+  if (isMapping(recipe.tolerances)) {
+    for (const key of Object.keys(recipe.tolerances)) {
+      if (!TARGET_KEYS.includes(key) && !(ALL_PRECISION_KEYS as readonly string[]).includes(key)) {
+        report(['tolerances', key], 'key', ProblemCode.invalidValue, unknownTargetKeyMessage(key, true));
+      }
+    }
+  }
+}
+
+const ALL_PRECISION_KEYS: readonly Precision[] = ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'];
+
+function unknownTargetKeyMessage(key: string, allowPrecision = false): string {
+  const candidates = allowPrecision ? [...ALL_PRECISION_KEYS, ...TARGET_KEYS] : TARGET_KEYS;
+  const suggestion = nearest(key, candidates, { ignoreCase: true });
+  const expected = allowPrecision ? 'a precision (fp16) or "format/precision" (tflite/int8)' : '"format/precision" such as "tflite/int8"';
+  return `unknown target "${key}"; expected ${expected}` + (suggestion ? `; did you mean "${suggestion}"?` : '');
+}
+
+function checkSamples(recipe: Record<string, unknown>, report: Report): void {
+  const calibration = isMapping(recipe.calibration) ? recipe.calibration.samples : undefined;
+  const validation = isMapping(recipe.validation) ? recipe.validation.samples : undefined;
+  if (typeof calibration === 'string' && typeof validation === 'string' && normaliseProjectPath(calibration) === normaliseProjectPath(validation)) {
+    report(
+      ['validation', 'samples'],
+      'value',
+      ProblemCode.samplesOverlap,
+      'the same samples as calibration.samples; validating on calibration data hides quantisation error, so use a separate set',
+    );
+  }
+}
+
+function checkLicense(recipe: Record<string, unknown>, report: Report): void {
+  if (typeof recipe.license === 'string' && /LicenseRef-/.test(recipe.license) && recipe.license_file === undefined) {
+    report(['license'], 'value', ProblemCode.inconsistent, `${recipe.license} names a license outside the SPDX list; add license_file with its text`);
+  }
+}
+
+function checkPreprocess(recipe: Record<string, unknown>, report: Report): void {
+  if (!isMapping(recipe.preprocess)) return;
+  const { mean, std } = recipe.preprocess;
+  if (Array.isArray(mean) && Array.isArray(std) && mean.length > 1 && std.length > 1 && mean.length !== std.length) {
+    report(['preprocess', 'std'], 'value', ProblemCode.inconsistent, `has ${std.length} values but mean has ${mean.length}; expected one value per channel (or a single value for all)`);
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * The YAML form of a recipe, as one zod schema: the source of truth for validation, for
+ * recipes/recipe.schema.json (editor autocompletion) and for the generated reference. Every
+ * field has a description, and a default where one makes sense. Rules that relate several
+ * fields (exactly one source kind, calibration for int8, ...) live in rules.ts; this file only
+ * says what each field may hold on its own.
+ */
+import semver from 'semver';
+import { z } from 'zod';
+import { PRECISIONS_BY_FORMAT, type Precision, type TargetFormat } from './types.js';
+import { checkProjectPath } from './project-path.js';
+import { checkSpdxExpression } from './spdx.js';
+
+/** Every precision any format knows, in the order people read them. */
+export const ALL_PRECISIONS = ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'] as const;
+export const TARGET_FORMATS = ['onnx', 'tflite', 'openvino'] as const;
+export const TFLITE_CONVERTERS = ['onnx2tf', 'litert-torch'] as const;
+export const TENSOR_DTYPES = ['float32', 'float16', 'int64', 'int32', 'int8', 'uint8', 'bool'] as const;
+
+/** What `targets` holds when a recipe leaves it out: every precision that needs no calibration. */
+export const DEFAULT_TARGETS: Readonly<Record<TargetFormat, readonly Precision[]>> = {
+  onnx: ['fp32', 'fp16'],
+  tflite: ['fp32', 'fp16', 'dynamic-int8'],
+  openvino: ['fp32', 'fp16'],
+};
+
+const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+const SHA256 = /^[0-9a-fA-F]{64}$/;
+// A factory is `file.py:function` (a repository file) or `package.module:function` (importable).
+export const FACTORY_PATTERN = /^(?:(?<file>[A-Za-z0-9_./-]+\.py)|(?<module>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)):(?<function>[A-Za-z_][A-Za-z0-9_]*)$/;
+const PYPI_PIN = /^(?<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)==(?<version>[0-9][A-Za-z0-9.+!_-]*)$/;
+const NPM_PIN = /^(?<name>(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*)@(?<version>[^@\s]+)$/;
+const HTTP_URL = /^(https:\/\/[^\s/]+|http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?)(\/\S*)?$/;
+
+/** A path or glob that must stay inside the project. */
+function projectPath(description: string, options: { extension?: string } = {}) {
+  return z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = checkProjectPath(value);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: value, params: { rule: 'path' } });
+      else if (options.extension !== undefined && !value.endsWith(options.extension))
+        ctx.addIssue({ code: 'custom', message: `expected a ${options.extension} file`, input: value });
+    })
+    .describe(description);
+}
+
+const sha256 = z
+  .string()
+  .regex(SHA256, { message: 'expected a sha256: 64 hexadecimal digits' })
+  .describe('sha256 of the file, 64 hex digits (`sha256sum FILE`). Downloads and local files are checked against it.');
+
+const url = z
+  .string()
+  .regex(HTTP_URL, { message: 'expected an https:// URL (plain http only for 127.0.0.1/localhost)' })
+  .describe('An https:// URL to download the file from (plain http is accepted only for 127.0.0.1 and localhost).');
+
+/** A file inside a registry package pinned to one exact version. */
+const packageFile = z
+  .strictObject({
+    pypi: z
+      .string()
+      .regex(PYPI_PIN, { message: 'expected a PyPI requirement pinned to one version, such as "facenet-pytorch==2.6.0"' })
+      .optional()
+      .describe('PyPI distribution pinned to one exact version: `name==1.2.3`.'),
+    npm: z
+      .string()
+      .regex(NPM_PIN, { message: 'expected an npm package pinned to one version, such as "@scope/name@1.2.3"' })
+      .refine((value) => semver.valid(NPM_PIN.exec(value)?.groups?.version ?? '') !== null, {
+        message: 'expected an exact npm version (name@1.2.3), not a range',
+      })
+      .optional()
+      .describe('npm package pinned to one exact version: `name@1.2.3` or `@scope/name@1.2.3`.'),
+    file: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = checkProjectPath(value);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem.replace('the project root', 'the package root').replace('the project', 'the package'), input: value });
+      })
+      .describe('Path of the file inside the installed package, e.g. `facenet_pytorch/data/onet.pt`.'),
+  })
+  .describe('A file shipped inside a registry package. Give exactly one of `pypi` or `npm`.');
+
+/** Where a file comes from: exactly one of url, path or package, plus its sha256. */
+const fileLocation = z
+  .strictObject({
+    url: url.optional(),
+    path: projectPath('Repository-relative path of the file, e.g. `models/x/model.onnx`.').optional(),
+    package: packageFile.optional(),
+    sha256,
+  })
+  .describe('Where the file comes from: exactly one of `url`, `path` or `package`, and its `sha256`.');
+
+const pytorchSource = z
+  .strictObject({
+    factory: z
+      .string()
+      .regex(FACTORY_PATTERN, {
+        message: 'expected "path/to/file.py:function" or "package.module:function"',
+      })
+      .describe(
+        'Builds the torch.nn.Module: a repository file and function (`models/x/model.py:build`) or an importable module and function (`facenet_pytorch.models.mtcnn:PNet`).',
+      ),
+    weights: fileLocation
+      .optional()
+      .describe('State dict loaded with torch.load(weights_only=True) into the built module; leave out when the factory loads its own weights.'),
+    kwargs: z.record(z.string(), z.unknown()).default({}).describe('Keyword arguments passed to the factory.'),
+  })
+  .describe('A PyTorch model built by a factory function, exported to ONNX (or converted by litert-torch).');
+
+const source = z
+  .strictObject({
+    onnx: fileLocation.optional().describe('An ONNX model file.'),
+    tflite: fileLocation.optional().describe('A TFLite (LiteRT) model file.'),
+    pytorch: pytorchSource.optional(),
+    package: packageFile
+      .extend({ sha256 })
+      .optional()
+      .describe('Short form for a model file inside a registry package; its format comes from the extension (.onnx or .tflite).'),
+  })
+  .describe('Where the model comes from: exactly one of `onnx`, `tflite`, `pytorch` or `package`.');
+
+const dimName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected a dim name (letters, digits, underscore)' });
+
+const input = z
+  .strictObject({
+    name: z.string().min(1).describe('Input name as in the model graph.'),
+    shape: z
+      .array(z.union([z.number().int().min(1), dimName], { message: 'expected a positive integer or the name of a dynamic dim' }))
+      .min(1)
+      .describe('Shape the artifacts are built with. Numbers are fixed dims; a name keeps that dim dynamic and must be listed in `dynamic`.'),
+    dynamic: z.array(dimName).default([]).describe('Dim names in `shape` that stay dynamic on purpose (edge runtimes prefer static shapes).'),
+    layout: z
+      .string()
+      .regex(/^[A-Z]+$/, { message: 'expected one upper-case letter per dim, such as NCHW' })
+      .optional()
+      .describe('Axis meaning, one letter per dim (N batch, C channels, H, W, L length, D any). Default: NCHW for 4-D inputs, D for every dim otherwise.'),
+    dtype: z.enum(TENSOR_DTYPES).default('float32').describe('Element type of the input.'),
+    range: z
+      .tuple([z.number(), z.number()])
+      .default([0, 1])
+      .describe('Value range of the input after preprocessing, [low, high]; used for random inputs and calibration.'),
+  })
+  .describe('One model input.');
+
+const output = z
+  .strictObject({
+    name: z.string().min(1).describe('Output name as in the model graph.'),
+    layout: z.string().regex(/^[A-Z]+$/, { message: 'expected one upper-case letter per dim, such as NC' }).optional().describe('Axis meaning, one letter per dim.'),
+    classifier: z.boolean().default(false).describe('The output holds class scores: validation reports top-1/top-k agreement on it.'),
+  })
+  .describe('Names, layout and role of one output.');
+
+const preprocess = z
+  .strictObject({
+    resize: z.boolean().default(true).describe('Images only: resize to the input height and width.'),
+    channel_order: z.enum(['rgb', 'bgr']).default('rgb').describe('Channel order the model expects for image samples.'),
+    scale: z.number().positive().default(1).describe('Multiplies raw values first; 0.00392156862745098 (1/255) turns 8-bit pixels into [0, 1].'),
+    mean: z.array(z.number()).min(1).default([0]).describe('Subtracted after scaling, per channel (one value applies to all channels).'),
+    std: z.array(z.number().positive()).min(1).default([1]).describe('Divides after subtracting the mean, per channel (one value applies to all channels).'),
+  })
+  .prefault({})
+  .describe('How raw samples (images or .npy) become model input: x = (raw * scale - mean) / std.');
+
+const calibration = z
+  .strictObject({
+    samples: projectPath('Glob of repository-relative .npy files or images (png/jpg) that look like real inputs, e.g. `models/x/calib/*.npy`.'),
+    count: z.number().int().min(1).default(64).describe('How many of the matched files to use (sorted by name, first N).'),
+  })
+  .describe('Samples for int8 and int16-act quantisation. Required when a target needs them.');
+
+const validation = z
+  .strictObject({
+    samples: projectPath('Glob of repository-relative .npy files or images; leave out to validate on random inputs within each input range.').optional(),
+    count: z.number().int().min(1).default(16).describe('How many samples (or random inputs) to compare on.'),
+    topk: z.number().int().min(1).default(5).describe('k of the top-k agreement reported for classifier outputs.'),
+    seed: z.number().int().min(0).default(0).describe('Seed for random inputs when no samples are given.'),
+  })
+  .prefault({})
+  .describe('How every artifact is compared with the source model.');
+
+const replacementOperation = z
+  .looseObject({
+    op_name: z.string().min(1).describe('Name of the ONNX node to change.'),
+    param_target: z.enum(['inputs', 'attributes', 'outputs', 'op']).describe('What to change on the node.'),
+    param_name: z.string().min(1).describe('Which input, attribute or output to change.'),
+    values: z.unknown().optional().describe('The new value(s).'),
+  })
+  .describe('One onnx2tf parameter replacement; extra onnx2tf fields (pre_process_transpose_perm, ...) pass through.');
+
+const inlineReplacements = z
+  .strictObject({
+    format_version: z.literal(1).describe('onnx2tf parameter-replacement format version; always 1.'),
+    operations: z.array(replacementOperation).min(1).describe('The replacements, applied in order.'),
+  })
+  .describe('onnx2tf parameter replacements given inline.');
+
+const replacements = z
+  .union([projectPath('Repository-relative onnx2tf parameter-replacement JSON file.', { extension: '.json' }), inlineReplacements], {
+    message: 'expected a path to an onnx2tf parameter-replacement .json file, or the same content inline (format_version, operations)',
+  })
+  .describe('Fixes for layers a converter gets wrong, in the onnx2tf parameter-replacement format (a file or inline).');
+
+function precisionList(format: (typeof TARGET_FORMATS)[number]) {
+  const allowed = PRECISIONS_BY_FORMAT[format] as readonly string[];
+  return z
+    .array(z.enum(allowed as [string, ...string[]]))
+    .min(1)
+    .optional()
+    .describe(`Precisions to build as ${format}: ${allowed.join(', ')}.`);
+}
+
+const targets = z
+  .strictObject({
+    onnx: precisionList('onnx'),
+    tflite: precisionList('tflite'),
+    openvino: precisionList('openvino'),
+  })
+  .default(() => ({ onnx: [...DEFAULT_TARGETS.onnx], tflite: [...DEFAULT_TARGETS.tflite], openvino: [...DEFAULT_TARGETS.openvino] }))
+  .describe('Artifacts to build: target format -> precisions. Default: every precision that needs no calibration.');
+
+const tolerance = z
+  .strictObject({
+    atol: z.number().min(0).optional().describe('Maximum absolute error per element.'),
+    rtol: z.number().min(0).optional().describe('Relative error allowed on top of atol.'),
+    cosine: z.number().min(-1).max(1).optional().describe('Minimum cosine similarity per output.'),
+    top1: z.number().min(0).max(1).optional().describe('Minimum top-1 agreement (0..1) on classifier outputs.'),
+    topk: z.number().min(0).max(1).optional().describe('Minimum top-k agreement (0..1) on classifier outputs.'),
+  })
+  .describe('Thresholds that override the defaults.');
+
+/** The YAML form of a recipe. */
+export const RecipeYamlSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .max(64)
+      .regex(KEBAB, { message: 'expected lower-case letters, digits and single dashes, such as "mobilenet-v2"' })
+      .describe('Model name: lower-case letters, digits and dashes; must equal the file name (recipes/<name>.yaml).'),
+    version: z
+      .string()
+      .refine((value) => semver.valid(value) === value, { message: 'expected a semver version such as "1.0.0"' })
+      .describe('Semver version of this model in the zoo, e.g. "1.0.0". A published version never changes.'),
+    license: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = checkSpdxExpression(value);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: value });
+      })
+      .describe('SPDX license id or expression of the model weights, e.g. Apache-2.0, MIT, "CC-BY-NC-4.0", or LicenseRef-<name> with `license_file`.'),
+    license_file: projectPath('Repository-relative path of the license text, when the source ships one.').optional(),
+    description: z.string().min(1).describe('One or two sentences for the model card: what the model does.'),
+    task: z
+      .string()
+      .regex(KEBAB, { message: 'expected a kebab-case task such as "image-classification"' })
+      .describe('What the model does, kebab-case: image-classification, object-detection, face-detection, segmentation, ...'),
+    homepage: url.optional().describe('Where the model is described (paper, repository).'),
+    tags: z.array(z.string().regex(KEBAB, { message: 'expected a kebab-case tag' })).default([]).describe('Kebab-case keywords for search.'),
+    source,
+    inputs: z.array(input).min(1).describe('Model inputs: fixes dynamic dims, names the layout and value range.'),
+    outputs: z.array(output).default([]).describe('Optional: names, layouts and classifier flags of outputs (others come from the model).'),
+    preprocess,
+    calibration: calibration.optional(),
+    validation,
+    replacements: replacements.optional(),
+    targets,
+    skip: z
+      .record(z.string(), z.string().min(1))
+      .default({})
+      .describe('Targets known not to build, as "format/precision": reason (shown on the model card).'),
+    converters: z
+      .strictObject({
+        tflite: z.enum(TFLITE_CONVERTERS).default('onnx2tf').describe('Tool that makes TFLite: onnx2tf (any source, via ONNX) or litert-torch (pytorch sources only).'),
+      })
+      .prefault({})
+      .describe('Which converter makes each format, where there is a choice.'),
+    opset: z.number().int().min(7).max(23).default(17).describe('ONNX opset for exports and conversions.'),
+    tolerances: z
+      .record(z.string(), tolerance)
+      .default({})
+      .describe('Overrides of the default validation thresholds, keyed by precision (fp16) or "format/precision" (tflite/int8).'),
+  })
+  .meta({
+    title: 'edgezoo recipe',
+    description: 'One model of the edgezoo zoo: where it comes from, its inputs, and which edge artifacts to build and validate.',
+  });
+
+/** A recipe after schema parsing (defaults applied), before normalisation. */
+export type RecipeYaml = z.output<typeof RecipeYamlSchema>;
+
+/** The JSON Schema for editors (draft-07, the draft YAML language servers support best). */
+export function recipeJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(RecipeYamlSchema, { io: 'input', target: 'draft-07', unrepresentable: 'any' }) as Record<string, unknown>;
+  return schema;
+}
+
+/** recipes/recipe.schema.json as committed: the JSON Schema, 2-space indented, newline at the end. */
+export function renderRecipeJsonSchema(): string {
+  return JSON.stringify(recipeJsonSchema(), null, 2) + '\n';
+}
