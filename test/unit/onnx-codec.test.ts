@@ -68,7 +68,7 @@ test('malformed input gives typed errors with the text people read', () => {
 test('deeply nested messages are rejected before the stack runs out', () => {
   // TypeProto.sequence_type (field 4) -> TypeProto.Sequence.elem_type (field 1) -> TypeProto ... 10k deep.
   const depth = 10_000;
-  let inner = new Uint8Array();
+  let inner: Uint8Array = new Uint8Array();
   for (let i = 0; i < depth; i++) {
     const seq = concat([0x0a, ...varint(inner.length)], inner);
     inner = concat([0x22, ...varint(seq.length)], seq);

@@ -21,7 +21,7 @@ test('fixDynamicDims sets recipe dims, shows them in session metadata and keeps 
   const fixed = fixDynamicDims(model, [spec([1, 3, 8, 8])]);
   assert.equal(snapshot(model), before);
   const { session, outputs } = await runOnnx(fixed, { x: x1 });
-  const meta = session.inputMetadata[0] as { shape: unknown[] };
+  const meta = session.inputMetadata[0] as unknown as { shape: unknown[] };
   assert.deepEqual(meta.shape, [1, 3, 8, 8]);
   // The same symbolic name on the output is fixed too.
   assert.deepEqual(fixed.graph!.output[0]!.type!.tensorType!.shape!.dim, [{ dimValue: 1 }, { dimValue: 2 }]);
