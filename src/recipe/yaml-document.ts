@@ -126,7 +126,7 @@ export function parseYamlSource(text: string, file: string): YamlSource {
 
 /** Message for a file over the size limit; loadRecipe uses it before reading the bytes. */
 export function tooLargeMessage(bytes: number): string {
-  return `the recipe is ${(bytes / 1024 / 1024).toFixed(1)} MiB; recipes are limited to 1 MiB (keep data in models/<name>/ and point to it)`;
+  return `the recipe is ${Math.ceil(bytes / 1024)} KiB; recipes are limited to ${YAML_LIMITS.maxBytes / 1024} KiB (keep data in models/<name>/ and point to it)`;
 }
 
 function tooDeepMessage(): string {
