@@ -1,0 +1,172 @@
+import type { InputSpec, Precision, Recipe, TargetFormat } from '../recipe/types.js';
+import { compareOutputs, type ComparedOutputs, type ComparisonResult } from './compare.js';
+import { TensorError } from './errors.js';
+import type { ModelRunner, TensorInfo } from './runners/runner.js';
+import type { LoadedSamples, Sample } from './samples.js';
+import { concatBatch, formatDims, isFloatDtype, type Tensor } from './tensor.js';
+import { castTensor, quantize, transposeLayout } from './transforms.js';
+import { resolveThresholds } from './thresholds.js';
+
+/**
+ * How an artifact's signature differs from the recipe's, as recorded when it was converted
+ * (onnx2tf makes image inputs NHWC and may rename tensors).
+ */
+export interface ArtifactSignature {
+  /** Layout of artifact inputs by artifact input name; absent ones keep the recipe input's layout. */
+  inputLayouts?: Record<string, string>;
+  /** Layout of artifact outputs by artifact output name; absent ones are taken as the reference's. */
+  outputLayouts?: Record<string, string>;
+  /** Recipe input name -> artifact input name, where the converter renamed inputs. */
+  inputNames?: Record<string, string>;
+  /** Reference output name -> artifact output name, where the converter renamed outputs. */
+  outputNames?: Record<string, string>;
+}
+
+/** Pairs each recipe input with a runner input: same name, then the recorded rename, then order. */
+function pairInputs(recipeInputs: readonly InputSpec[], runnerInputs: readonly TensorInfo[], renames: Record<string, string>) {
+  const byName = new Map(runnerInputs.map((info) => [info.name, info]));
+  const used = new Set<string>();
+  const pairs = recipeInputs.map((input) => {
+    const info = byName.get(input.name) ?? byName.get(renames[input.name] ?? '');
+    if (info) used.add(info.name);
+    return { input, info };
+  });
+  const left = runnerInputs.filter((info) => !used.has(info.name));
+  for (const pair of pairs) if (!pair.info) pair.info = left.shift();
+  return pairs;
+}
+
+/**
+ * Turns one sample (recipe input names, recipe layouts, float32 after preprocessing) into the
+ * feeds an artifact takes: its input names, its layouts (transposed), its dtypes (float16 cast,
+ * integer inputs quantised with the artifact's own scale and zero point). A sample that does not
+ * fit the artifact's fixed dims is an error naming both shapes.
+ * A runner that reports no inputs (PyTorch) gets the sample as it is, in recipe order.
+ */
+export function prepareFeeds(
+  sample: Sample,
+  recipeInputs: readonly InputSpec[],
+  runnerInputs: readonly TensorInfo[],
+  signature: ArtifactSignature = {},
+): Record<string, Tensor> {
+  if (runnerInputs.length === 0) {
+    return Object.fromEntries(recipeInputs.map((input) => [input.name, sampleInput(sample, input.name)]));
+  }
+  const feeds: Record<string, Tensor> = {};
+  for (const { input, info } of pairInputs(recipeInputs, runnerInputs, signature.inputNames ?? {})) {
+    if (!info) throw new TensorError(`the artifact has no input left for recipe input '${input.name}'`);
+    const layout = signature.inputLayouts?.[info.name] ?? input.layout;
+    let tensor = sampleInput(sample, input.name);
+    if (layout !== input.layout) tensor = transposeLayout(tensor, input.layout, layout);
+    const fits = tensor.dims.length === info.dims.length && info.dims.every((dim, i) => typeof dim !== 'number' || dim === tensor.dims[i]);
+    if (!fits) {
+      throw new TensorError(
+        `input '${input.name}': the sample's shape ${formatDims(tensor.dims)} (layout ${layout}) does not fit the artifact's input '${info.name}' ${formatDims(info.dims)}`,
+      );
+    }
+    if (info.quantization && isFloatDtype(tensor.dtype)) tensor = quantize(tensor, info.quantization);
+    feeds[info.name] = castTensor(tensor, info.dtype);
+  }
+  return feeds;
+}
+
+function sampleInput(sample: Sample, name: string): Tensor {
+  const tensor = sample.inputs[name];
+  if (!tensor) throw new TensorError(`sample ${sample.id} has no tensor for input '${name}'`);
+  return tensor;
+}
+
+/**
+ * Runs every sample through a loaded runner and stacks each output along axis 0 (scalars become
+ * [1]), keyed by the runner's output names in its output order.
+ */
+export async function runSamples(
+  runner: ModelRunner,
+  samples: readonly Sample[],
+  recipeInputs: readonly InputSpec[],
+  signature: ArtifactSignature = {},
+): Promise<Record<string, Tensor>> {
+  const runnerInputs = runner.inputs();
+  const perOutput = new Map<string, Tensor[]>();
+  for (const sample of samples) {
+    const results = await runner.run(prepareFeeds(sample, recipeInputs, runnerInputs, signature));
+    for (const [name, tensor] of Object.entries(results)) {
+      const list = perOutput.get(name) ?? [];
+      list.push(tensor.dims.length === 0 ? { ...tensor, dims: [1] } : tensor);
+      perOutput.set(name, list);
+    }
+  }
+  const declared = runner.outputs().map((info) => info.name);
+  const names = [...declared.filter((name) => perOutput.has(name)), ...[...perOutput.keys()].filter((name) => !declared.includes(name))];
+  return Object.fromEntries(names.map((name) => [name, concatBatch(perOutput.get(name)!)]));
+}
+
+/** The reference's outputs over the samples, with the layouts the recipe gives its outputs. */
+export async function runReference(runner: ModelRunner, samples: LoadedSamples, recipe: Recipe, signature: ArtifactSignature = {}): Promise<ComparedOutputs> {
+  const stacked = await runSamples(runner, samples.samples, recipe.inputs, signature);
+  const layouts = new Map(recipe.outputs.map((output) => [output.name, output.layout]));
+  const outputs: ComparedOutputs = {};
+  for (const [name, tensor] of Object.entries(stacked)) {
+    const layout = layouts.get(name);
+    outputs[name] = layout ? { tensor, layout } : { tensor };
+  }
+  return outputs;
+}
+
+/** What `validateArtifact` needs. */
+export interface ValidateArtifactOptions {
+  recipe: Recipe;
+  samples: LoadedSamples;
+  /** The reference outputs over the same samples (see `runReference`). */
+  reference: ComparedOutputs;
+  /** The artifact, loaded. */
+  runner: ModelRunner;
+  format: TargetFormat;
+  precision: Precision;
+  signature?: ArtifactSignature;
+}
+
+/** The verdict on one artifact, with what the model card needs to say about it. */
+export interface ArtifactValidation extends ComparisonResult {
+  format: TargetFormat;
+  precision: Precision;
+  runtime: ModelRunner['runtime'];
+  /** Number of samples compared. */
+  samples: number;
+  /** The samples were seeded random inputs: the card must say so. */
+  synthetic: boolean;
+}
+
+/**
+ * Runs the artifact on the samples and compares with the reference: layouts transposed,
+ * quantised outputs dequantised with the artifact's own parameters, thresholds of its
+ * precision overridden by the recipe's `tolerances`, classifier outputs judged on agreement.
+ */
+export async function validateArtifact(options: ValidateArtifactOptions): Promise<ArtifactValidation> {
+  const { recipe, samples, runner, signature = {} } = options;
+  const stacked = await runSamples(runner, samples.samples, recipe.inputs, signature);
+  const quantization = new Map(runner.outputs().map((info) => [info.name, info.quantization]));
+  const referenceLayouts = new Map(Object.entries(options.reference).map(([name, output]) => [name, output.layout]));
+  const renamedFrom = new Map(Object.entries(signature.outputNames ?? {}).map(([ref, art]) => [art, ref]));
+  const artifact: ComparedOutputs = {};
+  for (const [name, tensor] of Object.entries(stacked)) {
+    // An output without a recorded layout is taken to be in its reference's layout.
+    const layout = signature.outputLayouts?.[name] ?? referenceLayouts.get(renamedFrom.get(name) ?? name);
+    const q = quantization.get(name);
+    artifact[name] = { tensor, ...(layout ? { layout } : {}), ...(q ? { quantization: q } : {}) };
+  }
+  const result = compareOutputs(options.reference, artifact, {
+    thresholds: resolveThresholds(options.precision, options.format, recipe.tolerances),
+    classifierOutputs: recipe.outputs.filter((output) => output.classifier).map((output) => output.name),
+    topk: recipe.validation.topk,
+    mapping: signature.outputNames ?? {},
+  });
+  return {
+    ...result,
+    format: options.format,
+    precision: options.precision,
+    runtime: runner.runtime,
+    samples: samples.samples.length,
+    synthetic: samples.synthetic,
+  };
+}

@@ -1,0 +1,192 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { RunnerError } from '../errors.js';
+import { readNpy, writeNpy } from '../npy.js';
+import type { Dtype, Tensor } from '../tensor.js';
+import type { QuantizedDtype } from '../transforms.js';
+import type { ModelRunner, RunnerOptions, RuntimeName, TensorInfo } from './runner.js';
+
+/**
+ * What the worker-backed runners need from the toolchain's long-lived Python worker
+ * (src/toolchain/worker.ts): send one operation with JSON arguments, get its JSON result, or a
+ * rejected promise when the operation failed. The operations are the functions of
+ * src/validate/python/runners.py, registered in the worker as:
+ *   validate.load      load_model(runtime, model, threads, outputNames?) -> LoadResult
+ *   validate.run       run_model(handle, inputs: {name: .npy}, outputDir) -> RunResult
+ *   validate.benchmark benchmark_model(handle, inputs, warmup, iterations) -> BenchmarkReply
+ *   validate.release   release_model(handle)
+ */
+export interface RunnerWorker {
+  call(op: string, args: Record<string, unknown>): Promise<unknown>;
+}
+
+/** Names of the worker operations, in one place for the toolchain's registration. */
+export const WORKER_OPS = {
+  load: 'validate.load',
+  run: 'validate.run',
+  benchmark: 'validate.benchmark',
+  release: 'validate.release',
+} as const;
+
+interface WireTensorInfo {
+  name: string;
+  dims: Array<number | string>;
+  dtype: string;
+  quantization?: { scale: number[]; zeroPoint: number[]; axis?: number };
+}
+
+interface LoadResult {
+  handle: number;
+  inputs: WireTensorInfo[];
+  outputs: WireTensorInfo[];
+  loadSeconds: number;
+  rssDeltaBytes: number;
+}
+
+interface RunResult {
+  outputs: Array<{ name: string; npy: string }>;
+  seconds: number;
+}
+
+/** Timings measured by the Python side around the runtime's own invoke (IPC excluded). */
+export interface WorkerBenchmarkReply {
+  latenciesMs: number[];
+  medianMs: number;
+  p90Ms: number;
+  peakRssDeltaBytes: number;
+}
+
+const KNOWN_DTYPES = new Set<Dtype>(['float32', 'float16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool']);
+
+/** Options of `WorkerModelRunner`. */
+export interface WorkerRunnerOptions extends RunnerOptions {
+  /**
+   * PyTorch only: the model as src/toolchain/python/torch_source.py takes it
+   * ({file, callable, kwargs, stateDict} or {exportedProgram}); `load(path)` then ignores `path`
+   * unless this is absent, when `path` is taken as an exported program (.pt2).
+   */
+  torchSource?: Record<string, unknown>;
+  /** PyTorch only: names for the module's outputs, in order (else output_0, output_1 ...). */
+  outputNames?: string[];
+  /** Where tensors are exchanged as .npy files; default a fresh folder in the OS temp dir. */
+  exchangeDir?: string;
+}
+
+/**
+ * A model run by the Python worker: LiteRT for .tflite, OpenVINO for IR, PyTorch for sources.
+ * Tensors cross as .npy files in a private folder; quantisation and layouts stay on this side.
+ */
+export class WorkerModelRunner implements ModelRunner {
+  private loaded: LoadResult | undefined;
+  private folder: string | undefined;
+  private runCount = 0;
+
+  constructor(
+    readonly runtime: Exclude<RuntimeName, 'onnxruntime'>,
+    private readonly worker: RunnerWorker,
+    private readonly options: WorkerRunnerOptions = {},
+  ) {}
+
+  /** Seconds the runtime took to load the model, and the RSS it added, as the worker measured. */
+  get loadFigures(): { loadSeconds: number; rssDeltaBytes: number } | undefined {
+    return this.loaded && { loadSeconds: this.loaded.loadSeconds, rssDeltaBytes: this.loaded.rssDeltaBytes };
+  }
+
+  async load(modelPath: string): Promise<void> {
+    this.folder = this.options.exchangeDir ?? (await mkdtemp(path.join(os.tmpdir(), `edgezoo-${this.runtime}-`)));
+    const model = this.runtime === 'pytorch' ? (this.options.torchSource ?? { exportedProgram: path.resolve(modelPath) }) : path.resolve(modelPath);
+    const args: Record<string, unknown> = { runtime: this.runtime, model, threads: this.options.threads ?? 1 };
+    if (this.options.outputNames) args.outputNames = this.options.outputNames;
+    try {
+      this.loaded = (await this.worker.call(WORKER_OPS.load, args)) as LoadResult;
+    } catch (error) {
+      throw new RunnerError(`${this.runtime} cannot load ${modelPath}: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  private requireLoaded(): LoadResult {
+    if (!this.loaded) throw new RunnerError(`the ${this.runtime} model is not loaded (call load first)`);
+    return this.loaded;
+  }
+
+  inputs(): TensorInfo[] {
+    return this.requireLoaded().inputs.map(toTensorInfo);
+  }
+
+  outputs(): TensorInfo[] {
+    return this.requireLoaded().outputs.map(toTensorInfo);
+  }
+
+  /** Writes the feeds as .npy files in the exchange folder and returns {name: path}. */
+  private async writeFeeds(feeds: Record<string, Tensor>, tag: string): Promise<Record<string, string>> {
+    const files: Record<string, string> = {};
+    let index = 0;
+    for (const [name, tensor] of Object.entries(feeds)) {
+      // Index-based file names: tensor names such as `serving_default_x:0` are poor file names.
+      const file = path.join(this.folder!, `${tag}-in-${index++}.npy`);
+      await writeNpy(file, tensor);
+      files[name] = file;
+    }
+    return files;
+  }
+
+  async run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const { handle } = this.requireLoaded();
+    const tag = `run${this.runCount++}`;
+    const inputs = await this.writeFeeds(feeds, tag);
+    const outputDir = path.join(this.folder!, `${tag}-out`);
+    let reply: RunResult;
+    try {
+      reply = (await this.worker.call(WORKER_OPS.run, { handle, inputs, outputDir })) as RunResult;
+    } catch (error) {
+      throw new RunnerError(`${this.runtime} failed to run the model: ${messageOf(error)}`, { cause: error });
+    }
+    const outputs: Record<string, Tensor> = {};
+    for (const output of reply.outputs) outputs[output.name] = await readNpy(output.npy);
+    await Promise.all([...Object.values(inputs).map((file) => rm(file, { force: true })), rm(outputDir, { recursive: true, force: true })]);
+    return outputs;
+  }
+
+  /** Times the runtime's invoke in the worker: `warmup` untimed runs, then `iterations` timed ones. */
+  async benchmark(feeds: Record<string, Tensor>, options: { warmup: number; iterations: number }): Promise<WorkerBenchmarkReply> {
+    const { handle } = this.requireLoaded();
+    const inputs = await this.writeFeeds(feeds, `bench${this.runCount++}`);
+    try {
+      return (await this.worker.call(WORKER_OPS.benchmark, { handle, inputs, warmup: options.warmup, iterations: options.iterations })) as WorkerBenchmarkReply;
+    } catch (error) {
+      throw new RunnerError(`${this.runtime} failed to benchmark the model: ${messageOf(error)}`, { cause: error });
+    } finally {
+      await Promise.all(Object.values(inputs).map((file) => rm(file, { force: true })));
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const loaded = this.loaded;
+    this.loaded = undefined;
+    if (loaded) await this.worker.call(WORKER_OPS.release, { handle: loaded.handle }).catch(() => undefined);
+    if (this.folder && !this.options.exchangeDir) await rm(this.folder, { recursive: true, force: true });
+    else if (this.folder) {
+      // A caller-owned folder: remove only what this runner wrote.
+      for (const name of await readdir(this.folder).catch(() => [] as string[])) {
+        if (/^(run|bench)\d+-/.test(name)) await rm(path.join(this.folder, name), { recursive: true, force: true });
+      }
+    }
+    this.folder = undefined;
+  }
+}
+
+function toTensorInfo(wire: WireTensorInfo): TensorInfo {
+  const dtype = wire.dtype as Dtype;
+  if (!KNOWN_DTYPES.has(dtype)) throw new RunnerError(`tensor '${wire.name}' has type ${wire.dtype}, which validation does not handle`);
+  const info: TensorInfo = { name: wire.name, dims: wire.dims, dtype };
+  if (wire.quantization && (dtype === 'int8' || dtype === 'uint8' || dtype === 'int16')) {
+    info.quantization = { dtype: dtype as QuantizedDtype, scale: wire.quantization.scale, zeroPoint: wire.quantization.zeroPoint };
+    if (wire.quantization.axis !== undefined) info.quantization.axis = wire.quantization.axis;
+  }
+  return info;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
