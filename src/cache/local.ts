@@ -86,7 +86,7 @@ export class LocalCache implements Cache {
     return { outDir, discard: () => removeTree(dir) };
   }
 
-  async put(fingerprint: Fingerprint, pending: PendingEntry, meta: { stepId: string; result: JsonValue }): Promise<CacheEntry> {
+  async put(fingerprint: Fingerprint, pending: PendingEntry, meta: { stepId: string; result: JsonValue; replace?: boolean }): Promise<CacheEntry> {
     const tmpDir = path.dirname(pending.outDir);
     let files: CachedFile[];
     try {
@@ -114,6 +114,10 @@ export class LocalCache implements Cache {
         if (code !== 'EEXIST' && code !== 'ENOTEMPTY') {
           await pending.discard();
           throw new CacheWriteError(`could not store the outputs of ${meta.stepId} in the cache: ${(error as Error).message}`, error);
+        }
+        if (meta.replace && attempt < 2) {
+          await this.evict(fingerprint);
+          continue;
         }
         // Another builder sealed the same fingerprint first: keep theirs (same inputs, same
         // outputs), unless theirs turns out corrupt, in which case `get` evicted it and we retry.

@@ -53,7 +53,8 @@ export interface Cache {
   begin(): Promise<PendingEntry>;
   /**
    * Seals a pending entry under `fingerprint`. When another builder sealed the same
-   * fingerprint first, theirs is kept, ours deleted, and theirs returned.
+   * fingerprint first, theirs is kept, ours deleted, and theirs returned; with `replace`
+   * (a forced rebuild) theirs is evicted and ours stored.
    */
-  put(fingerprint: Fingerprint, pending: PendingEntry, meta: { stepId: string; result: JsonValue }): Promise<CacheEntry>;
+  put(fingerprint: Fingerprint, pending: PendingEntry, meta: { stepId: string; result: JsonValue; replace?: boolean }): Promise<CacheEntry>;
 }

@@ -1,12 +1,165 @@
 import type { Command } from 'commander';
-import { EdgezooError } from '../errors.js';
+import { StepRunnerRegistry, defaultRegistry, executePlan, formatEventLine, formatSummaryTable, LiveDisplay, loadProjectPlan, loadTestRunnerModule, registerBuiltinRunners, type BuildEvent } from '../build/index.js';
+import { LocalCache, type VerifyMode } from '../cache/index.js';
+import { UsageError } from '../errors.js';
+import { artifactPaths } from '../paths.js';
+import { shortFingerprint, type Fingerprint } from '../plan/index.js';
 import type { CliContext } from './context.js';
 
-export function register(program: Command, _ctx: CliContext): void {
+interface BuildOptions {
+  all?: boolean;
+  jobs?: string;
+  force?: boolean;
+  json?: boolean;
+  verifyCache: string;
+  memoryBudget?: string;
+}
+
+/** Exit code of an interrupted build (128 + SIGINT), as shells report Ctrl-C. */
+const EXIT_INTERRUPTED = 130;
+
+export function register(program: Command, ctx: CliContext): void {
   program
     .command('build')
-    .description('(not available yet)')
-    .action(() => {
-      throw new EdgezooError('NOT_IMPLEMENTED', '`edgezoo build` is not available yet');
+    .description('Build models: fetch, prepare, convert, validate, benchmark and package, reusing every cached step')
+    .argument('[names...]', 'models to build (recipe names)')
+    .option('--all', 'build every recipe of the project')
+    .option('-j, --jobs <n>', 'converter steps at once (default: the number of cores)')
+    .option('--force', 'run every step even when its outputs are cached')
+    .option('--json', 'newline-delimited JSON events on stdout instead of the display')
+    .option('--verify-cache <mode>', 'how cached files are checked before use: stat (re-hash files whose stat changed) or full (re-hash all)', 'stat')
+    .option('--memory-budget <MiB>', 'memory the heavy converter steps may use together (default: 60% of RAM)')
+    .addHelpText('after', '\nExit status: 0 all built, 1 something failed, 2 wrong usage, 130 interrupted.')
+    .action(async (names: string[], options: BuildOptions) => {
+      ctx.exitCode = await runBuild(ctx, names, options);
     });
+}
+
+async function runBuild(ctx: CliContext, names: string[], options: BuildOptions): Promise<number> {
+  if (names.length === 0 && !options.all) throw new UsageError('name the models to build, or pass --all', 'edgezoo build mobilenet-v2, or edgezoo build --all');
+  if (names.length > 0 && options.all) throw new UsageError('give model names or --all, not both');
+  const jobs = options.jobs === undefined ? undefined : positiveInteger('--jobs', options.jobs);
+  const memoryBudgetMiB = options.memoryBudget === undefined ? undefined : positiveInteger('--memory-budget', options.memoryBudget);
+  if (options.verifyCache !== 'stat' && options.verifyCache !== 'full') {
+    throw new UsageError(`--verify-cache must be stat or full, received "${options.verifyCache}"`);
+  }
+
+  const projectRoot = ctx.projectRoot();
+  const testModule = await loadTestRunnerModule();
+  const registry = new StepRunnerRegistry();
+  if (testModule) registry.registerAll(testModule.runners);
+  else {
+    registerBuiltinRunners(registry);
+    for (const kind of defaultRegistry.kinds()) registry.register(kind, defaultRegistry.get(kind)!);
+  }
+  const { recipes, plan } = await loadProjectPlan(projectRoot, names, testModule);
+  if (plan.missingToolVersions.length > 0 && !options.json) {
+    ctx.warn(`warning: no pinned version for ${plan.missingToolVersions.join(', ')}; run \`edgezoo setup\` (fingerprints use "unknown")`);
+  }
+
+  const report = createReporter(ctx, plan.steps, options.json === true);
+  const cache = new LocalCache(artifactPaths(projectRoot).cache, {
+    verify: options.verifyCache as VerifyMode,
+    onEvict: ({ fingerprint, problem }) =>
+      report({ type: 'warning', message: `cache entry ${shortFingerprint(fingerprint as Fingerprint)} was corrupt (${problem}); evicted, rebuilding` }),
+  });
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      if (!options.json) ctx.warn(`\n${signal}: stopping running steps (again to quit at once)…`);
+      controller.abort();
+    } else {
+      process.exit(EXIT_INTERRUPTED);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await executePlan({
+      plan,
+      recipes,
+      projectRoot,
+      cache,
+      runners: registry,
+      ...(jobs === undefined ? {} : { jobs }),
+      ...(memoryBudgetMiB === undefined ? {} : { memoryBudgetMiB }),
+      force: options.force === true,
+      signal: controller.signal,
+      onEvent: report,
+    });
+    report.close();
+    if (!options.json) for (const line of formatSummaryTable(summary)) ctx.print(line);
+    return summary.interrupted ? EXIT_INTERRUPTED : summary.ok ? 0 : 1;
+  } finally {
+    report.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function positiveInteger(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} must be a whole number of at least 1, received "${text}"`);
+  return value;
+}
+
+type Reporter = ((event: BuildEvent) => void) & { close(): void };
+
+/** NDJSON with --json, a live display on a terminal, plain lines otherwise. */
+function createReporter(ctx: CliContext, steps: ReadonlyArray<{ model: string }>, json: boolean): Reporter {
+  if (json) {
+    const reporter = ((event: BuildEvent) => void ctx.stdout.write(JSON.stringify(event) + '\n')) as Reporter;
+    reporter.close = () => undefined;
+    return reporter;
+  }
+  if (!ctx.stdout.isTTY) {
+    const reporter = ((event: BuildEvent) => {
+      const line = formatEventLine(event);
+      if (line !== undefined) ctx.print(line);
+    }) as Reporter;
+    reporter.close = () => undefined;
+    return reporter;
+  }
+
+  const perModel = new Map<string, number>();
+  for (const step of steps) perModel.set(step.model, (perModel.get(step.model) ?? 0) + 1);
+  const display = new LiveDisplay(perModel);
+  let drawnLines = 0;
+  let closed = false;
+  const clear = () => {
+    // Up to the first line of the frame, then erase to the end of the screen.
+    if (drawnLines > 0) ctx.stdout.write(`\x1b[${drawnLines}F\x1b[J`);
+    drawnLines = 0;
+  };
+  const draw = () => {
+    if (closed) return;
+    clear();
+    const rows = (ctx.stdout as { rows?: number }).rows ?? 24;
+    const lines = display.render(Date.now(), (ctx.stdout.columns ?? 100) - 1, Math.max(3, Math.min(20, rows - 2)));
+    ctx.stdout.write(lines.join('\n') + '\n');
+    drawnLines = lines.length;
+  };
+  // ~10 Hz: smooth elapsed times without spending the CPU the converters need.
+  const timer = setInterval(draw, 100);
+  const reporter = ((event: BuildEvent) => {
+    display.update(event, Date.now());
+    // Failures, skips and warnings stay on screen above the live frame; progress is only drawn.
+    if (event.type === 'step-failed' || event.type === 'step-skipped' || event.type === 'warning') {
+      const line = formatEventLine(event);
+      if (line !== undefined) {
+        clear();
+        ctx.print(line);
+      }
+    }
+  }) as Reporter;
+  reporter.close = () => {
+    if (closed) return;
+    clearInterval(timer);
+    clear();
+    closed = true;
+  };
+  return reporter;
 }

@@ -1,0 +1,14 @@
+/**
+ * The build engine: runs a plan's steps with the cache, by resource class, with events.
+ * Step runners plug in through `registerStepRunner`; runners spawn tools with `spawnTied`.
+ */
+export { executePlan, defaultMemoryBudgetMiB, type ExecuteOptions } from './executor.js';
+export { StepRunnerRegistry, defaultRegistry, registerStepRunner } from './registry.js';
+export { spawnTied, ChildProcessError, StepCancelledError, type SpawnTiedOptions } from './spawn.js';
+export { MemoryGate } from './memory-gate.js';
+export { exportOutputs, EXPORT_MARKER } from './export.js';
+export { formatDuration, formatEventLine, formatSummaryTable, LiveDisplay } from './progress.js';
+export { loadProjectPlan, readToolchainVersions, type ProjectPlan } from './project.js';
+export { loadTestRunnerModule, TEST_RUNNERS_ENV, type TestRunnerModule } from './test-runners.js';
+export { registerBuiltinRunners, runFetchStep, FETCHED_FILE_NAMES } from './runners/index.js';
+export type { BuildEvent, BuildSummary, ModelSummary, StepContext, StepInput, StepResult, StepRunner, StepRunners } from './types.js';

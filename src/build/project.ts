@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { EdgezooError, UsageError } from '../errors.js';
+import { artifactPaths, toolRoot } from '../paths.js';
+import { computeInputDigests, currentPlatform, planBuild, TOOLS } from '../plan/index.js';
+import type { BuildPlan, ToolchainInfo } from '../plan/types.js';
+import type { Recipe } from '../recipe/types.js';
+import type { TestRunnerModule } from './test-runners.js';
+
+/** A project's recipes, planned: what `plan`, `build` and `cache gc` work on. */
+export interface ProjectPlan {
+  recipes: Recipe[];
+  plan: BuildPlan;
+  toolchain: ToolchainInfo;
+}
+
+/**
+ * Loads the recipes named (or all when `names` is empty), hashes their local inputs, reads
+ * the toolchain versions and plans. Invalid recipes throw RecipeInvalidError; unknown names
+ * a UsageError naming the recipes there are.
+ */
+export async function loadProjectPlan(projectRoot: string, names: readonly string[], testModule?: TestRunnerModule): Promise<ProjectPlan> {
+  const all = testModule?.recipes ?? (await loadAllRecipes(projectRoot, names));
+  const byName = new Map(all.map((recipe) => [recipe.name, recipe]));
+  const unknown = names.filter((name) => !byName.has(name));
+  if (unknown.length > 0) {
+    const known = [...byName.keys()].sort();
+    throw new UsageError(
+      `no recipe named ${unknown.map((name) => `"${name}"`).join(', ')} in recipes/`,
+      known.length ? `recipes here: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', …' : ''}` : 'add recipes/<name>.yaml first',
+    );
+  }
+  const recipes = names.length ? names.map((name) => byName.get(name)!) : all;
+  const digests = await computeInputDigests(recipes, projectRoot, {
+    statCacheFile: path.join(artifactPaths(projectRoot).cache, '.input-digests.json'),
+  });
+  const toolchain: ToolchainInfo = { versions: await readToolchainVersions(), platform: currentPlatform() };
+  return { recipes, plan: planBuild(recipes, toolchain, digests), toolchain };
+}
+
+async function loadAllRecipes(projectRoot: string, names: readonly string[]): Promise<Recipe[]> {
+  const { checkRecipes, discoverRecipes, RecipeInvalidError } = await import('../recipe/index.js');
+  let files = await discoverRecipes(projectRoot);
+  // Named models: load only their files (and let the unknown-name check report the rest).
+  if (names.length) {
+    const wanted = new Set(names);
+    const picked = files.filter((file) => wanted.has(path.basename(file).replace(/\.ya?ml$/i, '')));
+    if (picked.length === names.length) files = picked;
+  }
+  const results = await checkRecipes(files, projectRoot);
+  const invalid = results.find((result) => result.recipe === undefined);
+  if (invalid) throw new RecipeInvalidError(invalid.file, invalid.problems);
+  return results.map((result) => result.recipe!);
+}
+
+/**
+ * The versions that go into fingerprints, keyed by the tool names of `TOOLS`. A Python tool's
+ * value is its pinned version plus its environment's lock digest: any pin in that
+ * environment (numpy, protobuf...) can change a converter's bytes. When the lock files are not
+ * there yet the tools are left out, and the plan lists them as missing.
+ */
+export async function readToolchainVersions(): Promise<Record<string, string>> {
+  const versions: Record<string, string> = {};
+  const edgezooPackage = JSON.parse(await readFile(path.join(toolRoot, 'package.json'), 'utf8')) as { version: string };
+  versions[TOOLS.edgezoo] = edgezooPackage.version;
+  const ortPackage = await readFile(path.join(toolRoot, 'node_modules', 'onnxruntime-node', 'package.json'), 'utf8').catch(() => undefined);
+  if (ortPackage) versions[TOOLS.onnxruntimeNode] = (JSON.parse(ortPackage) as { version: string }).version;
+  let pinned: Record<string, string>;
+  let toolEnv: Record<string, string>;
+  try {
+    const envs = await import('../toolchain/envs.js');
+    pinned = await envs.toolVersions();
+    toolEnv = { ...envs.TOOL_ENV, [TOOLS.litert]: 'tf' };
+  } catch (error) {
+    if (error instanceof EdgezooError) throw error;
+    return versions;
+  }
+  for (const tool of Object.values(TOOLS)) {
+    const env = toolEnv[tool];
+    if (!env) continue;
+    const version = pinned[`${env}/${tool}`];
+    const lock = pinned[`${env}/lock`];
+    if (version !== undefined) versions[tool] = lock ? `${version} (${env} lock ${lock.slice(0, 12)})` : version;
+  }
+  return versions;
+}
