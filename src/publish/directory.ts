@@ -1,0 +1,152 @@
+/**
+ * The default publisher: a folder that is also a static site. New version folders are copied
+ * in (manifest last, each file by write-then-rename), existing ones are checked against the
+ * zoo and never rewritten, then index.json, its signature and index.html are regenerated from
+ * everything in the target, so a target can collect versions published from different zoos.
+ */
+import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { EdgezooError } from '../errors.js';
+import {
+  CARD_FILE,
+  MANIFEST_FILE,
+  YANK_FILE,
+  VersionImmutableError,
+  buildIndex,
+  readManifestIfAny,
+  sha256File,
+  versionDir,
+  writeFileAtomic,
+  writeIndex,
+  type IndexVersion,
+} from '../zoo/index.js';
+import { renderSiteHtml } from './site.js';
+import type { PublishOptions, PublishReport, PublishedVersion, Publisher } from './types.js';
+
+export const SITE_FILE = 'index.html';
+
+/** A file of a version folder. Every file is copied only when absent: present ones were checked (immutable) or are the target's own (card, yank record). */
+interface FileToPlace {
+  name: string;
+  sha256?: string;
+}
+
+/** Publishes into a local folder (which a static web server can serve as is). */
+export class DirectoryPublisher implements Publisher {
+  constructor(readonly targetDir: string) {}
+
+  async publish(zooDir: string, options: PublishOptions = {}): Promise<PublishReport> {
+    const source = await buildIndex(zooDir);
+    if (path.resolve(zooDir) === path.resolve(this.targetDir)) {
+      throw new EdgezooError('PUBLISH_TARGET_IS_ZOO', `the publish target ${this.targetDir} is the zoo itself`, { hint: 'publish to another folder, e.g. --to dir:public' }, );
+    }
+    // Check every version first, so a refusal leaves the target exactly as it was.
+    const plans: Array<{ name: string; version: IndexVersion; files: FileToPlace[]; state: PublishedVersion['state'] }> = [];
+    for (const model of source.models) {
+      for (const version of model.versions) {
+        const files = await this.planVersion(model.name, version);
+        const published = await readManifestIfAny(versionDir(this.targetDir, model.name, version.version));
+        const state = published ? 'unchanged' : (await exists(versionDir(this.targetDir, model.name, version.version))) ? 'completed' : 'new';
+        plans.push({ name: model.name, version, files, state });
+      }
+    }
+
+    let filesUploaded = 0;
+    let bytesUploaded = 0;
+    let filesSkipped = 0;
+    for (const plan of plans) {
+      options.signal?.throwIfAborted();
+      const from = versionDir(zooDir, plan.name, plan.version.version);
+      const to = versionDir(this.targetDir, plan.name, plan.version.version);
+      await mkdir(to, { recursive: true });
+      for (const file of plan.files) {
+        const target = path.join(to, file.name);
+        if (await exists(target)) {
+          filesSkipped += 1;
+          options.onEvent?.({ kind: 'file', name: plan.name, version: plan.version.version, file: file.name, state: 'skipped', bytes: 0 });
+          continue;
+        }
+        const bytes = await copyAtomic(path.join(from, file.name), target);
+        filesUploaded += 1;
+        bytesUploaded += bytes;
+        options.onEvent?.({ kind: 'file', name: plan.name, version: plan.version.version, file: file.name, state: 'uploaded', bytes });
+      }
+      options.onEvent?.({ kind: 'version', name: plan.name, version: plan.version.version, state: plan.state });
+    }
+
+    const written = await writeIndex(this.targetDir, options.signingKey ? { signingKey: options.signingKey } : {});
+    await writeFileAtomic(path.join(this.targetDir, SITE_FILE), renderSiteHtml(written.index));
+    return {
+      target: this.targetDir,
+      versions: plans.map((p) => ({ name: p.name, version: p.version.version, state: p.state })),
+      filesUploaded,
+      bytesUploaded,
+      filesSkipped,
+      signed: written.signed,
+    };
+  }
+
+  /**
+   * The files of one version in copy order (manifest last), after checking that what the target
+   * already holds is the same bytes. With a manifest at the target, its recorded sha256 are
+   * compared (no re-hash of published files); without one (an interrupted copy), present files
+   * are hashed.
+   */
+  private async planVersion(name: string, version: IndexVersion): Promise<FileToPlace[]> {
+    const immutable = [
+      ...version.artifacts.flatMap((a) => a.files.map((f) => ({ name: f.name, sha256: f.sha256 }))),
+      ...(version.licenseFile ? [{ name: path.posix.basename(version.licenseFile.url), sha256: version.licenseFile.sha256 }] : []),
+    ];
+    const to = versionDir(this.targetDir, name, version.version);
+    const published = await readManifestIfAny(to);
+    const publishedSha = new Map<string, string>();
+    if (published) {
+      for (const a of published.artifacts) for (const f of a.files) publishedSha.set(f.name, f.sha256);
+      if (published.licenseFile) publishedSha.set(published.licenseFile.name, published.licenseFile.sha256);
+    }
+    const hint = `a published version never changes: bump the version of ${name} and build again`;
+    for (const file of immutable) {
+      const target = path.join(to, file.name);
+      const there = published ? publishedSha.get(file.name) : (await exists(target)) ? await sha256File(target) : undefined;
+      if (published && there === undefined) {
+        throw new VersionImmutableError(`${name}@${version.version} is already published at ${to} without ${file.name} (new sha256 ${file.sha256})`, hint);
+      }
+      if (there !== undefined && there !== file.sha256) {
+        throw new VersionImmutableError(`${target} is already published with sha256 ${there}; the zoo has sha256 ${file.sha256}`, hint);
+      }
+    }
+    if (published) {
+      const ours = new Set(immutable.map((f) => f.name));
+      for (const [file, sha] of publishedSha) {
+        if (!ours.has(file)) throw new VersionImmutableError(`${path.join(to, file)} (sha256 ${sha}) is published but not in the zoo's ${name}@${version.version}`, hint);
+      }
+    }
+    return [
+      ...immutable,
+      { name: CARD_FILE },
+      { name: YANK_FILE },
+      { name: MANIFEST_FILE },
+    ].filter((f) => f.name !== YANK_FILE || version.yanked !== undefined);
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function copyAtomic(from: string, to: string): Promise<number> {
+  const temp = path.join(path.dirname(to), `.${path.basename(to)}.tmp-${process.pid}`);
+  try {
+    await copyFile(from, temp);
+    await rename(temp, to);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  return (await stat(to)).size;
+}
