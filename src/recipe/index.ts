@@ -12,6 +12,7 @@ export {
   decodeRecipeBytes,
   projectLabel,
   RecipeInvalidError,
+  isEdgezooRecipeError,
   type RecipeLoadResult,
   type ParsedRecipe,
 } from './load.js';

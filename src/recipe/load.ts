@@ -45,6 +45,11 @@ export class RecipeInvalidError extends EdgezooError {
   }
 }
 
+/** True for the error `requireRecipe` throws. */
+export function isEdgezooRecipeError(error: unknown): error is RecipeInvalidError {
+  return error instanceof RecipeInvalidError;
+}
+
 /**
  * Parses and checks recipe text without touching the file system. `fileLabel` is the
  * project-relative path problems print (its base name must equal the recipe's name).

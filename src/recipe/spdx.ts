@@ -129,7 +129,7 @@ function checkLicenseId(token: string): string | undefined {
   if (licenseIds.has(token) || LICENSE_REF.test(token)) return undefined;
   if (token.endsWith('+') && licenseIds.has(token.slice(0, -1))) return undefined;
   const replacement = DEPRECATED[token];
-  if (replacement !== undefined) return `"${token}" is a deprecated SPDX id; use "${replacement}" (or the -or-later form)`;
+  if (replacement !== undefined) return `"${token}" is a deprecated SPDX id; use "${replacement}"` + (token.endsWith('+') ? '' : ' (or the -or-later form)');
   if (/^(AND|OR|WITH)$/.test(token)) return `expected a license id, received the operator ${token}`;
   const suggestion = nearest(token, SPDX_LICENSE_IDS, { ignoreCase: true });
   return (
