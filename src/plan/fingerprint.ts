@@ -40,7 +40,12 @@ export interface FingerprintResult {
  * Paths of the project and the time are deliberately absent: the same recipe in another
  * checkout hits the same entries.
  */
-export function fingerprintStep(input: FingerprintInput, toolchain: ToolchainInfo, digests: InputDigests): FingerprintResult {
+export function fingerprintStep(
+  input: FingerprintInput,
+  toolchain: ToolchainInfo,
+  digests: InputDigests,
+  canonicalMemo?: WeakMap<object, string>,
+): FingerprintResult {
   const missingTools: string[] = [];
   const tools: Record<string, string> = {};
   for (const tool of input.tools) {
@@ -65,7 +70,7 @@ export function fingerprintStep(input: FingerprintInput, toolchain: ToolchainInf
     inputs,
     tools,
     platform: toolchain.platform,
-  });
+  }, canonicalMemo);
   return { fingerprint: createHash('sha256').update(keyText).digest('hex') as Fingerprint, missingTools };
 }
 

@@ -1,7 +1,6 @@
 import os from 'node:os';
 import { EdgezooError } from '../errors.js';
 import { CALIBRATED_PRECISIONS, type FileSource, type Precision, type Recipe, type TargetFormat } from '../recipe/types.js';
-import { toJsonValue } from './canonical-json.js';
 import { fingerprintStep } from './fingerprint.js';
 import type { BuildPlan, Fingerprint, InputDigests, JsonValue, PlannedStep, ResourceClass, SkippedTarget, StepKind, ToolchainInfo } from './types.js';
 
@@ -75,6 +74,7 @@ export function planBuild(recipes: readonly Recipe[], toolchain: ToolchainInfo, 
   const skipped: SkippedTarget[] = [];
   const byId = new Map<string, PlannedStep>();
   const missingTools = new Set<string>();
+  const canonicalMemo = new WeakMap<object, string>();
 
   for (const recipe of [...recipes].sort((a, b) => a.name.localeCompare(b.name))) {
     for (const draft of draftRecipeSteps(recipe)) {
@@ -84,11 +84,14 @@ export function planBuild(recipes: readonly Recipe[], toolchain: ToolchainInfo, 
         if (!planned) throw new Error(`step ${draft.id} depends on ${dep}, planned later or never (planner bug)`);
         return planned.fingerprint;
       });
-      const params = toJsonValue(draft.params) as { [key: string]: JsonValue };
+      // Params share objects with the recipe (no deep copy: planning 200 recipes stays fast);
+      // recipes are plain JSON data and nobody mutates a plan.
+      const params = draft.params as { [key: string]: JsonValue };
       const { fingerprint, missingTools: missing } = fingerprintStep(
         { kind: draft.kind, params, depFingerprints, inputFiles: draft.inputFiles, tools: draft.tools },
         toolchain,
         inputDigests,
+        canonicalMemo,
       );
       for (const tool of missing) missingTools.add(tool);
       const step: PlannedStep = {

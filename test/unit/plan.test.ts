@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PlanError, planBuild, canonicalJson, type BuildPlan, type PlannedStep } from '../../src/plan/index.js';
+import { makeRecipe, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
+
+const byId = (plan: BuildPlan) => new Map(plan.steps.map((step) => [step.id, step]));
+const fp = (plan: BuildPlan, id: string) => {
+  const step = byId(plan).get(id);
+  assert.ok(step, `no step ${id}`);
+  return step.fingerprint;
+};
+const changedIds = (a: BuildPlan, b: BuildPlan) =>
+  a.steps.filter((step) => fp(b, step.id) !== step.fingerprint).map((step) => step.id).sort();
+
+describe('planBuild', () => {
+  it('plans fetch -> prepare -> convert -> validate -> benchmark -> package with readable ids', () => {
+    const plan = planBuild([makeRecipe('mobilenet-v2', { targets: targets('onnx/fp32', 'tflite/int8'), calibration: { samples: 'models/mobilenet-v2/calib/*.npy', count: 8 } })], TEST_TOOLCHAIN, {
+      'models/mobilenet-v2/calib/*.npy': 'c'.repeat(64),
+    });
+    assert.deepEqual(
+      plan.steps.map((step) => step.id),
+      [
+        'mobilenet-v2/fetch',
+        'mobilenet-v2/prepare',
+        'mobilenet-v2/convert/onnx/fp32',
+        'mobilenet-v2/validate/onnx/fp32',
+        'mobilenet-v2/benchmark/onnx/fp32',
+        'mobilenet-v2/convert/tflite/int8',
+        'mobilenet-v2/validate/tflite/int8',
+        'mobilenet-v2/benchmark/tflite/int8',
+        'mobilenet-v2/package',
+      ],
+    );
+    const steps = byId(plan);
+    assert.deepEqual(steps.get('mobilenet-v2/convert/tflite/int8')!.deps, ['mobilenet-v2/prepare']);
+    assert.deepEqual(steps.get('mobilenet-v2/convert/tflite/int8')!.inputFiles, ['models/mobilenet-v2/calib/*.npy']);
+    assert.equal(steps.get('mobilenet-v2/convert/tflite/int8')!.resource, 'heavy');
+    assert.ok(steps.get('mobilenet-v2/convert/tflite/int8')!.tools.includes('onnx2tf'));
+    assert.equal(steps.get('mobilenet-v2/fetch')!.resource, 'network');
+    assert.deepEqual(steps.get('mobilenet-v2/benchmark/onnx/fp32')!.deps, ['mobilenet-v2/convert/onnx/fp32', 'mobilenet-v2/validate/onnx/fp32']);
+    const pkg = steps.get('mobilenet-v2/package')!;
+    assert.equal(pkg.runsAfterFailedDeps, true);
+    assert.equal(pkg.exportTo, 'zoo/mobilenet-v2/1.0.0');
+    assert.equal(pkg.deps.length, 7);
+    // Every dependency comes before its dependents, and the whole plan is JSON.
+    const seen = new Set<string>();
+    for (const step of plan.steps) {
+      for (const dep of step.deps) assert.ok(seen.has(dep), `${step.id} before ${dep}`);
+      seen.add(step.id);
+    }
+    assert.deepEqual(JSON.parse(JSON.stringify(plan)), plan);
+  });
+
+  it('keeps skipped targets as entries with their reason, not as steps', () => {
+    const plan = planBuild(
+      [makeRecipe('m', { targets: targets('onnx/fp32', 'tflite/int16-act'), skip: { 'tflite/int16-act': 'onnx2tf crashes on LayerNorm' } })],
+      TEST_TOOLCHAIN,
+      {},
+    );
+    assert.deepEqual(plan.skipped, [{ model: 'm', target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' }]);
+    assert.ok(!plan.steps.some((step) => step.id.includes('int16-act')));
+    const pkg = byId(plan).get('m/package')!;
+    assert.deepEqual(pkg.params['skipped'], [{ target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' }]);
+  });
+
+  it('routes litert-torch conversions from the fetched weights and the model code, not from ONNX', () => {
+    const recipe = makeRecipe('tiny', {
+      source: { kind: 'pytorch', factory: { module: 'models/tiny/model.py', function: 'build', isFile: true }, weights: { location: { kind: 'path', path: 'models/tiny/w.pt' }, sha256: 'b'.repeat(64) }, kwargs: {} },
+      targets: targets('tflite/fp32'),
+      converters: { tflite: 'litert-torch' },
+    });
+    const plan = planBuild([recipe], TEST_TOOLCHAIN, { 'models/tiny/model.py': 'd'.repeat(64) });
+    assert.ok(!byId(plan).has('tiny/prepare'), 'no ONNX needed');
+    const convert = byId(plan).get('tiny/convert/tflite/fp32')!;
+    assert.deepEqual(convert.deps, ['tiny/fetch']);
+    assert.deepEqual(convert.inputFiles, ['models/tiny/model.py']);
+    assert.ok(convert.tools.includes('litert-torch') && convert.tools.includes('torch'));
+  });
+
+  it('refuses roads that do not exist, pointing at the recipe', () => {
+    assert.throws(
+      () => planBuild([makeRecipe('m', { converters: { tflite: 'litert-torch' } })], TEST_TOOLCHAIN, {}),
+      (error: unknown) => {
+        assert.ok(error instanceof PlanError);
+        assert.equal(error.code, 'PLAN_INVALID');
+        assert.equal(error.message, 'recipes/m.yaml: converters.tflite is litert-torch, which needs a pytorch source (this one is onnx)');
+        return true;
+      },
+    );
+    assert.throws(() => planBuild([makeRecipe('m', { targets: targets('onnx/int8') })], TEST_TOOLCHAIN, {}), {
+      message: 'recipes/m.yaml: target onnx/int8 needs calibration samples and the recipe has no calibration',
+    });
+  });
+
+  it('gives equal fingerprints for equal inputs, whatever the key order', () => {
+    const recipe = makeRecipe('m');
+    const reordered = JSON.parse(canonicalJson(recipe)) as typeof recipe;
+    assert.deepEqual(
+      planBuild([recipe], TEST_TOOLCHAIN, {}).steps.map((step) => step.fingerprint),
+      planBuild([reordered], TEST_TOOLCHAIN, {}).steps.map((step) => step.fingerprint),
+    );
+    assert.match(planBuild([recipe], TEST_TOOLCHAIN, {}).steps[0]!.fingerprint, /^[0-9a-f]{64}$/);
+  });
+
+  it('changes exactly the fingerprints a change reaches', () => {
+    const base = makeRecipe('m', { targets: targets('onnx/fp32', 'onnx/int8'), calibration: { samples: 'calib/*.npy', count: 4 } });
+    const digests = { 'calib/*.npy': '1'.repeat(64) };
+    const plan = planBuild([base], TEST_TOOLCHAIN, digests);
+
+    // A tolerance for int8 only: its validate, benchmark and the package.
+    const tighter = planBuild([{ ...base, tolerances: { int8: { atol: 0.1 } } }], TEST_TOOLCHAIN, digests);
+    assert.deepEqual(changedIds(plan, tighter), ['m/benchmark/onnx/int8', 'm/package', 'm/validate/onnx/int8']);
+
+    // New calibration bytes: the int8 conversion and everything after it, not fp32.
+    const recalibrated = planBuild([base], TEST_TOOLCHAIN, { 'calib/*.npy': '2'.repeat(64) });
+    assert.deepEqual(changedIds(plan, recalibrated), ['m/benchmark/onnx/int8', 'm/convert/onnx/int8', 'm/package', 'm/validate/onnx/int8']);
+
+    // A new onnxruntime (python) version: the onnxruntime conversions and downstream only.
+    const newOrt = planBuild([base], { ...TEST_TOOLCHAIN, versions: { ...TEST_TOOLCHAIN.versions, onnxruntime: '1.24.0' } }, digests);
+    assert.deepEqual(changedIds(plan, newOrt), ['m/benchmark/onnx/int8', 'm/convert/onnx/int8', 'm/package', 'm/validate/onnx/int8']);
+
+    // The source bytes: everything.
+    const newSource = planBuild([{ ...base, source: { kind: 'onnx', file: { location: { kind: 'path', path: 'x.onnx' }, sha256: 'f'.repeat(64) } } }], TEST_TOOLCHAIN, digests);
+    assert.equal(changedIds(plan, newSource).length, plan.steps.length);
+
+    // Another platform: everything except nothing.
+    const otherPlatform = planBuild([base], { ...TEST_TOOLCHAIN, platform: 'darwin-arm64-node20' }, digests);
+    assert.equal(changedIds(plan, otherPlatform).length, plan.steps.length);
+
+    // A description edit changes only the package (the card).
+    const redescribed = planBuild([{ ...base, description: 'new words' }], TEST_TOOLCHAIN, digests);
+    assert.deepEqual(changedIds(plan, redescribed), ['m/package']);
+  });
+
+  it('shares the fetch entry between recipes with the same source file', () => {
+    const source = makeRecipe('a').source;
+    const plan = planBuild([makeRecipe('a', { source }), makeRecipe('b', { source })], TEST_TOOLCHAIN, {});
+    assert.equal(fp(plan, 'a/fetch'), fp(plan, 'b/fetch'));
+    assert.notEqual(fp(plan, 'a/prepare'), fp(plan, 'b/prepare'));
+  });
+
+  it('lists tools without a pinned version', () => {
+    const plan = planBuild([makeRecipe('m')], { versions: { edgezoo: '0.1.0' }, platform: 'linux-x64-node20' }, {});
+    assert.deepEqual(plan.missingToolVersions, ['ai-edge-litert', 'onnx2tf', 'onnxruntime', 'onnxruntime-node', 'onnxslim']);
+  });
+
+  it('plans 200 recipes in under 200 ms', () => {
+    const recipes = Array.from({ length: 200 }, (_, index) =>
+      makeRecipe(`model-${index}`, { targets: targets('onnx/fp32', 'onnx/fp16', 'onnx/int8', 'tflite/fp32', 'tflite/int8', 'openvino/fp32'), calibration: { samples: `models/model-${index}/calib/*.npy`, count: 8 } }),
+    );
+    const digests = Object.fromEntries(recipes.map((recipe) => [recipe.calibration!.samples, 'e'.repeat(64)]));
+    planBuild(recipes, TEST_TOOLCHAIN, digests); // warm-up (JIT)
+    const times: number[] = [];
+    let plan: BuildPlan | undefined;
+    // CPU time, not wall time: the tests share two cores with other builds, and a wall clock
+    // measures their load; on an idle machine the two are equal (see scripts/bench-build.ts).
+    for (let run = 0; run < 5; run++) {
+      const started = process.cpuUsage();
+      plan = planBuild(recipes, TEST_TOOLCHAIN, digests);
+      const used = process.cpuUsage(started);
+      times.push((used.user + used.system) / 1000);
+    }
+    const median = times.sort((a, b) => a - b)[2]!;
+    assert.equal(plan!.steps.length, 200 * (2 + 6 * 3 + 1));
+    assert.ok(median < 200, `planning took ${median.toFixed(1)} ms`);
+    const ids = new Set(plan!.steps.map((step: PlannedStep) => step.id));
+    assert.equal(ids.size, plan!.steps.length);
+  });
+});
