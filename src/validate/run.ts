@@ -4,7 +4,7 @@ import { TensorError } from './errors.js';
 import type { ModelRunner, TensorInfo } from './runners/runner.js';
 import type { LoadedSamples, Sample } from './samples.js';
 import { concatBatch, formatDims, isFloatDtype, type Tensor } from './tensor.js';
-import { castTensor, quantize, transposeLayout } from './transforms.js';
+import { castTensor, quantize, transposeLayout, type QuantizationParams } from './transforms.js';
 import { resolveThresholds } from './thresholds.js';
 
 /**
@@ -20,6 +20,12 @@ export interface ArtifactSignature {
   inputNames?: Record<string, string>;
   /** Reference output name -> artifact output name, where the converter renamed outputs. */
   outputNames?: Record<string, string>;
+  /**
+   * Quantisation of integer inputs/outputs by artifact tensor name, for runtimes that do not
+   * report it (onnxruntime); what a runner reports (LiteRT) wins.
+   */
+  inputQuantization?: Record<string, QuantizationParams>;
+  outputQuantization?: Record<string, QuantizationParams>;
 }
 
 /** Pairs each recipe input with a runner input: same name, then the recorded rename, then order. */
@@ -64,7 +70,8 @@ export function prepareFeeds(
         `input '${input.name}': the sample's shape ${formatDims(tensor.dims)} (layout ${layout}) does not fit the artifact's input '${info.name}' ${formatDims(info.dims)}`,
       );
     }
-    if (info.quantization && isFloatDtype(tensor.dtype)) tensor = quantize(tensor, info.quantization);
+    const quantization = info.quantization ?? signature.inputQuantization?.[info.name];
+    if (quantization && isFloatDtype(tensor.dtype) && !isFloatDtype(info.dtype)) tensor = quantize(tensor, quantization);
     feeds[info.name] = castTensor(tensor, info.dtype);
   }
   return feeds;
@@ -152,7 +159,7 @@ export async function validateArtifact(options: ValidateArtifactOptions): Promis
   for (const [name, tensor] of Object.entries(stacked)) {
     // An output without a recorded layout is taken to be in its reference's layout.
     const layout = signature.outputLayouts?.[name] ?? referenceLayouts.get(renamedFrom.get(name) ?? name);
-    const q = quantization.get(name);
+    const q = quantization.get(name) ?? signature.outputQuantization?.[name];
     artifact[name] = { tensor, ...(layout ? { layout } : {}), ...(q ? { quantization: q } : {}) };
   }
   const result = compareOutputs(options.reference, artifact, {
