@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { checkRecipes, discoverRecipes, formatProblem, type RecipeLoadResult } from '../recipe/index.js';
+import type { RecipeLoadResult } from '../recipe/index.js';
 import type { CliContext } from './context.js';
 
 interface CheckOptions {
@@ -17,6 +17,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the result as JSON for machines')
     .addHelpText('after', '\nExit status: 0 when every recipe is valid, 1 when any has a problem, 2 on wrong usage.')
     .action(async (paths: string[], options: CheckOptions) => {
+      // Loaded on use so other verbs do not pay for zod and the YAML parser at start-up.
+      const { checkRecipes, discoverRecipes, formatProblem } = await import('../recipe/index.js');
       const projectRoot = ctx.projectRoot();
       const files = paths.length > 0 ? await expandPaths(paths, process.cwd()) : await discoverRecipes(projectRoot);
       const results = await checkRecipes(files, projectRoot);
@@ -43,6 +45,7 @@ function plural(count: number, noun: string): string {
 
 /** Files stay as given; a folder stands for its *.yaml and *.yml files. */
 async function expandPaths(paths: string[], cwd: string): Promise<string[]> {
+  // Same filter as discoverRecipes, applied to any folder the user names.
   const files: string[] = [];
   for (const given of paths) {
     const absolute = path.resolve(cwd, given);

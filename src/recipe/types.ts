@@ -141,6 +141,7 @@ export interface Recipe {
   outputs: OutputSpec[];
   preprocess: Preprocess;
   calibration?: SampleSet;
+  /** `validation.samples` is '' when the recipe names none: validate on seeded random inputs within each input's range. */
   validation: SampleSet & {
     /** k of the top-k agreement for classifier outputs. */
     topk: number;

@@ -236,6 +236,14 @@ test('SPDX ids and expressions', () => {
   assert.equal(checkSpdxExpression(''), 'expected an SPDX license id such as Apache-2.0 or MIT');
 });
 
+test('a few aliases to share values are fine', () => {
+  const recipe = parseOk(
+    minimal('aliases', `source:\n  onnx: { path: m.onnx, sha256: ${SHA} }\n`, 'preprocess:\n  mean: &half [0.5, 0.5, 0.5]\n  std: *half\n'),
+    'recipes/aliases.yaml',
+  );
+  assert.deepEqual(recipe.preprocess.std, [0.5, 0.5, 0.5]);
+});
+
 test('suggestions by edit distance', () => {
   assert.equal(editDistance('kitten', 'sitting'), 3);
   assert.equal(nearest('sorce', ['source', 'inputs']), 'source');
