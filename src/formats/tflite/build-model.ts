@@ -31,6 +31,8 @@ export interface OperatorSpec {
   /** A BuiltinOptions member name (e.g. `AddOptions`); written as a table with the given int8 fields by slot. */
   readonly builtinOptions?: { readonly type: string; readonly int8Slots?: Readonly<Record<number, number>> };
   readonly customOptions?: Uint8Array;
+  /** Custom options stored past the flatbuffer (large_custom_options_offset/size, as in models over 2 GB). */
+  readonly largeCustomOptions?: Uint8Array;
 }
 
 export interface SubgraphSpec {
@@ -57,6 +59,8 @@ export interface TfliteModelSpec {
     readonly inputs: ReadonlyArray<{ readonly name: string; readonly tensorIndex: number }>;
     readonly outputs: ReadonlyArray<{ readonly name: string; readonly tensorIndex: number }>;
   }>;
+  /** Writes a uint32 into this Model slot, beyond the schema's fields, to mimic a newer schema. */
+  readonly unknownModelSlot?: number;
 }
 
 const F = {
@@ -81,27 +85,28 @@ function codeOf(names: Readonly<Record<number, string>>, name: string | number, 
 /** Alignment of external buffer data after the flatbuffer. */
 const EXTERNAL_ALIGNMENT = 64;
 
-/** Serialises `spec` to a TFLite flatbuffer (identifier "TFL3"), external buffers appended after it. */
+/** Serialises `spec` to a TFLite flatbuffer (identifier "TFL3"), external data appended after it. */
 export function buildTfliteModel(spec: TfliteModelSpec): Uint8Array {
-  const external = spec.buffers.map((b) => b.external);
-  if (external.every((e) => e === undefined)) return serialise(spec, []);
+  // Everything stored past the flatbuffer: buffers first, then large custom options, in order.
+  const external: Uint8Array[] = [
+    ...spec.buffers.flatMap((b) => (b.external === undefined ? [] : [b.external])),
+    ...spec.subgraphs.flatMap((s) => s.operators.flatMap((o) => (o.largeCustomOptions === undefined ? [] : [o.largeCustomOptions]))),
+  ];
+  if (external.length === 0) return serialise(spec, []);
   // External offsets are absolute, so they depend on the flatbuffer's size: build once with
   // placeholders of the same width, then again with the real offsets (the size cannot change).
   const first = serialise(spec, external.map(() => 2n));
   let end = align(first.length, EXTERNAL_ALIGNMENT);
   const offsets = external.map((bytes) => {
-    if (bytes === undefined) return 0n;
     const offset = end;
     end = align(end + bytes.length, EXTERNAL_ALIGNMENT);
     return BigInt(offset);
   });
   const flat = serialise(spec, offsets);
-  if (flat.length !== first.length) throw new Error('external buffer layout changed size between passes');
+  if (flat.length !== first.length) throw new Error('external data layout changed size between passes');
   const out = new Uint8Array(end);
   out.set(flat, 0);
-  external.forEach((bytes, i) => {
-    if (bytes !== undefined) out.set(bytes, Number(offsets[i]));
-  });
+  external.forEach((bytes, i) => out.set(bytes, Number(offsets[i])));
   return out;
 }
 
@@ -111,6 +116,7 @@ function align(value: number, alignment: number): number {
 
 function serialise(spec: TfliteModelSpec, externalOffsets: readonly bigint[]): Uint8Array {
   const b = new FlatBufferBuilder(1024);
+  let nextExternal = 0;
   const int32Vector = (values: readonly number[]) => {
     b.startVector(4, values.length, 4);
     for (let i = values.length - 1; i >= 0; i--) b.addInt32(values[i]!);
@@ -122,7 +128,7 @@ function serialise(spec: TfliteModelSpec, externalOffsets: readonly bigint[]): U
     return b.endVector();
   };
 
-  const buffers = spec.buffers.map((buffer, i) => {
+  const buffers = spec.buffers.map((buffer) => {
     let data = 0;
     if (buffer.data !== undefined) {
       // The schema asks for 16-byte aligned buffer data (force_align: 16).
@@ -133,7 +139,7 @@ function serialise(spec: TfliteModelSpec, externalOffsets: readonly bigint[]): U
     b.startObject(tables.Buffer.fieldCount);
     if (data) b.addFieldOffset(F.buffer.data.slot, data, 0);
     if (buffer.external !== undefined) {
-      b.addFieldInt64(F.buffer.offset.slot, externalOffsets[i] ?? 2n, 0n);
+      b.addFieldInt64(F.buffer.offset.slot, externalOffsets[nextExternal++] ?? 2n, 0n);
       b.addFieldInt64(F.buffer.size.slot, BigInt(buffer.external.length), 0n);
     }
     return b.endObject();
@@ -203,6 +209,10 @@ function serialise(spec: TfliteModelSpec, externalOffsets: readonly bigint[]): U
         b.addFieldOffset(F.op.builtinOptions.slot, options, 0);
       }
       if (customOptions) b.addFieldOffset(F.op.customOptions.slot, customOptions, 0);
+      if (op.largeCustomOptions) {
+        b.addFieldInt64(F.op.largeCustomOptionsOffset.slot, externalOffsets[nextExternal++] ?? 2n, 0n);
+        b.addFieldInt64(F.op.largeCustomOptionsSize.slot, BigInt(op.largeCustomOptions.length), 0n);
+      }
       return b.endObject();
     });
     const tensorsVector = offsetVector(tensors);
@@ -255,8 +265,9 @@ function serialise(spec: TfliteModelSpec, externalOffsets: readonly bigint[]): U
   const metadataVector = spec.metadata === undefined ? 0 : offsetVector(metadata);
   const signaturesVector = spec.signatureDefs === undefined ? 0 : offsetVector(signatureDefs);
   const description = spec.description === undefined ? 0 : b.createString(spec.description);
-  b.startObject(tables.Model.fieldCount);
+  b.startObject(Math.max(tables.Model.fieldCount, (spec.unknownModelSlot ?? 0) + 1));
   b.addFieldInt32(F.model.version.slot, spec.version ?? 3, 0);
+  if (spec.unknownModelSlot !== undefined) b.addFieldInt32(spec.unknownModelSlot, 7, 0);
   b.addFieldOffset(F.model.operatorCodes.slot, operatorCodesVector, 0);
   b.addFieldOffset(F.model.subgraphs.slot, subgraphsVector, 0);
   if (description) b.addFieldOffset(F.model.description.slot, description, 0);

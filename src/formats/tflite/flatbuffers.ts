@@ -50,6 +50,12 @@ export interface ReadLimits {
    * by the file size, because many tables may point at the same long vector.
    */
   readonly maxElements?: number;
+  /**
+   * When given, every byte range the reader interprets (tables, vtables, vectors, strings) is
+   * appended as [start, end). The metadata writer uses it to prove that the absolute offsets it
+   * rewrites are not also read as something else, which only a crafted file could arrange.
+   */
+  readonly recordRanges?: Array<[number, number]>;
 }
 
 /**
@@ -60,6 +66,7 @@ export class CheckedFlatBuffer {
   readonly length: number;
   private readonly bb: flatbuffers.ByteBuffer;
   private elementsLeft: number;
+  private readonly ranges: Array<[number, number]> | undefined;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
 
   constructor(
@@ -69,6 +76,7 @@ export class CheckedFlatBuffer {
     this.length = bytes.length;
     this.bb = new flatbuffers.ByteBuffer(bytes);
     this.elementsLeft = limits.maxElements ?? 2 * bytes.length + 1_000_000;
+    this.ranges = limits.recordRanges;
   }
 
   /** Throws unless [position, position+size) lies inside the buffer. */
@@ -175,6 +183,7 @@ export class CheckedFlatBuffer {
     }
     this.require(vtable, vtableSize, `${what} vtable`);
     this.require(position, tableSize, what);
+    this.ranges?.push([vtable, vtable + vtableSize], [position, position + tableSize]);
     return new CheckedTable(this, position, vtable, vtableSize, what);
   }
 
@@ -189,6 +198,7 @@ export class CheckedFlatBuffer {
         { byteOffset: vector },
       );
     }
+    this.ranges?.push([vector, start + count * elementSize]);
     return { start, count };
   }
 

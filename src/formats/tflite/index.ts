@@ -48,3 +48,4 @@ export const tfliteFormat = {
   inspect: (path: string): Promise<TfliteSummary> => inspectTflite(path),
   formatSummary: (summary: TfliteSummary): string[] => formatTfliteSummary(summary),
 };
+export * as tfliteFixtures from './fixtures.js';

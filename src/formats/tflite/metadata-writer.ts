@@ -56,7 +56,8 @@ function align(value: number, alignment: number): number {
  * TfliteUnsupportedError when its root table has fields this schema does not know.
  */
 export function planMetadataWrite(bytes: Uint8Array, name: string, data: Uint8Array, options: { fileSize?: number } = {}): MetadataWritePlan {
-  const model = readTflite(bytes, options);
+  const readRanges: Array<[number, number]> = [];
+  const model = readTflite(bytes, { ...options, recordRanges: readRanges });
   const fb = new CheckedFlatBuffer(bytes);
   const root = fb.root();
 
@@ -191,7 +192,38 @@ export function planMetadataWrite(bytes: Uint8Array, name: string, data: Uint8Ar
   view.setUint32(dataVector, data.length, true);
   prefix.set(data, dataVector + 4);
 
-  return { prefix, patches: absoluteOffsetPatches(fb, root, bufferTables, BigInt(prefixSize)), bufferIndex };
+  const patches = absoluteOffsetPatches(fb, root, bufferTables, BigInt(prefixSize));
+  checkPatchesAreNotShared(patches, readRanges);
+  return { prefix, patches: patches.map(({ position, value }) => ({ position, value })), bufferIndex };
+}
+
+/**
+ * Throws when a patched 8-byte field is also read as part of anything but its own table: then
+ * moving the offset would change what a reader sees elsewhere (a tensor name, a shape...).
+ * Converters never lay tables over each other; crafted files can.
+ */
+function checkPatchesAreNotShared(patches: ReadonlyArray<{ position: number; owner: [number, number] }>, ranges: Array<[number, number]>): void {
+  if (patches.length === 0) return;
+  const sorted = [...patches].sort((a, b) => a.position - b.position);
+  for (const [start, end] of ranges) {
+    // first patch whose 8 bytes could reach into [start, end)
+    let low = 0;
+    let high = sorted.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (sorted[middle]!.position + 8 <= start) low = middle + 1;
+      else high = middle;
+    }
+    for (let i = low; i < sorted.length && sorted[i]!.position < end; i++) {
+      const { owner } = sorted[i]!;
+      if (owner[0] !== start || owner[1] !== end) {
+        throw new TfliteFormatError(
+          `invalid TFLite model: the absolute offset at byte ${sorted[i]!.position} overlaps other data (bytes ${start}..${end}); tables and vectors must not overlap`,
+          { byteOffset: sorted[i]!.position },
+        );
+      }
+    }
+  }
 }
 
 /** How many tensors and metadata entries use each buffer index. */
@@ -205,19 +237,20 @@ function countBufferUsers(model: ReturnType<typeof readTflite>): Map<number, num
 
 /** The absolute file offsets stored in the model, each to be moved by `shift`. */
 function absoluteOffsetPatches(fb: CheckedFlatBuffer, root: CheckedTable, bufferTables: CheckedTable[], shift: bigint) {
-  const patches = new Map<number, bigint>();
+  const patches = new Map<number, { position: number; value: bigint; owner: [number, number] }>();
   const patch = (table: CheckedTable, field: FieldSchema) => {
     const position = table.fieldPosition(field);
     if (position === undefined) return;
     const value = fb.scalar(position, 'uint64') as bigint;
+    const tableSize = fb.uint16(table.vtablePosition + 2);
     // 0 and 1 are markers, not positions (see the reader); a table shared by two vector entries is patched once.
-    if (value > 1n) patches.set(position, value + shift);
+    if (value > 1n) patches.set(position, { position, value: value + shift, owner: [table.position, table.position + tableSize] });
   };
   for (const buffer of bufferTables) patch(buffer, F.buffer.offset);
   for (const subgraph of root.tables(F.model.subgraphs, 'subgraphs')) {
     for (const op of subgraph.tables(F.subgraph.operators, 'operators')) patch(op, F.op.largeCustomOptionsOffset);
   }
-  return [...patches].map(([position, value]) => ({ position, value }));
+  return [...patches.values()];
 }
 
 /** Applies a plan to a whole model in memory. */

@@ -55,7 +55,8 @@ export interface TfliteOperator {
   /** BuiltinOptions union member name, when the op has options. */
   readonly builtinOptions: string | undefined;
   readonly builtinOptions2: string | undefined;
-  readonly customOptionsSize: number;
+  /** Where the custom options bytes are (absolute file offset), when the op has any. */
+  readonly customOptions: { readonly offset: number; readonly size: number } | undefined;
 }
 
 export interface TfliteSubgraph {
@@ -145,7 +146,7 @@ export function readTflite(bytes: Uint8Array, options: ReadTfliteOptions = {}): 
   const buffers = root.tables(F.model.buffers, 'buffers').map((table, index) => readBuffer(table, index, fileSize));
   const subgraphs = root
     .tables(F.model.subgraphs, 'subgraphs')
-    .map((table, index) => readSubgraph(table, index, operatorCodes, buffers.length));
+    .map((table, index) => readSubgraph(table, index, operatorCodes, buffers.length, fileSize));
   const metadata = root.tables(F.model.metadata, 'metadata').map((table, index) => {
     const entry = {
       name: table.string(F.metadata.name, `metadata[${index}].name`) ?? '',
@@ -244,7 +245,29 @@ function readBuffer(table: CheckedTable, index: number, fileSize: number): Tflit
   return { index, location: 'inline', offset: range.offset, size: range.length };
 }
 
-function readSubgraph(table: CheckedTable, index: number, operatorCodes: TfliteOperatorCode[], bufferCount: number): TfliteSubgraph {
+function readCustomOptions(op: CheckedTable, what: string, fileSize: number): TfliteOperator['customOptions'] {
+  const offset = op.number(F.op.largeCustomOptionsOffset);
+  if (offset > 1) {
+    const size = op.number(F.op.largeCustomOptionsSize);
+    if (offset + size > fileSize) {
+      throw new TfliteFormatError(
+        `invalid TFLite model: ${what} custom options stored at bytes ${offset}..${offset + size} lie past the end of the file (${fileSize} bytes)`,
+        { byteOffset: op.position },
+      );
+    }
+    return { offset, size };
+  }
+  const range = op.byteRange(F.op.customOptions, `${what}.custom_options`);
+  return range === undefined || range.length === 0 ? undefined : { offset: range.offset, size: range.length };
+}
+
+function readSubgraph(
+  table: CheckedTable,
+  index: number,
+  operatorCodes: TfliteOperatorCode[],
+  bufferCount: number,
+  fileSize: number,
+): TfliteSubgraph {
   const where = `subgraphs[${index}]`;
   const tensors = table.tables(F.subgraph.tensors, `${where}.tensors`).map((tensor, i) => readTensor(tensor, i, where, bufferCount));
   const checkTensors = (indices: number[], what: string, position: number, optional: boolean) => {
@@ -260,7 +283,7 @@ function readSubgraph(table: CheckedTable, index: number, operatorCodes: TfliteO
     checkIndex(opcodeIndex, operatorCodes.length, `${what} opcode`, op.position);
     const optionsType = op.number(F.op.builtinOptionsType);
     const options2Type = op.number(F.op.builtinOptions2Type);
-    const customOptions = op.byteRange(F.op.customOptions, `${what}.custom_options`);
+    const customOptions = readCustomOptions(op, what, fileSize);
     return {
       opcodeIndex,
       opName: operatorCodes[opcodeIndex]!.name,
@@ -268,7 +291,7 @@ function readSubgraph(table: CheckedTable, index: number, operatorCodes: TfliteO
       outputs: checkTensors(op.numbers(F.op.outputs, 'int32', `${what}.outputs`) ?? [], `${what} output tensor`, op.position, true),
       builtinOptions: optionsType === 0 ? undefined : (BuiltinOptionsNames[optionsType] ?? `OPTIONS_${optionsType}`),
       builtinOptions2: options2Type === 0 ? undefined : (BuiltinOptions2Names[options2Type] ?? `OPTIONS2_${options2Type}`),
-      customOptionsSize: customOptions?.length ?? op.number(F.op.largeCustomOptionsSize),
+      customOptions,
     };
   });
   return {
