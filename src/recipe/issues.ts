@@ -47,11 +47,14 @@ function problemsFromIssue(issue: Issue, prefix: ValuePath, root: AnySchema, sou
         const message = `missing required key "${key}"` + (description ? ` (${description})` : '');
         return [makeProblem(source.locate(parentPath, 'value'), ProblemCode.missingKey, parentLabel === '' ? message : `${parentLabel}: ${message}`)];
       }
-      const quoteHint =
-        issue.expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')
-          ? ' (put the value in quotes to make it a string)'
-          : '';
-      return [makeProblem(source.locate(path), ProblemCode.wrongType, at(`expected ${typeName(issue.expected)}, received ${describeValue(value)}${quoteHint}`))];
+      if (issue.expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')) {
+        // YAML read `1.0` as the number 1; show what was written and how to keep it a string.
+        const written = source.scalarText(path) ?? String(value);
+        return [
+          makeProblem(source.locate(path), ProblemCode.wrongType, at(`expected a string, received the ${typeof value} ${written} (write it in quotes: "${written}")`)),
+        ];
+      }
+      return [makeProblem(source.locate(path), ProblemCode.wrongType, at(`expected ${typeName(issue.expected)}, received ${describeValue(value)}`))];
     }
     case 'invalid_value': {
       const allowed = issue.values.map((v) => String(v));

@@ -29,6 +29,8 @@ export interface YamlSource {
   problems: RecipeProblem[];
   /** Position of the key or value at `path`; falls back to the nearest enclosing node. */
   locate(path: ValuePath, part?: NodePart): SourcePosition;
+  /** The text a scalar at `path` was written as (`1.0`, where the value is the number 1). */
+  scalarText(path: ValuePath): string | undefined;
 }
 
 /** Parses recipe text into a plain value, or problems that each carry a position. */
@@ -39,7 +41,12 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   let document: Document | undefined;
   const locate = (path: ValuePath, part: NodePart = 'value'): SourcePosition =>
     document === undefined ? { file, line: 1, col: 1 } : at(findNodeOffset(document, path, part));
-  const result = (value?: unknown): YamlSource => (value === undefined ? { file, problems, locate } : { file, value, problems, locate });
+  const scalarText = (path: ValuePath): string | undefined => {
+    const node = document?.getIn(path as unknown[], true);
+    return isScalar(node) && node.range !== undefined && node.range !== null ? text.slice(node.range[0], node.range[1]).trim() : undefined;
+  };
+  const result = (value?: unknown): YamlSource =>
+    value === undefined ? { file, problems, locate, scalarText } : { file, value, problems, locate, scalarText };
 
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > YAML_LIMITS.maxBytes) {
@@ -247,17 +254,24 @@ export function positionByScan(text: string, file: string, offset: number): Sour
  * matters for text with dozens of unclosed brackets.
  */
 function findExcessiveFlowNesting(text: string, limit: number): number | undefined {
+  // A cheap pre-check first: most recipes have far fewer brackets than the limit.
+  let brackets = 0;
+  for (let i = text.indexOf('['); i >= 0; i = text.indexOf('[', i + 1)) brackets++;
+  for (let i = text.indexOf('{'); i >= 0; i = text.indexOf('{', i + 1)) brackets++;
+  if (brackets <= limit) return undefined;
+
+  const isSpace = (code: number | undefined) => code === undefined || code === 32 || code === 9 || code === 10 || code === 13;
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const char = text[i];
-    if (char === '#' && (i === 0 || /\s/.test(text[i - 1] ?? ''))) {
+    if (char === '#' && isSpace(i === 0 ? undefined : text.charCodeAt(i - 1))) {
       const end = text.indexOf('\n', i);
       if (end < 0) return undefined;
       i = end;
     } else if (char === '"' || char === "'") {
       // Only a quote that starts a scalar opens a string; `it's` inside plain text does not.
       const previous = text[i - 1] ?? '\n';
-      if (!/[\s[{,:-]/.test(previous)) continue;
+      if (!' \t\r\n[{,:-'.includes(previous)) continue;
       for (i++; i < text.length; i++) {
         if (char === '"' && text[i] === '\\') i++;
         else if (text[i] === char) {

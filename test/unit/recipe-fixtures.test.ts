@@ -110,7 +110,7 @@ const expected: Record<string, string[]> = {
     'recipes/not-mapping.yaml:1:1: expected a mapping of recipe keys (name: ..., version: ...) at the top level, received a list',
   ],
   'number-version': [
-    'recipes/number-version.yaml:2:10: version: expected a string, received the number 1 (put the value in quotes to make it a string)',
+    'recipes/number-version.yaml:2:10: version: expected a string, received the number 1.0 (write it in quotes: "1.0")',
   ],
   'package-format': [
     'recipes/package-format.yaml:7:52: source.package.file: cannot tell the model format of "facenet_pytorch/data/onet.pt"; expected a file ending in .onnx or .tflite (for other files use source.pytorch with weights.package)',
