@@ -20,7 +20,7 @@ export function register(program: Command, ctx: CliContext): void {
       // Loaded on use so other verbs do not pay for zod and the YAML parser at start-up.
       const { checkRecipes, discoverRecipes, formatProblem } = await import('../recipe/index.js');
       const projectRoot = ctx.projectRoot();
-      const files = paths.length > 0 ? await expandPaths(paths, process.cwd()) : await discoverRecipes(projectRoot);
+      const files = paths.length > 0 ? await expandPaths(paths, process.cwd(), projectRoot) : await discoverRecipes(projectRoot);
       const results = await checkRecipes(files, projectRoot);
       const problemCount = results.reduce((sum, result) => sum + result.problems.length, 0);
       const failedCount = results.filter((result) => result.problems.length > 0).length;
@@ -35,7 +35,8 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       for (const result of results) for (const problem of result.problems) ctx.print(formatProblem(problem));
-      ctx.print(problemCount === 0 ? `${plural(results.length, 'recipe')} ok` : `${plural(problemCount, 'problem')} in ${failedCount} of ${plural(results.length, 'recipe')}`);
+      const where = results.length === 1 ? '1 recipe' : `${failedCount} of ${results.length} recipes`;
+      ctx.print(problemCount === 0 ? `${plural(results.length, 'recipe')} ok` : `${plural(problemCount, 'problem')} in ${where}`);
     });
 }
 
@@ -44,14 +45,19 @@ function plural(count: number, noun: string): string {
 }
 
 /** Files stay as given; a folder stands for its *.yaml and *.yml files. */
-async function expandPaths(paths: string[], cwd: string): Promise<string[]> {
-  // Same filter as discoverRecipes, applied to any folder the user names.
+async function expandPaths(paths: string[], cwd: string, projectRoot: string): Promise<string[]> {
   const files: string[] = [];
   for (const given of paths) {
-    const absolute = path.resolve(cwd, given);
-    const stats = await stat(absolute).catch(() => undefined);
+    // Relative to where the user is, else (with --project) relative to the project.
+    let absolute = path.resolve(cwd, given);
+    let stats = await stat(absolute).catch(() => undefined);
+    if (stats === undefined && !path.isAbsolute(given)) {
+      absolute = path.resolve(projectRoot, given);
+      stats = await stat(absolute).catch(() => undefined);
+    }
     if (stats === undefined) throw new UsageError(`no such recipe file or folder: ${given}`);
     if (stats.isDirectory()) {
+      // The same filter as discoverRecipes, for any folder the user names.
       const names = await readdir(absolute);
       files.push(...names.filter((name) => /\.ya?ml$/i.test(name)).sort().map((name) => path.join(absolute, name)));
     } else {

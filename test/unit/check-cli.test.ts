@@ -22,7 +22,9 @@ function makeProject(recipes: Record<string, string>): string {
 }
 
 function runCheck(cwd: string, ...args: string[]) {
-  const result = spawnSync(process.execPath, [cli, 'check', ...args], { cwd, encoding: 'utf8' });
+  // Global options (--project) go before the verb, as people type them.
+  const global = args[0] === '--project' ? args.splice(0, 2) : [];
+  const result = spawnSync(process.execPath, [cli, ...global, 'check', ...args], { cwd, encoding: 'utf8' });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -112,6 +114,11 @@ test('explicit paths: files and folders; a missing one is a usage error (exit 2)
 
   const folder = runCheck(root, 'recipes');
   assert.equal(folder.stdout, 'recipes/empty.yaml:1:1: the recipe is empty; expected a mapping starting with name, version, license, ...\n1 problem in 1 of 2 recipes\n');
+
+  // With --project, paths also resolve against the project from anywhere.
+  const elsewhere = runCheck(tmpdir(), '--project', root, 'recipes/empty.yaml');
+  assert.equal(elsewhere.stdout, 'recipes/empty.yaml:1:1: the recipe is empty; expected a mapping starting with name, version, license, ...\n1 problem in 1 recipe\n');
+  assert.equal(elsewhere.status, 1);
   assert.equal(folder.status, 1);
 
   const missing = runCheck(root, 'recipes/nope.yaml');
