@@ -1,0 +1,453 @@
+/**
+ * `edgezoo setup`: makes each Python converter env under artifacts/envs/<env> from its
+ * committed lock file, and (`mode: 'lock'`) regenerates the lock files from the `.in` files.
+ *
+ * A stamp file holding the lock's sha256 is written last; a run whose locks have not changed and
+ * whose venvs are intact only reads files and takes milliseconds. Library code: no printing,
+ * progress goes through `onProgress`, failures are typed errors.
+ */
+import { spawn } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { EdgezooError } from '../errors.js';
+import {
+  allEnvs,
+  envDef,
+  envProcessEnv,
+  envsRoot,
+  lockPython,
+  parseLock,
+  sha256,
+  type EnvDef,
+  type EnvName,
+} from './envs.js';
+
+// ---------------------------------------------------------------------------------------------
+// Running commands
+
+export interface CommandResult {
+  command: string[];
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Called with every complete line the command writes (stdout and stderr). */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Throw `ToolchainCommandError` on a non-zero exit (default true). */
+  check?: boolean;
+  /** Keep at most this many characters of each stream (the tail). Default 256 KiB. */
+  maxOutput?: number;
+}
+
+/** A command of the toolchain failed: carries the command, its exit code and its stderr's tail. */
+export class ToolchainCommandError extends EdgezooError {
+  readonly command: string[];
+  readonly commandExitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderrTail: string;
+
+  constructor(what: string, result: CommandResult, hint?: string) {
+    const tail = tailLines(result.stderr || result.stdout, 40);
+    const status = result.signal ? `signal ${result.signal}` : `exit code ${result.code}`;
+    super(
+      'TOOLCHAIN_COMMAND_FAILED',
+      `${what} failed (${status}): ${result.command.map(quoteArg).join(' ')}\n${indent(tail)}`,
+      hint === undefined ? {} : { hint },
+    );
+    this.command = result.command;
+    this.commandExitCode = result.code;
+    this.signal = result.signal;
+    this.stderrTail = tail;
+  }
+}
+
+export function tailLines(text: string, n: number): string {
+  const lines = text.replace(/\s+$/, '').split('\n');
+  return lines.slice(-n).join('\n');
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => '  ' + l)
+    .join('\n');
+}
+
+function quoteArg(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function runCommand(command: string[], opts: RunOptions = {}): Promise<CommandResult> {
+  const [file, ...args] = command;
+  if (!file) throw new Error('empty command');
+  const max = opts.maxOutput ?? 256 * 1024;
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out = { stdout: '', stderr: '' };
+    const partial = { stdout: '', stderr: '' };
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    if (opts.timeoutMs) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, opts.timeoutMs);
+    }
+    const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      out[stream] = (out[stream] + text).slice(-max);
+      if (opts.onLine) {
+        const lines = (partial[stream] + text).split(/\r?\n|\r/);
+        partial[stream] = lines.pop() ?? '';
+        for (const line of lines) if (line.trim()) opts.onLine(line, stream);
+      }
+    };
+    child.stdout.on('data', onData('stdout'));
+    child.stderr.on('data', onData('stderr'));
+    child.on('error', (error) => {
+      if (timer) clearTimeout(timer);
+      reject(
+        new EdgezooError('TOOLCHAIN_COMMAND_FAILED', `cannot run ${file}: ${error.message}`, {
+          cause: error,
+          hint: 'run `edgezoo setup` (and check that python3 is installed)',
+        }),
+      );
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (opts.onLine) {
+        for (const s of ['stdout', 'stderr'] as const) if (partial[s].trim()) opts.onLine(partial[s], s);
+      }
+      const result: CommandResult = { command, code, signal, ...out, ms: Date.now() - started };
+      if (timedOut) result.stderr += `\n(killed after ${opts.timeoutMs} ms)`;
+      if ((opts.check ?? true) && code !== 0) reject(new ToolchainCommandError(path.basename(file), result));
+      else resolve(result);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+
+export type SetupPhase =
+  | 'wait'
+  | 'check'
+  | 'unchanged'
+  | 'venv'
+  | 'install'
+  | 'pip-check'
+  | 'telemetry'
+  | 'freeze'
+  | 'done'
+  | 'output';
+
+export interface SetupProgress {
+  env: EnvName;
+  phase: SetupPhase;
+  /** One line for people. `phase: 'output'` carries a line of pip's own output. */
+  message: string;
+}
+
+export interface SetupOptions {
+  /** Which envs (default all). */
+  envs?: readonly EnvName[];
+  /** `install` (default): venvs from the locks. `lock`: regenerate the locks from the .in files. */
+  mode?: 'install' | 'lock';
+  /** Re-create the venvs even when their stamps match. */
+  force?: boolean;
+  /** The base interpreter for `-m venv` (default `$EDGEZOO_PYTHON` or `python3`). */
+  python?: string;
+  /** Where the venvs go (default `artifacts/envs` of the edgezoo install). */
+  root?: string;
+  onProgress?: (event: SetupProgress) => void;
+}
+
+export interface SetupEnvResult {
+  env: EnvName;
+  /** `unchanged`: stamp matched; `created`: no venv before; `recreated`: lock changed or venv broken/forced; `locked`: lock file rewritten. */
+  action: 'unchanged' | 'created' | 'recreated' | 'locked';
+  /** Why a venv was (re)made, e.g. `lock changed`. */
+  reason?: string;
+  lockSha256: string;
+  dir: string;
+  ms: number;
+}
+
+export interface SetupResult {
+  envs: SetupEnvResult[];
+  ms: number;
+}
+
+export interface Stamp {
+  lockSha256: string;
+  python: string;
+  createdAt: string;
+  installMs: number;
+}
+
+const PIP_ENV = { PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' };
+
+let inProcess: Promise<unknown> = Promise.resolve();
+
+/** Creates or refreshes the converter venvs (or, in `lock` mode, rewrites the lock files). */
+export function setupToolchain(opts: SetupOptions = {}): Promise<SetupResult> {
+  // Calls within one process run one after the other; other processes wait on the lock file.
+  const run = inProcess.then(() => setupLocked(opts));
+  inProcess = run.catch(() => {});
+  return run;
+}
+
+async function setupLocked(opts: SetupOptions): Promise<SetupResult> {
+  const started = Date.now();
+  const root = opts.root ?? envsRoot();
+  const defs = (opts.envs ?? allEnvs(root).map((d) => d.name)).map((name) => envDef(name, root));
+  const progress = opts.onProgress ?? (() => {});
+  await mkdir(root, { recursive: true });
+  const release = await acquireLock(path.join(root, '.setup.lock'), (message) =>
+    progress({ env: defs[0]?.name ?? 'tf', phase: 'wait', message }),
+  );
+  try {
+    const results: SetupEnvResult[] = [];
+    for (const def of defs) {
+      results.push(opts.mode === 'lock' ? await lockEnv(def, opts, progress) : await installEnv(def, opts, progress));
+    }
+    return { envs: results, ms: Date.now() - started };
+  } finally {
+    await release();
+  }
+}
+
+/** Reads the stamp; returns why the venv needs (re)making, or undefined when it is current. */
+export async function staleReason(def: EnvDef, lockSha256: string): Promise<string | undefined> {
+  let stamp: Stamp;
+  try {
+    stamp = JSON.parse(await readFile(def.stampFile, 'utf8')) as Stamp;
+  } catch {
+    return (await exists(def.dir)) ? 'no valid stamp (an interrupted or foreign install)' : 'not installed';
+  }
+  if (stamp.lockSha256 !== lockSha256) return 'lock changed';
+  try {
+    // stat follows the venv's python symlink: a removed base interpreter shows up here
+    await stat(def.python);
+    await access(def.python, fsConstants.X_OK);
+    await stat(path.join(def.dir, 'pyvenv.cfg'));
+  } catch {
+    return 'venv broken (python or pyvenv.cfg missing)';
+  }
+  return undefined;
+}
+
+async function installEnv(def: EnvDef, opts: SetupOptions, progress: (e: SetupProgress) => void): Promise<SetupEnvResult> {
+  const started = Date.now();
+  const lockText = await readLock(def);
+  const digest = sha256(lockText);
+  progress({ env: def.name, phase: 'check', message: `checking ${def.name} env against ${path.basename(def.lockFile)}` });
+  const reason = opts.force ? 'forced' : await staleReason(def, digest);
+  if (reason === undefined) {
+    if (def.name === 'tf') await ensureOpenvinoTelemetryOff(def, progress);
+    progress({ env: def.name, phase: 'unchanged', message: `${def.name}: up to date` });
+    return { env: def.name, action: 'unchanged', lockSha256: digest, dir: def.dir, ms: Date.now() - started };
+  }
+  const existed = await exists(def.dir);
+  const basePython = await checkBasePython(opts.python, lockPython(lockText));
+
+  progress({ env: def.name, phase: 'venv', message: `${def.name}: ${reason}; creating venv in ${def.dir}` });
+  await rm(def.dir, { recursive: true, force: true });
+  await runCommand([basePython.path, '-m', 'venv', def.dir]);
+
+  progress({ env: def.name, phase: 'install', message: `${def.name}: pip install --no-deps -r ${path.basename(def.lockFile)}` });
+  const env = { ...envProcessEnv(def), ...PIP_ENV };
+  const onLine = (line: string) => progress({ env: def.name, phase: 'output', message: line });
+  await runCommand([def.python, '-m', 'pip', 'install', '--no-deps', '-r', def.lockFile], { env, onLine }).catch(
+    rethrowWithHint('check the network to PyPI and the pip configuration (find-links for the torch CPU wheel)'),
+  );
+  progress({ env: def.name, phase: 'pip-check', message: `${def.name}: pip check` });
+  await runCommand([def.python, '-m', 'pip', 'check'], { env }).catch(
+    rethrowWithHint(`the lock is inconsistent: regenerate it with \`edgezoo setup --lock --env ${def.name}\``),
+  );
+  if (def.name === 'tf') await ensureOpenvinoTelemetryOff(def, progress);
+
+  const stamp: Stamp = {
+    lockSha256: digest,
+    python: basePython.version,
+    createdAt: new Date().toISOString(),
+    installMs: Date.now() - started,
+  };
+  await writeFile(def.stampFile, JSON.stringify(stamp, null, 2) + '\n');
+  progress({ env: def.name, phase: 'done', message: `${def.name}: installed in ${((Date.now() - started) / 1000).toFixed(1)} s` });
+  return {
+    env: def.name,
+    action: existed ? 'recreated' : 'created',
+    reason,
+    lockSha256: digest,
+    dir: def.dir,
+    ms: Date.now() - started,
+  };
+}
+
+async function lockEnv(def: EnvDef, opts: SetupOptions, progress: (e: SetupProgress) => void): Promise<SetupEnvResult> {
+  const started = Date.now();
+  const basePython = await checkBasePython(opts.python, undefined);
+  const scratch = path.join(path.dirname(def.dir), `.lock-${def.name}`);
+  const sdef: EnvDef = { ...def, dir: scratch, binDir: path.join(scratch, 'bin'), python: path.join(scratch, 'bin', 'python') };
+  progress({ env: def.name, phase: 'venv', message: `${def.name}: scratch venv in ${scratch}` });
+  await rm(scratch, { recursive: true, force: true });
+  try {
+    await runCommand([basePython.path, '-m', 'venv', scratch]);
+    const env = { ...envProcessEnv(sdef), ...PIP_ENV };
+    progress({ env: def.name, phase: 'install', message: `${def.name}: pip install -r ${path.basename(def.inFile)}` });
+    const onLine = (line: string) => progress({ env: def.name, phase: 'output', message: line });
+    await runCommand([sdef.python, '-m', 'pip', 'install', '-r', def.inFile], { env, onLine });
+    progress({ env: def.name, phase: 'pip-check', message: `${def.name}: pip check` });
+    await runCommand([sdef.python, '-m', 'pip', 'check'], { env });
+    progress({ env: def.name, phase: 'freeze', message: `${def.name}: pip freeze --all` });
+    const frozen = await runCommand([sdef.python, '-m', 'pip', 'freeze', '--all'], { env });
+    const text = renderLock(def, basePython.version, frozen.stdout);
+    await writeFile(def.lockFile, text);
+    progress({ env: def.name, phase: 'done', message: `${def.name}: wrote ${def.lockFile}` });
+    return { env: def.name, action: 'locked', lockSha256: sha256(text), dir: def.dir, ms: Date.now() - started };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The lock file text for `pip freeze --all` output: pip itself dropped, no URLs or paths. */
+export function renderLock(def: EnvDef, pythonVersion: string, freeze: string): string {
+  const pins = freeze
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#') && !/^pip==/i.test(l));
+  const bad = pins.filter((l) => !/^[A-Za-z0-9][A-Za-z0-9._-]*==[^\s@]+$/.test(l));
+  if (bad.length) {
+    throw new EdgezooError('TOOLCHAIN_LOCK_INVALID', `pip freeze gave lines that are not exact pins: ${bad.join(', ')}`);
+  }
+  pins.sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
+  parseLock(pins.join('\n')); // validates
+  const header = [
+    `# edgezoo lock for the "${def.name}" env: exact pins from \`pip freeze --all\` of a venv made`,
+    `# from ${def.name}.in. Regenerate: edgezoo setup --lock --env ${def.name}`,
+    `# Install: pip install --no-deps -r ${def.name}.lock && pip check  (edgezoo setup does this)`,
+    `# python ${pythonVersion} (${os.platform()} ${os.arch()})`,
+  ];
+  return header.join('\n') + '\n' + pins.join('\n') + '\n';
+}
+
+async function readLock(def: EnvDef): Promise<string> {
+  try {
+    return await readFile(def.lockFile, 'utf8');
+  } catch (error) {
+    throw new EdgezooError('TOOLCHAIN_LOCK_MISSING', `no lock file for the ${def.name} env: ${def.lockFile}`, {
+      cause: error,
+      hint: `run \`edgezoo setup --lock --env ${def.name}\``,
+    });
+  }
+}
+
+async function checkBasePython(requested: string | undefined, wanted: string | undefined) {
+  const py = requested ?? process.env.EDGEZOO_PYTHON ?? 'python3';
+  const r = await runCommand([py, '-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+  const version = r.stdout.trim();
+  if (wanted && wanted.split('.').slice(0, 2).join('.') !== version.split('.').slice(0, 2).join('.')) {
+    throw new EdgezooError(
+      'TOOLCHAIN_PYTHON_MISMATCH',
+      `the locks were made with Python ${wanted} but ${py} is Python ${version}`,
+      { hint: 'point EDGEZOO_PYTHON at a Python of the same minor version, or regenerate the locks (`edgezoo setup --lock`)' },
+    );
+  }
+  return { path: py, version };
+}
+
+function rethrowWithHint(hint: string) {
+  return (error: unknown): never => {
+    if (error instanceof ToolchainCommandError) {
+      throw new EdgezooError(error.code, error.message, { hint, cause: error });
+    }
+    throw error;
+  };
+}
+
+/** Path of OpenVINO's telemetry consent file ("0" = opted out). There is no env variable for it. */
+export function openvinoConsentFile(): string {
+  return path.join(os.homedir(), 'intel', 'openvino_telemetry');
+}
+
+export async function openvinoTelemetryOff(): Promise<boolean> {
+  try {
+    return (await readFile(openvinoConsentFile(), 'utf8')).trim() === '0';
+  } catch {
+    return false;
+  }
+}
+
+/** Runs OpenVINO's own `opt_in_out --opt_out` unless the consent file already says "0". */
+export async function ensureOpenvinoTelemetryOff(def: EnvDef, progress: (e: SetupProgress) => void = () => {}) {
+  if (await openvinoTelemetryOff()) return;
+  progress({ env: def.name, phase: 'telemetry', message: 'turning OpenVINO telemetry off (opt_in_out --opt_out)' });
+  await runCommand([path.join(def.binDir, 'opt_in_out'), '--opt_out'], { env: envProcessEnv(def) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A lock file holding our pid; waits while another live process holds it, takes over a dead one's. */
+async function acquireLock(file: string, onWait: (message: string) => void, timeoutMs = 60 * 60 * 1000) {
+  const started = Date.now();
+  let told = false;
+  for (;;) {
+    try {
+      const handle = await open(file, 'wx');
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return async () => {
+        await rm(file, { force: true });
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
+    if (!Number.isFinite(holder) || holder === process.pid || !alive(holder)) {
+      await rm(file, { force: true });
+      continue;
+    }
+    if (Date.now() - started > timeoutMs) {
+      throw new EdgezooError('TOOLCHAIN_BUSY', `another edgezoo setup (pid ${holder}) holds ${file}`);
+    }
+    if (!told) {
+      onWait(`waiting for another edgezoo setup (pid ${holder}) to finish`);
+      told = true;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
