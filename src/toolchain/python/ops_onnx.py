@@ -1,0 +1,117 @@
+"""ONNX-to-ONNX ops ("tf" env): inspect, simplify, quantize (static QDQ / dynamic), float16."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+from registry import ensure_parent, file_info, op
+
+
+def _value_info(v):
+    t = v.type.tensor_type
+    import onnx
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+    return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, "shape": dims}
+
+
+@op("onnx.info")
+def onnx_info(model):
+    import onnx
+    m = onnx.load(model, load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    ops = {}
+    for n in m.graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    return {
+        "irVersion": m.ir_version,
+        "opsets": {o.domain or "ai.onnx": o.version for o in m.opset_import},
+        "inputs": [_value_info(v) for v in m.graph.input if v.name not in inits],
+        "outputs": [_value_info(v) for v in m.graph.output],
+        "ops": ops,
+    }
+
+
+@op("onnx.slim")
+def onnx_slim(model, output, **options):
+    """onnxslim.slim(model, output, **options); options e.g. {"skip_fusion_patterns": [...]}."""
+    import onnxslim
+    onnxslim.slim(model, ensure_parent(output), **options)
+    return file_info(output)
+
+
+class _NpyReader:
+    """CalibrationDataReader over {input_name: .npy with samples on axis 0}, one sample a batch."""
+
+    def __init__(self, calibration, limit=None):
+        import numpy as np
+        self.arrays = {name: np.load(path) for name, path in calibration.items()}
+        counts = {len(a) for a in self.arrays.values()}
+        if len(counts) != 1:
+            raise ValueError(f"calibration arrays differ in sample count: {sorted(counts)}")
+        self.count = min(counts.pop(), limit or 1 << 30)
+        self.i = 0
+
+    def get_next(self):
+        if self.i >= self.count:
+            return None
+        i = self.i
+        self.i += 1
+        return {name: a[i:i + 1] for name, a in self.arrays.items()}
+
+    def rewind(self):
+        self.i = 0
+
+
+@op("onnx.quantize_static")
+def onnx_quantize_static(model, output, calibration, perChannel=True, activationType="QInt8",
+                         weightType="QInt8", calibrateMethod="MinMax", preprocess=True,
+                         limit=None, opTypes=None, extraOptions=None):
+    """QDQ int8 with onnxruntime; calibration maps each input name to an .npy (ONNX layout)."""
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                          QuantType, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(_NpyReader, CalibrationDataReader):
+        pass
+
+    output = ensure_parent(output)
+    with tempfile.TemporaryDirectory(prefix="edgezoo-ortq-") as tmp:
+        src = model
+        if preprocess:
+            src = os.path.join(tmp, "pre.onnx")
+            quant_pre_process(model, src)
+        quantize_static(
+            src, output, Reader(calibration, limit),
+            quant_format=QuantFormat.QDQ, per_channel=perChannel,
+            activation_type=getattr(QuantType, activationType),
+            weight_type=getattr(QuantType, weightType),
+            calibrate_method=getattr(CalibrationMethod, calibrateMethod),
+            op_types_to_quantize=opTypes, extra_options=extraOptions or {},
+        )
+    return file_info(output)
+
+
+@op("onnx.quantize_dynamic")
+def onnx_quantize_dynamic(model, output, weightType="QInt8", opTypes=("MatMul", "Gemm"),
+                          perChannel=False, extraOptions=None):
+    """Weights int8, activations float. Default opTypes MatMul/Gemm: with QInt8 weights a Conv
+    becomes ConvInteger, which onnxruntime's CPU provider cannot run (NOT_IMPLEMENTED)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    output = ensure_parent(output)
+    quantize_dynamic(model, output, weight_type=getattr(QuantType, weightType),
+                     op_types_to_quantize=list(opTypes) if opTypes else None,
+                     per_channel=perChannel, extra_options=extraOptions or {})
+    return file_info(output)
+
+
+@op("onnx.float16")
+def onnx_float16(model, output, keepIoTypes=True, opBlockList=None):
+    """fp16 weights and compute through onnxconverter-common; inputs/outputs stay float32."""
+    import onnx
+    from onnxconverter_common.float16 import convert_float_to_float16
+    kwargs = {"keep_io_types": keepIoTypes}
+    if opBlockList is not None:
+        kwargs["op_block_list"] = opBlockList
+    m = convert_float_to_float16(onnx.load(model), **kwargs)
+    onnx.save(m, ensure_parent(output))
+    return file_info(output)

@@ -1,0 +1,36 @@
+"""PyTorch -> ONNX ("torch" env) with torch.onnx.export.
+
+torch 2.13: the dynamo exporter (default, needs onnxscript) works at opset >= 18 (asking for 17
+warns and stays at 18) and writes weights to <output>.data unless external_data=False; the
+TorchScript exporter (dynamo=False) still works at opset 17 with a DeprecationWarning.
+"""
+from __future__ import annotations
+
+from registry import ensure_parent, file_info, op
+from torch_source import example_inputs, load_model
+
+
+@op("torch.onnx_export")
+def torch_onnx_export(source, inputs, output, opset=18, dynamo=True, inputNames=None,
+                      outputNames=None, dynamicAxes=None, externalData=False, optimize=True):
+    import torch
+    model = load_model(source)
+    args = example_inputs(inputs)
+    kwargs = dict(input_names=inputNames, output_names=outputNames, opset_version=int(opset),
+                  dynamo=bool(dynamo))
+    if dynamo:
+        kwargs.update(external_data=bool(externalData), optimize=bool(optimize))
+    if dynamicAxes:
+        kwargs["dynamic_axes"] = dynamicAxes
+    with torch.no_grad():
+        torch.onnx.export(model, args, ensure_parent(output), **kwargs)
+    return file_info(output)
+
+
+@op("torch.export_program")
+def torch_export_program(source, inputs, output):
+    """Saves torch.export.export(model, inputs) as a .pt2 for later ops."""
+    import torch
+    ep = torch.export.export(load_model(source), example_inputs(inputs))
+    torch.export.save(ep, ensure_parent(output))
+    return file_info(output)
