@@ -41,7 +41,8 @@ type Outcome =
   /** A deterministic failure: it has outputs (e.g. a validation report) and may be cached. */
   | { state: 'failed'; input: StepInput; reason: string; cached: boolean }
   | { state: 'error'; reason: string }
-  | { state: 'blocked'; reason: string }
+  /** `deterministic`: every failure up the chain is a cached deterministic result. */
+  | { state: 'blocked'; reason: string; deterministic: boolean }
   | { state: 'cancelled'; reason: string };
 
 /** The default memory budget: 60% of the machine's memory, in MiB. */
@@ -101,7 +102,8 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
         const [blocker, outcome] = failedDeps[0]!;
         const reason = `blocked by ${blocker}`;
         emit({ type: 'step-failed', ...base(step), reason, blockedBy: blocker, deterministic: false, cached: false });
-        return outcome.state === 'cancelled' ? { state: 'cancelled', reason } : { state: 'blocked', reason };
+        if (outcome.state === 'cancelled') return { state: 'cancelled', reason };
+        return { state: 'blocked', reason, deterministic: isDeterministic(outcome) };
       }
       const recipe = recipes.get(step.model);
       if (!recipe) throw new Error(`no recipe for model ${step.model} (executePlan was given other recipes than the plan's)`);
@@ -188,7 +190,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
 
       // Stored only when the result is fully determined by the fingerprint: a package run
       // that missed an errored dependency would otherwise be served after that dependency is fixed.
-      const cacheable = deps.every(([, outcome]) => outcome.state === 'ok' || outcome.state === 'failed');
+      const cacheable = deps.every(([, outcome]) => isDeterministic(outcome));
       let input: StepInput;
       if (cacheable) {
         const entry = await options.cache.put(step.fingerprint, run.pending, { stepId: step.id, result: run.result, replace: options.force === true });
@@ -257,6 +259,11 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
   };
   emit({ type: 'summary', ...summary });
   return summary;
+}
+
+/** An outcome the same fingerprint always gives again (so what depends on it may be cached). */
+function isDeterministic(outcome: Outcome): boolean {
+  return outcome.state === 'ok' || outcome.state === 'failed' || (outcome.state === 'blocked' && outcome.deterministic);
 }
 
 function checkResult(raw: StepResult | void): StepResult {

@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { executePlan, MemoryGate, StepRunnerRegistry, spawnTied, StepCancelledError, type BuildEvent, type StepRunner } from '../../src/build/index.js';
+import { LocalCache } from '../../src/cache/index.js';
+import { planBuild } from '../../src/plan/index.js';
+import type { Recipe } from '../../src/recipe/types.js';
+import { abortableSleep, makeRecipe, maxConcurrency, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
+import { writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+
+const temporaryDirs: string[] = [];
+after(async () => {
+  for (const dir of temporaryDirs) await rm(dir, { recursive: true, force: true });
+});
+
+interface Harness {
+  root: string;
+  cache: LocalCache;
+  events: BuildEvent[];
+  trace: Array<{ id: string; event: 'start' | 'end'; t: number }>;
+  build: (recipes: Recipe[], options?: { jobs?: number; force?: boolean; signal?: AbortSignal; runner?: StepRunner; memoryBudgetMiB?: number }) => ReturnType<typeof executePlan>;
+}
+
+/** A throw-away project and a runner that writes one file per step and records start/end. */
+async function harness(behaviour: { sleepMs?: number; fail?: RegExp; invalid?: RegExp } = {}): Promise<Harness> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-exec-'));
+  temporaryDirs.push(root);
+  const cache = new LocalCache(path.join(root, 'artifacts', 'cache'));
+  const events: BuildEvent[] = [];
+  const trace: Harness['trace'] = [];
+  const runner: StepRunner = async (step, ctx) => {
+    trace.push({ id: step.id, event: 'start', t: performance.now() });
+    try {
+      for (const dep of step.deps) if (!ctx.failedDeps[dep]) assert.ok(ctx.inputs[dep], `${step.id} got the outputs of ${dep}`);
+      if (behaviour.sleepMs) await abortableSleep(behaviour.sleepMs, ctx.signal);
+      if (behaviour.fail?.test(step.id)) throw new Error(`boom in ${step.id}`);
+      await writeFile(path.join(ctx.outDir, 'out.txt'), step.id);
+      ctx.log(`wrote ${step.id}`);
+      if (behaviour.invalid?.test(step.id)) return { status: 'failed', reason: 'max abs error 0.5 > atol 0.01' };
+      return { status: 'ok', figures: { failedDeps: Object.keys(ctx.failedDeps).length } };
+    } finally {
+      trace.push({ id: step.id, event: 'end', t: performance.now() });
+    }
+  };
+  return {
+    root,
+    cache,
+    events,
+    trace,
+    build: (recipes, options = {}) => {
+      const registry = new StepRunnerRegistry();
+      for (const kind of ['fetch', 'prepare', 'convert', 'validate', 'benchmark', 'package'] as const) registry.register(kind, options.runner ?? runner);
+      return executePlan({
+        plan: planBuild(recipes, TEST_TOOLCHAIN, {}),
+        recipes,
+        projectRoot: root,
+        cache,
+        runners: registry,
+        jobs: options.jobs ?? 2,
+        force: options.force ?? false,
+        ...(options.memoryBudgetMiB === undefined ? {} : { memoryBudgetMiB: options.memoryBudgetMiB }),
+        ...(options.signal ? { signal: options.signal } : {}),
+        onEvent: (event) => events.push(event),
+      });
+    },
+  };
+}
+
+const models = (count: number, overrides: Partial<Recipe> = {}) => Array.from({ length: count }, (_, index) => makeRecipe(`m${index}`, overrides));
+
+describe('executePlan', () => {
+  it('runs every step after its dependencies, with at most --jobs converter steps at once', async () => {
+    const h = await harness({ sleepMs: 15 });
+    const recipes = models(3);
+    const summary = await h.build(recipes, { jobs: 2 });
+    assert.equal(summary.ok, true);
+    const plan = planBuild(recipes, TEST_TOOLCHAIN, {});
+    const started = new Map(h.trace.filter((line) => line.event === 'start').map((line) => [line.id, line.t]));
+    const ended = new Map(h.trace.filter((line) => line.event === 'end').map((line) => [line.id, line.t]));
+    for (const step of plan.steps) {
+      for (const dep of step.deps) assert.ok(ended.get(dep)! <= started.get(step.id)!, `${dep} ended before ${step.id} started`);
+    }
+    const cpuBound = h.trace.filter((line) => /\/(prepare|convert|validate|benchmark)/.test(line.id));
+    assert.equal(maxConcurrency(cpuBound), 2);
+    assert.deepEqual(summary.models.map((model) => [model.model, model.run, model.cached, model.failed]), [
+      ['m0', 12, 0, 0],
+      ['m1', 12, 0, 0],
+      ['m2', 12, 0, 0],
+    ]);
+    // One log file per step.
+    assert.equal((await readdir(path.join(h.root, 'artifacts', 'logs', 'm0'))).length, 12);
+    assert.equal(await readFile(path.join(h.root, 'artifacts', 'logs', 'm0', 'convert-tflite-fp32.log'), 'utf8'), 'wrote m0/convert/tflite/fp32\n');
+    // The package step's outputs are exported to the zoo.
+    assert.equal(await readFile(path.join(h.root, 'artifacts', 'zoo', 'm1', '1.0.0', 'out.txt'), 'utf8'), 'm1/package');
+  });
+
+  it('serves a second build from the cache, and --force runs everything again', async () => {
+    const h = await harness();
+    await h.build(models(2));
+    h.trace.length = 0;
+    h.events.length = 0;
+    const cached = await h.build(models(2));
+    assert.equal(h.trace.length, 0, 'no runner ran');
+    assert.deepEqual(cached.models.map((model) => model.cached), [12, 12]);
+    assert.equal(h.events.filter((event) => event.type === 'step-cached').length, 24);
+    const forced = await h.build(models(2), { force: true });
+    assert.deepEqual(forced.models.map((model) => model.run), [12, 12]);
+    assert.equal((await h.cache.verifyAll()).corrupt.length, 0);
+  });
+
+  it("isolates a failure: the model's dependents are blocked, other models build", async () => {
+    const h = await harness({ fail: /^m1\/convert\/onnx\/fp16$/ });
+    const summary = await h.build(models(3));
+    assert.equal(summary.ok, false);
+    const m1 = summary.models.find((model) => model.model === 'm1')!;
+    assert.deepEqual([m1.run, m1.failed], [9, 3]);
+    assert.deepEqual(
+      [...m1.failures].sort((a, b) => a.step.localeCompare(b.step)),
+      [
+        { step: 'm1/benchmark/onnx/fp16', reason: 'blocked by m1/convert/onnx/fp16' },
+        { step: 'm1/convert/onnx/fp16', reason: 'internal error in the convert runner: boom in m1/convert/onnx/fp16' },
+        { step: 'm1/validate/onnx/fp16', reason: 'blocked by m1/convert/onnx/fp16' },
+      ],
+    );
+    for (const other of ['m0', 'm2']) assert.equal(summary.models.find((model) => model.model === other)!.failed, 0);
+    // The package still ran, knowing what failed, and was not cached (a dependency errored).
+    const pkg = h.events.find((event) => event.type === 'step-done' && event.step === 'm1/package');
+    assert.ok(pkg && pkg.type === 'step-done');
+    assert.deepEqual(pkg.result, { status: 'ok', figures: { failedDeps: 3 } });
+    const plan = planBuild(models(3), TEST_TOOLCHAIN, {});
+    assert.equal(await h.cache.get(plan.steps.find((step) => step.id === 'm1/package')!.fingerprint), undefined);
+    // The failure event names its log file.
+    const failed = h.events.find((event) => event.type === 'step-failed' && event.step === 'm1/convert/onnx/fp16');
+    assert.ok(failed && failed.type === 'step-failed');
+    assert.equal(failed.logFile, path.join(h.root, 'artifacts', 'logs', 'm1', 'convert-onnx-fp16.log'));
+  });
+
+  it('caches a deterministic validation failure and still fails the build with it', async () => {
+    const h = await harness({ invalid: /^m0\/validate\/tflite\/fp32$/ });
+    const first = await h.build(models(1));
+    assert.equal(first.ok, false);
+    assert.deepEqual(first.models[0]!.failures.map((failure) => failure.reason), ['max abs error 0.5 > atol 0.01', 'blocked by m0/validate/tflite/fp32']);
+    h.trace.length = 0;
+    h.events.length = 0;
+    const second = await h.build(models(1));
+    assert.equal(h.trace.length, 0, 'everything, the failed validation too, came from the cache');
+    assert.equal(second.ok, false);
+    const cachedFailure = h.events.find((event) => event.type === 'step-failed' && event.step === 'm0/validate/tflite/fp32');
+    assert.ok(cachedFailure && cachedFailure.type === 'step-failed' && cachedFailure.cached && cachedFailure.deterministic);
+  });
+
+  it('fails a step whose kind has no runner, naming it', async () => {
+    const h = await harness();
+    const recipes = models(1);
+    const registry = new StepRunnerRegistry();
+    const summary = await executePlan({ plan: planBuild(recipes, TEST_TOOLCHAIN, {}), recipes, projectRoot: h.root, cache: h.cache, runners: registry });
+    assert.equal(summary.ok, false);
+    assert.equal(summary.models[0]!.failures[0]!.reason, 'no step runner is registered for "fetch" steps (nothing can build m0/fetch)');
+  });
+
+  it('on abort stops running steps, stores nothing partial, and a rebuild reuses what finished', async () => {
+    const h = await harness({ sleepMs: 40 });
+    const controller = new AbortController();
+    const building = h.build(models(2), { signal: controller.signal, jobs: 2 });
+    setTimeout(() => controller.abort(), 150);
+    const interrupted = await building;
+    assert.equal(interrupted.interrupted, true);
+    assert.equal(interrupted.ok, false);
+    const finished = (await h.cache.list()).length;
+    assert.ok(finished > 0 && finished < 24, `some steps finished (${finished})`);
+    assert.deepEqual((await readdir(h.cache.root)).filter((name) => name.startsWith('.')), [], 'no temporary folder left');
+    assert.equal((await h.cache.verifyAll()).corrupt.length, 0);
+    h.trace.length = 0;
+    const rebuilt = await h.build(models(2));
+    assert.equal(rebuilt.ok, true);
+    assert.equal(rebuilt.models.reduce((sum, model) => sum + model.cached, 0), finished);
+    assert.equal(h.trace.filter((line) => line.event === 'start').length, 24 - finished);
+  });
+
+  it('admits heavy steps only while their memory estimates fit the budget', async () => {
+    const gate = new MemoryGate(5000);
+    let running = 0;
+    let peak = 0;
+    const task = async () => {
+      running += 1;
+      peak = Math.max(peak, running);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      running -= 1;
+    };
+    await Promise.all([gate.run(3000, task), gate.run(3000, task), gate.run(2000, task), gate.run(9000, task)]);
+    assert.equal(peak, 2, '3000+2000 fit together, 3000+3000 do not, 9000 runs alone');
+    // In a build: tflite conversions (onnx2tf, 4096 MiB each) one at a time under a 5000 MiB budget.
+    const h = await harness({ sleepMs: 10 });
+    await h.build(models(3, { targets: targets('tflite/fp32') }), { jobs: 2, memoryBudgetMiB: 5000 });
+    assert.equal(maxConcurrency(h.trace.filter((line) => line.id.includes('/convert/tflite'))), 1);
+  });
+});
+
+describe('spawnTied', () => {
+  it('kills the whole process group on abort', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-spawn-'));
+    temporaryDirs.push(dir);
+    const pids = path.join(dir, 'pids');
+    const controller = new AbortController();
+    const running = spawnTied('sh', ['-c', `echo $$ >> ${pids}; sleep 30 & echo $! >> ${pids}; wait`], { signal: controller.signal, killGraceMs: 200 });
+    for (let tries = 0; tries < 100; tries++) {
+      const text = await readFile(pids, 'utf8').catch(() => '');
+      if (text.trim().split('\n').length >= 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    controller.abort();
+    await assert.rejects(running, StepCancelledError);
+    const alive = (await readFile(pids, 'utf8')).trim().split('\n').map(Number).filter(isRunning);
+    assert.deepEqual(alive, [], 'the shell and its sleep are gone');
+  });
+
+  it('rejects with the command, exit code and stderr tail', async () => {
+    await assert.rejects(spawnTied('sh', ['-c', 'echo one >&2; echo two >&2; exit 3'], { signal: new AbortController().signal }), {
+      code: 'CHILD_FAILED',
+      message: "sh -c echo one >&2; echo two >&2; exit 3 exited with code 3:\none\ntwo",
+    });
+  });
+});
+
+/** Alive and not a zombie (an orphan's zombie lingers until the container's init reaps it). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
