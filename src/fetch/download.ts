@@ -269,6 +269,8 @@ async function receiveBody(
   exchange: Exchange,
 ): Promise<AttemptOutcome> {
   const where = redactUrl(options.url);
+  // Hashing inline: a worker-thread hasher was measured slower here (2 cores, 200 MiB over
+  // loopback: 710 ms vs 659 ms inline; curl alone ~400 ms, sha256 alone ~330 ms).
   const hash = createHash('sha256');
   let received: number;
   let total: number | undefined;
