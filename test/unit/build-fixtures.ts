@@ -9,9 +9,9 @@
  * - EDGEZOO_STANDIN_INVALID: regex of step ids that return a deterministic failure
  * - EDGEZOO_STANDIN_TRACE: file that gets `start`/`end` JSON lines per step
  * - EDGEZOO_STANDIN_CHILD: file; each step then runs a child `sh` (with a grandchild
- *   `sleep`) through spawnTied and appends both pids to the file
+ *   `sleep` taking EDGEZOO_STANDIN_SLEEP_MS) through spawnTied and appends both pids to the file
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { spawnTied } from '../../src/build/spawn.js';
@@ -83,11 +83,14 @@ export const standinRunner: StepRunner = async (step, ctx) => {
   if (trace) appendFileSync(trace, JSON.stringify({ id: step.id, event: 'start', t: Date.now(), pid: process.pid }) + '\n');
   try {
     const childFile = env['EDGEZOO_STANDIN_CHILD'];
-    if (childFile) {
-      await spawnTied('sh', ['-c', `echo $$ >> "${childFile}"; sleep 30 & echo $! >> "${childFile}"; wait`], { signal: ctx.signal, log: ctx.log, killGraceMs: 500 });
-    }
     const sleepMs = Number(env['EDGEZOO_STANDIN_SLEEP_MS'] ?? '0');
-    if (sleepMs > 0) await abortableSleep(sleepMs, ctx.signal);
+    if (childFile) {
+      // The step's time is spent in a grandchild, like a converter started by a Python driver.
+      const seconds = (sleepMs / 1000).toFixed(3);
+      await spawnTied('sh', ['-c', `echo $$ >> "${childFile}"; sleep ${seconds} & echo $! >> "${childFile}"; wait`], { signal: ctx.signal, log: ctx.log, killGraceMs: 500 });
+    } else if (sleepMs > 0) {
+      await abortableSleep(sleepMs, ctx.signal);
+    }
     if (env['EDGEZOO_STANDIN_FAIL'] && new RegExp(env['EDGEZOO_STANDIN_FAIL']).test(step.id)) {
       throw new EdgezooError('STANDIN_FAIL', `stand-in failure of ${step.id}`);
     }
@@ -132,4 +135,19 @@ export function maxConcurrency(lines: Array<{ event: string; t: number }>): numb
     max = Math.max(max, running);
   }
   return max;
+}
+
+/** Alive and not a zombie (an orphan's zombie lingers until the container's init reaps it). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }

@@ -7,9 +7,8 @@ import { executePlan, MemoryGate, StepRunnerRegistry, spawnTied, StepCancelledEr
 import { LocalCache } from '../../src/cache/index.js';
 import { planBuild } from '../../src/plan/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
-import { abortableSleep, makeRecipe, maxConcurrency, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
+import { abortableSleep, isRunning, makeRecipe, maxConcurrency, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
 import { writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 
 const temporaryDirs: string[] = [];
 after(async () => {
@@ -225,17 +224,3 @@ describe('spawnTied', () => {
   });
 });
 
-/** Alive and not a zombie (an orphan's zombie lingers until the container's init reaps it). */
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
