@@ -105,14 +105,14 @@ describe('loadSamples', () => {
     });
     const rgb = (await loadSamples(base, root, 'validation')).samples[0]!.inputs.x!;
     assert.deepEqual(rgb.dims, [1, 2, 2, 3]);
-    assert.deepEqual([...rgb.data].map((v) => Math.round(v * 100) / 100), [1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1]);
+    assert.deepEqual([...(rgb.data as Float32Array)].map((v) => Math.round(v * 100) / 100), [1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1]);
     const bgrNchw = (
       await loadSamples(recipe({ ...base, inputs: [{ ...base.inputs[0]!, shape: [1, 3, 2, 2], layout: 'NCHW' }], preprocess: { ...base.preprocess, channelOrder: 'bgr' } }), root, 'validation')
     ).samples[0]!.inputs.x!;
-    assert.deepEqual([...bgrNchw.data].map((v) => Math.round(v * 100) / 100), [0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0]);
+    assert.deepEqual([...(bgrNchw.data as Float32Array)].map((v) => Math.round(v * 100) / 100), [0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0]);
     const jpeg = (await loadSamples(recipe({ ...base, validation: { ...base.validation, samples: 'models/img/val/*.jpg' } }), root, 'validation')).samples[0]!.inputs.x!;
     assert.deepEqual(jpeg.dims, [1, 2, 2, 3]);
-    assert.deepEqual([...jpeg.data].map((v) => Math.round(v * 10) / 10), [0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0], `jpeg decoded as ${[...jpeg.data]}`);
+    assert.deepEqual([...(jpeg.data as Float32Array)].map((v) => Math.round(v * 10) / 10), [0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0], `jpeg decoded as ${[...jpeg.data]}`);
     await rejects(
       loadSamples(recipe({ ...base, validation: { ...base.validation, samples: 'models/img/val/*.jpg' }, preprocess: { ...base.preprocess, resize: false } }), root, 'validation'),
       "models/img/val/pic2.jpg: image is 6x4, input 'x' takes 2x2, and preprocess.resize is off",
@@ -126,7 +126,7 @@ describe('loadSamples', () => {
     assert.equal(one.synthetic, true);
     assert.equal(one.samples.length, 4);
     assert.deepEqual([...one.samples[3]!.inputs.x!.data], [...two.samples[3]!.inputs.x!.data]);
-    const values = one.samples.flatMap((s) => [...s.inputs.x!.data]);
+    const values = one.samples.flatMap((s) => [...(s.inputs.x!.data as Float32Array)]);
     assert.ok(values.every((v) => v >= -2 && v < 2));
     assert.ok(Math.min(...values) < -1 && Math.max(...values) > 1, 'spread over the range');
     const calibration = await loadSamples(r, root, 'calibration');
