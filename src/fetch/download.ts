@@ -5,7 +5,6 @@ import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/pro
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   FetchError,
   FetchTimeoutError,
@@ -28,7 +27,7 @@ import {
   retryDelayMs,
   type RetryTiming,
 } from './http-rules.js';
-import { acquireFileLock } from './lock.js';
+import { acquireFileLock, sleepOrAbort } from './lock.js';
 import { checkFetchableUrl, planRedirect, redactUrl } from './url-policy.js';
 
 /** Progress of one download: bytes on disk so far (including a resumed prefix) and the total when known. */
@@ -185,7 +184,7 @@ async function downloadLocked(startUrl: URL, partialPath: string, options: Downl
     if (attempts > retries) throw errorForExhaustedRetries(where, outcome.reason, attempts, options);
     const retryAfterMs = outcome.reason.type === 'status' ? outcome.reason.retryAfterMs : undefined;
     const delay = retryDelayMs(attempts, timing, retryAfterMs);
-    await sleep(delay, undefined, options.signal ? { signal: options.signal } : undefined);
+    await sleepOrAbort(delay, options.signal);
   }
 }
 

@@ -49,7 +49,7 @@ export async function acquireFileLock(target: string, signal?: AbortSignal, poll
       await rm(lockPath, { force: true });
       continue;
     }
-    await sleep(pollMs, undefined, signal ? { signal } : undefined);
+    await sleepOrAbort(pollMs, signal);
   }
 }
 
@@ -69,5 +69,18 @@ async function isStaleLock(lockPath: string): Promise<boolean> {
     return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Waits `ms`, or rejects with the signal's own reason when it aborts (timers/promises would
+ * reject with a generic AbortError, hiding e.g. a TimeoutError the caller chose).
+ */
+export async function sleepOrAbort(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal ? { signal } : undefined);
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw error;
   }
 }

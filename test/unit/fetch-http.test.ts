@@ -216,6 +216,35 @@ describe('fetchFile over http (loopback test server)', () => {
     assert.equal(primary.hitsOf('/wrong-total').length, 3);
   });
 
+  it('downloads afresh once when a resumed file fails its sha256 (a server that changed bytes under one ETag)', async () => {
+    const url = primary.route('/spliced', (req, res, count) => {
+      if (count === 1) return sendThenDrop(res, HALF);
+      if (req.headers.range) {
+        const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range)?.[1]);
+        res.writeHead(206, { 'content-range': `bytes ${start}-${PAYLOAD.length - 1}/${PAYLOAD.length}`, etag: ETAG });
+        res.end(Buffer.alloc(PAYLOAD.length - start, 7));
+        return;
+      }
+      serveWell(req, res);
+    });
+    const result = await fetchFile(urlSource(url), options());
+    assert.deepEqual(await readFile(result.path), PAYLOAD);
+    const hits = primary.hitsOf('/spliced');
+    assert.equal(hits.length, 3);
+    assert.equal(hits[2]!.headers.range, undefined);
+  });
+
+  it('restarts without Range on 416', async () => {
+    const url = primary.route('/unsatisfiable', (req, res, count) => {
+      if (count === 1) return sendThenDrop(res, HALF);
+      if (req.headers.range) return void res.writeHead(416).end();
+      serveWell(req, res);
+    });
+    const result = await fetchFile(urlSource(url), options());
+    assert.deepEqual(await readFile(result.path), PAYLOAD);
+    assert.equal(primary.hitsOf('/unsatisfiable').length, 3);
+  });
+
   it('fails with TRUNCATED when the body always ends before Content-Length, leaving no final file', async () => {
     const url = primary.route('/truncated', (_req, res) => {
       // No validator, so no resume: every attempt starts from 0 and ends early.
