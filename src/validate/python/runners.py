@@ -133,7 +133,10 @@ class _OpenvinoSession:
         import openvino as ov
         core = ov.Core()
         self.model = core.read_model(model)
-        self.compiled = core.compile_model(self.model, "CPU", {"INFERENCE_NUM_THREADS": int(threads)})
+        # On CPUs with bf16 support (AVX512_BF16, AMX) OpenVINO runs in bf16 by default, which
+        # would judge an fp32 IR by bf16 arithmetic on some machines only: pin f32 execution.
+        self.compiled = core.compile_model(self.model, "CPU", {"INFERENCE_NUM_THREADS": int(threads),
+                                                               "INFERENCE_PRECISION_HINT": "f32"})
         self.request = self.compiled.create_infer_request()
 
     @staticmethod
