@@ -1,54 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import type { BuildEvent } from '../../src/build/index.js';
 import { isRunning } from './build-fixtures.js';
+import { makeProject, removeProjects, runCli, startCli } from './build-cli-helpers.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(repo, 'src', 'cli', 'edgezoo.mjs');
-const standins = path.join(repo, 'test', 'unit', 'build-fixtures.ts');
-
-const temporaryDirs: string[] = [];
-after(async () => {
-  for (const dir of temporaryDirs) await rm(dir, { recursive: true, force: true });
-});
-
-/** A throw-away project (recipes come from the stand-in module). */
-export async function makeProject(): Promise<string> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-cli-'));
-  temporaryDirs.push(root);
-  await mkdir(path.join(root, 'recipes'));
-  return root;
-}
-
-export interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Starts the real CLI with the stand-in runners. */
-export function startCli(root: string, args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [cli, ...args], {
-    cwd: root,
-    env: { ...process.env, EDGEZOO_TEST_RUNNERS: standins, EDGEZOO_STANDIN_MODELS: '3', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<CliRun>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, done, stdout: () => stdout };
-}
-
-export function runCli(root: string, args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return startCli(root, args, env).done;
-}
+after(removeProjects);
 
 const events = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as BuildEvent);
 
