@@ -1,0 +1,91 @@
+/**
+ * Benchmarks of the build engine, medians of several runs:
+ * - planning 200 recipes (goal < 200 ms);
+ * - a rebuild of 200 recipes with every step cached, in process (goal < 1 s);
+ * - what cache checking costs: 'stat' vs 'full' on entries of a given size.
+ * Run: node --import tsx scripts/bench-build.ts [--recipes 200] [--runs 5] [--mib 4]
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { executePlan, StepRunnerRegistry, type StepRunner } from '../src/build/index.js';
+import { LocalCache } from '../src/cache/index.js';
+import { planBuild } from '../src/plan/index.js';
+import { makeRecipe, targets, TEST_TOOLCHAIN } from '../test/unit/build-fixtures.js';
+
+const { values } = parseArgs({ options: { recipes: { type: 'string', default: '200' }, runs: { type: 'string', default: '5' }, mib: { type: 'string', default: '4' } } });
+const recipeCount = Number(values.recipes);
+const runs = Number(values.runs);
+const entryMiB = Number(values.mib);
+
+const median = (numbers: number[]) => [...numbers].sort((a, b) => a - b)[Math.floor(numbers.length / 2)]!;
+const cpuMs = (start: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
+};
+
+const recipes = Array.from({ length: recipeCount }, (_, index) =>
+  makeRecipe(`model-${String(index).padStart(3, '0')}`, { targets: targets('onnx/fp32', 'onnx/fp16', 'tflite/fp32', 'openvino/fp32') }),
+);
+
+// Planning.
+planBuild(recipes, TEST_TOOLCHAIN, {});
+const planWall: number[] = [];
+const planCpu: number[] = [];
+for (let run = 0; run < runs; run++) {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  planBuild(recipes, TEST_TOOLCHAIN, {});
+  planWall.push(performance.now() - started);
+  planCpu.push(cpuMs(cpu));
+}
+const plan = planBuild(recipes, TEST_TOOLCHAIN, {});
+console.log(`plan ${recipeCount} recipes (${plan.steps.length} steps): median ${median(planWall).toFixed(1)} ms wall, ${median(planCpu).toFixed(1)} ms CPU (goal < 200 ms)`);
+
+// A fully cached rebuild.
+const root = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-bench-'));
+try {
+  const writeOne: StepRunner = async (step, ctx) => {
+    await writeFile(path.join(ctx.outDir, 'output.bin'), step.id);
+  };
+  const registry = new StepRunnerRegistry();
+  for (const kind of ['fetch', 'prepare', 'convert', 'validate', 'benchmark', 'package'] as const) registry.register(kind, writeOne);
+  const cache = new LocalCache(path.join(root, 'artifacts', 'cache'));
+  const build = () => executePlan({ plan, recipes, projectRoot: root, cache, runners: registry });
+  const first = performance.now();
+  await build();
+  console.log(`first build of ${plan.steps.length} stand-in steps: ${(performance.now() - first).toFixed(0)} ms`);
+  const rebuildWall: number[] = [];
+  const rebuildCpu: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    const summary = await build();
+    rebuildWall.push(performance.now() - started);
+    rebuildCpu.push(cpuMs(cpu));
+    const cached = summary.models.reduce((sum, model) => sum + model.cached, 0);
+    if (cached !== plan.steps.length) throw new Error(`expected all ${plan.steps.length} steps cached, got ${cached}`);
+  }
+  console.log(`rebuild of ${recipeCount} recipes, all ${plan.steps.length} steps cached: median ${median(rebuildWall).toFixed(0)} ms wall, ${median(rebuildCpu).toFixed(0)} ms CPU (goal < 1 s)`);
+
+  // Cost of checking a cached entry: stat vs full hash.
+  const big = new LocalCache(path.join(root, 'big-cache'));
+  const pending = await big.begin();
+  await writeFile(path.join(pending.outDir, 'model.bin'), Buffer.alloc(entryMiB * 1024 * 1024, 7));
+  const fingerprint = 'f'.repeat(64) as typeof plan.steps[number]['fingerprint'];
+  await big.put(fingerprint, pending, { stepId: 'bench', result: { status: 'ok' } });
+  const full = new LocalCache(path.join(root, 'big-cache'), { verify: 'full' });
+  for (const [mode, store] of [['stat', big], ['full', full]] as const) {
+    const times: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      const started = performance.now();
+      await store.get(fingerprint);
+      times.push(performance.now() - started);
+    }
+    console.log(`get of a ${entryMiB} MiB entry, verify=${mode}: median ${median(times).toFixed(2)} ms`);
+  }
+} finally {
+  await rm(root, { recursive: true, force: true });
+}
+console.log(`(machine: ${os.availableParallelism()} cores, load average ${os.loadavg()[0]!.toFixed(1)})`);
