@@ -41,11 +41,13 @@ export {
   type OutputMatch,
 } from './compare.js';
 export { globFiles } from './glob.js';
+export { loadOutputs, saveOutputs } from './outputs-store.js';
 export { seededRandom } from './random.js';
 export {
   checkSampleSetsDisjoint,
   loadSamples,
   sampleFiles,
+  stackSampleInput,
   syntheticSamples,
   type LoadedSamples,
   type Sample,

@@ -6,7 +6,7 @@ import { SampleError } from './errors.js';
 import { globFiles } from './glob.js';
 import { decodeNpy } from './npy.js';
 import { seededRandom } from './random.js';
-import { elementCount, formatDims, isFloatDtype, type Tensor } from './tensor.js';
+import { concatBatch, elementCount, formatDims, isFloatDtype, type Tensor } from './tensor.js';
 import { castTensor, transposeLayout } from './transforms.js';
 
 /** Which sample set of a recipe. */
@@ -288,4 +288,18 @@ export function syntheticSamples(inputs: readonly InputSpec[], count: number, se
     }
     return { id: `random#${index}`, inputs: tensors };
   });
+}
+
+/**
+ * One input of every sample stacked along the batch axis, optionally transposed from the recipe
+ * input's layout into `layout`: what converters take as calibration data (onnx2tf's `-cind`
+ * wants one NHWC float32 array; write it with `writeNpy`).
+ */
+export function stackSampleInput(samples: LoadedSamples, input: InputSpec, layout: string = input.layout): Tensor {
+  const tensors = samples.samples.map((sample) => {
+    const tensor = sample.inputs[input.name];
+    if (!tensor) throw new SampleError(`sample ${sample.id} has no tensor for input '${input.name}'`);
+    return layout === input.layout ? tensor : transposeLayout(tensor, input.layout, layout);
+  });
+  return concatBatch(tensors);
 }

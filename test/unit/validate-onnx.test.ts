@@ -8,12 +8,14 @@ import type { Recipe } from '../../src/recipe/types.js';
 import {
   benchmarkModel,
   diagnoseOnnx,
+  loadOutputs,
   loadSamples,
   OnnxRuntimeRunner,
   prepareFeeds,
   readNpy,
   resolveThresholds,
   runReference,
+  saveOutputs,
   TensorError,
   validateArtifact,
   WORKER_OPS,
@@ -143,6 +145,16 @@ describe('validating ONNX artifacts in onnxruntime-node', () => {
     assert.deepEqual(reference.logits!.tensor.dims, [16, 10]);
     assert.deepEqual(reference.features!.tensor.dims, [16, 4, 4, 4]);
     assert.equal(reference.features!.layout, 'NCHW');
+  });
+
+  test('reference outputs survive saveOutputs/loadOutputs with names, order and layouts', async () => {
+    const dir = path.join(folder, 'reference-outputs');
+    await saveOutputs(dir, reference);
+    const loaded = await loadOutputs(dir);
+    assert.deepEqual(Object.keys(loaded), ['logits', 'features']);
+    assert.equal(loaded.features!.layout, 'NCHW');
+    assert.deepEqual([...loaded.logits!.tensor.data], [...reference.logits!.tensor.data]);
+    await assert.rejects(loadOutputs(path.join(folder, 'nothing-here')), { code: 'OUTPUTS_UNREADABLE' });
   });
 
   test('a correct artifact passes, with top-1 agreement counted over the samples', async () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import sharp from 'sharp';
 import type { InputSpec, Recipe } from '../../src/recipe/types.js';
-import { encodeNpy, globFiles, loadSamples, SampleError, type Tensor } from '../../src/validate/index.js';
+import { encodeNpy, globFiles, loadSamples, SampleError, stackSampleInput, type Tensor } from '../../src/validate/index.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-samples-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -88,6 +88,10 @@ describe('loadSamples', () => {
     assert.deepEqual(first.dims, [1, 3, 2, 2]);
     // (1 * 0.5 - mean[c]) / std[c] for channels 0, 1, 2
     assert.deepEqual([...first.data], [0.5, 0.5, 0.5, 0.5, -0.5, -0.5, -0.5, -0.5, -3, -3, -3, -3]);
+    // Calibration data for onnx2tf: all samples stacked, NHWC.
+    const stacked = stackSampleInput(loaded, recipe().inputs[0]!, 'NHWC');
+    assert.deepEqual(stacked.dims, [3, 2, 2, 3]);
+    assert.deepEqual([...(stacked.data as Float32Array)].slice(0, 3), [0.5, -0.5, -3]);
   });
 
   test('images are decoded, resized to H x W, put in the input layout and scaled', async () => {
