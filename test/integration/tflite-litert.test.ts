@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { toolRoot } from '../../src/paths.js';
-import { EDGEZOO_METADATA_NAME, inspectTflite, tfliteFixtures, writeTfliteMetadata } from '../../src/formats/tflite/index.js';
+import { EDGEZOO_METADATA_NAME, inspectTflite, readTflite, tfliteFixtures, writeTfliteMetadata } from '../../src/formats/tflite/index.js';
 
 const run = promisify(execFile);
 const python = process.env.EDGEZOO_TF_PYTHON ?? path.join(toolRoot, 'artifacts', 'envs', 'tf', 'bin', 'python');
@@ -185,6 +185,39 @@ describe('TFLite models converted by TensorFlow', { skip: skipTensorflow }, () =
   it('keeps outputs bit-identical after writing metadata', async () => {
     for (const name of ['cnn-float32', 'cnn-int8', 'cnn-dynamic-int8', 'cnn-float16']) {
       await assertSameOutputsAfterWrite(path.join(dir, `${name}.tflite`), { model: name, converter: 'TFLiteConverter' });
+    }
+  });
+});
+
+const skipLarge = process.env.EDGEZOO_TEST_LARGE_TFLITE === '1' ? skipLitert : 'writes 5 GB to the temp folder: set EDGEZOO_TEST_LARGE_TFLITE=1 to run';
+
+describe('a TFLite model over 2 GiB (constant stored past the flatbuffer)', { skip: skipLarge }, () => {
+  it('is inspected without loading its data, and LiteRT runs it the same after the metadata write', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'edgezoo-large-'));
+    try {
+      // The ADD fixture with its external constant moved to 2.25 GiB (a sparse gap before it).
+      const model = tfliteFixtures.addModel({ externalConstant: true });
+      const constantAt = readTflite(model).buffers[1]!.offset;
+      const farAway = 2 ** 31 + 2 ** 28;
+      const view = new DataView(model.buffer, model.byteOffset);
+      const fields = [];
+      for (let i = 0; i + 8 <= constantAt; i += 4) if (view.getBigUint64(i, true) === BigInt(constantAt)) fields.push(i);
+      assert.equal(fields.length, 1, 'the offset field is found once');
+      view.setBigUint64(fields[0]!, BigInt(farAway), true);
+      const original = path.join(dir, 'large.tflite');
+      const fd = openSync(original, 'w');
+      writeSync(fd, model, 0, constantAt, 0);
+      writeSync(fd, model, constantAt, 16, farAway);
+      closeSync(fd);
+
+      const started = performance.now();
+      const summary = await inspectTflite(original);
+      assert.ok(performance.now() - started < 5000, 'inspect reads only the flatbuffer part');
+      assert.equal(summary.flags.externalBuffers, 1);
+      assert.equal(summary.fileSize, statSync(original).size);
+      await assertSameOutputsAfterWrite(original, { model: 'large' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

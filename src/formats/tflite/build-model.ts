@@ -131,10 +131,10 @@ function serialise(spec: TfliteModelSpec, externalOffsets: readonly bigint[]): U
   const buffers = spec.buffers.map((buffer) => {
     let data = 0;
     if (buffer.data !== undefined) {
-      // The schema asks for 16-byte aligned buffer data (force_align: 16).
-      b.startVector(1, buffer.data.length, 16);
-      for (let j = buffer.data.length - 1; j >= 0; j--) b.addInt8(buffer.data[j]!);
-      data = b.endVector();
+      // The schema asks for 16-byte aligned buffer data (force_align: 16): align the end of the
+      // bytes about to be written, then copy them in one go.
+      b.prep(16, buffer.data.length);
+      data = b.createByteVector(buffer.data);
     }
     b.startObject(tables.Buffer.fieldCount);
     if (data) b.addFieldOffset(F.buffer.data.slot, data, 0);

@@ -30,12 +30,12 @@ export {
   formatTfliteSummary,
   quantizationKind,
   likelyImageLayout,
-  readTfliteHead,
   EDGEZOO_METADATA_NAME,
   type TfliteSummary,
   type TfliteTensorSignature,
   type TfliteQuantizationKind,
 } from './inspect.js';
+export { readTfliteFile, MAX_FLATBUFFER_BYTES, type TfliteFileHead } from './file.js';
 export { withTfliteMetadata, writeTfliteMetadata, planMetadataWrite, applyMetadataWritePlan, type MetadataWritePlan } from './metadata-writer.js';
 export { buildTfliteModel, type TfliteModelSpec, type TensorSpec, type OperatorSpec, type OperatorCodeSpec, type SubgraphSpec, type BufferSpec } from './build-model.js';
 

@@ -1,11 +1,8 @@
-import { open, stat } from 'node:fs/promises';
-import { TfliteFormatError } from './errors.js';
+import { readTfliteFile } from './file.js';
 import { bufferBytes, metadataBytes, readTflite, type TfliteModel, type TfliteTensor } from './reader.js';
 
 /** Name of the metadata entry that carries edgezoo's JSON manifest inside a .tflite file. */
 export const EDGEZOO_METADATA_NAME = 'edgezoo';
-/** Flatbuffers address at most 2 GiB; a bigger model keeps only buffer data past that. */
-const MAX_FLATBUFFER_BYTES = 2 ** 31 - 1;
 
 /**
  * How a model is quantised, judged from its tensors:
@@ -191,39 +188,10 @@ export function summarizeTflite(model: TfliteModel, bytes: Uint8Array, fileSize:
   return summary;
 }
 
-/**
- * Reads at most the first 2 GiB of a file (the flatbuffer part; a bigger model's remaining
- * buffers lie past it and are only located, not read) and its total size.
- */
-export async function readTfliteHead(path: string): Promise<{ bytes: Uint8Array; fileSize: number }> {
-  const fileSize = (await stat(path)).size;
-  const bytes = new Uint8Array(Math.min(fileSize, MAX_FLATBUFFER_BYTES));
-  const handle = await open(path, 'r');
-  try {
-    let read = 0;
-    while (read < bytes.length) {
-      const { bytesRead } = await handle.read(bytes, read, bytes.length - read, read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
-    return { bytes: bytes.subarray(0, read), fileSize };
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Reads and summarises the TFLite model at `path`; a malformed file gives TfliteFormatError naming it. */
 export async function inspectTflite(path: string): Promise<TfliteSummary> {
-  const { bytes, fileSize } = await readTfliteHead(path);
-  try {
-    return summarizeTflite(readTflite(bytes, { fileSize }), bytes, fileSize);
-  } catch (error) {
-    if (error instanceof TfliteFormatError) {
-      const options = error.byteOffset === undefined ? { cause: error } : { cause: error, byteOffset: error.byteOffset };
-      throw new TfliteFormatError(`${path}: ${error.message}`, options);
-    }
-    throw error;
-  }
+  const { bytes, fileSize, model } = await readTfliteFile(path);
+  return summarizeTflite(model, bytes, fileSize);
 }
 
 function formatShape(signature: TfliteTensorSignature): string {

@@ -16,16 +16,15 @@
  * bytes (a few hundred bytes plus the old entry); output is deterministic for the same input.
  */
 import { createReadStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { TfliteFormatError, TfliteUnsupportedError } from './errors.js';
+import { readTfliteFile } from './file.js';
 import { CheckedFlatBuffer, type CheckedTable } from './flatbuffers.js';
 import { readTflite, TFLITE_FILE_IDENTIFIER } from './reader.js';
 import { tables, type FieldSchema } from './schema.generated.js';
 
 /** How the original file moves: a multiple of every alignment inside it (buffer data needs 16). */
 const SHIFT_ALIGNMENT = 64;
-/** Flatbuffers address at most 2 GiB; a bigger file keeps its extra data past the flatbuffer. */
-const MAX_FLATBUFFER_BYTES = 2 ** 31 - 1;
 
 /** What to put in front of the original file and which absolute offsets inside it to rewrite. */
 export interface MetadataWritePlan {
@@ -274,20 +273,7 @@ export function withTfliteMetadata(bytes: Uint8Array, name: string, data: Uint8A
  * output appears complete or not at all (temp file + rename).
  */
 export async function writeTfliteMetadata(inputPath: string, outputPath: string, name: string, data: Uint8Array): Promise<{ bytesWritten: number }> {
-  const fileSize = (await stat(inputPath)).size;
-  const headSize = Math.min(fileSize, MAX_FLATBUFFER_BYTES);
-  const head = new Uint8Array(headSize);
-  const input = await open(inputPath, 'r');
-  try {
-    let read = 0;
-    while (read < headSize) {
-      const { bytesRead } = await input.read(head, read, headSize - read, read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
-  } finally {
-    await input.close();
-  }
+  const { bytes: head, fileSize } = await readTfliteFile(inputPath);
   const plan = planMetadataWrite(head, name, data, { fileSize });
   const patchBytes = plan.patches.map(({ position, value }) => {
     const bytes = new Uint8Array(8);
@@ -300,7 +286,7 @@ export async function writeTfliteMetadata(inputPath: string, outputPath: string,
   try {
     await output.write(plan.prefix, 0, plan.prefix.length, 0);
     let position = 0;
-    for await (const chunk of createReadStream(inputPath) as AsyncIterable<Buffer>) {
+    for await (const chunk of createReadStream(inputPath, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
       for (const patch of patchBytes) {
         // A patch may straddle two chunks: copy the overlapping part of it into this one.
         const from = Math.max(patch.position, position);
