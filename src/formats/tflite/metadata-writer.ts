@@ -131,7 +131,7 @@ export function planMetadataWrite(bytes: Uint8Array, name: string, data: Uint8Ar
   const dataVector = align(size + 4, 16) - 4;
   size = dataVector + 4 + data.length;
   const prefixSize = align(size, SHIFT_ALIGNMENT);
-  if (prefixSize + (options.fileSize ?? bytes.length) > Number.MAX_SAFE_INTEGER) throw new TfliteFormatError('model too large');
+  if (prefixSize + (options.fileSize ?? bytes.length) > Number.MAX_SAFE_INTEGER) throw new TfliteFormatError(`invalid TFLite model: ${options.fileSize ?? bytes.length} bytes is more than offsets can address`);
 
   const prefix = new Uint8Array(prefixSize);
   const view = new DataView(prefix.buffer);
