@@ -4,6 +4,7 @@ import { LocalCache, type VerifyMode } from '../cache/index.js';
 import { UsageError } from '../errors.js';
 import { artifactPaths } from '../paths.js';
 import { shortFingerprint, type Fingerprint } from '../plan/index.js';
+import { stopSharedWorkerPool } from '../toolchain/pool.js';
 import type { CliContext } from './context.js';
 
 interface BuildOptions {
@@ -95,6 +96,8 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
     return summary.interrupted ? EXIT_INTERRUPTED : summary.ok ? 0 : 1;
   } finally {
     report.close();
+    // The converter workers live as long as the build: stop them so the process can exit.
+    await stopSharedWorkerPool();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
