@@ -170,6 +170,8 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
         outputs: recipe.outputs,
         opset: recipe.opset,
         replacements: recipe.replacements ?? null,
+        // Written into the artifact's metadata, so part of what the step makes.
+        provenance: provenanceParams(recipe),
       },
       deps: sourceDeps,
       inputFiles: [...sourceModelCode, ...(recipe.replacements?.kind === 'path' ? [recipe.replacements.path] : [])],
@@ -200,7 +202,10 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
         converter: road.converter,
         from: road.from,
         inputs: recipe.inputs,
+        outputs: recipe.outputs,
         opset: recipe.opset,
+        // Written into the artifact's metadata, so part of what the step makes.
+        provenance: provenanceParams(recipe),
         // Only calibrated conversions read preprocessing and samples: keep them out of the
         // others' keys so editing the calibration set does not rebuild fp32 artifacts.
         ...(calibration ? { calibration, preprocess: recipe.preprocess } : {}),
@@ -318,6 +323,11 @@ function referenceTools(recipe: Recipe, factoryPackage: string[]): string[] {
     case 'onnx':
       return [TOOLS.onnxruntimeNode];
   }
+}
+
+/** What converters write into every artifact's metadata besides the source identity. */
+function provenanceParams(recipe: Recipe): Record<string, unknown> {
+  return { version: recipe.version, license: recipe.license };
 }
 
 /** The source as steps see it: what identifies it, never where it lies on disk. */
