@@ -60,12 +60,20 @@ def _json_default(value):
     return str(value)
 
 
+BROKEN_MODULES: dict = {}
+
+
 def _load_ops() -> dict:
+    """Imports every ops_*.py; a module that fails to import is reported, not fatal."""
     sys.path.insert(0, OPS_DIR)
     registry = importlib.import_module("registry")
     for name in sorted(os.listdir(OPS_DIR)):
         if name.startswith("ops_") and name.endswith(".py"):
-            importlib.import_module(name[:-3])
+            try:
+                importlib.import_module(name[:-3])
+            except Exception as exc:  # keep the other modules' ops usable
+                BROKEN_MODULES[name[:-3]] = f"{type(exc).__name__}: {exc}"
+                traceback.print_exc(file=sys.stderr)
     return registry.OPS
 
 
@@ -124,6 +132,7 @@ def serve() -> int:
         "pid": os.getpid(),
         "python": ".".join(map(str, sys.version_info[:3])),
         "ops": sorted(ops),
+        "brokenModules": BROKEN_MODULES,
     })
     stdin = sys.stdin.buffer
     while True:

@@ -82,6 +82,8 @@ interface Ready {
   pid: number;
   python: string;
   ops: string[];
+  /** ops_*.py modules that failed to import (their ops are missing): module -> error. */
+  brokenModules?: Record<string, string>;
 }
 
 export interface WorkerStats {
