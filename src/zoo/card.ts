@@ -92,7 +92,7 @@ function renderArtifact(a: ManifestArtifact): string[] {
       lines.push(`- ${kind} \`${t.name}\`: ${t.dtype} [${t.shape.join(', ')}]${t.layout ? ` ${t.layout}` : ''}${q}`);
     }
   }
-  lines.push('', `Validation: **${a.validation.status}**${a.validation.samples !== undefined ? ` on ${a.validation.samples} samples` : ''}.`, '');
+  lines.push('', `Validation: **${a.validation.status}**${a.validation.samples !== undefined ? ` on ${a.validation.samples} samples` : ''}${a.validation.synthetic ? ' (validated on synthetic inputs: seeded random data, the recipe names no validation samples)' : ''}.`, '');
   const metrics = Object.entries(a.validation.metrics);
   if (metrics.length > 0) {
     lines.push('| output | max abs | mean abs | rmse | cosine | top-1 | top-k |', '| --- | --- | --- | --- | --- | --- | --- |');

@@ -62,6 +62,8 @@ export const validationFiguresSchema = z.object({
   /** Per output name. */
   metrics: z.record(z.string(), outputMetricsSchema),
   samples: z.number().int().optional(),
+  /** The samples were seeded random inputs (the recipe gave none): the card says so. */
+  synthetic: z.boolean().optional(),
   /** Why it failed, in one line, when it did. */
   reason: z.string().optional(),
 });
