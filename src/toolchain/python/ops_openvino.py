@@ -23,16 +23,41 @@ def ensure_telemetry_off():
 
 
 @op("openvino.convert")
-def openvino_convert(model, output, compressToFp16=False, inputShapes=None):
+def openvino_convert(model, output, compressToFp16=False, inputShapes=None, rtInfo=None):
     """output: the .xml path (the .bin goes beside it). compressToFp16 stores weights as fp16
-    (ovc's default is True; edgezoo's is False). inputShapes: {"name": [1,3,224,224]}."""
+    (ovc's default is True; edgezoo's is False). inputShapes: {"name": [1,3,224,224]}.
+    rtInfo: {key: str} stored in the IR's rt_info under "edgezoo" (read back with
+    Model.get_rt_info(["edgezoo", key]))."""
     ensure_telemetry_off()
     import openvino as ov
     kwargs = {}
     if inputShapes:
         kwargs["input"] = {k: ov.PartialShape(v) for k, v in inputShapes.items()}
     m = ov.convert_model(model, **kwargs)
+    for key, value in (rtInfo or {}).items():
+        m.set_rt_info(str(value), ["edgezoo", key])
     xml = os.path.abspath(output if output.endswith(".xml") else output + ".xml")
     os.makedirs(os.path.dirname(xml), exist_ok=True)
     ov.save_model(m, xml, compress_to_fp16=bool(compressToFp16))
     return {"xml": file_info(xml), "bin": file_info(xml[:-4] + ".bin")}
+
+
+@op("openvino.info")
+def openvino_info(model):
+    """Inputs/outputs (name, shape, dtype), op counts and the edgezoo rt_info of an IR."""
+    ensure_telemetry_off()
+    import openvino as ov
+    m = ov.Core().read_model(model)
+    ops = {}
+    for node in m.get_ordered_ops():
+        t = node.get_type_name()
+        ops[t] = ops.get(t, 0) + 1
+    def port(p):
+        return {"name": p.get_any_name(), "shape": [int(d) for d in p.get_partial_shape().to_shape()],
+                "dtype": p.get_element_type().get_type_name()}
+    rt = {}
+    if m.has_rt_info(["edgezoo"]):
+        for key, value in m.get_rt_info(["edgezoo"]).items():
+            rt[key] = value.astext() if hasattr(value, "astext") else str(value)
+    return {"inputs": [port(p) for p in m.inputs], "outputs": [port(p) for p in m.outputs],
+            "ops": ops, "edgezoo": rt}

@@ -1,0 +1,39 @@
+/** Layout bookkeeping shared by the backends: which layout a converted tensor ended up in. */
+
+/** The default layout of a tensor of `rank` dims when nobody named one: N then D (any) per axis. */
+export function defaultLayout(rank: number): string {
+  if (rank === 4) return 'NCHW';
+  return rank <= 0 ? '' : 'N' + 'D'.repeat(rank - 1);
+}
+
+/** Channels moved last: NCHW -> NHWC, NCW -> NWC, NCDHW -> NDHWC; other layouts unchanged. */
+export function channelsLast(layout: string): string {
+  if (layout.length < 3 || layout[1] !== 'C') return layout;
+  return layout[0] + layout.slice(2) + 'C';
+}
+
+/** `shape` permuted as `from` -> `to` (both layouts name the same axes). */
+export function permuteShape(shape: readonly number[], from: string, to: string): number[] {
+  return [...to].map((axis) => shape[from.indexOf(axis)]!);
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * The layout of a converted tensor: the source layout when the shapes agree, the channels-last
+ * layout when the converter moved the channels (onnx2tf does for every 3-D..5-D tensor), else
+ * undefined (the converter changed it in a way we cannot name).
+ */
+export function convertedLayout(sourceShape: readonly number[], sourceLayout: string, convertedShape: readonly number[]): string | undefined {
+  if (sameShape(sourceShape, convertedShape)) return sourceLayout;
+  const last = channelsLast(sourceLayout);
+  if (last !== sourceLayout && sourceLayout.length === sourceShape.length && sameShape(permuteShape(sourceShape, sourceLayout, last), convertedShape)) return last;
+  return undefined;
+}
+
+/** Recipe shapes hold numbers after fixDynamicDims; symbolic dims kept dynamic count as 1 here. */
+export function numericShape(shape: ReadonlyArray<number | string | null>): number[] {
+  return shape.map((d) => (typeof d === 'number' ? d : 1));
+}

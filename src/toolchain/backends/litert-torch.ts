@@ -1,0 +1,37 @@
+/**
+ * PyTorch -> TFLite with litert-torch 0.9 in the torch env: fp32, and int8 through PT2E
+ * (symmetric per-channel, static, calibrated with the recipe's samples; int8 I/O).
+ * litert-torch keeps the PyTorch input layout (NCHW stays NCHW): layouts are read back anyway.
+ */
+import path from 'node:path';
+import { inspectTflite } from '../../formats/tflite/index.js';
+import { tfliteSignature } from './onnx2tf.js';
+import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
+import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+
+export const litertTorchBackend: ConverterBackend = {
+  name: 'litert-torch',
+  tools: ['litert-torch', 'torch'],
+  from: 'pytorch',
+  to: 'tflite',
+  precisions: ['fp32', 'int8'],
+  env: 'torch',
+  async convert(job: ConvertJob): Promise<ConvertOutput> {
+    const fail = (how: string) => new ConverterError({ model: job.model, stepId: job.stepId, tool: 'litert-torch', how, keyLines: [], logFile: stepLogFile(job.model, job.stepId) });
+    if (!job.torchSource) throw fail('no PyTorch source given');
+    if (job.precision === 'int8' && !job.calibration) throw fail('PT2E int8 needs calibration samples');
+    const output = path.join(job.outDir, 'model.tflite');
+    await runConverterOp(job, 'litert-torch', 'torch', 'litert_torch.convert', {
+      source: job.torchSource,
+      inputs: job.inputs.map((input) => ({ shape: input.shape.map((d) => (typeof d === 'number' ? d : 1)), dtype: input.dtype })),
+      output,
+      quantize: job.precision === 'int8' ? 'pt2e_int8' : null,
+      // PyTorch consumes the recipe's layout (NCHW).
+      calibration: job.precision === 'int8' ? job.inputs.map((input) => job.calibration!.byInput[input.name]) : null,
+      perChannel: true,
+    });
+    const summary = await inspectTflite(output);
+    const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs);
+    return { primary: 'model.tflite', files: ['model.tflite'], signature, ...(Object.keys(outputMapping).length > 0 ? { outputMapping } : {}) };
+  },
+};

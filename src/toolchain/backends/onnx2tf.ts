@@ -1,0 +1,161 @@
+/**
+ * ONNX -> TFLite with onnx2tf 1.29 in the tf env: fp32, fp16, dynamic-range int8, full-integer
+ * int8 with int8 inputs and outputs, and int16 activations (float I/O).
+ *
+ * onnx2tf moves every image tensor to NHWC and may rename tensors; the layouts and the pairing
+ * of outputs are read back from the produced .tflite (src/formats/tflite), never assumed.
+ * Traps of the tool (download of sample images, in-place simplification of its input) are
+ * handled in its Python driver (ops_onnx2tf.py): calibration data is always passed explicitly.
+ */
+import { copyFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { inspectTflite, type TfliteTensorSignature } from '../../formats/tflite/index.js';
+import type { Precision } from '../../recipe/types.js';
+import type { ArtifactSignature, QuantizationParams } from '../../validate/index.js';
+import { convertedLayout, defaultLayout, numericShape } from './layouts.js';
+import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
+import type { ConverterBackend, ConvertJob, ConvertOutput, PreparedSignature } from './types.js';
+
+/** Which of onnx2tf's outputs (`model_<suffix>.tflite`) is each precision. */
+const ONNX2TF_SUFFIX: Partial<Record<Precision, string>> = {
+  fp32: 'float32',
+  fp16: 'float16',
+  'dynamic-int8': 'dynamic_range_quant',
+  // int8 in and out (-iqd int8 -oqd int8): what integer-only accelerators need.
+  int8: 'full_integer_quant',
+  // 16x8 with float I/O: int16 I/O is something few apps can feed.
+  'int16-act': 'integer_quant_with_int16_act',
+};
+
+export const onnx2tfBackend: ConverterBackend = {
+  name: 'onnx2tf',
+  tools: ['onnx2tf', 'tensorflow'],
+  from: 'onnx',
+  to: 'tflite',
+  precisions: ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'],
+  env: 'tf',
+  async convert(job: ConvertJob): Promise<ConvertOutput> {
+    const suffix = ONNX2TF_SUFFIX[job.precision]!;
+    const integer = job.precision === 'int8' || job.precision === 'int16-act';
+    const fail = (how: string) => new ConverterError({ model: job.model, stepId: job.stepId, tool: 'onnx2tf', how, keyLines: [], logFile: stepLogFile(job.model, job.stepId) });
+    if (integer && !job.calibration) throw fail('integer quantization needs calibration samples');
+    const outputDir = path.join(job.workDir, 'onnx2tf');
+    const calibration = integer
+      ? job.inputs.map((input) => ({
+          input: input.name,
+          // onnx2tf feeds calibration data to the NHWC model it built.
+          npy: job.calibration!.nhwcByInput[input.name] ?? job.calibration!.byInput[input.name],
+          // The samples are preprocessed already; onnx2tf's -oiqt still wants a mean and std.
+          mean: 0,
+          std: 1,
+        }))
+      : undefined;
+    const result = await runConverterOp<{ tflite: Record<string, string> }>(job, 'onnx2tf', 'tf', 'onnx2tf.convert', {
+      model: job.inputFile,
+      outputDir,
+      name: 'model',
+      dynamicRangeQuant: job.precision === 'dynamic-int8',
+      integerQuant: integer,
+      quantType: 'per-channel',
+      inputQuantDtype: 'int8',
+      outputQuantDtype: 'int8',
+      calibration,
+      paramReplacementFile: job.onnx2tfReplacementFile ?? null,
+      // The prepared model is simplified already; a second pass only costs time.
+      notUseOnnxsim: true,
+      verbosity: 'error',
+    });
+    const produced = result.tflite[suffix];
+    if (!produced) throw fail(`it wrote no model_${suffix}.tflite (wrote: ${Object.keys(result.tflite).join(', ') || 'nothing'})`);
+    await copyFile(produced, path.join(job.outDir, 'model.tflite'));
+    const fp32 = result.tflite.float32;
+    const summary = await inspectTflite(produced);
+    const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs);
+    return {
+      primary: 'model.tflite',
+      files: ['model.tflite'],
+      signature,
+      outputMapping,
+      ...(fp32 ? { fp32Bytes: (await stat(fp32)).size } : {}),
+      notes: { onnx2tfFile: `model_${suffix}.tflite` },
+    };
+  },
+};
+
+function quantizationOf(tensor: TfliteTensorSignature): QuantizationParams | undefined {
+  if (tensor.dtype !== 'int8' && tensor.dtype !== 'uint8' && tensor.dtype !== 'int16') return undefined;
+  if (!tensor.quantization || tensor.quantization.scale.length === 0) return undefined;
+  return { dtype: tensor.dtype, scale: tensor.quantization.scale, zeroPoint: tensor.quantization.zeroPoint };
+}
+
+/**
+ * Pairs the .tflite inputs/outputs with the prepared ONNX ones (by order, checked by shape up to
+ * the channels-last move; by unique shape when the order differs) and records layouts, renames
+ * and I/O quantisation. Used by every backend that writes TFLite.
+ */
+export function tfliteSignature(
+  job: Pick<ConvertJob, 'inputs' | 'prepared' | 'outputs'>,
+  inputs: readonly TfliteTensorSignature[],
+  outputs: readonly TfliteTensorSignature[],
+): { signature: ArtifactSignature; outputMapping: Record<string, string> } {
+  const signature: Required<Pick<ArtifactSignature, 'inputLayouts' | 'outputLayouts' | 'inputNames' | 'outputNames' | 'inputQuantization' | 'outputQuantization'>> = {
+    inputLayouts: {},
+    outputLayouts: {},
+    inputNames: {},
+    outputNames: {},
+    inputQuantization: {},
+    outputQuantization: {},
+  };
+  const sourceInputs = job.inputs.map((input) => ({ name: input.name, shape: numericShape(input.shape), layout: input.layout }));
+  pair(sourceInputs, inputs, (source, tensor) => {
+    signature.inputLayouts[tensor.name] = convertedLayout(source.shape, source.layout, tensor.shape) ?? source.layout;
+    if (source.name !== tensor.name) signature.inputNames[source.name] = tensor.name;
+    const q = quantizationOf(tensor);
+    if (q) signature.inputQuantization[tensor.name] = q;
+  });
+  const outputMapping: Record<string, string> = {};
+  const recipeLayouts = new Map(job.outputs.map((o) => [o.name, o.layout]));
+  const sourceOutputs = (job.prepared?.outputs ?? []).map((output) => {
+    const shape = numericShape(output.shape);
+    return { name: output.name, shape, layout: output.layout ?? recipeLayouts.get(output.name) ?? defaultLayout(shape.length) };
+  });
+  pair(sourceOutputs, outputs, (source, tensor) => {
+    outputMapping[source.name] = tensor.name;
+    signature.outputLayouts[tensor.name] = convertedLayout(source.shape, source.layout, tensor.shape) ?? source.layout;
+    if (source.name !== tensor.name) signature.outputNames[source.name] = tensor.name;
+    const q = quantizationOf(tensor);
+    if (q) signature.outputQuantization[tensor.name] = q;
+  });
+  // Tensors nobody paired (no prepared model to pair with: litert-torch) still carry their quantisation.
+  for (const tensor of inputs) {
+    const q = quantizationOf(tensor);
+    if (q && !signature.inputQuantization[tensor.name]) signature.inputQuantization[tensor.name] = q;
+  }
+  for (const tensor of outputs) {
+    const q = quantizationOf(tensor);
+    if (q && !signature.outputQuantization[tensor.name]) signature.outputQuantization[tensor.name] = q;
+  }
+  return { signature, outputMapping };
+}
+
+function pair<S extends { name: string; shape: number[]; layout: string }>(
+  sources: readonly S[],
+  tensors: readonly TfliteTensorSignature[],
+  visit: (source: S, tensor: TfliteTensorSignature) => void,
+): void {
+  const fits = (source: S, tensor: TfliteTensorSignature) => convertedLayout(source.shape, source.layout, tensor.shape) !== undefined;
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const inOrder = sources.length === tensors.length && sources.every((s, i) => fits(s, tensors[i]!));
+  const used = new Set<TfliteTensorSignature>();
+  sources.forEach((source, index) => {
+    let tensor: TfliteTensorSignature | undefined = byName.get(source.name);
+    if (!tensor || !fits(source, tensor)) tensor = inOrder ? tensors[index] : undefined;
+    if (!tensor) {
+      const candidates = tensors.filter((t) => !used.has(t) && fits(source, t));
+      tensor = candidates.length === 1 ? candidates[0] : tensors[index];
+    }
+    if (!tensor) return;
+    used.add(tensor);
+    visit(source, tensor);
+  });
+}

@@ -1,0 +1,37 @@
+/**
+ * ONNX (or TFLite) -> OpenVINO IR (.xml + .bin) with OpenVINO's converter (`ovc`, called through
+ * its Python API openvino.convert_model/save_model in the tf env, telemetry off): fp32 with
+ * compress_to_fp16=False (ovc's default would halve the weights silently), fp16 with it on.
+ * The edgezoo metadata goes into the IR's rt_info under "edgezoo" (job.metadata).
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { runConverterOp } from './run-tool.js';
+import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+
+export const ovcBackend: ConverterBackend = {
+  name: 'ovc',
+  tools: ['openvino'],
+  from: 'onnx',
+  to: 'openvino',
+  precisions: ['fp32', 'fp16'],
+  env: 'tf',
+  async convert(job: ConvertJob): Promise<ConvertOutput> {
+    const xml = path.join(job.outDir, 'model.xml');
+    await runConverterOp(job, 'ovc', 'tf', 'openvino.convert', {
+      model: job.inputFile,
+      output: xml,
+      compressToFp16: job.precision === 'fp16',
+      rtInfo: job.metadata ?? {},
+    });
+    // OpenVINO keeps the ONNX tensor names and layouts: nothing to record beyond the defaults.
+    return {
+      primary: 'model.xml',
+      files: ['model.xml', 'model.bin'],
+      signature: {},
+      // An fp32 IR holds the same float32 weights as the ONNX it came from.
+      ...(job.precision === 'fp32' ? {} : { notes: { fp32SizeEstimate: 'prepared ONNX' } }),
+      fp32Bytes: job.precision === 'fp32' ? (await stat(path.join(job.outDir, 'model.bin'))).size + (await stat(xml)).size : (await stat(job.inputFile!)).size,
+    };
+  },
+};

@@ -1,0 +1,34 @@
+/** PyTorch -> ONNX with torch.onnx.export in the torch env (prepare road of PyTorch sources). */
+import path from 'node:path';
+import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
+import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+
+/** Opsets the dynamo exporter of torch 2.13 writes; below it the TorchScript exporter is used. */
+const DYNAMO_MIN_OPSET = 18;
+
+export const torchOnnxBackend: ConverterBackend = {
+  name: 'torch-onnx',
+  tools: ['torch'],
+  from: 'pytorch',
+  to: 'onnx',
+  precisions: ['fp32'],
+  env: 'torch',
+  async convert(job: ConvertJob): Promise<ConvertOutput> {
+    if (!job.torchSource) {
+      throw new ConverterError({ model: job.model, stepId: job.stepId, tool: 'torch.onnx.export', how: 'no PyTorch source given', keyLines: [], logFile: stepLogFile(job.model, job.stepId) });
+    }
+    const output = path.join(job.outDir, 'model.onnx');
+    await runConverterOp(job, 'torch.onnx.export', 'torch', 'torch.onnx_export', {
+      source: job.torchSource,
+      // Static shapes: the recipe fixes every dim (dynamic dims stay out of the export).
+      inputs: job.inputs.map((input) => ({ shape: input.shape.map((d) => (typeof d === 'number' ? d : 1)), dtype: input.dtype })),
+      output,
+      opset: job.opset,
+      // torch 2.13's dynamo exporter cannot write opsets below 18; the TorchScript one still can.
+      dynamo: job.opset >= DYNAMO_MIN_OPSET,
+      inputNames: job.inputs.map((input) => input.name),
+      outputNames: job.outputs.length > 0 ? job.outputs.map((o) => o.name) : null,
+    });
+    return { primary: 'model.onnx', files: ['model.onnx'], signature: {} };
+  },
+};

@@ -1,0 +1,103 @@
+/**
+ * One interface for every converter backend: what it takes (a source file of one kind), what it
+ * makes (files of one format), which precisions it offers and which Python env runs it.
+ * The prepare and convert step runners (src/build/runners) pick a backend through the registry
+ * (./registry.ts) and do everything around it: metadata, inspection, artifact.json.
+ */
+import type { JsonValue } from '../../plan/types.js';
+import type { InputSpec, OutputSpec, ParameterReplacement, Precision } from '../../recipe/types.js';
+import type { ArtifactSignature } from '../../validate/index.js';
+import type { EnvName } from '../envs.js';
+
+/** Kinds of model file a backend reads or writes. */
+export type ModelKind = 'pytorch' | 'onnx' | 'tflite' | 'openvino';
+
+/** Calibration data staged for a backend: per recipe input, samples stacked on axis 0. */
+export interface CalibrationArrays {
+  /** Recipe input name -> .npy in the recipe's layout (e.g. NCHW), float32, preprocessed. */
+  byInput: Record<string, string>;
+  /** Recipe input name -> .npy in NHWC, for 4-D image inputs (what onnx2tf wants). */
+  nhwcByInput: Record<string, string>;
+  count: number;
+}
+
+/** prepare.json: the prepared ONNX model's inputs and outputs (the contract with convert). */
+export interface PreparedSignature {
+  inputs: Array<{ name: string; dtype: string; shape: Array<number | string | null>; layout: string }>;
+  outputs: Array<{ name: string; dtype: string; shape: Array<number | string | null>; layout?: string }>;
+}
+
+/** The PyTorch source as the torch ops want it. */
+export interface TorchSource {
+  /** Absolute path of the factory file, or a module name importable in the torch env. */
+  file?: string;
+  module?: string;
+  callable: string;
+  kwargs: Record<string, unknown>;
+  /** Absolute path of the state dict (loaded with weights_only=True), when the recipe has weights. */
+  stateDict?: string;
+}
+
+/** What a backend gets. Everything in it derives from the step's params and input folders. */
+export interface ConvertJob {
+  /** For messages: `tiny-cnn/convert/tflite/int8`. */
+  stepId: string;
+  model: string;
+  precision: Precision;
+  /** The input model file (prepared ONNX, fetched TFLite), absent for PyTorch sources. */
+  inputFile?: string;
+  /** For inputs made by prepare: its prepare.json. */
+  prepared?: PreparedSignature;
+  /** PyTorch sources: how to build the module. */
+  torchSource?: TorchSource;
+  inputs: InputSpec[];
+  outputs: OutputSpec[];
+  opset: number;
+  /** Present for calibrated precisions. */
+  calibration?: CalibrationArrays;
+  /** Prepare only: the recipe's parameter replacements. */
+  replacements?: ParameterReplacement;
+  /** onnx2tf parameter replacement entries ONNX patching could not apply (a JSON file). */
+  onnx2tfReplacementFile?: string;
+  /**
+   * The edgezoo metadata (key -> string) for backends that must embed it while writing (OpenVINO
+   * rt_info); ONNX and TFLite metadata is written afterwards by the convert runner.
+   */
+  metadata?: Record<string, string>;
+  /** An empty folder for the artifact files (and nothing else the artifact does not need). */
+  outDir: string;
+  /** A private scratch folder, deleted after the step. */
+  workDir: string;
+  log: (line: string) => void;
+  signal: AbortSignal;
+}
+
+/** What a backend made. */
+export interface ConvertOutput {
+  /** The main file, relative to outDir (`model.tflite`, `model.xml`, `model.onnx`). */
+  primary: string;
+  /** Every file of the artifact, relative to outDir, primary first. */
+  files: string[];
+  /** Layouts, renames and I/O quantisation the validator needs (artifact tensor names). */
+  signature: ArtifactSignature;
+  /** Source output name -> artifact output name, when the backend knows the pairing. */
+  outputMapping?: Record<string, string>;
+  /** Size of the fp32 artifact of the same format when the backend made or saw one. */
+  fp32Bytes?: number;
+  /** Facts worth keeping in artifact.json (e.g. which onnx2tf file was taken). */
+  notes?: Record<string, JsonValue>;
+}
+
+/** One converter. */
+export interface ConverterBackend {
+  /** The `converter` of convert steps (plan.ts) or a prepare road: `onnx2tf`, `ovc`, `torch-onnx`... */
+  name: string;
+  /** The pip distributions whose versions identify the tool (artifact.json toolVersions). */
+  tools: readonly string[];
+  from: ModelKind;
+  to: ModelKind;
+  precisions: readonly Precision[];
+  /** The Python env that runs it; null when it runs in TypeScript. */
+  env: EnvName | null;
+  convert(job: ConvertJob): Promise<ConvertOutput>;
+}
