@@ -1,0 +1,224 @@
+/**
+ * The package step: one model version of the zoo (artifact files under stable names,
+ * manifest.json, the model card README.md, LICENSE.txt) from what the convert, validate and
+ * benchmark steps left. Runs after failed dependencies too: an artifact that failed to convert
+ * or to validate is listed under `failed` with why, never as a downloadable file.
+ *
+ * It writes into its own output folder; the executor exports that to
+ * artifacts/zoo/<model>/<version>, and the build CLI rewrites artifacts/zoo/index.json once
+ * every package step is exported (see src/cli/build.ts).
+ */
+import { createHash } from 'node:crypto';
+import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { EdgezooError } from '../../errors.js';
+import { canonicalJson } from '../../plan/index.js';
+import type { PlannedStep } from '../../plan/types.js';
+import type { FileLocation, Precision, Recipe, TargetFormat } from '../../recipe/types.js';
+import type { ArtifactValidation, QuantizationParams, TensorInfo } from '../../validate/index.js';
+import {
+  sha256File,
+  writeModelVersion,
+  type ArtifactInput,
+  type BenchmarkFigures,
+  type FailedTarget,
+  type ProvenanceSource,
+  type SkippedTarget,
+  type TensorSignature,
+  type ValidationFigures,
+} from '../../zoo/index.js';
+import type { StepContext } from '../types.js';
+import type { BenchmarkRecord } from './benchmark.js';
+import { readArtifactRecord, type ArtifactRecord, type ArtifactTensors } from './validate.js';
+
+/** The params the planner gives a package step. */
+interface PackageParams {
+  model: string;
+  recipe: Recipe;
+  artifacts: Array<{ format: TargetFormat; precision: Precision; convert: string; validate: string; benchmark: string }>;
+  skipped: Array<{ target: string; reason: string }>;
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The validator's verdict in the manifest's terms. */
+export function validationFigures(validation: ArtifactValidation & { reason?: string }): ValidationFigures {
+  const metrics: ValidationFigures['metrics'] = {};
+  for (const output of validation.outputs ?? []) {
+    const m = output.metrics;
+    if (!m) continue;
+    metrics[output.name] = {
+      maxAbs: m.maxAbsError,
+      meanAbs: m.meanAbsError,
+      rmse: m.rmse,
+      cosine: m.cosine,
+      ...(m.top1 !== undefined ? { top1: m.top1 } : {}),
+      ...(m.topk !== undefined ? { topk: m.topk } : {}),
+    };
+  }
+  return {
+    status: validation.status,
+    metrics,
+    samples: validation.samples,
+    ...(validation.synthetic ? { synthetic: true } : {}),
+    ...(validation.reason ? { reason: validation.reason } : {}),
+  };
+}
+
+/** The single-thread run of a benchmark (reproducible across machines with more cores). */
+function benchmarkFigures(benchmark: BenchmarkRecord, runtimeVersion: string | undefined): BenchmarkFigures | undefined {
+  const run = benchmark.runs.find((r) => r.threads === 1) ?? benchmark.runs[0];
+  if (!run) return undefined;
+  return {
+    loadMs: run.loadMs,
+    medianMs: run.medianMs,
+    p90Ms: run.p90Ms,
+    threads: run.threads,
+    peakRssMb: benchmark.peakRssMb,
+    runtime: runtimeVersion ? `${benchmark.runtime} ${runtimeVersion}` : benchmark.runtime,
+  };
+}
+
+const RUNTIME_TOOL: Record<string, string> = { onnxruntime: 'onnxruntime-node', litert: 'ai-edge-litert', openvino: 'openvino' };
+
+/** The artifact's inputs and outputs as the runtime reports them, with layouts and quantisation from the record. */
+function signatureOf(recipe: Recipe, record: ArtifactRecord, tensors: ArtifactTensors | undefined): { inputs: TensorSignature[]; outputs: TensorSignature[] } {
+  const signature = record.signature ?? {};
+  const recipeInputByArtifact = new Map<string, string>();
+  for (const input of recipe.inputs) recipeInputByArtifact.set(signature.inputNames?.[input.name] ?? input.name, input.layout);
+  const describe = (info: TensorInfo, layout: string | undefined, quantization: QuantizationParams | undefined): TensorSignature => {
+    const q = info.quantization ?? quantization;
+    return {
+      name: info.name,
+      dtype: info.dtype,
+      shape: info.dims,
+      ...(layout ? { layout } : {}),
+      ...(q ? { quantization: { scale: q.scale, zeroPoint: q.zeroPoint, ...(q.axis !== undefined ? { axis: q.axis } : {}) } } : {}),
+    };
+  };
+  const outputLayoutOf = (name: string): string | undefined => {
+    if (signature.outputLayouts?.[name]) return signature.outputLayouts[name];
+    const mapping = signature.outputNames ?? signature.outputMapping ?? {};
+    const source = Object.entries(mapping).find(([, artifactName]) => artifactName === name)?.[0] ?? name;
+    return recipe.outputs.find((output) => output.name === source)?.layout;
+  };
+  const inputs = (tensors?.inputs ?? []).map((info, index) =>
+    describe(info, signature.inputLayouts?.[info.name] ?? recipeInputByArtifact.get(info.name) ?? recipe.inputs[index]?.layout, signature.inputQuantization?.[info.name]),
+  );
+  const outputs = (tensors?.outputs ?? []).map((info) => describe(info, outputLayoutOf(info.name), signature.outputQuantization?.[info.name]));
+  return { inputs, outputs };
+}
+
+/** Where the source came from, as the recipe names it. */
+function describeLocation(location: FileLocation): string {
+  switch (location.kind) {
+    case 'url':
+      return location.url;
+    case 'path':
+      return location.path;
+    case 'package':
+      return `${location.registry}:${location.name}==${location.version}/${location.file}`;
+  }
+}
+
+async function provenanceOf(recipe: Recipe, projectRoot: string): Promise<ProvenanceSource> {
+  const source = recipe.source;
+  if (source.kind !== 'pytorch') return { kind: source.kind, sha256: source.file.sha256, location: describeLocation(source.file.location) };
+  if (source.weights) {
+    return { kind: 'pytorch', sha256: source.weights.sha256, location: `${source.factory.module}:${source.factory.function} + ${describeLocation(source.weights.location)}` };
+  }
+  // A factory that loads its own weights: the best identity is its code.
+  const code = source.factory.isFile ? await readFile(path.join(projectRoot, source.factory.module)) : Buffer.from(`${source.factory.module}:${source.factory.function}`);
+  return { kind: 'pytorch', sha256: createHash('sha256').update(code).digest('hex'), location: `${source.factory.module}:${source.factory.function}` };
+}
+
+function splitTarget(target: string): { format: TargetFormat; precision: Precision } {
+  const [format, precision] = target.split('/') as [TargetFormat, Precision];
+  return { format, precision };
+}
+
+/** The package step runner (see the module comment). */
+export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promise<void> {
+  const params = step.params as unknown as PackageParams;
+  const recipe = params.recipe;
+  const artifacts: ArtifactInput[] = [];
+  const failed: FailedTarget[] = [];
+  const toolVersions: Record<string, string> = {};
+
+  for (const target of params.artifacts) {
+    const label = `${target.format}/${target.precision}`;
+    const convert = ctx.inputs[target.convert];
+    if (!convert || convert.result.status !== 'ok') {
+      const reason = ctx.failedDeps[target.convert] ?? (convert?.result.status === 'failed' ? convert.result.reason : 'not built');
+      failed.push({ format: target.format, precision: target.precision, reason: `conversion failed: ${reason}` });
+      continue;
+    }
+    const record = await readArtifactRecord(convert.dir);
+    Object.assign(toolVersions, record.toolVersions ?? {});
+    const validate = ctx.inputs[target.validate];
+    const verdict = validate && (await readJson<ArtifactValidation & { reason?: string }>(path.join(validate.dir, 'validation.json')));
+    if (!validate || !verdict) {
+      failed.push({ format: target.format, precision: target.precision, reason: `validation did not run: ${ctx.failedDeps[target.validate] ?? 'no validation.json'}` });
+      continue;
+    }
+    const validation = validationFigures(verdict);
+    if (validation.status !== 'passed') {
+      failed.push({ format: target.format, precision: target.precision, reason: verdict.reason ?? 'validation outside tolerance', validation });
+      continue;
+    }
+    const tensors = await readJson<ArtifactTensors>(path.join(validate.dir, 'tensors.json'));
+    const benchmarkInput = ctx.inputs[target.benchmark];
+    const benchmarkRecord = benchmarkInput && (await readJson<BenchmarkRecord>(path.join(benchmarkInput.dir, 'benchmark.json')));
+    if (!benchmarkRecord) ctx.log(`${label}: no benchmark (${ctx.failedDeps[target.benchmark] ?? 'no benchmark.json'})`);
+    const benchmark = benchmarkRecord && benchmarkFigures(benchmarkRecord, record.toolVersions?.[RUNTIME_TOOL[benchmarkRecord.runtime] ?? ''] ?? undefined);
+    const file = path.join(convert.dir, record.primary);
+    const companions = (record.files ?? []).filter((name) => name !== record.primary).map((name) => ({ file: path.join(convert.dir, name) }));
+    const inspect = record.inspect;
+    artifacts.push({
+      format: target.format,
+      precision: target.precision,
+      file,
+      sha256: await sha256File(file),
+      size: record.bytes,
+      ...(companions.length > 0 ? { companionFiles: companions } : {}),
+      signature: signatureOf(recipe, record, tensors),
+      validation,
+      ...(benchmark ? { benchmark } : {}),
+      toolVersions: record.toolVersions ?? {},
+      ...(inspect ? { transposeCount: inspect.transposeCount, flexOps: inspect.flexOps } : {}),
+      ...(typeof record.sizeRatio === 'number' ? { sizeRatio: record.sizeRatio } : {}),
+    });
+  }
+
+  const skipped: SkippedTarget[] = params.skipped.map(({ target, reason }) => ({ ...splitTarget(target), reason }));
+  const licenseText = recipe.licenseFile ? await readFile(path.join(ctx.projectRoot, recipe.licenseFile), 'utf8') : undefined;
+  const zooDir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-package-'));
+  try {
+    const { dir } = await writeModelVersion(zooDir, {
+      recipe,
+      artifacts,
+      skipped,
+      failed,
+      source: await provenanceOf(recipe, ctx.projectRoot),
+      // The recipe as planned (normalised), hashed: what "this version was built from" means.
+      recipeFingerprint: createHash('sha256').update(canonicalJson(recipe)).digest('hex'),
+      toolVersions,
+      ...(licenseText !== undefined ? { licenseText } : {}),
+    });
+    // Copies, not renames: the temporary zoo may sit on another file system than the outputs.
+    for (const name of await readdir(dir)) await copyFile(path.join(dir, name), path.join(ctx.outDir, name));
+  } catch (error) {
+    if (error instanceof EdgezooError) throw error;
+    throw new EdgezooError('PACKAGE_FAILED', `${params.model}: packaging failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  } finally {
+    await rm(zooDir, { recursive: true, force: true });
+  }
+  ctx.log(`packaged ${artifacts.length} artifact(s); ${failed.length} failed, ${skipped.length} skipped`);
+}
