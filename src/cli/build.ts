@@ -1,10 +1,14 @@
+import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { StepRunnerRegistry, defaultRegistry, executePlan, formatEventLine, formatSummaryTable, LiveDisplay, loadProjectPlan, loadTestRunnerModule, registerBuiltinRunners, type BuildEvent } from '../build/index.js';
 import { LocalCache, type VerifyMode } from '../cache/index.js';
-import { UsageError } from '../errors.js';
+import { EdgezooError, UsageError } from '../errors.js';
 import { artifactPaths } from '../paths.js';
-import { shortFingerprint, type Fingerprint } from '../plan/index.js';
+import { shortFingerprint, type Fingerprint, type PlannedStep } from '../plan/index.js';
+import type { Recipe } from '../recipe/types.js';
+import { diagnoseFailedArtifact } from '../build/runners/validate.js';
 import { stopSharedWorkerPool } from '../toolchain/pool.js';
+import { writeIndex } from '../zoo/index.js';
 import type { CliContext } from './context.js';
 
 interface BuildOptions {
@@ -14,6 +18,7 @@ interface BuildOptions {
   json?: boolean;
   verifyCache: string;
   memoryBudget?: string;
+  diagnose?: boolean;
 }
 
 /** Exit code of an interrupted build (128 + SIGINT), as shells report Ctrl-C. */
@@ -30,6 +35,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'newline-delimited JSON events on stdout instead of the display')
     .option('--verify-cache <mode>', 'how cached files are checked before use: stat (re-hash files whose stat changed) or full (re-hash all)', 'stat')
     .option('--memory-budget <MiB>', 'memory the heavy converter steps may use together (default: 60% of RAM)')
+    .option('--diagnose', 'for each ONNX artifact that fails validation, find the first op whose output diverges from the prepared model')
     .addHelpText('after', '\nExit status: 0 all built, 1 something failed, 2 wrong usage, 130 interrupted.')
     .action(async (names: string[], options: BuildOptions) => {
       ctx.exitCode = await runBuild(ctx, names, options);
@@ -93,13 +99,60 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
     });
     report.close();
     if (!options.json) for (const line of formatSummaryTable(summary)) ctx.print(line);
-    return summary.interrupted ? EXIT_INTERRUPTED : summary.ok ? 0 : 1;
+    if (summary.interrupted) return EXIT_INTERRUPTED;
+    // The index covers every model of the zoo, so it is written here, once the executor has
+    // exported every package step, not by each package step (they run in parallel and their
+    // outputs reach artifacts/zoo only after they finish).
+    let indexOk = true;
+    try {
+      await mkdir(artifactPaths(projectRoot).zoo, { recursive: true });
+      const index = await writeIndex(artifactPaths(projectRoot).zoo);
+      if (!options.json) ctx.print(`zoo index: ${index.path} (${index.index.models.length} models)`);
+    } catch (error) {
+      if (!(error instanceof EdgezooError)) throw error;
+      ctx.warn(`error: the zoo index was not written: ${error.message}`);
+      indexOk = false;
+    }
+    if (options.diagnose) await printDiagnoses(ctx, plan.steps, recipes, projectRoot, cache);
+    return summary.ok && indexOk ? 0 : 1;
   } finally {
     report.close();
     // The converter workers live as long as the build: stop them so the process can exit.
     await stopSharedWorkerPool();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `--diagnose`: for each validate step whose cached result failed, where the artifact first diverges. */
+async function printDiagnoses(ctx: CliContext, steps: readonly PlannedStep[], recipes: readonly Recipe[], projectRoot: string, cache: LocalCache): Promise<void> {
+  const byId = new Map(steps.map((step) => [step.id, step]));
+  const outputsOf = async (id: string) => {
+    const step = byId.get(id);
+    return step ? (await cache.get(step.fingerprint))?.dir : undefined;
+  };
+  for (const step of steps) {
+    if (step.kind !== 'validate') continue;
+    const entry = await cache.get(step.fingerprint);
+    if ((entry?.result as { status?: string } | undefined)?.status !== 'failed') continue;
+    const recipe = recipes.find((r) => r.name === step.model);
+    if (!recipe) continue;
+    try {
+      const found = await diagnoseFailedArtifact(step, outputsOf, recipe, projectRoot);
+      if (!found.supported) {
+        ctx.print(`diagnose ${step.id}: ${found.reason}`);
+        continue;
+      }
+      const first = found.diagnosis.firstDivergence;
+      if (!first) {
+        ctx.print(`diagnose ${step.id}: all ${found.diagnosis.compared.length} intermediate tensors agree; the difference is in the outputs' handling (layout, names or quantisation)`);
+      } else {
+        ctx.print(`diagnose ${step.id}: first diverging op: ${first.op} node '${first.node}' (tensor '${first.tensor}' [${first.dims.join(', ')}]): ${first.failures.join('; ')}`);
+      }
+    } catch (error) {
+      if (!(error instanceof EdgezooError)) throw error;
+      ctx.print(`diagnose ${step.id}: could not diagnose: ${error.message}`);
+    }
   }
 }
 
