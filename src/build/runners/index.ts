@@ -1,16 +1,22 @@
 import type { StepRunnerRegistry } from '../registry.js';
+import { runBenchmarkStep } from './benchmark.js';
 import { runConvertStep } from './convert.js';
 import { runFetchStep } from './fetch.js';
+import { runPackageStep } from './package.js';
 import { runPrepareStep } from './prepare.js';
+import { runValidateStep } from './validate.js';
 
 /**
- * Registers the runners the build engine itself provides (fetch, prepare, convert). Validation,
- * benchmark and package runners are registered by their own modules with `registerStepRunner`.
+ * Registers the runners the build engine itself provides (fetch, prepare, convert,
+ * validate, benchmark, package). Further runners may be added with `registerStepRunner`.
  */
 export function registerBuiltinRunners(registry: StepRunnerRegistry): void {
   registry.register('fetch', runFetchStep);
   registry.register('prepare', runPrepareStep);
   registry.register('convert', runConvertStep);
+  registry.register('validate', runValidateStep);
+  registry.register('benchmark', runBenchmarkStep);
+  registry.register('package', runPackageStep);
 }
 
 export { runFetchStep, FETCHED_FILE_NAMES } from './fetch.js';
