@@ -28,6 +28,12 @@ export class FakeGitHub {
    * before reading the body, half after); if the client goes away meanwhile, the starter stays.
    */
   uploadDelayMs = 0;
+  /**
+   * Set by a test just before it SIGKILLs the client: from then on no in-flight slow upload is
+   * stored, exactly as if the connection had dropped at that instant (the socket's close event
+   * may reach us later than our own timers on a loaded machine).
+   */
+  clientKilled = false;
   /** Called when an upload request arrives (after the starter asset exists, in slow mode). */
   onUploadStart: (name: string, tag: string) => void = () => {};
   server!: http.Server;
@@ -149,7 +155,7 @@ export class FakeGitHub {
     res.once('close', () => (clientGone = !res.writableFinished));
     this.onUploadStart(name, r.tag_name);
     await sleep(this.uploadDelayMs / 2);
-    if (clientGone || req.destroyed) return;
+    if (clientGone || req.destroyed || this.clientKilled) return;
     let bytes: Buffer;
     try {
       bytes = await readBody(req, true);
@@ -157,7 +163,7 @@ export class FakeGitHub {
       return; // the client went away while the body streamed: the starter stays
     }
     await sleep(this.uploadDelayMs / 2);
-    if (clientGone || req.socket.destroyed) return;
+    if (clientGone || req.socket.destroyed || this.clientKilled) return;
     Object.assign(asset, { size: bytes.length, state: 'uploaded', bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` });
     this.json(res, 201, this.assetView(asset));
   }
