@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DirectoryPublisher } from '../../src/publish/index.js';
-import type { ZooIndex } from '../../src/zoo/index.js';
+import { yankVersion, type ZooIndex } from '../../src/zoo/index.js';
 import { writeSampleVersion } from '../../src/zoo/sample.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -43,6 +43,7 @@ function serveStatic(dir: string, requests: string[]): Promise<http.Server> {
 
 interface PageRow {
   model: string;
+  yanked: string | null;
   version: string;
   format: string;
   precision: string;
@@ -58,7 +59,8 @@ const READ_TABLE_IN_PAGE = `[...document.querySelectorAll('#zoo tbody tr')].map(
   const shown = [...cell('download').querySelectorAll('code.sha256')].map((c) => c.textContent.replace(/^sha256 /, ''));
   return {
     model: cell('model').textContent,
-    version: cell('version').firstChild.textContent, // the version cell may carry a yank note after it
+    yanked: tr.querySelector('td.version .yanked')?.textContent ?? null,
+    version: cell('version').firstChild.textContent.trim(), // the version cell may carry a yank note after it
     format: cell('format').textContent,
     precision: cell('precision').textContent,
     cardHref: cell('model').querySelector('a').href,
@@ -89,6 +91,7 @@ before(async () => {
     { format: 'onnx', precision: 'int8', status: 'failed' },
   ], { licenseText: 'sample license text\n' });
   await writeSampleVersion(zoo, 'tiny-net', '1.1.0', [{ format: 'onnx', precision: 'fp16' }]);
+  await yankVersion(zoo, 'tiny-net', '1.1.0', 'wrong labels');
   await writeSampleVersion(zoo, 'alpha-net', '0.2.0', [{ format: 'tflite', precision: 'fp16' }, { format: 'onnx', precision: 'fp32', size: 5000 }]);
   site = path.join(root, 'site');
   await new DirectoryPublisher(site).publish(zoo, {});
@@ -134,6 +137,7 @@ describe('static site in headless Chromium', () => {
         m.versions.flatMap((v) =>
           v.artifacts.map((a) => ({
             model: m.name,
+            yanked: v.yanked ? `yanked: ${v.yanked.reason}` : null,
             version: v.version,
             format: a.format,
             precision: a.precision,
@@ -147,6 +151,7 @@ describe('static site in headless Chromium', () => {
         rows.map((r) => `${r.model}@${r.version} ${r.format}/${r.precision}`).sort(),
         ['alpha-net@0.2.0 onnx/fp32', 'alpha-net@0.2.0 tflite/fp16', 'tiny-net@1.0.0 onnx/fp32', 'tiny-net@1.0.0 openvino/fp16', 'tiny-net@1.0.0 tflite/int8', 'tiny-net@1.1.0 onnx/fp16'],
       );
+      assert.deepEqual(rows.filter((r) => r.yanked).map((r) => `${r.model}@${r.version} ${r.yanked}`), ['tiny-net@1.1.0 yanked: wrong labels']);
       const links = rows.flatMap((r) => r.files);
       assert.equal(links.length, 7, 'the OpenVINO artifact has two files (.xml and .bin)');
 
