@@ -83,9 +83,11 @@ export const onnx2tfBackend: ConverterBackend = {
 };
 
 function quantizationOf(tensor: TfliteTensorSignature): QuantizationParams | undefined {
-  if (tensor.dtype !== 'int8' && tensor.dtype !== 'uint8' && tensor.dtype !== 'int16') return undefined;
+  // The TFLite reader gives schema enum names (INT8).
+  const dtype = tensor.dtype.toLowerCase();
+  if (dtype !== 'int8' && dtype !== 'uint8' && dtype !== 'int16') return undefined;
   if (!tensor.quantization || tensor.quantization.scale.length === 0) return undefined;
-  return { dtype: tensor.dtype, scale: tensor.quantization.scale, zeroPoint: tensor.quantization.zeroPoint };
+  return { dtype, scale: tensor.quantization.scale, zeroPoint: tensor.quantization.zeroPoint };
 }
 
 /**

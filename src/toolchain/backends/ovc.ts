@@ -25,13 +25,8 @@ export const ovcBackend: ConverterBackend = {
       rtInfo: job.metadata ?? {},
     });
     // OpenVINO keeps the ONNX tensor names and layouts: nothing to record beyond the defaults.
-    return {
-      primary: 'model.xml',
-      files: ['model.xml', 'model.bin'],
-      signature: {},
-      // An fp32 IR holds the same float32 weights as the ONNX it came from.
-      ...(job.precision === 'fp32' ? {} : { notes: { fp32SizeEstimate: 'prepared ONNX' } }),
-      fp32Bytes: job.precision === 'fp32' ? (await stat(path.join(job.outDir, 'model.bin'))).size + (await stat(xml)).size : (await stat(job.inputFile!)).size,
-    };
+    // The fp16 IR has no fp32 IR beside it to compare with (a different step): its ratio stays unknown.
+    const ownBytes = (await stat(path.join(job.outDir, 'model.bin'))).size + (await stat(xml)).size;
+    return { primary: 'model.xml', files: ['model.xml', 'model.bin'], signature: {}, ...(job.precision === 'fp32' ? { fp32Bytes: ownBytes } : {}) };
   },
 };

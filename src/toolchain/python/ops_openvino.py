@@ -57,7 +57,8 @@ def openvino_info(model):
                 "dtype": p.get_element_type().get_type_name()}
     rt = {}
     if m.has_rt_info(["edgezoo"]):
-        for key, value in m.get_rt_info(["edgezoo"]).items():
-            rt[key] = value.astext() if hasattr(value, "astext") else str(value)
+        # OVAny.value is a plain dict of the section after read_model.
+        for key, value in m.get_rt_info(["edgezoo"]).value.items():
+            rt[key] = str(value)
     return {"inputs": [port(p) for p in m.inputs], "outputs": [port(p) for p in m.outputs],
             "ops": ops, "edgezoo": rt}
