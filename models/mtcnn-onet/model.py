@@ -12,18 +12,30 @@ import torch
 from torch import nn
 
 
+def max_pool_ceil(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """Max pooling with Caffe's ceil rounding (what MTCNN was trained with), written as an edge
+    copy of the last rows/columns plus floor pooling. Same values as
+    nn.MaxPool2d(ceil_mode=True), but converters keep it exact: onnx2tf lowers a ceil-mode MaxPool
+    to a zero PAD + MAX_POOL_2D, which turns negative maxima at the border into 0."""
+    for axis in (2, 3):
+        size = x.shape[axis]
+        outputs = -(-(size - kernel) // stride) + 1
+        missing = (outputs - 1) * stride + kernel - size
+        if missing > 0:
+            edge = x.narrow(axis, size - 1, 1)
+            x = torch.cat([x] + [edge] * missing, dim=axis)
+    return nn.functional.max_pool2d(x, kernel, stride)
+
+
 class ONet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 32, kernel_size=3)
         self.prelu1 = nn.PReLU(32)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
         self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
         self.prelu2 = nn.PReLU(64)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
         self.conv3 = nn.Conv2d(64, 64, kernel_size=3)
         self.prelu3 = nn.PReLU(64)
-        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
         self.conv4 = nn.Conv2d(64, 128, kernel_size=2)
         self.prelu4 = nn.PReLU(128)
         self.dense5 = nn.Linear(1152, 256)
@@ -34,9 +46,9 @@ class ONet(nn.Module):
         self.dense6_3 = nn.Linear(256, 10)
 
     def forward(self, x: torch.Tensor):
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.pool2(self.prelu2(self.conv2(x)))
-        x = self.pool3(self.prelu3(self.conv3(x)))
+        x = max_pool_ceil(self.prelu1(self.conv1(x)), 3, 2)
+        x = max_pool_ceil(self.prelu2(self.conv2(x)), 3, 2)
+        x = max_pool_ceil(self.prelu3(self.conv3(x)), 2, 2)
         x = self.prelu4(self.conv4(x))
         # The weights were ported from Caffe, whose feature maps are stored width-first: the
         # dense layer expects the 3x3x128 map flattened in (W, H, C) order.

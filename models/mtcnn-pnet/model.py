@@ -12,12 +12,26 @@ import torch
 from torch import nn
 
 
+def max_pool_ceil(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """Max pooling with Caffe's ceil rounding (what MTCNN was trained with), written as an edge
+    copy of the last rows/columns plus floor pooling. Same values as
+    nn.MaxPool2d(ceil_mode=True), but converters keep it exact: onnx2tf lowers a ceil-mode MaxPool
+    to a zero PAD + MAX_POOL_2D, which turns negative maxima at the border into 0."""
+    for axis in (2, 3):
+        size = x.shape[axis]
+        outputs = -(-(size - kernel) // stride) + 1
+        missing = (outputs - 1) * stride + kernel - size
+        if missing > 0:
+            edge = x.narrow(axis, size - 1, 1)
+            x = torch.cat([x] + [edge] * missing, dim=axis)
+    return nn.functional.max_pool2d(x, kernel, stride)
+
+
 class PNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 10, kernel_size=3)
         self.prelu1 = nn.PReLU(10)
-        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
         self.conv2 = nn.Conv2d(10, 16, kernel_size=3)
         self.prelu2 = nn.PReLU(16)
         self.conv3 = nn.Conv2d(16, 32, kernel_size=3)
@@ -27,7 +41,7 @@ class PNet(nn.Module):
         self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
 
     def forward(self, x: torch.Tensor):
-        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = max_pool_ceil(self.prelu1(self.conv1(x)), 2, 2)
         x = self.prelu2(self.conv2(x))
         x = self.prelu3(self.conv3(x))
         probability = self.softmax4_1(self.conv4_1(x))
