@@ -103,6 +103,7 @@ for (const recipe of zoo) {
       for (const [target, reason] of Object.entries(recipe.skip)) {
         // A reason names the tool and what it did: at least a sentence, not "broken".
         assert.ok(reason.length >= 40, `${target}: "${reason}" is too short to say why`);
+        assert.match(reason, /onnx2tf|onnxruntime|litert-torch|TFLiteConverter|openvino|tf2onnx/, `${target}: the reason names the tool`);
       }
     });
 
