@@ -9,7 +9,7 @@
  */
 import { StepCancelledError } from '../build/spawn.js';
 import type { EnvName } from './envs.js';
-import { PythonWorker, WorkerPool, type RequestOptions, type WorkerOptions } from './worker.js';
+import { PythonWorker, runOnce, WorkerPool, type RequestOptions, type WorkerOptions } from './worker.js';
 
 /** A pool whose workers send each stderr line to the log of the step they are serving. */
 class SharedWorkerPool extends WorkerPool {
@@ -38,6 +38,16 @@ class SharedWorkerPool extends WorkerPool {
 }
 
 let shared: SharedWorkerPool | undefined;
+let mode: 'warm' | 'fresh' = 'warm';
+
+/**
+ * 'warm' (default): requests go to the shared long-lived workers. 'fresh': every request runs in
+ * a new Python process (`runOnce`), paying the imports each time; only for comparing the two
+ * (scripts/bench-workers.ts). Fresh requests cannot be cancelled midway.
+ */
+export function setWorkerMode(next: 'warm' | 'fresh'): void {
+  mode = next;
+}
 
 /** The process-wide pool (created on first call; workers start lazily on their first request). */
 export function sharedWorkerPool(): WorkerPool {
@@ -71,6 +81,10 @@ export interface RunInWorkerOptions extends RequestOptions {
  * WorkerCrashedError, WorkerTimeoutError) or StepCancelledError on abort.
  */
 export function runInWorker<T = unknown>(env: EnvName, op: string, args: Record<string, unknown>, options: RunInWorkerOptions = {}): Promise<T> {
+  if (mode === 'fresh') {
+    if (options.signal?.aborted) return Promise.reject(new StepCancelledError(`${op} in a fresh ${env} process`));
+    return runOnce<T>(env, op, args, { ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}), ...(options.log ? { onLog: options.log } : {}) });
+  }
   sharedWorkerPool();
   const pool = shared!;
   const { signal, log, ...requestOptions } = options;
