@@ -1,44 +1,86 @@
 /**
- * The process-wide worker pool: one warm Python worker per converter env, started on first
- * use and stopped when the build ends (`stopSharedWorkerPool`, called by the build CLI).
+ * The process-wide worker pool: warm Python workers per converter env, started on first use and
+ * stopped when the build ends (`stopSharedWorkerPool`, called by the build CLI).
  *
- * Steps of one build share the workers, so TensorFlow and torch are imported once per build
- * instead of once per step. `runInWorker` is what step runners call: it serialises requests
- * per env at this layer (so the worker's stderr can be routed to the log of exactly the step
- * whose request is running) and kills the worker when the step's AbortSignal fires.
+ * Steps of one build share the workers, so TensorFlow and torch are imported once per worker
+ * instead of once per step. `runInWorker` is what step runners call: it hands each request an
+ * idle worker of its env (starting up to `workersPerEnv` of them, so two converter steps of the
+ * same env run side by side as the executor's --jobs allow), routes that worker's stderr to the
+ * log of exactly the step it serves, and kills the worker when the step's AbortSignal fires.
+ * `sharedWorkerPool().get(env)` is the first worker of an env, for callers that want one.
  */
+import os from 'node:os';
 import { StepCancelledError } from '../build/spawn.js';
 import type { EnvName } from './envs.js';
 import { PythonWorker, runOnce, WorkerPool, type RequestOptions, type WorkerOptions } from './worker.js';
 
-/** A pool whose workers send each stderr line to the log of the step they are serving. */
-class SharedWorkerPool extends WorkerPool {
-  private readonly ownWorkers = new Map<EnvName, PythonWorker>();
-  /** The log of the step whose request each env's worker is serving now. */
-  readonly sinks = new Map<EnvName, (line: string) => void>();
-  /** Per env, the tail of the request chain (see `runInWorker`). */
-  readonly chains = new Map<EnvName, Promise<unknown>>();
+/** Workers of one env and who is waiting for one. */
+interface EnvSlots {
+  workers: PythonWorker[];
+  busy: Set<PythonWorker>;
+  waiting: Array<(worker: PythonWorker) => void>;
+}
 
-  constructor(private readonly workerOptions: WorkerOptions) {
+/** A pool whose workers send each stderr line to the log of the request they are serving. */
+class SharedWorkerPool extends WorkerPool {
+  private readonly slots = new Map<EnvName, EnvSlots>();
+  /** The log of the request each worker is serving now. */
+  private readonly sinks = new Map<PythonWorker, (line: string) => void>();
+
+  constructor(
+    private readonly workerOptions: WorkerOptions,
+    private readonly workersPerEnv: number,
+  ) {
     super(workerOptions);
   }
 
-  override get(env: EnvName): PythonWorker {
-    let worker = this.ownWorkers.get(env);
-    if (!worker) {
-      worker = new PythonWorker(env, { ...this.workerOptions, onLog: (line) => this.sinks.get(env)?.(line) });
-      this.ownWorkers.set(env, worker);
+  private slotsOf(env: EnvName): EnvSlots {
+    let slots = this.slots.get(env);
+    if (!slots) {
+      slots = { workers: [], busy: new Set(), waiting: [] };
+      this.slots.set(env, slots);
     }
+    return slots;
+  }
+
+  private newWorker(env: EnvName): PythonWorker {
+    const worker: PythonWorker = new PythonWorker(env, { ...this.workerOptions, onLog: (line) => this.sinks.get(worker)?.(line) });
+    this.slotsOf(env).workers.push(worker);
     return worker;
   }
 
+  override get(env: EnvName): PythonWorker {
+    return this.slotsOf(env).workers[0] ?? this.newWorker(env);
+  }
+
+  /** An idle worker of `env` (a new one while under the limit), reserved until `release`. */
+  async acquire(env: EnvName, log?: (line: string) => void): Promise<PythonWorker> {
+    const slots = this.slotsOf(env);
+    let worker = slots.workers.find((w) => !slots.busy.has(w));
+    if (!worker && slots.workers.length < this.workersPerEnv) worker = this.newWorker(env);
+    if (!worker) worker = await new Promise<PythonWorker>((resolve) => slots.waiting.push(resolve));
+    slots.busy.add(worker);
+    if (log) this.sinks.set(worker, log);
+    return worker;
+  }
+
+  release(env: EnvName, worker: PythonWorker): void {
+    const slots = this.slotsOf(env);
+    this.sinks.delete(worker);
+    const next = slots.waiting.shift();
+    // Handed over directly, so a newcomer cannot overtake a request that waited.
+    if (next) next(worker);
+    else slots.busy.delete(worker);
+  }
+
   override async stopAll(): Promise<void> {
-    await Promise.all([...this.ownWorkers.values()].map((worker) => worker.stop()));
+    await Promise.all([...this.slots.values()].flatMap((slots) => slots.workers.map((worker) => worker.stop())));
   }
 }
 
 let shared: SharedWorkerPool | undefined;
 let mode: 'warm' | 'fresh' = 'warm';
+let workersPerEnv = Math.max(1, Math.min(2, os.availableParallelism()));
 
 /**
  * 'warm' (default): requests go to the shared long-lived workers. 'fresh': every request runs in
@@ -49,14 +91,27 @@ export function setWorkerMode(next: 'warm' | 'fresh'): void {
   mode = next;
 }
 
+/**
+ * How many warm workers one env may have (default: 2, or 1 on a single core). Each TensorFlow
+ * worker holds ~1-2 GB; the executor's memory budget bounds how many heavy steps run at once.
+ * Takes effect for the next pool (after `stopSharedWorkerPool`).
+ */
+export function setWorkersPerEnv(count: number): void {
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`workers per env must be a whole number >= 1, received ${count}`);
+  workersPerEnv = count;
+}
+
 /** The process-wide pool (created on first call; workers start lazily on their first request). */
 export function sharedWorkerPool(): WorkerPool {
-  shared ??= new SharedWorkerPool({
-    // Converting a big model through onnx2tf takes minutes, never an hour.
-    requestTimeoutMs: 45 * 60 * 1000,
-    // TensorFlow's first import on a cold disk can take most of a minute on 2 cores.
-    startTimeoutMs: 180_000,
-  });
+  shared ??= new SharedWorkerPool(
+    {
+      // Converting a big model through onnx2tf takes minutes, never an hour.
+      requestTimeoutMs: 45 * 60 * 1000,
+      // TensorFlow's first import on a cold disk can take most of a minute on 2 cores.
+      startTimeoutMs: 180_000,
+    },
+    workersPerEnv,
+  );
   return shared;
 }
 
@@ -76,40 +131,34 @@ export interface RunInWorkerOptions extends RequestOptions {
 }
 
 /**
- * Runs `op` in the shared worker of `env`, one request per env at a time, with the worker's
- * output going to `options.log`. Rejects with the worker's typed errors (WorkerOpError,
- * WorkerCrashedError, WorkerTimeoutError) or StepCancelledError on abort.
+ * Runs `op` in a warm worker of `env`, with the worker's output going to `options.log`. Rejects
+ * with the worker's typed errors (WorkerOpError, WorkerCrashedError, WorkerTimeoutError) or
+ * StepCancelledError on abort.
  */
-export function runInWorker<T = unknown>(env: EnvName, op: string, args: Record<string, unknown>, options: RunInWorkerOptions = {}): Promise<T> {
-  if (mode === 'fresh') {
-    if (options.signal?.aborted) return Promise.reject(new StepCancelledError(`${op} in a fresh ${env} process`));
-    return runOnce<T>(env, op, args, { ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}), ...(options.log ? { onLog: options.log } : {}) });
-  }
-  sharedWorkerPool();
-  const pool = shared!;
+export async function runInWorker<T = unknown>(env: EnvName, op: string, args: Record<string, unknown>, options: RunInWorkerOptions = {}): Promise<T> {
   const { signal, log, ...requestOptions } = options;
-  const previous = pool.chains.get(env) ?? Promise.resolve();
-  const run = previous.then(async () => {
-    if (signal?.aborted) throw new StepCancelledError(`${op} in the ${env} worker`);
-    const worker = pool.get(env);
-    if (log) pool.sinks.set(env, log);
-    let aborted = false;
-    const onAbort = () => {
-      aborted = true;
-      // A converter cannot be interrupted from inside: end its process (0 ms grace).
-      void worker.stop(0);
-    };
+  const cancelled = () => new StepCancelledError(`${op} in the ${env} worker`);
+  if (signal?.aborted) throw cancelled();
+  if (mode === 'fresh') {
+    return runOnce<T>(env, op, args, { ...(requestOptions.timeoutMs ? { timeoutMs: requestOptions.timeoutMs } : {}), ...(log ? { onLog: log } : {}) });
+  }
+  const pool = sharedWorkerPool() as SharedWorkerPool;
+  const worker = await pool.acquire(env, log);
+  let aborted = false;
+  const onAbort = () => {
+    aborted = true;
+    // A converter cannot be interrupted from inside: end its process (0 ms grace).
+    void worker.stop(0);
+  };
+  try {
+    if (signal?.aborted) throw cancelled();
     signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      return await worker.request<T>(op, args, requestOptions);
-    } catch (error) {
-      if (aborted) throw new StepCancelledError(`${op} in the ${env} worker`);
-      throw error;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      pool.sinks.delete(env);
-    }
-  });
-  pool.chains.set(env, run.catch(() => undefined));
-  return run;
+    return await worker.request<T>(op, args, requestOptions);
+  } catch (error) {
+    if (aborted) throw cancelled();
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    pool.release(env, worker);
+  }
 }
