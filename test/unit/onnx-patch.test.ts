@@ -43,6 +43,15 @@ test('fixDynamicDims keeps dims the recipe declares dynamic and names mismatches
   });
 });
 
+test('fixDynamicDims treats dim_value -1 (paddle2onnx\'s "unknown") as dynamic and fixes it', async () => {
+  const model = convNet();
+  model.graph!.input[0]!.type!.tensorType!.shape!.dim[0] = { dimValue: -1 };
+  const fixed = fixDynamicDims(model, [spec([1, 3, 8, 8])]);
+  assert.deepEqual(fixed.graph!.input[0]!.type!.tensorType!.shape!.dim[0], { dimValue: 1 });
+  const { outputs } = await runOnnx(fixed, { x: x1 });
+  assert.equal(outputs['y']!.length, 2);
+});
+
 test('renameTensors renames inputs and outputs everywhere and the model still runs', async () => {
   const model = convNet();
   const before = snapshot(model);

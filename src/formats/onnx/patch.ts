@@ -56,7 +56,9 @@ export function fixDynamicDims(model: ModelProto, inputs: readonly InputSpec[]):
         const have = dims[axis] ?? {};
         const denotation = have.denotation === undefined ? {} : { denotation: have.denotation };
         if (typeof want === 'string') return { dimParam: want, ...denotation };
-        if (have.dimValue !== undefined && have.dimValue !== want) {
+        // Some exporters (paddle2onnx) write dim_value -1 or 0 for "unknown": that is a dynamic
+        // dim, not a fixed one, so the recipe may fix it.
+        if (have.dimValue !== undefined && have.dimValue > 0 && have.dimValue !== want) {
           throw new OnnxPatchError(
             'ONNX_INPUT_DIM_CONFLICT',
             `recipe input "${spec.name}" dim ${axis} is ${want} but the model fixes it to ${have.dimValue}`,
