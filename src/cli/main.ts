@@ -1,29 +1,38 @@
 import { Command, CommanderError } from 'commander';
 import { isEdgezooError } from '../errors.js';
 import { createContext, type RegisterVerb } from './context.js';
-import { register as registerBuild } from './build.js';
-import { register as registerCache } from './cache.js';
-import { register as registerCheck } from './check.js';
-import { register as registerDoctor } from './doctor.js';
-import { register as registerInspect } from './inspect.js';
-import { register as registerList } from './list.js';
-import { register as registerPlan } from './plan.js';
-import { register as registerPublish } from './publish.js';
-import { register as registerPull } from './pull.js';
-import { register as registerSetup } from './setup.js';
 
-const verbs: RegisterVerb[] = [
-  registerCheck,
-  registerPlan,
-  registerBuild,
-  registerInspect,
-  registerPublish,
-  registerPull,
-  registerList,
-  registerCache,
-  registerSetup,
-  registerDoctor,
-];
+/**
+ * Each verb's module, loaded on demand: a command pays only for the modules of its own verb
+ * (onnxruntime, octokit and zod are heavy to load), and `edgezoo --help` loads them all.
+ */
+const verbModules: Record<string, () => Promise<{ register: RegisterVerb }>> = {
+  check: () => import('./check.js'),
+  plan: () => import('./plan.js'),
+  build: () => import('./build.js'),
+  inspect: () => import('./inspect.js'),
+  publish: () => import('./publish.js'),
+  pull: () => import('./pull.js'),
+  list: () => import('./list.js'),
+  cache: () => import('./cache.js'),
+  setup: () => import('./setup.js'),
+  doctor: () => import('./doctor.js'),
+};
+
+/** The verb named on the command line (the first word that is not an option), if it is one of ours. */
+function requestedVerb(argv: string[]): string | undefined {
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '-C' || arg === '--project') {
+      i++;
+      continue;
+    }
+    if (arg.startsWith('-')) continue;
+    return Object.hasOwn(verbModules, arg) ? arg : undefined;
+  }
+  return undefined;
+}
 
 /** Runs the CLI and returns its exit code: 0 success, 1 something asked for failed, 2 wrong usage. */
 export async function main(argv: string[]): Promise<number> {
@@ -33,7 +42,10 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   const ctx = createContext(program);
-  for (const register of verbs) register(program, ctx);
+  const verb = requestedVerb(argv);
+  const names = verb ? [verb] : Object.keys(verbModules);
+  const modules = await Promise.all(names.map((name) => verbModules[name]!()));
+  for (const { register } of modules) register(program, ctx);
   for (const command of program.commands) command.exitOverride().showHelpAfterError();
 
   try {
