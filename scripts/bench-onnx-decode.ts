@@ -90,7 +90,7 @@ function main(): void {
     const self = fileURLToPath(import.meta.url);
     const edgezoo: Measurement[] = [];
     for (let i = 0; i < runs; i++) {
-      const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--child', file], { cwd: toolRoot, encoding: 'utf8' });
+      const out = execFileSync(process.execPath, ['--import', import.meta.resolve('tsx'), self, '--child', file], { cwd: toolRoot, encoding: 'utf8' });
       edgezoo.push(JSON.parse(out) as Measurement);
     }
     const ezMs = median(edgezoo.map((m) => m.decodeMs));

@@ -73,7 +73,7 @@ try {
   const bytes = sizeMiB * 1024 * 1024;
 
   const timePull = async (out: string): Promise<Timing> => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--pull-once', `${base}/index.json`, out], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(import.meta.url), '--pull-once', `${base}/index.json`, out], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));
     const [code] = (await once(child, 'close')) as [number | null];

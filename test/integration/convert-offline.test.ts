@@ -30,7 +30,7 @@ test('the tiny CNN converts to every target with the network cut off', { skip: c
     writeRecipe(root, 'tiny-cnn', tinyCnnRecipe('tiny-cnn', weightsSha256, '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }'));
     writeRecipe(root, 'tiny-cnn-litert', tinyCnnRecipe('tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch'));
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-offline-cwd-'));
-    const run = spawnSync('unshare', ['-n', process.execPath, '--import', 'tsx', path.join(repo, 'test', 'integration', 'convert-project.ts'), root, 'tiny-cnn', 'tiny-cnn-litert'], {
+    const run = spawnSync('unshare', ['-n', process.execPath, '--import', import.meta.resolve('tsx'), path.join(repo, 'test', 'integration', 'convert-project.ts'), root, 'tiny-cnn', 'tiny-cnn-litert'], {
       cwd,
       encoding: 'utf8',
       timeout: 540_000,
