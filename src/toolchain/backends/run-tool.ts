@@ -3,6 +3,7 @@
  * can act on: model, step, tool, how it ended, the log lines that matter, where the full log is.
  */
 import { StepCancelledError } from '../../build/spawn.js';
+import { allNodes, loadModel } from '../../formats/onnx/index.js';
 import { EdgezooError } from '../../errors.js';
 import type { EnvName } from '../envs.js';
 import { runInWorker } from '../pool.js';
@@ -40,7 +41,7 @@ const KEY_LINE =
 export function keyLogLines(lines: readonly string[], max = 12): string[] {
   // eslint-disable-next-line no-control-regex
   const clean = lines.map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trimEnd()).filter((line) => line.trim() !== '');
-  const picked = clean.filter((line) => KEY_LINE.test(line) && !/^\s*File "/.test(line));
+  const picked = clean.filter((line) => KEY_LINE.test(line) && !/^\s*File "|^Traceback \(most recent call last\):$/.test(line));
   const chosen = picked.length > 0 ? picked : clean.slice(-max);
   return [...new Set(chosen)].slice(-max).map((line) => (line.length > 300 ? `${line.slice(0, 297)}...` : line));
 }
@@ -64,7 +65,8 @@ export async function runConverterOp<T>(job: ConvertJob, tool: string, env: EnvN
     let how: string;
     const pythonLines: string[] = [];
     if (error instanceof WorkerOpError) {
-      how = `${error.pythonType}: ${firstLine(error.message.replace(/^.*? failed in the \w+ worker: /, ''))}`;
+      // The message is "<op> failed in the <env> worker: <Type>: <message>".
+      how = firstLine(error.message.replace(/^.*? failed in the \w+ worker: /, ''));
       pythonLines.push(...error.pythonTraceback.split('\n'));
       for (const line of error.pythonTraceback.split('\n')) job.log(line);
     } else if (error instanceof WorkerCrashedError) {
@@ -74,12 +76,13 @@ export async function runConverterOp<T>(job: ConvertJob, tool: string, env: EnvN
     } else {
       throw error;
     }
+    const keyLines = keyLogLines([...seen, ...pythonLines.filter((line) => !/^\s/.test(line) || /Error|error/.test(line))]);
     throw new ConverterError({
       model: job.model,
       stepId: job.stepId,
       tool,
       how,
-      keyLines: keyLogLines([...seen, ...pythonLines.filter((line) => !/^\s/.test(line) || /Error|error/.test(line))]),
+      keyLines: [...keyLines, ...unsupportedOpNodes(job.inputFile, [...keyLines, how])],
       logFile: stepLogFile(job.model, job.stepId),
     });
   }
@@ -88,4 +91,34 @@ export async function runConverterOp<T>(job: ConvertJob, tool: string, env: EnvN
 function firstLine(text: string): string {
   const line = text.split('\n')[0] ?? '';
   return line.length > 400 ? `${line.slice(0, 397)}...` : line;
+}
+
+// How tools name an op type they cannot convert: onnx2tf ("X OP is not yet implemented",
+// "No module named 'onnx2tf.ops.X'"), OpenVINO ("No conversion rule found for operations: d.X, Y").
+const UNSUPPORTED_OP = [/No module named 'onnx2tf\.ops\.(\w+)'/, /\b(\w+) OP is not yet implemented/, /No conversion rule found for operations: (.+)$/];
+
+/**
+ * For an ONNX input: "unsupported op X at nodes a, b" lines naming the nodes of each op type the
+ * tool's messages call unsupported, so a person can write a replacement for the right node.
+ */
+export function unsupportedOpNodes(inputFile: string | undefined, lines: readonly string[]): string[] {
+  const opTypes = new Set<string>();
+  for (const line of lines) {
+    for (const pattern of UNSUPPORTED_OP) {
+      const match = pattern.exec(line);
+      if (!match) continue;
+      for (const name of match[1]!.split(/,\s*/)) opTypes.add(name.trim().split('.').pop()!);
+    }
+  }
+  if (opTypes.size === 0 || !inputFile?.endsWith('.onnx')) return [];
+  let nodes: Array<{ name?: string; opType?: string }>;
+  try {
+    nodes = [...allNodes(loadModel(inputFile, { loadExternalData: false }).graph!)];
+  } catch {
+    return [];
+  }
+  return [...opTypes].flatMap((opType) => {
+    const names = nodes.filter((n) => n.opType === opType).map((n) => n.name || '(unnamed)');
+    return names.length > 0 ? [`unsupported op ${opType} at node${names.length > 1 ? 's' : ''} ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', ...' : ''}`] : [];
+  });
 }

@@ -1,0 +1,66 @@
+/**
+ * A converter that cannot convert a model fails the step with a message a person can act on:
+ * model, step, tool, the error, the lines of the tool's output that name the op, the ONNX node
+ * of that op, and where the full log is (which holds the traceback). Needs the tf venv.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { buildModel, saveModel } from '../../src/formats/onnx/index.js';
+import { buildUpToConvert, sha256File, writeRecipe } from './convert-project.js';
+
+test('an op no converter knows: onnx2tf and ovc failures name it and its node', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-convert-fail-'));
+  try {
+    mkdirSync(path.join(root, 'models', 'bad'), { recursive: true });
+    const file = path.join(root, 'models', 'bad', 'model.onnx');
+    saveModel(
+      buildModel({
+        opset: 17,
+        inputs: [{ name: 'x', shape: [1, 3, 8, 8] }],
+        outputs: [{ name: 'y', shape: [1, 3, 8, 8] }],
+        nodes: [
+          { op: 'Relu', inputs: ['x'], outputs: ['r'], name: 'relu' },
+          { op: 'Mystery', domain: 'com.example', inputs: ['r'], outputs: ['y'], name: 'mystery_node' },
+        ],
+        extraOpsets: { 'com.example': 1 },
+      }),
+      file,
+    );
+    writeRecipe(root, 'bad', [
+      'name: bad', 'version: 0.1.0', 'license: MIT', 'description: an unknown op', 'task: test',
+      `source: { onnx: { path: models/bad/model.onnx, sha256: ${sha256File(file)} } }`,
+      'inputs: [{ name: x, shape: [1, 3, 8, 8], layout: NCHW, range: [0, 1] }]',
+      'targets: { onnx: [fp32], tflite: [fp32], openvino: [fp32] }', '',
+    ].join('\n'));
+    const failures = new Map<string, { reason: string; deterministic: boolean }>();
+    const { summary } = await buildUpToConvert(root, ['bad'], (event) => {
+      if (event.type === 'step-failed') failures.set(event.step, { reason: event.reason, deterministic: event.deterministic });
+    });
+    assert.equal(summary.ok, false);
+    // prepare and the ONNX copy do not run the op: they succeed.
+    assert.deepEqual([...failures.keys()].sort(), ['bad/convert/openvino/fp32', 'bad/convert/tflite/fp32']);
+    assert.equal(
+      failures.get('bad/convert/tflite/fp32')!.reason,
+      [
+        "bad: step bad/convert/tflite/fp32: onnx2tf failed (ModuleNotFoundError: No module named 'onnx2tf.ops.Mystery')",
+        '  | ERROR: Mystery OP is not yet implemented.',
+        "  | ModuleNotFoundError: No module named 'onnx2tf.ops.Mystery'",
+        '  | unsupported op Mystery at node mystery_node',
+        '  full log: artifacts/logs/bad/convert-tflite-fp32.log',
+      ].join('\n'),
+    );
+    const ovc = failures.get('bad/convert/openvino/fp32')!.reason;
+    assert.match(ovc, /^bad: step bad\/convert\/openvino\/fp32: ovc failed \(OpConversionFailure: /);
+    assert.match(ovc, /\n {2}\| -- No conversion rule found for operations: com\.example\.Mystery\n {2}\| unsupported op Mystery at node mystery_node\n {2}full log: artifacts\/logs\/bad\/convert-openvino-fp32\.log$/);
+    // A tool error is not a deterministic result: not cached, retried next build.
+    assert.equal(failures.get('bad/convert/tflite/fp32')!.deterministic, false);
+    const log = readFileSync(path.join(root, 'artifacts', 'logs', 'bad', 'convert-tflite-fp32.log'), 'utf8');
+    assert.match(log, /Traceback \(most recent call last\)/);
+    assert.ok(existsSync(path.join(root, 'artifacts', 'logs', 'bad', 'convert-openvino-fp32.log')));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
