@@ -26,10 +26,14 @@ function describeNames(names: string[]): string {
   return names.length ? names.map((n) => `"${n}"`).join(', ') : '(none)';
 }
 
+/** The dim_param exporters write for "unknown", not a named symbol. */
+const ANONYMOUS_DIM = '?';
+
 /**
  * Sets fixed dims from the recipe's inputs: a number becomes dim_value, a name the recipe lists
  * in `dynamic` stays (or becomes) a symbolic dim. A symbolic dim fixed on an input is fixed with
  * the same value wherever else that name appears (outputs, value_info), so shapes stay consistent.
+ * The anonymous dim "?" is fixed where the recipe fixes it and ties nothing else.
  */
 export function fixDynamicDims(model: ModelProto, inputs: readonly InputSpec[]): ModelProto {
   const result = cloneModel(model);
@@ -64,7 +68,9 @@ export function fixDynamicDims(model: ModelProto, inputs: readonly InputSpec[]):
             `recipe input "${spec.name}" dim ${axis} is ${want} but the model fixes it to ${have.dimValue}`,
           );
         }
-        if (have.dimParam) {
+        // paddle2onnx writes "?" for every unknown dim: a placeholder, not one shared symbol
+        // (H and W of one input are both "?"), so it ties no dims together.
+        if (have.dimParam && have.dimParam !== ANONYMOUS_DIM) {
           const earlier = fixedParams.get(have.dimParam);
           if (earlier !== undefined && earlier !== want) {
             throw new OnnxPatchError(
@@ -362,4 +368,57 @@ export function applyReplacements(model: ModelProto, replacement: ParameterRepla
     }
   });
   return { model: result, applied, notApplicable, forOnnx2tf };
+}
+
+/** What `sanitizeNodeNames` did. */
+export interface SanitizedNodeNames {
+  model: ModelProto;
+  /** Old node name -> new name, only for the nodes that changed. */
+  renamed: Record<string, string>;
+}
+
+/** Characters TensorFlow accepts in a name scope after the first (`[A-Za-z0-9_.\-/>]`). */
+const SCOPE_CHAR = /[A-Za-z0-9_.\-/>]/;
+
+/**
+ * Node names made valid TensorFlow scope names: every character outside `[A-Za-z0-9_.\-/>]`
+ * becomes `_` (a first character that had to be replaced gets an `n` before it), an empty name
+ * stays empty, and a clash with another node's name gets a `_2`, `_3` ... suffix.
+ *
+ * Why: onnx2tf turns node names into TF name scopes and stops on names such as `Softmax@0`
+ * (paddle2onnx and onnxslim write them). Tensor names are left alone: they are the model's I/O
+ * contract and onnx2tf does not scope them. Subgraphs (If/Loop bodies) are renamed too.
+ */
+export function sanitizeNodeNames(model: ModelProto): SanitizedNodeNames {
+  const result = cloneModel(model);
+  const nodes: NodeProto[] = [];
+  const collect = (g: GraphProto) => {
+    for (const n of g.node) {
+      nodes.push(n);
+      for (const a of n.attribute) {
+        if (a.g) collect(a.g);
+        a.graphs.forEach(collect);
+      }
+    }
+  };
+  collect(graphOf(result));
+  const clean = (name: string) => {
+    const out = [...name].map((c) => (SCOPE_CHAR.test(c) ? c : '_')).join('');
+    // A scope name may not start with '_': prefix one that would (names starting '/' or '_' stay).
+    return SCOPE_CHAR.test(name[0] ?? '') ? out : `n${out}`;
+  };
+  // Names already valid are kept as they are, so they win any clash with a renamed one.
+  const taken = new Set(nodes.map((n) => n.name ?? '').filter((name) => name !== '' && clean(name) === name));
+  const renamed: Record<string, string> = {};
+  for (const node of nodes) {
+    const name = node.name ?? '';
+    if (name === '' || clean(name) === name) continue;
+    const base = clean(name);
+    let candidate = base;
+    for (let i = 2; taken.has(candidate); i++) candidate = `${base}_${i}`;
+    taken.add(candidate);
+    renamed[name] = candidate;
+    node.name = candidate;
+  }
+  return { model: result, renamed };
 }
