@@ -47,8 +47,10 @@ export {
   edgezooMetadata,
   fixDynamicDims,
   renameTensors,
+  sanitizeNodeNames,
   setMetadata,
   type EdgezooModelInfo,
+  type SanitizedNodeNames,
   type Onnx2tfOnlyReplacement,
   type ReplacementResult,
 } from './patch.js';

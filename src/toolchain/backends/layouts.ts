@@ -37,3 +37,25 @@ export function convertedLayout(sourceShape: readonly number[], sourceLayout: st
 export function numericShape(shape: ReadonlyArray<number | string | null>): number[] {
   return shape.map((d) => (typeof d === 'number' ? d : 1));
 }
+
+/**
+ * The layout a converted tensor's dims say it has, for when `convertedLayout` cannot name it: the
+ * source layout's letters permuted so that their sizes give `convertedShape`. Axes of equal size
+ * keep their source order (a converter that moves C does not swap H and W). Undefined when no
+ * permutation fits (different rank or sizes) or the layout's letters are not distinct.
+ * E.g. NHWC [1,128,128,3] converted to [1,128,3,128] is NHCW.
+ */
+export function layoutFromDims(sourceShape: readonly number[], sourceLayout: string, convertedShape: readonly number[]): string | undefined {
+  if (sourceLayout.length !== sourceShape.length || convertedShape.length !== sourceShape.length) return undefined;
+  if (new Set(sourceLayout).size !== sourceLayout.length) return undefined;
+  const used = new Set<number>();
+  let layout = '';
+  for (const size of convertedShape) {
+    // The first unused source axis of this size: equal sizes stay in source order.
+    const axis = sourceShape.findIndex((d, i) => d === size && !used.has(i));
+    if (axis < 0) return undefined;
+    used.add(axis);
+    layout += sourceLayout[axis];
+  }
+  return layout;
+}

@@ -7,12 +7,13 @@
  * Traps of the tool (download of sample images, in-place simplification of its input) are
  * handled in its Python driver (ops_onnx2tf.py): calibration data is always passed explicitly.
  */
-import { copyFile, stat } from 'node:fs/promises';
+import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { loadModel, sanitizeNodeNames, saveModel } from '../../formats/onnx/index.js';
 import { inspectTflite, type TfliteTensorSignature } from '../../formats/tflite/index.js';
 import type { Precision } from '../../recipe/types.js';
 import type { ArtifactSignature, QuantizationParams } from '../../validate/index.js';
-import { convertedLayout, defaultLayout, numericShape } from './layouts.js';
+import { convertedLayout, defaultLayout, layoutFromDims, numericShape } from './layouts.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
 import type { ConverterBackend, ConvertJob, ConvertOutput, PreparedSignature } from './types.js';
 
@@ -50,8 +51,11 @@ export const onnx2tfBackend: ConverterBackend = {
           std: 1,
         }))
       : undefined;
+    const handOver = await onnx2tfInput(job);
+    const keepShape = keepShapeInputNames(job.inputs);
+    if (keepShape.length > 0) job.log(`[edgezoo] onnx2tf keeps the shape of ${keepShape.join(', ')} (-kat): not channels-first in the recipe`);
     const result = await runConverterOp<{ tflite: Record<string, string> }>(job, 'onnx2tf', 'tf', 'onnx2tf.convert', {
-      model: job.inputFile,
+      model: handOver.model,
       outputDir,
       name: 'model',
       dynamicRangeQuant: job.precision === 'dynamic-int8',
@@ -60,7 +64,8 @@ export const onnx2tfBackend: ConverterBackend = {
       inputQuantDtype: 'int8',
       outputQuantDtype: 'int8',
       calibration,
-      paramReplacementFile: job.onnx2tfReplacementFile ?? null,
+      paramReplacementFile: handOver.replacementFile,
+      keepShapeAbsolutelyInputNames: keepShape.length > 0 ? keepShape : null,
       // The prepared model is simplified already; a second pass only costs time.
       notUseOnnxsim: true,
       verbosity: 'error',
@@ -81,6 +86,39 @@ export const onnx2tfBackend: ConverterBackend = {
     };
   },
 };
+
+/**
+ * Inputs onnx2tf must leave as they are (`-kat`): rank >= 3 inputs whose recipe layout is not
+ * channels-first (N C ...). onnx2tf assumes every 3-D..5-D input is NCHW-like and moves axis 1
+ * last, so an NHWC input (MediaPipe models via tf2onnx) became [1,128,3,128]; the int8 converter
+ * then killed the worker with SIGFPE on the face landmark model.
+ */
+export function keepShapeInputNames(inputs: ReadonlyArray<{ name: string; shape: readonly unknown[]; layout: string }>): string[] {
+  return inputs.filter((input) => input.shape.length >= 3 && !input.layout.startsWith('NC')).map((input) => input.name);
+}
+
+/**
+ * The model (and parameter-replacement file) handed to onnx2tf: with node names that are valid
+ * TF scope names (onnx2tf stops on `Softmax@0`), written to the job's work folder only when a
+ * name had to change. The replacement file's `op_name`s follow the renames.
+ */
+async function onnx2tfInput(job: ConvertJob): Promise<{ model: string; replacementFile: string | null }> {
+  const { model, renamed } = sanitizeNodeNames(loadModel(job.inputFile!));
+  const count = Object.keys(renamed).length;
+  if (count === 0) return { model: job.inputFile!, replacementFile: job.onnx2tfReplacementFile ?? null };
+  const examples = Object.entries(renamed).slice(0, 3).map(([from, to]) => `${from} -> ${to}`).join(', ');
+  job.log(`[edgezoo] ${count} node name(s) renamed for onnx2tf (not valid TF scope names): ${examples}${count > 3 ? ', ...' : ''}`);
+  const copy = path.join(job.workDir, 'onnx2tf-input.onnx');
+  saveModel(model, copy);
+  let replacementFile: string | null = job.onnx2tfReplacementFile ?? null;
+  if (replacementFile) {
+    const replacement = JSON.parse(await readFile(replacementFile, 'utf8')) as { operations?: Array<{ op_name?: string }> };
+    for (const entry of replacement.operations ?? []) if (entry.op_name && renamed[entry.op_name]) entry.op_name = renamed[entry.op_name];
+    replacementFile = path.join(job.workDir, 'onnx2tf-replacements.json');
+    await writeFile(replacementFile, JSON.stringify(replacement, null, 2) + '\n');
+  }
+  return { model: copy, replacementFile };
+}
 
 function quantizationOf(tensor: TfliteTensorSignature): QuantizationParams | undefined {
   // The TFLite reader gives schema enum names (INT8).
@@ -110,7 +148,7 @@ export function tfliteSignature(
   };
   const sourceInputs = job.inputs.map((input) => ({ name: input.name, shape: numericShape(input.shape), layout: input.layout }));
   pair(sourceInputs, inputs, (source, tensor) => {
-    signature.inputLayouts[tensor.name] = convertedLayout(source.shape, source.layout, tensor.shape) ?? source.layout;
+    signature.inputLayouts[tensor.name] = layoutOf(source, tensor);
     if (source.name !== tensor.name) signature.inputNames[source.name] = tensor.name;
     const q = quantizationOf(tensor);
     if (q) signature.inputQuantization[tensor.name] = q;
@@ -123,7 +161,7 @@ export function tfliteSignature(
   });
   pair(sourceOutputs, outputs, (source, tensor) => {
     outputMapping[source.name] = tensor.name;
-    signature.outputLayouts[tensor.name] = convertedLayout(source.shape, source.layout, tensor.shape) ?? source.layout;
+    signature.outputLayouts[tensor.name] = layoutOf(source, tensor);
     if (source.name !== tensor.name) signature.outputNames[source.name] = tensor.name;
     const q = quantizationOf(tensor);
     if (q) signature.outputQuantization[tensor.name] = q;
@@ -138,6 +176,15 @@ export function tfliteSignature(
     if (q && !signature.outputQuantization[tensor.name]) signature.outputQuantization[tensor.name] = q;
   }
   return { signature, outputMapping };
+}
+
+/**
+ * The layout of a produced tensor from its actual dims against the source's: channels moved last,
+ * else whatever permutation the dims show (never the source layout when the shapes differ and a
+ * permutation explains them); the source layout only when nothing fits, which validation reports.
+ */
+function layoutOf(source: { shape: number[]; layout: string }, tensor: TfliteTensorSignature): string {
+  return convertedLayout(source.shape, source.layout, tensor.shape) ?? layoutFromDims(source.shape, source.layout, tensor.shape) ?? source.layout;
 }
 
 function pair<S extends { name: string; shape: number[]; layout: string }>(
