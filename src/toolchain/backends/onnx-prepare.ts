@@ -1,5 +1,6 @@
 /**
- * ONNX -> prepared ONNX: static shapes from the recipe, parameter replacements (the ONNX part;
+ * ONNX -> prepared ONNX: the default-domain opset raised to the recipe's (onnx.version_converter),
+ * static shapes from the recipe, parameter replacements (the ONNX part;
  * the rest is kept for onnx2tf), unused initializers dropped (TypeScript, src/formats/onnx),
  * then onnxslim in the tf env. Metadata is the prepare runner's job.
  */
@@ -20,7 +21,8 @@ export const onnxPrepareBackend: ConverterBackend = {
   precisions: ['fp32'],
   env: 'tf',
   async convert(job: ConvertJob): Promise<ConvertOutput> {
-    let model = fixDynamicDims(loadModel(job.inputFile!), job.inputs);
+    const source = await upgradeOpset(job);
+    let model = fixDynamicDims(loadModel(source), job.inputs);
     const notes: Record<string, string[]> = { replacementsApplied: [] };
     const files = ['model.onnx'];
     if (job.replacements) {
@@ -40,3 +42,33 @@ export const onnxPrepareBackend: ConverterBackend = {
     return { primary: 'model.onnx', files, signature: {}, notes };
   },
 };
+
+/** The default-domain (ai.onnx) opset a model imports, or undefined when it imports none. */
+export function defaultDomainOpset(model: { opsetImport: ReadonlyArray<{ domain?: string; version?: number }> }): number | undefined {
+  const entry = model.opsetImport.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
+  return entry?.version === undefined ? undefined : Number(entry.version);
+}
+
+/**
+ * The job's input at the recipe's opset when it is older (a path to an upgraded copy), else the
+ * input itself. Why: opset 11/12 models (paddle2onnx) break later steps: onnxruntime's fp16
+ * conversion writes a Resize cast onnxruntime refuses, and static int8 writes DequantizeLinear
+ * with `axis`, which is INVALID_GRAPH at those opsets. When the converter fails, the original
+ * is kept and the log says why.
+ */
+async function upgradeOpset(job: ConvertJob): Promise<string> {
+  const current = defaultDomainOpset(loadModel(job.inputFile!, { loadExternalData: false }));
+  if (current === undefined || current >= job.opset) return job.inputFile!;
+  const output = path.join(job.workDir, 'upgraded.onnx');
+  const result = await runConverterOp<{ from: number; to: number; upgraded: boolean; reason?: string }>(job, 'onnx', 'tf', 'onnx.upgrade_opset', {
+    model: job.inputFile,
+    output,
+    opset: job.opset,
+  });
+  if (result.upgraded) {
+    job.log(`[edgezoo] opset upgraded from ${current} to ${job.opset} (onnx.version_converter)`);
+    return output;
+  }
+  job.log(`[edgezoo] warning: keeping opset ${current}: onnx.version_converter to ${job.opset} failed (${result.reason ?? 'no reason given'})`);
+  return job.inputFile!;
+}

@@ -115,3 +115,31 @@ def onnx_float16(model, output, keepIoTypes=True, opBlockList=None):
     m = convert_float_to_float16(onnx.load(model), **kwargs)
     onnx.save(m, ensure_parent(output))
     return file_info(output)
+
+
+@op("onnx.upgrade_opset")
+def onnx_upgrade_opset(model, output, opset):
+    """The model at default-domain opset `opset` (onnx.version_converter), written to `output`.
+
+    Returns {"from", "to", "upgraded": bool, "reason"?}. When the converter fails, or onnxruntime
+    cannot load its result, nothing is written and the reason says why: the caller keeps the
+    original (an old opset is a risk for later steps, not an error by itself)."""
+    import onnx
+    from onnx import version_converter
+
+    m = onnx.load(model)
+    current = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+    if current is None or current >= int(opset):
+        return {"from": current, "to": current, "upgraded": False, "reason": "already at or above the target opset"}
+    try:
+        converted = version_converter.convert_version(m, int(opset))
+        onnx.checker.check_model(converted)
+        data = converted.SerializeToString()
+        import onnxruntime as ort
+        # A graph the converter wrote but onnxruntime refuses would fail every later step.
+        ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001 - any failure means: keep the original
+        return {"from": current, "to": current, "upgraded": False, "reason": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"}
+    with open(ensure_parent(output), "wb") as f:
+        f.write(data)
+    return {"from": current, "to": int(opset), "upgraded": True}
