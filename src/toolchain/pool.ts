@@ -162,3 +162,62 @@ export async function runInWorker<T = unknown>(env: EnvName, op: string, args: R
     pool.release(env, worker);
   }
 }
+
+/**
+ * Calls pinned to one warm worker of an env (reserved from the first call until `close`), for
+ * callers that keep state in the worker between calls: a model loaded by `validate.load` lives
+ * in that one process, so its handle means nothing to the env's other worker.
+ */
+export interface WorkerSession {
+  call<T = unknown>(op: string, args: Record<string, unknown>): Promise<T>;
+  /**
+   * How many times the pinned worker process has started: a change since a model was loaded
+   * means the process was replaced (a crash, a timeout, a memory-budget restart) and the model
+   * is gone. 0 before the first call and in 'fresh' mode.
+   */
+  readonly generation: number;
+  /** Gives the worker back to the pool; calls after this reserve one again. */
+  close(): void;
+}
+
+/** Opens a WorkerSession on `env`; the signal and log apply to each of its calls (see runInWorker). */
+export function openWorkerSession(env: EnvName, options: RunInWorkerOptions = {}): WorkerSession {
+  const { signal, log, ...requestOptions } = options;
+  let worker: PythonWorker | undefined;
+  let pool: SharedWorkerPool | undefined;
+  return {
+    get generation() {
+      return worker?.stats.starts ?? 0;
+    },
+    async call<T>(op: string, args: Record<string, unknown>): Promise<T> {
+      // Fresh processes keep no state between calls: nothing to pin.
+      if (mode === 'fresh') return runInWorker<T>(env, op, args, options);
+      const cancelled = () => new StepCancelledError(`${op} in the ${env} worker`);
+      if (signal?.aborted) throw cancelled();
+      if (!worker) {
+        pool = sharedWorkerPool() as SharedWorkerPool;
+        worker = await pool.acquire(env, log);
+      }
+      const pinned = worker;
+      let aborted = false;
+      const onAbort = () => {
+        aborted = true;
+        void pinned.stop(0);
+      };
+      try {
+        signal?.addEventListener('abort', onAbort, { once: true });
+        return await pinned.request<T>(op, args, requestOptions);
+      } catch (error) {
+        if (aborted) throw cancelled();
+        throw error;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    },
+    close() {
+      if (worker && pool) pool.release(env, worker);
+      worker = undefined;
+      pool = undefined;
+    },
+  };
+}
