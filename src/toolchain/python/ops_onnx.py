@@ -112,7 +112,13 @@ def onnx_float16(model, output, keepIoTypes=True, opBlockList=None):
     kwargs = {"keep_io_types": keepIoTypes}
     if opBlockList is not None:
         kwargs["op_block_list"] = opBlockList
-    m = convert_float_to_float16(onnx.load(model), **kwargs)
+    source = onnx.load(model)
+    # onnxconverter-common rewrites every value_info to float16, also of tensors a blocked op
+    # (Resize) keeps float32 behind its Cast: onnxruntime then refuses the graph ("Type
+    # (tensor(float)) of output arg ... of node ..._output_cast0 does not match tensor(float16)",
+    # PP-OCR v4 detector). value_info is optional: onnxruntime infers it again.
+    del source.graph.value_info[:]
+    m = convert_float_to_float16(source, **kwargs)
     onnx.save(m, ensure_parent(output))
     return file_info(output)
 
