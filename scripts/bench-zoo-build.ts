@@ -1,0 +1,80 @@
+/**
+ * Cold and warm build time of the default zoo (recipes/*.yaml) through the real CLI:
+ *   cold: `edgezoo build --all --force` (every step runs, the cache is rewritten);
+ *   warm: `edgezoo build --all` right after (nothing changed: every step a cache hit).
+ * Prints the wall time, the steps run / cached / failed and the exit code of each.
+ *
+ *   node --import tsx scripts/bench-zoo-build.ts [--warm-only] [names...]
+ *
+ * Names limit the build to those recipes (default: --all). The cold run takes ~10 minutes on
+ * 2 cores; --warm-only measures only the no-op rebuild of what is cached already.
+ */
+import { spawn } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(root, 'src', 'cli', 'edgezoo.mjs');
+const args = process.argv.slice(2);
+const warmOnly = args.includes('--warm-only');
+const names = args.filter((a) => !a.startsWith('--'));
+const selection = names.length > 0 ? names : ['--all'];
+
+interface RunFigures {
+  seconds: number;
+  exitCode: number | null;
+  run: number;
+  cached: number;
+  failed: number;
+  skipped: number;
+}
+
+/** One `edgezoo build` with --json, counting its step events. */
+function build(extra: string[]): Promise<RunFigures> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [cli, 'build', ...selection, ...extra, '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const figures: RunFigures = { seconds: 0, exitCode: null, run: 0, cached: 0, failed: 0, skipped: 0 };
+    let buffered = '';
+    const take = (line: string) => {
+      let event: { type?: string; blockedBy?: string };
+      try {
+        event = JSON.parse(line) as typeof event;
+      } catch {
+        return;
+      }
+      if (event.type === 'step-done') figures.run++;
+      else if (event.type === 'step-cached') figures.cached++;
+      else if (event.type === 'step-failed' && !event.blockedBy) figures.failed++;
+      else if (event.type === 'step-skipped') figures.skipped++;
+    };
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      lines.forEach(take);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (buffered) take(buffered);
+      figures.exitCode = code;
+      figures.seconds = (performance.now() - started) / 1000;
+      resolve(figures);
+    });
+  });
+}
+
+function describe(label: string, f: RunFigures): string {
+  return `${label.padEnd(5)} ${f.seconds.toFixed(1).padStart(7)} s  ${f.run} steps run, ${f.cached} cached, ${f.failed} failed, ${f.skipped} targets skipped by recipe, exit ${f.exitCode}`;
+}
+
+console.log(`edgezoo build ${selection.join(' ')} on ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+if (!warmOnly) {
+  const cold = await build(['--force']);
+  console.log(describe('cold', cold));
+  if (cold.exitCode !== 0) process.exitCode = 1;
+}
+const warm = await build([]);
+console.log(describe('warm', warm));
+if (warm.exitCode !== 0 || warm.run > 0) process.exitCode = 1;
