@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { StepCancelledError } from '../../src/build/spawn.js';
-import { runInWorker, setWorkersPerEnv, sharedWorkerPool, stopSharedWorkerPool } from '../../src/toolchain/pool.js';
+import { openWorkerSession, runInWorker, setWorkersPerEnv, sharedWorkerPool, stopSharedWorkerPool } from '../../src/toolchain/pool.js';
+import { WorkerCrashedError } from '../../src/toolchain/worker.js';
 
 after(() => stopSharedWorkerPool());
 
@@ -52,4 +53,26 @@ test('two requests of one env run side by side in two warm workers, which stay w
   const pids = new Set(await Promise.all([runInWorker<{ pid: number }>('torch', 'ping', {}), runInWorker<{ pid: number }>('torch', 'ping', {})]).then((r) => r.map((x) => x.pid)));
   assert.equal(pids.size, 2);
   assert.equal(sharedWorkerPool().get('torch').stats.starts, 1);
+});
+
+test('a worker session keeps one process until closed, sees its restart, and gives it back', async () => {
+  await stopSharedWorkerPool();
+  setWorkersPerEnv(2);
+  const session = openWorkerSession('torch');
+  const first = await session.call<{ pid: number }>('ping', {});
+  assert.equal(session.generation, 1);
+  // While the session holds its worker, other requests get the other one.
+  const other = await runInWorker<{ pid: number }>('torch', 'ping', {});
+  assert.notEqual(other.pid, first.pid);
+  assert.equal((await session.call<{ pid: number }>('ping', {})).pid, first.pid);
+  // The pinned process dies (as after a converter's SIGFPE): the session restarts it, and says so.
+  await assert.rejects(session.call('debug.exit', { code: 3 }), WorkerCrashedError);
+  const restarted = await session.call<{ pid: number }>('ping', {});
+  assert.notEqual(restarted.pid, first.pid);
+  assert.equal(session.generation, 2);
+  session.close();
+  // Given back: with both workers idle, two parallel requests are served at once by the two.
+  const pids = await Promise.all([runInWorker<{ pid: number }>('torch', 'ping', {}), runInWorker<{ pid: number }>('torch', 'ping', {})]);
+  assert.equal(new Set(pids.map((p) => p.pid)).size, 2);
+  assert.ok(pids.some((p) => p.pid === restarted.pid));
 });
