@@ -199,7 +199,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
         input = { dir: run.pending.outDir, files: await listFiles(run.pending.outDir), result: run.result };
       }
       try {
-        if (step.exportTo) await exportOutputs(input.dir, input.files, path.join(artifactsDir, step.exportTo), step.fingerprint);
+        if (step.exportTo) await exportOutputs(input.dir, input.files, path.join(artifactsDir, step.exportTo), step.fingerprint, { fresh: true });
       } finally {
         if (!cacheable) await run.pending.discard();
       }

@@ -9,14 +9,24 @@ export const EXPORT_MARKER = '.edgezoo-build.json';
  * Makes `targetDir` hold exactly `files` of `sourceDir` (the package step's cache entry ->
  * artifacts/zoo/<model>/<version>). Copies into a sibling temp folder and swaps it in with
  * renames, so readers never see a half-written version folder. Nothing is copied when the
- * marker already names `fingerprint`: a no-op rebuild touches no zoo file.
+ * marker already names `fingerprint`: a no-op rebuild touches no zoo file. `fresh` says the
+ * step has just run: its outputs may differ from an earlier run under the same fingerprint
+ * (`--force` after an edgezoo fix), so they are always written.
  */
-export async function exportOutputs(sourceDir: string, files: readonly string[], targetDir: string, fingerprint: string): Promise<'unchanged' | 'written'> {
-  const marker = await readFile(path.join(targetDir, EXPORT_MARKER), 'utf8').then(
-    (text) => (JSON.parse(text) as { fingerprint?: string }).fingerprint,
-    () => undefined,
-  );
-  if (marker === fingerprint) return 'unchanged';
+export async function exportOutputs(
+  sourceDir: string,
+  files: readonly string[],
+  targetDir: string,
+  fingerprint: string,
+  options: { fresh?: boolean } = {},
+): Promise<'unchanged' | 'written'> {
+  if (!options.fresh) {
+    const marker = await readFile(path.join(targetDir, EXPORT_MARKER), 'utf8').then(
+      (text) => (JSON.parse(text) as { fingerprint?: string }).fingerprint,
+      () => undefined,
+    );
+    if (marker === fingerprint) return 'unchanged';
+  }
 
   const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const staging = `${targetDir}.tmp-${suffix}`;

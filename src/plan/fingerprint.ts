@@ -6,7 +6,8 @@ import type { Fingerprint, InputDigests, JsonValue, StepKind, ToolchainInfo } fr
  * Bumped when edgezoo changes what a runner writes for the same inputs (file layout, result
  * shape) in a way the tool versions do not capture, so old cache entries stop matching.
  */
-export const FINGERPRINT_SCHEMA = 1;
+// 2: prepare upgrades old opsets and fp16 drops value_info (the first zoo build fixes).
+export const FINGERPRINT_SCHEMA = 2;
 
 /** What `fingerprintStep` hashes. */
 export interface FingerprintInput {
