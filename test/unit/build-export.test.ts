@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -9,7 +9,6 @@ test('an export under an unchanged fingerprint is skipped, unless the step has j
   const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-export-'));
   const source = path.join(root, 'entry');
   const target = path.join(root, 'zoo', 'm', '1.0.0');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(source);
   writeFileSync(path.join(source, 'manifest.json'), 'old');
   assert.equal(await exportOutputs(source, ['manifest.json'], target, 'fp1'), 'written');
