@@ -9,20 +9,10 @@ import { after, describe, it } from 'node:test';
 import { LocalCache } from '../../src/cache/index.js';
 import type { Fingerprint } from '../../src/plan/index.js';
 import { makeProject, removeProjects, runCli, startCli } from '../unit/build-cli-helpers.js';
+import { seededRandom } from '../../src/validate/random.js';
 
 after(removeProjects);
 
-/** mulberry32: a tiny seeded PRNG, so a failing round can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('edgezoo build killed at random moments', () => {
   it('always leaves a cache that a rebuild completes and verify finds intact (20 SIGKILLs)', { timeout: 180_000 }, async () => {

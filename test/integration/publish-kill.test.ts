@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { writeSampleVersion } from '../../src/zoo/sample.js';
 import { FakeGitHub } from './publish-github-fake.js';
+import { seededRandom } from '../../src/validate/random.js';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/edgezoo.mjs');
 // Two seeds by default, chosen so the kills cover: the first release mid-upload, the second
@@ -26,17 +27,6 @@ const seeds = process.env.EDGEZOO_TEST_SEED ? [Number(process.env.EDGEZOO_TEST_S
 const UPLOAD_MS = 200;
 const KILLED_RUNS = 3;
 
-/** mulberry32: a tiny seeded generator, so the kill moments are the same in every run of the test. */
-function seededRandom(value: number): () => number {
-  let state = value >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let root: string;
 let zoo: string;

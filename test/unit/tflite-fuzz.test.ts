@@ -12,18 +12,8 @@ import {
   TfliteUnsupportedError,
   withTfliteMetadata,
 } from '../../src/formats/tflite/index.js';
+import { seededRandom as random } from '../../src/validate/random.js';
 
-/** mulberry32: a tiny deterministic PRNG so a failure names a seed that reproduces it. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const bases = [
   tfliteFixtures.addModel(),
