@@ -2,7 +2,7 @@
  * The model card (`README.md` of a version folder), in the shape of a Hugging Face model card:
  * YAML front matter for machines, then what a person needs to use the model.
  */
-import { stringify } from 'yaml';
+import { dump } from 'js-yaml';
 import { formatBytes } from './files.js';
 import { LICENSE_FILE } from './layout.js';
 import type { Manifest, ManifestArtifact, OutputMetrics } from './types.js';
@@ -30,7 +30,7 @@ export function renderModelCard(manifest: Manifest): string {
     model_version: manifest.version,
   });
 
-  const lines: string[] = ['---', stringify(front).trimEnd(), '---', ''];
+  const lines: string[] = ['---', dump(front, { lineWidth: -1, noRefs: true }).trimEnd(), '---', ''];
   lines.push(`# ${manifest.name} ${manifest.version}`, '', manifest.description, '');
   lines.push(`- Task: ${manifest.task}`);
   if (manifest.homepage) lines.push(`- Homepage: ${manifest.homepage}`);
