@@ -43,29 +43,17 @@ import {
   type TensorInfo,
 } from '../../validate/index.js';
 import type { StepContext, StepInput, StepResult } from '../types.js';
+import { ARTIFACT_JSON_FILE, type ArtifactJson } from './convert.js';
 import { FETCHED_FILE_NAMES } from './fetch.js';
 
-/** `artifact.json` of a convert step: the contract between convert and the steps after it. */
-export interface ArtifactRecord {
-  format: TargetFormat;
-  precision: Precision;
-  converter: string;
-  /** The file a runtime opens (`model.onnx`, `model.tflite`, `model.xml`). */
-  primary: string;
-  /** Every file of the artifact, primary first (OpenVINO: `model.xml`, `model.bin`). */
-  files: string[];
-  signature: ArtifactSignature & { outputMapping?: Record<string, string> };
-  toolVersions: Record<string, string>;
-  inspect: { transposeCount: number; flexOps: string[]; customOps: string[]; quantizationKind: string; opCount: number };
-  bytes: number;
-  sizeRatio: number | null;
-}
+/** `artifact.json` of a convert step, as the convert runner writes it (one type for both sides of the contract). */
+export type ArtifactRecord = ArtifactJson;
 
 /** Reads and minimally checks `artifact.json` in a convert step's folder. */
 export async function readArtifactRecord(convertDir: string): Promise<ArtifactRecord> {
   let record: ArtifactRecord;
   try {
-    record = JSON.parse(await readFile(path.join(convertDir, 'artifact.json'), 'utf8')) as ArtifactRecord;
+    record = JSON.parse(await readFile(path.join(convertDir, ARTIFACT_JSON_FILE), 'utf8')) as ArtifactRecord;
   } catch (error) {
     throw new EdgezooError('ARTIFACT_RECORD_MISSING', `${convertDir}: the convert step left no readable artifact.json`, { cause: error });
   }
