@@ -3,6 +3,7 @@
  * make fixtures in code instead of downloading models; it is not a converter.
  */
 import { FlatBufferBuilder } from './flatbuffers.js';
+import { F } from './reader.js';
 import { BuiltinOperatorNames, BuiltinOptionsNames, TensorTypeNames, tables } from './schema.generated.js';
 
 /** An operator code: give `op` (builtin name or code) or `customCode`; raw fields override. */
@@ -63,18 +64,6 @@ export interface TfliteModelSpec {
   readonly unknownModelSlot?: number;
 }
 
-const F = {
-  model: tables.Model.fields,
-  opcode: tables.OperatorCode.fields,
-  subgraph: tables.SubGraph.fields,
-  tensor: tables.Tensor.fields,
-  quant: tables.QuantizationParameters.fields,
-  op: tables.Operator.fields,
-  buffer: tables.Buffer.fields,
-  metadata: tables.Metadata.fields,
-  signature: tables.SignatureDef.fields,
-  tensorMap: tables.TensorMap.fields,
-};
 
 function codeOf(names: Readonly<Record<number, string>>, name: string | number, what: string): number {
   if (typeof name === 'number') return name;

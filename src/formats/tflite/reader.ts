@@ -115,7 +115,8 @@ export interface ReadTfliteOptions extends ReadLimits {
   readonly fileSize?: number;
 }
 
-const F = {
+/** Field slots of the tables edgezoo reads and writes, by short name (shared with the fixture builder). */
+export const F = {
   model: tables.Model.fields,
   opcode: tables.OperatorCode.fields,
   subgraph: tables.SubGraph.fields,
