@@ -1,25 +1,20 @@
 /** The edgezoo metadata every artifact carries, and the tool versions that made it. */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { edgezooMetadata } from '../../formats/onnx/index.js';
+import { edgezooMetadata, type EdgezooModelInfo } from '../../formats/onnx/index.js';
 import { toolRoot } from '../../paths.js';
 import { toolVersions as lockedToolVersions } from '../envs.js';
 import type { ConverterBackend } from './types.js';
 
-/** What identifies an artifact's origin (the same fields for every format). */
-export interface ArtifactProvenance {
-  name: string;
-  version: string;
-  license: string;
-  sourceSha256: string;
-  /** The step's fingerprint: it covers the recipe parts, inputs and tool versions that made the file. */
-  recipeFingerprint: string;
-  toolVersions: Record<string, string>;
-  /** Layout of each input and output, by artifact tensor name. */
-  layouts: Record<string, string>;
-}
+/**
+ * What identifies an artifact's origin: the same fields for every format, written as ONNX
+ * metadata_props, the TFLite `edgezoo` entry or OpenVINO rt_info. `recipeFingerprint` is the
+ * step's fingerprint: it covers the recipe parts, inputs and tool versions that made the file.
+ */
+export type ArtifactProvenance = EdgezooModelInfo;
 
 let lockedVersions: Promise<Record<string, string>> | undefined;
+let edgezooVersion: Promise<string> | undefined;
 
 /**
  * Versions of the tools `backends` use, from the lock files (what `edgezoo setup` installs), plus
@@ -28,8 +23,8 @@ let lockedVersions: Promise<Record<string, string>> | undefined;
 export async function backendToolVersions(backends: readonly ConverterBackend[]): Promise<Record<string, string>> {
   lockedVersions ??= lockedToolVersions().catch(() => ({}));
   const locked = await lockedVersions;
-  const pkg = JSON.parse(await readFile(path.join(toolRoot, 'package.json'), 'utf8')) as { version: string };
-  const versions: Record<string, string> = { edgezoo: pkg.version };
+  edgezooVersion ??= readFile(path.join(toolRoot, 'package.json'), 'utf8').then((text) => (JSON.parse(text) as { version: string }).version);
+  const versions: Record<string, string> = { edgezoo: await edgezooVersion };
   for (const backend of backends) {
     for (const tool of backend.tools) {
       const version = backend.env ? locked[`${backend.env}/${tool}`] : undefined;
