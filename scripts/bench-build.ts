@@ -14,7 +14,13 @@ import { LocalCache } from '../src/cache/index.js';
 import { planBuild } from '../src/plan/index.js';
 import { makeRecipe, targets, TEST_TOOLCHAIN } from '../test/unit/build-fixtures.js';
 
-const { values } = parseArgs({ options: { recipes: { type: 'string', default: '200' }, runs: { type: 'string', default: '5' }, mib: { type: 'string', default: '4' } } });
+const { values } = parseArgs({
+  options: {
+    recipes: { type: 'string', default: '200' },
+    runs: { type: 'string', default: '5' },
+    mib: { type: 'string', default: '4' },
+  },
+});
 const recipeCount = Number(values.recipes);
 const runs = Number(values.runs);
 const entryMiB = Number(values.mib);
@@ -26,7 +32,9 @@ const cpuMs = (start: NodeJS.CpuUsage) => {
 };
 
 const recipes = Array.from({ length: recipeCount }, (_, index) =>
-  makeRecipe(`model-${String(index).padStart(3, '0')}`, { targets: targets('onnx/fp32', 'onnx/fp16', 'tflite/fp32', 'openvino/fp32') }),
+  makeRecipe(`model-${String(index).padStart(3, '0')}`, {
+    targets: targets('onnx/fp32', 'onnx/fp16', 'tflite/fp32', 'openvino/fp32'),
+  }),
 );
 
 // Planning.
@@ -41,7 +49,9 @@ for (let run = 0; run < runs; run++) {
   planCpu.push(cpuMs(cpu));
 }
 const plan = planBuild(recipes, TEST_TOOLCHAIN, {});
-console.log(`plan ${recipeCount} recipes (${plan.steps.length} steps): median ${median(planWall).toFixed(1)} ms wall, ${median(planCpu).toFixed(1)} ms CPU (goal < 200 ms)`);
+console.log(
+  `plan ${recipeCount} recipes (${plan.steps.length} steps): median ${median(planWall).toFixed(1)} ms wall, ${median(planCpu).toFixed(1)} ms CPU (goal < 200 ms)`,
+);
 
 // A fully cached rebuild.
 const root = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-bench-'));
@@ -50,7 +60,8 @@ try {
     await writeFile(path.join(ctx.outDir, 'output.bin'), step.id);
   };
   const registry = new StepRunnerRegistry();
-  for (const kind of ['fetch', 'prepare', 'convert', 'validate', 'benchmark', 'package'] as const) registry.register(kind, writeOne);
+  for (const kind of ['fetch', 'prepare', 'convert', 'validate', 'benchmark', 'package'] as const)
+    registry.register(kind, writeOne);
   const cache = new LocalCache(path.join(root, 'artifacts', 'cache'));
   const build = () => executePlan({ plan, recipes, projectRoot: root, cache, runners: registry });
   const first = performance.now();
@@ -67,16 +78,21 @@ try {
     const cached = summary.models.reduce((sum, model) => sum + model.cached, 0);
     if (cached !== plan.steps.length) throw new Error(`expected all ${plan.steps.length} steps cached, got ${cached}`);
   }
-  console.log(`rebuild of ${recipeCount} recipes, all ${plan.steps.length} steps cached: median ${median(rebuildWall).toFixed(0)} ms wall, ${median(rebuildCpu).toFixed(0)} ms CPU (goal < 1 s)`);
+  console.log(
+    `rebuild of ${recipeCount} recipes, all ${plan.steps.length} steps cached: median ${median(rebuildWall).toFixed(0)} ms wall, ${median(rebuildCpu).toFixed(0)} ms CPU (goal < 1 s)`,
+  );
 
   // Cost of checking a cached entry: stat vs full hash.
   const big = new LocalCache(path.join(root, 'big-cache'));
   const pending = await big.begin();
   await writeFile(path.join(pending.outDir, 'model.bin'), Buffer.alloc(entryMiB * 1024 * 1024, 7));
-  const fingerprint = 'f'.repeat(64) as typeof plan.steps[number]['fingerprint'];
+  const fingerprint = 'f'.repeat(64) as (typeof plan.steps)[number]['fingerprint'];
   await big.put(fingerprint, pending, { stepId: 'bench', result: { status: 'ok' } });
   const full = new LocalCache(path.join(root, 'big-cache'), { verify: 'full' });
-  for (const [mode, store] of [['stat', big], ['full', full]] as const) {
+  for (const [mode, store] of [
+    ['stat', big],
+    ['full', full],
+  ] as const) {
     const times: number[] = [];
     for (let run = 0; run < runs; run++) {
       const started = performance.now();

@@ -55,7 +55,8 @@ tolerances:
 const root = mkdtempSync(path.join(tmpdir(), 'edgezoo-bench-check-'));
 try {
   mkdirSync(path.join(root, 'recipes'));
-  for (let i = 0; i < recipeCount; i++) writeFileSync(path.join(root, 'recipes', `model-${String(i).padStart(3, '0')}.yaml`), recipeText(i));
+  for (let i = 0; i < recipeCount; i++)
+    writeFileSync(path.join(root, 'recipes', `model-${String(i).padStart(3, '0')}.yaml`), recipeText(i));
 
   const timings: number[] = [];
   let problems = 0;
@@ -70,15 +71,22 @@ try {
   const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
 
   const start = performance.now();
-  const cli = spawnSync(process.execPath, [path.join(repoRoot, 'src/cli/edgezoo.mjs'), 'check'], { cwd: root, encoding: 'utf8' });
+  const cli = spawnSync(process.execPath, [path.join(repoRoot, 'src/cli/edgezoo.mjs'), 'check'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   const cliMs = performance.now() - start;
   const startupStart = performance.now();
   spawnSync(process.execPath, [path.join(repoRoot, 'src/cli/edgezoo.mjs'), '--help'], { cwd: root, encoding: 'utf8' });
   const startupMs = performance.now() - startupStart;
 
   console.log(`recipes: ${recipeCount}`);
-  console.log(`in-process check: median ${median.toFixed(1)} ms over ${runs} runs (first ${timings[0]?.toFixed(1)} ms, min ${sorted[0]?.toFixed(1)} ms, ${(median / recipeCount).toFixed(2)} ms per recipe)`);
-  console.log(`CLI end to end: ${cliMs.toFixed(0)} ms (exit ${cli.status}, said "${cli.stdout.trim()}"); of which CLI start-up (edgezoo --help): ${startupMs.toFixed(0)} ms`);
+  console.log(
+    `in-process check: median ${median.toFixed(1)} ms over ${runs} runs (first ${timings[0]?.toFixed(1)} ms, min ${sorted[0]?.toFixed(1)} ms, ${(median / recipeCount).toFixed(2)} ms per recipe)`,
+  );
+  console.log(
+    `CLI end to end: ${cliMs.toFixed(0)} ms (exit ${cli.status}, said "${cli.stdout.trim()}"); of which CLI start-up (edgezoo --help): ${startupMs.toFixed(0)} ms`,
+  );
   console.log(`goal < 1000 ms: in-process ${median < 1000 ? 'met' : 'MISSED'}, CLI ${cliMs < 1000 ? 'met' : 'MISSED'}`);
 } finally {
   rmSync(root, { recursive: true, force: true });

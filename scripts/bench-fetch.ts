@@ -33,7 +33,9 @@ http.createServer((req, res) => {
   fs.createReadStream(file, { highWaterMark: 1 << 20 }).pipe(res);
 }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
 const server = spawn(process.execPath, ['-e', serverCode, source], { stdio: ['ignore', 'pipe', 'inherit'] });
-const port = await new Promise<number>((resolve) => server.stdout.once('data', (data: Buffer) => resolve(Number(String(data).trim()))));
+const port = await new Promise<number>((resolve) =>
+  server.stdout.once('data', (data: Buffer) => resolve(Number(String(data).trim()))),
+);
 const url = `http://127.0.0.1:${port}/blob.bin`;
 
 function median(values: number[]): number {

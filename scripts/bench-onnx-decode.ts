@@ -31,7 +31,11 @@ function child(file: string): void {
   const model = decodeModel(readFileSync(file));
   const decodeMs = performance.now() - started;
   if (model.graph!.initializer.length === 0) throw new Error('no initializers decoded');
-  const result: Measurement = { decodeMs, maxRssMiB: process.resourceUsage().maxRSS / 1024, baselineRssMiB: baseline / 2 ** 20 };
+  const result: Measurement = {
+    decodeMs,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    baselineRssMiB: baseline / 2 ** 20,
+  };
   process.stdout.write(JSON.stringify(result));
 }
 
@@ -46,11 +50,21 @@ function makeModel(targetMiB: number, file: string): void {
     nodes.push({ op: 'MatMul', inputs: [i === 0 ? 'x' : `h${i}`], outputs: [i === layers - 1 ? 'y' : `h${i + 1}`] });
     nodes[i]!.inputs.push(`w${i}`);
   }
-  saveModel(buildModel({ inputs: [{ name: 'x', shape: [1, SIDE] }], outputs: [{ name: 'y', shape: [1, SIDE] }], nodes, initializers }), file);
+  saveModel(
+    buildModel({
+      inputs: [{ name: 'x', shape: [1, SIDE] }],
+      outputs: [{ name: 'y', shape: [1, SIDE] }],
+      nodes,
+      initializers,
+    }),
+    file,
+  );
 }
 
 function findPython(explicit?: string): string | undefined {
-  const candidates = [explicit, path.join(artifactPaths(toolRoot).envs, 'tf', 'bin', 'python'), 'python3'].filter((c): c is string => !!c);
+  const candidates = [explicit, path.join(artifactPaths(toolRoot).envs, 'tf', 'bin', 'python'), 'python3'].filter(
+    (c): c is string => !!c,
+  );
   for (const candidate of candidates) {
     if (candidate.includes(path.sep) && !existsSync(candidate)) continue;
     const probe = spawnSync(candidate, ['-c', 'import onnx'], { stdio: 'ignore' });
@@ -75,7 +89,10 @@ function median(values: number[]): number {
 
 function main(): void {
   const args = process.argv.slice(2);
-  if (args[0] === '--child') return child(args[1]!);
+  if (args[0] === '--child') {
+    child(args[1]!);
+    return;
+  }
   const mb = Number(args[args.indexOf('--mb') + 1] ?? 0) || 120;
   const python = findPython(args.includes('--python') ? args[args.indexOf('--python') + 1] : undefined);
   const runs = 3;
@@ -90,7 +107,10 @@ function main(): void {
     const self = fileURLToPath(import.meta.url);
     const edgezoo: Measurement[] = [];
     for (let i = 0; i < runs; i++) {
-      const out = execFileSync(process.execPath, ['--import', import.meta.resolve('tsx'), self, '--child', file], { cwd: toolRoot, encoding: 'utf8' });
+      const out = execFileSync(process.execPath, ['--import', import.meta.resolve('tsx'), self, '--child', file], {
+        cwd: toolRoot,
+        encoding: 'utf8',
+      });
       edgezoo.push(JSON.parse(out) as Measurement);
     }
     const ezMs = median(edgezoo.map((m) => m.decodeMs));
@@ -105,13 +125,21 @@ function main(): void {
     if (python) {
       const results: Array<Measurement & { onnx: string }> = [];
       for (let i = 0; i < runs; i++) {
-        results.push(JSON.parse(execFileSync(python, ['-c', PYTHON_MEASURE, file], { encoding: 'utf8' })) as Measurement & { onnx: string });
+        results.push(
+          JSON.parse(execFileSync(python, ['-c', PYTHON_MEASURE, file], { encoding: 'utf8' })) as Measurement & {
+            onnx: string;
+          },
+        );
       }
       pyMs = median(results.map((m) => m.decodeMs));
       const pyRss = median(results.map((m) => m.maxRssMiB));
-      process.stdout.write(`python onnx.load (onnx ${results[0]!.onnx}, ${python}): ${pyMs.toFixed(1)} ms (median of ${runs}); peak RSS ${pyRss.toFixed(0)} MiB (${(pyRss / fileMiB).toFixed(2)}x file)\n`);
+      process.stdout.write(
+        `python onnx.load (onnx ${results[0]!.onnx}, ${python}): ${pyMs.toFixed(1)} ms (median of ${runs}); peak RSS ${pyRss.toFixed(0)} MiB (${(pyRss / fileMiB).toFixed(2)}x file)\n`,
+      );
     } else {
-      process.stdout.write('python onnx.load: skipped (no Python with onnx: artifacts/envs/tf/bin/python or python3)\n');
+      process.stdout.write(
+        'python onnx.load: skipped (no Python with onnx: artifacts/envs/tf/bin/python or python3)\n',
+      );
     }
     const speed = pyMs === undefined ? 'n/a' : ezMs <= pyMs ? 'met' : 'NOT met';
     // The runtime itself (node + tsx compiling the sources) takes ~80 MiB before any model is read;

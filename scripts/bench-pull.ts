@@ -57,7 +57,9 @@ const server = { kill: () => {} } as { kill: () => void };
 try {
   const zoo = path.join(root, 'zoo');
   const site = path.join(root, 'site');
-  await writeSampleVersion(zoo, 'bench-net', '1.0.0', [{ format: 'onnx', precision: 'fp32', size: sizeMiB * 1024 * 1024 }]);
+  await writeSampleVersion(zoo, 'bench-net', '1.0.0', [
+    { format: 'onnx', precision: 'fp32', size: sizeMiB * 1024 * 1024 },
+  ]);
   await new DirectoryPublisher(site).publish(zoo, {});
   // Setting up wrote the artifact three times (build input, zoo, site): flush it now, so its
   // writeback does not compete with the timed downloads.
@@ -73,7 +75,18 @@ try {
   const bytes = sizeMiB * 1024 * 1024;
 
   const timePull = async (out: string): Promise<Timing> => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(import.meta.url), '--pull-once', `${base}/index.json`, out], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        fileURLToPath(import.meta.url),
+        '--pull-once',
+        `${base}/index.json`,
+        out,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));
     const [code] = (await once(child, 'close')) as [number | null];
@@ -87,7 +100,10 @@ try {
     const curlOut = path.join(root, `curl-${i}.bin`);
     const curl = () => timeCommand(`curl -s -f -o '${curlOut}' '${url}'`);
     // Alternate who goes first, so a change of machine load between the two shows up in both.
-    const [pull, curlTiming] = i % 2 === 0 ? [await timePull(out), await curl()] : (await curl().then(async (c) => [await timePull(out), c] as const));
+    const [pull, curlTiming] =
+      i % 2 === 0
+        ? [await timePull(out), await curl()]
+        : await curl().then(async (c) => [await timePull(out), c] as const);
     const sha256sum = await timeCommand(`sha256sum '${curlOut}' > /dev/null`);
     runs.push({ pull, curl: curlTiming, sha256sum });
     await rm(out, { recursive: true, force: true });
@@ -109,7 +125,9 @@ try {
   console.log(
     `artifact ${sizeMiB} MiB, server in a child process, median of ${runCount} runs: edgezoo pull ${pull.toFixed(0)} MB/s (fresh process; index, download, sha256 verify, rename), curl ${curl.toFixed(0)} MB/s, ` +
       `curl+sha256sum ${curlSha.toFixed(0)} MB/s; pull/curl = ${((pull / curl) * 100).toFixed(0)} % (median of per-run ratios ${(pairRatio * 100).toFixed(0)} %; goal >= 80 %); ` +
-      `cpu per GB: pull ${median(runs.map((r) => cpuPerGb(r.pull))).toFixed(0)} ms, curl ${median(runs.map((r) => cpuPerGb(r.curl))).toFixed(0)} ms; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores`,
+      `cpu per GB: pull ${median(runs.map((r) => cpuPerGb(r.pull))).toFixed(0)} ms, curl ${median(runs.map((r) => cpuPerGb(r.curl))).toFixed(0)} ms; load average ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} on ${cpus().length} cores`,
   );
 } finally {
   server.kill();
@@ -126,7 +144,9 @@ interface Timing {
 function timeCommand(command: string): Promise<Timing> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn('bash', ['-c', `TIMEFORMAT='%U %S'; time (${command})`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('bash', ['-c', `TIMEFORMAT='%U %S'; time (${command})`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c));
     child.on('error', reject);

@@ -19,7 +19,15 @@ import path from 'node:path';
 import { toolRoot } from '../src/paths.js';
 import { stopSharedWorkerPool } from '../src/toolchain/pool.js';
 import { artifactRunner } from '../src/build/runners/validate.js';
-import { benchmarkModel, defaultThreadCounts, prepareFeeds, seededRandom, syntheticSamples, writeNpy, type BenchmarkResult } from '../src/validate/index.js';
+import {
+  benchmarkModel,
+  defaultThreadCounts,
+  prepareFeeds,
+  seededRandom,
+  syntheticSamples,
+  writeNpy,
+  type BenchmarkResult,
+} from '../src/validate/index.js';
 import type { InputSpec } from '../src/recipe/types.js';
 
 const args = process.argv.slice(2);
@@ -40,7 +48,11 @@ await writeFile(
 const next = seededRandom(7);
 for (let i = 0; i < 16; i++) {
   const data = new Float32Array(3 * 128 * 128).map(() => next());
-  await writeNpy(path.join(modelDir, 'calib', `${String(i).padStart(3, '0')}.npy`), { dtype: 'float32', dims: [1, 3, 128, 128], data });
+  await writeNpy(path.join(modelDir, 'calib', `${String(i).padStart(3, '0')}.npy`), {
+    dtype: 'float32',
+    dims: [1, 3, 128, 128],
+    data,
+  });
 }
 await writeFile(
   path.join(root, 'recipes', 'wide-cnn.yaml'),
@@ -66,7 +78,10 @@ targets:
 
 console.log(`building the benchmark model in ${root} …`);
 const started = Date.now();
-const build = spawnSync(process.execPath, [path.join(toolRoot, 'src', 'cli', 'edgezoo.mjs'), 'build', 'wide-cnn'], { cwd: root, encoding: 'utf8' });
+const build = spawnSync(process.execPath, [path.join(toolRoot, 'src', 'cli', 'edgezoo.mjs'), 'build', 'wide-cnn'], {
+  cwd: root,
+  encoding: 'utf8',
+});
 if (build.status !== 0) {
   console.error(build.stdout, build.stderr);
   throw new Error(`the build failed (exit ${build.status})`);
@@ -74,10 +89,16 @@ if (build.status !== 0) {
 console.log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
 const index = JSON.parse(await readFile(path.join(root, 'artifacts', 'zoo', 'index.json'), 'utf8')) as {
-  models: Array<{ versions: Array<{ artifacts: Array<{ format: 'onnx' | 'tflite'; precision: string; url: string; size: number; signature: unknown }> }> }>;
+  models: Array<{
+    versions: Array<{
+      artifacts: Array<{ format: 'onnx' | 'tflite'; precision: string; url: string; size: number; signature: unknown }>;
+    }>;
+  }>;
 };
 const artifacts = index.models[0]!.versions[0]!.artifacts;
-const inputs: InputSpec[] = [{ name: 'input', shape: [1, 3, 128, 128], dynamic: [], layout: 'NCHW', dtype: 'float32', range: [0, 1] }];
+const inputs: InputSpec[] = [
+  { name: 'input', shape: [1, 3, 128, 128], dynamic: [], layout: 'NCHW', dtype: 'float32', range: [0, 1] },
+];
 const [sample] = syntheticSamples(inputs, 1, 0);
 const log = () => undefined;
 const ctx = { signal: new AbortController().signal, log };
@@ -92,7 +113,9 @@ async function bench(format: 'onnx' | 'tflite', precision: string): Promise<Benc
     (threads) => artifactRunner(format, ctx, threads),
     file,
     (runner) => {
-      if (format === 'tflite') for (const info of runner.inputs()) (layout as { inputLayouts: Record<string, string> }).inputLayouts[info.name] = 'NHWC';
+      if (format === 'tflite')
+        for (const info of runner.inputs())
+          (layout as { inputLayouts: Record<string, string> }).inputLayouts[info.name] = 'NHWC';
       return prepareFeeds(sample!, inputs, runner.inputs(), layout);
     },
     { warmup: 10, iterations, threads: defaultThreadCounts() },
@@ -105,19 +128,37 @@ try {
   const tfliteFp32 = await bench('tflite', 'fp32');
   const tfliteInt8 = await bench('tflite', 'int8');
   const rows = [
-    ['artifact', 'runtime', 'size', ...onnxFp32.runs.flatMap((run) => [`median ${run.threads}t ms`, `p90 ${run.threads}t ms`]), 'load ms'],
+    [
+      'artifact',
+      'runtime',
+      'size',
+      ...onnxFp32.runs.flatMap((run) => [`median ${run.threads}t ms`, `p90 ${run.threads}t ms`]),
+      'load ms',
+    ],
     ...[
       ['onnx/fp32', onnxFp32],
       ['tflite/fp32', tfliteFp32],
       ['tflite/int8', tfliteInt8],
     ].map(([name, result]) => {
       const r = result as BenchmarkResult & { size: number };
-      return [name as string, r.runtime, `${(r.size / 1024).toFixed(0)} KiB`, ...r.runs.flatMap((run) => [run.medianMs.toFixed(3), run.p90Ms.toFixed(3)]), r.runs[0]!.loadMs.toFixed(1)];
+      return [
+        name as string,
+        r.runtime,
+        `${(r.size / 1024).toFixed(0)} KiB`,
+        ...r.runs.flatMap((run) => [run.medianMs.toFixed(3), run.p90Ms.toFixed(3)]),
+        r.runs[0]!.loadMs.toFixed(1),
+      ];
     }),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((cells) => cells[column]!.length)));
   console.log('');
-  for (const cells of rows) console.log(cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+  for (const cells of rows)
+    console.log(
+      cells
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    );
   console.log('');
   for (const [index, run] of tfliteFp32.runs.entries()) {
     const onnx = onnxFp32.runs[index]!;

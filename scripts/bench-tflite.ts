@@ -10,7 +10,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { buildTfliteModel, readTflite, summarizeTflite, withTfliteMetadata, writeTfliteMetadata, type OperatorSpec, type TensorSpec } from '../src/formats/tflite/index.js';
+import {
+  buildTfliteModel,
+  readTflite,
+  summarizeTflite,
+  withTfliteMetadata,
+  writeTfliteMetadata,
+  type OperatorSpec,
+  type TensorSpec,
+} from '../src/formats/tflite/index.js';
 
 const ops = Number(process.argv[2] ?? 400);
 const weightBytes = Number(process.argv[3] ?? 256) * 1024;
@@ -29,9 +37,18 @@ const buffers = [{}];
 const operators: OperatorSpec[] = [];
 for (let i = 0; i < ops; i++) {
   buffers.push({ data: weights });
-  tensors.push({ name: `layer${i}/weights`, dtype: 'FLOAT32', shape: [width, weightBytes / 4 / width], buffer: buffers.length - 1 });
+  tensors.push({
+    name: `layer${i}/weights`,
+    dtype: 'FLOAT32',
+    shape: [width, weightBytes / 4 / width],
+    buffer: buffers.length - 1,
+  });
   tensors.push({ name: `layer${i}/output`, dtype: 'FLOAT32', shape: [1, width] });
-  operators.push({ opcodeIndex: 0, inputs: [tensors.length - 3, tensors.length - 2, -1], outputs: [tensors.length - 1] });
+  operators.push({
+    opcodeIndex: 0,
+    inputs: [tensors.length - 3, tensors.length - 2, -1],
+    outputs: [tensors.length - 1],
+  });
 }
 
 const [bytes, buildMs] = time(() =>
@@ -43,7 +60,9 @@ const [bytes, buildMs] = time(() =>
 );
 const [model, readMs] = time(() => readTflite(bytes));
 const [, summarizeMs] = time(() => summarizeTflite(model, bytes));
-const manifest = new TextEncoder().encode(JSON.stringify({ model: 'bench', files: Array.from({ length: 50 }, (_, i) => `file-${i}`) }));
+const manifest = new TextEncoder().encode(
+  JSON.stringify({ model: 'bench', files: Array.from({ length: 50 }, (_, i) => `file-${i}`) }),
+);
 const [, writeInMemoryMs] = time(() => withTfliteMetadata(bytes, 'edgezoo', manifest));
 
 const dir = mkdtempSync(path.join(tmpdir(), 'edgezoo-bench-tflite-'));

@@ -17,13 +17,30 @@ const keep = process.argv.includes('--keep');
 const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-bench-workers-'));
 try {
   const { weightsSha256 } = trainTinyCnn(root);
-  writeRecipe(root, 'tiny-cnn', tinyCnnRecipe('tiny-cnn', weightsSha256, '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }'));
-  writeRecipe(root, 'tiny-cnn-litert', tinyCnnRecipe('tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch'));
+  writeRecipe(
+    root,
+    'tiny-cnn',
+    tinyCnnRecipe(
+      'tiny-cnn',
+      weightsSha256,
+      '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }',
+    ),
+  );
+  writeRecipe(
+    root,
+    'tiny-cnn-litert',
+    tinyCnnRecipe('tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch'),
+  );
   const names = ['tiny-cnn', 'tiny-cnn-litert'];
   // Other work on the machine skews single runs: alternate the modes and keep each one's best.
   const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 2;
   const best: Record<'warm' | 'fresh', number> = { warm: Infinity, fresh: Infinity };
-  console.log(`load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average before: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   for (let round = 0; round < rounds; round++) {
     // Fresh first in the first round: it warms the page cache for the Python libraries.
     for (const mode of round % 2 === 0 ? (['fresh', 'warm'] as const) : (['warm', 'fresh'] as const)) {
@@ -34,12 +51,16 @@ try {
       const seconds = (performance.now() - started) / 1000;
       best[mode] = Math.min(best[mode], seconds);
       const steps = summary.models.reduce((n, m) => n + m.run, 0);
-      console.log(`round ${round + 1} ${mode.padEnd(5)}  ${seconds.toFixed(1)} s  ${steps} steps run  ${summary.ok ? 'ok' : 'FAILED'}`);
+      console.log(
+        `round ${round + 1} ${mode.padEnd(5)}  ${seconds.toFixed(1)} s  ${steps} steps run  ${summary.ok ? 'ok' : 'FAILED'}`,
+      );
       if (!summary.ok) process.exitCode = 1;
     }
   }
   console.log(`best: fresh ${best.fresh.toFixed(1)} s, warm ${best.warm.toFixed(1)} s (worker shutdown included)`);
-  console.log(`warm workers are ${(best.fresh / best.warm).toFixed(2)}x faster than a fresh process per step (goal >= 1.5x) on ${os.availableParallelism()} cores`);
+  console.log(
+    `warm workers are ${(best.fresh / best.warm).toFixed(2)}x faster than a fresh process per step (goal >= 1.5x) on ${os.availableParallelism()} cores`,
+  );
 } finally {
   if (keep) console.log(`kept ${root}`);
   else rmSync(root, { recursive: true, force: true });

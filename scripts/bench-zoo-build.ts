@@ -37,7 +37,10 @@ interface RunFigures {
 function build(extra: string[]): Promise<RunFigures> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [cli, 'build', ...selection, ...extra, '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [cli, 'build', ...selection, ...extra, '--json'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const figures: RunFigures = { seconds: 0, exitCode: null, run: 0, cached: 0, failed: 0, skipped: 0 };
     let buffered = '';
     const take = (line: string) => {
@@ -72,7 +75,12 @@ function describe(label: string, f: RunFigures): string {
   return `${label.padEnd(5)} ${f.seconds.toFixed(1).padStart(7)} s  ${f.run} steps run, ${f.cached} cached, ${f.failed} failed, ${f.skipped} targets skipped by recipe, exit ${f.exitCode}`;
 }
 
-console.log(`edgezoo build ${selection.join(' ')} on ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(
+  `edgezoo build ${selection.join(' ')} on ${os.availableParallelism()} cores, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 if (!warmOnly) {
   const cold = await build(['--force']);
   console.log(describe('cold', cold));

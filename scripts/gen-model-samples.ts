@@ -33,7 +33,7 @@ function run(command: string, args: string[]): void {
 
 /** The wheel file of `pin` in wheelsDir, downloaded with pip when missing. */
 function wheelFor(python: string, pin: string): string {
-  const prefix = pin.split('==')[0]!.replace(/-/g, '_') + '-' + pin.split('==')[1]! + '-';
+  const prefix = `${pin.split('==')[0]!.replace(/-/g, '_')}-${pin.split('==')[1]!}-`;
   const find = () => readdirSync(wheelsDir).find((file) => file.startsWith(prefix) && file.endsWith('.whl'));
   const present = find();
   if (present) return path.join(wheelsDir, present);
@@ -54,7 +54,16 @@ function main(): void {
   mkdirSync(wheelsDir, { recursive: true });
   const skimage = wheelFor(python, WHEELS.skimage);
   const silero = wheelFor(python, WHEELS.silero);
-  run(python, [path.join(repoRoot, 'scripts', 'gen_model_samples.py'), '--root', repoRoot, '--skimage-wheel', skimage, '--silero-wheel', silero, ...only]);
+  run(python, [
+    path.join(repoRoot, 'scripts', 'gen_model_samples.py'),
+    '--root',
+    repoRoot,
+    '--skimage-wheel',
+    skimage,
+    '--silero-wheel',
+    silero,
+    ...only,
+  ]);
 }
 
 main();

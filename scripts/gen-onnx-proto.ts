@@ -17,7 +17,10 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
 const DEFAULT_ONNX_VERSION = '1.23.2';
-const OUTPUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/formats/onnx/onnx-proto.generated.ts');
+const OUTPUT = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../src/formats/onnx/onnx-proto.generated.ts',
+);
 
 /**
  * int64 fields that are dims, counts or versions: decoded as `number` (an out-of-range value is a
@@ -51,12 +54,18 @@ function parseArgs(argv: string[]): { proto?: string; onnxVersion: string } {
 function protoFromWheel(onnxVersion: string): { text: string; origin: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-onnx-proto-'));
   try {
-    execFileSync('pip', ['download', '--no-deps', '--only-binary=:all:', '-q', `onnx==${onnxVersion}`, '-d', dir], { stdio: 'inherit' });
+    execFileSync('pip', ['download', '--no-deps', '--only-binary=:all:', '-q', `onnx==${onnxVersion}`, '-d', dir], {
+      stdio: 'inherit',
+    });
     const wheel = readdirSync(dir).find((name) => name.endsWith('.whl'));
     if (!wheel) throw new Error(`pip downloaded no wheel of onnx==${onnxVersion}`);
     const text = execFileSync(
       'python3',
-      ['-c', 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read("onnx/onnx-ml.proto").decode())', path.join(dir, wheel)],
+      [
+        '-c',
+        'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read("onnx/onnx-ml.proto").decode())',
+        path.join(dir, wheel),
+      ],
       { encoding: 'utf8' },
     );
     return { text, origin: `onnx/onnx-ml.proto from the PyPI wheel onnx==${onnxVersion}` };
@@ -93,19 +102,27 @@ interface ScalarInfo {
 function scalarInfo(field: protobuf.Field, owner: protobuf.Type): ScalarInfo | undefined {
   const fieldPath = `${protoPath(owner)}.${field.name}`;
   switch (field.type) {
-    case 'float': return { ts: 'number', wire: 5, read: 'r.float()', write: 'float', fixedSize: 4 };
-    case 'double': return { ts: 'number', wire: 1, read: 'r.double()', write: 'double', fixedSize: 8 };
-    case 'int32': return { ts: 'number', wire: 0, read: 'r.int32()', write: 'int32' };
-    case 'bool': return { ts: 'boolean', wire: 0, read: 'r.bool()', write: 'bool' };
-    case 'string': return { ts: 'string', wire: 2, read: 'r.string()', write: 'string' };
-    case 'bytes': return { ts: 'Uint8Array', wire: 2, read: 'r.bytes()', write: 'bytes' };
+    case 'float':
+      return { ts: 'number', wire: 5, read: 'r.float()', write: 'float', fixedSize: 4 };
+    case 'double':
+      return { ts: 'number', wire: 1, read: 'r.double()', write: 'double', fixedSize: 8 };
+    case 'int32':
+      return { ts: 'number', wire: 0, read: 'r.int32()', write: 'int32' };
+    case 'bool':
+      return { ts: 'boolean', wire: 0, read: 'r.bool()', write: 'bool' };
+    case 'string':
+      return { ts: 'string', wire: 2, read: 'r.string()', write: 'string' };
+    case 'bytes':
+      return { ts: 'Uint8Array', wire: 2, read: 'r.bytes()', write: 'bytes' };
     case 'int64':
       return INT64_AS_NUMBER.has(fieldPath)
         ? { ts: 'number', wire: 0, read: `r.int64Number('${fieldPath}')`, write: 'int64' }
         : { ts: 'Int64', wire: 0, read: 'r.int64()', write: 'int64' };
-    case 'uint64': return { ts: 'Int64', wire: 0, read: 'r.uint64()', write: 'uint64' };
+    case 'uint64':
+      return { ts: 'Int64', wire: 0, read: 'r.uint64()', write: 'uint64' };
     default:
-      if (field.resolvedType instanceof protobuf.Enum) return { ts: 'number', wire: 0, read: 'r.int32()', write: 'int32' };
+      if (field.resolvedType instanceof protobuf.Enum)
+        return { ts: 'number', wire: 0, read: 'r.int32()', write: 'int32' };
       return undefined;
   }
 }
@@ -121,7 +138,10 @@ function collect(namespace: protobuf.NamespaceBase, types: protobuf.Type[], enum
 
 function docOf(obj: { comment: string | null }): string {
   if (!obj.comment) return '';
-  const firstParagraph = obj.comment.split(/\n\s*\n/)[0]!.replace(/\*\//g, '* /').trim();
+  const firstParagraph = obj.comment
+    .split(/\n\s*\n/)[0]!
+    .replace(/\*\//g, '* /')
+    .trim();
   return `/** ${firstParagraph.split('\n').join('\n * ')} */\n`;
 }
 
@@ -145,7 +165,7 @@ function generate(protoText: string, origin: string): string {
   out.push('');
 
   for (const enumType of enums) {
-    out.push(docOf(enumType) + `export const ${tsName(enumType)} = {`);
+    out.push(`${docOf(enumType)}export const ${tsName(enumType)} = {`);
     for (const [name, value] of Object.entries(enumType.values)) out.push(`  ${name}: ${value},`);
     out.push('} as const;');
     out.push('');
@@ -154,7 +174,7 @@ function generate(protoText: string, origin: string): string {
   for (const type of types) {
     const name = tsName(type);
     const fields = [...type.fieldsArray].sort((a, b) => a.id - b.id);
-    out.push(docOf(type) + `export interface ${name} {`);
+    out.push(`${docOf(type)}export interface ${name} {`);
     for (const field of fields) {
       const scalar = scalarInfo(field, type);
       const tsType = scalar ? scalar.ts : tsName(field.resolvedType!);
@@ -168,11 +188,15 @@ function generate(protoText: string, origin: string): string {
     const repeated = fields.filter((f) => f.repeated);
     out.push(`/** A ${name} with every repeated field empty, then \`init\` on top. */`);
     out.push(`export function new${name}(init: Partial<${name}> = {}): ${name} {`);
-    out.push(`  return { ${repeated.map((f) => `${camel(f.name)}: []`).join(', ')}${repeated.length ? ', ' : ''}...init };`);
+    out.push(
+      `  return { ${repeated.map((f) => `${camel(f.name)}: []`).join(', ')}${repeated.length ? ', ' : ''}...init };`,
+    );
     out.push('}');
     out.push('');
 
-    out.push(`const ${name}_FIELDS: Readonly<Record<number, string>> = { ${fields.map((f) => `${f.id}: '${f.name}'`).join(', ')} };`);
+    out.push(
+      `const ${name}_FIELDS: Readonly<Record<number, string>> = { ${fields.map((f) => `${f.id}: '${f.name}'`).join(', ')} };`,
+    );
     out.push('');
     out.push(`export function decode${name}(r: ProtoReader): ${name} {`);
     out.push(`  const m = new${name}();`);
@@ -184,7 +208,9 @@ function generate(protoText: string, origin: string): string {
       const scalar = scalarInfo(field, type);
       if (!scalar) {
         const decoder = `decode${tsName(field.resolvedType!)}`;
-        out.push(`      case ${(field.id << 3) | 2}: ${field.repeated ? `${prop}.push(r.message(${decoder}))` : `${prop} = r.message(${decoder})`}; break;`);
+        out.push(
+          `      case ${(field.id << 3) | 2}: ${field.repeated ? `${prop}.push(r.message(${decoder}))` : `${prop} = r.message(${decoder})`}; break;`,
+        );
         continue;
       }
       if (!field.repeated) {
@@ -195,7 +221,9 @@ function generate(protoText: string, origin: string): string {
       if (scalar.wire !== 2) {
         // Accept both encodings of a repeated number, as protobuf parsers must.
         const size = scalar.fixedSize === undefined ? '' : String(scalar.fixedSize);
-        out.push(`      case ${(field.id << 3) | 2}: { const end = r.beginPacked(${size}); while (r.pos < end) ${prop}.push(${scalar.read}); r.endPacked(end); break; }`);
+        out.push(
+          `      case ${(field.id << 3) | 2}: { const end = r.beginPacked(${size}); while (r.pos < end) ${prop}.push(${scalar.read}); r.endPacked(end); break; }`,
+        );
       }
     }
     out.push(`      default: r.skipField(key, '${protoPath(type)}', ${name}_FIELDS);`);
@@ -212,14 +240,20 @@ function generate(protoText: string, origin: string): string {
       const scalar = scalarInfo(field, type);
       if (!scalar) {
         const encoder = `encode${tsName(field.resolvedType!)}`;
-        if (field.repeated) out.push(`  for (const v of ${prop} ?? []) { w.tag(${field.id}, 2); w.delimited(() => ${encoder}(w, v)); }`);
-        else out.push(`  if (${prop} !== undefined) { w.tag(${field.id}, 2); const v = ${prop}; w.delimited(() => ${encoder}(w, v)); }`);
+        if (field.repeated)
+          out.push(`  for (const v of ${prop} ?? []) { w.tag(${field.id}, 2); w.delimited(() => ${encoder}(w, v)); }`);
+        else
+          out.push(
+            `  if (${prop} !== undefined) { w.tag(${field.id}, 2); const v = ${prop}; w.delimited(() => ${encoder}(w, v)); }`,
+          );
         continue;
       }
       if (!field.repeated) {
         out.push(`  if (${prop} !== undefined) { w.tag(${field.id}, ${scalar.wire}); w.${scalar.write}(${prop}); }`);
       } else if (field.options?.['packed'] === true && scalar.wire !== 2) {
-        out.push(`  if (${prop} !== undefined && ${prop}.length > 0) { w.tag(${field.id}, 2); const list = ${prop}; w.delimited(() => { for (const v of list) w.${scalar.write}(v); }); }`);
+        out.push(
+          `  if (${prop} !== undefined && ${prop}.length > 0) { w.tag(${field.id}, 2); const list = ${prop}; w.delimited(() => { for (const v of list) w.${scalar.write}(v); }); }`,
+        );
       } else {
         out.push(`  for (const v of ${prop} ?? []) { w.tag(${field.id}, ${scalar.wire}); w.${scalar.write}(v); }`);
       }

@@ -135,7 +135,9 @@ function render(parsed: ReturnType<typeof parseSchema>, origin: string): string 
   out.push(`// Source: ${origin}`);
   out.push('/* eslint-disable */');
   out.push('');
-  out.push("/** How a field is stored in its table: a scalar of this type, or a uoffset ('offset') to a table, vector or string. */");
+  out.push(
+    "/** How a field is stored in its table: a scalar of this type, or a uoffset ('offset') to a table, vector or string. */",
+  );
   out.push(
     "export type FieldKind = 'bool' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float32' | 'float64' | 'offset';",
   );
@@ -168,8 +170,12 @@ function render(parsed: ReturnType<typeof parseSchema>, origin: string): string 
     out.push(`    fieldCount: ${table.fieldCount},`);
     out.push('    fields: {');
     for (const field of table.fields) {
-      const vector = field.vector ? `, vector: { elementSize: ${field.vector.elementSize}, alignment: ${field.vector.alignment} }` : '';
-      out.push(`      ${field.name}: { slot: ${field.slot}, kind: '${field.kind}', defaultValue: ${field.defaultValue}${vector} },`);
+      const vector = field.vector
+        ? `, vector: { elementSize: ${field.vector.elementSize}, alignment: ${field.vector.alignment} }`
+        : '';
+      out.push(
+        `      ${field.name}: { slot: ${field.slot}, kind: '${field.kind}', defaultValue: ${field.defaultValue}${vector} },`,
+      );
     }
     out.push('    },');
     out.push('  },');
@@ -181,9 +187,19 @@ function render(parsed: ReturnType<typeof parseSchema>, origin: string): string 
 
 const { file, version } = locateSchema(process.argv[2]);
 const parsed = parseSchema(readFileSync(file, 'utf8'));
-for (const required of ['Model', 'SubGraph', 'Tensor', 'Operator', 'OperatorCode', 'Buffer', 'Metadata', 'SignatureDef']) {
+for (const required of [
+  'Model',
+  'SubGraph',
+  'Tensor',
+  'Operator',
+  'OperatorCode',
+  'Buffer',
+  'Metadata',
+  'SignatureDef',
+]) {
   if (!parsed.tables.has(required)) throw new Error(`table ${required} not found in ${file}`);
 }
-if (!parsed.enums.has('BuiltinOperator') || !parsed.enums.has('TensorType')) throw new Error(`enums not found in ${file}`);
+if (!parsed.enums.has('BuiltinOperator') || !parsed.enums.has('TensorType'))
+  throw new Error(`enums not found in ${file}`);
 writeFileSync(outputPath, render(parsed, `ai-edge-litert ${version}, ai_edge_litert/schema_py_generated.py`));
 console.log(`wrote ${path.relative(repoRoot, outputPath)}: ${parsed.tables.size} tables, ${parsed.enums.size} enums`);

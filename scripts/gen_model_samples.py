@@ -13,6 +13,7 @@ Material, all from registry packages or made here:
 - silero-vad 6.2.3's own model, run here to record the recurrent state a real stream carries.
 Calibration and validation samples come from disjoint crops or disjoint utterances.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,18 +39,72 @@ SKIMAGE_FILES = {
     "grass.png": "b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89",
     "gravel.png": "c48615b451bf1e606fbd72c0aa9f8cc0f068ab7111ef7d93bb9b0f2586440c12",
 }
-SILERO_FILE = ("silero_vad/data/silero_vad_openvino_16k.onnx",
-               "7776b81ad1b0350c15d7f1555943b9232eb53e9ca5d989c6d0cea9ebc8664d87")
+SILERO_FILE = (
+    "silero_vad/data/silero_vad_openvino_16k.onnx",
+    "7776b81ad1b0350c15d7f1555943b9232eb53e9ca5d989c6d0cea9ebc8664d87",
+)
 
 # Where the faces are in the two portraits (x0, y0, x1, y1), found by eye: the skin area from
 # eyebrows to chin.
 FACE_BOXES = {"astronaut.png": (168, 62, 282, 190), "camera.png": (178, 95, 258, 195)}
 SCENES = ["coffee.png", "chelsea.png", "rocket.jpg", "brick.png", "grass.png", "gravel.png"]
 
-WORDS = ("edge model zoo convert validate tensor layout quantize calibrate runtime export graph "
-         "invoice total amount date order number street city phone email price qty item code "
-         "name address account balance report page chapter section table figure summary note "
-         "OpenVINO LiteRT ONNX 2026 12.50 0.75 #4711 A-17 km/h 100% (c) ISBN Tel: Fax: No. Ref").split()
+WORDS = [
+    "edge",
+    "model",
+    "zoo",
+    "convert",
+    "validate",
+    "tensor",
+    "layout",
+    "quantize",
+    "calibrate",
+    "runtime",
+    "export",
+    "graph",
+    "invoice",
+    "total",
+    "amount",
+    "date",
+    "order",
+    "number",
+    "street",
+    "city",
+    "phone",
+    "email",
+    "price",
+    "qty",
+    "item",
+    "code",
+    "name",
+    "address",
+    "account",
+    "balance",
+    "report",
+    "page",
+    "chapter",
+    "section",
+    "table",
+    "figure",
+    "summary",
+    "note",
+    "OpenVINO",
+    "LiteRT",
+    "ONNX",
+    "2026",
+    "12.50",
+    "0.75",
+    "#4711",
+    "A-17",
+    "km/h",
+    "100%",
+    "(c)",
+    "ISBN",
+    "Tel:",
+    "Fax:",
+    "No.",
+    "Ref",
+]
 
 
 def sha256(data: bytes) -> str:
@@ -65,8 +120,10 @@ def read_wheel_file(wheel: str, member: str, expected: str) -> bytes:
 
 
 def load_photos(wheel: str) -> dict[str, Image.Image]:
-    return {name: Image.open(io.BytesIO(read_wheel_file(wheel, f"skimage/data/{name}", digest))).convert("RGB")
-            for name, digest in SKIMAGE_FILES.items()}
+    return {
+        name: Image.open(io.BytesIO(read_wheel_file(wheel, f"skimage/data/{name}", digest))).convert("RGB")
+        for name, digest in SKIMAGE_FILES.items()
+    }
 
 
 def fresh_dir(path: str) -> str:
@@ -99,7 +156,7 @@ def face_crop(photos, rng, size: int, margin: tuple[float, float], shift: float,
     angle = rng.uniform(-rotate, rotate)
     # Rotate around the face centre on a canvas with black borders (mediapipe pads with zeros).
     rotated = photo.rotate(angle, resample=Image.BILINEAR, center=(cx, cy))
-    box = (int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(cx + side / 2)), int(round(cy + side / 2)))
+    box = (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
     crop = rotated.crop(box).resize((size, size), Image.BILINEAR)
     if rng.random() < 0.5:
         crop = ImageOps.mirror(crop)
@@ -140,37 +197,45 @@ def write_image_sets(out: str, make, calib: int, val: int, seed: int, jpeg: bool
 
 # --- models ---------------------------------------------------------------------------------
 
+
 def mediapipe_face_detection(out, photos):
     """BlazeFace short range: 128x128 RGB; faces filling 30-90% of the frame (its working range),
     and one in four images a scene without a face."""
+
     def make(rng, i):
         if i % 4 == 3:
             return scene_crop(photos, rng, 128, 128)
         return face_crop(photos, rng, 128, margin=(1.3, 3.0), shift=0.3, rotate=20)
+
     write_image_sets(out, make, calib=32, val=16, seed=1, jpeg=True)
 
 
 def mediapipe_face_landmark(out, photos):
     """Face mesh: 192x192 RGB crops around a face with a 25-50% margin, like the crop MediaPipe
     takes from the detector's box, rotated a little."""
+
     def make(rng, i):
         return face_crop(photos, rng, 192, margin=(1.25, 1.6), shift=0.08, rotate=15)
+
     write_image_sets(out, make, calib=32, val=16, seed=2, jpeg=True)
 
 
 def mtcnn_onet(out, photos):
     """ONet: 48x48 RGB candidate boxes, as RNet hands them on: mostly faces (tight to loose), some
     non-faces."""
+
     def make(rng, i):
         if i % 3 == 2:
             return scene_crop(photos, rng, 48, 48)
         return face_crop(photos, rng, 48, margin=(0.9, 1.4), shift=0.12, rotate=10)
+
     write_image_sets(out, make, calib=64, val=32, seed=3)
 
 
 def mtcnn_pnet(out, photos):
     """PNet: whole 120x160 (HxW) frames, the first level of MTCNN's image pyramid: portraits at
     several scales and scenes."""
+
     def make(rng, i):
         if i % 3 == 2:
             return scene_crop(photos, rng, 160, 120)
@@ -183,6 +248,7 @@ def mtcnn_pnet(out, photos):
         y = int(rng.integers(0, max(1, h - ch + 1)))
         crop = photo.crop((x, y, x + cw, y + ch)).resize((160, 120), Image.BILINEAR)
         return jitter_colours(crop, rng)
+
     write_image_sets(out, make, calib=32, val=16, seed=4, jpeg=True)
 
 
@@ -196,7 +262,9 @@ def text_line(rng, words=None, size=None) -> Image.Image:
     left, top, right, bottom = font.getbbox(text)
     pad = int(rng.integers(2, 8))
     image = Image.new("RGB", (right - left + 2 * pad, bottom - top + 2 * pad), paper)
-    ImageDraw.Draw(image).text((pad - left, pad - top), text, font=font, fill=ink, stroke_width=int(rng.integers(0, 2)), stroke_fill=ink)
+    ImageDraw.Draw(image).text(
+        (pad - left, pad - top), text, font=font, fill=ink, stroke_width=int(rng.integers(0, 2)), stroke_fill=ink
+    )
     if rng.random() < 0.3:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
     return image
@@ -206,6 +274,7 @@ def ppocr_text_orientation(out, photos):
     """Text-line orientation: 48x192 crops as RapidOCR feeds them (height 48, width by aspect
     ratio up to 192, right side padded with mid-grey, which normalises to 0); every other line
     upside down (class '180')."""
+
     def make(rng, i):
         line = text_line(rng)
         if i % 2 == 1:
@@ -215,12 +284,14 @@ def ppocr_text_orientation(out, photos):
         canvas = Image.new("RGB", (192, 48), (128, 128, 128))
         canvas.paste(line.resize((width, 48), Image.BILINEAR), (0, 0))
         return canvas
+
     write_image_sets(out, make, calib=64, val=32, seed=5)
 
 
 def ppocr_text_detection(out, photos):
     """Text detection: 640x640 pages: lines of text at several sizes and angles on paper, on
     photos and on textures."""
+
     def make(rng, i):
         if i % 3 == 0:
             page = Image.new("RGB", (640, 640), tuple(int(v) for v in rng.integers(215, 256, 3)))
@@ -237,6 +308,7 @@ def ppocr_text_detection(out, photos):
             y = int(rng.integers(0, 640 - line.height + 1))
             page.paste(line, (x, y))
         return page
+
     write_image_sets(out, make, calib=16, val=8, seed=6, jpeg=True)
 
 
@@ -288,6 +360,7 @@ def silero_vad(out, silero_wheel):
     model over whole clips as silero_vad's OnnxWrapper does, and keeps a spread of chunks with
     the state the stream had before them, so quantisation and validation see real states."""
     import onnxruntime as ort
+
     model = read_wheel_file(silero_wheel, *SILERO_FILE)
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     for kind, clips, offset, count in (("calib", range(0, 5), 0, 64), ("val", range(5, 8), 1, 32)):
@@ -299,9 +372,9 @@ def silero_vad(out, silero_wheel):
             state = np.zeros((2, 1, 128), np.float32)
             context = np.zeros((1, CONTEXT), np.float32)
             for start in range(0, len(audio) - CHUNK + 1, CHUNK):
-                x = np.concatenate([context, audio[None, start:start + CHUNK]], axis=1)
+                x = np.concatenate([context, audio[None, start : start + CHUNK]], axis=1)
                 chunks.append((x, state))
-                prob, state = session.run(None, {"input": x, "state": state})
+                _prob, state = session.run(None, {"input": x, "state": state})
                 context = x[:, -CONTEXT:]
         picks = np.linspace(0, len(chunks) - 1, count).round().astype(int)
         for i, pick in enumerate(picks):

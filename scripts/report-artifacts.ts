@@ -22,18 +22,43 @@ const cache = new LocalCache(path.join(root, 'artifacts', 'cache'));
 const rows: Array<{ step: string; artifact?: ArtifactJson }> = [];
 for (const step of plan.steps.filter((s) => s.kind === 'convert')) {
   const entry = await cache.get(step.fingerprint);
-  const artifact = entry ? (JSON.parse(await readFile(path.join(entry.dir, ARTIFACT_JSON_FILE), 'utf8')) as ArtifactJson) : undefined;
+  const artifact = entry
+    ? (JSON.parse(await readFile(path.join(entry.dir, ARTIFACT_JSON_FILE), 'utf8')) as ArtifactJson)
+    : undefined;
   rows.push({ step: step.id, ...(artifact ? { artifact } : {}) });
 }
 if (json) {
-  process.stdout.write(JSON.stringify(rows.map(({ step, artifact }) => ({ step, bytes: artifact?.bytes, sizeRatio: artifact?.sizeRatio, ...artifact?.inspect })), null, 2) + '\n');
+  process.stdout.write(
+    `${JSON.stringify(
+      rows.map(({ step, artifact }) => ({
+        step,
+        bytes: artifact?.bytes,
+        sizeRatio: artifact?.sizeRatio,
+        ...artifact?.inspect,
+      })),
+      null,
+      2,
+    )}\n`,
+  );
 } else {
   const header = ['artifact', 'converter', 'bytes', 'x fp32', 'Transpose', 'Flex', 'quantization', 'ops'];
   const table = rows.map(({ step, artifact: a }) =>
     a
-      ? [step.replace('/convert/', ' '), a.converter, String(a.bytes), a.sizeRatio === null ? '-' : a.sizeRatio.toFixed(3), String(a.inspect.transposeCount), String(a.inspect.flexOps.length), a.inspect.quantizationKind, String(a.inspect.opCount)]
+      ? [
+          step.replace('/convert/', ' '),
+          a.converter,
+          String(a.bytes),
+          a.sizeRatio === null ? '-' : a.sizeRatio.toFixed(3),
+          String(a.inspect.transposeCount),
+          String(a.inspect.flexOps.length),
+          a.inspect.quantizationKind,
+          String(a.inspect.opCount),
+        ]
       : [step.replace('/convert/', ' '), 'not built', '', '', '', '', '', ''],
   );
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
-  for (const row of [header, ...table]) process.stdout.write(row.map((cell, i) => (i >= 2 && i <= 5 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ') + '\n');
+  for (const row of [header, ...table])
+    process.stdout.write(
+      `${row.map((cell, i) => (i >= 2 && i <= 5 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ')}\n`,
+    );
 }

@@ -8,6 +8,7 @@ Input: 1x3x48x48 RGB face crops, NCHW, normalised as (pixel - 127.5) / 128.
 Outputs: box regression (1x4), five facial landmarks (1x10: x1..x5 then y1..y5, relative to
 the crop) and face probability (1x2 softmax: [not face, face]).
 """
+
 import torch
 from torch import nn
 

@@ -8,6 +8,7 @@ PNet is fully convolutional: every output cell scores one 12x12 window (stride 2
 Input: RGB image NCHW, normalised as (pixel - 127.5) / 128 (the recipe fixes its size).
 Outputs: box regression (1x4xH'xW') and face probability (1x2xH'xW' softmax over channels).
 """
+
 import torch
 from torch import nn
 

@@ -8,9 +8,22 @@
  */
 import { pathToFileURL } from 'node:url';
 
-interface CheckProblem { file: string; line: number; col: number; message: string }
-interface CheckReport { recipes: Array<{ file: string; problems: CheckProblem[] }>; ok: boolean; recipeCount: number; problemCount: number }
-interface BuildEvent { type: string; [key: string]: unknown }
+interface CheckProblem {
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+}
+interface CheckReport {
+  recipes: Array<{ file: string; problems: CheckProblem[] }>;
+  ok: boolean;
+  recipeCount: number;
+  problemCount: number;
+}
+interface BuildEvent {
+  type: string;
+  [key: string]: unknown;
+}
 
 /** GitHub's workflow-command escaping for a property value and for the message. */
 function escapeData(text: string): string {
@@ -20,13 +33,17 @@ function escapeProperty(text: string): string {
   return escapeData(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
 }
 
-function annotation(level: 'error' | 'warning' | 'notice', message: string, where?: { file: string; line?: number; col?: number; title?: string }): string {
+function annotation(
+  level: 'error' | 'warning' | 'notice',
+  message: string,
+  where?: { file: string; line?: number; col?: number; title?: string },
+): string {
   const props: string[] = [];
   if (where?.file) props.push(`file=${escapeProperty(where.file)}`);
   if (where?.line) props.push(`line=${where.line}`);
   if (where?.col) props.push(`col=${where.col}`);
   if (where?.title) props.push(`title=${escapeProperty(where.title)}`);
-  return `::${level}${props.length ? ' ' + props.join(',') : ''}::${escapeData(message)}`;
+  return `::${level}${props.length ? ` ${props.join(',')}` : ''}::${escapeData(message)}`;
 }
 
 /** The annotation lines and the verdict for one whole input. Pure, for the tests. */
@@ -39,17 +56,26 @@ export function annotate(input: string): { lines: string[]; ok: boolean } {
   } catch {
     whole = undefined; // not one document: newline-delimited build events
   }
-  if (whole && typeof whole === 'object' && Array.isArray((whole as Partial<CheckReport>).recipes)) return annotateCheck(whole as CheckReport);
+  if (whole && typeof whole === 'object' && Array.isArray((whole as Partial<CheckReport>).recipes))
+    return annotateCheck(whole as CheckReport);
   if (whole && typeof whole === 'object') return annotateBuild([whole as BuildEvent]);
-  return annotateBuild(text.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as BuildEvent));
+  return annotateBuild(
+    text
+      .split('\n')
+      .filter((line) => line.trim())
+      .map((line) => JSON.parse(line) as BuildEvent),
+  );
 }
 
 function annotateCheck(report: CheckReport): { lines: string[]; ok: boolean } {
   const lines: string[] = [];
   for (const recipe of report.recipes) {
-    for (const p of recipe.problems) lines.push(annotation('error', p.message, { file: p.file, line: p.line, col: p.col, title: 'edgezoo check' }));
+    for (const p of recipe.problems)
+      lines.push(annotation('error', p.message, { file: p.file, line: p.line, col: p.col, title: 'edgezoo check' }));
   }
-  lines.push(report.ok ? `${report.recipeCount} recipes ok` : `${report.problemCount} problems in ${report.recipeCount} recipes`);
+  lines.push(
+    report.ok ? `${report.recipeCount} recipes ok` : `${report.problemCount} problems in ${report.recipeCount} recipes`,
+  );
   return { lines, ok: report.ok };
 }
 
@@ -65,11 +91,23 @@ function annotateBuild(events: BuildEvent[]): { lines: string[]; ok: boolean } {
         // A step blocked by another failure repeats it: annotate only the root cause.
         if (!event['blockedBy']) {
           const log = event['logFile'] ? ` (log: ${String(event['logFile'])})` : '';
-          lines.push(annotation('error', `${String(event['step'])}: ${String(event['reason'])}${log}`, recipe ? { file: recipe, title: 'edgezoo build' } : undefined));
+          lines.push(
+            annotation(
+              'error',
+              `${String(event['step'])}: ${String(event['reason'])}${log}`,
+              recipe ? { file: recipe, title: 'edgezoo build' } : undefined,
+            ),
+          );
         }
         break;
       case 'step-skipped':
-        lines.push(annotation('notice', `${model} ${String(event['target'])} skipped: ${String(event['reason'])}`, recipe ? { file: recipe } : undefined));
+        lines.push(
+          annotation(
+            'notice',
+            `${model} ${String(event['target'])} skipped: ${String(event['reason'])}`,
+            recipe ? { file: recipe } : undefined,
+          ),
+        );
         break;
       case 'warning':
         lines.push(annotation('warning', String(event['message'])));
@@ -77,8 +115,12 @@ function annotateBuild(events: BuildEvent[]): { lines: string[]; ok: boolean } {
       case 'summary': {
         sawSummary = true;
         ok = event['ok'] === true;
-        const models = (event['models'] as Array<{ model: string; run: number; cached: number; failed: number; skipped: number }> | undefined) ?? [];
-        for (const m of models) lines.push(`${m.model}: ${m.run} run, ${m.cached} cached, ${m.failed} failed, ${m.skipped} skipped`);
+        const models =
+          (event['models'] as
+            | Array<{ model: string; run: number; cached: number; failed: number; skipped: number }>
+            | undefined) ?? [];
+        for (const m of models)
+          lines.push(`${m.model}: ${m.run} run, ${m.cached} cached, ${m.failed} failed, ${m.skipped} skipped`);
         break;
       }
     }
@@ -97,9 +139,12 @@ async function main(): Promise<void> {
   try {
     result = annotate(Buffer.concat(chunks).toString('utf8'));
   } catch (error) {
-    result = { lines: [annotation('error', `could not read edgezoo's JSON output: ${(error as Error).message}`)], ok: false };
+    result = {
+      lines: [annotation('error', `could not read edgezoo's JSON output: ${(error as Error).message}`)],
+      ok: false,
+    };
   }
-  process.stdout.write(result.lines.join('\n') + '\n');
+  process.stdout.write(`${result.lines.join('\n')}\n`);
   process.exitCode = result.ok ? 0 : 1;
 }
 

@@ -35,12 +35,16 @@ function main(): void {
     process.exitCode = 2;
     return;
   }
-  const changed = execFileSync('git', ['diff', '--name-only', `${base}...HEAD`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const changed = execFileSync('git', ['diff', '--name-only', `${base}...HEAD`], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
   const recipesDir = path.resolve('recipes');
   const existing = existsSync(recipesDir)
-    ? readdirSync(recipesDir).filter((f) => /\.ya?ml$/.test(f)).map((f) => f.replace(/\.ya?ml$/, ''))
+    ? readdirSync(recipesDir)
+        .filter((f) => /\.ya?ml$/.test(f))
+        .map((f) => f.replace(/\.ya?ml$/, ''))
     : [];
-  process.stdout.write(recipesTouched(changed, existing).join(' ') + '\n');
+  process.stdout.write(`${recipesTouched(changed, existing).join(' ')}\n`);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main();

@@ -84,12 +84,22 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
     }
   };
 
-  emit({ type: 'plan', models: options.plan.models, steps: options.plan.steps.length, skipped: options.plan.skipped.length });
+  emit({
+    type: 'plan',
+    models: options.plan.models,
+    steps: options.plan.steps.length,
+    skipped: options.plan.skipped.length,
+  });
   for (const skipped of options.plan.skipped) emit({ type: 'step-skipped', ...skipped });
 
   const outcomes = new Map<string, Promise<Outcome>>();
 
-  const base = (step: PlannedStep) => ({ step: step.id, model: step.model, kind: step.kind, fingerprint: step.fingerprint });
+  const base = (step: PlannedStep) => ({
+    step: step.id,
+    model: step.model,
+    kind: step.kind,
+    fingerprint: step.fingerprint,
+  });
 
   const runStep = async (step: PlannedStep): Promise<Outcome> => {
     const deps: Array<[string, Outcome]> = [];
@@ -106,14 +116,16 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
         return { state: 'blocked', reason, deterministic: isDeterministic(outcome) };
       }
       const recipe = recipes.get(step.model);
-      if (!recipe) throw new Error(`no recipe for model ${step.model} (executePlan was given other recipes than the plan's)`);
+      if (!recipe)
+        throw new Error(`no recipe for model ${step.model} (executePlan was given other recipes than the plan's)`);
 
       if (!options.force) {
         const entry = await cacheLookups(() => options.cache.get(step.fingerprint));
         if (entry) {
           const result = entry.result as StepResult;
           const input: StepInput = { dir: entry.dir, files: entry.files, result };
-          if (step.exportTo) await exportOutputs(entry.dir, entry.files, path.join(artifactsDir, step.exportTo), step.fingerprint);
+          if (step.exportTo)
+            await exportOutputs(entry.dir, entry.files, path.join(artifactsDir, step.exportTo), step.fingerprint);
           if (result.status === 'failed') {
             emit({ type: 'step-failed', ...base(step), reason: result.reason, deterministic: true, cached: true });
             return { state: 'failed', input, reason: result.reason, cached: true };
@@ -137,14 +149,20 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
         if (outcome.state !== 'ok') failedDepReasons[dep] = outcome.reason;
       }
 
-      const runFresh = async (): Promise<{ pending: PendingEntry; result: StepResult; durationMs: number } | Outcome> => {
+      const runFresh = async (): Promise<
+        { pending: PendingEntry; result: StepResult; durationMs: number } | Outcome
+      > => {
         if (signal.aborted) return { state: 'cancelled', reason: 'cancelled' };
         const pending = await options.cache.begin();
-        const logFile = path.join(logsDir, step.model, `${step.id.slice(step.model.length + 1).replace(/\//g, '-')}.log`);
+        const logFile = path.join(
+          logsDir,
+          step.model,
+          `${step.id.slice(step.model.length + 1).replace(/\//g, '-')}.log`,
+        );
         await mkdir(path.dirname(logFile), { recursive: true });
         const logStream = createWriteStream(logFile, { flags: 'w' });
         const log = (line: string) => {
-          logStream.write(line.endsWith('\n') ? line : line + '\n');
+          logStream.write(line.endsWith('\n') ? line : `${line}\n`);
           emit({ type: 'log', step: step.id, model: step.model, line });
         };
         emit({ type: 'step-start', ...base(step) });
@@ -167,7 +185,15 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
           const durationMs = Date.now() - runStarted;
           if (signal.aborted) {
             log('cancelled');
-            emit({ type: 'step-failed', ...base(step), reason: 'cancelled', deterministic: false, cached: false, durationMs, logFile });
+            emit({
+              type: 'step-failed',
+              ...base(step),
+              reason: 'cancelled',
+              deterministic: false,
+              cached: false,
+              durationMs,
+              logFile,
+            });
             return { state: 'cancelled', reason: 'cancelled' };
           }
           const reason = isEdgezooError(error)
@@ -175,7 +201,15 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
             : `internal error in the ${step.kind} runner: ${error instanceof Error ? error.message : String(error)}`;
           if (!isEdgezooError(error) && error instanceof Error && error.stack) log(error.stack);
           else log(reason);
-          emit({ type: 'step-failed', ...base(step), reason, deterministic: false, cached: false, durationMs, logFile });
+          emit({
+            type: 'step-failed',
+            ...base(step),
+            reason,
+            deterministic: false,
+            cached: false,
+            durationMs,
+            logFile,
+          });
           return { state: 'error', reason };
         } finally {
           await closeStream(logStream);
@@ -193,25 +227,41 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
       const cacheable = deps.every(([, outcome]) => isDeterministic(outcome));
       let input: StepInput;
       if (cacheable) {
-        const entry = await options.cache.put(step.fingerprint, run.pending, { stepId: step.id, result: run.result, replace: options.force === true });
+        const entry = await options.cache.put(step.fingerprint, run.pending, {
+          stepId: step.id,
+          result: run.result,
+          replace: options.force === true,
+        });
         input = { dir: entry.dir, files: entry.files, result: run.result };
       } else {
         input = { dir: run.pending.outDir, files: await listFiles(run.pending.outDir), result: run.result };
       }
       try {
-        if (step.exportTo) await exportOutputs(input.dir, input.files, path.join(artifactsDir, step.exportTo), step.fingerprint, { fresh: true });
+        if (step.exportTo)
+          await exportOutputs(input.dir, input.files, path.join(artifactsDir, step.exportTo), step.fingerprint, {
+            fresh: true,
+          });
       } finally {
         if (!cacheable) await run.pending.discard();
       }
       if (run.result.status === 'failed') {
-        emit({ type: 'step-failed', ...base(step), reason: run.result.reason, deterministic: true, cached: false, durationMs: run.durationMs });
+        emit({
+          type: 'step-failed',
+          ...base(step),
+          reason: run.result.reason,
+          deterministic: true,
+          cached: false,
+          durationMs: run.durationMs,
+        });
         return { state: 'failed', input, reason: run.result.reason, cached: false };
       }
       emit({ type: 'step-done', ...base(step), durationMs: run.durationMs, result: run.result });
       return { state: 'ok', input, cached: false };
     } catch (error) {
       // Cache or file-system trouble around the runner: this step fails, the build goes on.
-      const reason = isEdgezooError(error) ? error.message : `internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+      const reason = isEdgezooError(error)
+        ? error.message
+        : `internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
       emit({ type: 'step-failed', ...base(step), reason, deterministic: false, cached: false });
       return { state: 'error', reason };
     } finally {
@@ -266,11 +316,14 @@ function isDeterministic(outcome: Outcome): boolean {
   return outcome.state === 'ok' || outcome.state === 'failed' || (outcome.state === 'blocked' && outcome.deterministic);
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: what a StepRunner may return
 function checkResult(raw: StepResult | void): StepResult {
   if (raw === undefined) return { status: 'ok' };
   if (raw && raw.status === 'ok') return raw;
   if (raw && raw.status === 'failed' && typeof raw.reason === 'string') return raw;
-  throw new Error(`the runner returned ${JSON.stringify(raw)}, expected { status: 'ok' } or { status: 'failed', reason }`);
+  throw new Error(
+    `the runner returned ${JSON.stringify(raw)}, expected { status: 'ok' } or { status: 'failed', reason }`,
+  );
 }
 
 function closeStream(stream: WriteStream): Promise<void> {

@@ -40,7 +40,7 @@ export async function exportOutputs(
       await copyFile(path.join(sourceDir, file), destination, constants.COPYFILE_FICLONE);
       await chmod(destination, 0o644);
     }
-    await writeFile(path.join(staging, EXPORT_MARKER), JSON.stringify({ fingerprint }) + '\n');
+    await writeFile(path.join(staging, EXPORT_MARKER), `${JSON.stringify({ fingerprint })}\n`);
     const old = `${targetDir}.old-${suffix}`;
     await rename(targetDir, old).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
@@ -49,7 +49,8 @@ export async function exportOutputs(
       await rename(staging, targetDir);
     } catch (error) {
       // Another build exported at the same moment; its folder is as good as ours.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw error;
     }
     await rm(old, { recursive: true, force: true });
     return 'written';

@@ -11,4 +11,13 @@ export { formatDuration, formatEventLine, formatSummaryTable, LiveDisplay } from
 export { loadProjectPlan, readToolchainVersions, type ProjectPlan } from './project.js';
 export { loadTestRunnerModule, TEST_RUNNERS_ENV, type TestRunnerModule } from './test-runners.js';
 export { registerBuiltinRunners, runFetchStep, FETCHED_FILE_NAMES } from './runners/index.js';
-export type { BuildEvent, BuildSummary, ModelSummary, StepContext, StepInput, StepResult, StepRunner, StepRunners } from './types.js';
+export type {
+  BuildEvent,
+  BuildSummary,
+  ModelSummary,
+  StepContext,
+  StepInput,
+  StepResult,
+  StepRunner,
+  StepRunners,
+} from './types.js';

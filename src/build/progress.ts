@@ -10,7 +10,7 @@ export function formatDuration(ms: number): string {
 
 /** The step id without its model: `convert/tflite/int8`. */
 function stepName(step: string, model: string): string {
-  return step.startsWith(model + '/') ? step.slice(model.length + 1) : step;
+  return step.startsWith(`${model}/`) ? step.slice(model.length + 1) : step;
 }
 
 /**
@@ -55,20 +55,44 @@ export function formatSummaryTable(summary: BuildSummary): string[] {
     formatDuration(model.durationMs),
   ]);
   const total = summary.models.reduce(
-    (sum, model) => ({ steps: sum.steps + model.steps, run: sum.run + model.run, cached: sum.cached + model.cached, failed: sum.failed + model.failed, skipped: sum.skipped + model.skipped }),
+    (sum, model) => ({
+      steps: sum.steps + model.steps,
+      run: sum.run + model.run,
+      cached: sum.cached + model.cached,
+      failed: sum.failed + model.failed,
+      skipped: sum.skipped + model.skipped,
+    }),
     { steps: 0, run: 0, cached: 0, failed: 0, skipped: 0 },
   );
-  rows.push(['total', String(total.steps), String(total.run), String(total.cached), String(total.failed), String(total.skipped), formatDuration(summary.durationMs)]);
+  rows.push([
+    'total',
+    String(total.steps),
+    String(total.run),
+    String(total.cached),
+    String(total.failed),
+    String(total.skipped),
+    formatDuration(summary.durationMs),
+  ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
+      .join('  ');
   const lines = [line(header), ...rows.map(line)];
   for (const model of summary.models) {
     for (const failure of model.failures) {
       // Blocked steps only repeat their blocker; the table already counts them.
-      if (!failure.reason.startsWith('blocked by ')) lines.push(`failed: ${failure.step}: ${failure.reason.split('\n')[0]}`);
+      if (!failure.reason.startsWith('blocked by '))
+        lines.push(`failed: ${failure.step}: ${failure.reason.split('\n')[0]}`);
     }
   }
-  lines.push(summary.interrupted ? 'interrupted: finished steps are cached, run the build again to go on' : summary.ok ? 'build ok' : 'build failed');
+  lines.push(
+    summary.interrupted
+      ? 'interrupted: finished steps are cached, run the build again to go on'
+      : summary.ok
+        ? 'build ok'
+        : 'build failed',
+  );
   return lines;
 }
 
@@ -90,11 +114,18 @@ export class LiveDisplay {
   private readonly models = new Map<string, ModelProgress>();
 
   constructor(stepsPerModel: ReadonlyMap<string, number>) {
-    for (const [model, total] of stepsPerModel) this.models.set(model, { total, finished: 0, failed: 0, running: new Map() });
+    for (const [model, total] of stepsPerModel)
+      this.models.set(model, { total, finished: 0, failed: 0, running: new Map() });
   }
 
   update(event: BuildEvent, now: number): void {
-    if (event.type !== 'step-start' && event.type !== 'step-done' && event.type !== 'step-cached' && event.type !== 'step-failed') return;
+    if (
+      event.type !== 'step-start' &&
+      event.type !== 'step-done' &&
+      event.type !== 'step-cached' &&
+      event.type !== 'step-failed'
+    )
+      return;
     const model = this.models.get(event.model);
     if (!model) return;
     model.startedAt ??= now;
@@ -127,7 +158,7 @@ export class LiveDisplay {
       const current = [...model.running.keys()].map((step) => stepName(step, name));
       const elapsed = formatDuration(now - model.startedAt);
       const line = `${name}  ${model.finished}/${model.total}  ${elapsed}  ${current.length ? current.join(', ') : 'waiting'}${model.failed ? `  (${model.failed} failed)` : ''}`;
-      active.push(line.length > width ? line.slice(0, width - 1) + '…' : line);
+      active.push(line.length > width ? `${line.slice(0, width - 1)}…` : line);
     }
     const shown = active.slice(0, Math.max(1, maxLines - 1));
     const more = active.length - shown.length;

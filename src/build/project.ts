@@ -19,7 +19,11 @@ export interface ProjectPlan {
  * the toolchain versions and plans. Invalid recipes throw RecipeInvalidError; unknown names
  * a UsageError naming the recipes there are.
  */
-export async function loadProjectPlan(projectRoot: string, names: readonly string[], testModule?: TestRunnerModule): Promise<ProjectPlan> {
+export async function loadProjectPlan(
+  projectRoot: string,
+  names: readonly string[],
+  testModule?: TestRunnerModule,
+): Promise<ProjectPlan> {
   const all = testModule?.recipes ?? (await loadAllRecipes(projectRoot, names));
   const byName = new Map(all.map((recipe) => [recipe.name, recipe]));
   const unknown = names.filter((name) => !byName.has(name));
@@ -27,7 +31,9 @@ export async function loadProjectPlan(projectRoot: string, names: readonly strin
     const known = [...byName.keys()].sort();
     throw new UsageError(
       `no recipe named ${unknown.map((name) => `"${name}"`).join(', ')} in recipes/`,
-      known.length ? `recipes here: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', …' : ''}` : 'add recipes/<name>.yaml first',
+      known.length
+        ? `recipes here: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', …' : ''}`
+        : 'add recipes/<name>.yaml first',
     );
   }
   const recipes = names.length ? names.map((name) => byName.get(name)!) : all;
@@ -63,7 +69,10 @@ export async function readToolchainVersions(): Promise<Record<string, string>> {
   const versions: Record<string, string> = {};
   const edgezooPackage = JSON.parse(await readFile(path.join(toolRoot, 'package.json'), 'utf8')) as { version: string };
   versions[TOOLS.edgezoo] = edgezooPackage.version;
-  const ortPackage = await readFile(path.join(toolRoot, 'node_modules', 'onnxruntime-node', 'package.json'), 'utf8').catch(() => undefined);
+  const ortPackage = await readFile(
+    path.join(toolRoot, 'node_modules', 'onnxruntime-node', 'package.json'),
+    'utf8',
+  ).catch(() => undefined);
   if (ortPackage) versions[TOOLS.onnxruntimeNode] = (JSON.parse(ortPackage) as { version: string }).version;
   let pinned: Record<string, string>;
   let toolEnv: Record<string, string>;

@@ -19,14 +19,19 @@ export interface TestRunnerModule {
 }
 
 /** Loads the module named by EDGEZOO_TEST_RUNNERS, or undefined when it is not set. */
-export async function loadTestRunnerModule(env: NodeJS.ProcessEnv = process.env): Promise<TestRunnerModule | undefined> {
+export async function loadTestRunnerModule(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<TestRunnerModule | undefined> {
   const specifier = env[TEST_RUNNERS_ENV];
   if (!specifier) return undefined;
   let loaded: Partial<TestRunnerModule>;
   try {
     loaded = (await import(pathToFileURL(path.resolve(specifier)).href)) as Partial<TestRunnerModule>;
   } catch (error) {
-    throw new EdgezooError('TEST_RUNNERS', `${TEST_RUNNERS_ENV}=${specifier} could not be loaded: ${(error as Error).message}`);
+    throw new EdgezooError(
+      'TEST_RUNNERS',
+      `${TEST_RUNNERS_ENV}=${specifier} could not be loaded: ${(error as Error).message}`,
+    );
   }
   if (!loaded.runners || typeof loaded.runners !== 'object') {
     throw new EdgezooError('TEST_RUNNERS', `${TEST_RUNNERS_ENV}=${specifier} does not export \`runners\``);

@@ -44,6 +44,7 @@ export type StepResult =
   | { status: 'failed'; reason: string; figures?: { [key: string]: JsonValue } };
 
 /** Runs one step. Writes its outputs into `ctx.outDir`; returning nothing means ok. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a runner that has nothing to report may return nothing
 export type StepRunner = (step: PlannedStep, ctx: StepContext) => Promise<StepResult | void>;
 
 /** Runners by step kind. */

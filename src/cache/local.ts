@@ -87,7 +87,11 @@ export class LocalCache implements Cache {
     return { outDir, discard: () => removeTree(dir) };
   }
 
-  async put(fingerprint: Fingerprint, pending: PendingEntry, meta: { stepId: string; result: JsonValue; replace?: boolean }): Promise<CacheEntry> {
+  async put(
+    fingerprint: Fingerprint,
+    pending: PendingEntry,
+    meta: { stepId: string; result: JsonValue; replace?: boolean },
+  ): Promise<CacheEntry> {
     const tmpDir = path.dirname(pending.outDir);
     let files: CachedFile[];
     try {
@@ -114,7 +118,10 @@ export class LocalCache implements Cache {
         const code = (error as NodeJS.ErrnoException).code;
         if (code !== 'EEXIST' && code !== 'ENOTEMPTY') {
           await pending.discard();
-          throw new CacheWriteError(`could not store the outputs of ${meta.stepId} in the cache: ${(error as Error).message}`, error);
+          throw new CacheWriteError(
+            `could not store the outputs of ${meta.stepId} in the cache: ${(error as Error).message}`,
+            error,
+          );
         }
         if (meta.replace && attempt < 2) {
           await this.evict(fingerprint);
@@ -168,7 +175,10 @@ export class LocalCache implements Cache {
    * builders that died: a `.tmp-<pid>-` folder whose process is gone (this host), or any
    * older than `staleAfterMs` (default 6 h, for folders from another host or a reused pid).
    */
-  async gc(keep: ReadonlySet<string>, options: { dryRun?: boolean; staleAfterMs?: number; now?: number } = {}): Promise<GcReport> {
+  async gc(
+    keep: ReadonlySet<string>,
+    options: { dryRun?: boolean; staleAfterMs?: number; now?: number } = {},
+  ): Promise<GcReport> {
     const report: GcReport = { entries: [], temporaries: [], freedBytes: 0 };
     const names = await readdir(this.root).catch(() => [] as string[]);
     const now = options.now ?? Date.now();
@@ -182,7 +192,9 @@ export class LocalCache implements Cache {
         report.freedBytes += bytes;
         if (!options.dryRun) await this.evict(name);
       } else if (name.startsWith(TMP_PREFIX) || name.startsWith(TRASH_PREFIX)) {
-        const pid = Number(name.slice(name.startsWith(TMP_PREFIX) ? TMP_PREFIX.length : TRASH_PREFIX.length).split('-')[0]);
+        const pid = Number(
+          name.slice(name.startsWith(TMP_PREFIX) ? TMP_PREFIX.length : TRASH_PREFIX.length).split('-')[0],
+        );
         const info = await stat(full).catch(() => undefined);
         if (!info) continue;
         const stale = !processAlive(pid) || now - info.mtimeMs > staleAfterMs;
@@ -205,9 +217,13 @@ export class LocalCache implements Cache {
     try {
       text = await readFile(path.join(dir, ENTRY_FILE), 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return { kind: 'corrupt', problem: `entry.json unreadable: ${(error as Error).message}` };
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        return { kind: 'corrupt', problem: `entry.json unreadable: ${(error as Error).message}` };
       // A folder without entry.json was never sealed by us (entries are renamed in whole).
-      const exists = await stat(dir).then(() => true, () => false);
+      const exists = await stat(dir).then(
+        () => true,
+        () => false,
+      );
       return exists ? { kind: 'corrupt', problem: 'entry.json missing' } : { kind: 'missing' };
     }
     let record: CacheEntryRecord;
@@ -223,12 +239,17 @@ export class LocalCache implements Cache {
     for (const file of record.files) {
       const absolute = path.join(dir, OUT_DIR, file.path);
       const info = await lstat(absolute).catch(() => undefined);
-      if (!info || !info.isFile()) return { kind: 'corrupt', problem: `${file.path} is missing` };
-      if (info.size !== file.size) return { kind: 'corrupt', problem: `${file.path} has ${info.size} bytes, ${file.size} expected` };
+      if (!info?.isFile()) return { kind: 'corrupt', problem: `${file.path} is missing` };
+      if (info.size !== file.size)
+        return { kind: 'corrupt', problem: `${file.path} has ${info.size} bytes, ${file.size} expected` };
       const statUnchanged = info.mtimeMs === file.mtimeMs && info.ctimeMs === file.ctimeMs && info.ino === file.ino;
       if (mode === 'stat' && statUnchanged) continue;
       const sha256 = await sha256File(absolute);
-      if (sha256 !== file.sha256) return { kind: 'corrupt', problem: `${file.path} has sha256 ${sha256.slice(0, 12)}…, ${file.sha256.slice(0, 12)}… expected` };
+      if (sha256 !== file.sha256)
+        return {
+          kind: 'corrupt',
+          problem: `${file.path} has sha256 ${sha256.slice(0, 12)}…, ${file.sha256.slice(0, 12)}… expected`,
+        };
       if (!statUnchanged) {
         // Same bytes, new stat (touched, copied with the cache): remember it so the next
         // quick check is quick again.
@@ -272,7 +293,14 @@ async function sealFiles(outDir: string): Promise<CachedFile[]> {
         const absolute = path.join(outDir, child);
         await chmod(absolute, 0o444);
         const info = await stat(absolute);
-        files.push({ path: child, size: info.size, sha256: await sha256File(absolute), mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino });
+        files.push({
+          path: child,
+          size: info.size,
+          sha256: await sha256File(absolute),
+          mtimeMs: info.mtimeMs,
+          ctimeMs: info.ctimeMs,
+          ino: info.ino,
+        });
       } else {
         throw new CacheWriteError(`step output ${child} is not a regular file (symlinks and devices cannot be cached)`);
       }

@@ -56,5 +56,9 @@ export interface Cache {
    * fingerprint first, theirs is kept, ours deleted, and theirs returned; with `replace`
    * (a forced rebuild) theirs is evicted and ours stored.
    */
-  put(fingerprint: Fingerprint, pending: PendingEntry, meta: { stepId: string; result: JsonValue; replace?: boolean }): Promise<CacheEntry>;
+  put(
+    fingerprint: Fingerprint,
+    pending: PendingEntry,
+    meta: { stepId: string; result: JsonValue; replace?: boolean },
+  ): Promise<CacheEntry>;
 }

@@ -1,6 +1,17 @@
 import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { StepRunnerRegistry, defaultRegistry, executePlan, formatEventLine, formatSummaryTable, LiveDisplay, loadProjectPlan, loadTestRunnerModule, registerBuiltinRunners, type BuildEvent } from '../build/index.js';
+import {
+  StepRunnerRegistry,
+  defaultRegistry,
+  executePlan,
+  formatEventLine,
+  formatSummaryTable,
+  LiveDisplay,
+  loadProjectPlan,
+  loadTestRunnerModule,
+  registerBuiltinRunners,
+  type BuildEvent,
+} from '../build/index.js';
 import { LocalCache, type VerifyMode } from '../cache/index.js';
 import { EdgezooError, UsageError } from '../errors.js';
 import { artifactPaths } from '../paths.js';
@@ -33,9 +44,16 @@ export function register(program: Command, ctx: CliContext): void {
     .option('-j, --jobs <n>', 'converter steps at once (default: the number of cores)')
     .option('--force', 'run every step even when its outputs are cached')
     .option('--json', 'newline-delimited JSON events on stdout instead of the display')
-    .option('--verify-cache <mode>', 'how cached files are checked before use: stat (re-hash files whose stat changed) or full (re-hash all)', 'stat')
+    .option(
+      '--verify-cache <mode>',
+      'how cached files are checked before use: stat (re-hash files whose stat changed) or full (re-hash all)',
+      'stat',
+    )
     .option('--memory-budget <MiB>', 'memory the heavy converter steps may use together (default: 60% of RAM)')
-    .option('--diagnose', 'for each ONNX artifact that fails validation, find the first op whose output diverges from the prepared model')
+    .option(
+      '--diagnose',
+      'for each ONNX artifact that fails validation, find the first op whose output diverges from the prepared model',
+    )
     .addHelpText('after', '\nExit status: 0 all built, 1 something failed, 2 wrong usage, 130 interrupted.')
     .action(async (names: string[], options: BuildOptions) => {
       ctx.exitCode = await runBuild(ctx, names, options);
@@ -43,10 +61,15 @@ export function register(program: Command, ctx: CliContext): void {
 }
 
 async function runBuild(ctx: CliContext, names: string[], options: BuildOptions): Promise<number> {
-  if (names.length === 0 && !options.all) throw new UsageError('name the models to build, or pass --all', 'edgezoo build mobilenet-v2, or edgezoo build --all');
+  if (names.length === 0 && !options.all)
+    throw new UsageError(
+      'name the models to build, or pass --all',
+      'edgezoo build mobilenet-v2, or edgezoo build --all',
+    );
   if (names.length > 0 && options.all) throw new UsageError('give model names or --all, not both');
   const jobs = options.jobs === undefined ? undefined : positiveInteger('--jobs', options.jobs);
-  const memoryBudgetMiB = options.memoryBudget === undefined ? undefined : positiveInteger('--memory-budget', options.memoryBudget);
+  const memoryBudgetMiB =
+    options.memoryBudget === undefined ? undefined : positiveInteger('--memory-budget', options.memoryBudget);
   if (options.verifyCache !== 'stat' && options.verifyCache !== 'full') {
     throw new UsageError(`--verify-cache must be stat or full, received "${options.verifyCache}"`);
   }
@@ -61,14 +84,19 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   }
   const { recipes, plan } = await loadProjectPlan(projectRoot, names, testModule);
   if (plan.missingToolVersions.length > 0 && !options.json) {
-    ctx.warn(`warning: no pinned version for ${plan.missingToolVersions.join(', ')}; run \`edgezoo setup\` (fingerprints use "unknown")`);
+    ctx.warn(
+      `warning: no pinned version for ${plan.missingToolVersions.join(', ')}; run \`edgezoo setup\` (fingerprints use "unknown")`,
+    );
   }
 
   const report = createReporter(ctx, plan.steps, options.json === true);
   const cache = new LocalCache(artifactPaths(projectRoot).cache, {
     verify: options.verifyCache as VerifyMode,
     onEvict: ({ fingerprint, problem }) =>
-      report({ type: 'warning', message: `cache entry ${shortFingerprint(fingerprint as Fingerprint)} was corrupt (${problem}); evicted, rebuilding` }),
+      report({
+        type: 'warning',
+        message: `cache entry ${shortFingerprint(fingerprint as Fingerprint)} was corrupt (${problem}); evicted, rebuilding`,
+      }),
   });
 
   const controller = new AbortController();
@@ -125,7 +153,13 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
 }
 
 /** `--diagnose`: for each validate step whose cached result failed, where the artifact first diverges. */
-async function printDiagnoses(ctx: CliContext, steps: readonly PlannedStep[], recipes: readonly Recipe[], projectRoot: string, cache: LocalCache): Promise<void> {
+async function printDiagnoses(
+  ctx: CliContext,
+  steps: readonly PlannedStep[],
+  recipes: readonly Recipe[],
+  projectRoot: string,
+  cache: LocalCache,
+): Promise<void> {
   const byId = new Map(steps.map((step) => [step.id, step]));
   const outputsOf = async (id: string) => {
     const step = byId.get(id);
@@ -145,9 +179,13 @@ async function printDiagnoses(ctx: CliContext, steps: readonly PlannedStep[], re
       }
       const first = found.diagnosis.firstDivergence;
       if (!first) {
-        ctx.print(`diagnose ${step.id}: all ${found.diagnosis.compared.length} intermediate tensors agree; the difference is in the outputs' handling (layout, names or quantisation)`);
+        ctx.print(
+          `diagnose ${step.id}: all ${found.diagnosis.compared.length} intermediate tensors agree; the difference is in the outputs' handling (layout, names or quantisation)`,
+        );
       } else {
-        ctx.print(`diagnose ${step.id}: first diverging op: ${first.op} node '${first.node}' (tensor '${first.tensor}' [${first.dims.join(', ')}]): ${first.failures.join('; ')}`);
+        ctx.print(
+          `diagnose ${step.id}: first diverging op: ${first.op} node '${first.node}' (tensor '${first.tensor}' [${first.dims.join(', ')}]): ${first.failures.join('; ')}`,
+        );
       }
     } catch (error) {
       if (!(error instanceof EdgezooError)) throw error;
@@ -158,7 +196,8 @@ async function printDiagnoses(ctx: CliContext, steps: readonly PlannedStep[], re
 
 function positiveInteger(flag: string, text: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} must be a whole number of at least 1, received "${text}"`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new UsageError(`${flag} must be a whole number of at least 1, received "${text}"`);
   return value;
 }
 
@@ -167,7 +206,7 @@ type Reporter = ((event: BuildEvent) => void) & { close(): void };
 /** NDJSON with --json, a live display on a terminal, plain lines otherwise. */
 function createReporter(ctx: CliContext, steps: ReadonlyArray<{ model: string }>, json: boolean): Reporter {
   if (json) {
-    const reporter = ((event: BuildEvent) => void ctx.stdout.write(JSON.stringify(event) + '\n')) as Reporter;
+    const reporter = ((event: BuildEvent) => void ctx.stdout.write(`${JSON.stringify(event)}\n`)) as Reporter;
     reporter.close = () => undefined;
     return reporter;
   }
@@ -195,7 +234,7 @@ function createReporter(ctx: CliContext, steps: ReadonlyArray<{ model: string }>
     clear();
     const rows = (ctx.stdout as { rows?: number }).rows ?? 24;
     const lines = display.render(Date.now(), (ctx.stdout.columns ?? 100) - 1, Math.max(3, Math.min(20, rows - 2)));
-    ctx.stdout.write(lines.join('\n') + '\n');
+    ctx.stdout.write(`${lines.join('\n')}\n`);
     drawnLines = lines.length;
   };
   // ~10 Hz: smooth elapsed times without spending the CPU the converters need.

@@ -20,7 +20,8 @@ export function register(program: Command, ctx: CliContext): void {
       // Loaded on use so other verbs do not pay for zod and the YAML parser at start-up.
       const { checkRecipes, discoverRecipes, formatProblem } = await import('../recipe/index.js');
       const projectRoot = ctx.projectRoot();
-      const files = paths.length > 0 ? await expandPaths(paths, process.cwd(), projectRoot) : await discoverRecipes(projectRoot);
+      const files =
+        paths.length > 0 ? await expandPaths(paths, process.cwd(), projectRoot) : await discoverRecipes(projectRoot);
       const results = await checkRecipes(files, projectRoot);
       const problemCount = results.reduce((sum, result) => sum + result.problems.length, 0);
       const failedCount = results.filter((result) => result.problems.length > 0).length;
@@ -36,7 +37,11 @@ export function register(program: Command, ctx: CliContext): void {
       }
       for (const result of results) for (const problem of result.problems) ctx.print(formatProblem(problem));
       const where = results.length === 1 ? '1 recipe' : `${failedCount} of ${results.length} recipes`;
-      ctx.print(problemCount === 0 ? `${plural(results.length, 'recipe')} ok` : `${plural(problemCount, 'problem')} in ${where}`);
+      ctx.print(
+        problemCount === 0
+          ? `${plural(results.length, 'recipe')} ok`
+          : `${plural(problemCount, 'problem')} in ${where}`,
+      );
     });
 }
 
@@ -59,7 +64,12 @@ async function expandPaths(paths: string[], cwd: string, projectRoot: string): P
     if (stats.isDirectory()) {
       // The same filter as discoverRecipes, for any folder the user names.
       const names = await readdir(absolute);
-      files.push(...names.filter((name) => /\.ya?ml$/i.test(name)).sort().map((name) => path.join(absolute, name)));
+      files.push(
+        ...names
+          .filter((name) => /\.ya?ml$/i.test(name))
+          .sort()
+          .map((name) => path.join(absolute, name)),
+      );
     } else {
       files.push(absolute);
     }

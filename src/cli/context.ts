@@ -19,8 +19,8 @@ export function createContext(program: Command): CliContext {
   const ctx: CliContext = {
     stdout: process.stdout,
     stderr: process.stderr,
-    print: (line = '') => void process.stdout.write(line + '\n'),
-    warn: (line) => void process.stderr.write(line + '\n'),
+    print: (line = '') => void process.stdout.write(`${line}\n`),
+    warn: (line) => void process.stderr.write(`${line}\n`),
     projectRoot: () => {
       const opts = program.opts<{ project?: string }>();
       return findProjectRoot(opts.project ?? process.cwd());

@@ -11,7 +11,13 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (file: string, options: { json?: boolean }) => {
       const opened = await openModel(file);
       if (options.json) {
-        ctx.print(JSON.stringify({ file, ...opened.summary as object }, (_key, value) => (typeof value === 'bigint' ? value.toString() : value), 2));
+        ctx.print(
+          JSON.stringify(
+            { file, ...(opened.summary as object) },
+            (_key, value) => (typeof value === 'bigint' ? value.toString() : value),
+            2,
+          ),
+        );
       } else {
         ctx.print(`${file}`);
         for (const line of opened.lines) ctx.print(line);

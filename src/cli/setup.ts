@@ -7,14 +7,17 @@ import type { CliContext } from './context.js';
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('setup')
-    .description('create the Python converter environments (artifacts/envs/<env>) from the committed lock files; quick no-op when they match')
+    .description(
+      'create the Python converter environments (artifacts/envs/<env>) from the committed lock files; quick no-op when they match',
+    )
     .option('--env <name...>', `only these environments (${ENV_NAMES.join(', ')})`)
     .option('--force', 're-create the environments even when they match their locks')
     .option('--lock', 'maintainers: regenerate src/toolchain/envs/<env>.lock from <env>.in, then install from it')
     .option('-v, --verbose', "show pip's own output")
     .action(async (opts: { env?: string[]; force?: boolean; lock?: boolean; verbose?: boolean }) => {
       const envs = opts.env?.map((name) => {
-        if (!isEnvName(name)) throw new UsageError(`unknown environment ${JSON.stringify(name)}`, `one of: ${ENV_NAMES.join(', ')}`);
+        if (!isEnvName(name))
+          throw new UsageError(`unknown environment ${JSON.stringify(name)}`, `one of: ${ENV_NAMES.join(', ')}`);
         return name;
       });
       const result = await setupToolchain({

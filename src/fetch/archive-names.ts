@@ -12,7 +12,10 @@ export function isSafeEntryName(name: string): boolean {
 
 /** `./a//b` -> `a/b`: how recipes and archives may spell the same entry. */
 export function normaliseEntryName(name: string): string {
-  return name.split('/').filter((part) => part !== '' && part !== '.').join('/');
+  return name
+    .split('/')
+    .filter((part) => part !== '' && part !== '.')
+    .join('/');
 }
 
 /**

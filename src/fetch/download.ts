@@ -188,7 +188,12 @@ async function downloadLocked(startUrl: URL, partialPath: string, options: Downl
   }
 }
 
-function errorForExhaustedRetries(where: string, reason: RetryReason, attempts: number, options: DownloadOptions): FetchError {
+function errorForExhaustedRetries(
+  where: string,
+  reason: RetryReason,
+  attempts: number,
+  options: DownloadOptions,
+): FetchError {
   switch (reason.type) {
     case 'status':
       return new HttpStatusError(where, reason.status, reason.statusText);
@@ -249,7 +254,12 @@ async function attemptDownload(
     const retryAfterMs = parseRetryAfter(header(response, 'retry-after'));
     return {
       kind: 'retry',
-      reason: { type: 'status', status, statusText: response.statusMessage, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+      reason: {
+        type: 'status',
+        status,
+        statusText: response.statusMessage,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      },
     };
   }
   await discardPartial(partialPath, sidecarPath);
@@ -337,10 +347,15 @@ async function receiveBody(
   }
 
   if (writeError !== undefined) {
-    throw new FetchError('WRITE_FAILED', where, `cannot write ${partialPath} while downloading ${where}: ${writeError.message}`, {
-      hint: 'check free disk space and permissions of the downloads folder',
-      cause: writeError,
-    });
+    throw new FetchError(
+      'WRITE_FAILED',
+      where,
+      `cannot write ${partialPath} while downloading ${where}: ${writeError.message}`,
+      {
+        hint: 'check free disk space and permissions of the downloads folder',
+        cause: writeError,
+      },
+    );
   }
   if (failure instanceof TooLargeError) {
     await discardPartial(partialPath, sidecarPath);
@@ -356,7 +371,8 @@ async function receiveBody(
 /** Hashes the kept prefix; a partial that changed under us (not `offset` bytes) is a bug, not a retry. */
 async function prefixHash(hash: Hash, partialPath: string, offset: number): Promise<number> {
   const bytes = await hashInto(hash, partialPath);
-  if (bytes !== offset) throw new Error(`partial download ${partialPath} changed size while locked (${offset} -> ${bytes})`);
+  if (bytes !== offset)
+    throw new Error(`partial download ${partialPath} changed size while locked (${offset} -> ${bytes})`);
   return bytes;
 }
 

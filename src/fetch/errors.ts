@@ -46,8 +46,10 @@ export class HttpStatusError extends FetchError {
 }
 
 function hintForStatus(status: number): string {
-  if (status === 404 || status === 410) return 'the file is gone or the URL is wrong; look for a new location and its sha256';
-  if (status === 401 || status === 403) return 'the server refused access; the URL may need a token header or may be rate limited';
+  if (status === 404 || status === 410)
+    return 'the file is gone or the URL is wrong; look for a new location and its sha256';
+  if (status === 401 || status === 403)
+    return 'the server refused access; the URL may need a token header or may be rate limited';
   if (status === 429 || status >= 500) return 'the server kept failing; try again later';
   return 'check the URL';
 }
@@ -169,9 +171,14 @@ export class PackageDownloadError extends FetchError {
   readonly stderrTail: string;
   constructor(where: string, command: string, exitCode: number | null, stderrTail: string) {
     const tail = stderrTail.trim() ? `\n${stderrTail.trim()}` : '';
-    super('PACKAGE_DOWNLOAD', where, `cannot download ${where}: \`${command}\` exited with ${exitCode ?? 'a signal'}${tail}`, {
-      hint: 'check the package name and pinned version exist in the registry',
-    });
+    super(
+      'PACKAGE_DOWNLOAD',
+      where,
+      `cannot download ${where}: \`${command}\` exited with ${exitCode ?? 'a signal'}${tail}`,
+      {
+        hint: 'check the package name and pinned version exist in the registry',
+      },
+    );
     this.command = command;
     this.toolExitCode = exitCode;
     this.stderrTail = stderrTail;

@@ -67,7 +67,11 @@ export function cachedFilePath(downloadsDir: string, sha256: string): string {
 export async function fetchFile(source: FileSource, options: FetchFileOptions): Promise<FetchedFile> {
   const location = source.location;
   const where =
-    location.kind === 'url' ? redactUrl(location.url) : location.kind === 'path' ? location.path : describePackageLocation(location);
+    location.kind === 'url'
+      ? redactUrl(location.url)
+      : location.kind === 'path'
+        ? location.path
+        : describePackageLocation(location);
   if (!SHA256_HEX.test(source.sha256)) throw new InvalidSha256Error(where, source.sha256);
 
   if (location.kind === 'path') {

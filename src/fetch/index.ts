@@ -7,7 +7,14 @@ export { fetchFile, cachedFilePath, type FetchFileOptions, type FetchedFile } fr
 export { downloadToFile, type DownloadOptions, type DownloadResult, type DownloadProgress } from './download.js';
 export { sha256File, SHA256_HEX } from './hash.js';
 export { DEFAULT_RETRY_TIMING, type RetryTiming } from './http-rules.js';
-export { checkFetchableUrl, isLoopbackHost, isSensitiveHeader, planRedirect, redactUrl, type RedirectHop } from './url-policy.js';
+export {
+  checkFetchableUrl,
+  isLoopbackHost,
+  isSensitiveHeader,
+  planRedirect,
+  redactUrl,
+  type RedirectHop,
+} from './url-policy.js';
 export { describePackageLocation, type PackageFileLocation } from './package.js';
 export {
   FetchError,

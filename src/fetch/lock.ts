@@ -57,7 +57,7 @@ async function isStaleLock(lockPath: string): Promise<boolean> {
   let owner: { pid?: unknown; token?: unknown };
   try {
     owner = JSON.parse(await readFile(lockPath, 'utf8')) as { pid?: unknown; token?: unknown };
-  } catch (error) {
+  } catch (_error) {
     // Gone already: not stale, just retry. Empty or half-written: the owner is between create and
     // write, give it time (a lock that stays unreadable would wedge, but writes are one syscall).
     return false;

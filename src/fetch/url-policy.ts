@@ -1,8 +1,4 @@
-import {
-  InsecureUrlError,
-  RedirectDowngradeError,
-  UnsupportedUrlError,
-} from './errors.js';
+import { InsecureUrlError, RedirectDowngradeError, UnsupportedUrlError } from './errors.js';
 
 /**
  * Header names never sent to a host other than the one the caller addressed. Besides these, any
@@ -19,7 +15,7 @@ export function isLoopbackHost(hostname: string): boolean {
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (host === '::1' || host === '0:0:0:0:0:0:0:1') return true;
   const v4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
-  return v4 !== null && v4.slice(1).every((octet) => Number(octet) <= 255);
+  return v4?.slice(1).every((octet) => Number(octet) <= 255) ?? false;
 }
 
 /**

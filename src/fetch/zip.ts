@@ -71,17 +71,20 @@ async function findCentralDirectory(
     const locatorAt = tailStart + eocd - 20;
     if (locatorAt < 0) throw new ArchiveError(where, 'zip64 markers without a zip64 locator');
     const locator = await readExactly(handle, locatorAt, 20, where);
-    if (locator.readUInt32LE(0) !== ZIP64_LOCATOR_SIGNATURE) throw new ArchiveError(where, 'zip64 markers without a zip64 locator');
+    if (locator.readUInt32LE(0) !== ZIP64_LOCATOR_SIGNATURE)
+      throw new ArchiveError(where, 'zip64 markers without a zip64 locator');
     const recordAt = toSafeNumber(locator.readBigUInt64LE(8), where);
     if (recordAt + 56 > size) throw new ArchiveError(where, 'zip64 end record out of bounds');
     const record = await readExactly(handle, recordAt, 56, where);
-    if (record.readUInt32LE(0) !== ZIP64_EOCD_SIGNATURE) throw new ArchiveError(where, 'bad zip64 end record signature');
+    if (record.readUInt32LE(0) !== ZIP64_EOCD_SIGNATURE)
+      throw new ArchiveError(where, 'bad zip64 end record signature');
     count = toSafeNumber(record.readBigUInt64LE(32), where);
     length = toSafeNumber(record.readBigUInt64LE(40), where);
     offset = toSafeNumber(record.readBigUInt64LE(48), where);
   }
   if (offset + length > size) throw new ArchiveError(where, 'central directory out of bounds');
-  if (length > MAX_CENTRAL_DIRECTORY) throw new ArchiveError(where, `central directory of ${length} bytes is too large`);
+  if (length > MAX_CENTRAL_DIRECTORY)
+    throw new ArchiveError(where, `central directory of ${length} bytes is too large`);
   return { offset, length, count };
 }
 
@@ -90,7 +93,8 @@ function parseCentralDirectory(directory: Buffer, count: number, fileSize: numbe
   let at = 0;
   for (let index = 0; index < count; index++) {
     if (at + 46 > directory.length) throw new ArchiveError(where, `central directory ends inside entry ${index}`);
-    if (directory.readUInt32LE(at) !== CENTRAL_SIGNATURE) throw new ArchiveError(where, `bad central directory signature at entry ${index}`);
+    if (directory.readUInt32LE(at) !== CENTRAL_SIGNATURE)
+      throw new ArchiveError(where, `bad central directory signature at entry ${index}`);
     const flags = directory.readUInt16LE(at + 8);
     const method = directory.readUInt16LE(at + 10);
     const crc = directory.readUInt32LE(at + 16);
@@ -130,7 +134,8 @@ function parseCentralDirectory(directory: Buffer, count: number, fileSize: numbe
     }
 
     if (!isSafeEntryName(name)) throw new ArchiveError(where, `unsafe entry name "${name}"`);
-    if (localHeaderOffset + 30 + compressedSize > fileSize) throw new ArchiveError(where, `entry ${name} out of bounds`);
+    if (localHeaderOffset + 30 + compressedSize > fileSize)
+      throw new ArchiveError(where, `entry ${name} out of bounds`);
     entries.push({ name, method, flags, crc32: crc, compressedSize, uncompressedSize, localHeaderOffset });
     at = next;
   }
@@ -150,16 +155,21 @@ export async function extractZipEntry(
 ): Promise<{ sha256: string; bytes: number }> {
   if (entry.flags & 0x1) throw new ArchiveError(where, `entry ${entry.name} is encrypted`);
   if (entry.method !== 0 && entry.method !== 8) {
-    throw new ArchiveError(where, `entry ${entry.name} uses compression method ${entry.method} (only stored and deflate are read)`);
+    throw new ArchiveError(
+      where,
+      `entry ${entry.name} uses compression method ${entry.method} (only stored and deflate are read)`,
+    );
   }
-  if (entry.uncompressedSize > maxBytes) throw new ArchiveError(where, `entry ${entry.name} is larger than the cap of ${maxBytes} bytes`);
+  if (entry.uncompressedSize > maxBytes)
+    throw new ArchiveError(where, `entry ${entry.name} is larger than the cap of ${maxBytes} bytes`);
   const handle = await open(zipPath, 'r');
   let dataStart: number;
   try {
     const local = await readExactly(handle, entry.localHeaderOffset, 30, where);
     if (local.readUInt32LE(0) !== LOCAL_SIGNATURE) throw new ArchiveError(where, `bad local header for ${entry.name}`);
     dataStart = entry.localHeaderOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
-    if (dataStart + entry.compressedSize > (await handle.stat()).size) throw new ArchiveError(where, `entry ${entry.name} out of bounds`);
+    if (dataStart + entry.compressedSize > (await handle.stat()).size)
+      throw new ArchiveError(where, `entry ${entry.name} out of bounds`);
   } finally {
     await handle.close();
   }
@@ -171,7 +181,9 @@ export async function extractZipEntry(
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
       if (bytes > entry.uncompressedSize) {
-        callback(new ArchiveError(where, `entry ${entry.name} inflates past its declared ${entry.uncompressedSize} bytes`));
+        callback(
+          new ArchiveError(where, `entry ${entry.name} inflates past its declared ${entry.uncompressedSize} bytes`),
+        );
         return;
       }
       hash.update(chunk);
@@ -183,7 +195,11 @@ export async function extractZipEntry(
   const source =
     entry.compressedSize === 0
       ? Readable.from([])
-      : createReadStream(zipPath, { start: dataStart, end: dataStart + entry.compressedSize - 1, highWaterMark: 1 << 20 });
+      : createReadStream(zipPath, {
+          start: dataStart,
+          end: dataStart + entry.compressedSize - 1,
+          highWaterMark: 1 << 20,
+        });
   try {
     if (entry.method === 8) {
       await pipeline(source, createInflateRaw(), meter, createWriteStream(outPath));
@@ -198,7 +214,10 @@ export async function extractZipEntry(
     throw error;
   }
   if (bytes !== entry.uncompressedSize) {
-    throw new ArchiveError(where, `entry ${entry.name} has ${bytes} bytes, the directory says ${entry.uncompressedSize}`);
+    throw new ArchiveError(
+      where,
+      `entry ${entry.name} has ${bytes} bytes, the directory says ${entry.uncompressedSize}`,
+    );
   }
   if (crc >>> 0 !== entry.crc32) throw new ArchiveError(where, `entry ${entry.name} fails its CRC-32 check`);
   return { sha256: hash.digest('hex'), bytes };

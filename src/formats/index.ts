@@ -23,6 +23,7 @@ export interface ModelFormat<Summary = unknown> {
 }
 
 /** The registered formats, in matching order. */
+// biome-ignore lint/suspicious/noExplicitAny: each format has its own summary type; callers use ModelFormat<Summary> through a match
 export const formats: ReadonlyArray<ModelFormat<any>> = [onnxFormat, tfliteFormat];
 
 /** How many leading bytes `match` is given. */
@@ -31,9 +32,13 @@ export const HEADER_BYTES = 64;
 /** A file edgezoo does not know how to read. */
 export class UnknownModelFormatError extends EdgezooError {
   constructor(filePath: string) {
-    super('FORMAT_UNKNOWN', `${filePath} is not a model format edgezoo knows (${formats.map((f) => f.name).join(', ')})`, {
-      hint: 'give a file ending in ' + formats.flatMap((f) => f.extensions).join(', '),
-    });
+    super(
+      'FORMAT_UNKNOWN',
+      `${filePath} is not a model format edgezoo knows (${formats.map((f) => f.name).join(', ')})`,
+      {
+        hint: `give a file ending in ${formats.flatMap((f) => f.extensions).join(', ')}`,
+      },
+    );
   }
 }
 
@@ -50,7 +55,10 @@ export async function readHeader(filePath: string): Promise<Uint8Array> {
     handle = await openFile(filePath, 'r');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new EdgezooError('FILE_NOT_FOUND', code === 'ENOENT' ? `${filePath} does not exist` : `cannot read ${filePath}: ${code ?? String(error)}`);
+    throw new EdgezooError(
+      'FILE_NOT_FOUND',
+      code === 'ENOENT' ? `${filePath} does not exist` : `cannot read ${filePath}: ${code ?? String(error)}`,
+    );
   }
   try {
     const header = new Uint8Array(HEADER_BYTES);

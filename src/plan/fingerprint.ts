@@ -63,15 +63,18 @@ export function fingerprintStep(
     }
     inputs[key] = digest;
   }
-  const keyText = canonicalJson({
-    schema: FINGERPRINT_SCHEMA,
-    kind: input.kind,
-    params: input.params,
-    deps: input.depFingerprints,
-    inputs,
-    tools,
-    platform: toolchain.platform,
-  }, canonicalMemo);
+  const keyText = canonicalJson(
+    {
+      schema: FINGERPRINT_SCHEMA,
+      kind: input.kind,
+      params: input.params,
+      deps: input.depFingerprints,
+      inputs,
+      tools,
+      platform: toolchain.platform,
+    },
+    canonicalMemo,
+  );
   return { fingerprint: createHash('sha256').update(keyText).digest('hex') as Fingerprint, missingTools };
 }
 

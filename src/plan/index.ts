@@ -5,4 +5,14 @@ export type { FingerprintInput, FingerprintResult } from './fingerprint.js';
 export { canonicalJson } from './canonical-json.js';
 export { computeInputDigests, expandGlob, sha256File, InputFileMissingError } from './input-digests.js';
 export { STEP_KINDS } from './types.js';
-export type { BuildPlan, Fingerprint, InputDigests, JsonValue, PlannedStep, ResourceClass, SkippedTarget, StepKind, ToolchainInfo } from './types.js';
+export type {
+  BuildPlan,
+  Fingerprint,
+  InputDigests,
+  JsonValue,
+  PlannedStep,
+  ResourceClass,
+  SkippedTarget,
+  StepKind,
+  ToolchainInfo,
+} from './types.js';

@@ -37,7 +37,9 @@ export async function computeInputDigests(
   projectRoot: string,
   options: { statCacheFile?: string } = {},
 ): Promise<InputDigests> {
-  const statCache = options.statCacheFile ? await readStatCache(options.statCacheFile) : new Map<string, StatCacheRecord>();
+  const statCache = options.statCacheFile
+    ? await readStatCache(options.statCacheFile)
+    : new Map<string, StatCacheRecord>();
   let statCacheChanged = false;
   const hashFileCached = async (relative: string, model: string): Promise<string> => {
     const absolute = path.join(projectRoot, relative);
@@ -106,7 +108,8 @@ export async function expandGlob(projectRoot: string, pattern: string): Promise<
     const entries = await readdir(path.join(projectRoot, dir || '.'), { withFileTypes: true }).catch(() => []);
     if (segment === '**') {
       await walk(dir, index + 1);
-      for (const entry of entries) if (entry.isDirectory()) await walkDeep(dir ? `${dir}/${entry.name}` : entry.name, index);
+      for (const entry of entries)
+        if (entry.isDirectory()) await walkDeep(dir ? `${dir}/${entry.name}` : entry.name, index);
       return;
     }
     const matcher = segmentMatcher(segment);
@@ -126,13 +129,19 @@ export async function expandGlob(projectRoot: string, pattern: string): Promise<
 }
 
 function segmentMatcher(segment: string): RegExp {
-  const source = segment.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  const source = segment
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]');
   return new RegExp(`^${source}$`);
 }
 
 async function readStatCache(file: string): Promise<Map<string, StatCacheRecord>> {
   try {
-    const parsed = JSON.parse(await readFile(file, 'utf8')) as { version?: number; files?: Record<string, StatCacheRecord> };
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as {
+      version?: number;
+      files?: Record<string, StatCacheRecord>;
+    };
     if (parsed.version !== STAT_CACHE_VERSION || !parsed.files) return new Map();
     return new Map(Object.entries(parsed.files));
   } catch {

@@ -1,8 +1,24 @@
 import os from 'node:os';
 import { EdgezooError } from '../errors.js';
-import { CALIBRATED_PRECISIONS, type FileSource, type Precision, type Recipe, type TargetFormat } from '../recipe/types.js';
+import {
+  CALIBRATED_PRECISIONS,
+  type FileSource,
+  type Precision,
+  type Recipe,
+  type TargetFormat,
+} from '../recipe/types.js';
 import { fingerprintStep } from './fingerprint.js';
-import type { BuildPlan, Fingerprint, InputDigests, JsonValue, PlannedStep, ResourceClass, SkippedTarget, StepKind, ToolchainInfo } from './types.js';
+import type {
+  BuildPlan,
+  Fingerprint,
+  InputDigests,
+  JsonValue,
+  PlannedStep,
+  ResourceClass,
+  SkippedTarget,
+  StepKind,
+  ToolchainInfo,
+} from './types.js';
 
 /**
  * Tool names steps call, keyed as in the toolchain's version record (pip distribution names,
@@ -39,7 +55,8 @@ export function currentPlatform(): string {
 /** The digest keys of every local file a recipe's steps read (see `InputDigests`). */
 export function localInputsOf(recipe: Recipe): Array<{ key: string; kind: 'file' | 'glob' }> {
   const inputs: Array<{ key: string; kind: 'file' | 'glob' }> = [];
-  if (recipe.source.kind === 'pytorch' && recipe.source.factory.isFile) inputs.push({ key: recipe.source.factory.module, kind: 'file' });
+  if (recipe.source.kind === 'pytorch' && recipe.source.factory.isFile)
+    inputs.push({ key: recipe.source.factory.module, kind: 'file' });
   if (recipe.replacements?.kind === 'path') inputs.push({ key: recipe.replacements.path, kind: 'file' });
   if (recipe.calibration) inputs.push({ key: recipe.calibration.samples, kind: 'glob' });
   if (recipe.validation.samples) inputs.push({ key: recipe.validation.samples, kind: 'glob' });
@@ -78,7 +95,8 @@ export function planBuild(recipes: readonly Recipe[], toolchain: ToolchainInfo, 
 
   for (const recipe of [...recipes].sort((a, b) => a.name.localeCompare(b.name))) {
     for (const draft of draftRecipeSteps(recipe)) {
-      if (byId.has(draft.id)) throw new PlanError(recipe.name, `two recipes plan the step "${draft.id}"`, 'model names must be unique');
+      if (byId.has(draft.id))
+        throw new PlanError(recipe.name, `two recipes plan the step "${draft.id}"`, 'model names must be unique');
       const depFingerprints = draft.deps.map((dep) => {
         const planned = byId.get(dep);
         if (!planned) throw new Error(`step ${draft.id} depends on ${dep}, planned later or never (planner bug)`);
@@ -131,7 +149,8 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
   const source = recipe.source;
   const sourceModelCode = source.kind === 'pytorch' && source.factory.isFile ? [source.factory.module] : [];
   // A factory imported from a package of the torch environment: that package's version matters.
-  const factoryPackage = source.kind === 'pytorch' && !source.factory.isFile ? [distributionName(source.factory.module)] : [];
+  const factoryPackage =
+    source.kind === 'pytorch' && !source.factory.isFile ? [distributionName(source.factory.module)] : [];
 
   const fetchFile: FileSource | undefined = source.kind === 'pytorch' ? source.weights : source.file;
   const fetchId = `${model}/fetch`;
@@ -152,8 +171,16 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
 
   const wanted = wantedTargets(recipe);
   const needsOnnx = wanted.some(({ format }) => format !== 'tflite' || recipe.converters.tflite === 'onnx2tf');
-  if (wanted.some(({ format }) => format === 'tflite') && recipe.converters.tflite === 'litert-torch' && source.kind !== 'pytorch') {
-    throw new PlanError(model, `converters.tflite is litert-torch, which needs a pytorch source (this one is ${source.kind})`, 'use converters: { tflite: onnx2tf }');
+  if (
+    wanted.some(({ format }) => format === 'tflite') &&
+    recipe.converters.tflite === 'litert-torch' &&
+    source.kind !== 'pytorch'
+  ) {
+    throw new PlanError(
+      model,
+      `converters.tflite is litert-torch, which needs a pytorch source (this one is ${source.kind})`,
+      'use converters: { tflite: onnx2tf }',
+    );
   }
 
   const prepareId = `${model}/prepare`;
@@ -176,17 +203,28 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
       deps: sourceDeps,
       inputFiles: [...sourceModelCode, ...(recipe.replacements?.kind === 'path' ? [recipe.replacements.path] : [])],
       resource: source.kind === 'onnx' ? 'convert' : 'heavy',
-      memoryMiB: source.kind === 'pytorch' ? HEAVY_MEMORY_MIB.torch : source.kind === 'tflite' ? HEAVY_MEMORY_MIB.tensorflow : 0,
+      memoryMiB:
+        source.kind === 'pytorch' ? HEAVY_MEMORY_MIB.torch : source.kind === 'tflite' ? HEAVY_MEMORY_MIB.tensorflow : 0,
       tools: [TOOLS.edgezoo, ...sourceTools, TOOLS.simplifier],
     });
   }
 
-  const artifactSteps: Array<{ format: TargetFormat; precision: Precision; convert: string; validate: string; benchmark: string }> = [];
+  const artifactSteps: Array<{
+    format: TargetFormat;
+    precision: Precision;
+    convert: string;
+    validate: string;
+    benchmark: string;
+  }> = [];
   for (const { format, precision } of wanted) {
     const suffix = `${format}/${precision}`;
     const calibrated = CALIBRATED_PRECISIONS.includes(precision);
     if (calibrated && !recipe.calibration) {
-      throw new PlanError(model, `target ${suffix} needs calibration samples and the recipe has no calibration`, `add calibration: { samples: models/${model}/calib/*.npy, count: 64 } or list ${suffix} under skip`);
+      throw new PlanError(
+        model,
+        `target ${suffix} needs calibration samples and the recipe has no calibration`,
+        `add calibration: { samples: models/${model}/calib/*.npy, count: 64 } or list ${suffix} under skip`,
+      );
     }
     const calibration = calibrated ? recipe.calibration : undefined;
     const road = convertRoad(recipe, format, precision);
@@ -264,7 +302,9 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
       model,
       recipe,
       artifacts: artifactSteps,
-      skipped: Object.entries(recipe.skip).sort(([a], [b]) => a.localeCompare(b)).map(([target, reason]) => ({ target, reason })),
+      skipped: Object.entries(recipe.skip)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([target, reason]) => ({ target, reason })),
     },
     deps: [...sourceDeps, ...artifactSteps.flatMap((a) => [a.convert, a.validate, a.benchmark])],
     inputFiles: recipe.licenseFile ? [recipe.licenseFile] : [],
@@ -303,7 +343,12 @@ function convertRoad(recipe: Recipe, format: TargetFormat, precision: Precision)
         : { converter: 'onnxruntime', from: 'onnx', tools: [TOOLS.onnxruntime], memoryMiB: 0 };
     case 'tflite':
       return recipe.converters.tflite === 'litert-torch'
-        ? { converter: 'litert-torch', from: 'pytorch', tools: [TOOLS.litertTorch, TOOLS.torch], memoryMiB: HEAVY_MEMORY_MIB.torch }
+        ? {
+            converter: 'litert-torch',
+            from: 'pytorch',
+            tools: [TOOLS.litertTorch, TOOLS.torch],
+            memoryMiB: HEAVY_MEMORY_MIB.torch,
+          }
         : { converter: 'onnx2tf', from: 'onnx', tools: [TOOLS.onnx2tf], memoryMiB: HEAVY_MEMORY_MIB.tensorflow };
     case 'openvino':
       return { converter: 'ovc', from: 'onnx', tools: [TOOLS.openvino], memoryMiB: HEAVY_MEMORY_MIB.openvino };
@@ -334,7 +379,12 @@ function provenanceParams(recipe: Recipe): Record<string, unknown> {
 function sourceParams(recipe: Recipe): Record<string, unknown> {
   const source = recipe.source;
   if (source.kind === 'pytorch') {
-    return { kind: 'pytorch', factory: source.factory, kwargs: source.kwargs, weightsSha256: source.weights?.sha256 ?? null };
+    return {
+      kind: 'pytorch',
+      factory: source.factory,
+      kwargs: source.kwargs,
+      weightsSha256: source.weights?.sha256 ?? null,
+    };
   }
   return { kind: source.kind, sha256: source.file.sha256 };
 }

@@ -38,15 +38,26 @@ export class DirectoryPublisher implements Publisher {
   async publish(zooDir: string, options: PublishOptions = {}): Promise<PublishReport> {
     const source = await buildIndex(zooDir);
     if (path.resolve(zooDir) === path.resolve(this.targetDir)) {
-      throw new EdgezooError('PUBLISH_TARGET_IS_ZOO', `the publish target ${this.targetDir} is the zoo itself`, { hint: 'publish to another folder, e.g. --to dir:public' }, );
+      throw new EdgezooError('PUBLISH_TARGET_IS_ZOO', `the publish target ${this.targetDir} is the zoo itself`, {
+        hint: 'publish to another folder, e.g. --to dir:public',
+      });
     }
     // Check every version first, so a refusal leaves the target exactly as it was.
-    const plans: Array<{ name: string; version: IndexVersion; files: FileToPlace[]; state: PublishedVersion['state'] }> = [];
+    const plans: Array<{
+      name: string;
+      version: IndexVersion;
+      files: FileToPlace[];
+      state: PublishedVersion['state'];
+    }> = [];
     for (const model of source.models) {
       for (const version of model.versions) {
         const files = await this.planVersion(model.name, version);
         const published = await readManifestIfAny(versionDir(this.targetDir, model.name, version.version));
-        const state = published ? 'unchanged' : (await exists(versionDir(this.targetDir, model.name, version.version))) ? 'completed' : 'new';
+        const state = published
+          ? 'unchanged'
+          : (await exists(versionDir(this.targetDir, model.name, version.version)))
+            ? 'completed'
+            : 'new';
         plans.push({ name: model.name, version, files, state });
       }
     }
@@ -63,13 +74,27 @@ export class DirectoryPublisher implements Publisher {
         const target = path.join(to, file.name);
         if (await exists(target)) {
           filesSkipped += 1;
-          options.onEvent?.({ kind: 'file', name: plan.name, version: plan.version.version, file: file.name, state: 'skipped', bytes: 0 });
+          options.onEvent?.({
+            kind: 'file',
+            name: plan.name,
+            version: plan.version.version,
+            file: file.name,
+            state: 'skipped',
+            bytes: 0,
+          });
           continue;
         }
         const bytes = await copyAtomic(path.join(from, file.name), target);
         filesUploaded += 1;
         bytesUploaded += bytes;
-        options.onEvent?.({ kind: 'file', name: plan.name, version: plan.version.version, file: file.name, state: 'uploaded', bytes });
+        options.onEvent?.({
+          kind: 'file',
+          name: plan.name,
+          version: plan.version.version,
+          file: file.name,
+          state: 'uploaded',
+          bytes,
+        });
       }
       options.onEvent?.({ kind: 'version', name: plan.name, version: plan.version.version, state: plan.state });
     }
@@ -95,7 +120,9 @@ export class DirectoryPublisher implements Publisher {
   private async planVersion(name: string, version: IndexVersion): Promise<FileToPlace[]> {
     const immutable = [
       ...version.artifacts.flatMap((a) => a.files.map((f) => ({ name: f.name, sha256: f.sha256 }))),
-      ...(version.licenseFile ? [{ name: path.posix.basename(version.licenseFile.url), sha256: version.licenseFile.sha256 }] : []),
+      ...(version.licenseFile
+        ? [{ name: path.posix.basename(version.licenseFile.url), sha256: version.licenseFile.sha256 }]
+        : []),
     ];
     const to = versionDir(this.targetDir, name, version.version);
     const published = await readManifestIfAny(to);
@@ -107,26 +134,37 @@ export class DirectoryPublisher implements Publisher {
     const hint = `a published version never changes: bump the version of ${name} and build again`;
     for (const file of immutable) {
       const target = path.join(to, file.name);
-      const there = published ? publishedSha.get(file.name) : (await exists(target)) ? await sha256File(target) : undefined;
+      const there = published
+        ? publishedSha.get(file.name)
+        : (await exists(target))
+          ? await sha256File(target)
+          : undefined;
       if (published && there === undefined) {
-        throw new VersionImmutableError(`${name}@${version.version} is already published at ${to} without ${file.name} (new sha256 ${file.sha256})`, hint);
+        throw new VersionImmutableError(
+          `${name}@${version.version} is already published at ${to} without ${file.name} (new sha256 ${file.sha256})`,
+          hint,
+        );
       }
       if (there !== undefined && there !== file.sha256) {
-        throw new VersionImmutableError(`${target} is already published with sha256 ${there}; the zoo has sha256 ${file.sha256}`, hint);
+        throw new VersionImmutableError(
+          `${target} is already published with sha256 ${there}; the zoo has sha256 ${file.sha256}`,
+          hint,
+        );
       }
     }
     if (published) {
       const ours = new Set(immutable.map((f) => f.name));
       for (const [file, sha] of publishedSha) {
-        if (!ours.has(file)) throw new VersionImmutableError(`${path.join(to, file)} (sha256 ${sha}) is published but not in the zoo's ${name}@${version.version}`, hint);
+        if (!ours.has(file))
+          throw new VersionImmutableError(
+            `${path.join(to, file)} (sha256 ${sha}) is published but not in the zoo's ${name}@${version.version}`,
+            hint,
+          );
       }
     }
-    return [
-      ...immutable,
-      { name: CARD_FILE },
-      { name: YANK_FILE },
-      { name: MANIFEST_FILE },
-    ].filter((f) => f.name !== YANK_FILE || version.yanked !== undefined);
+    return [...immutable, { name: CARD_FILE }, { name: YANK_FILE }, { name: MANIFEST_FILE }].filter(
+      (f) => f.name !== YANK_FILE || version.yanked !== undefined,
+    );
   }
 }
 

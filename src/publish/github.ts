@@ -75,7 +75,10 @@ interface LocalAsset {
 
 /** A limiter group that lets requests through at once (the plugin only calls `key().schedule()`). */
 const passThroughGroup = {
-  key: () => ({ schedule: (_options: unknown, task: (...args: unknown[]) => unknown, ...args: unknown[]) => Promise.resolve(task(...args)) }),
+  key: () => ({
+    schedule: (_options: unknown, task: (...args: unknown[]) => unknown, ...args: unknown[]) =>
+      Promise.resolve(task(...args)),
+  }),
 };
 
 export class GitHubReleasesPublisher implements Publisher {
@@ -86,7 +89,12 @@ export class GitHubReleasesPublisher implements Publisher {
     const unit = options.waitUnitMs ?? 1000;
     const maxWait = options.maxRateLimitWaitSeconds ?? 900;
     const rateLimitRetries = options.rateLimitRetries ?? 3;
-    const onLimit = (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+    const onLimit = (
+      retryAfter: number,
+      request: { method: string; url: string },
+      _octokit: unknown,
+      retryCount: number,
+    ) => {
       const retry = retryCount < rateLimitRetries && retryAfter <= maxWait;
       this.note(`rate limited on ${request.method} ${request.url}; ${retry ? `waiting ${retryAfter} s` : 'giving up'}`);
       return retry;
@@ -105,7 +113,12 @@ export class GitHubReleasesPublisher implements Publisher {
         ...(options.spaceWrites === false ? { write: passThroughGroup, notifications: passThroughGroup } : {}),
       } as never,
       // Library code never prints: the plugins' warnings become notes in the report.
-      log: { debug: () => {}, info: () => {}, warn: (message: string) => this.note(message), error: (message: string) => this.note(message) },
+      log: {
+        debug: () => {},
+        info: () => {},
+        warn: (message: string) => this.note(message),
+        error: (message: string) => this.note(message),
+      },
     });
   }
 
@@ -118,20 +131,35 @@ export class GitHubReleasesPublisher implements Publisher {
     const plans: Array<{ name: string; version: IndexVersion; assets: LocalAsset[] }> = [];
     for (const model of index.models) {
       for (const version of model.versions) {
-        plans.push({ name: model.name, version, assets: await localAssets(versionDir(zooDir, model.name, version.version), version) });
+        plans.push({
+          name: model.name,
+          version,
+          assets: await localAssets(versionDir(zooDir, model.name, version.version), version),
+        });
       }
     }
     // Refuse oversized assets before touching GitHub, so nothing is left half-published.
     for (const plan of plans) {
       for (const asset of plan.assets) {
         if (asset.size >= MAX_ASSET_BYTES) {
-          throw new EdgezooError('ASSET_TOO_LARGE', `${asset.name} of ${plan.name}@${plan.version.version} has ${asset.size} bytes; GitHub release assets must be under 2 GiB (${MAX_ASSET_BYTES} bytes)`, {
-            hint: 'publish this zoo to a folder (--to dir:PATH) served by a static host instead',
-          });
+          throw new EdgezooError(
+            'ASSET_TOO_LARGE',
+            `${asset.name} of ${plan.name}@${plan.version.version} has ${asset.size} bytes; GitHub release assets must be under 2 GiB (${MAX_ASSET_BYTES} bytes)`,
+            {
+              hint: 'publish this zoo to a folder (--to dir:PATH) served by a static host instead',
+            },
+          );
         }
       }
     }
-    const report: PublishReport = { target: `github:${this.options.owner}/${this.options.repo}`, versions: [], filesUploaded: 0, bytesUploaded: 0, filesSkipped: 0, signed: false };
+    const report: PublishReport = {
+      target: `github:${this.options.owner}/${this.options.repo}`,
+      versions: [],
+      filesUploaded: 0,
+      bytesUploaded: 0,
+      filesSkipped: 0,
+      signed: false,
+    };
     const emit = options.onEvent ?? (() => {});
     for (const plan of plans) {
       options.signal?.throwIfAborted();
@@ -147,7 +175,13 @@ export class GitHubReleasesPublisher implements Publisher {
     return { owner: this.options.owner, repo: this.options.repo };
   }
 
-  private async publishVersion(name: string, version: string, assets: LocalAsset[], report: PublishReport, options: PublishOptions): Promise<PublishedVersion['state']> {
+  private async publishVersion(
+    name: string,
+    version: string,
+    assets: LocalAsset[],
+    report: PublishReport,
+    options: PublishOptions,
+  ): Promise<PublishedVersion['state']> {
     const tag = releaseTag(name, version);
     const published = await this.findPublishedRelease(tag);
     if (published) {
@@ -177,11 +211,22 @@ export class GitHubReleasesPublisher implements Publisher {
         continue;
       }
       const replaced = existing !== undefined;
-      if (existing) await this.request('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...this.repoParams, asset_id: existing.id });
+      if (existing)
+        await this.request('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+          ...this.repoParams,
+          asset_id: existing.id,
+        });
       await this.uploadAsset(release, asset, tag);
       report.filesUploaded += 1;
       report.bytesUploaded += asset.size;
-      options.onEvent?.({ kind: 'file', name, version, file: asset.name, state: replaced ? 'replaced-partial' : 'uploaded', bytes: asset.size });
+      options.onEvent?.({
+        kind: 'file',
+        name,
+        version,
+        file: asset.name,
+        state: replaced ? 'replaced-partial' : 'uploaded',
+        bytes: asset.size,
+      });
     }
 
     // Publish only what we can see complete: every asset uploaded with its size and digest.
@@ -189,16 +234,30 @@ export class GitHubReleasesPublisher implements Publisher {
     const expected = new Set(assets.map((a) => a.name));
     for (const asset of assets) {
       const there = remote.find((a) => a.name === asset.name && a.state === 'uploaded');
-      if (!there) throw new EdgezooError('RELEASE_INCOMPLETE', `draft release ${tag} lacks ${asset.name} after uploading; it stays a draft`, { hint: 'run publish again to complete it' });
+      if (!there)
+        throw new EdgezooError(
+          'RELEASE_INCOMPLETE',
+          `draft release ${tag} lacks ${asset.name} after uploading; it stays a draft`,
+          { hint: 'run publish again to complete it' },
+        );
       this.assertAssetMatches(there, asset, tag);
     }
     const extra = remote.filter((a) => !expected.has(a.name));
     if (extra.length > 0) {
-      throw new EdgezooError('RELEASE_UNEXPECTED_ASSETS', `draft release ${tag} has assets the zoo does not: ${extra.map((a) => a.name).join(', ')}; it stays a draft`, {
-        hint: 'delete them from the draft on GitHub, then publish again',
-      });
+      throw new EdgezooError(
+        'RELEASE_UNEXPECTED_ASSETS',
+        `draft release ${tag} has assets the zoo does not: ${extra.map((a) => a.name).join(', ')}; it stays a draft`,
+        {
+          hint: 'delete them from the draft on GitHub, then publish again',
+        },
+      );
     }
-    await this.request('PATCH /repos/{owner}/{repo}/releases/{release_id}', { ...this.repoParams, release_id: release.id, draft: false, tag_name: tag });
+    await this.request('PATCH /repos/{owner}/{repo}/releases/{release_id}', {
+      ...this.repoParams,
+      release_id: release.id,
+      draft: false,
+      tag_name: tag,
+    });
     return state;
   }
 
@@ -215,16 +274,31 @@ export class GitHubReleasesPublisher implements Publisher {
     if (error instanceof EdgezooError) return error;
     const status = (error as { status?: number }).status;
     const message = (error as Error).message ?? String(error);
-    if (status === 401) return new EdgezooError('GITHUB_AUTH', `GitHub refused the token (${what}): ${message}`, { hint: 'set GITHUB_TOKEN to a token with contents:write on the repository' });
-    if (status === 403 || status === 429) return new EdgezooError('GITHUB_RATE_LIMIT', `GitHub kept refusing ${what} (HTTP ${status}): ${message}`, { hint: 'wait for the rate limit to reset, then run publish again; it resumes where it stopped' });
-    if (status === 404) return new EdgezooError('GITHUB_NOT_FOUND', `GitHub answered 404 for ${what}: ${message}`, { hint: `check that ${this.options.owner}/${this.options.repo} exists and the token can write to it` });
-    return new EdgezooError('GITHUB_REQUEST_FAILED', `${what} failed${status ? ` (HTTP ${status})` : ''}: ${message}`, { hint: 'run publish again; it resumes where it stopped', cause: error });
+    if (status === 401)
+      return new EdgezooError('GITHUB_AUTH', `GitHub refused the token (${what}): ${message}`, {
+        hint: 'set GITHUB_TOKEN to a token with contents:write on the repository',
+      });
+    if (status === 403 || status === 429)
+      return new EdgezooError('GITHUB_RATE_LIMIT', `GitHub kept refusing ${what} (HTTP ${status}): ${message}`, {
+        hint: 'wait for the rate limit to reset, then run publish again; it resumes where it stopped',
+      });
+    if (status === 404)
+      return new EdgezooError('GITHUB_NOT_FOUND', `GitHub answered 404 for ${what}: ${message}`, {
+        hint: `check that ${this.options.owner}/${this.options.repo} exists and the token can write to it`,
+      });
+    return new EdgezooError('GITHUB_REQUEST_FAILED', `${what} failed${status ? ` (HTTP ${status})` : ''}: ${message}`, {
+      hint: 'run publish again; it resumes where it stopped',
+      cause: error,
+    });
   }
 
   /** Published releases are found by tag; GitHub does not return drafts there. */
   private async findPublishedRelease(tag: string): Promise<ReleaseData | undefined> {
     try {
-      const response = await this.octokit.request('GET /repos/{owner}/{repo}/releases/tags/{tag}', { ...this.repoParams, tag });
+      const response = await this.octokit.request('GET /repos/{owner}/{repo}/releases/tags/{tag}', {
+        ...this.repoParams,
+        tag,
+      });
       const release = response.data as ReleaseData;
       return release.draft ? undefined : release;
     } catch (error) {
@@ -236,7 +310,10 @@ export class GitHubReleasesPublisher implements Publisher {
   /** Drafts have no tag yet, so they are found in the release list (which includes drafts for writers). */
   private async findDraftRelease(tag: string): Promise<ReleaseData | undefined> {
     try {
-      const releases = (await this.octokit.paginate('GET /repos/{owner}/{repo}/releases', { ...this.repoParams, per_page: 100 })) as ReleaseData[];
+      const releases = (await this.octokit.paginate('GET /repos/{owner}/{repo}/releases', {
+        ...this.repoParams,
+        per_page: 100,
+      })) as ReleaseData[];
       return releases.find((r) => r.draft && r.tag_name === tag);
     } catch (error) {
       throw this.wrap(error, 'GET releases');
@@ -245,7 +322,11 @@ export class GitHubReleasesPublisher implements Publisher {
 
   private async listAssets(releaseId: number): Promise<AssetData[]> {
     try {
-      return (await this.octokit.paginate('GET /repos/{owner}/{repo}/releases/{release_id}/assets', { ...this.repoParams, release_id: releaseId, per_page: 100 })) as AssetData[];
+      return (await this.octokit.paginate('GET /repos/{owner}/{repo}/releases/{release_id}/assets', {
+        ...this.repoParams,
+        release_id: releaseId,
+        per_page: 100,
+      })) as AssetData[];
     } catch (error) {
       throw this.wrap(error, 'GET release assets');
     }
@@ -270,9 +351,13 @@ export class GitHubReleasesPublisher implements Publisher {
     if (!sums) {
       const unverifiable = remote.filter((a) => a.state === 'uploaded' && !a.digest && a.name !== SUMS_ASSET);
       if (unverifiable.length > 0) {
-        throw new EdgezooError('RELEASE_UNVERIFIABLE', `draft release ${tag} holds ${unverifiable.map((a) => a.name).join(', ')} without ${SUMS_ASSET} or digests, so their bytes cannot be checked`, {
-          hint: 'delete the draft release on GitHub, then publish again',
-        });
+        throw new EdgezooError(
+          'RELEASE_UNVERIFIABLE',
+          `draft release ${tag} holds ${unverifiable.map((a) => a.name).join(', ')} without ${SUMS_ASSET} or digests, so their bytes cannot be checked`,
+          {
+            hint: 'delete the draft release on GitHub, then publish again',
+          },
+        );
       }
       return;
     }
@@ -282,7 +367,9 @@ export class GitHubReleasesPublisher implements Publisher {
       const remoteSums = parseSums(remoteText);
       const localSums = parseSums(localText);
       const differing = [...localSums].find(([file, sha]) => remoteSums.get(file) !== sha);
-      const detail = differing ? `${differing[0]}: release has sha256 ${remoteSums.get(differing[0]) ?? '(none)'}, the zoo has sha256 ${differing[1]}` : 'the file lists differ';
+      const detail = differing
+        ? `${differing[0]}: release has sha256 ${remoteSums.get(differing[0]) ?? '(none)'}, the zoo has sha256 ${differing[1]}`
+        : 'the file lists differ';
       throw new EdgezooError('RELEASE_IMMUTABLE', `release ${tag} was started with other bytes (${detail})`, {
         hint: 'a published version never changes: bump the version and build again',
       });
@@ -293,9 +380,13 @@ export class GitHubReleasesPublisher implements Publisher {
     const digest = remote.digest?.startsWith('sha256:') ? remote.digest.slice(7) : undefined;
     if (remote.size !== local.size || (digest !== undefined && digest !== local.sha256)) {
       const remoteSha = digest ?? '(not reported)';
-      throw new EdgezooError('RELEASE_IMMUTABLE', `asset ${local.name} of release ${tag} differs: release has ${remote.size} bytes, sha256 ${remoteSha}; the zoo has ${local.size} bytes, sha256 ${local.sha256}`, {
-        hint: 'a published version never changes: bump the version and build again',
-      });
+      throw new EdgezooError(
+        'RELEASE_IMMUTABLE',
+        `asset ${local.name} of release ${tag} differs: release has ${remote.size} bytes, sha256 ${remoteSha}; the zoo has ${local.size} bytes, sha256 ${local.sha256}`,
+        {
+          hint: 'a published version never changes: bump the version and build again',
+        },
+      );
     }
   }
 
@@ -305,7 +396,9 @@ export class GitHubReleasesPublisher implements Publisher {
     for (const asset of assets) {
       const there = remote.find((a) => a.name === asset.name && a.state === 'uploaded');
       if (!there) {
-        throw new EdgezooError('RELEASE_IMMUTABLE', `release ${tag} is already published without ${asset.name}`, { hint: 'a published version never changes: bump the version and build again' });
+        throw new EdgezooError('RELEASE_IMMUTABLE', `release ${tag} is already published without ${asset.name}`, {
+          hint: 'a published version never changes: bump the version and build again',
+        });
       }
       this.assertAssetMatches(there, asset, tag);
     }
@@ -336,7 +429,11 @@ export class GitHubReleasesPublisher implements Publisher {
           return;
         }
         if (attempt >= 3) throw this.wrap(error, `upload of ${asset.name} to ${tag}`);
-        if (remote) await this.request('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', { ...this.repoParams, asset_id: remote.id });
+        if (remote)
+          await this.request('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+            ...this.repoParams,
+            asset_id: remote.id,
+          });
       }
     }
   }
@@ -355,7 +452,9 @@ function parseSums(text: string): Map<string, string> {
 async function localAssets(dir: string, version: IndexVersion): Promise<LocalAsset[]> {
   const files: Array<{ name: string; sha256?: string }> = [
     ...version.artifacts.flatMap((a) => a.files.map((f) => ({ name: f.name, sha256: f.sha256 }))),
-    ...(version.licenseFile ? [{ name: path.posix.basename(version.licenseFile.url), sha256: version.licenseFile.sha256 }] : []),
+    ...(version.licenseFile
+      ? [{ name: path.posix.basename(version.licenseFile.url), sha256: version.licenseFile.sha256 }]
+      : []),
     { name: CARD_FILE },
     { name: MANIFEST_FILE },
   ];
@@ -369,5 +468,8 @@ async function localAssets(dir: string, version: IndexVersion): Promise<LocalAss
   }
   const sumsText = assets.map((a) => `${a.sha256}  ${a.name}\n`).join('');
   const sumsBytes = Buffer.from(sumsText, 'utf8');
-  return [{ name: SUMS_ASSET, size: sumsBytes.length, sha256: sha256Bytes(sumsBytes), read: async () => sumsBytes }, ...assets];
+  return [
+    { name: SUMS_ASSET, size: sumsBytes.length, sha256: sha256Bytes(sumsBytes), read: async () => sumsBytes },
+    ...assets,
+  ];
 }

@@ -15,7 +15,15 @@ import { Sha256MismatchError } from '../fetch/errors.js';
 import { downloadToFile } from '../fetch/download.js';
 import { checkFetchableUrl } from '../fetch/url-policy.js';
 import type { RetryTiming } from '../fetch/http-rules.js';
-import { INDEX_SIGNATURE_FILE, parseIndex, verifyBytes, type IndexArtifact, type IndexModel, type IndexVersion, type ZooIndex } from '../zoo/index.js';
+import {
+  INDEX_SIGNATURE_FILE,
+  parseIndex,
+  verifyBytes,
+  type IndexArtifact,
+  type IndexModel,
+  type IndexVersion,
+  type ZooIndex,
+} from '../zoo/index.js';
 
 /** A loaded index and where it came from, so relative artifact URLs resolve against it. */
 export interface LoadedIndex {
@@ -57,16 +65,24 @@ export async function loadIndex(location: URL, options: LoadIndexOptions = {}): 
       signature = await readResource(sigUrl, options.signal, 'SIGNATURE_MISSING');
     } catch (error) {
       if (error instanceof EdgezooError && error.code === 'SIGNATURE_MISSING') {
-        throw new EdgezooError('SIGNATURE_MISSING', `${where} has no signature (${displayLocation(sigUrl)} not found), and a public key is configured`, {
-          hint: 'the zoo must be published with EDGEZOO_SIGNING_KEY set; refusing an unsigned index',
-        });
+        throw new EdgezooError(
+          'SIGNATURE_MISSING',
+          `${where} has no signature (${displayLocation(sigUrl)} not found), and a public key is configured`,
+          {
+            hint: 'the zoo must be published with EDGEZOO_SIGNING_KEY set; refusing an unsigned index',
+          },
+        );
       }
       throw error;
     }
     if (!verifyBytes(bytes, signature.toString('utf8'), options.publicKey)) {
-      throw new EdgezooError('SIGNATURE_INVALID', `the signature of ${where} does not match its bytes under the configured public key`, {
-        hint: 'the index was changed after signing, or signed with another key; do not use it',
-      });
+      throw new EdgezooError(
+        'SIGNATURE_INVALID',
+        `the signature of ${where} does not match its bytes under the configured public key`,
+        {
+          hint: 'the index was changed after signing, or signed with another key; do not use it',
+        },
+      );
     }
     verified = true;
   }
@@ -83,18 +99,26 @@ async function readResource(url: URL, signal: AbortSignal | undefined, notFoundC
     try {
       return await readFile(url);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new EdgezooError(notFoundCode, `${where} does not exist`);
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new EdgezooError(notFoundCode, `${where} does not exist`);
       throw error;
     }
   }
   checkFetchableUrl(url.href);
   let response: Response;
   try {
-    response = await fetch(url, { signal: signal ?? AbortSignal.timeout(60_000), headers: { 'accept-encoding': 'identity' } });
+    response = await fetch(url, {
+      signal: signal ?? AbortSignal.timeout(60_000),
+      headers: { 'accept-encoding': 'identity' },
+    });
   } catch (error) {
-    throw new EdgezooError('NETWORK', `cannot read ${where}: ${(error as Error).message}`, { hint: 'check the network and the index URL', cause: error });
+    throw new EdgezooError('NETWORK', `cannot read ${where}: ${(error as Error).message}`, {
+      hint: 'check the network and the index URL',
+      cause: error,
+    });
   }
-  if (response.status === 404 || response.status === 410) throw new EdgezooError(notFoundCode, `${where} does not exist (HTTP ${response.status})`);
+  if (response.status === 404 || response.status === 410)
+    throw new EdgezooError(notFoundCode, `${where} does not exist (HTTP ${response.status})`);
   if (!response.ok) throw new EdgezooError('HTTP_STATUS', `HTTP ${response.status} for ${where}`);
   return Buffer.from(await response.arrayBuffer());
 }
@@ -114,8 +138,12 @@ export function parseModelSpec(spec: string): { name: string; range?: string } {
   if (at < 0) return { name: spec };
   const name = spec.slice(0, at);
   const range = spec.slice(at + 1);
-  if (name === '' || range === '') throw new EdgezooError('USAGE', `"${spec}" is not NAME or NAME@RANGE (like mobilenet-v2@1)`, { exitCode: 2 });
-  if (semver.validRange(range) === null) throw new EdgezooError('USAGE', `"${range}" in "${spec}" is not a semver version or range (like 1, ^1.2, 1.0.0)`, { exitCode: 2 });
+  if (name === '' || range === '')
+    throw new EdgezooError('USAGE', `"${spec}" is not NAME or NAME@RANGE (like mobilenet-v2@1)`, { exitCode: 2 });
+  if (semver.validRange(range) === null)
+    throw new EdgezooError('USAGE', `"${range}" in "${spec}" is not a semver version or range (like 1, ^1.2, 1.0.0)`, {
+      exitCode: 2,
+    });
   return { name, range };
 }
 
@@ -133,8 +161,15 @@ export interface ResolvedPull {
 export function resolvePull(index: ZooIndex, request: PullRequest): ResolvedPull {
   const model = index.models.find((m) => m.name === request.name);
   if (!model) {
-    const near = nearestNames(request.name, index.models.map((m) => m.name));
-    throw new EdgezooError('MODEL_NOT_FOUND', `no model "${request.name}" in the index`, near.length > 0 ? { hint: `did you mean ${near.join(', ')}?` } : { hint: 'run `edgezoo list` to see the models' });
+    const near = nearestNames(
+      request.name,
+      index.models.map((m) => m.name),
+    );
+    throw new EdgezooError(
+      'MODEL_NOT_FOUND',
+      `no model "${request.name}" in the index`,
+      near.length > 0 ? { hint: `did you mean ${near.join(', ')}?` } : { hint: 'run `edgezoo list` to see the models' },
+    );
   }
   const range = request.range ?? '*';
   let version: IndexVersion | undefined;
@@ -147,19 +182,34 @@ export function resolvePull(index: ZooIndex, request: PullRequest): ResolvedPull
   }
   if (!version) {
     const yankedMatches = model.versions.filter((v) => v.yanked && semver.satisfies(v.version, range));
-    const hint = yankedMatches.length > 0
-      ? `only yanked versions match: ${yankedMatches.map((v) => `${v.version} (${v.yanked!.reason})`).join(', ')}; ask for one exactly, e.g. ${model.name}@${yankedMatches[0]!.version}`
-      : `versions of ${model.name}: ${model.versions.map((v) => v.version + (v.yanked ? ' (yanked)' : '')).join(', ')}`;
+    const hint =
+      yankedMatches.length > 0
+        ? `only yanked versions match: ${yankedMatches.map((v) => `${v.version} (${v.yanked!.reason})`).join(', ')}; ask for one exactly, e.g. ${model.name}@${yankedMatches[0]!.version}`
+        : `versions of ${model.name}: ${model.versions.map((v) => v.version + (v.yanked ? ' (yanked)' : '')).join(', ')}`;
     throw new EdgezooError('VERSION_NOT_FOUND', `no version of ${model.name} matches "${range}"`, { hint });
   }
   const artifacts = version.artifacts.filter(
-    (a) => (request.format === undefined || a.format === request.format) && (request.precision === undefined || a.precision === request.precision),
+    (a) =>
+      (request.format === undefined || a.format === request.format) &&
+      (request.precision === undefined || a.precision === request.precision),
   );
   if (artifacts.length === 0) {
     const wanted = [request.format ?? '*', request.precision ?? '*'].join('/');
-    const failed = version.failed.find((f) => (request.format === undefined || f.format === request.format) && (request.precision === undefined || f.precision === request.precision));
-    const skipped = version.skipped.find((s) => (request.format === undefined || s.format === request.format) && (request.precision === undefined || s.precision === request.precision));
-    const why = failed ? ` (${failed.format}/${failed.precision} failed: ${failed.reason})` : skipped ? ` (${skipped.format}/${skipped.precision} skipped: ${skipped.reason})` : '';
+    const failed = version.failed.find(
+      (f) =>
+        (request.format === undefined || f.format === request.format) &&
+        (request.precision === undefined || f.precision === request.precision),
+    );
+    const skipped = version.skipped.find(
+      (s) =>
+        (request.format === undefined || s.format === request.format) &&
+        (request.precision === undefined || s.precision === request.precision),
+    );
+    const why = failed
+      ? ` (${failed.format}/${failed.precision} failed: ${failed.reason})`
+      : skipped
+        ? ` (${skipped.format}/${skipped.precision} skipped: ${skipped.reason})`
+        : '';
     throw new EdgezooError('ARTIFACT_NOT_FOUND', `${model.name}@${version.version} has no artifact ${wanted}${why}`, {
       hint: `available: ${version.artifacts.map((a) => `${a.format}/${a.precision}`).join(', ') || 'none'}`,
     });
@@ -233,17 +283,29 @@ export interface PullResult {
  * (a model's license travels with it). Each file is verified before it gets its final name;
  * a failure of one file fails the pull after the others finish, with nothing half-written.
  */
-export async function pullArtifacts(loaded: LoadedIndex, resolved: ResolvedPull, options: PullOptions): Promise<PullResult> {
+export async function pullArtifacts(
+  loaded: LoadedIndex,
+  resolved: ResolvedPull,
+  options: PullOptions,
+): Promise<PullResult> {
   const started = performance.now();
-  const files: Array<{ name: string; url: string; sha256: string; size: number }> = resolved.artifacts.flatMap((a) => a.files);
+  const files: Array<{ name: string; url: string; sha256: string; size: number }> = resolved.artifacts.flatMap(
+    (a) => a.files,
+  );
   const license = resolved.version.licenseFile;
-  if (license) files.push({ name: `${resolved.model.name}-${resolved.version.version}-LICENSE.txt`, url: license.url, sha256: license.sha256, size: license.size });
+  if (license)
+    files.push({
+      name: `${resolved.model.name}-${resolved.version.version}-LICENSE.txt`,
+      url: license.url,
+      sha256: license.sha256,
+      size: license.size,
+    });
   await mkdir(options.outDir, { recursive: true });
   const limit = pLimit(options.concurrency ?? 4);
-  const settled = await Promise.allSettled(
-    files.map((file) => limit(() => pullFile(loaded.location, file, options))),
-  );
-  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
+  const settled = await Promise.allSettled(files.map((file) => limit(() => pullFile(loaded.location, file, options))));
+  const failures = settled
+    .filter((s): s is PromiseRejectedResult => s.status === 'rejected')
+    .map((s) => s.reason as unknown);
   if (failures.length > 0) throw failures[0];
   const pulled = settled.map((s) => (s as PromiseFulfilledResult<PulledFile>).value);
   return {
@@ -256,11 +318,16 @@ export async function pullArtifacts(loaded: LoadedIndex, resolved: ResolvedPull,
   };
 }
 
-async function pullFile(base: URL, file: { name: string; url: string; sha256: string; size: number }, options: PullOptions): Promise<PulledFile> {
+async function pullFile(
+  base: URL,
+  file: { name: string; url: string; sha256: string; size: number },
+  options: PullOptions,
+): Promise<PulledFile> {
   const url = new URL(file.url, base);
   // The index names files; only plain names land in --out (the schema refuses separators too).
   const destination = path.join(options.outDir, path.basename(file.name));
-  const report = (received: number, done: boolean) => options.onProgress?.({ file: file.name, received, total: file.size, done });
+  const report = (received: number, done: boolean) =>
+    options.onProgress?.({ file: file.name, received, total: file.size, done });
   try {
     if (url.protocol === 'file:') {
       const reused = await copyVerified(fileURLToPath(url), destination, file.sha256);
@@ -283,16 +350,24 @@ async function pullFile(base: URL, file: { name: string; url: string; sha256: st
   } catch (error) {
     if (error instanceof Sha256MismatchError || (error instanceof EdgezooError && error.code === 'SHA256_MISMATCH')) {
       const actual = error instanceof Sha256MismatchError ? error.actual : 'different bytes';
-      throw new EdgezooError('SHA256_MISMATCH', `${file.name} from ${displayLocation(url)} has sha256 ${actual}, but the index says ${file.sha256}; nothing was written to ${destination}`, {
-        hint: 'the zoo holds a corrupted or changed file; tell its publisher',
-        cause: error,
-      });
+      throw new EdgezooError(
+        'SHA256_MISMATCH',
+        `${file.name} from ${displayLocation(url)} has sha256 ${actual}, but the index says ${file.sha256}; nothing was written to ${destination}`,
+        {
+          hint: 'the zoo holds a corrupted or changed file; tell its publisher',
+          cause: error,
+        },
+      );
     }
     if (error instanceof EdgezooError && error.code === 'HTTP_STATUS' && /HTTP 404|HTTP 410/.test(error.message)) {
-      throw new EdgezooError('ARTIFACT_MISSING', `${file.name} is listed in the index but ${displayLocation(url)} does not exist (HTTP 404)`, {
-        hint: 'the zoo is incomplete; tell its publisher (republishing restores missing files)',
-        cause: error,
-      });
+      throw new EdgezooError(
+        'ARTIFACT_MISSING',
+        `${file.name} is listed in the index but ${displayLocation(url)} does not exist (HTTP 404)`,
+        {
+          hint: 'the zoo is incomplete; tell its publisher (republishing restores missing files)',
+          cause: error,
+        },
+      );
     }
     throw error;
   }
@@ -310,9 +385,13 @@ async function copyVerified(source: string, destination: string, sha256: string)
     await copyFile(source, partial);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new EdgezooError('ARTIFACT_MISSING', `${path.basename(destination)} is listed in the index but ${source} does not exist`, {
-        hint: 'the zoo is incomplete; tell its publisher (republishing restores missing files)',
-      });
+      throw new EdgezooError(
+        'ARTIFACT_MISSING',
+        `${path.basename(destination)} is listed in the index but ${source} does not exist`,
+        {
+          hint: 'the zoo is incomplete; tell its publisher (republishing restores missing files)',
+        },
+      );
     }
     throw error;
   }

@@ -10,23 +10,30 @@ export function renderSiteHtml(index: ZooIndex, title = 'edgezoo model zoo'): st
   const rows: string[] = [];
   for (const model of index.models) {
     for (const version of model.versions) {
-      const yanked = version.yanked ? ` <span class="yanked" title="${esc(version.yanked.reason)}">yanked: ${esc(version.yanked.reason)}</span>` : '';
+      const yanked = version.yanked
+        ? ` <span class="yanked" title="${esc(version.yanked.reason)}">yanked: ${esc(version.yanked.reason)}</span>`
+        : '';
       for (const artifact of version.artifacts) {
-        rows.push([
-          '<tr>',
-          `<td class="model"><a href="${esc(version.card)}">${esc(model.name)}</a></td>`,
-          `<td class="version">${esc(version.version)}${yanked}</td>`,
-          `<td class="format">${esc(artifact.format)}</td>`,
-          `<td class="precision">${esc(artifact.precision)}</td>`,
-          `<td class="size" data-bytes="${artifact.size}">${esc(formatBytes(artifact.size))}</td>`,
-          `<td class="validation">${esc(validationText(artifact))}</td>`,
-          `<td class="latency">${artifact.benchmark ? `${artifact.benchmark.medianMs.toFixed(2)} ms (p90 ${artifact.benchmark.p90Ms.toFixed(2)})` : '-'}</td>`,
-          `<td class="license">${version.licenseFile ? `<a href="${esc(version.licenseFile.url)}">${esc(version.license)}</a>` : esc(version.license)}</td>`,
-          `<td class="download">${artifact.files
-            .map((f) => `<a class="file" href="${esc(f.url)}" download="${esc(f.name)}" data-sha256="${f.sha256}" data-size="${f.size}">${esc(f.name)}</a><br><code class="sha256">sha256 ${f.sha256}</code>`)
-            .join('<br>')}</td>`,
-          '</tr>',
-        ].join(''));
+        rows.push(
+          [
+            '<tr>',
+            `<td class="model"><a href="${esc(version.card)}">${esc(model.name)}</a></td>`,
+            `<td class="version">${esc(version.version)}${yanked}</td>`,
+            `<td class="format">${esc(artifact.format)}</td>`,
+            `<td class="precision">${esc(artifact.precision)}</td>`,
+            `<td class="size" data-bytes="${artifact.size}">${esc(formatBytes(artifact.size))}</td>`,
+            `<td class="validation">${esc(validationText(artifact))}</td>`,
+            `<td class="latency">${artifact.benchmark ? `${artifact.benchmark.medianMs.toFixed(2)} ms (p90 ${artifact.benchmark.p90Ms.toFixed(2)})` : '-'}</td>`,
+            `<td class="license">${version.licenseFile ? `<a href="${esc(version.licenseFile.url)}">${esc(version.license)}</a>` : esc(version.license)}</td>`,
+            `<td class="download">${artifact.files
+              .map(
+                (f) =>
+                  `<a class="file" href="${esc(f.url)}" download="${esc(f.name)}" data-sha256="${f.sha256}" data-size="${f.size}">${esc(f.name)}</a><br><code class="sha256">sha256 ${f.sha256}</code>`,
+              )
+              .join('<br>')}</td>`,
+            '</tr>',
+          ].join(''),
+        );
       }
     }
   }

@@ -4,7 +4,14 @@ import type { KeyObject } from 'node:crypto';
 /** Something a publisher did, for progress output. */
 export type PublishEvent =
   | { kind: 'version'; name: string; version: string; state: 'new' | 'unchanged' | 'completed' }
-  | { kind: 'file'; name: string; version: string; file: string; state: 'uploaded' | 'skipped' | 'replaced-partial'; bytes: number }
+  | {
+      kind: 'file';
+      name: string;
+      version: string;
+      file: string;
+      state: 'uploaded' | 'skipped' | 'replaced-partial';
+      bytes: number;
+    }
   | { kind: 'note'; message: string };
 
 export interface PublishOptions {

@@ -22,20 +22,23 @@ export interface PathReference {
  * Reports each referenced path whose existing part resolves (through symlinks) outside the
  * project. Paths that do not exist yet are not errors here: build steps report missing files.
  */
-export async function checkPathsStayInProject(references: readonly PathReference[], projectRoot: string): Promise<RecipeProblem[]> {
+export async function checkPathsStayInProject(
+  references: readonly PathReference[],
+  projectRoot: string,
+): Promise<RecipeProblem[]> {
   if (references.length === 0) return [];
   const realRoot = await realpath(projectRoot);
   const problems: RecipeProblem[] = [];
   for (const reference of references) {
     const relative = reference.glob ? globBase(reference.value) : normaliseProjectPath(reference.value);
     if (relative === '') continue;
-    const escape = await findSymlinkEscape(projectRoot, realRoot, relative);
-    if (escape !== undefined) {
+    const escapeTarget = await findSymlinkEscape(projectRoot, realRoot, relative);
+    if (escapeTarget !== undefined) {
       problems.push(
         makeProblem(
           reference.position,
           ProblemCode.pathEscapes,
-          `${reference.field}: "${reference.value}" leaves the project through the symlink ${escape.link} -> ${escape.target}; keep model files inside the project`,
+          `${reference.field}: "${reference.value}" leaves the project through the symlink ${escapeTarget.link} -> ${escapeTarget.target}; keep model files inside the project`,
         ),
       );
     }
@@ -43,7 +46,11 @@ export async function checkPathsStayInProject(references: readonly PathReference
   return problems;
 }
 
-async function findSymlinkEscape(projectRoot: string, realRoot: string, relative: string): Promise<{ link: string; target: string } | undefined> {
+async function findSymlinkEscape(
+  projectRoot: string,
+  realRoot: string,
+  relative: string,
+): Promise<{ link: string; target: string } | undefined> {
   const segments = relative.split('/');
   for (let count = 1; count <= segments.length; count++) {
     const prefix = segments.slice(0, count).join('/');

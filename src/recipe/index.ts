@@ -16,7 +16,15 @@ export {
   type RecipeLoadResult,
   type ParsedRecipe,
 } from './load.js';
-export { RecipeYamlSchema, recipeJsonSchema, renderRecipeJsonSchema, DEFAULT_TARGETS, ALL_PRECISIONS, TARGET_FORMATS, type RecipeYaml } from './schema.js';
+export {
+  RecipeYamlSchema,
+  recipeJsonSchema,
+  renderRecipeJsonSchema,
+  DEFAULT_TARGETS,
+  ALL_PRECISIONS,
+  TARGET_FORMATS,
+  type RecipeYaml,
+} from './schema.js';
 export { formatProblem, ProblemCode, type ProblemCodeValue } from './problems.js';
 export { checkSpdxExpression, SPDX_LICENSE_IDS } from './spdx.js';
 export { checkProjectPath, globBase } from './project-path.js';

@@ -18,8 +18,12 @@ export function problemsFromIssues(issues: readonly Issue[], root: AnySchema, so
   for (const issue of issues) problems.push(...problemsFromIssue(issue, [], root, source));
   // A typo ("sorce") yields an unknown key and a missing one ("source"); the suggestion on the
   // unknown key already says it, so the missing-key problem would only repeat it.
-  const suggested = new Set(problems.filter((p) => p.code === ProblemCode.unknownKey).map((p) => /did you mean "([^"]+)"/.exec(p.message)?.[1]));
-  return problems.filter((p) => p.code !== ProblemCode.missingKey || !suggested.has(/missing required key "([^"]+)"/.exec(p.message)?.[1]));
+  const suggested = new Set(
+    problems.filter((p) => p.code === ProblemCode.unknownKey).map((p) => /did you mean "([^"]+)"/.exec(p.message)?.[1]),
+  );
+  return problems.filter(
+    (p) => p.code !== ProblemCode.missingKey || !suggested.has(/missing required key "([^"]+)"/.exec(p.message)?.[1]),
+  );
 }
 
 function problemsFromIssue(issue: Issue, prefix: ValuePath, root: AnySchema, source: YamlSource): RecipeProblem[] {
@@ -33,8 +37,13 @@ function problemsFromIssue(issue: Issue, prefix: ValuePath, root: AnySchema, sou
       const validKeys = objectKeysAt(root, path);
       return issue.keys.map((key) => {
         const suggestion = nearest(key, validKeys);
-        const hint = suggestion !== undefined ? `; did you mean "${suggestion}"?` : `; expected one of: ${validKeys.join(', ')}`;
-        return makeProblem(source.locate([...path, key], 'key'), ProblemCode.unknownKey, at(`unknown key "${key}"${hint}`));
+        const hint =
+          suggestion !== undefined ? `; did you mean "${suggestion}"?` : `; expected one of: ${validKeys.join(', ')}`;
+        return makeProblem(
+          source.locate([...path, key], 'key'),
+          ProblemCode.unknownKey,
+          at(`unknown key "${key}"${hint}`),
+        );
       });
     }
     case 'invalid_type': {
@@ -44,24 +53,44 @@ function problemsFromIssue(issue: Issue, prefix: ValuePath, root: AnySchema, sou
       if (value === undefined && typeof key === 'string' && isMapping(parent) && !Object.hasOwn(parent, key)) {
         const description = firstSentence(schemaAt(root, path)?.description);
         const parentLabel = formatValuePath(parentPath);
-        const message = `missing required key "${key}"` + (description ? ` (${description})` : '');
-        return [makeProblem(source.locate(parentPath, 'value'), ProblemCode.missingKey, parentLabel === '' ? message : `${parentLabel}: ${message}`)];
+        const message = `missing required key "${key}"${description ? ` (${description})` : ''}`;
+        return [
+          makeProblem(
+            source.locate(parentPath, 'value'),
+            ProblemCode.missingKey,
+            parentLabel === '' ? message : `${parentLabel}: ${message}`,
+          ),
+        ];
       }
       if (issue.expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')) {
         // YAML read `1.0` as the number 1; show what was written and how to keep it a string.
         const written = source.scalarText(path) ?? String(value);
         return [
-          makeProblem(source.locate(path), ProblemCode.wrongType, at(`expected a string, received the ${typeof value} ${written} (write it in quotes: "${written}")`)),
+          makeProblem(
+            source.locate(path),
+            ProblemCode.wrongType,
+            at(`expected a string, received the ${typeof value} ${written} (write it in quotes: "${written}")`),
+          ),
         ];
       }
-      return [makeProblem(source.locate(path), ProblemCode.wrongType, at(`expected ${typeName(issue.expected)}, received ${describeValue(value)}`))];
+      return [
+        makeProblem(
+          source.locate(path),
+          ProblemCode.wrongType,
+          at(`expected ${typeName(issue.expected)}, received ${describeValue(value)}`),
+        ),
+      ];
     }
     case 'invalid_value': {
       const allowed = issue.values.map((v) => String(v));
       const format = path[0] === 'targets' && typeof path[1] === 'string' ? path[1] : undefined;
       if (format !== undefined && typeof value === 'string' && (ALL_PRECISIONS as readonly string[]).includes(value)) {
         return [
-          makeProblem(source.locate(path), ProblemCode.precisionUnsupported, at(`${format} does not support precision "${value}"; ${format} builds ${allowed.join(', ')}`)),
+          makeProblem(
+            source.locate(path),
+            ProblemCode.precisionUnsupported,
+            at(`${format} does not support precision "${value}"; ${format} builds ${allowed.join(', ')}`),
+          ),
         ];
       }
       const suggestion = typeof value === 'string' ? nearest(value, allowed, { ignoreCase: true }) : undefined;
@@ -71,22 +100,46 @@ function problemsFromIssue(issue: Issue, prefix: ValuePath, root: AnySchema, sou
         what !== ''
           ? `${what}${received}; expected one of ${allowed.join(', ')}`
           : `expected ${allowed.length === 1 ? JSON.stringify(issue.values[0]) : `one of ${allowed.join(', ')}`}, received ${received}`;
-      return [makeProblem(source.locate(path), ProblemCode.invalidValue, at(message + (suggestion ? `; did you mean "${suggestion}"?` : '')))];
+      return [
+        makeProblem(
+          source.locate(path),
+          ProblemCode.invalidValue,
+          at(message + (suggestion ? `; did you mean "${suggestion}"?` : '')),
+        ),
+      ];
     }
     case 'too_small':
     case 'too_big':
-      return [makeProblem(source.locate(path), ProblemCode.invalidValue, at(`${sizeExpectation(issue)}, received ${describeValue(value)}`))];
+      return [
+        makeProblem(
+          source.locate(path),
+          ProblemCode.invalidValue,
+          at(`${sizeExpectation(issue)}, received ${describeValue(value)}`),
+        ),
+      ];
     case 'invalid_union': {
       // Report the branch that matched the value's shape (a mapping for the inline form, a
       // string for the path form); when none did, the union's own message says what fits.
-      const matching = issue.errors.filter((branch) => !branch.every((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+      const matching = issue.errors.filter(
+        (branch) => !branch.every((inner) => inner.code === 'invalid_type' && inner.path.length === 0),
+      );
       const only = matching[0];
-      if (matching.length === 1 && only !== undefined) return only.flatMap((inner) => problemsFromIssue(inner, path, root, source));
-      return [makeProblem(source.locate(path), ProblemCode.wrongType, at(`${issue.message}, received ${describeValue(value)}`))];
+      if (matching.length === 1 && only !== undefined)
+        return only.flatMap((inner) => problemsFromIssue(inner, path, root, source));
+      return [
+        makeProblem(
+          source.locate(path),
+          ProblemCode.wrongType,
+          at(`${issue.message}, received ${describeValue(value)}`),
+        ),
+      ];
     }
     default: {
       // invalid_format and custom issues carry messages written in schema.ts.
-      const message = /\bexpected\b/.test(issue.message) && !/\breceived\b/.test(issue.message) ? `${issue.message}, received ${describeValue(value)}` : issue.message;
+      const message =
+        /\bexpected\b/.test(issue.message) && !/\breceived\b/.test(issue.message)
+          ? `${issue.message}, received ${describeValue(value)}`
+          : issue.message;
       return [makeProblem(source.locate(path), ProblemCode.invalidValue, at(message))];
     }
   }
@@ -102,7 +155,11 @@ function sizeExpectation(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBi
         ? `expected at least ${bound} item${bound === 1 ? '' : 's'}`
         : `expected at most ${bound} item${bound === 1 ? '' : 's'}`;
     case 'string':
-      return issue.code === 'too_small' ? (bound === 1 ? 'expected a non-empty string' : `expected at least ${bound} characters`) : `expected at most ${bound} characters`;
+      return issue.code === 'too_small'
+        ? bound === 1
+          ? 'expected a non-empty string'
+          : `expected at least ${bound} characters`
+        : `expected at most ${bound} characters`;
     default:
       return `expected a number ${comparison} ${bound}`;
   }
@@ -167,7 +224,11 @@ function unwrap(schema: AnySchema): AnySchema {
   let current = schema;
   for (;;) {
     const def = definition(current);
-    if (def.innerType !== undefined && ['optional', 'default', 'prefault', 'nullable', 'readonly', 'catch', 'nonoptional'].includes(def.type)) current = def.innerType;
+    if (
+      def.innerType !== undefined &&
+      ['optional', 'default', 'prefault', 'nullable', 'readonly', 'catch', 'nonoptional'].includes(def.type)
+    )
+      current = def.innerType;
     else if (def.type === 'pipe' && def.in !== undefined) current = def.in;
     else return current;
   }
@@ -212,6 +273,7 @@ function objectKeysAt(root: AnySchema, path: ValuePath): string[] {
   const inner = unwrap(schema);
   const def = definition(inner);
   if (def.type === 'object') return Object.keys(def.shape ?? {});
-  if (def.type === 'union') return (def.options ?? []).flatMap((option) => Object.keys(definition(unwrap(option)).shape ?? {}));
+  if (def.type === 'union')
+    return (def.options ?? []).flatMap((option) => Object.keys(definition(unwrap(option)).shape ?? {}));
   return [];
 }

@@ -12,7 +12,15 @@ import { problemsFromIssues, valueAt } from './issues.js';
 import { checkRecipeRules } from './rules.js';
 import { normaliseRecipe } from './normalise.js';
 import { checkPathsStayInProject, type PathReference } from './fs-rules.js';
-import { formatProblem, formatValuePath, isMapping, makeProblem, ProblemCode, sortProblems, type ValuePath } from './problems.js';
+import {
+  formatProblem,
+  formatValuePath,
+  isMapping,
+  makeProblem,
+  ProblemCode,
+  sortProblems,
+  type ValuePath,
+} from './problems.js';
 import { FACTORY_PATTERN } from './schema.js';
 import { isGlob } from './project-path.js';
 
@@ -38,9 +46,13 @@ export class RecipeInvalidError extends EdgezooError {
   constructor(file: string, problems: RecipeProblem[]) {
     const lines = problems.slice(0, 20).map(formatProblem);
     const more = problems.length > 20 ? [`... and ${problems.length - 20} more`] : [];
-    super('RECIPE_INVALID', `${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${[...lines, ...more].join('\n')}`, {
-      hint: 'run `edgezoo check` to see every problem',
-    });
+    super(
+      'RECIPE_INVALID',
+      `${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${[...lines, ...more].join('\n')}`,
+      {
+        hint: 'run `edgezoo check` to see every problem',
+      },
+    );
     this.problems = problems;
   }
 }
@@ -56,7 +68,8 @@ export function isEdgezooRecipeError(error: unknown): error is RecipeInvalidErro
  */
 export function parseRecipeText(text: string, fileLabel: string): ParsedRecipe {
   const source = parseYamlSource(text, fileLabel);
-  if (source.value === undefined || source.problems.length > 0) return { problems: sortProblems(source.problems), paths: [] };
+  if (source.value === undefined || source.problems.length > 0)
+    return { problems: sortProblems(source.problems), paths: [] };
 
   const problems: RecipeProblem[] = [];
   const parsed = RecipeYamlSchema.safeParse(source.value);
@@ -74,7 +87,12 @@ export function parseRecipeText(text: string, fileLabel: string): ParsedRecipe {
 /** Loads one recipe file: size, encoding, YAML, schema, rules, then symlink escapes. */
 export async function loadRecipe(file: string, projectRoot: string): Promise<RecipeLoadResult> {
   const label = projectLabel(file, projectRoot);
-  const fail = (code: (typeof ProblemCode)[keyof typeof ProblemCode], message: string, line = 1, col = 1): RecipeLoadResult => ({
+  const fail = (
+    code: (typeof ProblemCode)[keyof typeof ProblemCode],
+    message: string,
+    line = 1,
+    col = 1,
+  ): RecipeLoadResult => ({
     file: label,
     problems: [makeProblem({ file: label, line, col }, code, message)],
   });
@@ -86,7 +104,10 @@ export async function loadRecipe(file: string, projectRoot: string): Promise<Rec
     bytes = await readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return fail(ProblemCode.unreadable, code === 'ENOENT' ? 'no such file' : `cannot read the file (${code ?? String(error)})`);
+    return fail(
+      ProblemCode.unreadable,
+      code === 'ENOENT' ? 'no such file' : `cannot read the file (${code ?? String(error)})`,
+    );
   }
   const decoded = decodeRecipeBytes(bytes, label);
   if ('problem' in decoded) return { file: label, problems: [decoded.problem] };
@@ -120,7 +141,13 @@ export async function checkRecipes(files: readonly string[], projectRoot: string
       byName.set(name, result);
       continue;
     }
-    result.problems.push(makeProblem({ file: result.file, line: 1, col: 1 }, ProblemCode.duplicateName, `the model name "${name}" is already used by ${earlier.file}`));
+    result.problems.push(
+      makeProblem(
+        { file: result.file, line: 1, col: 1 },
+        ProblemCode.duplicateName,
+        `the model name "${name}" is already used by ${earlier.file}`,
+      ),
+    );
     delete result.recipe;
   }
   return results;
@@ -158,7 +185,7 @@ export function decodeRecipeBytes(bytes: Uint8Array, file: string): { text: stri
   const bad = nul >= 0 && (invalid < 0 || nul <= invalid) ? nul : invalid;
   if (bad >= 0) {
     const before = Buffer.from(bytes.subarray(0, bad)).toString('utf8');
-    const position = positionByScan(before + ' ', file, before.length);
+    const position = positionByScan(`${before} `, file, before.length);
     const message =
       bad === nul
         ? 'this is a binary file (it contains a NUL byte); expected a YAML text file'
@@ -205,16 +232,27 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
   return -1;
 }
 
-function collectPaths(value: unknown, locate: (path: ValuePath) => RecipeProblem | { file: string; line: number; col: number }): PathReference[] {
+function collectPaths(
+  value: unknown,
+  locate: (path: ValuePath) => RecipeProblem | { file: string; line: number; col: number },
+): PathReference[] {
   const references: PathReference[] = [];
   const add = (at: ValuePath, text: unknown, options: { glob?: boolean } = {}) => {
     if (typeof text !== 'string' || text === '') return;
     const position = locate(at);
-    references.push({ value: text, field: formatValuePath(at), glob: options.glob ?? isGlob(text), position: { file: position.file, line: position.line, col: position.col } });
+    references.push({
+      value: text,
+      field: formatValuePath(at),
+      glob: options.glob ?? isGlob(text),
+      position: { file: position.file, line: position.line, col: position.col },
+    });
   };
   add(['license_file'], valueAt(value, ['license_file']));
-  for (const kind of ['onnx', 'tflite'] as const) add(['source', kind, 'path'], valueAt(value, ['source', kind, 'path']), { glob: false });
-  add(['source', 'pytorch', 'weights', 'path'], valueAt(value, ['source', 'pytorch', 'weights', 'path']), { glob: false });
+  for (const kind of ['onnx', 'tflite'] as const)
+    add(['source', kind, 'path'], valueAt(value, ['source', kind, 'path']), { glob: false });
+  add(['source', 'pytorch', 'weights', 'path'], valueAt(value, ['source', 'pytorch', 'weights', 'path']), {
+    glob: false,
+  });
   const factory = valueAt(value, ['source', 'pytorch', 'factory']);
   const factoryFile = typeof factory === 'string' ? FACTORY_PATTERN.exec(factory)?.groups?.file : undefined;
   if (factoryFile !== undefined) add(['source', 'pytorch', 'factory'], factoryFile, { glob: false });

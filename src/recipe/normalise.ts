@@ -1,5 +1,14 @@
 /** Maps the schema's output (YAML form, snake_case, defaults applied) onto the Recipe contract. */
-import type { FileLocation, FileSource, InputSpec, ModelSource, ParameterReplacement, Precision, Recipe, TargetFormat } from './types.js';
+import type {
+  FileLocation,
+  FileSource,
+  InputSpec,
+  ModelSource,
+  ParameterReplacement,
+  Precision,
+  Recipe,
+  TargetFormat,
+} from './types.js';
 import { FACTORY_PATTERN, TARGET_FORMATS, type RecipeYaml } from './schema.js';
 import { normaliseProjectPath } from './project-path.js';
 
@@ -44,12 +53,16 @@ export function normaliseRecipe(yaml: RecipeYaml): Recipe {
     converters: { tflite: yaml.converters.tflite },
     opset: yaml.opset,
     tolerances: Object.fromEntries(
-      Object.entries(yaml.tolerances).map(([key, tolerance]) => [key, Object.fromEntries(Object.entries(tolerance).filter(([, v]) => v !== undefined))]),
+      Object.entries(yaml.tolerances).map(([key, tolerance]) => [
+        key,
+        Object.fromEntries(Object.entries(tolerance).filter(([, v]) => v !== undefined)),
+      ]),
     ),
   };
   if (yaml.license_file !== undefined) recipe.licenseFile = normaliseProjectPath(yaml.license_file);
   if (yaml.homepage !== undefined) recipe.homepage = yaml.homepage;
-  if (yaml.calibration !== undefined) recipe.calibration = { samples: normaliseProjectPath(yaml.calibration.samples), count: yaml.calibration.count };
+  if (yaml.calibration !== undefined)
+    recipe.calibration = { samples: normaliseProjectPath(yaml.calibration.samples), count: yaml.calibration.count };
   if (yaml.replacements !== undefined) {
     recipe.replacements =
       typeof yaml.replacements === 'string'
@@ -87,13 +100,20 @@ function normaliseSource(source: RecipeYaml['source']): ModelSource {
     const match = FACTORY_PATTERN.exec(source.pytorch.factory);
     const groups = match?.groups ?? {};
     const file = groups.file;
-    const factory = { module: file !== undefined ? normaliseProjectPath(file) : (groups.module ?? ''), function: groups.function ?? '', isFile: file !== undefined };
+    const factory = {
+      module: file !== undefined ? normaliseProjectPath(file) : (groups.module ?? ''),
+      function: groups.function ?? '',
+      isFile: file !== undefined,
+    };
     const result: ModelSource = { kind: 'pytorch', factory, kwargs: source.pytorch.kwargs };
     if (source.pytorch.weights !== undefined) result.weights = normaliseFile(source.pytorch.weights);
     return result;
   }
   if (source.package !== undefined) {
-    const file: FileSource = { location: normalisePackage(source.package), sha256: source.package.sha256.toLowerCase() };
+    const file: FileSource = {
+      location: normalisePackage(source.package),
+      sha256: source.package.sha256.toLowerCase(),
+    };
     return source.package.file.endsWith('.tflite') ? { kind: 'tflite', file } : { kind: 'onnx', file };
   }
   throw new Error('normaliseRecipe: a recipe without a source passed the rules');

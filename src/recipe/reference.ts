@@ -43,7 +43,10 @@ export function generateRecipeReference(): string {
     '',
     '| Key | Type | Required / default | Description |',
     '| --- | --- | --- | --- |',
-    ...rows.map((row) => `| \`${row.key}\` | ${row.type} | ${row.required ? 'required' : row.defaultValue} | ${escapeCell(row.description)} |`),
+    ...rows.map(
+      (row) =>
+        `| \`${row.key}\` | ${row.type} | ${row.required ? 'required' : row.defaultValue} | ${escapeCell(row.description)} |`,
+    ),
     '',
     '#### Precisions by target format',
     '',
@@ -57,12 +60,12 @@ export function generateRecipeReference(): string {
     '- `source` holds exactly one of `onnx`, `tflite`, `pytorch`, `package`; each file location holds exactly one of `url`, `path`, `package`, and a package exactly one of `pypi`, `npm`.',
     '- Paths are relative to the project: no absolute paths, no `..`, no backslashes, and no symlink that leads outside the project.',
     '- `int8` and `int16-act` targets need `calibration` (unless listed in `skip`); calibration and validation samples must be different sets.',
-    '- A dim given by name in `inputs[].shape` must be listed in that input\'s `dynamic`; `layout` has one letter per dim.',
+    "- A dim given by name in `inputs[].shape` must be listed in that input's `dynamic`; `layout` has one letter per dim.",
     '- `skip` keys are `format/precision` of a built target; `tolerances` keys are a precision or `format/precision`.',
     '- `license` is an SPDX id or expression; a `LicenseRef-*` needs `license_file`. `converters.tflite: litert-torch` needs a `pytorch` source.',
     '- YAML: no tags, no merge keys (`<<`), no duplicate keys, one document, at most 1 MiB, 32 levels of nesting and a few alias expansions.',
   ];
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function collectRows(schema: JsonSchema, prefix: string, rows: Row[]): void {
@@ -84,10 +87,13 @@ function collectRows(schema: JsonSchema, prefix: string, rows: Row[]): void {
 function nestedObjects(schema: JsonSchema): Array<{ schema: JsonSchema; suffix: string }> {
   if (schema.properties !== undefined) return [{ schema, suffix: '' }];
   if (schema.type === 'array' && typeof schema.items === 'object' && !Array.isArray(schema.items)) {
-    return nestedObjects(schema.items).map((nested) => ({ schema: nested.schema, suffix: '[]' + nested.suffix }));
+    return nestedObjects(schema.items).map((nested) => ({ schema: nested.schema, suffix: `[]${nested.suffix}` }));
   }
   if (schema.type === 'object' && typeof schema.additionalProperties === 'object') {
-    return nestedObjects(schema.additionalProperties).map((nested) => ({ schema: nested.schema, suffix: '.<key>' + nested.suffix }));
+    return nestedObjects(schema.additionalProperties).map((nested) => ({
+      schema: nested.schema,
+      suffix: `.<key>${nested.suffix}`,
+    }));
   }
   if (schema.anyOf !== undefined) return schema.anyOf.flatMap(nestedObjects);
   return [];
@@ -102,7 +108,11 @@ function typeOf(schema: JsonSchema): string {
     if (typeof schema.items === 'object') return `list of ${typeOf(schema.items)}`;
     return 'list';
   }
-  if (schema.type === 'object') return schema.properties !== undefined ? 'mapping' : 'mapping of key -> ' + (typeof schema.additionalProperties === 'object' ? typeOf(schema.additionalProperties) : 'any');
+  if (schema.type === 'object')
+    return schema.properties !== undefined
+      ? 'mapping'
+      : 'mapping of key -> ' +
+          (typeof schema.additionalProperties === 'object' ? typeOf(schema.additionalProperties) : 'any');
   if (schema.type === 'integer') return 'integer';
   if (Array.isArray(schema.type)) return schema.type.join(' or ');
   return schema.type ?? 'any';

@@ -7,7 +7,14 @@ import path from 'node:path';
 import { CALIBRATED_PRECISIONS, PRECISIONS_BY_FORMAT, type Precision, type TargetFormat } from './types.js';
 import { DEFAULT_TARGETS, FACTORY_PATTERN, TARGET_FORMATS } from './schema.js';
 import { checkProjectPath, normaliseProjectPath } from './project-path.js';
-import { formatValuePath, isMapping, ProblemCode, type NodePart, type ProblemCodeValue, type ValuePath } from './problems.js';
+import {
+  formatValuePath,
+  isMapping,
+  ProblemCode,
+  type NodePart,
+  type ProblemCodeValue,
+  type ValuePath,
+} from './problems.js';
 import { nearest } from './suggest.js';
 
 /** A problem found by a rule, before it gets its file position. */
@@ -23,7 +30,9 @@ const LOCATION_KINDS = ['url', 'path', 'package'] as const;
 const REGISTRIES = ['pypi', 'npm'] as const;
 
 /** Every `format/precision` a recipe may name in `skip` and `tolerances`. */
-export const TARGET_KEYS: readonly string[] = TARGET_FORMATS.flatMap((format) => PRECISIONS_BY_FORMAT[format].map((precision) => `${format}/${precision}`));
+export const TARGET_KEYS: readonly string[] = TARGET_FORMATS.flatMap((format) =>
+  PRECISIONS_BY_FORMAT[format].map((precision) => `${format}/${precision}`),
+);
 
 /** Runs every cross-field rule on the plain value of a recipe file named `fileLabel`. */
 export function checkRecipeRules(recipe: Record<string, unknown>, fileLabel: string): RuleFinding[] {
@@ -48,7 +57,12 @@ type Report = (path: ValuePath, part: NodePart, code: ProblemCodeValue, message:
 function checkName(recipe: Record<string, unknown>, fileLabel: string, report: Report): void {
   const expected = path.posix.basename(fileLabel.replaceAll('\\', '/')).replace(/\.ya?ml$/i, '');
   if (typeof recipe.name === 'string' && recipe.name !== expected) {
-    report(['name'], 'value', ProblemCode.nameMismatch, `"${recipe.name}" must equal the file's base name "${expected}" (rename the file or the recipe)`);
+    report(
+      ['name'],
+      'value',
+      ProblemCode.nameMismatch,
+      `"${recipe.name}" must equal the file's base name "${expected}" (rename the file or the recipe)`,
+    );
   }
 }
 
@@ -65,7 +79,12 @@ function exactlyOne(value: Record<string, unknown>, at: ValuePath, kinds: readon
     report(at, 'value', ProblemCode.source, `expected exactly one of ${list}; received none`);
   } else if (present.length > 1) {
     const second = present[1] ?? '';
-    report([...at, second], 'key', ProblemCode.source, `expected exactly one of ${list}; received ${present.join(' and ')}`);
+    report(
+      [...at, second],
+      'key',
+      ProblemCode.source,
+      `expected exactly one of ${list}; received ${present.join(' and ')}`,
+    );
   }
 }
 
@@ -105,7 +124,12 @@ function checkSource(recipe: Record<string, unknown>, report: Report): void {
   }
   const converter = isMapping(recipe.converters) ? recipe.converters.tflite : undefined;
   if (converter === 'litert-torch' && presentKeys(source, SOURCE_KINDS).length === 1 && !isMapping(pytorch)) {
-    report(['converters', 'tflite'], 'value', ProblemCode.inconsistent, 'litert-torch converts PyTorch models only; this recipe has no pytorch source (use onnx2tf)');
+    report(
+      ['converters', 'tflite'],
+      'value',
+      ProblemCode.inconsistent,
+      'litert-torch converts PyTorch models only; this recipe has no pytorch source (use onnx2tf)',
+    );
   }
 }
 
@@ -117,7 +141,13 @@ function checkInputs(recipe: Record<string, unknown>, report: Report): void {
     const at: ValuePath = ['inputs', index];
     if (typeof input.name === 'string') {
       const earlier = names.get(input.name);
-      if (earlier !== undefined) report([...at, 'name'], 'value', ProblemCode.inconsistent, `input name "${input.name}" is already used by inputs[${earlier}]`);
+      if (earlier !== undefined)
+        report(
+          [...at, 'name'],
+          'value',
+          ProblemCode.inconsistent,
+          `input name "${input.name}" is already used by inputs[${earlier}]`,
+        );
       else names.set(input.name, index);
     }
     const dynamic = Array.isArray(input.dynamic) ? input.dynamic.filter((d): d is string => typeof d === 'string') : [];
@@ -135,7 +165,13 @@ function checkInputs(recipe: Record<string, unknown>, report: Report): void {
       });
       const symbols = shape.filter((dim): dim is string => typeof dim === 'string');
       dynamic.forEach((name, dynamicIndex) => {
-        if (!symbols.includes(name)) report([...at, 'dynamic', dynamicIndex], 'value', ProblemCode.dynamicDim, `"${name}" is not a dim name in inputs[${index}].shape`);
+        if (!symbols.includes(name))
+          report(
+            [...at, 'dynamic', dynamicIndex],
+            'value',
+            ProblemCode.dynamicDim,
+            `"${name}" is not a dim name in inputs[${index}].shape`,
+          );
       });
       if (typeof input.layout === 'string' && /^[A-Z]+$/.test(input.layout) && input.layout.length !== shape.length) {
         report(
@@ -147,8 +183,19 @@ function checkInputs(recipe: Record<string, unknown>, report: Report): void {
       }
     }
     const range = input.range;
-    if (Array.isArray(range) && range.length === 2 && typeof range[0] === 'number' && typeof range[1] === 'number' && !(range[0] < range[1])) {
-      report([...at, 'range'], 'value', ProblemCode.inconsistent, `expected [low, high] with low < high, received [${range[0]}, ${range[1]}]`);
+    if (
+      Array.isArray(range) &&
+      range.length === 2 &&
+      typeof range[0] === 'number' &&
+      typeof range[1] === 'number' &&
+      !(range[0] < range[1])
+    ) {
+      report(
+        [...at, 'range'],
+        'value',
+        ProblemCode.inconsistent,
+        `expected [low, high] with low < high, received [${range[0]}, ${range[1]}]`,
+      );
     }
   });
   if (Array.isArray(recipe.outputs)) {
@@ -156,14 +203,22 @@ function checkInputs(recipe: Record<string, unknown>, report: Report): void {
     recipe.outputs.forEach((output: unknown, index) => {
       if (!isMapping(output) || typeof output.name !== 'string') return;
       const earlier = outputNames.get(output.name);
-      if (earlier !== undefined) report(['outputs', index, 'name'], 'value', ProblemCode.inconsistent, `output name "${output.name}" is already used by outputs[${earlier}]`);
+      if (earlier !== undefined)
+        report(
+          ['outputs', index, 'name'],
+          'value',
+          ProblemCode.inconsistent,
+          `output name "${output.name}" is already used by outputs[${earlier}]`,
+        );
       else outputNames.set(output.name, index);
     });
   }
 }
 
 /** The targets a recipe builds: its own `targets`, or the defaults when it gives none. */
-function effectiveTargets(recipe: Record<string, unknown>): Array<{ format: TargetFormat; precisions: unknown[]; declared: boolean }> {
+function effectiveTargets(
+  recipe: Record<string, unknown>,
+): Array<{ format: TargetFormat; precisions: unknown[]; declared: boolean }> {
   if (recipe.targets === undefined) {
     return TARGET_FORMATS.map((format) => ({ format, precisions: [...DEFAULT_TARGETS[format]], declared: false }));
   }
@@ -184,11 +239,19 @@ function checkTargets(recipe: Record<string, unknown>, report: Report): void {
   for (const { format, precisions, declared } of targets) {
     const seen = new Set<unknown>();
     precisions.forEach((precision, index) => {
-      if (seen.has(precision)) report(['targets', format, index], 'value', ProblemCode.inconsistent, `precision "${String(precision)}" is listed twice`);
+      if (seen.has(precision))
+        report(
+          ['targets', format, index],
+          'value',
+          ProblemCode.inconsistent,
+          `precision "${String(precision)}" is listed twice`,
+        );
       seen.add(precision);
       if (typeof precision !== 'string') return;
       built.add(`${format}/${precision}`);
-      const calibrated = (CALIBRATED_PRECISIONS as readonly string[]).includes(precision) && (PRECISIONS_BY_FORMAT[format] as readonly string[]).includes(precision);
+      const calibrated =
+        (CALIBRATED_PRECISIONS as readonly string[]).includes(precision) &&
+        (PRECISIONS_BY_FORMAT[format] as readonly string[]).includes(precision);
       if (calibrated && declared && !Object.hasOwn(skip, `${format}/${precision}`) && needsCalibration === undefined) {
         needsCalibration = { path: ['targets', format, index], precision };
       }
@@ -207,7 +270,12 @@ function checkTargets(recipe: Record<string, unknown>, report: Report): void {
     if (!TARGET_KEYS.includes(key)) {
       report(['skip', key], 'key', ProblemCode.invalidValue, unknownTargetKeyMessage(key));
     } else if (!built.has(key)) {
-      report(['skip', key], 'key', ProblemCode.inconsistent, `"${key}" is not among the targets this recipe builds; remove it from skip`);
+      report(
+        ['skip', key],
+        'key',
+        ProblemCode.inconsistent,
+        `"${key}" is not among the targets this recipe builds; remove it from skip`,
+      );
     }
   }
   if (isMapping(recipe.tolerances)) {
@@ -224,14 +292,20 @@ const ALL_PRECISION_KEYS: readonly Precision[] = ['fp32', 'fp16', 'dynamic-int8'
 function unknownTargetKeyMessage(key: string, allowPrecision = false): string {
   const candidates = allowPrecision ? [...ALL_PRECISION_KEYS, ...TARGET_KEYS] : TARGET_KEYS;
   const suggestion = nearest(key, candidates, { ignoreCase: true });
-  const expected = allowPrecision ? 'a precision (fp16) or "format/precision" (tflite/int8)' : '"format/precision" such as "tflite/int8"';
-  return `unknown target "${key}"; expected ${expected}` + (suggestion ? `; did you mean "${suggestion}"?` : '');
+  const expected = allowPrecision
+    ? 'a precision (fp16) or "format/precision" (tflite/int8)'
+    : '"format/precision" such as "tflite/int8"';
+  return `unknown target "${key}"; expected ${expected}${suggestion ? `; did you mean "${suggestion}"?` : ''}`;
 }
 
 function checkSamples(recipe: Record<string, unknown>, report: Report): void {
   const calibration = isMapping(recipe.calibration) ? recipe.calibration.samples : undefined;
   const validation = isMapping(recipe.validation) ? recipe.validation.samples : undefined;
-  if (typeof calibration === 'string' && typeof validation === 'string' && normaliseProjectPath(calibration) === normaliseProjectPath(validation)) {
+  if (
+    typeof calibration === 'string' &&
+    typeof validation === 'string' &&
+    normaliseProjectPath(calibration) === normaliseProjectPath(validation)
+  ) {
     report(
       ['validation', 'samples'],
       'value',
@@ -243,7 +317,12 @@ function checkSamples(recipe: Record<string, unknown>, report: Report): void {
 
 function checkLicense(recipe: Record<string, unknown>, report: Report): void {
   if (typeof recipe.license === 'string' && /LicenseRef-/.test(recipe.license) && recipe.license_file === undefined) {
-    report(['license'], 'value', ProblemCode.inconsistent, `${recipe.license} names a license outside the SPDX list; add license_file with its text`);
+    report(
+      ['license'],
+      'value',
+      ProblemCode.inconsistent,
+      `${recipe.license} names a license outside the SPDX list; add license_file with its text`,
+    );
   }
 }
 
@@ -251,6 +330,11 @@ function checkPreprocess(recipe: Record<string, unknown>, report: Report): void 
   if (!isMapping(recipe.preprocess)) return;
   const { mean, std } = recipe.preprocess;
   if (Array.isArray(mean) && Array.isArray(std) && mean.length > 1 && std.length > 1 && mean.length !== std.length) {
-    report(['preprocess', 'std'], 'value', ProblemCode.inconsistent, `has ${std.length} values but mean has ${mean.length}; expected one value per channel (or a single value for all)`);
+    report(
+      ['preprocess', 'std'],
+      'value',
+      ProblemCode.inconsistent,
+      `has ${std.length} values but mean has ${mean.length}; expected one value per channel (or a single value for all)`,
+    );
   }
 }

@@ -27,7 +27,8 @@ export const DEFAULT_TARGETS: Readonly<Record<TargetFormat, readonly Precision[]
 const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const SHA256 = /^[0-9a-fA-F]{64}$/;
 // A factory is `file.py:function` (a repository file) or `package.module:function` (importable).
-export const FACTORY_PATTERN = /^(?:(?<file>[A-Za-z0-9_./-]+\.py)|(?<module>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)):(?<function>[A-Za-z_][A-Za-z0-9_]*)$/;
+export const FACTORY_PATTERN =
+  /^(?:(?<file>[A-Za-z0-9_./-]+\.py)|(?<module>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)):(?<function>[A-Za-z_][A-Za-z0-9_]*)$/;
 const PYPI_PIN = /^(?<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)==(?<version>[0-9][A-Za-z0-9.+!_-]*)$/;
 const NPM_PIN = /^(?<name>(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*)@(?<version>[^@\s]+)$/;
 const HTTP_URL = /^(https:\/\/[^\s/]+|http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?)(\/\S*)?$/;
@@ -38,7 +39,8 @@ function projectPath(description: string, options: { extension?: string } = {}) 
     .string()
     .superRefine((value, ctx) => {
       const problem = checkProjectPath(value);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: value, params: { rule: 'path' } });
+      if (problem !== undefined)
+        ctx.addIssue({ code: 'custom', message: problem, input: value, params: { rule: 'path' } });
       else if (options.extension !== undefined && !value.endsWith(options.extension))
         ctx.addIssue({ code: 'custom', message: `expected a ${options.extension} file`, input: value });
     })
@@ -60,7 +62,9 @@ const packageFile = z
   .strictObject({
     pypi: z
       .string()
-      .regex(PYPI_PIN, { message: 'expected a PyPI requirement pinned to one version, such as "facenet-pytorch==2.6.0"' })
+      .regex(PYPI_PIN, {
+        message: 'expected a PyPI requirement pinned to one version, such as "facenet-pytorch==2.6.0"',
+      })
       .optional()
       .describe('PyPI distribution pinned to one exact version: `name==1.2.3`.'),
     npm: z
@@ -75,7 +79,12 @@ const packageFile = z
       .string()
       .superRefine((value, ctx) => {
         const problem = checkProjectPath(value);
-        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem.replace('the project root', 'the package root').replace('the project', 'the package'), input: value });
+        if (problem !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message: problem.replace('the project root', 'the package root').replace('the project', 'the package'),
+            input: value,
+          });
       })
       .describe('Path of the file inside the installed package, e.g. `facenet_pytorch/data/onet.pt`.'),
   })
@@ -103,7 +112,9 @@ const pytorchSource = z
       ),
     weights: fileLocation
       .optional()
-      .describe('State dict loaded with torch.load(weights_only=True) into the built module; leave out when the factory loads its own weights.'),
+      .describe(
+        'State dict loaded with torch.load(weights_only=True) into the built module; leave out when the factory loads its own weights.',
+      ),
     kwargs: z.record(z.string(), z.unknown()).default({}).describe('Keyword arguments passed to the factory.'),
   })
   .describe('A PyTorch model built by a factory function, exported to ONNX (or converted by litert-torch).');
@@ -116,25 +127,40 @@ const source = z
     package: packageFile
       .extend({ sha256 })
       .optional()
-      .describe('Short form for a model file inside a registry package; its format comes from the extension (.onnx or .tflite).'),
+      .describe(
+        'Short form for a model file inside a registry package; its format comes from the extension (.onnx or .tflite).',
+      ),
   })
   .describe('Where the model comes from: exactly one of `onnx`, `tflite`, `pytorch` or `package`.');
 
-const dimName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected a dim name (letters, digits, underscore)' });
+const dimName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected a dim name (letters, digits, underscore)' });
 
 const input = z
   .strictObject({
     name: z.string().min(1).describe('Input name as in the model graph.'),
     shape: z
-      .array(z.union([z.number().int().min(1), dimName], { message: 'expected a positive integer or the name of a dynamic dim' }))
+      .array(
+        z.union([z.number().int().min(1), dimName], {
+          message: 'expected a positive integer or the name of a dynamic dim',
+        }),
+      )
       .min(1)
-      .describe('Shape the artifacts are built with. Numbers are fixed dims; a name keeps that dim dynamic and must be listed in `dynamic`.'),
-    dynamic: z.array(dimName).default([]).describe('Dim names in `shape` that stay dynamic on purpose (edge runtimes prefer static shapes).'),
+      .describe(
+        'Shape the artifacts are built with. Numbers are fixed dims; a name keeps that dim dynamic and must be listed in `dynamic`.',
+      ),
+    dynamic: z
+      .array(dimName)
+      .default([])
+      .describe('Dim names in `shape` that stay dynamic on purpose (edge runtimes prefer static shapes).'),
     layout: z
       .string()
       .regex(/^[A-Z]+$/, { message: 'expected one upper-case letter per dim, such as NCHW' })
       .optional()
-      .describe('Axis meaning, one letter per dim (N batch, C channels, H, W, L length, D any). Default: NCHW for 4-D inputs, D for every dim otherwise.'),
+      .describe(
+        'Axis meaning, one letter per dim (N batch, C channels, H, W, L length, D any). Default: NCHW for 4-D inputs, D for every dim otherwise.',
+      ),
     dtype: z.enum(TENSOR_DTYPES).default('float32').describe('Element type of the input.'),
     range: z
       .tuple([z.number(), z.number()])
@@ -146,8 +172,15 @@ const input = z
 const output = z
   .strictObject({
     name: z.string().min(1).describe('Output name as in the model graph.'),
-    layout: z.string().regex(/^[A-Z]+$/, { message: 'expected one upper-case letter per dim, such as NC' }).optional().describe('Axis meaning, one letter per dim.'),
-    classifier: z.boolean().default(false).describe('The output holds class scores: validation reports top-1/top-k agreement on it.'),
+    layout: z
+      .string()
+      .regex(/^[A-Z]+$/, { message: 'expected one upper-case letter per dim, such as NC' })
+      .optional()
+      .describe('Axis meaning, one letter per dim.'),
+    classifier: z
+      .boolean()
+      .default(false)
+      .describe('The output holds class scores: validation reports top-1/top-k agreement on it.'),
   })
   .describe('Names, layout and role of one output.');
 
@@ -155,23 +188,44 @@ const preprocess = z
   .strictObject({
     resize: z.boolean().default(true).describe('Images only: resize to the input height and width.'),
     channel_order: z.enum(['rgb', 'bgr']).default('rgb').describe('Channel order the model expects for image samples.'),
-    scale: z.number().positive().default(1).describe('Multiplies raw values first; 0.00392156862745098 (1/255) turns 8-bit pixels into [0, 1].'),
-    mean: z.array(z.number()).min(1).default([0]).describe('Subtracted after scaling, per channel (one value applies to all channels).'),
-    std: z.array(z.number().positive()).min(1).default([1]).describe('Divides after subtracting the mean, per channel (one value applies to all channels).'),
+    scale: z
+      .number()
+      .positive()
+      .default(1)
+      .describe('Multiplies raw values first; 0.00392156862745098 (1/255) turns 8-bit pixels into [0, 1].'),
+    mean: z
+      .array(z.number())
+      .min(1)
+      .default([0])
+      .describe('Subtracted after scaling, per channel (one value applies to all channels).'),
+    std: z
+      .array(z.number().positive())
+      .min(1)
+      .default([1])
+      .describe('Divides after subtracting the mean, per channel (one value applies to all channels).'),
   })
   .prefault({})
   .describe('How raw samples (images or .npy) become model input: x = (raw * scale - mean) / std.');
 
 const calibration = z
   .strictObject({
-    samples: projectPath('Glob of repository-relative .npy files or images (png/jpg) that look like real inputs, e.g. `models/x/calib/*.npy`.'),
-    count: z.number().int().min(1).default(64).describe('How many of the matched files to use (sorted by name, first N).'),
+    samples: projectPath(
+      'Glob of repository-relative .npy files or images (png/jpg) that look like real inputs, e.g. `models/x/calib/*.npy`.',
+    ),
+    count: z
+      .number()
+      .int()
+      .min(1)
+      .default(64)
+      .describe('How many of the matched files to use (sorted by name, first N).'),
   })
   .describe('Samples for int8 and int16-act quantisation. Required when a target needs them.');
 
 const validation = z
   .strictObject({
-    samples: projectPath('Glob of repository-relative .npy files or images; leave out to validate on random inputs within each input range.').optional(),
+    samples: projectPath(
+      'Glob of repository-relative .npy files or images; leave out to validate on random inputs within each input range.',
+    ).optional(),
     count: z.number().int().min(1).default(16).describe('How many samples (or random inputs) to compare on.'),
     topk: z.number().int().min(1).default(5).describe('k of the top-k agreement reported for classifier outputs.'),
     seed: z.number().int().min(0).default(0).describe('Seed for random inputs when no samples are given.'),
@@ -196,9 +250,16 @@ const inlineReplacements = z
   .describe('onnx2tf parameter replacements given inline.');
 
 const replacements = z
-  .union([projectPath('Repository-relative onnx2tf parameter-replacement JSON file.', { extension: '.json' }), inlineReplacements], {
-    message: 'expected a path to an onnx2tf parameter-replacement .json file, or the same content inline (format_version, operations)',
-  })
+  .union(
+    [
+      projectPath('Repository-relative onnx2tf parameter-replacement JSON file.', { extension: '.json' }),
+      inlineReplacements,
+    ],
+    {
+      message:
+        'expected a path to an onnx2tf parameter-replacement .json file, or the same content inline (format_version, operations)',
+    },
+  )
   .describe('Fixes for layers a converter gets wrong, in the onnx2tf parameter-replacement format (a file or inline).');
 
 function precisionList(format: (typeof TARGET_FORMATS)[number]) {
@@ -216,7 +277,11 @@ const targets = z
     tflite: precisionList('tflite'),
     openvino: precisionList('openvino'),
   })
-  .default(() => ({ onnx: [...DEFAULT_TARGETS.onnx], tflite: [...DEFAULT_TARGETS.tflite], openvino: [...DEFAULT_TARGETS.openvino] }))
+  .default(() => ({
+    onnx: [...DEFAULT_TARGETS.onnx],
+    tflite: [...DEFAULT_TARGETS.tflite],
+    openvino: [...DEFAULT_TARGETS.openvino],
+  }))
   .describe('Artifacts to build: target format -> precisions. Default: every precision that needs no calibration.');
 
 const tolerance = z
@@ -247,18 +312,28 @@ export const RecipeYamlSchema = z
         const problem = checkSpdxExpression(value);
         if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: value });
       })
-      .describe('SPDX license id or expression of the model weights, e.g. Apache-2.0, MIT, "CC-BY-NC-4.0", or LicenseRef-<name> with `license_file`.'),
+      .describe(
+        'SPDX license id or expression of the model weights, e.g. Apache-2.0, MIT, "CC-BY-NC-4.0", or LicenseRef-<name> with `license_file`.',
+      ),
     license_file: projectPath('Repository-relative path of the license text, when the source ships one.').optional(),
     description: z.string().min(1).describe('One or two sentences for the model card: what the model does.'),
     task: z
       .string()
       .regex(KEBAB, { message: 'expected a kebab-case task such as "image-classification"' })
-      .describe('What the model does, kebab-case: image-classification, object-detection, face-detection, segmentation, ...'),
+      .describe(
+        'What the model does, kebab-case: image-classification, object-detection, face-detection, segmentation, ...',
+      ),
     homepage: url.optional().describe('Where the model is described (paper, repository).'),
-    tags: z.array(z.string().regex(KEBAB, { message: 'expected a kebab-case tag' })).default([]).describe('Kebab-case keywords for search.'),
+    tags: z
+      .array(z.string().regex(KEBAB, { message: 'expected a kebab-case tag' }))
+      .default([])
+      .describe('Kebab-case keywords for search.'),
     source,
     inputs: z.array(input).min(1).describe('Model inputs: fixes dynamic dims, names the layout and value range.'),
-    outputs: z.array(output).default([]).describe('Optional: names, layouts and classifier flags of outputs (others come from the model).'),
+    outputs: z
+      .array(output)
+      .default([])
+      .describe('Optional: names, layouts and classifier flags of outputs (others come from the model).'),
     preprocess,
     calibration: calibration.optional(),
     validation,
@@ -270,7 +345,10 @@ export const RecipeYamlSchema = z
       .describe('Targets known not to build, as "format/precision": reason (shown on the model card).'),
     converters: z
       .strictObject({
-        tflite: z.enum(TFLITE_CONVERTERS).default('onnx2tf').describe('Tool that makes TFLite: onnx2tf (any source, via ONNX) or litert-torch (pytorch sources only).'),
+        tflite: z
+          .enum(TFLITE_CONVERTERS)
+          .default('onnx2tf')
+          .describe('Tool that makes TFLite: onnx2tf (any source, via ONNX) or litert-torch (pytorch sources only).'),
       })
       .prefault({})
       .describe('Which converter makes each format, where there is a choice.'),
@@ -278,11 +356,14 @@ export const RecipeYamlSchema = z
     tolerances: z
       .record(z.string(), tolerance)
       .default({})
-      .describe('Overrides of the default validation thresholds, keyed by precision (fp16) or "format/precision" (tflite/int8).'),
+      .describe(
+        'Overrides of the default validation thresholds, keyed by precision (fp16) or "format/precision" (tflite/int8).',
+      ),
   })
   .meta({
     title: 'edgezoo recipe',
-    description: 'One model of the edgezoo zoo: where it comes from, its inputs, and which edge artifacts to build and validate.',
+    description:
+      'One model of the edgezoo zoo: where it comes from, its inputs, and which edge artifacts to build and validate.',
   });
 
 /** A recipe after schema parsing (defaults applied), before normalisation. */
@@ -290,11 +371,15 @@ export type RecipeYaml = z.output<typeof RecipeYamlSchema>;
 
 /** The JSON Schema for editors (draft-07, the draft YAML language servers support best). */
 export function recipeJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(RecipeYamlSchema, { io: 'input', target: 'draft-07', unrepresentable: 'any' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(RecipeYamlSchema, {
+    io: 'input',
+    target: 'draft-07',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
   return schema;
 }
 
 /** recipes/recipe.schema.json as committed: the JSON Schema, 2-space indented, newline at the end. */
 export function renderRecipeJsonSchema(): string {
-  return JSON.stringify(recipeJsonSchema(), null, 2) + '\n';
+  return `${JSON.stringify(recipeJsonSchema(), null, 2)}\n`;
 }

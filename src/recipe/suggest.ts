@@ -21,7 +21,11 @@ export function editDistance(a: string, b: string): number {
  * The candidate closest to `word`, or undefined when none is close enough to be a plausible typo
  * (distance at most a third of the word's length, and at least 1 allowed for short words).
  */
-export function nearest(word: string, candidates: readonly string[], options: { ignoreCase?: boolean } = {}): string | undefined {
+export function nearest(
+  word: string,
+  candidates: readonly string[],
+  options: { ignoreCase?: boolean } = {},
+): string | undefined {
   const normalise = (s: string) => (options.ignoreCase ? s.toLowerCase() : s).replace(/[_-]/g, '');
   const target = normalise(word);
   let best: string | undefined;

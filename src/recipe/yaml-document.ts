@@ -3,7 +3,19 @@
  * bounded size, aliases and nesting, unique keys, one document holding a mapping. The `yaml`
  * package's Document API is used because it keeps where each node came from (js-yaml does not).
  */
-import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type Node } from 'yaml';
+import {
+  isAlias,
+  isCollection,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseAllDocuments,
+  visit,
+  type Document,
+  type Node,
+} from 'yaml';
 import type { RecipeProblem, SourcePosition } from './types.js';
 import { makeProblem, ProblemCode, type NodePart, type ValuePath } from './problems.js';
 
@@ -43,7 +55,9 @@ export function parseYamlSource(text: string, file: string): YamlSource {
     document === undefined ? { file, line: 1, col: 1 } : at(findNodeOffset(document, path, part));
   const scalarText = (path: ValuePath): string | undefined => {
     const node = document?.getIn(path as unknown[], true);
-    return isScalar(node) && node.range !== undefined && node.range !== null ? text.slice(node.range[0], node.range[1]).trim() : undefined;
+    return isScalar(node) && node.range !== undefined && node.range !== null
+      ? text.slice(node.range[0], node.range[1]).trim()
+      : undefined;
   };
   const result = (value?: unknown): YamlSource =>
     value === undefined ? { file, problems, locate, scalarText } : { file, value, problems, locate, scalarText };
@@ -55,7 +69,13 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   }
   const nul = text.indexOf('\0');
   if (nul >= 0) {
-    problems.push(makeProblem(positionByScan(text, file, nul), ProblemCode.binary, 'this is a binary file (it contains a NUL byte); expected a YAML text file'));
+    problems.push(
+      makeProblem(
+        positionByScan(text, file, nul),
+        ProblemCode.binary,
+        'this is a binary file (it contains a NUL byte); expected a YAML text file',
+      ),
+    );
     return result();
   }
   // The yaml parser recurses once per flow bracket; a file of 10,000 "[" exhausts the process
@@ -77,7 +97,13 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   const list = Array.isArray(documents) ? documents : [];
   const first = list[0];
   if (first === undefined || (first.contents === null && list.length === 1 && first.errors.length === 0)) {
-    problems.push(makeProblem({ file, line: 1, col: 1 }, ProblemCode.empty, 'the recipe is empty; expected a mapping starting with name, version, license, ...'));
+    problems.push(
+      makeProblem(
+        { file, line: 1, col: 1 },
+        ProblemCode.empty,
+        'the recipe is empty; expected a mapping starting with name, version, license, ...',
+      ),
+    );
     return result();
   }
   document = first;
@@ -85,15 +111,29 @@ export function parseYamlSource(text: string, file: string): YamlSource {
     const offset = error.pos[0];
     if (error.code === 'DUPLICATE_KEY') {
       const key = keyTextAt(first, offset) ?? text.slice(error.pos[0], error.pos[1]).trim();
-      problems.push(makeProblem(at(offset), ProblemCode.duplicateKey, `duplicate key ${JSON.stringify(key)}; each key may appear only once in a mapping`));
+      problems.push(
+        makeProblem(
+          at(offset),
+          ProblemCode.duplicateKey,
+          `duplicate key ${JSON.stringify(key)}; each key may appear only once in a mapping`,
+        ),
+      );
     } else {
-      problems.push(makeProblem(at(offset), ProblemCode.yamlSyntax, `YAML syntax error: ${yamlMessage(error.message)}`));
+      problems.push(
+        makeProblem(at(offset), ProblemCode.yamlSyntax, `YAML syntax error: ${yamlMessage(error.message)}`),
+      );
     }
   }
   for (const warning of first.warnings) {
     if (warning.code === 'TAG_RESOLVE_FAILED') {
       const tag = text.slice(warning.pos[0], warning.pos[1]).trim().split(/\s/)[0] ?? '';
-      problems.push(makeProblem(at(warning.pos[0]), ProblemCode.yamlTag, `YAML tag ${tag} is not allowed; recipes hold plain values (strings, numbers, lists, mappings)`));
+      problems.push(
+        makeProblem(
+          at(warning.pos[0]),
+          ProblemCode.yamlTag,
+          `YAML tag ${tag} is not allowed; recipes hold plain values (strings, numbers, lists, mappings)`,
+        ),
+      );
     } else {
       problems.push(makeProblem(at(warning.pos[0]), ProblemCode.yamlSyntax, `YAML: ${yamlMessage(warning.message)}`));
     }
@@ -101,7 +141,11 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   const second = list[1];
   if (second !== undefined) {
     problems.push(
-      makeProblem(at(second.range[0]), ProblemCode.multipleDocuments, 'a recipe file holds one YAML document; found a second one after "---" (one model per file)'),
+      makeProblem(
+        at(second.range[0]),
+        ProblemCode.multipleDocuments,
+        'a recipe file holds one YAML document; found a second one after "---" (one model per file)',
+      ),
     );
   }
   if (problems.length > 0) return result();
@@ -111,9 +155,19 @@ export function parseYamlSource(text: string, file: string): YamlSource {
 
   const contents = first.contents;
   if (!isMap(contents)) {
-    const received = isSeq(contents) ? 'a list' : isScalar(contents) ? `the scalar ${JSON.stringify(String(contents.value))}` : 'something else';
+    const received = isSeq(contents)
+      ? 'a list'
+      : isScalar(contents)
+        ? `the scalar ${JSON.stringify(String(contents.value))}`
+        : 'something else';
     const offset = contents?.range?.[0] ?? 0;
-    problems.push(makeProblem(at(offset), ProblemCode.notMapping, `expected a mapping of recipe keys (name: ..., version: ...) at the top level, received ${received}`));
+    problems.push(
+      makeProblem(
+        at(offset),
+        ProblemCode.notMapping,
+        `expected a mapping of recipe keys (name: ..., version: ...) at the top level, received ${received}`,
+      ),
+    );
     return result();
   }
 
@@ -123,7 +177,11 @@ export function parseYamlSource(text: string, file: string): YamlSource {
     if (error instanceof ReferenceError && /alias/i.test(error.message)) {
       const offset = firstAliasOffset(first);
       problems.push(
-        makeProblem(at(offset), ProblemCode.aliasLimit, `too many alias expansions (more than ${YAML_LIMITS.maxAliasCount}); aliases here expand into a very large document`),
+        makeProblem(
+          at(offset),
+          ProblemCode.aliasLimit,
+          `too many alias expansions (more than ${YAML_LIMITS.maxAliasCount}); aliases here expand into a very large document`,
+        ),
       );
       return result();
     }
@@ -155,15 +213,29 @@ function checkNodes(document: Document, at: (offset: number) => SourcePosition):
       const key = pair.key;
       if (!isScalar(key)) {
         const offset = (key as Node | null)?.range?.[0] ?? 0;
-        problems.push(makeProblem(at(offset), ProblemCode.complexKey, 'mapping keys must be plain strings, not lists or mappings'));
+        problems.push(
+          makeProblem(at(offset), ProblemCode.complexKey, 'mapping keys must be plain strings, not lists or mappings'),
+        );
         return visit.SKIP;
       }
       const name = String(key.value);
       const offset = key.range?.[0] ?? 0;
       if (name === '<<') {
-        problems.push(makeProblem(at(offset), ProblemCode.mergeKey, 'YAML merge keys ("<<") are not allowed; write the keys out (an alias "*name" may repeat a whole value)'));
+        problems.push(
+          makeProblem(
+            at(offset),
+            ProblemCode.mergeKey,
+            'YAML merge keys ("<<") are not allowed; write the keys out (an alias "*name" may repeat a whole value)',
+          ),
+        );
       } else if (FORBIDDEN_KEYS.has(name)) {
-        problems.push(makeProblem(at(offset), ProblemCode.forbiddenKey, `the key ${JSON.stringify(name)} is not allowed (it could change object prototypes)`));
+        problems.push(
+          makeProblem(
+            at(offset),
+            ProblemCode.forbiddenKey,
+            `the key ${JSON.stringify(name)} is not allowed (it could change object prototypes)`,
+          ),
+        );
       }
       const depth = ancestors.filter((node) => isCollection(node)).length;
       if (!depthProblem && depth > YAML_LIMITS.maxDepth) {
@@ -212,7 +284,9 @@ function findNodeOffset(document: Document, path: ValuePath, part: NodePart): nu
   for (const segment of path) {
     if (isAlias(node)) node = node.resolve(document);
     if (isMap(node)) {
-      const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment));
+      const pair = node.items.find(
+        (item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment),
+      );
       if (pair === undefined) break;
       keyOffset = (pair.key as Node).range?.[0];
       // `key:` with nothing after it has no value node; point at the key.
@@ -260,7 +334,8 @@ function findExcessiveFlowNesting(text: string, limit: number): number | undefin
   for (let i = text.indexOf('{'); i >= 0; i = text.indexOf('{', i + 1)) brackets++;
   if (brackets <= limit) return undefined;
 
-  const isSpace = (code: number | undefined) => code === undefined || code === 32 || code === 9 || code === 10 || code === 13;
+  const isSpace = (code: number | undefined) =>
+    code === undefined || code === 32 || code === 9 || code === 10 || code === 13;
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const char = text[i];

@@ -4,7 +4,16 @@
  * Returns data; the CLI prints it.
  */
 import path from 'node:path';
-import { allEnvs, envProcessEnv, lockPins, normalizeName, PYTHON_OPS_DIR, sha256, type EnvDef, type EnvName } from './envs.js';
+import {
+  allEnvs,
+  envProcessEnv,
+  lockPins,
+  normalizeName,
+  PYTHON_OPS_DIR,
+  sha256,
+  type EnvDef,
+  type EnvName,
+} from './envs.js';
 import { openvinoConsentFile, openvinoTelemetryOff, runCommand, staleReason, tailLines } from './setup.js';
 import { readFile } from 'node:fs/promises';
 
@@ -66,8 +75,18 @@ const SETUP_HINT = 'run `edgezoo setup`';
 const IMPORTS: Record<EnvName, ImportProbe[]> = {
   tf: [
     { tool: 'tensorflow', dist: 'tensorflow', module: 'tensorflow', code: 'assert int(m.add(1, 2)) == 3' },
-    { tool: 'onnx', dist: 'onnx', module: 'onnx', code: 'm.checker.check_model(m.helper.make_model(m.helper.make_graph([], "g", [], [])))' },
-    { tool: 'onnxruntime', dist: 'onnxruntime', module: 'onnxruntime', code: 'assert "CPUExecutionProvider" in m.get_available_providers()' },
+    {
+      tool: 'onnx',
+      dist: 'onnx',
+      module: 'onnx',
+      code: 'm.checker.check_model(m.helper.make_model(m.helper.make_graph([], "g", [], [])))',
+    },
+    {
+      tool: 'onnxruntime',
+      dist: 'onnxruntime',
+      module: 'onnxruntime',
+      code: 'assert "CPUExecutionProvider" in m.get_available_providers()',
+    },
     { tool: 'onnxruntime.quantization', dist: 'onnxruntime', module: 'onnxruntime.quantization' },
     { tool: 'onnxconverter-common', dist: 'onnxconverter-common', module: 'onnxconverter_common.float16' },
     { tool: 'ai-edge-litert', dist: 'ai-edge-litert', module: 'ai_edge_litert.interpreter' },
@@ -125,7 +144,15 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorReport>
     if (envInfo.stale === 'not installed') {
       // Nothing to run: say so for every tool without starting anything.
       tasks.push(async () =>
-        all.map((c) => ({ env: def.name, tool: c.tool, ok: false, how: c.how, detail: `no ${def.name} env at ${def.dir}`, hint: SETUP_HINT, ms: 0 })),
+        all.map((c) => ({
+          env: def.name,
+          tool: c.tool,
+          ok: false,
+          how: c.how,
+          detail: `no ${def.name} env at ${def.dir}`,
+          hint: SETUP_HINT,
+          ms: 0,
+        })),
       );
       continue;
     }
@@ -178,7 +205,9 @@ async function probeImports(
   const versionCmd = 'import sys; print("%d.%d.%d" % sys.version_info[:3])';
   const base = { env: def.name };
   try {
-    const version = (await runCommand([def.python, '-c', versionCmd], { env: envProcessEnv(def), timeoutMs })).stdout.trim();
+    const version = (
+      await runCommand([def.python, '-c', versionCmd], { env: envProcessEnv(def), timeoutMs })
+    ).stdout.trim();
     const r = await runCommand([def.python, path.join(PYTHON_OPS_DIR, 'probe.py'), JSON.stringify(spec)], {
       env: envProcessEnv(def),
       timeoutMs,
@@ -192,7 +221,15 @@ async function probeImports(
       const detail = `probe failed (exit ${r.code ?? r.signal}): ${tailLines(r.stderr, 8)}`;
       return [
         { ...base, tool: 'python', ok: true, version, how: 'python -c', ms: r.ms },
-        ...probes.map((p) => ({ ...base, tool: p.tool, ok: false, how: `import ${p.module}`, detail, hint: SETUP_HINT, ms: r.ms })),
+        ...probes.map((p) => ({
+          ...base,
+          tool: p.tool,
+          ok: false,
+          how: `import ${p.module}`,
+          detail,
+          hint: SETUP_HINT,
+          ms: r.ms,
+        })),
       ];
     }
     return spec.map((s) => {
@@ -221,12 +258,28 @@ async function probeImports(
     });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    return [{ ...base, tool: 'python', ok: false, how: `${def.python} -c`, detail, hint: SETUP_HINT, ms: Date.now() - started }];
+    return [
+      {
+        ...base,
+        tool: 'python',
+        ok: false,
+        how: `${def.python} -c`,
+        detail,
+        hint: SETUP_HINT,
+        ms: Date.now() - started,
+      },
+    ];
   }
 }
 
-async function probeCli(def: EnvDef, cli: CliProbe, locked: string | undefined, timeoutMs: number): Promise<DoctorCheck> {
-  const argv = cli.argv[0] === '-m' ? [def.python, ...cli.argv] : [path.join(def.binDir, cli.argv[0]!), ...cli.argv.slice(1)];
+async function probeCli(
+  def: EnvDef,
+  cli: CliProbe,
+  locked: string | undefined,
+  timeoutMs: number,
+): Promise<DoctorCheck> {
+  const argv =
+    cli.argv[0] === '-m' ? [def.python, ...cli.argv] : [path.join(def.binDir, cli.argv[0]!), ...cli.argv.slice(1)];
   const check: DoctorCheck = { env: def.name, tool: cli.tool, ok: false, how: cli.argv.join(' '), ms: 0 };
   if (locked) check.locked = locked;
   try {

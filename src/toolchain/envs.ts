@@ -45,12 +45,31 @@ const PURPOSE: Record<EnvName, string> = {
 
 const KEY_PACKAGES: Record<EnvName, string[]> = {
   tf: [
-    'onnx2tf', 'tensorflow', 'tf-keras', 'numpy', 'protobuf', 'onnx', 'onnxruntime', 'onnxsim',
-    'onnxslim', 'onnxconverter-common', 'tf2onnx', 'openvino', 'ai-edge-litert',
+    'onnx2tf',
+    'tensorflow',
+    'tf-keras',
+    'numpy',
+    'protobuf',
+    'onnx',
+    'onnxruntime',
+    'onnxsim',
+    'onnxslim',
+    'onnxconverter-common',
+    'tf2onnx',
+    'openvino',
+    'ai-edge-litert',
   ],
   torch: [
-    'torch', 'litert-torch', 'litert-converter', 'ai-edge-litert', 'ai-edge-quantizer', 'torchao',
-    'onnx', 'onnxscript', 'numpy', 'protobuf',
+    'torch',
+    'litert-torch',
+    'litert-converter',
+    'ai-edge-litert',
+    'ai-edge-quantizer',
+    'torchao',
+    'onnx',
+    'onnxscript',
+    'numpy',
+    'protobuf',
   ],
 };
 
@@ -85,7 +104,10 @@ export function allEnvs(root: string = envsRoot()): EnvDef[] {
 
 /** PEP 503 normalised distribution name: `Tf_Keras` -> `tf-keras`. */
 export function normalizeName(name: string): string {
-  return name.trim().toLowerCase().replace(/[-_.]+/g, '-');
+  return name
+    .trim()
+    .toLowerCase()
+    .replace(/[-_.]+/g, '-');
 }
 
 /** `name==version` lines of a lock file, keyed by normalised name; comments and blanks skipped. */

@@ -44,7 +44,10 @@ class SharedWorkerPool extends WorkerPool {
   }
 
   private newWorker(env: EnvName): PythonWorker {
-    const worker: PythonWorker = new PythonWorker(env, { ...this.workerOptions, onLog: (line) => this.sinks.get(worker)?.(line) });
+    const worker: PythonWorker = new PythonWorker(env, {
+      ...this.workerOptions,
+      onLog: (line) => this.sinks.get(worker)?.(line),
+    });
     this.slotsOf(env).workers.push(worker);
     return worker;
   }
@@ -97,7 +100,8 @@ export function setWorkerMode(next: 'warm' | 'fresh'): void {
  * Takes effect for the next pool (after `stopSharedWorkerPool`).
  */
 export function setWorkersPerEnv(count: number): void {
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`workers per env must be a whole number >= 1, received ${count}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(`workers per env must be a whole number >= 1, received ${count}`);
   workersPerEnv = count;
 }
 
@@ -135,12 +139,20 @@ export interface RunInWorkerOptions extends RequestOptions {
  * with the worker's typed errors (WorkerOpError, WorkerCrashedError, WorkerTimeoutError) or
  * StepCancelledError on abort.
  */
-export async function runInWorker<T = unknown>(env: EnvName, op: string, args: Record<string, unknown>, options: RunInWorkerOptions = {}): Promise<T> {
+export async function runInWorker<T = unknown>(
+  env: EnvName,
+  op: string,
+  args: Record<string, unknown>,
+  options: RunInWorkerOptions = {},
+): Promise<T> {
   const { signal, log, ...requestOptions } = options;
   const cancelled = () => new StepCancelledError(`${op} in the ${env} worker`);
   if (signal?.aborted) throw cancelled();
   if (mode === 'fresh') {
-    return runOnce<T>(env, op, args, { ...(requestOptions.timeoutMs ? { timeoutMs: requestOptions.timeoutMs } : {}), ...(log ? { onLog: log } : {}) });
+    return runOnce<T>(env, op, args, {
+      ...(requestOptions.timeoutMs ? { timeoutMs: requestOptions.timeoutMs } : {}),
+      ...(log ? { onLog: log } : {}),
+    });
   }
   const pool = sharedWorkerPool() as SharedWorkerPool;
   const worker = await pool.acquire(env, log);

@@ -78,7 +78,7 @@ export function tailLines(text: string, n: number): string {
 function indent(text: string): string {
   return text
     .split('\n')
-    .map((l) => '  ' + l)
+    .map((l) => `  ${l}`)
     .join('\n');
 }
 
@@ -251,11 +251,19 @@ export async function staleReason(def: EnvDef, lockSha256: string): Promise<stri
   return undefined;
 }
 
-async function installEnv(def: EnvDef, opts: SetupOptions, progress: (e: SetupProgress) => void): Promise<SetupEnvResult> {
+async function installEnv(
+  def: EnvDef,
+  opts: SetupOptions,
+  progress: (e: SetupProgress) => void,
+): Promise<SetupEnvResult> {
   const started = Date.now();
   const lockText = await readLock(def);
   const digest = sha256(lockText);
-  progress({ env: def.name, phase: 'check', message: `checking ${def.name} env against ${path.basename(def.lockFile)}` });
+  progress({
+    env: def.name,
+    phase: 'check',
+    message: `checking ${def.name} env against ${path.basename(def.lockFile)}`,
+  });
   const reason = opts.force ? 'forced' : await staleReason(def, digest);
   if (reason === undefined) {
     if (def.name === 'tf') await ensureOpenvinoTelemetryOff(def, progress);
@@ -269,7 +277,11 @@ async function installEnv(def: EnvDef, opts: SetupOptions, progress: (e: SetupPr
   await rm(def.dir, { recursive: true, force: true });
   await runCommand([basePython.path, '-m', 'venv', def.dir]);
 
-  progress({ env: def.name, phase: 'install', message: `${def.name}: pip install --no-deps -r ${path.basename(def.lockFile)}` });
+  progress({
+    env: def.name,
+    phase: 'install',
+    message: `${def.name}: pip install --no-deps -r ${path.basename(def.lockFile)}`,
+  });
   const env = { ...envProcessEnv(def), ...PIP_ENV };
   const onLine = (line: string) => progress({ env: def.name, phase: 'output', message: line });
   await runCommand([def.python, '-m', 'pip', 'install', '--no-deps', '-r', def.lockFile], { env, onLine }).catch(
@@ -287,8 +299,12 @@ async function installEnv(def: EnvDef, opts: SetupOptions, progress: (e: SetupPr
     createdAt: new Date().toISOString(),
     installMs: Date.now() - started,
   };
-  await writeFile(def.stampFile, JSON.stringify(stamp, null, 2) + '\n');
-  progress({ env: def.name, phase: 'done', message: `${def.name}: installed in ${((Date.now() - started) / 1000).toFixed(1)} s` });
+  await writeFile(def.stampFile, `${JSON.stringify(stamp, null, 2)}\n`);
+  progress({
+    env: def.name,
+    phase: 'done',
+    message: `${def.name}: installed in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  });
   return {
     env: def.name,
     action: existed ? 'recreated' : 'created',
@@ -303,7 +319,12 @@ async function lockEnv(def: EnvDef, opts: SetupOptions, progress: (e: SetupProgr
   const started = Date.now();
   const basePython = await checkBasePython(opts.python, undefined);
   const scratch = path.join(path.dirname(def.dir), `.lock-${def.name}`);
-  const sdef: EnvDef = { ...def, dir: scratch, binDir: path.join(scratch, 'bin'), python: path.join(scratch, 'bin', 'python') };
+  const sdef: EnvDef = {
+    ...def,
+    dir: scratch,
+    binDir: path.join(scratch, 'bin'),
+    python: path.join(scratch, 'bin', 'python'),
+  };
   progress({ env: def.name, phase: 'venv', message: `${def.name}: scratch venv in ${scratch}` });
   await rm(scratch, { recursive: true, force: true });
   try {
@@ -333,7 +354,10 @@ export function renderLock(def: EnvDef, pythonVersion: string, freeze: string): 
     .filter((l) => l && !l.startsWith('#') && !/^pip==/i.test(l));
   const bad = pins.filter((l) => !/^[A-Za-z0-9][A-Za-z0-9._-]*==[^\s@]+$/.test(l));
   if (bad.length) {
-    throw new EdgezooError('TOOLCHAIN_LOCK_INVALID', `pip freeze gave lines that are not exact pins: ${bad.join(', ')}`);
+    throw new EdgezooError(
+      'TOOLCHAIN_LOCK_INVALID',
+      `pip freeze gave lines that are not exact pins: ${bad.join(', ')}`,
+    );
   }
   pins.sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
   parseLock(pins.join('\n')); // validates
@@ -343,7 +367,7 @@ export function renderLock(def: EnvDef, pythonVersion: string, freeze: string): 
     `# Install: pip install --no-deps -r ${def.name}.lock && pip check  (edgezoo setup does this)`,
     `# python ${pythonVersion} (${os.platform()} ${os.arch()})`,
   ];
-  return header.join('\n') + '\n' + pins.join('\n') + '\n';
+  return `${header.join('\n')}\n${pins.join('\n')}\n`;
 }
 
 async function readLock(def: EnvDef): Promise<string> {
@@ -365,7 +389,9 @@ async function checkBasePython(requested: string | undefined, wanted: string | u
     throw new EdgezooError(
       'TOOLCHAIN_PYTHON_MISMATCH',
       `the locks were made with Python ${wanted} but ${py} is Python ${version}`,
-      { hint: 'point EDGEZOO_PYTHON at a Python of the same minor version, or regenerate the locks (`edgezoo setup --lock`)' },
+      {
+        hint: 'point EDGEZOO_PYTHON at a Python of the same minor version, or regenerate the locks (`edgezoo setup --lock`)',
+      },
     );
   }
   return { path: py, version };

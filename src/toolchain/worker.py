@@ -17,6 +17,7 @@ the worker starts fast in any environment and an op whose package is missing fai
 `python worker.py --once OP '{"json": "args"}'` runs one op in this fresh process and prints its
 response line, for comparing a warm worker with a fresh process.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -127,13 +128,16 @@ def serve() -> int:
     proto_fd = _claim_stdout()
     _prepare_environment()
     ops = _load_ops()
-    _write(proto_fd, {
-        "event": "ready",
-        "pid": os.getpid(),
-        "python": ".".join(map(str, sys.version_info[:3])),
-        "ops": sorted(ops),
-        "brokenModules": BROKEN_MODULES,
-    })
+    _write(
+        proto_fd,
+        {
+            "event": "ready",
+            "pid": os.getpid(),
+            "python": ".".join(map(str, sys.version_info[:3])),
+            "ops": sorted(ops),
+            "brokenModules": BROKEN_MODULES,
+        },
+    )
     stdin = sys.stdin.buffer
     while True:
         line = stdin.readline()

@@ -145,7 +145,7 @@ export class PythonWorker {
     if (!child) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     try {
-      child.stdin.write(JSON.stringify({ id: 0, op: '__exit__' }) + '\n');
+      child.stdin.write(`${JSON.stringify({ id: 0, op: '__exit__' })}\n`);
       child.stdin.end();
     } catch {
       // already gone
@@ -185,7 +185,7 @@ export class PythonWorker {
         reject(new WorkerTimeoutError(this.env.name, op, timeoutMs));
       }, timeoutMs);
       this.pending = pending;
-      child.stdin.write(JSON.stringify({ id, op, args }) + '\n');
+      child.stdin.write(`${JSON.stringify({ id, op, args })}\n`);
     });
     await this.checkMemory();
     return result as T;
@@ -195,7 +195,9 @@ export class PythonWorker {
     const rss = await this.rssMb();
     if (rss !== undefined && rss > this.opts.memoryBudgetMb) {
       this.stats.memoryRestarts++;
-      this.log(`[edgezoo] ${this.env.name} worker uses ${rss.toFixed(0)} MiB > budget ${this.opts.memoryBudgetMb} MiB: restarting`);
+      this.log(
+        `[edgezoo] ${this.env.name} worker uses ${rss.toFixed(0)} MiB > budget ${this.opts.memoryBudgetMb} MiB: restarting`,
+      );
       await this.stop();
     }
   }
@@ -216,7 +218,12 @@ export class PythonWorker {
       const startTimer = setTimeout(() => {
         if (settled) return;
         settled = true;
-        reject(new WorkerCrashedError(`the ${this.env.name} worker did not start within ${this.opts.startTimeoutMs} ms`, this.tail()));
+        reject(
+          new WorkerCrashedError(
+            `the ${this.env.name} worker did not start within ${this.opts.startTimeoutMs} ms`,
+            this.tail(),
+          ),
+        );
         child.kill('SIGKILL');
       }, this.opts.startTimeoutMs);
 
@@ -242,7 +249,14 @@ export class PythonWorker {
         this.pending = undefined;
         clearTimeout(pending.timer);
         if (msg.ok) pending.resolve(msg.result);
-        else pending.reject(new WorkerOpError(this.env.name, pending.op, msg.error ?? { type: 'Error', message: 'no error given', traceback: '' }));
+        else
+          pending.reject(
+            new WorkerOpError(
+              this.env.name,
+              pending.op,
+              msg.error ?? { type: 'Error', message: 'no error given', traceback: '' },
+            ),
+          );
       });
 
       child.on('error', (error) => {
@@ -265,7 +279,9 @@ export class PythonWorker {
         if (pending && pending.child === child) {
           this.pending = undefined;
           clearTimeout(pending.timer);
-          pending.reject(new WorkerCrashedError(`the ${this.env.name} worker died during ${pending.op} (${how})`, this.tail()));
+          pending.reject(
+            new WorkerCrashedError(`the ${this.env.name} worker died during ${pending.op} (${how})`, this.tail()),
+          );
         }
       });
     });
@@ -303,7 +319,12 @@ export class WorkerPool {
     return w;
   }
 
-  request<T = unknown>(env: EnvName, op: string, args: Record<string, unknown> = {}, opts: RequestOptions = {}): Promise<T> {
+  request<T = unknown>(
+    env: EnvName,
+    op: string,
+    args: Record<string, unknown> = {},
+    opts: RequestOptions = {},
+  ): Promise<T> {
     return this.get(env).request<T>(op, args, opts);
   }
 
@@ -327,15 +348,21 @@ export async function runOnce<T = unknown>(
     env: envProcessEnv(def),
     check: false,
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
-    ...(opts.onLog ? { onLine: (line: string, stream: 'stdout' | 'stderr') => stream === 'stderr' && opts.onLog?.(line) } : {}),
+    ...(opts.onLog
+      ? { onLine: (line: string, stream: 'stdout' | 'stderr') => stream === 'stderr' && opts.onLog?.(line) }
+      : {}),
   });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   let msg: { ok?: boolean; result?: unknown; error?: PythonError };
   try {
     msg = JSON.parse(last);
   } catch {
-    throw new WorkerCrashedError(`${op} in a fresh ${def.name} process ended with ${r.signal ?? `exit code ${r.code}`}`, r.stderr.split('\n').slice(-40).join('\n'));
+    throw new WorkerCrashedError(
+      `${op} in a fresh ${def.name} process ended with ${r.signal ?? `exit code ${r.code}`}`,
+      r.stderr.split('\n').slice(-40).join('\n'),
+    );
   }
-  if (!msg.ok) throw new WorkerOpError(def.name, op, msg.error ?? { type: 'Error', message: 'no error given', traceback: '' });
+  if (!msg.ok)
+    throw new WorkerOpError(def.name, op, msg.error ?? { type: 'Error', message: 'no error given', traceback: '' });
   return msg.result as T;
 }

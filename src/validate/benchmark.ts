@@ -104,7 +104,13 @@ export async function benchmarkModel(
         latencies.push(performance.now() - start);
         peakRss = Math.max(peakRss, process.memoryUsage.rss());
       }
-      runs.push({ threads, loadMs, ...latencyFigures(latencies), peakRssDeltaBytes: Math.max(0, peakRss - rssBefore), timedIn: 'in-process' });
+      runs.push({
+        threads,
+        loadMs,
+        ...latencyFigures(latencies),
+        peakRssDeltaBytes: Math.max(0, peakRss - rssBefore),
+        timedIn: 'in-process',
+      });
     } finally {
       await runner.dispose();
     }

@@ -2,7 +2,14 @@ import type { Tolerance } from '../recipe/types.js';
 import { TensorError } from './errors.js';
 import { checkThresholds, measureOutput, type OutputMetrics } from './metrics.js';
 import { formatDims, isFloatDtype, toFloat32, type Tensor } from './tensor.js';
-import { dequantize, layoutPermutation, permuteDims, transpose, transposeLayout, type QuantizationParams } from './transforms.js';
+import {
+  dequantize,
+  layoutPermutation,
+  permuteDims,
+  transpose,
+  transposeLayout,
+  type QuantizationParams,
+} from './transforms.js';
 
 /** One output of a model run over all samples (stacked along axis 0), as compared. */
 export interface ComparedOutput {
@@ -77,7 +84,13 @@ export function matchOutputs(
 /** The artifact's dims as they will be after transposing into `towards` (its own dims when either layout is unknown). */
 function alignedDims(output: ComparedOutput, towards?: string): number[] {
   const from = output.layout;
-  if (!from || !towards || from === towards || from.length !== output.tensor.dims.length || towards.length !== from.length) {
+  if (
+    !from ||
+    !towards ||
+    from === towards ||
+    from.length !== output.tensor.dims.length ||
+    towards.length !== from.length
+  ) {
     return output.tensor.dims;
   }
   try {
@@ -142,7 +155,11 @@ function artifactValues(output: ComparedOutput): Tensor {
  * after the layout transpose (a mismatch is a failure, not an exception), dequantises, then
  * measures and judges each output against `thresholds`.
  */
-export function compareOutputs(reference: ComparedOutputs, artifact: ComparedOutputs, options: CompareOptions): ComparisonResult {
+export function compareOutputs(
+  reference: ComparedOutputs,
+  artifact: ComparedOutputs,
+  options: CompareOptions,
+): ComparisonResult {
   const { matches, unmatchedArtifact } = matchOutputs(reference, artifact, options.mapping);
   const classifiers = new Set(options.classifierOutputs ?? []);
   const outputs = matches.map((match): OutputComparison => {
@@ -160,11 +177,16 @@ export function compareOutputs(reference: ComparedOutputs, artifact: ComparedOut
     const artifactDims = alignedDims(art, ref.layout);
     const paired = { ...base, artifactName: match.artifact, artifactDims };
     if (artifactDims.join(',') !== ref.tensor.dims.join(',')) {
-      const layouts = art.layout && ref.layout && art.layout !== ref.layout ? ` (after transposing ${art.layout} to ${ref.layout})` : '';
+      const layouts =
+        art.layout && ref.layout && art.layout !== ref.layout
+          ? ` (after transposing ${art.layout} to ${ref.layout})`
+          : '';
       return {
         ...paired,
         status: 'failed',
-        failures: [`shape ${formatDims(artifactDims)}${layouts} differs from the reference's ${formatDims(ref.tensor.dims)}`],
+        failures: [
+          `shape ${formatDims(artifactDims)}${layouts} differs from the reference's ${formatDims(ref.tensor.dims)}`,
+        ],
       };
     }
     let values: Tensor;
@@ -199,7 +221,11 @@ export function compareOutputs(reference: ComparedOutputs, artifact: ComparedOut
   };
 }
 
-function judged(paired: Omit<OutputComparison, 'status' | 'failures' | 'metrics'>, metrics: OutputMetrics, thresholds: Tolerance): OutputComparison {
+function judged(
+  paired: Omit<OutputComparison, 'status' | 'failures' | 'metrics'>,
+  metrics: OutputMetrics,
+  thresholds: Tolerance,
+): OutputComparison {
   const failures = checkThresholds(metrics, thresholds);
   return { ...paired, metrics, failures, status: failures.length ? 'failed' : 'passed' };
 }

@@ -47,7 +47,10 @@ export interface DiagnoseOptions {
 }
 
 /** Every node output of the main graph becomes a graph output, so a run returns all of them. */
-function exposeIntermediates(model: ModelProto): { model: ModelProto; producers: Array<{ tensor: string; node: string; op: string }> } {
+function exposeIntermediates(model: ModelProto): {
+  model: ModelProto;
+  producers: Array<{ tensor: string; node: string; op: string }>;
+} {
   const graph = model.graph!;
   const existing = new Set(graph.output.map((output) => output.name));
   const producers: Array<{ tensor: string; node: string; op: string }> = [];
@@ -64,7 +67,13 @@ function exposeIntermediates(model: ModelProto): { model: ModelProto; producers:
   return { model: { ...model, graph: { ...graph, output: [...graph.output, ...added] } }, producers };
 }
 
-async function runExposed(modelPath: string, folder: string, label: string, threads: number, feedsFor: (runner: OnnxRuntimeRunner) => Record<string, Tensor>) {
+async function runExposed(
+  modelPath: string,
+  folder: string,
+  label: string,
+  threads: number,
+  feedsFor: (runner: OnnxRuntimeRunner) => Record<string, Tensor>,
+) {
   const exposed = exposeIntermediates(loadModel(modelPath));
   const file = path.join(folder, `${label}.onnx`);
   saveModel(exposed.model, file);
@@ -104,7 +113,13 @@ export async function diagnoseOnnx(options: DiagnoseOptions): Promise<OnnxDiagno
         unmatched++;
         continue;
       }
-      const entry: TensorDivergence = { tensor: producer.tensor, node: producer.node, op: producer.op, dims: ref.dims, failures: [] };
+      const entry: TensorDivergence = {
+        tensor: producer.tensor,
+        node: producer.node,
+        op: producer.op,
+        dims: ref.dims,
+        failures: [],
+      };
       if (ref.dims.join(',') !== art.dims.join(',')) {
         entry.failures.push(`shape ${formatDims(art.dims)} differs from the reference's ${formatDims(ref.dims)}`);
       } else {

@@ -27,7 +27,8 @@ async function walk(root: string, relative: string, segments: string[], found: s
     // Zero folders, then one more folder and '**' again.
     await walk(root, relative, rest, found);
     for (const entry of entries) {
-      if (entry.isDirectory() && !entry.name.startsWith('.')) await walk(root, join(relative, entry.name), segments, found);
+      if (entry.isDirectory() && !entry.name.startsWith('.'))
+        await walk(root, join(relative, entry.name), segments, found);
     }
     return;
   }
@@ -59,7 +60,7 @@ export function segmentMatcher(segment: string): (name: string) => boolean {
       if (end < 0) source += '\\[';
       else {
         let body = segment.slice(i + 1, end).replace(/\\/g, '\\\\');
-        if (body.startsWith('!')) body = '^' + body.slice(1);
+        if (body.startsWith('!')) body = `^${body.slice(1)}`;
         source += `[${body}]`;
         i = end;
       }
@@ -67,7 +68,10 @@ export function segmentMatcher(segment: string): (name: string) => boolean {
       const end = segment.indexOf('}', i);
       if (end < 0) source += '\\{';
       else {
-        const options = segment.slice(i + 1, end).split(',').map((option) => option.replace(/[.+^$()|\\*?[\]]/g, '\\$&'));
+        const options = segment
+          .slice(i + 1, end)
+          .split(',')
+          .map((option) => option.replace(/[.+^$()|\\*?[\]]/g, '\\$&'));
         source += `(?:${options.join('|')})`;
         i = end;
       }

@@ -12,7 +12,16 @@
  * ```
  */
 export { NpyFormatError, RunnerError, SampleError, TensorError, ValidateError } from './errors.js';
-export { DTYPE_BYTES, allocate, concatBatch, elementCount, formatDims, isFloatDtype, makeTensor, toFloat32 } from './tensor.js';
+export {
+  DTYPE_BYTES,
+  allocate,
+  concatBatch,
+  elementCount,
+  formatDims,
+  isFloatDtype,
+  makeTensor,
+  toFloat32,
+} from './tensor.js';
 export type { Dtype, DtypeArrays, Tensor, TensorData } from './tensor.js';
 export { float16ToFloat32, float32ToFloat16, floatToHalfBits, halfBitsToFloat } from './half.js';
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from './npy.js';
@@ -55,7 +64,13 @@ export {
 } from './samples.js';
 export type { ModelRunner, RunnerOptions, RuntimeName, TensorInfo } from './runners/runner.js';
 export { OnnxRuntimeRunner } from './runners/onnxruntime.js';
-export { WORKER_OPS, WorkerModelRunner, type RunnerWorker, type WorkerBenchmarkReply, type WorkerRunnerOptions } from './runners/worker.js';
+export {
+  WORKER_OPS,
+  WorkerModelRunner,
+  type RunnerWorker,
+  type WorkerBenchmarkReply,
+  type WorkerRunnerOptions,
+} from './runners/worker.js';
 export {
   prepareFeeds,
   runReference,
@@ -65,5 +80,12 @@ export {
   type ArtifactValidation,
   type ValidateArtifactOptions,
 } from './run.js';
-export { benchmarkModel, defaultThreadCounts, percentile, type BenchmarkOptions, type BenchmarkResult, type BenchmarkRun } from './benchmark.js';
+export {
+  benchmarkModel,
+  defaultThreadCounts,
+  percentile,
+  type BenchmarkOptions,
+  type BenchmarkResult,
+  type BenchmarkRun,
+} from './benchmark.js';
 export { diagnoseOnnx, type DiagnoseOptions, type OnnxDiagnosis, type TensorDivergence } from './diagnose.js';

@@ -38,8 +38,13 @@ export interface MeasureOptions {
  * Error figures of `artifact` against `reference` (same length, already in the same layout and
  * dequantised). Accumulates in float64.
  */
-export function measureOutput(reference: Float32Array, artifact: Float32Array, options: MeasureOptions = {}): OutputMetrics {
-  if (reference.length !== artifact.length) throw new RangeError(`measureOutput: lengths differ (${reference.length} vs ${artifact.length})`);
+export function measureOutput(
+  reference: Float32Array,
+  artifact: Float32Array,
+  options: MeasureOptions = {},
+): OutputMetrics {
+  if (reference.length !== artifact.length)
+    throw new RangeError(`measureOutput: lengths differ (${reference.length} vs ${artifact.length})`);
   let maxAbs = 0;
   let sumAbs = 0;
   let sumSquares = 0;
@@ -85,7 +90,8 @@ export function measureOutput(reference: Float32Array, artifact: Float32Array, o
     nonFiniteMismatches,
   };
   if (firstNonFinite) metrics.firstNonFinite = firstNonFinite;
-  if (options.classifier) Object.assign(metrics, measureAgreement(reference, artifact, options.classifier.classes, options.classifier.k));
+  if (options.classifier)
+    Object.assign(metrics, measureAgreement(reference, artifact, options.classifier.classes, options.classifier.k));
   return metrics;
 }
 
@@ -154,7 +160,9 @@ export function checkThresholds(metrics: OutputMetrics, thresholds: Tolerance): 
     }
   }
   if (thresholds.cosine !== undefined && !(metrics.cosine >= thresholds.cosine)) {
-    failures.push(`cosine similarity ${formatNumber(metrics.cosine)} is below the minimum ${formatNumber(thresholds.cosine)}`);
+    failures.push(
+      `cosine similarity ${formatNumber(metrics.cosine)} is below the minimum ${formatNumber(thresholds.cosine)}`,
+    );
   }
   if (metrics.rows !== undefined && metrics.rows > 0) {
     if (thresholds.top1 !== undefined && metrics.top1 !== undefined && metrics.top1 < thresholds.top1) {
@@ -164,7 +172,9 @@ export function checkThresholds(metrics: OutputMetrics, thresholds: Tolerance): 
       );
     }
     if (thresholds.topk !== undefined && metrics.topk !== undefined && metrics.topk < thresholds.topk) {
-      failures.push(`top-${metrics.k} agreement ${formatNumber(metrics.topk)} is below the minimum ${formatNumber(thresholds.topk)}`);
+      failures.push(
+        `top-${metrics.k} agreement ${formatNumber(metrics.topk)} is below the minimum ${formatNumber(thresholds.topk)}`,
+      );
     }
   }
   return failures;

@@ -52,7 +52,8 @@ function parseHeader(text: string, file: string): NpyHeader {
   const descrList = /'descr'\s*:\s*\[/.test(text);
   if (descrList) fail('structured (record) dtypes are not supported');
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(text)?.[1] ?? fail(`header has no 'descr': ${text.trim()}`);
-  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(text)?.[1] ?? fail(`header has no 'fortran_order': ${text.trim()}`);
+  const fortran =
+    /'fortran_order'\s*:\s*(True|False)/.exec(text)?.[1] ?? fail(`header has no 'fortran_order': ${text.trim()}`);
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(text)?.[1] ?? fail(`header has no 'shape': ${text.trim()}`);
   const shape = shapeText
     .split(',')
@@ -70,7 +71,8 @@ function parseHeader(text: string, file: string): NpyHeader {
 /** Decodes a .npy file's bytes. `file` names it in error messages. */
 export function decodeNpy(bytes: Uint8Array, file = '<buffer>'): Tensor {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buffer.length < 10 || !buffer.subarray(0, 6).equals(MAGIC)) throw new NpyFormatError(file, 'missing the \\x93NUMPY magic');
+  if (buffer.length < 10 || !buffer.subarray(0, 6).equals(MAGIC))
+    throw new NpyFormatError(file, 'missing the \\x93NUMPY magic');
   const major = buffer[6]!;
   let headerLength: number;
   let headerStart: number;
@@ -85,15 +87,21 @@ export function decodeNpy(bytes: Uint8Array, file = '<buffer>'): Tensor {
     throw new NpyFormatError(file, `format version ${major}.${buffer[7]} is not supported (1.0, 2.0 and 3.0 are)`);
   }
   const dataStart = headerStart + headerLength;
-  if (dataStart > buffer.length) throw new NpyFormatError(file, `header of ${headerLength} bytes runs past the end of the file`);
+  if (dataStart > buffer.length)
+    throw new NpyFormatError(file, `header of ${headerLength} bytes runs past the end of the file`);
   const header = parseHeader(buffer.toString(major === 3 ? 'utf8' : 'latin1', headerStart, dataStart), file);
 
-  if (header.fortranOrder) throw new NpyFormatError(file, 'Fortran-ordered arrays are not supported; save numpy.ascontiguousarray(a)');
+  if (header.fortranOrder)
+    throw new NpyFormatError(file, 'Fortran-ordered arrays are not supported; save numpy.ascontiguousarray(a)');
   const match = /^([<>=|])([a-zA-Z])(\d+)$/.exec(header.descr);
-  if (header.descr.includes('O')) throw new NpyFormatError(file, `object arrays (pickles) are refused (dtype '${header.descr}')`);
+  if (header.descr.includes('O'))
+    throw new NpyFormatError(file, `object arrays (pickles) are refused (dtype '${header.descr}')`);
   const dtype = match ? DESCR_TO_DTYPE[`${match[2]}${match[3]}`] : undefined;
   if (!match || dtype === undefined) {
-    throw new NpyFormatError(file, `dtype '${header.descr}' is not supported (float32, float16, int64, int32, int16, int8, uint8, bool are)`);
+    throw new NpyFormatError(
+      file,
+      `dtype '${header.descr}' is not supported (float32, float16, int64, int32, int16, int8, uint8, bool are)`,
+    );
   }
   const bigEndian = match[1] === '>';
 
@@ -137,7 +145,7 @@ export function encodeNpy(tensor: Tensor): Buffer {
     major = 2;
   }
   const total = Math.ceil((prefixLength + dict.length + 1) / 64) * 64;
-  const headerText = dict.padEnd(total - prefixLength - 1, ' ') + '\n';
+  const headerText = `${dict.padEnd(total - prefixLength - 1, ' ')}\n`;
   const prefix = Buffer.alloc(prefixLength);
   MAGIC.copy(prefix, 0);
   prefix[6] = major;

@@ -25,9 +25,14 @@ export async function saveOutputs(dir: string, outputs: ComparedOutputs): Promis
   for (const [name, output] of Object.entries(outputs)) {
     const file = `${position++}.npy`;
     await writeNpy(path.join(temporary, file), output.tensor);
-    index.outputs.push({ name, file, ...(output.layout ? { layout: output.layout } : {}), ...(output.quantization ? { quantization: output.quantization } : {}) });
+    index.outputs.push({
+      name,
+      file,
+      ...(output.layout ? { layout: output.layout } : {}),
+      ...(output.quantization ? { quantization: output.quantization } : {}),
+    });
   }
-  await writeFile(path.join(temporary, 'index.json'), JSON.stringify(index, null, 2) + '\n');
+  await writeFile(path.join(temporary, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
   await rm(dir, { recursive: true, force: true });
   await rename(temporary, dir);
 }
@@ -40,12 +45,18 @@ export async function loadOutputs(dir: string): Promise<ComparedOutputs> {
   } catch (error) {
     throw new ValidateError('OUTPUTS_UNREADABLE', `${dir}: no readable index.json of saved outputs`, { cause: error });
   }
-  if (index.format !== 'edgezoo-outputs/1') throw new ValidateError('OUTPUTS_UNREADABLE', `${dir}: unknown outputs format ${String(index.format)}`);
+  if (index.format !== 'edgezoo-outputs/1')
+    throw new ValidateError('OUTPUTS_UNREADABLE', `${dir}: unknown outputs format ${String(index.format)}`);
   const outputs: ComparedOutputs = {};
   for (const entry of index.outputs) {
-    if (path.basename(entry.file) !== entry.file) throw new ValidateError('OUTPUTS_UNREADABLE', `${dir}: output file '${entry.file}' must stay in the folder`);
+    if (path.basename(entry.file) !== entry.file)
+      throw new ValidateError('OUTPUTS_UNREADABLE', `${dir}: output file '${entry.file}' must stay in the folder`);
     const tensor = await readNpy(path.join(dir, entry.file));
-    outputs[entry.name] = { tensor, ...(entry.layout ? { layout: entry.layout } : {}), ...(entry.quantization ? { quantization: entry.quantization } : {}) };
+    outputs[entry.name] = {
+      tensor,
+      ...(entry.layout ? { layout: entry.layout } : {}),
+      ...(entry.quantization ? { quantization: entry.quantization } : {}),
+    };
   }
   return outputs;
 }

@@ -29,7 +29,11 @@ export interface ArtifactSignature {
 }
 
 /** Pairs each recipe input with a runner input: same name, then the recorded rename, then order. */
-function pairInputs(recipeInputs: readonly InputSpec[], runnerInputs: readonly TensorInfo[], renames: Record<string, string>) {
+function pairInputs(
+  recipeInputs: readonly InputSpec[],
+  runnerInputs: readonly TensorInfo[],
+  renames: Record<string, string>,
+) {
   const byName = new Map(runnerInputs.map((info) => [info.name, info]));
   const used = new Set<string>();
   const pairs = recipeInputs.map((input) => {
@@ -64,14 +68,17 @@ export function prepareFeeds(
     const layout = signature.inputLayouts?.[info.name] ?? input.layout;
     let tensor = sampleInput(sample, input.name);
     if (layout !== input.layout) tensor = transposeLayout(tensor, input.layout, layout);
-    const fits = tensor.dims.length === info.dims.length && info.dims.every((dim, i) => typeof dim !== 'number' || dim === tensor.dims[i]);
+    const fits =
+      tensor.dims.length === info.dims.length &&
+      info.dims.every((dim, i) => typeof dim !== 'number' || dim === tensor.dims[i]);
     if (!fits) {
       throw new TensorError(
         `input '${input.name}': the sample's shape ${formatDims(tensor.dims)} (layout ${layout}) does not fit the artifact's input '${info.name}' ${formatDims(info.dims)}`,
       );
     }
     const quantization = info.quantization ?? signature.inputQuantization?.[info.name];
-    if (quantization && isFloatDtype(tensor.dtype) && !isFloatDtype(info.dtype)) tensor = quantize(tensor, quantization);
+    if (quantization && isFloatDtype(tensor.dtype) && !isFloatDtype(info.dtype))
+      tensor = quantize(tensor, quantization);
     feeds[info.name] = castTensor(tensor, info.dtype);
   }
   return feeds;
@@ -104,12 +111,20 @@ export async function runSamples(
     }
   }
   const declared = runner.outputs().map((info) => info.name);
-  const names = [...declared.filter((name) => perOutput.has(name)), ...[...perOutput.keys()].filter((name) => !declared.includes(name))];
+  const names = [
+    ...declared.filter((name) => perOutput.has(name)),
+    ...[...perOutput.keys()].filter((name) => !declared.includes(name)),
+  ];
   return Object.fromEntries(names.map((name) => [name, concatBatch(perOutput.get(name)!)]));
 }
 
 /** The reference's outputs over the samples, with the layouts the recipe gives its outputs. */
-export async function runReference(runner: ModelRunner, samples: LoadedSamples, recipe: Recipe, signature: ArtifactSignature = {}): Promise<ComparedOutputs> {
+export async function runReference(
+  runner: ModelRunner,
+  samples: LoadedSamples,
+  recipe: Recipe,
+  signature: ArtifactSignature = {},
+): Promise<ComparedOutputs> {
   const stacked = await runSamples(runner, samples.samples, recipe.inputs, signature);
   const layouts = new Map(recipe.outputs.map((output) => [output.name, output.layout]));
   const outputs: ComparedOutputs = {};

@@ -44,7 +44,10 @@ export async function sampleFiles(recipe: Recipe, projectRoot: string, kind: Sam
   if (!set?.samples) return [];
   const files = await globFiles(projectRoot, set.samples);
   if (files.length === 0) {
-    throw new SampleError(`${kind} samples '${set.samples}' match no files in ${projectRoot}`, 'check the glob, or leave `samples` out to validate on random inputs');
+    throw new SampleError(
+      `${kind} samples '${set.samples}' match no files in ${projectRoot}`,
+      'check the glob, or leave `samples` out to validate on random inputs',
+    );
   }
   if (recipe.inputs.length === 1) return files.slice(0, set.count);
   const groups = groupByInput(files, recipe.inputs);
@@ -95,7 +98,9 @@ export async function loadSamples(recipe: Recipe, projectRoot: string, kind: Sam
     const input = recipe.inputs[0]!;
     for (const file of files) {
       const tensors = await loadSampleFile(projectRoot, file, input, recipe.preprocess);
-      tensors.forEach((tensor, index) => samples.push({ id: tensors.length > 1 ? `${file}#${index}` : file, inputs: { [input.name]: tensor } }));
+      tensors.forEach((tensor, index) =>
+        samples.push({ id: tensors.length > 1 ? `${file}#${index}` : file, inputs: { [input.name]: tensor } }),
+      );
     }
   } else {
     const groups = groupByInput(files, recipe.inputs);
@@ -103,7 +108,10 @@ export async function loadSamples(recipe: Recipe, projectRoot: string, kind: Sam
       const inputs: Record<string, Tensor> = {};
       for (const input of recipe.inputs) {
         const tensors = await loadSampleFile(projectRoot, members[input.name]!, input, recipe.preprocess);
-        if (tensors.length !== 1) throw new SampleError(`${members[input.name]}: holds ${tensors.length} samples; with several inputs each file holds one`);
+        if (tensors.length !== 1)
+          throw new SampleError(
+            `${members[input.name]}: holds ${tensors.length} samples; with several inputs each file holds one`,
+          );
         inputs[input.name] = tensors[0]!;
       }
       samples.push({ id: key, inputs });
@@ -119,7 +127,9 @@ function groupByInput(files: string[], inputs: InputSpec[]): Map<string, Record<
   const groups = new Map<string, Record<string, string>>();
   for (const file of files) {
     const stem = file.replace(/\.npy$/i, '');
-    const name = file.toLowerCase().endsWith('.npy') ? names.find((candidate) => stem.endsWith(`.${candidate}`)) : undefined;
+    const name = file.toLowerCase().endsWith('.npy')
+      ? names.find((candidate) => stem.endsWith(`.${candidate}`))
+      : undefined;
     if (name === undefined) {
       throw new SampleError(
         `${file}: with several inputs, samples are .npy files named <sample>.<input>.npy, one of ${inputs.map((input) => input.name).join(', ')}`,
@@ -132,17 +142,29 @@ function groupByInput(files: string[], inputs: InputSpec[]): Map<string, Record<
   }
   for (const [key, group] of groups) {
     const missing = inputs.filter((input) => group[input.name] === undefined).map((input) => input.name);
-    if (missing.length) throw new SampleError(`sample ${key} has no file for input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
+    if (missing.length)
+      throw new SampleError(
+        `sample ${key} has no file for input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`,
+      );
   }
   return groups;
 }
 
 /** Loads one file as one or more samples of `input`. */
-async function loadSampleFile(projectRoot: string, file: string, input: InputSpec, preprocess: Preprocess): Promise<Tensor[]> {
+async function loadSampleFile(
+  projectRoot: string,
+  file: string,
+  input: InputSpec,
+  preprocess: Preprocess,
+): Promise<Tensor[]> {
   const absolute = path.join(projectRoot, file);
   const extension = path.extname(file).toLowerCase();
-  if (extension === '.npy') return fitToInput(file, decodeNpy(await readFile(absolute), file), input).map((tensor) => prepare(file, tensor, input, preprocess));
-  if (IMAGE_EXTENSIONS.has(extension)) return [prepare(file, await decodeImage(absolute, file, input, preprocess), input, preprocess)];
+  if (extension === '.npy')
+    return fitToInput(file, decodeNpy(await readFile(absolute), file), input).map((tensor) =>
+      prepare(file, tensor, input, preprocess),
+    );
+  if (IMAGE_EXTENSIONS.has(extension))
+    return [prepare(file, await decodeImage(absolute, file, input, preprocess), input, preprocess)];
   throw new SampleError(`${file}: samples must be .npy, .png or .jpg files`);
 }
 
@@ -179,7 +201,8 @@ function fitToInput(file: string, tensor: Tensor, input: InputSpec): Tensor[] {
 /** Casts to the input's dtype family and applies the preprocessing to float inputs. */
 function prepare(file: string, tensor: Tensor, input: InputSpec, preprocess: Preprocess): Tensor {
   if (!isFloatDtype(input.dtype)) {
-    if (isFloatDtype(tensor.dtype)) throw new SampleError(`${file}: input '${input.name}' is ${input.dtype}, the file holds ${tensor.dtype}`);
+    if (isFloatDtype(tensor.dtype))
+      throw new SampleError(`${file}: input '${input.name}' is ${input.dtype}, the file holds ${tensor.dtype}`);
     return castTensor(tensor, input.dtype);
   }
   // Samples stay float32 even for float16 inputs: runners cast to what each artifact declares.
@@ -210,12 +233,16 @@ async function decodeImage(absolute: string, file: string, input: InputSpec, pre
   const layout = input.layout;
   const axis = (letter: string) => layout.indexOf(letter);
   if (axis('H') < 0 || axis('W') < 0 || axis('C') < 0 || !/^N?[HWC]{3}$/.test(layout)) {
-    throw new SampleError(`${file}: image samples need an image input (layout NCHW, NHWC, CHW or HWC); '${input.name}' is ${layout}`);
+    throw new SampleError(
+      `${file}: image samples need an image input (layout NCHW, NHWC, CHW or HWC); '${input.name}' is ${layout}`,
+    );
   }
   const dimOf = (letter: string) => input.shape[axis(letter)];
   const channels = dimOf('C');
   if (channels !== 1 && channels !== 3 && channels !== 4) {
-    throw new SampleError(`${file}: image samples need 1, 3 or 4 channels; input '${input.name}' has ${String(channels)}`);
+    throw new SampleError(
+      `${file}: image samples need 1, 3 or 4 channels; input '${input.name}' has ${String(channels)}`,
+    );
   }
   let pipeline = sharp(absolute, { failOn: 'error' });
   let width: number;
@@ -233,7 +260,9 @@ async function decodeImage(absolute: string, file: string, input: InputSpec, pre
   const targetWidth = typeof wantWidth === 'number' ? wantWidth : width;
   if (targetHeight !== height || targetWidth !== width) {
     if (!preprocess.resize) {
-      throw new SampleError(`${file}: image is ${width}x${height}, input '${input.name}' takes ${targetWidth}x${targetHeight}, and preprocess.resize is off`);
+      throw new SampleError(
+        `${file}: image is ${width}x${height}, input '${input.name}' takes ${targetWidth}x${targetHeight}, and preprocess.resize is off`,
+      );
     }
     // Stretch to exactly H x W (no crop); 'linear' with libvips' reduce is an antialiased bilinear.
     pipeline = pipeline.resize(targetWidth, targetHeight, { fit: 'fill', kernel: 'linear' });
@@ -248,7 +277,8 @@ async function decodeImage(absolute: string, file: string, input: InputSpec, pre
   } catch (error) {
     throw new SampleError(`${file}: cannot decode the image: ${(error as Error).message}`);
   }
-  if (info.channels !== channels) throw new SampleError(`${file}: decoded ${info.channels} channels, input '${input.name}' takes ${channels}`);
+  if (info.channels !== channels)
+    throw new SampleError(`${file}: decoded ${info.channels} channels, input '${input.name}' takes ${channels}`);
   const hwc = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength).slice();
   if (preprocess.channelOrder === 'bgr' && channels >= 3) {
     for (let i = 0; i < hwc.length; i += channels) {
@@ -258,7 +288,11 @@ async function decodeImage(absolute: string, file: string, input: InputSpec, pre
     }
   }
   const hasBatch = layout.startsWith('N');
-  const tensor: Tensor = { dtype: 'uint8', dims: hasBatch ? [1, info.height, info.width, channels] : [info.height, info.width, channels], data: hwc };
+  const tensor: Tensor = {
+    dtype: 'uint8',
+    dims: hasBatch ? [1, info.height, info.width, channels] : [info.height, info.width, channels],
+    data: hwc,
+  };
   return transposeLayout(tensor, hasBatch ? 'NHWC' : 'HWC', layout);
 }
 
@@ -282,7 +316,8 @@ export function syntheticSamples(inputs: readonly InputSpec[], count: number, se
         const lowInt = Math.ceil(low);
         const span = Math.max(0, Math.floor(high) - lowInt) + 1;
         const values = new Float32Array(length);
-        for (let i = 0; i < length; i++) values[i] = input.dtype === 'bool' ? (random() < 0.5 ? 0 : 1) : lowInt + Math.floor(random() * span);
+        for (let i = 0; i < length; i++)
+          values[i] = input.dtype === 'bool' ? (random() < 0.5 ? 0 : 1) : lowInt + Math.floor(random() * span);
         tensors[input.name] = castTensor({ dtype: 'float32', dims, data: values }, input.dtype);
       }
     }

@@ -44,7 +44,8 @@ export const DTYPE_BYTES: Readonly<Record<Dtype, number>> = {
 export function elementCount(dims: readonly number[]): number {
   let count = 1;
   for (const dim of dims) {
-    if (!Number.isInteger(dim) || dim < 0) throw new TensorError(`invalid dimension ${dim} in shape [${dims.join(', ')}]`);
+    if (!Number.isInteger(dim) || dim < 0)
+      throw new TensorError(`invalid dimension ${dim} in shape [${dims.join(', ')}]`);
     count *= dim;
   }
   return count;
@@ -69,7 +70,9 @@ export function allocate<D extends Dtype>(dtype: D, length: number): DtypeArrays
 export function makeTensor<D extends Dtype>(dtype: D, dims: readonly number[], data: DtypeArrays[D]): Tensor<D> {
   const count = elementCount(dims);
   if (data.length !== count) {
-    throw new TensorError(`a ${dtype} tensor of shape [${dims.join(', ')}] needs ${count} elements, got ${data.length}`);
+    throw new TensorError(
+      `a ${dtype} tensor of shape [${dims.join(', ')}] needs ${count} elements, got ${data.length}`,
+    );
   }
   return { dtype, dims: [...dims], data };
 }

@@ -35,7 +35,11 @@ export function resolveThresholds(
   format: TargetFormat | undefined,
   overrides: Readonly<Record<string, Tolerance>> = {},
 ): Tolerance {
-  const layers = [DEFAULT_THRESHOLDS[precision], overrides[precision], format ? overrides[`${format}/${precision}`] : undefined];
+  const layers = [
+    DEFAULT_THRESHOLDS[precision],
+    overrides[precision],
+    format ? overrides[`${format}/${precision}`] : undefined,
+  ];
   const result: Tolerance = {};
   for (const layer of layers) {
     if (!layer) continue;

@@ -1,6 +1,15 @@
 import { TensorError } from './errors.js';
 import { float32ToFloat16 } from './half.js';
-import { allocate, elementCount, formatDims, isFloatDtype, toFloat32, type Dtype, type Tensor, type TensorData } from './tensor.js';
+import {
+  allocate,
+  elementCount,
+  formatDims,
+  isFloatDtype,
+  toFloat32,
+  type Dtype,
+  type Tensor,
+  type TensorData,
+} from './tensor.js';
 
 /**
  * Tensor transforms the comparison needs between a reference and an artifact: layout
@@ -23,7 +32,8 @@ export function layoutPermutation(from: string, to: string): number[] {
         break;
       }
     }
-    if (index < 0) throw new TensorError(`cannot transpose layout ${from} into ${to}: ${from} has no axis '${letter}' left`);
+    if (index < 0)
+      throw new TensorError(`cannot transpose layout ${from} into ${to}: ${from} has no axis '${letter}' left`);
     used[index] = true;
     return index;
   });
@@ -36,7 +46,11 @@ export function permuteDims(dims: readonly number[], perm: readonly number[]): n
 
 function checkPermutation(perm: readonly number[], rank: number): void {
   const seen = new Set(perm);
-  if (perm.length !== rank || seen.size !== rank || perm.some((axis) => !Number.isInteger(axis) || axis < 0 || axis >= rank)) {
+  if (
+    perm.length !== rank ||
+    seen.size !== rank ||
+    perm.some((axis) => !Number.isInteger(axis) || axis < 0 || axis >= rank)
+  ) {
     throw new TensorError(`permutation [${perm.join(', ')}] is not a permutation of ${rank} axes`);
   }
 }
@@ -125,7 +139,9 @@ function roundHalfToEven(value: number): number {
 function paramIndexer(dims: readonly number[], params: QuantizationParams): (flatIndex: number) => number {
   const entries = params.scale.length;
   if (entries === 0 || params.zeroPoint.length !== entries) {
-    throw new TensorError(`quantisation needs as many zero points as scales, got ${params.scale.length} and ${params.zeroPoint.length}`);
+    throw new TensorError(
+      `quantisation needs as many zero points as scales, got ${params.scale.length} and ${params.zeroPoint.length}`,
+    );
   }
   if (params.scale.some((scale) => !(scale > 0) || !Number.isFinite(scale))) {
     throw new TensorError(`quantisation scales must be finite and positive, got [${params.scale.join(', ')}]`);

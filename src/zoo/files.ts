@@ -17,7 +17,10 @@ export function sha256Bytes(bytes: Uint8Array | string): string {
 
 /** A name next to `target` that no concurrent writer uses, for write-then-rename. */
 export function temporarySibling(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
 }
 
 /** Writes a file so readers see either the old bytes or the new ones, never a half-written file. */
@@ -39,7 +42,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
  * index signature rely on.
  */
 export function stableJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value), null, 2) + '\n';
+  return `${JSON.stringify(sortKeys(value), null, 2)}\n`;
 }
 
 function sortKeys(value: unknown): unknown {

@@ -3,9 +3,25 @@
  * license), the signed index, yanking. Publishers and `pull` build on this.
  */
 export * from './types.js';
-export { writeModelVersion, yankVersion, readManifestIfAny, parseManifest, readYank, listVersions, VersionImmutableError, type WriteModelVersionResult } from './write.js';
+export {
+  writeModelVersion,
+  yankVersion,
+  readManifestIfAny,
+  parseManifest,
+  readYank,
+  listVersions,
+  VersionImmutableError,
+  type WriteModelVersionResult,
+} from './write.js';
 export { buildIndex, writeIndex, parseIndex, type WriteIndexOptions, type WriteIndexResult } from './zoo-index.js';
 export { renderModelCard } from './card.js';
-export { parsePrivateKey, parsePublicKey, signBytes, verifyBytes, generateSigningKeyPair, type SigningKeyPair } from './signing.js';
+export {
+  parsePrivateKey,
+  parsePublicKey,
+  signBytes,
+  verifyBytes,
+  generateSigningKeyPair,
+  type SigningKeyPair,
+} from './signing.js';
 export { sha256File, sha256Bytes, stableJson, writeFileAtomic, formatBytes } from './files.js';
 export * from './layout.js';

@@ -20,7 +20,13 @@ export function versionDir(zooDir: string, name: string, version: string): strin
  * `read_model(xml)` finds the weights next to the model with no unpacking, and each file gets
  * its own sha256 and resumable download.
  */
-export function artifactFileName(name: string, version: string, format: TargetFormat, precision: string, role: 'model' | 'weights' = 'model'): string {
+export function artifactFileName(
+  name: string,
+  version: string,
+  format: TargetFormat,
+  precision: string,
+  role: 'model' | 'weights' = 'model',
+): string {
   const ext = format === 'onnx' ? 'onnx' : format === 'tflite' ? 'tflite' : role === 'model' ? 'xml' : 'bin';
   return `${name}-${version}-${format}-${precision}.${ext}`;
 }

@@ -19,10 +19,19 @@ export function sampleRecipe(name: string, version: string, overrides: Partial<R
     description: `${name}: a sample classifier for tests`,
     task: 'image-classification',
     tags: ['vision'],
-    source: { kind: 'onnx', file: { location: { kind: 'path', path: `models/${name}/model.onnx` }, sha256: '0'.repeat(64) } },
+    source: {
+      kind: 'onnx',
+      file: { location: { kind: 'path', path: `models/${name}/model.onnx` }, sha256: '0'.repeat(64) },
+    },
     inputs: [{ name: 'input', shape: [1, 3, 8, 8], dynamic: [], layout: 'NCHW', dtype: 'float32', range: [0, 1] }],
     outputs: [{ name: 'logits', classifier: true }],
-    preprocess: { resize: true, channelOrder: 'rgb', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+    preprocess: {
+      resize: true,
+      channelOrder: 'rgb',
+      scale: 1 / 255,
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+    },
     validation: { samples: `models/${name}/val/*.npy`, count: 4, topk: 5, seed: 0 },
     targets: { onnx: ['fp32'] },
     skip: {},
@@ -73,7 +82,7 @@ export async function sampleVersionInput(
     const companionFiles = [];
     if (t.format === 'openvino') {
       const bin = file.replace(/\.xml$/, '.bin');
-      await writeFile(bin, sampleBytes(2048, seed + '/bin'));
+      await writeFile(bin, sampleBytes(2048, `${seed}/bin`));
       companionFiles.push({ file: bin });
     }
     const nhwc = t.format === 'tflite';
@@ -85,16 +94,40 @@ export async function sampleVersionInput(
       size: bytes.length,
       ...(companionFiles.length > 0 ? { companionFiles } : {}),
       signature: {
-        inputs: [{ name: 'input', dtype: t.precision === 'int8' ? 'int8' : 'float32', shape: nhwc ? [1, 8, 8, 3] : [1, 3, 8, 8], layout: nhwc ? 'NHWC' : 'NCHW', ...(t.precision === 'int8' ? { quantization: { scale: [0.0078125], zeroPoint: [-128] } } : {}) }],
+        inputs: [
+          {
+            name: 'input',
+            dtype: t.precision === 'int8' ? 'int8' : 'float32',
+            shape: nhwc ? [1, 8, 8, 3] : [1, 3, 8, 8],
+            layout: nhwc ? 'NHWC' : 'NCHW',
+            ...(t.precision === 'int8' ? { quantization: { scale: [0.0078125], zeroPoint: [-128] } } : {}),
+          },
+        ],
         outputs: [{ name: 'logits', dtype: 'float32', shape: [1, 10] }],
       },
       validation: {
         status: t.status ?? 'passed',
         samples: 4,
-        metrics: { logits: { maxAbs: t.status === 'failed' ? 3.5 : 1.2e-5, meanAbs: 2.1e-6, rmse: 3.3e-6, cosine: t.status === 'failed' ? 0.41 : 0.99999, top1: 1, topk: 1 } },
+        metrics: {
+          logits: {
+            maxAbs: t.status === 'failed' ? 3.5 : 1.2e-5,
+            meanAbs: 2.1e-6,
+            rmse: 3.3e-6,
+            cosine: t.status === 'failed' ? 0.41 : 0.99999,
+            top1: 1,
+            topk: 1,
+          },
+        },
         ...(t.status === 'failed' ? { reason: 'cosine 0.41 below 0.99 on logits' } : {}),
       },
-      benchmark: { loadMs: 12.5, medianMs: 1.75, p90Ms: 2.25, threads: 1, peakRssMb: 64, runtime: 'onnxruntime-node 1.30.0' },
+      benchmark: {
+        loadMs: 12.5,
+        medianMs: 1.75,
+        p90Ms: 2.25,
+        threads: 1,
+        peakRssMb: 64,
+        runtime: 'onnxruntime-node 1.30.0',
+      },
       toolVersions: { onnxruntime: '1.30.0' },
       transposeCount: nhwc ? 0 : undefined,
       sizeRatio: t.precision === 'fp32' ? 1 : 0.5,
@@ -113,7 +146,19 @@ export async function sampleVersionInput(
 }
 
 /** Writes a version of a sample model into `zooDir` (the inputs go to `zooDir/../sample-build`). */
-export async function writeSampleVersion(zooDir: string, name: string, version: string, targets: SampleTarget[], options: { licenseText?: string } = {}) {
-  const input = await sampleVersionInput(path.join(path.dirname(zooDir), 'sample-build'), name, version, targets, options);
+export async function writeSampleVersion(
+  zooDir: string,
+  name: string,
+  version: string,
+  targets: SampleTarget[],
+  options: { licenseText?: string } = {},
+) {
+  const input = await sampleVersionInput(
+    path.join(path.dirname(zooDir), 'sample-build'),
+    name,
+    version,
+    targets,
+    options,
+  );
   return writeModelVersion(zooDir, input);
 }

@@ -13,12 +13,19 @@ export function parsePrivateKey(text: string, where = 'EDGEZOO_SIGNING_KEY'): Ke
       ? createPrivateKey(text)
       : createPrivateKey({ key: Buffer.from(text.trim(), 'base64'), format: 'der', type: 'pkcs8' });
   } catch {
-    throw new EdgezooError('SIGNING_KEY_INVALID', `${where} is not a private key (expected PEM or base64 PKCS8 of an ed25519 key)`, {
-      hint: 'make one with `edgezoo publish --gen-key DIR`',
-    });
+    throw new EdgezooError(
+      'SIGNING_KEY_INVALID',
+      `${where} is not a private key (expected PEM or base64 PKCS8 of an ed25519 key)`,
+      {
+        hint: 'make one with `edgezoo publish --gen-key DIR`',
+      },
+    );
   }
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw new EdgezooError('SIGNING_KEY_INVALID', `${where} is a ${key.asymmetricKeyType ?? 'unknown'} key; edgezoo signs with ed25519`);
+    throw new EdgezooError(
+      'SIGNING_KEY_INVALID',
+      `${where} is a ${key.asymmetricKeyType ?? 'unknown'} key; edgezoo signs with ed25519`,
+    );
   }
   return key;
 }
@@ -31,17 +38,23 @@ export function parsePublicKey(text: string, where = 'EDGEZOO_PUBLIC_KEY'): KeyO
       ? createPublicKey(text)
       : createPublicKey({ key: Buffer.from(text.trim(), 'base64'), format: 'der', type: 'spki' });
   } catch {
-    throw new EdgezooError('PUBLIC_KEY_INVALID', `${where} is not a public key (expected PEM or base64 SPKI of an ed25519 key)`);
+    throw new EdgezooError(
+      'PUBLIC_KEY_INVALID',
+      `${where} is not a public key (expected PEM or base64 SPKI of an ed25519 key)`,
+    );
   }
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw new EdgezooError('PUBLIC_KEY_INVALID', `${where} is a ${key.asymmetricKeyType ?? 'unknown'} key; edgezoo verifies ed25519`);
+    throw new EdgezooError(
+      'PUBLIC_KEY_INVALID',
+      `${where} is a ${key.asymmetricKeyType ?? 'unknown'} key; edgezoo verifies ed25519`,
+    );
   }
   return key;
 }
 
 /** The detached signature file's text for `bytes`: base64 of the 64-byte ed25519 signature, and a newline. */
 export function signBytes(bytes: Uint8Array, privateKey: KeyObject): string {
-  return sign(null, bytes, privateKey).toString('base64') + '\n';
+  return `${sign(null, bytes, privateKey).toString('base64')}\n`;
 }
 
 /** True when `signatureText` (the .sig file) is a valid signature of exactly `bytes`. */

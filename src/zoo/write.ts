@@ -54,7 +54,10 @@ interface PlannedFile {
 export async function writeModelVersion(zooDir: string, input: ModelVersionInput): Promise<WriteModelVersionResult> {
   const { recipe } = input;
   if (semver.valid(recipe.version) === null) {
-    throw new EdgezooError('VERSION_INVALID', `version "${recipe.version}" of ${recipe.name} is not a semver version (like 1.0.0)`);
+    throw new EdgezooError(
+      'VERSION_INVALID',
+      `version "${recipe.version}" of ${recipe.name} is not a semver version (like 1.0.0)`,
+    );
   }
   const dir = versionDir(zooDir, recipe.name, recipe.version);
   const passed = input.artifacts.filter((a) => a.validation.status === 'passed');
@@ -69,7 +72,8 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
   const seen = new Set<string>();
   for (const artifact of input.artifacts) {
     const key = `${artifact.format}/${artifact.precision}`;
-    if (seen.has(key)) throw new EdgezooError('ARTIFACT_DUPLICATE', `${recipe.name}@${recipe.version}: two artifacts for ${key}`);
+    if (seen.has(key))
+      throw new EdgezooError('ARTIFACT_DUPLICATE', `${recipe.name}@${recipe.version}: two artifacts for ${key}`);
     seen.add(key);
   }
 
@@ -81,7 +85,12 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
     manifestArtifacts.push({
       format: artifact.format,
       precision: artifact.precision,
-      files: planned.map((f, i) => ({ name: f.name, role: i === 0 ? 'model' : 'weights', sha256: f.sha256, size: f.size })),
+      files: planned.map((f, i) => ({
+        name: f.name,
+        role: i === 0 ? 'model' : 'weights',
+        sha256: f.sha256,
+        size: f.size,
+      })),
       signature: artifact.signature,
       validation: artifact.validation,
       benchmark: artifact.benchmark,
@@ -104,7 +113,13 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
     task: recipe.task,
     homepage: recipe.homepage,
     tags: recipe.tags,
-    inputs: recipe.inputs.map((i) => ({ name: i.name, shape: i.shape, layout: i.layout, dtype: i.dtype, range: i.range })),
+    inputs: recipe.inputs.map((i) => ({
+      name: i.name,
+      shape: i.shape,
+      layout: i.layout,
+      dtype: i.dtype,
+      range: i.range,
+    })),
     outputs: recipe.outputs.map((o) => ({ name: o.name, layout: o.layout, classifier: o.classifier })),
     preprocess: recipe.preprocess,
     source: input.source,
@@ -147,9 +162,12 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
 async function planArtifactFiles(name: string, version: string, artifact: ArtifactInput): Promise<PlannedFile[]> {
   const sources: Array<{ file: string; sha256?: string }> = [{ file: artifact.file, sha256: artifact.sha256 }];
   if (artifact.companionFiles) sources.push(...artifact.companionFiles);
-  else if (artifact.format === 'openvino') sources.push({ file: artifact.file.replace(/\.xml$/i, '') + '.bin' });
+  else if (artifact.format === 'openvino') sources.push({ file: `${artifact.file.replace(/\.xml$/i, '')}.bin` });
   if (artifact.format === 'openvino' && sources.length !== 2) {
-    throw new EdgezooError('ARTIFACT_INVALID', `${name}@${version} openvino/${artifact.precision}: an IR is one .xml and one .bin, got ${sources.length} files`);
+    throw new EdgezooError(
+      'ARTIFACT_INVALID',
+      `${name}@${version} openvino/${artifact.precision}: an IR is one .xml and one .bin, got ${sources.length} files`,
+    );
   }
   const planned: PlannedFile[] = [];
   for (const [i, source] of sources.entries()) {
@@ -157,7 +175,10 @@ async function planArtifactFiles(name: string, version: string, artifact: Artifa
     try {
       size = (await stat(source.file)).size;
     } catch {
-      throw new EdgezooError('ARTIFACT_MISSING', `${name}@${version} ${artifact.format}/${artifact.precision}: file ${source.file} does not exist`);
+      throw new EdgezooError(
+        'ARTIFACT_MISSING',
+        `${name}@${version} ${artifact.format}/${artifact.precision}: file ${source.file} does not exist`,
+      );
     }
     const sha256 = await sha256File(source.file);
     // The build recorded a sha256; if the file changed since (a corrupted cache entry), refuse it.
@@ -168,7 +189,12 @@ async function planArtifactFiles(name: string, version: string, artifact: Artifa
         { hint: 'the build output changed after it was recorded; rebuild the model' },
       );
     }
-    planned.push({ name: artifactFileName(name, version, artifact.format, artifact.precision, i === 0 ? 'model' : 'weights'), sourcePath: source.file, sha256, size });
+    planned.push({
+      name: artifactFileName(name, version, artifact.format, artifact.precision, i === 0 ? 'model' : 'weights'),
+      sourcePath: source.file,
+      sha256,
+      size,
+    });
   }
   return planned;
 }
@@ -194,15 +220,24 @@ function assertSameFiles(dir: string, published: Manifest, candidate: Manifest, 
   for (const [file, sha] of after) {
     const old = before.get(file);
     if (old === undefined) {
-      throw new VersionImmutableError(`${where} is already published without ${path.join(dir, file)} (new sha256 ${sha})`, hint);
+      throw new VersionImmutableError(
+        `${where} is already published without ${path.join(dir, file)} (new sha256 ${sha})`,
+        hint,
+      );
     }
     if (old !== sha) {
-      throw new VersionImmutableError(`${path.join(dir, file)} is already published with sha256 ${old}; the new one has sha256 ${sha}`, hint);
+      throw new VersionImmutableError(
+        `${path.join(dir, file)} is already published with sha256 ${old}; the new one has sha256 ${sha}`,
+        hint,
+      );
     }
   }
   for (const [file, sha] of before) {
     if (!after.has(file)) {
-      throw new VersionImmutableError(`${where} is already published with ${path.join(dir, file)} (sha256 ${sha}), which the new build does not have`, hint);
+      throw new VersionImmutableError(
+        `${where} is already published with ${path.join(dir, file)} (sha256 ${sha}), which the new build does not have`,
+        hint,
+      );
     }
   }
 }
@@ -230,7 +265,10 @@ export function parseManifest(text: string, where: string): Manifest {
   const result = manifestSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new EdgezooError('ZOO_INVALID', `${where}: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'} (expected ${MANIFEST_SCHEMA})`);
+    throw new EdgezooError(
+      'ZOO_INVALID',
+      `${where}: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'} (expected ${MANIFEST_SCHEMA})`,
+    );
   }
   return result.data;
 }
@@ -241,7 +279,9 @@ export async function readYank(dir: string): Promise<YankRecord | undefined> {
     return yankSchema.parse(JSON.parse(await readFile(path.join(dir, YANK_FILE), 'utf8')));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new EdgezooError('ZOO_INVALID', `${path.join(dir, YANK_FILE)} is not a valid ${YANK_SCHEMA} record`, { cause: error });
+    throw new EdgezooError('ZOO_INVALID', `${path.join(dir, YANK_FILE)} is not a valid ${YANK_SCHEMA} record`, {
+      cause: error,
+    });
   }
 }
 
@@ -250,7 +290,13 @@ export async function readYank(dir: string): Promise<YankRecord | undefined> {
  * skips it. Writes `yanked.json` next to the manifest (the manifest itself never changes).
  * Yanking a yanked version keeps the first record. Call `writeIndex` afterwards.
  */
-export async function yankVersion(zooDir: string, name: string, version: string, reason: string, now: Date = new Date()): Promise<YankRecord> {
+export async function yankVersion(
+  zooDir: string,
+  name: string,
+  version: string,
+  reason: string,
+  now: Date = new Date(),
+): Promise<YankRecord> {
   const dir = versionDir(zooDir, name, version);
   if (!(await readManifestIfAny(dir))) {
     const known = await listVersions(zooDir, name);

@@ -23,7 +23,10 @@ async function listModels(zooDir: string): Promise<string[]> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
-  return entries.filter((e) => e.isDirectory() && /^[a-z0-9]+(-[a-z0-9]+)*$/.test(e.name)).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && /^[a-z0-9]+(-[a-z0-9]+)*$/.test(e.name))
+    .map((e) => e.name)
+    .sort();
 }
 
 /**
@@ -42,18 +45,28 @@ export async function buildIndex(zooDir: string): Promise<ZooIndex> {
       const manifestText = await readFile(manifestPath, 'utf8');
       const manifest = parseManifest(manifestText, manifestPath);
       if (manifest.name !== name || manifest.version !== version) {
-        throw new EdgezooError('ZOO_INVALID', `${manifestPath} describes ${manifest.name}@${manifest.version}, but sits in the folder of ${name}@${version}`);
+        throw new EdgezooError(
+          'ZOO_INVALID',
+          `${manifestPath} describes ${manifest.name}@${manifest.version}, but sits in the folder of ${name}@${version}`,
+        );
       }
       latestManifest ??= manifest;
       const rel = (file: string) => `${name}/${version}/${file}`;
-      for (const file of [...manifest.artifacts.flatMap((a) => a.files), ...(manifest.licenseFile ? [manifest.licenseFile] : [])]) {
+      for (const file of [
+        ...manifest.artifacts.flatMap((a) => a.files),
+        ...(manifest.licenseFile ? [manifest.licenseFile] : []),
+      ]) {
         await assertFilePresent(path.join(dir, file.name), file.size);
       }
       const yank = await readYank(dir);
       versions.push({
         version,
         license: manifest.license,
-        licenseFile: manifest.licenseFile && { url: rel(manifest.licenseFile.name), sha256: manifest.licenseFile.sha256, size: manifest.licenseFile.size },
+        licenseFile: manifest.licenseFile && {
+          url: rel(manifest.licenseFile.name),
+          sha256: manifest.licenseFile.sha256,
+          size: manifest.licenseFile.size,
+        },
         manifest: { url: rel(MANIFEST_FILE), sha256: sha256Bytes(manifestText) },
         card: rel(CARD_FILE),
         yanked: yank && { reason: yank.reason, at: yank.at },
@@ -94,7 +107,8 @@ async function assertFilePresent(file: string, size: number): Promise<void> {
   } catch {
     throw new EdgezooError('ZOO_INCOMPLETE', `${file} is listed in its manifest but missing`);
   }
-  if (actual !== size) throw new EdgezooError('ZOO_INCOMPLETE', `${file} has ${actual} bytes; its manifest says ${size}`);
+  if (actual !== size)
+    throw new EdgezooError('ZOO_INCOMPLETE', `${file} has ${actual} bytes; its manifest says ${size}`);
 }
 
 export interface WriteIndexOptions {
@@ -135,18 +149,29 @@ export function parseIndex(text: string, where: string): ZooIndex {
     throw new EdgezooError('INDEX_INVALID', `${where} is not valid JSON: ${(error as Error).message}`);
   }
   if (json !== null && typeof json === 'object' && 'schema' in json && json.schema !== INDEX_SCHEMA) {
-    throw new EdgezooError('INDEX_INVALID', `${where} has schema "${String(json.schema)}"; this edgezoo reads "${INDEX_SCHEMA}"`, {
-      hint: 'update edgezoo, or point --index at a zoo it can read',
-    });
+    throw new EdgezooError(
+      'INDEX_INVALID',
+      `${where} has schema "${String(json.schema)}"; this edgezoo reads "${INDEX_SCHEMA}"`,
+      {
+        hint: 'update edgezoo, or point --index at a zoo it can read',
+      },
+    );
   }
   const result = zooIndexSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new EdgezooError('INDEX_INVALID', `${where}: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'} (expected ${INDEX_SCHEMA})`);
+    throw new EdgezooError(
+      'INDEX_INVALID',
+      `${where}: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'} (expected ${INDEX_SCHEMA})`,
+    );
   }
   for (const model of result.data.models) {
     for (const v of model.versions) {
-      if (semver.valid(v.version) === null) throw new EdgezooError('INDEX_INVALID', `${where}: ${model.name} has version "${v.version}", which is not semver`);
+      if (semver.valid(v.version) === null)
+        throw new EdgezooError(
+          'INDEX_INVALID',
+          `${where}: ${model.name} has version "${v.version}", which is not semver`,
+        );
     }
   }
   return result.data;

@@ -13,9 +13,10 @@ import { seededRandom } from '../../src/validate/random.js';
 
 after(removeProjects);
 
-
 describe('edgezoo build killed at random moments', () => {
-  it('always leaves a cache that a rebuild completes and verify finds intact (20 SIGKILLs)', { timeout: 180_000 }, async () => {
+  it('always leaves a cache that a rebuild completes and verify finds intact (20 SIGKILLs)', {
+    timeout: 180_000,
+  }, async () => {
     const seed = Number(process.env['EDGEZOO_KILL_SEED'] ?? '20261121');
     const random = seededRandom(seed);
     const root = await makeProject();
@@ -34,7 +35,11 @@ describe('edgezoo build killed at random moments', () => {
       await build.done;
 
       const rebuild = await runCli(root, ['build', '--all', '--jobs', '2'], { ...env, EDGEZOO_STANDIN_SLEEP_MS: '0' });
-      assert.equal(rebuild.code, 0, `round ${round} (seed ${seed}, kill after ${delay} ms): ${rebuild.stdout}${rebuild.stderr}`);
+      assert.equal(
+        rebuild.code,
+        0,
+        `round ${round} (seed ${seed}, kill after ${delay} ms): ${rebuild.stdout}${rebuild.stderr}`,
+      );
       const report = await cache.verifyAll();
       assert.deepEqual(report.corrupt, [], `round ${round} (seed ${seed})`);
       assert.equal(report.checked, 48);
@@ -45,6 +50,9 @@ describe('edgezoo build killed at random moments', () => {
     // The killed builds' temporary folders are for gc, which removes them (their pids are dead).
     const gc = await runCli(root, ['cache', 'gc', '--json'], { EDGEZOO_STANDIN_MODELS: '4' });
     assert.equal((JSON.parse(gc.stdout) as { entries: unknown[] }).entries.length, 0);
-    assert.deepEqual((await readdir(cache.root)).filter((name) => name.startsWith('.tmp-') || name.startsWith('.trash-')), []);
+    assert.deepEqual(
+      (await readdir(cache.root)).filter((name) => name.startsWith('.tmp-') || name.startsWith('.trash-')),
+      [],
+    );
   });
 });

@@ -29,15 +29,25 @@ test('an op no converter knows: onnx2tf and ovc failures name it and its node', 
       }),
       file,
     );
-    writeRecipe(root, 'bad', [
-      'name: bad', 'version: 0.1.0', 'license: MIT', 'description: an unknown op', 'task: test',
-      `source: { onnx: { path: models/bad/model.onnx, sha256: ${sha256File(file)} } }`,
-      'inputs: [{ name: x, shape: [1, 3, 8, 8], layout: NCHW, range: [0, 1] }]',
-      'targets: { onnx: [fp32], tflite: [fp32], openvino: [fp32] }', '',
-    ].join('\n'));
+    writeRecipe(
+      root,
+      'bad',
+      [
+        'name: bad',
+        'version: 0.1.0',
+        'license: MIT',
+        'description: an unknown op',
+        'task: test',
+        `source: { onnx: { path: models/bad/model.onnx, sha256: ${sha256File(file)} } }`,
+        'inputs: [{ name: x, shape: [1, 3, 8, 8], layout: NCHW, range: [0, 1] }]',
+        'targets: { onnx: [fp32], tflite: [fp32], openvino: [fp32] }',
+        '',
+      ].join('\n'),
+    );
     const failures = new Map<string, { reason: string; deterministic: boolean }>();
     const { summary } = await buildUpToConvert(root, ['bad'], (event) => {
-      if (event.type === 'step-failed') failures.set(event.step, { reason: event.reason, deterministic: event.deterministic });
+      if (event.type === 'step-failed')
+        failures.set(event.step, { reason: event.reason, deterministic: event.deterministic });
     });
     assert.equal(summary.ok, false);
     // prepare and the ONNX copy do not run the op: they succeed.
@@ -54,7 +64,10 @@ test('an op no converter knows: onnx2tf and ovc failures name it and its node', 
     );
     const ovc = failures.get('bad/convert/openvino/fp32')!.reason;
     assert.match(ovc, /^bad: step bad\/convert\/openvino\/fp32: ovc failed \(OpConversionFailure: /);
-    assert.match(ovc, /\n {2}\| -- No conversion rule found for operations: com\.example\.Mystery\n {2}\| unsupported op Mystery at node mystery_node\n {2}full log: artifacts\/logs\/bad\/convert-openvino-fp32\.log$/);
+    assert.match(
+      ovc,
+      /\n {2}\| -- No conversion rule found for operations: com\.example\.Mystery\n {2}\| unsupported op Mystery at node mystery_node\n {2}full log: artifacts\/logs\/bad\/convert-openvino-fp32\.log$/,
+    );
     // A tool error is not a deterministic result: not cached, retried next build.
     assert.equal(failures.get('bad/convert/tflite/fp32')!.deterministic, false);
     const log = readFileSync(path.join(root, 'artifacts', 'logs', 'bad', 'convert-tflite-fp32.log'), 'utf8');

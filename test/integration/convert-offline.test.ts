@@ -18,29 +18,74 @@ const repo = path.resolve(here, '..', '..');
 const probe = spawnSync('unshare', ['-n', 'true']);
 const canCut = probe.status === 0;
 
-test('the tiny CNN converts to every target with the network cut off', { skip: canCut ? false : `unshare -n is not available: ${probe.stderr?.toString().trim() || probe.error?.message}` }, () => {
+test('the tiny CNN converts to every target with the network cut off', {
+  skip: canCut ? false : `unshare -n is not available: ${probe.stderr?.toString().trim() || probe.error?.message}`,
+}, () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-offline-'));
   try {
     // The namespace really has no way out: a TCP connection to a public address fails at once.
-    const reach = spawnSync('unshare', ['-n', process.execPath, '-e', "require('net').connect(443, '1.1.1.1').on('error', (e) => { console.log(e.code); process.exit(0) }).on('connect', () => process.exit(3))"], { encoding: 'utf8', timeout: 20_000 });
+    const reach = spawnSync(
+      'unshare',
+      [
+        '-n',
+        process.execPath,
+        '-e',
+        "require('net').connect(443, '1.1.1.1').on('error', (e) => { console.log(e.code); process.exit(0) }).on('connect', () => process.exit(3))",
+      ],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
     assert.equal(reach.status, 0);
     assert.match(reach.stdout, /ENETUNREACH|EHOSTUNREACH|ECONNREFUSED/);
 
     const { weightsSha256 } = trainTinyCnn(root);
-    writeRecipe(root, 'tiny-cnn', tinyCnnRecipe('tiny-cnn', weightsSha256, '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }'));
-    writeRecipe(root, 'tiny-cnn-litert', tinyCnnRecipe('tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch'));
+    writeRecipe(
+      root,
+      'tiny-cnn',
+      tinyCnnRecipe(
+        'tiny-cnn',
+        weightsSha256,
+        '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }',
+      ),
+    );
+    writeRecipe(
+      root,
+      'tiny-cnn-litert',
+      tinyCnnRecipe('tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch'),
+    );
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-offline-cwd-'));
-    const run = spawnSync('unshare', ['-n', process.execPath, '--import', import.meta.resolve('tsx'), path.join(repo, 'test', 'integration', 'convert-project.ts'), root, 'tiny-cnn', 'tiny-cnn-litert'], {
-      cwd,
-      encoding: 'utf8',
-      timeout: 540_000,
-      env: { ...process.env, NODE_OPTIONS: '' },
-    });
+    const run = spawnSync(
+      'unshare',
+      [
+        '-n',
+        process.execPath,
+        '--import',
+        import.meta.resolve('tsx'),
+        path.join(repo, 'test', 'integration', 'convert-project.ts'),
+        root,
+        'tiny-cnn',
+        'tiny-cnn-litert',
+      ],
+      {
+        cwd,
+        encoding: 'utf8',
+        timeout: 540_000,
+        env: { ...process.env, NODE_OPTIONS: '' },
+      },
+    );
     assert.equal(run.status, 0, `build failed offline:\n${run.stderr.slice(-4000)}`);
-    const summary = JSON.parse(run.stdout.trim().split('\n').pop()!) as { ok: boolean; models: Array<{ model: string; run: number; failed: number }> };
+    const summary = JSON.parse(run.stdout.trim().split('\n').pop()!) as {
+      ok: boolean;
+      models: Array<{ model: string; run: number; failed: number }>;
+    };
     assert.equal(summary.ok, true);
     // fetch + prepare + 11 converts; fetch + 2 converts (litert-torch reads the weights, no prepare).
-    assert.deepEqual(summary.models.map((m) => [m.model, m.run, m.failed]), [['tiny-cnn', 13, 0], ['tiny-cnn-litert', 3, 0]]);
+    assert.deepEqual(
+      summary.models.map((m) => [m.model, m.run, m.failed]),
+      [
+        ['tiny-cnn', 13, 0],
+        ['tiny-cnn-litert', 3, 0],
+      ],
+    );
     // onnx2tf's sample file went to a private folder, never to the working directory.
     assert.deepEqual(readdirSync(cwd), []);
     assert.ok(!existsSync(path.join(root, 'calibration_image_sample_data_20x128x128x3_float32.npy')));

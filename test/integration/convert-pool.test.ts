@@ -6,7 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { StepCancelledError } from '../../src/build/spawn.js';
-import { openWorkerSession, runInWorker, setWorkersPerEnv, sharedWorkerPool, stopSharedWorkerPool } from '../../src/toolchain/pool.js';
+import {
+  openWorkerSession,
+  runInWorker,
+  setWorkersPerEnv,
+  sharedWorkerPool,
+  stopSharedWorkerPool,
+} from '../../src/toolchain/pool.js';
 import { WorkerCrashedError } from '../../src/toolchain/worker.js';
 
 after(() => stopSharedWorkerPool());
@@ -28,7 +34,10 @@ test('logs are routed per request, abort kills the worker and the next request s
   const queued = runInWorker<{ pid: number }>('torch', 'ping', {});
   setTimeout(() => controller.abort(), 300);
   const started = Date.now();
-  await assert.rejects(sleeping, (e: unknown) => e instanceof StepCancelledError && e.message === 'debug.sleep in the torch worker was cancelled');
+  await assert.rejects(
+    sleeping,
+    (e: unknown) => e instanceof StepCancelledError && e.message === 'debug.sleep in the torch worker was cancelled',
+  );
   assert.ok(Date.now() - started < 10_000, 'the abort ended the request at once');
   const after = await queued;
   assert.notEqual(after.pid, first.pid);
@@ -50,7 +59,12 @@ test('two requests of one env run side by side in two warm workers, which stay w
   const took = Date.now() - started;
   assert.deepEqual([a.slept, b.slept], [1.5, 1.5]);
   assert.ok(took < 2800, `two 1.5 s requests took ${took} ms: not in parallel`);
-  const pids = new Set(await Promise.all([runInWorker<{ pid: number }>('torch', 'ping', {}), runInWorker<{ pid: number }>('torch', 'ping', {})]).then((r) => r.map((x) => x.pid)));
+  const pids = new Set(
+    await Promise.all([
+      runInWorker<{ pid: number }>('torch', 'ping', {}),
+      runInWorker<{ pid: number }>('torch', 'ping', {}),
+    ]).then((r) => r.map((x) => x.pid)),
+  );
   assert.equal(pids.size, 2);
   assert.equal(sharedWorkerPool().get('torch').stats.starts, 1);
 });
@@ -72,7 +86,10 @@ test('a worker session keeps one process until closed, sees its restart, and giv
   assert.equal(session.generation, 2);
   session.close();
   // Given back: with both workers idle, two parallel requests are served at once by the two.
-  const pids = await Promise.all([runInWorker<{ pid: number }>('torch', 'ping', {}), runInWorker<{ pid: number }>('torch', 'ping', {})]);
+  const pids = await Promise.all([
+    runInWorker<{ pid: number }>('torch', 'ping', {}),
+    runInWorker<{ pid: number }>('torch', 'ping', {}),
+  ]);
   assert.equal(new Set(pids.map((p) => p.pid)).size, 2);
   assert.ok(pids.some((p) => p.pid === restarted.pid));
 });

@@ -10,7 +10,14 @@ import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { executePlan, loadProjectPlan, registerBuiltinRunners, StepRunnerRegistry, type BuildEvent, type BuildSummary } from '../../src/build/index.js';
+import {
+  executePlan,
+  loadProjectPlan,
+  registerBuiltinRunners,
+  StepRunnerRegistry,
+  type BuildEvent,
+  type BuildSummary,
+} from '../../src/build/index.js';
 import { LocalCache } from '../../src/cache/index.js';
 import type { StepKind } from '../../src/plan/types.js';
 import { envDef } from '../../src/toolchain/envs.js';
@@ -27,13 +34,21 @@ export function sha256File(file: string): string {
 export function trainTinyCnn(root: string): { weightsSha256: string } {
   const dir = path.join(root, 'models', 'tiny-cnn');
   mkdirSync(dir, { recursive: true });
-  execFileSync(envDef('torch').python, [path.join(FIXTURE, 'train.py'), dir, '--seed', '0'], { cwd: FIXTURE, stdio: 'pipe' });
+  execFileSync(envDef('torch').python, [path.join(FIXTURE, 'train.py'), dir, '--seed', '0'], {
+    cwd: FIXTURE,
+    stdio: 'pipe',
+  });
   cpSync(path.join(FIXTURE, 'model.py'), path.join(dir, 'model.py'));
   return { weightsSha256: sha256File(path.join(dir, 'weights.pt')) };
 }
 
 /** A recipe of the tiny CNN (PyTorch source) with `targets` (YAML flow text) and converter. */
-export function tinyCnnRecipe(name: string, weightsSha256: string, targets: string, tfliteConverter: 'onnx2tf' | 'litert-torch' = 'onnx2tf'): string {
+export function tinyCnnRecipe(
+  name: string,
+  weightsSha256: string,
+  targets: string,
+  tfliteConverter: 'onnx2tf' | 'litert-torch' = 'onnx2tf',
+): string {
   return [
     `name: ${name}`,
     'version: 1.0.0',
@@ -69,7 +84,11 @@ const UP_TO_CONVERT: readonly StepKind[] = ['fetch', 'prepare', 'convert'];
  * with the real runners and a cache under root/artifacts. Returns the summary and the output
  * folder of every step by id.
  */
-export async function buildUpToConvert(root: string, names: string[], onEvent?: (event: BuildEvent) => void): Promise<{ summary: BuildSummary; outputs: Record<string, string> }> {
+export async function buildUpToConvert(
+  root: string,
+  names: string[],
+  onEvent?: (event: BuildEvent) => void,
+): Promise<{ summary: BuildSummary; outputs: Record<string, string> }> {
   const { recipes, plan } = await loadProjectPlan(root, names);
   const steps = plan.steps.filter((step) => UP_TO_CONVERT.includes(step.kind));
   const registry = new StepRunnerRegistry();
@@ -101,6 +120,6 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const { summary } = await buildUpToConvert(path.resolve(root!), names, (event) => {
     if (event.type === 'step-failed') process.stderr.write(`FAILED ${event.step}: ${event.reason}\n`);
   });
-  process.stdout.write(JSON.stringify(summary) + '\n');
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
   process.exitCode = summary.ok ? 0 : 1;
 }

@@ -29,7 +29,8 @@ import {
 } from '../../src/validate/index.js';
 import { buildUpToConvert, sha256File, tinyCnnRecipe, trainTinyCnn, writeRecipe } from './convert-project.js';
 
-const ALL_TARGETS = '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }';
+const ALL_TARGETS =
+  '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }';
 
 let root: string;
 let outputs: Record<string, string> = {};
@@ -44,7 +45,10 @@ function artifactOf(stepId: string): { dir: string; artifact: ArtifactJson } {
 const worker = { call: (op: string, args: Record<string, unknown>) => runInWorker('tf', op, args) };
 
 async function openRunner(format: string, file: string): Promise<ModelRunner> {
-  const runner: ModelRunner = format === 'onnx' ? new OnnxRuntimeRunner() : new WorkerModelRunner(format === 'tflite' ? 'litert' : 'openvino', worker);
+  const runner: ModelRunner =
+    format === 'onnx'
+      ? new OnnxRuntimeRunner()
+      : new WorkerModelRunner(format === 'tflite' ? 'litert' : 'openvino', worker);
   await runner.load(file);
   return runner;
 }
@@ -56,15 +60,31 @@ async function recipeOf(name: string): Promise<Recipe> {
 }
 
 /** Runs the artifact on the validation samples against the prepared ONNX model's outputs. */
-async function agreesWithPrepared(model: string, stepId: string, reference: ComparedOutputs): Promise<{ status: string; top1?: number; detail?: unknown }> {
+async function agreesWithPrepared(
+  model: string,
+  stepId: string,
+  reference: ComparedOutputs,
+): Promise<{ status: string; top1?: number; detail?: unknown }> {
   const recipe = await recipeOf(model);
   const { dir, artifact } = artifactOf(stepId);
   const runner = await openRunner(artifact.format, path.join(dir, artifact.primary));
   try {
     const samples = await loadSamples(recipe, root, 'validation');
-    const verdict = await validateArtifact({ recipe, samples, reference, runner, format: artifact.format, precision: artifact.precision, signature: artifact.signature });
+    const verdict = await validateArtifact({
+      recipe,
+      samples,
+      reference,
+      runner,
+      format: artifact.format,
+      precision: artifact.precision,
+      signature: artifact.signature,
+    });
     const first = verdict.outputs[0] as unknown as { metrics?: { top1?: number } };
-    return { status: verdict.status, ...(first?.metrics?.top1 !== undefined ? { top1: first.metrics.top1 } : {}), ...(verdict.status === 'failed' ? { detail: verdict } : {}) };
+    return {
+      status: verdict.status,
+      ...(first?.metrics?.top1 !== undefined ? { top1: first.metrics.top1 } : {}),
+      ...(verdict.status === 'failed' ? { detail: verdict } : {}),
+    };
   } finally {
     await runner.dispose();
   }
@@ -85,7 +105,11 @@ before(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-convert-'));
   const { weightsSha256 } = trainTinyCnn(root);
   writeRecipe(root, 'tiny-cnn', tinyCnnRecipe('tiny-cnn', weightsSha256, ALL_TARGETS));
-  writeRecipe(root, 'tiny-cnn-litert', tinyCnnRecipe('tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch'));
+  writeRecipe(
+    root,
+    'tiny-cnn-litert',
+    tinyCnnRecipe('tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch'),
+  );
   // An ONNX source written by src/formats/onnx: x[1,3,16,16] -> Conv 3x3 (4 filters) -> Relu -> y.
   mkdirSync(path.join(root, 'models', 'conv-onnx'), { recursive: true });
   const weights = Float32Array.from({ length: 4 * 3 * 3 * 3 }, (_, i) => Math.sin(i) * 0.3);
@@ -102,13 +126,22 @@ before(async () => {
     }),
     path.join(root, 'models', 'conv-onnx', 'model.onnx'),
   );
-  writeRecipe(root, 'conv-onnx', [
-    'name: conv-onnx', 'version: 0.1.0', 'license: Apache-2.0', 'description: one conv', 'task: feature-extraction',
-    `source: { onnx: { path: models/conv-onnx/model.onnx, sha256: ${sha256File(path.join(root, 'models', 'conv-onnx', 'model.onnx'))} } }`,
-    'inputs: [{ name: x, shape: [1, 3, 16, 16], layout: NCHW, range: [0, 1] }]',
-    'outputs: [{ name: y, layout: NCHW }]',
-    'targets: { onnx: [fp32], tflite: [fp32], openvino: [fp32] }', '',
-  ].join('\n'));
+  writeRecipe(
+    root,
+    'conv-onnx',
+    [
+      'name: conv-onnx',
+      'version: 0.1.0',
+      'license: Apache-2.0',
+      'description: one conv',
+      'task: feature-extraction',
+      `source: { onnx: { path: models/conv-onnx/model.onnx, sha256: ${sha256File(path.join(root, 'models', 'conv-onnx', 'model.onnx'))} } }`,
+      'inputs: [{ name: x, shape: [1, 3, 16, 16], layout: NCHW, range: [0, 1] }]',
+      'outputs: [{ name: y, layout: NCHW }]',
+      'targets: { onnx: [fp32], tflite: [fp32], openvino: [fp32] }',
+      '',
+    ].join('\n'),
+  );
 
   const first = await buildUpToConvert(root, ['tiny-cnn', 'tiny-cnn-litert', 'conv-onnx'], (event) => {
     if (event.type === 'step-failed') buildFailures.push(`${event.step}: ${event.reason}`);
@@ -120,12 +153,21 @@ before(async () => {
   mkdirSync(path.join(root, 'models', 'tiny-tflite'), { recursive: true });
   copyFileSync(path.join(tflite.dir, 'model.tflite'), path.join(root, 'models', 'tiny-tflite', 'model.tflite'));
   const inputName = Object.keys(tflite.artifact.signature.inputLayouts ?? {})[0]!;
-  writeRecipe(root, 'tiny-tflite', [
-    'name: tiny-tflite', 'version: 0.1.0', 'license: MIT', 'description: the tiny CNN as TFLite', 'task: image-classification',
-    `source: { tflite: { path: models/tiny-tflite/model.tflite, sha256: ${sha256File(path.join(root, 'models', 'tiny-tflite', 'model.tflite'))} } }`,
-    `inputs: [{ name: "${inputName}", shape: [1, 32, 32, 3], layout: NHWC, range: [0, 1] }]`,
-    'targets: { onnx: [fp32], openvino: [fp32, fp16] }', '',
-  ].join('\n'));
+  writeRecipe(
+    root,
+    'tiny-tflite',
+    [
+      'name: tiny-tflite',
+      'version: 0.1.0',
+      'license: MIT',
+      'description: the tiny CNN as TFLite',
+      'task: image-classification',
+      `source: { tflite: { path: models/tiny-tflite/model.tflite, sha256: ${sha256File(path.join(root, 'models', 'tiny-tflite', 'model.tflite'))} } }`,
+      `inputs: [{ name: "${inputName}", shape: [1, 32, 32, 3], layout: NHWC, range: [0, 1] }]`,
+      'targets: { onnx: [fp32], openvino: [fp32, fp16] }',
+      '',
+    ].join('\n'),
+  );
   const second = await buildUpToConvert(root, ['tiny-tflite'], (event) => {
     if (event.type === 'step-failed') buildFailures.push(`${event.step}: ${event.reason}`);
   });
@@ -147,7 +189,10 @@ describe('tiny CNN through every target', () => {
     const dir = outputs['tiny-cnn/prepare']!;
     const prepared = JSON.parse(readFileSync(path.join(dir, 'prepare.json'), 'utf8'));
     assert.deepEqual(prepared.inputs, [{ name: 'input', dtype: 'float32', shape: [1, 3, 32, 32], layout: 'NCHW' }]);
-    assert.deepEqual(prepared.outputs.map((o: { name: string; shape: number[] }) => [o.name, o.shape]), [['logits', [1, 4]]]);
+    assert.deepEqual(
+      prepared.outputs.map((o: { name: string; shape: number[] }) => [o.name, o.shape]),
+      [['logits', [1, 4]]],
+    );
     const meta = Object.fromEntries(loadModel(path.join(dir, 'model.onnx')).metadataProps.map((e) => [e.key, e.value]));
     assert.equal(meta['edgezoo.name'], 'tiny-cnn');
     assert.equal(meta['edgezoo.license'], 'MIT');
@@ -157,10 +202,17 @@ describe('tiny CNN through every target', () => {
   });
 
   const expectations: Array<[string, string]> = [
-    ['onnx/fp32', 'float32'], ['onnx/fp16', 'float16'], ['onnx/dynamic-int8', 'dynamic-int8'], ['onnx/int8', 'qdq-int8'],
-    ['tflite/fp32', 'float32'], ['tflite/fp16', 'float16-weights'], ['tflite/dynamic-int8', 'dynamic-range-int8'],
-    ['tflite/int8', 'full-integer-int8'], ['tflite/int16-act', 'int16-activations'],
-    ['openvino/fp32', 'float32'], ['openvino/fp16', 'float16-weights'],
+    ['onnx/fp32', 'float32'],
+    ['onnx/fp16', 'float16'],
+    ['onnx/dynamic-int8', 'dynamic-int8'],
+    ['onnx/int8', 'qdq-int8'],
+    ['tflite/fp32', 'float32'],
+    ['tflite/fp16', 'float16-weights'],
+    ['tflite/dynamic-int8', 'dynamic-range-int8'],
+    ['tflite/int8', 'full-integer-int8'],
+    ['tflite/int16-act', 'int16-activations'],
+    ['openvino/fp32', 'float32'],
+    ['openvino/fp16', 'float16-weights'],
   ];
   for (const [target, quantization] of expectations) {
     test(`${target}: opens in its runtime with the recorded signature, metadata and no Transpose/Flex`, async () => {
@@ -203,12 +255,16 @@ describe('tiny CNN through every target', () => {
           assert.equal(outs[0]!.dtype, 'float32');
         }
         if (format === 'onnx') {
-          const meta = Object.fromEntries(loadModel(path.join(dir, 'model.onnx')).metadataProps.map((e) => [e.key, e.value]));
+          const meta = Object.fromEntries(
+            loadModel(path.join(dir, 'model.onnx')).metadataProps.map((e) => [e.key, e.value]),
+          );
           assert.equal(meta['edgezoo.version'], '1.0.0');
           assert.equal(meta['edgezoo.recipe_fingerprint']?.length, 64);
         }
         if (format === 'openvino') {
-          const info = await runInWorker<{ edgezoo: Record<string, string> }>('tf', 'openvino.info', { model: path.join(dir, 'model.xml') });
+          const info = await runInWorker<{ edgezoo: Record<string, string> }>('tf', 'openvino.info', {
+            model: path.join(dir, 'model.xml'),
+          });
           assert.equal(info.edgezoo['edgezoo.name'], 'tiny-cnn');
           assert.deepEqual(JSON.parse(info.edgezoo['edgezoo.layouts']!), { input: 'NCHW', logits: 'ND' });
         }
@@ -221,9 +277,11 @@ describe('tiny CNN through every target', () => {
   test('every artifact agrees with the prepared model on the validation samples', async () => {
     const reference = await preparedReference('tiny-cnn');
     const verdicts: Record<string, unknown> = {};
-    for (const [target] of expectations) verdicts[target] = await agreesWithPrepared('tiny-cnn', `tiny-cnn/convert/${target}`, reference);
+    for (const [target] of expectations)
+      verdicts[target] = await agreesWithPrepared('tiny-cnn', `tiny-cnn/convert/${target}`, reference);
     console.log(`# verdicts ${JSON.stringify(verdicts)}`);
-    for (const [target, verdict] of Object.entries(verdicts)) assert.equal((verdict as { status: string }).status, 'passed', `${target}: ${JSON.stringify(verdict)}`);
+    for (const [target, verdict] of Object.entries(verdicts))
+      assert.equal((verdict as { status: string }).status, 'passed', `${target}: ${JSON.stringify(verdict)}`);
   });
 
   test('sizes: quantised artifacts are smaller than fp32', () => {
@@ -283,9 +341,18 @@ describe('other sources', () => {
     const prepared = JSON.parse(readFileSync(path.join(outputs['tiny-tflite/prepare']!, 'prepare.json'), 'utf8'));
     assert.deepEqual(prepared.inputs[0].shape, [1, 32, 32, 3]);
     assert.equal(prepared.inputs[0].layout, 'NHWC');
-    assert.equal(JSON.parse(readFileSync(path.join(outputs['tiny-tflite/prepare']!, 'prepare.json'), 'utf8')).toolVersions.tf2onnx, '1.17.0');
+    assert.equal(
+      JSON.parse(readFileSync(path.join(outputs['tiny-tflite/prepare']!, 'prepare.json'), 'utf8')).toolVersions.tf2onnx,
+      '1.17.0',
+    );
     for (const target of ['onnx/fp32', 'openvino/fp32', 'openvino/fp16']) {
-      const runner = await openRunner(target.split('/')[0]!, path.join(artifactOf(`tiny-tflite/convert/${target}`).dir, target.startsWith('onnx') ? 'model.onnx' : 'model.xml'));
+      const runner = await openRunner(
+        target.split('/')[0]!,
+        path.join(
+          artifactOf(`tiny-tflite/convert/${target}`).dir,
+          target.startsWith('onnx') ? 'model.onnx' : 'model.xml',
+        ),
+      );
       try {
         assert.deepEqual(runner.inputs()[0]!.dims, [1, 32, 32, 3]);
         assert.deepEqual(runner.outputs()[0]!.dims, [1, 4]);

@@ -70,7 +70,10 @@ describe('fetchFile with package sources (real registries)', () => {
     };
     await assert.rejects(fetchFile(six('six.py', wrong), options), expectedError);
     assert.deepEqual(await cacheEntries(), []);
-    await assert.rejects(fetchFile(six('six.py', wrong), { ...options, pythonCandidates: ['/nonexistent/python'] }), expectedError);
+    await assert.rejects(
+      fetchFile(six('six.py', wrong), { ...options, pythonCandidates: ['/nonexistent/python'] }),
+      expectedError,
+    );
   });
 
   it('reports an unknown version with the command and its stderr', async () => {
@@ -80,7 +83,10 @@ describe('fetchFile with package sources (real registries)', () => {
     };
     await assert.rejects(fetchFile(source, options), (error: Error & { code?: string; command?: string }) => {
       assert.equal(error.code, 'PACKAGE_DOWNLOAD');
-      assert.match(error.message, /^cannot download npm:is-number@99\.99\.99:index\.js: `npm pack --ignore-scripts --json --pack-destination \S+ is-number@99\.99\.99` exited with 1/);
+      assert.match(
+        error.message,
+        /^cannot download npm:is-number@99\.99\.99:index\.js: `npm pack --ignore-scripts --json --pack-destination \S+ is-number@99\.99\.99` exited with 1/,
+      );
       return true;
     });
   });

@@ -22,9 +22,17 @@ export interface CliRun {
 }
 
 /** Runs a command and collects its output. */
-export function run(command: string, args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliRun> {
+export function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -40,7 +48,9 @@ export function runCli(root: string, args: string[], env: Record<string, string>
 }
 
 export async function sha256Of(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 /**
@@ -60,7 +70,7 @@ export async function makeTinyCnnProject(prefix: string): Promise<{ root: string
 
 /** Recipe YAML of a tiny-cnn variant named `name` with the given targets block and extra lines. */
 export function tinyCnnRecipe(name: string, weightsSha256: string, targets: string, extra = ''): string {
-  return [
+  return `${[
     `name: ${name}`,
     'version: 1.0.0',
     'license: Apache-2.0',
@@ -80,7 +90,7 @@ export function tinyCnnRecipe(name: string, weightsSha256: string, targets: stri
     'targets:',
     targets,
     extra,
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 export async function writeRecipe(root: string, name: string, yaml: string): Promise<void> {

@@ -15,14 +15,24 @@ let root = '';
 before(async () => {
   const project = await makeTinyCnnProject('edgezoo-pipeline-');
   root = project.root;
-  await writeRecipe(root, 'tiny-cnn', tinyCnnRecipe('tiny-cnn', project.weightsSha256, '  onnx: [fp32, int8]\n  tflite: [fp32, int8]\n  openvino: [fp32]'));
+  await writeRecipe(
+    root,
+    'tiny-cnn',
+    tinyCnnRecipe(
+      'tiny-cnn',
+      project.weightsSha256,
+      '  onnx: [fp32, int8]\n  tflite: [fp32, int8]\n  openvino: [fp32]',
+    ),
+  );
 });
 
 after(async () => {
   if (root && !process.env.EDGEZOO_KEEP_TEST_PROJECT) await rm(root, { recursive: true, force: true });
 });
 
-test('edgezoo build turns the tiny CNN into validated, benchmarked, packaged artifacts and an index', { timeout: 8 * 60_000 }, async () => {
+test('edgezoo build turns the tiny CNN into validated, benchmarked, packaged artifacts and an index', {
+  timeout: 8 * 60_000,
+}, async () => {
   const built = await runCli(root, ['build', 'tiny-cnn']);
   assert.equal(built.code, 0, `build failed:\n${built.stdout}\n${built.stderr}`);
   assert.match(built.stdout, /zoo index: .*index\.json \(1 models\)/);
@@ -41,7 +51,8 @@ test('edgezoo build turns the tiny CNN into validated, benchmarked, packaged art
   assert.ok(byTarget.get('tflite/fp32').validation.metrics.logits.maxAbs <= 1e-4);
   assert.ok(byTarget.get('onnx/fp32').validation.metrics.logits.maxAbs <= 1e-4);
   assert.ok(byTarget.get('openvino/fp32').validation.metrics.logits.maxAbs <= 1e-4);
-  for (const target of ['tflite/int8', 'onnx/int8']) assert.ok(byTarget.get(target).validation.metrics.logits.top1 >= 0.95, target);
+  for (const target of ['tflite/int8', 'onnx/int8'])
+    assert.ok(byTarget.get(target).validation.metrics.logits.top1 >= 0.95, target);
   // The TFLite artifacts are NHWC, the int8 one with quantised int8 input.
   const tfliteInt8Input = byTarget.get('tflite/int8').signature.inputs[0];
   assert.equal(tfliteInt8Input.layout, 'NHWC');
@@ -50,7 +61,10 @@ test('edgezoo build turns the tiny CNN into validated, benchmarked, packaged art
   for (const artifact of manifest.artifacts) {
     assert.equal(artifact.validation.status, 'passed');
     assert.equal(artifact.validation.samples, 40);
-    assert.ok(artifact.benchmark.medianMs > 0 && artifact.benchmark.p90Ms >= artifact.benchmark.medianMs, JSON.stringify(artifact.benchmark));
+    assert.ok(
+      artifact.benchmark.medianMs > 0 && artifact.benchmark.p90Ms >= artifact.benchmark.medianMs,
+      JSON.stringify(artifact.benchmark),
+    );
     for (const file of artifact.files) assert.equal(await sha256Of(path.join(versionDir, file.name)), file.sha256);
   }
   assert.equal(byTarget.get('openvino/fp32').files.length, 2);
@@ -70,12 +84,17 @@ test('edgezoo build turns the tiny CNN into validated, benchmarked, packaged art
   }
 });
 
-test('a rebuild with nothing changed is all cache hits and rewrites the same index', { timeout: 2 * 60_000 }, async () => {
+test('a rebuild with nothing changed is all cache hits and rewrites the same index', {
+  timeout: 2 * 60_000,
+}, async () => {
   const indexPath = path.join(root, 'artifacts', 'zoo', 'index.json');
   const before = await readFile(indexPath);
   const rebuilt = await runCli(root, ['build', 'tiny-cnn', '--json']);
   assert.equal(rebuilt.code, 0, rebuilt.stderr);
-  const events = rebuilt.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const events = rebuilt.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
   assert.equal(events.filter((event) => event.type === 'step-start').length, 0);
   assert.ok(events.filter((event) => event.type === 'step-cached').length >= 17);
   assert.deepEqual(await readFile(indexPath), before);

@@ -8,8 +8,21 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface Asset { id: number; name: string; size: number; state: 'starter' | 'uploaded'; bytes: Buffer; digest: string }
-export interface Release { id: number; tag_name: string; name: string; draft: boolean; assets: Asset[] }
+export interface Asset {
+  id: number;
+  name: string;
+  size: number;
+  state: 'starter' | 'uploaded';
+  bytes: Buffer;
+  digest: string;
+}
+export interface Release {
+  id: number;
+  tag_name: string;
+  name: string;
+  draft: boolean;
+  assets: Asset[];
+}
 export type Fault =
   | { kind: 'reset-after-store'; name: string } // the upload arrives, the response does not: the retry gets 422
   | { kind: 'reset-mid-upload'; name: string } // connection dropped while the body streams: a starter stays
@@ -60,7 +73,14 @@ export class FakeGitHub {
   }
 
   private view(r: Release) {
-    return { id: r.id, tag_name: r.tag_name, name: r.name, draft: r.draft, upload_url: `${this.base}/uploads/repos/o/r/releases/${r.id}/assets{?name,label}`, html_url: `${this.base}/o/r/releases/${r.id}` };
+    return {
+      id: r.id,
+      tag_name: r.tag_name,
+      name: r.name,
+      draft: r.draft,
+      upload_url: `${this.base}/uploads/repos/o/r/releases/${r.id}/assets{?name,label}`,
+      html_url: `${this.base}/o/r/releases/${r.id}`,
+    };
   }
 
   private assetView(a: Asset) {
@@ -71,14 +91,27 @@ export class FakeGitHub {
     const url = new URL(req.url ?? '/', this.base);
     const method = req.method ?? 'GET';
     this.log.push(`${method} ${url.pathname}`);
-    const limit = this.takeFault((f) => (f.kind === 'rate-limit-403' || f.kind === 'secondary-429') && f.method === method && f.path.test(url.pathname));
+    const limit = this.takeFault(
+      (f) =>
+        (f.kind === 'rate-limit-403' || f.kind === 'secondary-429') && f.method === method && f.path.test(url.pathname),
+    );
     if (limit?.kind === 'rate-limit-403') {
       req.resume();
-      return this.json(res, 403, { message: 'API rate limit exceeded for user ID 1.' }, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 1) });
+      return this.json(
+        res,
+        403,
+        { message: 'API rate limit exceeded for user ID 1.' },
+        { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 1) },
+      );
     }
     if (limit?.kind === 'secondary-429') {
       req.resume();
-      return this.json(res, 429, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, { 'retry-after': '2' });
+      return this.json(
+        res,
+        429,
+        { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' },
+        { 'retry-after': '2' },
+      );
     }
     let m: RegExpExecArray | null;
     if (method === 'GET' && (m = /^\/repos\/o\/r\/releases\/tags\/(.+)$/.exec(url.pathname))) {
@@ -86,10 +119,21 @@ export class FakeGitHub {
       const r = this.releases.find((x) => x.tag_name === tag && !x.draft); // drafts are not found by tag
       return r ? this.json(res, 200, this.view(r)) : this.json(res, 404, { message: 'Not Found' });
     }
-    if (method === 'GET' && url.pathname === '/repos/o/r/releases') return this.json(res, 200, this.releases.map((r) => this.view(r)));
+    if (method === 'GET' && url.pathname === '/repos/o/r/releases')
+      return this.json(
+        res,
+        200,
+        this.releases.map((r) => this.view(r)),
+      );
     if (method === 'POST' && url.pathname === '/repos/o/r/releases') {
       const body = JSON.parse(await readBody(req));
-      const r: Release = { id: this.nextId++, tag_name: body.tag_name, name: body.name, draft: body.draft === true, assets: [] };
+      const r: Release = {
+        id: this.nextId++,
+        tag_name: body.tag_name,
+        name: body.name,
+        draft: body.draft === true,
+        assets: [],
+      };
       this.releases.push(r);
       return this.json(res, 201, this.view(r));
     }
@@ -102,7 +146,13 @@ export class FakeGitHub {
     }
     if (method === 'GET' && (m = /^\/repos\/o\/r\/releases\/(\d+)\/assets$/.exec(url.pathname))) {
       const r = this.releases.find((x) => x.id === Number(m![1]));
-      return r ? this.json(res, 200, r.assets.map((a) => this.assetView(a))) : this.json(res, 404, { message: 'Not Found' });
+      return r
+        ? this.json(
+            res,
+            200,
+            r.assets.map((a) => this.assetView(a)),
+          )
+        : this.json(res, 404, { message: 'Not Found' });
     }
     if ((m = /^\/repos\/o\/r\/releases\/assets\/(\d+)$/.exec(url.pathname))) {
       const id = Number(m[1]);
@@ -123,7 +173,10 @@ export class FakeGitHub {
       if (!r) return this.json(res, 404, { message: 'Not Found' });
       if (r.assets.some((a) => a.name === name)) {
         req.resume();
-        return this.json(res, 422, { message: 'Validation Failed', errors: [{ resource: 'ReleaseAsset', code: 'already_exists', field: 'name' }] });
+        return this.json(res, 422, {
+          message: 'Validation Failed',
+          errors: [{ resource: 'ReleaseAsset', code: 'already_exists', field: 'name' }],
+        });
       }
       if (this.uploadDelayMs > 0) return this.slowUpload(req, res, r, name);
       const fault = this.takeFault((f) => 'name' in f && f.name === name);
@@ -137,7 +190,14 @@ export class FakeGitHub {
         r.assets.push({ id: this.nextId++, name, size: 0, state: 'starter', bytes: Buffer.alloc(0), digest: '' });
         return this.json(res, 502, { message: 'Bad Gateway' });
       }
-      const asset: Asset = { id: this.nextId++, name, size: bytes.length, state: 'uploaded', bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
+      const asset: Asset = {
+        id: this.nextId++,
+        name,
+        size: bytes.length,
+        state: 'uploaded',
+        bytes,
+        digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+      };
       r.assets.push(asset);
       if (fault?.kind === 'reset-after-store') {
         res.socket?.destroy();
@@ -148,7 +208,12 @@ export class FakeGitHub {
     this.json(res, 404, { message: `no route ${method} ${url.pathname}` });
   }
 
-  private async slowUpload(req: http.IncomingMessage, res: http.ServerResponse, r: Release, name: string): Promise<void> {
+  private async slowUpload(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    r: Release,
+    name: string,
+  ): Promise<void> {
     const asset: Asset = { id: this.nextId++, name, size: 0, state: 'starter', bytes: Buffer.alloc(0), digest: '' };
     r.assets.push(asset);
     let clientGone = false;
@@ -164,7 +229,12 @@ export class FakeGitHub {
     }
     await sleep(this.uploadDelayMs / 2);
     if (clientGone || req.socket.destroyed || this.clientKilled) return;
-    Object.assign(asset, { size: bytes.length, state: 'uploaded', bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` });
+    Object.assign(asset, {
+      size: bytes.length,
+      state: 'uploaded',
+      bytes,
+      digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    });
     this.json(res, 201, this.assetView(asset));
   }
 }
@@ -188,4 +258,3 @@ function readBody(req: http.IncomingMessage, binary?: true): Promise<string & Bu
     });
   });
 }
-

@@ -42,13 +42,19 @@ function startServer(dir: string): Promise<http.Server> {
       res.writeHead(404).end('not found');
       return;
     }
-    if (fault === 'corrupt') bytes = Buffer.concat([bytes.subarray(0, bytes.length - 1), Buffer.from([bytes[bytes.length - 1]! ^ 0xff])]);
-    if (fault === 'tamper') bytes = Buffer.from(bytes.toString('utf8').replace('"license": "Apache-2.0"', '"license": "MIT"'));
+    if (fault === 'corrupt')
+      bytes = Buffer.concat([bytes.subarray(0, bytes.length - 1), Buffer.from([bytes[bytes.length - 1]! ^ 0xff])]);
+    if (fault === 'tamper')
+      bytes = Buffer.from(bytes.toString('utf8').replace('"license": "Apache-2.0"', '"license": "MIT"'));
     const etag = `"${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}"`;
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     if (range && req.headers['if-range'] === etag) {
       const start = Number(range[1]);
-      res.writeHead(206, { etag, 'content-length': bytes.length - start, 'content-range': `bytes ${start}-${bytes.length - 1}/${bytes.length}` });
+      res.writeHead(206, {
+        etag,
+        'content-length': bytes.length - start,
+        'content-range': `bytes ${start}-${bytes.length - 1}/${bytes.length}`,
+      });
       res.end(bytes.subarray(start));
       return;
     }
@@ -66,11 +72,17 @@ function startServer(dir: string): Promise<http.Server> {
 before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'edgezoo-pull-'));
   const zoo = path.join(root, 'zoo');
-  await writeSampleVersion(zoo, 'tiny-net', '1.0.0', [
-    { format: 'onnx', precision: 'fp32', size: 3 * 1024 * 1024 },
-    { format: 'tflite', precision: 'int8' },
-    { format: 'openvino', precision: 'fp16' },
-  ], { licenseText: 'sample license text\n' });
+  await writeSampleVersion(
+    zoo,
+    'tiny-net',
+    '1.0.0',
+    [
+      { format: 'onnx', precision: 'fp32', size: 3 * 1024 * 1024 },
+      { format: 'tflite', precision: 'int8' },
+      { format: 'openvino', precision: 'fp16' },
+    ],
+    { licenseText: 'sample license text\n' },
+  );
   await writeSampleVersion(zoo, 'tiny-net', '1.1.0', [{ format: 'onnx', precision: 'fp32' }]);
   await writeSampleVersion(zoo, 'tiny-net', '1.2.0', [{ format: 'onnx', precision: 'fp32' }]);
   await yankVersion(zoo, 'tiny-net', '1.2.0', 'wrong labels');
@@ -93,7 +105,10 @@ async function pull(out: string, request: { name: string; range?: string; format
 }
 
 /** Runs the CLI without blocking this process's event loop (it serves the zoo). */
-function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cli, ...args], { env });
     let stdout = '';
@@ -143,7 +158,11 @@ describe('pull from a static zoo over HTTP', () => {
   test('pulls both files of an OpenVINO IR in parallel', async () => {
     const out = path.join(root, 'out-ov');
     await pull(out, { name: 'tiny-net', range: '1.0.0', format: 'openvino' });
-    assert.deepEqual((await readdir(out)).sort(), ['tiny-net-1.0.0-LICENSE.txt', 'tiny-net-1.0.0-openvino-fp16.bin', 'tiny-net-1.0.0-openvino-fp16.xml']);
+    assert.deepEqual((await readdir(out)).sort(), [
+      'tiny-net-1.0.0-LICENSE.txt',
+      'tiny-net-1.0.0-openvino-fp16.bin',
+      'tiny-net-1.0.0-openvino-fp16.xml',
+    ]);
   });
 
   test('a corrupted artifact is rejected and nothing is left under its name', async () => {
@@ -152,14 +171,22 @@ describe('pull from a static zoo over HTTP', () => {
     faults.set(`/tiny-net/1.0.0/${name}`, 'corrupt');
     try {
       const good = sha(await readFile(path.join(site, 'tiny-net/1.0.0', name)));
-      await assert.rejects(pull(out, { name: 'tiny-net', range: '1.0.0', format: 'tflite' }), (error: Error & { code?: string }) => {
-        assert.equal(error.code, 'SHA256_MISMATCH');
-        assert.match(error.message, new RegExp(`^${name} from ${baseUrl}/tiny-net/1\\.0\\.0/${name} has sha256 [0-9a-f]{64}, but the index says ${good}; nothing was written to ${path.join(out, name).replace(/[.]/g, '\\.')}$`));
-        return true;
-      });
+      await assert.rejects(
+        pull(out, { name: 'tiny-net', range: '1.0.0', format: 'tflite' }),
+        (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'SHA256_MISMATCH');
+          assert.match(
+            error.message,
+            new RegExp(
+              `^${name} from ${baseUrl}/tiny-net/1\\.0\\.0/${name} has sha256 [0-9a-f]{64}, but the index says ${good}; nothing was written to ${path.join(out, name).replace(/[.]/g, '\\.')}$`,
+            ),
+          );
+          return true;
+        },
+      );
       const left = await readdir(out);
       assert.ok(!left.includes(name), 'no file under the final name');
-      assert.ok(!left.some((f) => f.startsWith(name + '.partial')), 'no partial left behind');
+      assert.ok(!left.some((f) => f.startsWith(`${name}.partial`)), 'no partial left behind');
     } finally {
       faults.delete(`/tiny-net/1.0.0/${name}`);
     }
@@ -169,10 +196,13 @@ describe('pull from a static zoo over HTTP', () => {
     const name = 'tiny-net-1.0.0-tflite-int8.tflite';
     faults.set(`/tiny-net/1.0.0/${name}`, 'missing');
     try {
-      await assert.rejects(pull(path.join(root, 'out-missing'), { name: 'tiny-net', range: '1.0.0', format: 'tflite' }), {
-        code: 'ARTIFACT_MISSING',
-        message: `${name} is listed in the index but ${baseUrl}/tiny-net/1.0.0/${name} does not exist (HTTP 404)`,
-      });
+      await assert.rejects(
+        pull(path.join(root, 'out-missing'), { name: 'tiny-net', range: '1.0.0', format: 'tflite' }),
+        {
+          code: 'ARTIFACT_MISSING',
+          message: `${name} is listed in the index but ${baseUrl}/tiny-net/1.0.0/${name} does not exist (HTTP 404)`,
+        },
+      );
     } finally {
       faults.delete(`/tiny-net/1.0.0/${name}`);
     }
@@ -205,12 +235,18 @@ describe('pull from a static zoo over HTTP', () => {
   test('the CLI pulls with --json and exits 1 with a hint on an unknown model', async () => {
     const out = path.join(root, 'out-cli');
     const env = { ...process.env, EDGEZOO_PUBLIC_KEY: keys.publicKeyBase64 };
-    const ok = await runCli(['pull', 'tiny-net@~1.0', '--format', 'tflite', '--index', `${baseUrl}/index.json`, '--out', out, '--json'], env);
+    const ok = await runCli(
+      ['pull', 'tiny-net@~1.0', '--format', 'tflite', '--index', `${baseUrl}/index.json`, '--out', out, '--json'],
+      env,
+    );
     assert.equal(ok.status, 0, ok.stderr);
     const json = JSON.parse(ok.stdout);
     assert.equal(json.version, '1.0.0');
     assert.equal(json.signatureVerified, true);
-    assert.deepEqual(json.files.map((f: { name: string }) => f.name), ['tiny-net-1.0.0-tflite-int8.tflite', 'tiny-net-1.0.0-LICENSE.txt']);
+    assert.deepEqual(
+      json.files.map((f: { name: string }) => f.name),
+      ['tiny-net-1.0.0-tflite-int8.tflite', 'tiny-net-1.0.0-LICENSE.txt'],
+    );
 
     const bad = await runCli(['pull', 'tiny-nett', '--index', `${baseUrl}/index.json`, '--out', out], env);
     assert.equal(bad.status, 1);
@@ -224,13 +260,16 @@ describe('pull from a static zoo over HTTP', () => {
   test('list shows versions with yank marks', async () => {
     const res = await runCli(['list', '--index', `${baseUrl}/index.json`]);
     assert.equal(res.status, 0, res.stderr);
-    assert.equal(res.stdout, [
-      'tiny-net  (Apache-2.0, image-classification)',
-      '  1.2.0 [yanked: wrong labels]  onnx/fp32 1.0 KiB',
-      '  1.1.0  onnx/fp32 1.0 KiB',
-      '  1.0.0  onnx/fp32 3.0 MiB, openvino/fp16 3.0 KiB, tflite/int8 1.0 KiB',
-      '',
-    ].join('\n'));
+    assert.equal(
+      res.stdout,
+      [
+        'tiny-net  (Apache-2.0, image-classification)',
+        '  1.2.0 [yanked: wrong labels]  onnx/fp32 1.0 KiB',
+        '  1.1.0  onnx/fp32 1.0 KiB',
+        '  1.0.0  onnx/fp32 3.0 MiB, openvino/fp16 3.0 KiB, tflite/int8 1.0 KiB',
+        '',
+      ].join('\n'),
+    );
   });
 });
 
@@ -241,16 +280,28 @@ describe('directory publisher', () => {
     const before = await stat(path.join(site, 'index.json'));
     await assert.rejects(new DirectoryPublisher(site).publish(zoo2, {}), {
       code: 'VERSION_IMMUTABLE',
-      message: new RegExp(`^${path.join(site, 'tiny-net/1.1.0/tiny-net-1.1.0-onnx-fp32.onnx').replace(/[.]/g, '\\.')} \\(sha256 [0-9a-f]{64}\\) is published|is already published with sha256 [0-9a-f]{64}; the zoo has sha256 [0-9a-f]{64}$`),
+      message: new RegExp(
+        `^${path.join(site, 'tiny-net/1.1.0/tiny-net-1.1.0-onnx-fp32.onnx').replace(/[.]/g, '\\.')} \\(sha256 [0-9a-f]{64}\\) is published|is already published with sha256 [0-9a-f]{64}; the zoo has sha256 [0-9a-f]{64}$`,
+      ),
     });
-    assert.equal((await stat(path.join(site, 'index.json'))).mtimeMs, before.mtimeMs, 'a refused publish leaves the target as it was');
+    assert.equal(
+      (await stat(path.join(site, 'index.json'))).mtimeMs,
+      before.mtimeMs,
+      'a refused publish leaves the target as it was',
+    );
 
     const zoo3 = path.join(root, 'zoo3');
     await writeSampleVersion(zoo3, 'other-net', '0.1.0', [{ format: 'tflite', precision: 'fp16' }]);
-    const report = await new DirectoryPublisher(site).publish(zoo3, { signingKey: parsePrivateKey(keys.privateKeyPem) });
+    const report = await new DirectoryPublisher(site).publish(zoo3, {
+      signingKey: parsePrivateKey(keys.privateKeyPem),
+    });
     assert.deepEqual(report.versions, [{ name: 'other-net', version: '0.1.0', state: 'new' }]);
     const index = JSON.parse(await readFile(path.join(site, 'index.json'), 'utf8'));
-    assert.deepEqual(index.models.map((m: { name: string }) => m.name), ['other-net', 'tiny-net'], 'the target index covers versions from both zoos');
+    assert.deepEqual(
+      index.models.map((m: { name: string }) => m.name),
+      ['other-net', 'tiny-net'],
+      'the target index covers versions from both zoos',
+    );
     const again = await new DirectoryPublisher(site).publish(zoo3, { signingKey: parsePrivateKey(keys.privateKeyPem) });
     assert.equal(again.filesUploaded, 0);
     assert.deepEqual(again.versions, [{ name: 'other-net', version: '0.1.0', state: 'unchanged' }]);

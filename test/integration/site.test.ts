@@ -21,7 +21,12 @@ import { writeSampleVersion } from '../../src/zoo/sample.js';
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (install it with: apt-get install -y chromium)`;
 
-const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.json': 'application/json', '.md': 'text/markdown; charset=utf-8', '.txt': 'text/plain; charset=utf-8' };
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.json': 'application/json',
+  '.md': 'text/markdown; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+};
 
 /** A static file server over `dir`, as a static host would serve the published folder. */
 function serveStatic(dir: string, requests: string[]): Promise<http.Server> {
@@ -32,7 +37,10 @@ function serveStatic(dir: string, requests: string[]): Promise<http.Server> {
     if (!file.startsWith(dir + path.sep)) return void res.writeHead(403).end();
     try {
       const bytes = await readFile(file);
-      res.writeHead(200, { 'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-length': bytes.length });
+      res.writeHead(200, {
+        'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
+        'content-length': bytes.length,
+      });
       res.end(bytes);
     } catch {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
@@ -84,15 +92,24 @@ const requests: string[] = [];
 before(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'edgezoo-site-'));
   const zoo = path.join(root, 'zoo');
-  await writeSampleVersion(zoo, 'tiny-net', '1.0.0', [
-    { format: 'onnx', precision: 'fp32', size: 300 * 1024 },
-    { format: 'tflite', precision: 'int8' },
-    { format: 'openvino', precision: 'fp16' },
-    { format: 'onnx', precision: 'int8', status: 'failed' },
-  ], { licenseText: 'sample license text\n' });
+  await writeSampleVersion(
+    zoo,
+    'tiny-net',
+    '1.0.0',
+    [
+      { format: 'onnx', precision: 'fp32', size: 300 * 1024 },
+      { format: 'tflite', precision: 'int8' },
+      { format: 'openvino', precision: 'fp16' },
+      { format: 'onnx', precision: 'int8', status: 'failed' },
+    ],
+    { licenseText: 'sample license text\n' },
+  );
   await writeSampleVersion(zoo, 'tiny-net', '1.1.0', [{ format: 'onnx', precision: 'fp16' }]);
   await yankVersion(zoo, 'tiny-net', '1.1.0', 'wrong labels');
-  await writeSampleVersion(zoo, 'alpha-net', '0.2.0', [{ format: 'tflite', precision: 'fp16' }, { format: 'onnx', precision: 'fp32', size: 5000 }]);
+  await writeSampleVersion(zoo, 'alpha-net', '0.2.0', [
+    { format: 'tflite', precision: 'fp16' },
+    { format: 'onnx', precision: 'fp32', size: 5000 },
+  ]);
   site = path.join(root, 'site');
   await new DirectoryPublisher(site).publish(zoo, {});
   server = await serveStatic(site, requests);
@@ -106,21 +123,32 @@ after(async () => {
 });
 
 describe('static site in headless Chromium', () => {
-  test('the table lists every artifact of index.json, and every link downloads the bytes of the sha256 it shows', { skip }, async () => {
+  test('the table lists every artifact of index.json, and every link downloads the bytes of the sha256 it shows', {
+    skip,
+  }, async () => {
     const { chromium } = await import('playwright-core');
     const userDataDir = path.join(root, 'chromium-profile');
     const context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
       headless: true,
       acceptDownloads: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     const offLoopback: string[] = [];
     try {
       // The page must need nothing but the zoo server: anything else is refused and recorded.
       await context.route('**/*', (route) => {
         const url = route.request().url();
-        if (url.startsWith(base + '/')) return route.continue();
+        if (url.startsWith(`${base}/`)) return route.continue();
         offLoopback.push(url);
         return route.abort();
       });
@@ -142,32 +170,56 @@ describe('static site in headless Chromium', () => {
             format: a.format,
             precision: a.precision,
             cardHref: new URL(v.card, `${base}/index.json`).href,
-            files: a.files.map((f) => ({ name: f.name, href: new URL(f.url, `${base}/index.json`).href, downloadName: f.name, dataSha256: f.sha256, shownSha256: f.sha256 })),
+            files: a.files.map((f) => ({
+              name: f.name,
+              href: new URL(f.url, `${base}/index.json`).href,
+              downloadName: f.name,
+              dataSha256: f.sha256,
+              shownSha256: f.sha256,
+            })),
           })),
         ),
       );
       assert.deepEqual(rows, expected);
+      assert.deepEqual(rows.map((r) => `${r.model}@${r.version} ${r.format}/${r.precision}`).sort(), [
+        'alpha-net@0.2.0 onnx/fp32',
+        'alpha-net@0.2.0 tflite/fp16',
+        'tiny-net@1.0.0 onnx/fp32',
+        'tiny-net@1.0.0 openvino/fp16',
+        'tiny-net@1.0.0 tflite/int8',
+        'tiny-net@1.1.0 onnx/fp16',
+      ]);
       assert.deepEqual(
-        rows.map((r) => `${r.model}@${r.version} ${r.format}/${r.precision}`).sort(),
-        ['alpha-net@0.2.0 onnx/fp32', 'alpha-net@0.2.0 tflite/fp16', 'tiny-net@1.0.0 onnx/fp32', 'tiny-net@1.0.0 openvino/fp16', 'tiny-net@1.0.0 tflite/int8', 'tiny-net@1.1.0 onnx/fp16'],
+        rows.filter((r) => r.yanked).map((r) => `${r.model}@${r.version} ${r.yanked}`),
+        ['tiny-net@1.1.0 yanked: wrong labels'],
       );
-      assert.deepEqual(rows.filter((r) => r.yanked).map((r) => `${r.model}@${r.version} ${r.yanked}`), ['tiny-net@1.1.0 yanked: wrong labels']);
       const links = rows.flatMap((r) => r.files);
       assert.equal(links.length, 7, 'the OpenVINO artifact has two files (.xml and .bin)');
 
       // Fetched through the page (same origin, as a user's browser would): the bytes hash to what the page shows.
       for (const link of links) {
-        const fetched = (await page.evaluate(`(${FETCH_AND_HASH_IN_PAGE})(${JSON.stringify(link.href)})`)) as { status: number; size: number; sha256: string };
+        const fetched = (await page.evaluate(`(${FETCH_AND_HASH_IN_PAGE})(${JSON.stringify(link.href)})`)) as {
+          status: number;
+          size: number;
+          sha256: string;
+        };
         assert.equal(fetched.status, 200, link.href);
         assert.equal(fetched.sha256, link.shownSha256, `${link.name} fetched by the page`);
       }
 
       // Clicked like a person would: the `download` attribute saves the file under its own name, same bytes.
       for (const link of links) {
-        const [download] = await Promise.all([page.waitForEvent('download'), page.click(`a.file[href$="/${link.name}"]`)]);
+        const [download] = await Promise.all([
+          page.waitForEvent('download'),
+          page.click(`a.file[href$="/${link.name}"]`),
+        ]);
         assert.equal(download.suggestedFilename(), link.name);
         const saved = await readFile(await download.path());
-        assert.equal(createHash('sha256').update(saved).digest('hex'), link.shownSha256, `${link.name} downloaded by a click`);
+        assert.equal(
+          createHash('sha256').update(saved).digest('hex'),
+          link.shownSha256,
+          `${link.name} downloaded by a click`,
+        );
       }
 
       // The model card and the index.json link resolve too.

@@ -11,7 +11,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { toolRoot } from '../../src/paths.js';
-import { EDGEZOO_METADATA_NAME, inspectTflite, readTflite, tfliteFixtures, writeTfliteMetadata } from '../../src/formats/tflite/index.js';
+import {
+  EDGEZOO_METADATA_NAME,
+  inspectTflite,
+  readTflite,
+  tfliteFixtures,
+  writeTfliteMetadata,
+} from '../../src/formats/tflite/index.js';
 
 const run = promisify(execFile);
 const python = process.env.EDGEZOO_TF_PYTHON ?? path.join(toolRoot, 'artifacts', 'envs', 'tf', 'bin', 'python');
@@ -27,7 +33,9 @@ async function canImport(module: string): Promise<boolean> {
 }
 const hasLitert = await canImport('ai_edge_litert.interpreter');
 const hasTensorflow = hasLitert && (await canImport('tensorflow'));
-const skipLitert = hasLitert ? false : `needs ai_edge_litert in ${python} (run \`edgezoo setup\`, or set EDGEZOO_TF_PYTHON)`;
+const skipLitert = hasLitert
+  ? false
+  : `needs ai_edge_litert in ${python} (run \`edgezoo setup\`, or set EDGEZOO_TF_PYTHON)`;
 const skipTensorflow = hasTensorflow ? false : `needs tensorflow in ${python}`;
 
 /** Runs each model on the same deterministic inputs; prints, per model, each output's raw bytes in hex. */
@@ -61,17 +69,28 @@ interface Output {
 }
 
 async function runModels(...modelPaths: string[]): Promise<Output[][]> {
-  const { stdout } = await run(python, ['-c', RUN_MODELS, ...modelPaths], { timeout: 300_000, maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await run(python, ['-c', RUN_MODELS, ...modelPaths], {
+    timeout: 300_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Output[][];
 }
 
 /** Writes the edgezoo entry into a copy of `original` and checks LiteRT gives the same output bytes. */
 async function assertSameOutputsAfterWrite(original: string, manifest: object): Promise<string> {
   const rewritten = original.replace(/\.tflite$/, '.with-metadata.tflite');
-  await writeTfliteMetadata(original, rewritten, EDGEZOO_METADATA_NAME, new TextEncoder().encode(JSON.stringify(manifest)));
+  await writeTfliteMetadata(
+    original,
+    rewritten,
+    EDGEZOO_METADATA_NAME,
+    new TextEncoder().encode(JSON.stringify(manifest)),
+  );
   const [before, after] = await runModels(original, rewritten);
   assert.ok(before && before.length > 0, 'the model has outputs');
-  assert.ok(before.some((o) => /[^0]/.test(o.hex)), 'outputs are not all zero');
+  assert.ok(
+    before.some((o) => /[^0]/.test(o.hex)),
+    'outputs are not all zero',
+  );
   assert.deepEqual(after, before);
   const summary = await inspectTflite(rewritten);
   assert.deepEqual(summary.manifest, manifest);
@@ -113,7 +132,10 @@ describe('TFLite metadata writer with LiteRT', { skip: skipLitert }, () => {
     const [[output]] = (await runModels(file)) as [[Output]];
     const y = new Float32Array(new Uint8Array(Buffer.from(output.hex, 'hex')).buffer);
     const x = [0, 1, 2, 3].map((i) => Math.fround(Math.sin(i * 0.37)));
-    assert.deepEqual([...y], x.map((v, i) => Math.fround(v + tfliteFixtures.ADD_CONSTANT[i]!)));
+    assert.deepEqual(
+      [...y],
+      x.map((v, i) => Math.fround(v + tfliteFixtures.ADD_CONSTANT[i]!)),
+    );
   });
 });
 
@@ -166,10 +188,19 @@ describe('TFLite models converted by TensorFlow', { skip: skipTensorflow }, () =
   it('inspects what the converter wrote', async () => {
     const float32 = await inspectTflite(path.join(dir, 'cnn-float32.tflite'));
     assert.equal(float32.flags.quantization, 'float32');
-    assert.deepEqual(float32.inputs.map((i) => [i.dtype, i.shape, i.likelyLayout]), [['FLOAT32', [1, 16, 16, 3], 'NHWC']]);
-    assert.ok((float32.ops['CONV_2D'] ?? 0) >= 1 && (float32.ops['DEPTHWISE_CONV_2D'] ?? 0) >= 1, JSON.stringify(float32.ops));
+    assert.deepEqual(
+      float32.inputs.map((i) => [i.dtype, i.shape, i.likelyLayout]),
+      [['FLOAT32', [1, 16, 16, 3], 'NHWC']],
+    );
+    assert.ok(
+      (float32.ops['CONV_2D'] ?? 0) >= 1 && (float32.ops['DEPTHWISE_CONV_2D'] ?? 0) >= 1,
+      JSON.stringify(float32.ops),
+    );
     assert.deepEqual(float32.flags.flexOps, []);
-    assert.ok(float32.metadata.some((m) => m.name === 'min_runtime_version'), 'the converter records the runtime version');
+    assert.ok(
+      float32.metadata.some((m) => m.name === 'min_runtime_version'),
+      'the converter records the runtime version',
+    );
     assert.match(float32.minRuntimeVersion ?? '', /^\d+\.\d+\.\d+/);
 
     const int8 = await inspectTflite(path.join(dir, 'cnn-int8.tflite'));
@@ -178,18 +209,27 @@ describe('TFLite models converted by TensorFlow', { skip: skipTensorflow }, () =
     assert.equal(int8.outputs[0]!.dtype, 'INT8');
     assert.equal(int8.inputs[0]!.quantization?.scale.length, 1);
 
-    assert.equal((await inspectTflite(path.join(dir, 'cnn-dynamic-int8.tflite'))).flags.quantization, 'dynamic-range-int8');
+    assert.equal(
+      (await inspectTflite(path.join(dir, 'cnn-dynamic-int8.tflite'))).flags.quantization,
+      'dynamic-range-int8',
+    );
     assert.equal((await inspectTflite(path.join(dir, 'cnn-float16.tflite'))).flags.quantization, 'float16-weights');
   });
 
   it('keeps outputs bit-identical after writing metadata', async () => {
     for (const name of ['cnn-float32', 'cnn-int8', 'cnn-dynamic-int8', 'cnn-float16']) {
-      await assertSameOutputsAfterWrite(path.join(dir, `${name}.tflite`), { model: name, converter: 'TFLiteConverter' });
+      await assertSameOutputsAfterWrite(path.join(dir, `${name}.tflite`), {
+        model: name,
+        converter: 'TFLiteConverter',
+      });
     }
   });
 });
 
-const skipLarge = process.env.EDGEZOO_TEST_LARGE_TFLITE === '1' ? skipLitert : 'writes 5 GB to the temp folder: set EDGEZOO_TEST_LARGE_TFLITE=1 to run';
+const skipLarge =
+  process.env.EDGEZOO_TEST_LARGE_TFLITE === '1'
+    ? skipLitert
+    : 'writes 5 GB to the temp folder: set EDGEZOO_TEST_LARGE_TFLITE=1 to run';
 
 describe('a TFLite model over 2 GiB (constant stored past the flatbuffer)', { skip: skipLarge }, () => {
   it('is inspected without loading its data, and LiteRT runs it the same after the metadata write', async () => {
@@ -201,7 +241,8 @@ describe('a TFLite model over 2 GiB (constant stored past the flatbuffer)', { sk
       const farAway = 2 ** 31 + 2 ** 28;
       const view = new DataView(model.buffer, model.byteOffset);
       const fields = [];
-      for (let i = 0; i + 8 <= constantAt; i += 4) if (view.getBigUint64(i, true) === BigInt(constantAt)) fields.push(i);
+      for (let i = 0; i + 8 <= constantAt; i += 4)
+        if (view.getBigUint64(i, true) === BigInt(constantAt)) fields.push(i);
       assert.equal(fields.length, 1, 'the offset field is found once');
       view.setBigUint64(fields[0]!, BigInt(farAway), true);
       const original = path.join(dir, 'large.tflite');

@@ -9,7 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import { runDoctor } from '../../src/toolchain/doctor.js';
 import { lockDigest, toolVersions } from '../../src/toolchain/envs.js';
 import { setupToolchain } from '../../src/toolchain/setup.js';
-import { PythonWorker, runOnce, WorkerCrashedError, WorkerOpError, WorkerTimeoutError } from '../../src/toolchain/worker.js';
+import {
+  PythonWorker,
+  runOnce,
+  WorkerCrashedError,
+  WorkerOpError,
+  WorkerTimeoutError,
+} from '../../src/toolchain/worker.js';
 
 let tmp = '';
 
@@ -45,12 +51,29 @@ test('lock digests and tool versions come from the lock files', async () => {
 test('doctor runs every tool and reports it working', async () => {
   const report = await runDoctor();
   const failed = report.checks.filter((c) => !c.ok);
-  assert.deepEqual(failed.map((c) => `${c.env}/${c.tool}: ${c.detail}`), []);
+  assert.deepEqual(
+    failed.map((c) => `${c.env}/${c.tool}: ${c.detail}`),
+    [],
+  );
   const tools = new Set(report.checks.map((c) => `${c.env}/${c.tool}`));
   for (const t of [
-    'tf/python', 'tf/onnx2tf', 'tf/tensorflow', 'tf/onnx', 'tf/onnxruntime', 'tf/onnxslim', 'tf/onnxsim',
-    'tf/onnxconverter-common', 'tf/tf2onnx', 'tf/openvino', 'tf/ovc', 'tf/ai-edge-litert',
-    'torch/python', 'torch/torch', 'torch/litert-torch', 'torch/ai-edge-litert', 'torch/onnxscript',
+    'tf/python',
+    'tf/onnx2tf',
+    'tf/tensorflow',
+    'tf/onnx',
+    'tf/onnxruntime',
+    'tf/onnxslim',
+    'tf/onnxsim',
+    'tf/onnxconverter-common',
+    'tf/tf2onnx',
+    'tf/openvino',
+    'tf/ovc',
+    'tf/ai-edge-litert',
+    'torch/python',
+    'torch/torch',
+    'torch/litert-torch',
+    'torch/ai-edge-litert',
+    'torch/onnxscript',
   ]) {
     assert.ok(tools.has(t), `doctor did not check ${t}`);
   }

@@ -23,7 +23,7 @@ async function rewriteArtifactJson(dir: string, change: (record: Record<string, 
   const file = path.join(dir, 'artifact.json');
   const record = JSON.parse(await readFile(file, 'utf8')) as Record<string, any>;
   change(record);
-  await writeFile(file, JSON.stringify(record, null, 2) + '\n');
+  await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
 }
 
 /** Scales the first 4-d float initializer (a conv kernel) by 1.5. */
@@ -35,7 +35,11 @@ async function perturbWeights(dir: string): Promise<void> {
   if (index < 0) throw new Error('no conv kernel to perturb');
   const kernel = initializers[index]!;
   const dims = kernel.dims.map(Number);
-  initializers[index] = tensorFromArray(kernel.name ?? '', new Float32Array(tensorValues(kernel).map((value) => value * 1.5)), dims);
+  initializers[index] = tensorFromArray(
+    kernel.name ?? '',
+    new Float32Array(tensorValues(kernel).map((value) => value * 1.5)),
+    dims,
+  );
   saveModel(model, file);
   const bytes = (await stat(file)).size;
   await rewriteArtifactJson(dir, (record) => (record.bytes = bytes));

@@ -48,12 +48,18 @@ before(async () => {
   await writeRecipe(
     root,
     'tiny-badcal',
-    tinyCnnRecipe('tiny-badcal', sha, '  tflite: [int8]').replace('models/tiny-cnn/calib/*.npy', 'models/tiny-cnn/calib-dark/*.npy'),
+    tinyCnnRecipe('tiny-badcal', sha, '  tflite: [int8]').replace(
+      'models/tiny-cnn/calib/*.npy',
+      'models/tiny-cnn/calib-dark/*.npy',
+    ),
   );
   await writeRecipe(
     root,
     'tiny-synthetic',
-    tinyCnnRecipe('tiny-synthetic', sha, '  onnx: [fp32]').replace('validation: { samples: models/tiny-cnn/val/*.npy, count: 40, topk: 2 }', 'validation: { count: 8, seed: 3 }'),
+    tinyCnnRecipe('tiny-synthetic', sha, '  onnx: [fp32]').replace(
+      'validation: { samples: models/tiny-cnn/val/*.npy, count: 40, topk: 2 }',
+      'validation: { count: 8, seed: 3 }',
+    ),
   );
   // Calibration samples 100 times darker than anything validated: int8 ranges fit [0, 0.01].
   const calib = path.join(root, 'models', 'tiny-cnn', 'calib');
@@ -61,7 +67,10 @@ before(async () => {
   await mkdir(dark);
   for (const name of await readdir(calib)) {
     const tensor = await readNpy(path.join(calib, name));
-    await writeNpy(path.join(dark, name), { ...tensor, data: Float32Array.from(tensor.data as Float32Array, (value) => value * 0.01) });
+    await writeNpy(path.join(dark, name), {
+      ...tensor,
+      data: Float32Array.from(tensor.data as Float32Array, (value) => value * 0.01),
+    });
   }
   await mkdir(path.join(root, 'models', 'two-out'));
   await writeFile(path.join(root, 'models', 'two-out', 'model.py'), TWO_OUTPUT_MODEL);
@@ -107,15 +116,26 @@ function failedReason(manifest: any, target: string): string {
 
 test('the build exits 1 and names every failed validation', () => {
   assert.equal(build.code, 1, `${build.stdout}\n${build.stderr}`);
-  for (const step of ['tiny-weights/validate/onnx/fp32', 'tiny-layout/validate/tflite/fp32', 'tiny-badcal/validate/tflite/int8', 'two-out-swap/validate/onnx/fp32']) {
+  for (const step of [
+    'tiny-weights/validate/onnx/fp32',
+    'tiny-layout/validate/tflite/fp32',
+    'tiny-badcal/validate/tflite/int8',
+    'two-out-swap/validate/onnx/fp32',
+  ]) {
     assert.match(build.stdout, new RegExp(`failed: ${step}: `), step);
   }
 });
 
 test('weights perturbed: max abs error beyond fp32 tolerance, while the correct TFLite artifact passes', async () => {
   const manifest = await manifestOf('tiny-weights');
-  assert.match(failedReason(manifest, 'onnx/fp32'), /^output 'logits': max abs error \S+ exceeds the allowed \S+ \(atol 0\.0001 \+ rtol 0\.001 × max\|reference\| \S+\)/);
-  assert.deepEqual(manifest.artifacts.map((a: any) => `${a.format}/${a.precision}`), ['tflite/fp32']);
+  assert.match(
+    failedReason(manifest, 'onnx/fp32'),
+    /^output 'logits': max abs error \S+ exceeds the allowed \S+ \(atol 0\.0001 \+ rtol 0\.001 × max\|reference\| \S+\)/,
+  );
+  assert.deepEqual(
+    manifest.artifacts.map((a: any) => `${a.format}/${a.precision}`),
+    ['tflite/fp32'],
+  );
   assert.ok(manifest.artifacts[0].validation.metrics.logits.maxAbs <= 1e-4);
 });
 
@@ -137,7 +157,10 @@ test('outputs swapped: each named output is compared with the other one and fail
 
 test('int8 calibrated on a very different range: cosine (and agreement) fail', async () => {
   const manifest = await manifestOf('tiny-badcal');
-  assert.match(failedReason(manifest, 'tflite/int8'), /output 'logits': cosine similarity \S+ is below the minimum 0\.98/);
+  assert.match(
+    failedReason(manifest, 'tflite/int8'),
+    /output 'logits': cosine similarity \S+ is below the minimum 0\.98/,
+  );
   const validation = manifest.failed[0].validation;
   assert.equal(validation.status, 'failed');
   assert.ok(validation.metrics.logits.cosine < 0.98);
@@ -148,21 +171,43 @@ test('seeded random inputs pass and the card says the artifact was validated on 
   assert.equal(manifest.artifacts[0].validation.synthetic, true);
   assert.equal(manifest.artifacts[0].validation.samples, 8);
   const card = await readFile(path.join(root, 'artifacts', 'zoo', 'tiny-synthetic', '1.0.0', 'README.md'), 'utf8');
-  assert.match(card, /Validation: \*\*passed\*\* on 8 samples \(validated on synthetic inputs: seeded random data, the recipe names no validation samples\)\./);
+  assert.match(
+    card,
+    /Validation: \*\*passed\*\* on 8 samples \(validated on synthetic inputs: seeded random data, the recipe names no validation samples\)\./,
+  );
 });
 
 test('a failed artifact is never in index.json; it is listed as failed without a url', async () => {
   const index = await readJson(path.join(root, 'artifacts', 'zoo', 'index.json'));
-  const listed = index.models.flatMap((model: any) => model.versions[0].artifacts.map((a: any) => `${model.name}:${a.format}/${a.precision}`)).sort();
+  const listed = index.models
+    .flatMap((model: any) => model.versions[0].artifacts.map((a: any) => `${model.name}:${a.format}/${a.precision}`))
+    .sort();
   assert.deepEqual(listed, ['tiny-synthetic:onnx/fp32', 'tiny-weights:tflite/fp32']);
-  const failed = index.models.flatMap((model: any) => model.versions[0].failed.map((f: any) => `${model.name}:${f.format}/${f.precision}`)).sort();
-  assert.deepEqual(failed, ['tiny-badcal:tflite/int8', 'tiny-layout:tflite/fp32', 'tiny-weights:onnx/fp32', 'two-out-swap:onnx/fp32']);
+  const failed = index.models
+    .flatMap((model: any) => model.versions[0].failed.map((f: any) => `${model.name}:${f.format}/${f.precision}`))
+    .sort();
+  assert.deepEqual(failed, [
+    'tiny-badcal:tflite/int8',
+    'tiny-layout:tflite/fp32',
+    'tiny-weights:onnx/fp32',
+    'two-out-swap:onnx/fp32',
+  ]);
   for (const model of index.models) for (const entry of model.versions[0].failed) assert.equal(entry.url, undefined);
 });
 
-test('--diagnose names the first diverging op of the failed ONNX artifact and says TFLite is not supported', { timeout: 3 * 60_000 }, async () => {
-  const diagnosed = await runCli(root, ['build', 'tiny-weights', 'tiny-layout', '--diagnose'], { EDGEZOO_TEST_RUNNERS: spoilers });
+test('--diagnose names the first diverging op of the failed ONNX artifact and says TFLite is not supported', {
+  timeout: 3 * 60_000,
+}, async () => {
+  const diagnosed = await runCli(root, ['build', 'tiny-weights', 'tiny-layout', '--diagnose'], {
+    EDGEZOO_TEST_RUNNERS: spoilers,
+  });
   assert.equal(diagnosed.code, 1);
-  assert.match(diagnosed.stdout, /diagnose tiny-weights\/validate\/onnx\/fp32: first diverging op: Conv node '[^']+' \(tensor '[^']+' \[1, 16, 32, 32\]\): max abs error/);
-  assert.match(diagnosed.stdout, /diagnose tiny-layout\/validate\/tflite\/fp32: diagnosing tflite artifacts is not supported yet/);
+  assert.match(
+    diagnosed.stdout,
+    /diagnose tiny-weights\/validate\/onnx\/fp32: first diverging op: Conv node '[^']+' \(tensor '[^']+' \[1, 16, 32, 32\]\): max abs error/,
+  );
+  assert.match(
+    diagnosed.stdout,
+    /diagnose tiny-layout\/validate\/tflite\/fp32: diagnosing tflite artifacts is not supported yet/,
+  );
 });

@@ -58,7 +58,10 @@ class LoopWorker implements RunnerWorker {
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private nextId = 1;
   constructor() {
-    this.child = spawn(python, ['-u', '-c', LOOP, runnersDir], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CI: 'true' } });
+    this.child = spawn(python, ['-u', '-c', LOOP, runnersDir], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, CI: 'true' },
+    });
     this.child.stderr.resume();
     createInterface({ input: this.child.stdout }).on('line', (line) => {
       const reply = JSON.parse(line) as { id: number; ok: boolean; result?: unknown; error?: string };
@@ -72,7 +75,7 @@ class LoopWorker implements RunnerWorker {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.child.stdin.write(JSON.stringify({ id, op, args }) + '\n');
+      this.child.stdin.write(`${JSON.stringify({ id, op, args })}\n`);
     });
   }
   close(): Promise<void> {
@@ -148,7 +151,10 @@ print(json.dumps(out))
     const result = spawnSync(python, ['-c', script, folder, String(tensors.length)], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     const seen = JSON.parse(result.stdout) as Array<[string, number[], string[]]>;
-    assert.deepEqual(seen.map((s) => s[0]), ['float32', 'float16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool']);
+    assert.deepEqual(
+      seen.map((s) => s[0]),
+      ['float32', 'float16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'],
+    );
     assert.deepEqual(seen[2]![2], ['1', '-9007199254740993']);
     assert.deepEqual(seen[1]![2], ['1.0', '-0.5']);
     tensors.forEach((tensor, i) => {
@@ -164,7 +170,16 @@ print(json.dumps(out))
   test('LiteRT: a full-integer model is fed quantised inputs and its int8 outputs are dequantised in TypeScript', async () => {
     // Reference: y = x + x in float (ONNX). Artifact: the same as an int8 TFLite ADD with its own scales.
     const onnxPath = path.join(folder, 'double.onnx');
-    writeFileSync(onnxPath, encodeModel(buildModel({ inputs: [{ name: 'x', shape: [1, 6] }], outputs: [{ name: 'y', shape: [1, 6] }], nodes: [{ op: 'Add', inputs: ['x', 'x'], outputs: ['y'] }] })));
+    writeFileSync(
+      onnxPath,
+      encodeModel(
+        buildModel({
+          inputs: [{ name: 'x', shape: [1, 6] }],
+          outputs: [{ name: 'y', shape: [1, 6] }],
+          nodes: [{ op: 'Add', inputs: ['x', 'x'], outputs: ['y'] }],
+        }),
+      ),
+    );
     const tflitePath = path.join(folder, 'double_int8.tflite');
     const int8Model = (outputScale: number) =>
       buildTfliteModel({
@@ -174,8 +189,20 @@ print(json.dumps(out))
           {
             name: 'main',
             tensors: [
-              { name: 'serving_default_x:0', dtype: 'INT8', shape: [1, 6], buffer: 1, quantization: { scale: [1 / 255], zeroPoint: [-128] } },
-              { name: 'StatefulPartitionedCall:0', dtype: 'INT8', shape: [1, 6], buffer: 2, quantization: { scale: [outputScale], zeroPoint: [-128] } },
+              {
+                name: 'serving_default_x:0',
+                dtype: 'INT8',
+                shape: [1, 6],
+                buffer: 1,
+                quantization: { scale: [1 / 255], zeroPoint: [-128] },
+              },
+              {
+                name: 'StatefulPartitionedCall:0',
+                dtype: 'INT8',
+                shape: [1, 6],
+                buffer: 2,
+                quantization: { scale: [outputScale], zeroPoint: [-128] },
+              },
             ],
             inputs: [0],
             outputs: [1],
@@ -184,7 +211,9 @@ print(json.dumps(out))
         ],
       });
     writeFileSync(tflitePath, int8Model(2 / 255));
-    const recipe = recipeFor([{ name: 'x', shape: [1, 6], dynamic: [], layout: 'NC', dtype: 'float32', range: [0, 1] }]);
+    const recipe = recipeFor([
+      { name: 'x', shape: [1, 6], dynamic: [], layout: 'NC', dtype: 'float32', range: [0, 1] },
+    ]);
     const samples = await loadSamples(recipe, folder, 'validation');
     const referenceRunner = new OnnxRuntimeRunner();
     await referenceRunner.load(onnxPath);
@@ -195,22 +224,42 @@ print(json.dumps(out))
       const runner = new WorkerModelRunner('litert', worker);
       await runner.load(tflitePath);
       const [input] = runner.inputs();
-      assert.deepEqual({ ...input, quantization: undefined }, { name: 'serving_default_x:0', dims: [1, 6], dtype: 'int8', quantization: undefined });
+      assert.deepEqual(
+        { ...input, quantization: undefined },
+        { name: 'serving_default_x:0', dims: [1, 6], dtype: 'int8', quantization: undefined },
+      );
       assert.equal(input!.quantization!.dtype, 'int8');
       assert.deepEqual(input!.quantization!.zeroPoint, [-128]);
       assert.equal(input!.quantization!.scale[0], Math.fround(1 / 255), 'the scale as TFLite stores it (float32)');
-      const verdict = await validateArtifact({ recipe, samples, reference, runner, format: 'tflite', precision: 'int8' });
+      const verdict = await validateArtifact({
+        recipe,
+        samples,
+        reference,
+        runner,
+        format: 'tflite',
+        precision: 'int8',
+      });
       await runner.dispose();
       assert.equal(verdict.status, 'passed', JSON.stringify(verdict.outputs));
       assert.equal(verdict.outputs[0]!.matchedBy, 'shape');
-      assert.ok(verdict.outputs[0]!.metrics!.maxAbsError <= 2 / 255 + 1e-6, `max abs error ${verdict.outputs[0]!.metrics!.maxAbsError}`);
+      assert.ok(
+        verdict.outputs[0]!.metrics!.maxAbsError <= 2 / 255 + 1e-6,
+        `max abs error ${verdict.outputs[0]!.metrics!.maxAbsError}`,
+      );
 
       // The same model with an output scale that is wrong for its data: dequantised values are off.
       const wrongPath = path.join(folder, 'double_int8_wrong.tflite');
       writeFileSync(wrongPath, int8Model(0.5 / 255));
       const wrong = new WorkerModelRunner('litert', worker);
       await wrong.load(wrongPath);
-      const failed = await validateArtifact({ recipe, samples, reference, runner: wrong, format: 'tflite', precision: 'int8' });
+      const failed = await validateArtifact({
+        recipe,
+        samples,
+        reference,
+        runner: wrong,
+        format: 'tflite',
+        precision: 'int8',
+      });
       await wrong.dispose();
       assert.equal(failed.status, 'failed');
       assert.match(failed.outputs[0]!.failures[0]!, /^cosine similarity 0\.\d+ is below the minimum 0\.98$/);
@@ -220,16 +269,24 @@ print(json.dumps(out))
   test('OpenVINO runs an ONNX model and agrees with onnxruntime; benchmarks are timed in the worker', async () => {
     const onnxPath = path.join(folder, 'mlp.onnx');
     const w = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i));
-    writeFileSync(onnxPath, encodeModel(buildModel({
-      inputs: [{ name: 'x', shape: [1, 8] }],
-      outputs: [{ name: 'scores', shape: [1, 4] }],
-      nodes: [
-        { op: 'Gemm', inputs: ['x', 'w'], outputs: ['h'], attributes: { transB: 1 } },
-        { op: 'Softmax', inputs: ['h'], outputs: ['scores'], attributes: { axis: -1 } },
-      ],
-      initializers: [{ name: 'w', data: w, dims: [4, 8] }],
-    })));
-    const recipe = recipeFor([{ name: 'x', shape: [1, 8], dynamic: [], layout: 'NC', dtype: 'float32', range: [-1, 1] }], [{ name: 'scores', classifier: true }]);
+    writeFileSync(
+      onnxPath,
+      encodeModel(
+        buildModel({
+          inputs: [{ name: 'x', shape: [1, 8] }],
+          outputs: [{ name: 'scores', shape: [1, 4] }],
+          nodes: [
+            { op: 'Gemm', inputs: ['x', 'w'], outputs: ['h'], attributes: { transB: 1 } },
+            { op: 'Softmax', inputs: ['h'], outputs: ['scores'], attributes: { axis: -1 } },
+          ],
+          initializers: [{ name: 'w', data: w, dims: [4, 8] }],
+        }),
+      ),
+    );
+    const recipe = recipeFor(
+      [{ name: 'x', shape: [1, 8], dynamic: [], layout: 'NC', dtype: 'float32', range: [-1, 1] }],
+      [{ name: 'scores', classifier: true }],
+    );
     const samples = await loadSamples(recipe, folder, 'validation');
     const ort = new OnnxRuntimeRunner();
     await ort.load(onnxPath);
@@ -238,13 +295,24 @@ print(json.dumps(out))
     await withWorker(async (worker) => {
       const runner = new WorkerModelRunner('openvino', worker, { threads: 1 });
       await runner.load(onnxPath);
-      const verdict = await validateArtifact({ recipe, samples, reference, runner, format: 'openvino', precision: 'fp32' });
+      const verdict = await validateArtifact({
+        recipe,
+        samples,
+        reference,
+        runner,
+        format: 'openvino',
+        precision: 'fp32',
+      });
       await runner.dispose();
       assert.equal(verdict.status, 'passed', JSON.stringify(verdict.outputs));
       assert.equal(verdict.outputs[0]!.metrics!.top1, 1);
 
-      const bench = await benchmarkModel((threads) => new WorkerModelRunner('openvino', worker, { threads }), onnxPath,
-        (r: ModelRunner) => prepareFeeds(samples.samples[0]!, recipe.inputs, r.inputs()), { warmup: 2, iterations: 10, threads: [1, 2] });
+      const bench = await benchmarkModel(
+        (threads) => new WorkerModelRunner('openvino', worker, { threads }),
+        onnxPath,
+        (r: ModelRunner) => prepareFeeds(samples.samples[0]!, recipe.inputs, r.inputs()),
+        { warmup: 2, iterations: 10, threads: [1, 2] },
+      );
       assert.equal(bench.runtime, 'openvino');
       for (const run of bench.runs) {
         assert.equal(run.timedIn, 'worker');

@@ -48,4 +48,3 @@ export function startCli(root: string, args: string[], env: Record<string, strin
 export function runCli(root: string, args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   return startCli(root, args, env).done;
 }
-

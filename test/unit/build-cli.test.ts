@@ -8,14 +8,22 @@ import { makeProject, removeProjects, runCli, startCli } from './build-cli-helpe
 
 after(removeProjects);
 
-const events = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as BuildEvent);
+const events = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as BuildEvent);
 
 describe('edgezoo build / plan / cache (stand-in runners)', () => {
   it('refuses wrong usage with exit 2 and says what to do', async () => {
     const root = await makeProject();
     const none = await runCli(root, ['build']);
     assert.equal(none.code, 2);
-    assert.equal(none.stderr, 'edgezoo: name the models to build, or pass --all\nhint: edgezoo build mobilenet-v2, or edgezoo build --all\n');
+    assert.equal(
+      none.stderr,
+      'edgezoo: name the models to build, or pass --all\nhint: edgezoo build mobilenet-v2, or edgezoo build --all\n',
+    );
     const unknown = await runCli(root, ['build', 'nope']);
     assert.equal(unknown.code, 2);
     assert.equal(unknown.stderr, 'edgezoo: no recipe named "nope" in recipes/\nhint: recipes here: m00, m01, m02\n');
@@ -26,7 +34,9 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
 
   it('builds, then rebuilds from the cache; plan shows what is cached', async () => {
     const root = await makeProject();
-    const planned = JSON.parse((await runCli(root, ['plan', '--json'])).stdout) as { steps: Array<{ id: string; cached: boolean; fingerprint: string }> };
+    const planned = JSON.parse((await runCli(root, ['plan', '--json'])).stdout) as {
+      steps: Array<{ id: string; cached: boolean; fingerprint: string }>;
+    };
     assert.equal(planned.steps.length, 36);
     assert.ok(planned.steps.every((step) => !step.cached));
 
@@ -46,7 +56,7 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     assert.ok(replanned.steps.every((step) => step.cached));
     const human = await runCli(root, ['plan', 'm01']);
     assert.match(human.stdout, /^m01: 12 steps, 12 cached, 0 to run$/m);
-    assert.match(human.stdout, /^  convert\/tflite\/fp32\s+[0-9a-f]{12}  cached  <- prepare$/m);
+    assert.match(human.stdout, /^ {2}convert\/tflite\/fp32\s+[0-9a-f]{12} {2}cached {2}<- prepare$/m);
   });
 
   it('exits 1 when a model fails, builds the others, and says which', async () => {
@@ -58,9 +68,17 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     assert.match(run.stdout, /^m01\s+12\s+2\s+0\s+10\s+0\s/m);
     assert.match(run.stdout, /^m02\s+12\s+12\s+0\s+0\s+0\s/m);
     assert.match(run.stdout, /^failed: m01\/prepare: stand-in failure of m01\/prepare$/m);
-    assert.match(run.stdout, /^\[m01\] prepare FAILED: stand-in failure of m01\/prepare \(log: .*artifacts\/logs\/m01\/prepare\.log\)$/m);
+    assert.match(
+      run.stdout,
+      /^\[m01\] prepare FAILED: stand-in failure of m01\/prepare \(log: .*artifacts\/logs\/m01\/prepare\.log\)$/m,
+    );
     assert.match(run.stdout, /^build failed$/m);
-    assert.equal(await readFile(path.join(root, 'artifacts', 'zoo', 'm00', '1.0.0', 'output.txt'), 'utf8').then((text) => text.split('\n')[0]), 'm00/package');
+    assert.equal(
+      await readFile(path.join(root, 'artifacts', 'zoo', 'm00', '1.0.0', 'output.txt'), 'utf8').then(
+        (text) => text.split('\n')[0],
+      ),
+      'm00/package',
+    );
   });
 
   it('detects a flipped byte in a cached file (cache verify exit 1), evicts it and rebuilds it', async () => {
@@ -76,13 +94,21 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
 
     const verify = await runCli(root, ['cache', 'verify']);
     assert.equal(verify.code, 1);
-    assert.match(verify.stdout, new RegExp(`^corrupt ${entry.slice(0, 12)}: output\\.txt has sha256 [0-9a-f]{12}…, [0-9a-f]{12}… expected$`, 'm'));
+    assert.match(
+      verify.stdout,
+      new RegExp(`^corrupt ${entry.slice(0, 12)}: output\\.txt has sha256 [0-9a-f]{12}…, [0-9a-f]{12}… expected$`, 'm'),
+    );
     assert.match(verify.stdout, /^checked 12 entries: 1 corrupt$/m);
 
     const rebuild = await runCli(root, ['build', 'm00', '--json']);
     assert.equal(rebuild.code, 0);
     const rebuildEvents = events(rebuild.stdout);
-    assert.ok(rebuildEvents.some((event) => event.type === 'warning' && event.message.startsWith(`cache entry ${entry.slice(0, 12)} was corrupt`)));
+    assert.ok(
+      rebuildEvents.some(
+        (event) =>
+          event.type === 'warning' && event.message.startsWith(`cache entry ${entry.slice(0, 12)} was corrupt`),
+      ),
+    );
     assert.ok(rebuildEvents.filter((event) => event.type === 'step-done').length >= 1);
     const clean = await runCli(root, ['cache', 'verify', '--json']);
     assert.equal(clean.code, 0);
@@ -95,7 +121,11 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     const env = { EDGEZOO_STANDIN_SLEEP_MS: '150', EDGEZOO_STANDIN_CHILD: pidFile };
     const build = startCli(root, ['build', '--all', '--json', '--jobs', '2'], env);
     // Wait until some steps are done and others are running.
-    for (let tries = 0; tries < 300 && events(build.stdout()).filter((event) => event.type === 'step-done').length < 5; tries++) {
+    for (
+      let tries = 0;
+      tries < 300 && events(build.stdout()).filter((event) => event.type === 'step-done').length < 5;
+      tries++
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     build.child.kill('SIGINT');
@@ -104,7 +134,11 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     const summary = events(result.stdout).at(-1)!;
     assert.ok(summary.type === 'summary' && summary.interrupted);
     const cacheDir = path.join(root, 'artifacts', 'cache');
-    assert.deepEqual((await readdir(cacheDir)).filter((name) => name.startsWith('.tmp-') || name.startsWith('.trash-')), [], 'no partial entry');
+    assert.deepEqual(
+      (await readdir(cacheDir)).filter((name) => name.startsWith('.tmp-') || name.startsWith('.trash-')),
+      [],
+      'no partial entry',
+    );
     const pids = (await readFile(pidFile, 'utf8')).trim().split('\n').map(Number);
     assert.ok(pids.length >= 2);
     assert.deepEqual(pids.filter(isRunning), [], 'no orphan child process');
@@ -135,7 +169,10 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     const dry = await runCli(root, ['cache', 'gc', '--dry-run'], { EDGEZOO_STANDIN_MODELS: '2' });
     assert.equal(dry.code, 0);
     // m02 had 12 entries; its fetch is shared with nobody (the stand-in paths differ per model).
-    assert.match(dry.stdout, /^would free \d+(\.\d)? (B|KiB) \(12 entries, 0 temporary folders; 24 entries in use kept\)$/m);
+    assert.match(
+      dry.stdout,
+      /^would free \d+(\.\d)? (B|KiB) \(12 entries, 0 temporary folders; 24 entries in use kept\)$/m,
+    );
     const gc = await runCli(root, ['cache', 'gc', '--json'], { EDGEZOO_STANDIN_MODELS: '2' });
     const report = JSON.parse(gc.stdout) as { entries: unknown[]; freedBytes: number };
     assert.equal(report.entries.length, 12);

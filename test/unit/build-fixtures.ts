@@ -56,7 +56,18 @@ export function targets(...list: string[]): Partial<Record<TargetFormat, Precisi
 
 /** The tool versions every test plans with. */
 export const TEST_TOOLCHAIN = {
-  versions: { edgezoo: '0.1.0', onnxslim: '0.1.0', onnxruntime: '1.23.0', 'onnxruntime-node': '1.30.0', onnx2tf: '1.29.24', 'ai-edge-litert': '2.1.0', openvino: '2025.1', torch: '2.13.0', 'litert-torch': '0.9.4', tf2onnx: '1.17.0' },
+  versions: {
+    edgezoo: '0.1.0',
+    onnxslim: '0.1.0',
+    onnxruntime: '1.23.0',
+    'onnxruntime-node': '1.30.0',
+    onnx2tf: '1.29.24',
+    'ai-edge-litert': '2.1.0',
+    openvino: '2025.1',
+    torch: '2.13.0',
+    'litert-torch': '0.9.4',
+    tf2onnx: '1.17.0',
+  },
   platform: 'linux-x64-node20',
 };
 
@@ -80,14 +91,19 @@ export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
 export const standinRunner: StepRunner = async (step, ctx) => {
   const env = process.env;
   const trace = env['EDGEZOO_STANDIN_TRACE'];
-  if (trace) appendFileSync(trace, JSON.stringify({ id: step.id, event: 'start', t: Date.now(), pid: process.pid }) + '\n');
+  if (trace)
+    appendFileSync(trace, `${JSON.stringify({ id: step.id, event: 'start', t: Date.now(), pid: process.pid })}\n`);
   try {
     const childFile = env['EDGEZOO_STANDIN_CHILD'];
     const sleepMs = Number(env['EDGEZOO_STANDIN_SLEEP_MS'] ?? '0');
     if (childFile) {
       // The step's time is spent in a grandchild, like a converter started by a Python driver.
       const seconds = (sleepMs / 1000).toFixed(3);
-      await spawnTied('sh', ['-c', `echo $$ >> "${childFile}"; sleep ${seconds} & echo $! >> "${childFile}"; wait`], { signal: ctx.signal, log: ctx.log, killGraceMs: 500 });
+      await spawnTied('sh', ['-c', `echo $$ >> "${childFile}"; sleep ${seconds} & echo $! >> "${childFile}"; wait`], {
+        signal: ctx.signal,
+        log: ctx.log,
+        killGraceMs: 500,
+      });
     } else if (sleepMs > 0) {
       await abortableSleep(sleepMs, ctx.signal);
     }
@@ -106,7 +122,8 @@ export const standinRunner: StepRunner = async (step, ctx) => {
     }
     return { status: 'ok', figures: { inputs: Object.keys(ctx.inputs).length } };
   } finally {
-    if (trace) appendFileSync(trace, JSON.stringify({ id: step.id, event: 'end', t: Date.now(), pid: process.pid }) + '\n');
+    if (trace)
+      appendFileSync(trace, `${JSON.stringify({ id: step.id, event: 'end', t: Date.now(), pid: process.pid })}\n`);
   }
 };
 
@@ -120,8 +137,9 @@ export const runners: StepRunners = {
 };
 
 /** The models the CLI builds under EDGEZOO_TEST_RUNNERS=<this file>. */
-export const recipes: Recipe[] = Array.from({ length: Number(process.env['EDGEZOO_STANDIN_MODELS'] ?? '3') }, (_, index) =>
-  makeRecipe(`m${String(index).padStart(2, '0')}`),
+export const recipes: Recipe[] = Array.from(
+  { length: Number(process.env['EDGEZOO_STANDIN_MODELS'] ?? '3') },
+  (_, index) => makeRecipe(`m${String(index).padStart(2, '0')}`),
 );
 
 /** Max number of steps running at once, from a trace's start/end lines. */

@@ -38,7 +38,13 @@ function classifier(options: { convScale?: number; logitsName?: string } = {}): 
       { op: 'Relu', name: 'relu', inputs: ['conv_out'], outputs: ['relu_out'] },
       { op: 'GlobalAveragePool', name: 'pool', inputs: ['relu_out'], outputs: ['pooled'] },
       { op: 'Flatten', name: 'flatten', inputs: ['pooled'], outputs: ['flat'] },
-      { op: 'Gemm', name: 'fc', inputs: ['flat', 'w_fc'], outputs: [options.logitsName ?? 'logits'], attributes: { transB: 1 } },
+      {
+        op: 'Gemm',
+        name: 'fc',
+        inputs: ['flat', 'w_fc'],
+        outputs: [options.logitsName ?? 'logits'],
+        attributes: { transB: 1 },
+      },
     ],
     initializers: [
       { name: 'w_conv', data: conv, dims: [4, 3, 1, 1] },
@@ -95,10 +101,22 @@ function convertOutput(name: string, model: Uint8Array, signature: Record<string
   return { dir, files: ['artifact.json', 'model.onnx'], result: ok };
 }
 
-function context(outName: string, inputs: Record<string, StepInput>, failedDeps: Record<string, string> = {}): StepContext {
+function context(
+  outName: string,
+  inputs: Record<string, StepInput>,
+  failedDeps: Record<string, string> = {},
+): StepContext {
   const outDir = path.join(root, outName);
   mkdirSync(outDir);
-  return { outDir, inputs, failedDeps, log: () => undefined, signal: new AbortController().signal, recipe, projectRoot: root };
+  return {
+    outDir,
+    inputs,
+    failedDeps,
+    log: () => undefined,
+    signal: new AbortController().signal,
+    recipe,
+    projectRoot: root,
+  };
 }
 
 function step(id: string): PlannedStep {
@@ -115,7 +133,9 @@ let failedConvert: StepInput;
 let benchmark: StepInput;
 
 test('the same model passes, with an output renamed by the converter followed through outputMapping', async () => {
-  passedConvert = convertOutput('convert-fp32', classifier({ logitsName: 'Identity:0' }), { outputMapping: { logits: 'Identity:0' } });
+  passedConvert = convertOutput('convert-fp32', classifier({ logitsName: 'Identity:0' }), {
+    outputMapping: { logits: 'Identity:0' },
+  });
   const ctx = context('validate-fp32', { 'clf/convert/onnx/fp32': passedConvert, 'clf/fetch': fetched });
   const result = (await runValidateStep(step('clf/validate/onnx/fp32'), ctx)) as StepResult;
   assert.equal(result.status, 'ok', JSON.stringify(result));
@@ -126,7 +146,10 @@ test('the same model passes, with an output renamed by the converter followed th
   assert.equal(validation.outputs[0].artifactName, 'Identity:0');
   assert.ok(validation.outputs[0].metrics.maxAbsError <= 1e-6);
   const tensors = JSON.parse(readFileSync(path.join(ctx.outDir, 'tensors.json'), 'utf8'));
-  assert.deepEqual(tensors.outputs.map((o: { name: string }) => o.name), ['Identity:0']);
+  assert.deepEqual(
+    tensors.outputs.map((o: { name: string }) => o.name),
+    ['Identity:0'],
+  );
   // The reference was computed once and kept for the model's other artifacts.
   assert.equal(readdirSync(path.join(root, 'artifacts', 'references')).length, 1);
   passedValidation = { dir: ctx.outDir, files: ['tensors.json', 'validation.json'], result };
@@ -137,13 +160,19 @@ test('a perturbed artifact is a deterministic failure naming the metric', async 
   const ctx = context('validate-fp16', { 'clf/convert/onnx/fp16': failedConvert, 'clf/fetch': fetched });
   const result = (await runValidateStep(step('clf/validate/onnx/fp16'), ctx)) as StepResult;
   assert.equal(result.status, 'failed');
-  assert.match((result as { reason: string }).reason, /^output 'logits': max abs error \S+ exceeds the allowed \S+ \(atol 0\.001 \+ rtol 0\.02 × max\|reference\| \S+\)/);
+  assert.match(
+    (result as { reason: string }).reason,
+    /^output 'logits': max abs error \S+ exceeds the allowed \S+ \(atol 0\.001 \+ rtol 0\.02 × max\|reference\| \S+\)/,
+  );
   failedValidation = { dir: ctx.outDir, files: ['tensors.json', 'validation.json'], result };
   assert.equal(readdirSync(path.join(root, 'artifacts', 'references')).length, 1);
 });
 
 test('benchmark.json has load time, median and p90 per thread count and peak memory', async () => {
-  const ctx = context('benchmark-fp32', { 'clf/convert/onnx/fp32': passedConvert, 'clf/validate/onnx/fp32': passedValidation });
+  const ctx = context('benchmark-fp32', {
+    'clf/convert/onnx/fp32': passedConvert,
+    'clf/validate/onnx/fp32': passedValidation,
+  });
   const result = (await runBenchmarkStep(step('clf/benchmark/onnx/fp32'), ctx)) as StepResult;
   assert.equal(result.status, 'ok');
   const record = JSON.parse(readFileSync(path.join(ctx.outDir, 'benchmark.json'), 'utf8'));
@@ -165,7 +194,10 @@ test('package lists the passed artifact with figures, the failed one with its re
       'clf/convert/onnx/fp16': failedConvert,
       'clf/validate/onnx/fp16': failedValidation,
     },
-    { 'clf/validate/onnx/fp16': 'output logits failed', 'clf/benchmark/onnx/fp16': 'blocked by clf/validate/onnx/fp16' },
+    {
+      'clf/validate/onnx/fp16': 'output logits failed',
+      'clf/benchmark/onnx/fp16': 'blocked by clf/validate/onnx/fp16',
+    },
   );
   await runPackageStep(step('clf/package'), ctx);
   assert.deepEqual(readdirSync(ctx.outDir).sort(), ['README.md', 'clf-1.0.0-onnx-fp32.onnx', 'manifest.json']);
@@ -173,11 +205,17 @@ test('package lists the passed artifact with figures, the failed one with its re
   assert.equal(manifest.artifacts.length, 1);
   const artifact = manifest.artifacts[0]!;
   assert.equal(artifact.validation.synthetic, true);
-  assert.deepEqual(artifact.signature.outputs.map((o) => o.name), ['Identity:0']);
+  assert.deepEqual(
+    artifact.signature.outputs.map((o) => o.name),
+    ['Identity:0'],
+  );
   assert.equal(artifact.signature.inputs[0]!.layout, 'NCHW');
   assert.equal(artifact.benchmark?.threads, 1);
   assert.equal(artifact.toolVersions['test-converter'], '1.0');
-  assert.deepEqual(manifest.failed.map((f) => `${f.format}/${f.precision}`), ['onnx/fp16']);
+  assert.deepEqual(
+    manifest.failed.map((f) => `${f.format}/${f.precision}`),
+    ['onnx/fp16'],
+  );
   assert.match(manifest.failed[0]!.reason, /^output 'logits': max abs error/);
   assert.deepEqual(manifest.skipped, [{ format: 'onnx', precision: 'int8', reason: 'not wanted in this test' }]);
   assert.deepEqual(manifest.source, { kind: 'onnx', sha256: 'b'.repeat(64), location: 'models/clf/model.onnx' });

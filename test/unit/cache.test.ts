@@ -47,7 +47,11 @@ describe('LocalCache', () => {
     assert.equal(await readFile(path.join(again.dir, 'model.onnx'), 'utf8'), 'onnx bytes');
     assert.deepEqual(again.result, { status: 'ok' });
     assert.equal((await stat(path.join(again.dir, 'model.onnx'))).mode & 0o222, 0, 'sealed files are read-only');
-    assert.deepEqual((await readdir(cache.root)).filter((name) => name.startsWith('.tmp-')), [], 'no temporary folder left');
+    assert.deepEqual(
+      (await readdir(cache.root)).filter((name) => name.startsWith('.tmp-')),
+      [],
+      'no temporary folder left',
+    );
   });
 
   it('detects a flipped byte, evicts the entry and answers a miss', async () => {
@@ -112,10 +116,16 @@ describe('LocalCache', () => {
   it('keeps the first of two puts of one fingerprint and deletes the other', async () => {
     const cache = await freshCache();
     const fp = fingerprint('8');
-    const [first, second] = await Promise.all([putFiles(cache, fp, { 'a.bin': 'same' }), putFiles(cache, fp, { 'a.bin': 'same' })]);
+    const [first, second] = await Promise.all([
+      putFiles(cache, fp, { 'a.bin': 'same' }),
+      putFiles(cache, fp, { 'a.bin': 'same' }),
+    ]);
     assert.equal(first.dir, second.dir);
     assert.deepEqual(await cache.list(), [fp]);
-    assert.deepEqual((await readdir(cache.root)).filter((name) => name.startsWith('.')), []);
+    assert.deepEqual(
+      (await readdir(cache.root)).filter((name) => name.startsWith('.')),
+      [],
+    );
     assert.equal((await cache.verifyAll()).corrupt.length, 0);
   });
 
@@ -148,7 +158,12 @@ describe('LocalCache', () => {
     const keep = new Set([fingerprint('a')]);
 
     const dry = await cache.gc(keep, { dryRun: true });
-    assert.deepEqual(dry.entries, [{ fingerprint: fingerprint('b'), bytes: 8 + (await stat(path.join(cache.entryDir(fingerprint('b')), 'entry.json'))).size }]);
+    assert.deepEqual(dry.entries, [
+      {
+        fingerprint: fingerprint('b'),
+        bytes: 8 + (await stat(path.join(cache.entryDir(fingerprint('b')), 'entry.json'))).size,
+      },
+    ]);
     assert.deepEqual(dry.temporaries, [{ name: '.tmp-999999-dead', bytes: 4 }]);
     assert.equal((await cache.list()).length, 2, 'dry run removes nothing');
 

@@ -113,11 +113,17 @@ test('explicit paths: files and folders; a missing one is a usage error (exit 2)
   assert.equal(one.status, 0);
 
   const folder = runCheck(root, 'recipes');
-  assert.equal(folder.stdout, 'recipes/empty.yaml:1:1: the recipe is empty; expected a mapping starting with name, version, license, ...\n1 problem in 1 of 2 recipes\n');
+  assert.equal(
+    folder.stdout,
+    'recipes/empty.yaml:1:1: the recipe is empty; expected a mapping starting with name, version, license, ...\n1 problem in 1 of 2 recipes\n',
+  );
 
   // With --project, paths also resolve against the project from anywhere.
   const elsewhere = runCheck(tmpdir(), '--project', root, 'recipes/empty.yaml');
-  assert.equal(elsewhere.stdout, 'recipes/empty.yaml:1:1: the recipe is empty; expected a mapping starting with name, version, license, ...\n1 problem in 1 recipe\n');
+  assert.equal(
+    elsewhere.stdout,
+    'recipes/empty.yaml:1:1: the recipe is empty; expected a mapping starting with name, version, license, ...\n1 problem in 1 recipe\n',
+  );
   assert.equal(elsewhere.status, 1);
   assert.equal(folder.status, 1);
 
@@ -129,10 +135,23 @@ test('explicit paths: files and folders; a missing one is a usage error (exit 2)
 });
 
 test('the hostile fixtures never produce a stack trace through the CLI', (t) => {
-  const hostile = ['alias-bomb', 'deep-nesting', 'proto-key', 'merge-key', 'custom-tag', 'binary', 'invalid-utf8', 'multi-document', 'not-mapping', 'yaml-syntax'];
-  const root = makeProject(Object.fromEntries(hostile.map((name) => [`${name}.yaml`, path.join(fixtures, `invalid/${name}.yaml`)])));
+  const hostile = [
+    'alias-bomb',
+    'deep-nesting',
+    'proto-key',
+    'merge-key',
+    'custom-tag',
+    'binary',
+    'invalid-utf8',
+    'multi-document',
+    'not-mapping',
+    'yaml-syntax',
+  ];
+  const root = makeProject(
+    Object.fromEntries(hostile.map((name) => [`${name}.yaml`, path.join(fixtures, `invalid/${name}.yaml`)])),
+  );
   t.after(() => rmSync(root, { recursive: true, force: true }));
-  writeFileSync(path.join(root, 'recipes', 'too-large.yaml'), 'a: "' + 'x'.repeat(2 * 1024 * 1024) + '"\n');
+  writeFileSync(path.join(root, 'recipes', 'too-large.yaml'), `a: "${'x'.repeat(2 * 1024 * 1024)}"\n`);
   const { status, stdout, stderr } = runCheck(root);
   assert.equal(status, 1);
   assert.equal(stderr, '');

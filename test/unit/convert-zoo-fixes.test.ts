@@ -30,7 +30,11 @@ test('layoutFromDims names the permutation the dims show, equal sizes in source 
   assert.equal(layoutFromDims([1, 3, 48, 192], 'NCHW', [1, 192, 48, 3]), 'NWHC');
   assert.equal(layoutFromDims([1, 128, 128, 3], 'NHWC', [1, 128, 128, 3]), 'NHWC');
   assert.equal(layoutFromDims([1, 128, 128, 3], 'NHWC', [1, 128, 4, 128]), undefined);
-  assert.equal(layoutFromDims([2, 1, 128], 'DND', [2, 128, 1]), undefined, 'repeated letters cannot name a permutation');
+  assert.equal(
+    layoutFromDims([2, 1, 128], 'DND', [2, 128, 1]),
+    undefined,
+    'repeated letters cannot name a permutation',
+  );
 });
 
 const job = (layout: string, shape: number[]) => ({
@@ -64,7 +68,11 @@ test('sanitizeNodeNames makes TF scope names, keeps valid ones and tensor names,
   const names = out.graph!.node.map((n) => n.name);
   assert.deepEqual(names, ['Softmax_0_2', 'Softmax_0', 'a_b', 'n_x', '/conv/Conv_1>2', '']);
   assert.deepEqual(renamed, { 'Softmax@0': 'Softmax_0_2', 'a b': 'a_b', '@x': 'n_x' });
-  assert.deepEqual(out.graph!.node.map((n) => [...n.input, ...n.output]), model.graph!.node.map((n) => [...n.input, ...n.output]), 'tensor names unchanged');
+  assert.deepEqual(
+    out.graph!.node.map((n) => [...n.input, ...n.output]),
+    model.graph!.node.map((n) => [...n.input, ...n.output]),
+    'tensor names unchanged',
+  );
   assert.equal(model.graph!.node[0]!.name, 'Softmax@0', 'the input model is not changed');
 });
 
@@ -73,7 +81,15 @@ test('sanitizeNodeNames leaves a model with valid names as it is', () => {
 });
 
 test('defaultDomainOpset reads the ai.onnx entry only', () => {
-  assert.equal(defaultDomainOpset({ opsetImport: [{ domain: 'com.microsoft', version: 1 }, { domain: '', version: 11 }] }), 11);
+  assert.equal(
+    defaultDomainOpset({
+      opsetImport: [
+        { domain: 'com.microsoft', version: 1 },
+        { domain: '', version: 11 },
+      ],
+    }),
+    11,
+  );
   assert.equal(defaultDomainOpset({ opsetImport: [{ domain: 'ai.onnx', version: 17 }] }), 17);
   assert.equal(defaultDomainOpset({ opsetImport: [{ domain: 'com.microsoft', version: 1 }] }), undefined);
 });
@@ -103,7 +119,11 @@ class FakeSession {
       throw new WorkerCrashedError('the tf worker died during validate.run (SIGFPE)', '');
     }
     if (!this.models.has(args.handle as number)) {
-      throw new WorkerOpError('tf', op, { type: 'KeyError', message: `'no loaded model with handle ${String(args.handle)}'`, traceback: '' });
+      throw new WorkerOpError('tf', op, {
+        type: 'KeyError',
+        message: `'no loaded model with handle ${String(args.handle)}'`,
+        traceback: '',
+      });
     }
     return { ran: this.models.get(args.handle as number), handle: args.handle } as T;
   }
@@ -155,8 +175,22 @@ test('ReloadingRunnerWorker gives the worker back when a load fails', async () =
 
 test('lostLoadedModel: crashes and unknown handles, not other op errors', () => {
   assert.equal(lostLoadedModel(new WorkerCrashedError('died', '')), true);
-  assert.equal(lostLoadedModel(new WorkerOpError('tf', 'validate.run', { type: 'KeyError', message: "'no loaded model with handle 32'", traceback: '' })), true);
-  assert.equal(lostLoadedModel(new WorkerOpError('tf', 'validate.run', { type: 'ValueError', message: 'bad input', traceback: '' })), false);
+  assert.equal(
+    lostLoadedModel(
+      new WorkerOpError('tf', 'validate.run', {
+        type: 'KeyError',
+        message: "'no loaded model with handle 32'",
+        traceback: '',
+      }),
+    ),
+    true,
+  );
+  assert.equal(
+    lostLoadedModel(
+      new WorkerOpError('tf', 'validate.run', { type: 'ValueError', message: 'bad input', traceback: '' }),
+    ),
+    false,
+  );
 });
 
 test('fixDynamicDims: the anonymous dim "?" (paddle2onnx) may be fixed to different sizes on one input', async () => {
@@ -166,7 +200,15 @@ test('fixDynamicDims: the anonymous dim "?" (paddle2onnx) may be fixed to differ
     outputs: [{ name: 'y', shape: ['?', 3, '?', '?'] }],
     nodes: [{ op: 'Relu', name: 'relu', inputs: ['x'], outputs: ['y'] }],
   });
-  const fixed = fixDynamicDims(model, [{ name: 'x', shape: [1, 3, 48, 192], layout: 'NCHW', dynamic: [] } as unknown as InputSpec]);
-  assert.deepEqual(fixed.graph!.input[0]!.type!.tensorType!.shape!.dim.map((d) => d.dimValue), [1, 3, 48, 192]);
-  assert.deepEqual(fixed.graph!.output[0]!.type!.tensorType!.shape!.dim.map((d) => d.dimParam), ['?', undefined, '?', '?']);
+  const fixed = fixDynamicDims(model, [
+    { name: 'x', shape: [1, 3, 48, 192], layout: 'NCHW', dynamic: [] } as unknown as InputSpec,
+  ]);
+  assert.deepEqual(
+    fixed.graph!.input[0]!.type!.tensorType!.shape!.dim.map((d) => d.dimValue),
+    [1, 3, 48, 192],
+  );
+  assert.deepEqual(
+    fixed.graph!.output[0]!.type!.tensorType!.shape!.dim.map((d) => d.dimParam),
+    ['?', undefined, '?', '?'],
+  );
 });

@@ -3,7 +3,15 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { executePlan, MemoryGate, StepRunnerRegistry, spawnTied, StepCancelledError, type BuildEvent, type StepRunner } from '../../src/build/index.js';
+import {
+  executePlan,
+  MemoryGate,
+  StepRunnerRegistry,
+  spawnTied,
+  StepCancelledError,
+  type BuildEvent,
+  type StepRunner,
+} from '../../src/build/index.js';
 import { LocalCache } from '../../src/cache/index.js';
 import { planBuild } from '../../src/plan/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
@@ -20,7 +28,10 @@ interface Harness {
   cache: LocalCache;
   events: BuildEvent[];
   trace: Array<{ id: string; event: 'start' | 'end'; t: number }>;
-  build: (recipes: Recipe[], options?: { jobs?: number; force?: boolean; signal?: AbortSignal; runner?: StepRunner; memoryBudgetMiB?: number }) => ReturnType<typeof executePlan>;
+  build: (
+    recipes: Recipe[],
+    options?: { jobs?: number; force?: boolean; signal?: AbortSignal; runner?: StepRunner; memoryBudgetMiB?: number },
+  ) => ReturnType<typeof executePlan>;
 }
 
 /** A throw-away project and a runner that writes one file per step and records start/end. */
@@ -33,7 +44,8 @@ async function harness(behaviour: { sleepMs?: number; fail?: RegExp; invalid?: R
   const runner: StepRunner = async (step, ctx) => {
     trace.push({ id: step.id, event: 'start', t: performance.now() });
     try {
-      for (const dep of step.deps) if (!ctx.failedDeps[dep]) assert.ok(ctx.inputs[dep], `${step.id} got the outputs of ${dep}`);
+      for (const dep of step.deps)
+        if (!ctx.failedDeps[dep]) assert.ok(ctx.inputs[dep], `${step.id} got the outputs of ${dep}`);
       if (behaviour.sleepMs) await abortableSleep(behaviour.sleepMs, ctx.signal);
       if (behaviour.fail?.test(step.id)) throw new Error(`boom in ${step.id}`);
       await writeFile(path.join(ctx.outDir, 'out.txt'), step.id);
@@ -51,7 +63,8 @@ async function harness(behaviour: { sleepMs?: number; fail?: RegExp; invalid?: R
     trace,
     build: (recipes, options = {}) => {
       const registry = new StepRunnerRegistry();
-      for (const kind of ['fetch', 'prepare', 'convert', 'validate', 'benchmark', 'package'] as const) registry.register(kind, options.runner ?? runner);
+      for (const kind of ['fetch', 'prepare', 'convert', 'validate', 'benchmark', 'package'] as const)
+        registry.register(kind, options.runner ?? runner);
       return executePlan({
         plan: planBuild(recipes, TEST_TOOLCHAIN, {}),
         recipes,
@@ -68,7 +81,8 @@ async function harness(behaviour: { sleepMs?: number; fail?: RegExp; invalid?: R
   };
 }
 
-const models = (count: number, overrides: Partial<Recipe> = {}) => Array.from({ length: count }, (_, index) => makeRecipe(`m${index}`, overrides));
+const models = (count: number, overrides: Partial<Recipe> = {}) =>
+  Array.from({ length: count }, (_, index) => makeRecipe(`m${index}`, overrides));
 
 describe('executePlan', () => {
   it('runs every step after its dependencies, with at most --jobs converter steps at once', async () => {
@@ -80,18 +94,25 @@ describe('executePlan', () => {
     const started = new Map(h.trace.filter((line) => line.event === 'start').map((line) => [line.id, line.t]));
     const ended = new Map(h.trace.filter((line) => line.event === 'end').map((line) => [line.id, line.t]));
     for (const step of plan.steps) {
-      for (const dep of step.deps) assert.ok(ended.get(dep)! <= started.get(step.id)!, `${dep} ended before ${step.id} started`);
+      for (const dep of step.deps)
+        assert.ok(ended.get(dep)! <= started.get(step.id)!, `${dep} ended before ${step.id} started`);
     }
     const cpuBound = h.trace.filter((line) => /\/(prepare|convert|validate|benchmark)/.test(line.id));
     assert.equal(maxConcurrency(cpuBound), 2);
-    assert.deepEqual(summary.models.map((model) => [model.model, model.run, model.cached, model.failed]), [
-      ['m0', 12, 0, 0],
-      ['m1', 12, 0, 0],
-      ['m2', 12, 0, 0],
-    ]);
+    assert.deepEqual(
+      summary.models.map((model) => [model.model, model.run, model.cached, model.failed]),
+      [
+        ['m0', 12, 0, 0],
+        ['m1', 12, 0, 0],
+        ['m2', 12, 0, 0],
+      ],
+    );
     // One log file per step.
     assert.equal((await readdir(path.join(h.root, 'artifacts', 'logs', 'm0'))).length, 12);
-    assert.equal(await readFile(path.join(h.root, 'artifacts', 'logs', 'm0', 'convert-tflite-fp32.log'), 'utf8'), 'wrote m0/convert/tflite/fp32\n');
+    assert.equal(
+      await readFile(path.join(h.root, 'artifacts', 'logs', 'm0', 'convert-tflite-fp32.log'), 'utf8'),
+      'wrote m0/convert/tflite/fp32\n',
+    );
     // The package step's outputs are exported to the zoo.
     assert.equal(await readFile(path.join(h.root, 'artifacts', 'zoo', 'm1', '1.0.0', 'out.txt'), 'utf8'), 'm1/package');
   });
@@ -103,10 +124,16 @@ describe('executePlan', () => {
     h.events.length = 0;
     const cached = await h.build(models(2));
     assert.equal(h.trace.length, 0, 'no runner ran');
-    assert.deepEqual(cached.models.map((model) => model.cached), [12, 12]);
+    assert.deepEqual(
+      cached.models.map((model) => model.cached),
+      [12, 12],
+    );
     assert.equal(h.events.filter((event) => event.type === 'step-cached').length, 24);
     const forced = await h.build(models(2), { force: true });
-    assert.deepEqual(forced.models.map((model) => model.run), [12, 12]);
+    assert.deepEqual(
+      forced.models.map((model) => model.run),
+      [12, 12],
+    );
     assert.equal((await h.cache.verifyAll()).corrupt.length, 0);
   });
 
@@ -141,23 +168,39 @@ describe('executePlan', () => {
     const h = await harness({ invalid: /^m0\/validate\/tflite\/fp32$/ });
     const first = await h.build(models(1));
     assert.equal(first.ok, false);
-    assert.deepEqual(first.models[0]!.failures.map((failure) => failure.reason), ['max abs error 0.5 > atol 0.01', 'blocked by m0/validate/tflite/fp32']);
+    assert.deepEqual(
+      first.models[0]!.failures.map((failure) => failure.reason),
+      ['max abs error 0.5 > atol 0.01', 'blocked by m0/validate/tflite/fp32'],
+    );
     h.trace.length = 0;
     h.events.length = 0;
     const second = await h.build(models(1));
     assert.equal(h.trace.length, 0, 'everything, the failed validation too, came from the cache');
     assert.equal(second.ok, false);
-    const cachedFailure = h.events.find((event) => event.type === 'step-failed' && event.step === 'm0/validate/tflite/fp32');
-    assert.ok(cachedFailure && cachedFailure.type === 'step-failed' && cachedFailure.cached && cachedFailure.deterministic);
+    const cachedFailure = h.events.find(
+      (event) => event.type === 'step-failed' && event.step === 'm0/validate/tflite/fp32',
+    );
+    assert.ok(
+      cachedFailure && cachedFailure.type === 'step-failed' && cachedFailure.cached && cachedFailure.deterministic,
+    );
   });
 
   it('fails a step whose kind has no runner, naming it', async () => {
     const h = await harness();
     const recipes = models(1);
     const registry = new StepRunnerRegistry();
-    const summary = await executePlan({ plan: planBuild(recipes, TEST_TOOLCHAIN, {}), recipes, projectRoot: h.root, cache: h.cache, runners: registry });
+    const summary = await executePlan({
+      plan: planBuild(recipes, TEST_TOOLCHAIN, {}),
+      recipes,
+      projectRoot: h.root,
+      cache: h.cache,
+      runners: registry,
+    });
     assert.equal(summary.ok, false);
-    assert.equal(summary.models[0]!.failures[0]!.reason, 'no step runner is registered for "fetch" steps (nothing can build m0/fetch)');
+    assert.equal(
+      summary.models[0]!.failures[0]!.reason,
+      'no step runner is registered for "fetch" steps (nothing can build m0/fetch)',
+    );
   });
 
   it('on abort stops running steps, stores nothing partial, and a rebuild reuses what finished', async () => {
@@ -170,12 +213,19 @@ describe('executePlan', () => {
     assert.equal(interrupted.ok, false);
     const finished = (await h.cache.list()).length;
     assert.ok(finished > 0 && finished < 24, `some steps finished (${finished})`);
-    assert.deepEqual((await readdir(h.cache.root)).filter((name) => name.startsWith('.')), [], 'no temporary folder left');
+    assert.deepEqual(
+      (await readdir(h.cache.root)).filter((name) => name.startsWith('.')),
+      [],
+      'no temporary folder left',
+    );
     assert.equal((await h.cache.verifyAll()).corrupt.length, 0);
     h.trace.length = 0;
     const rebuilt = await h.build(models(2));
     assert.equal(rebuilt.ok, true);
-    assert.equal(rebuilt.models.reduce((sum, model) => sum + model.cached, 0), finished);
+    assert.equal(
+      rebuilt.models.reduce((sum, model) => sum + model.cached, 0),
+      finished,
+    );
     assert.equal(h.trace.filter((line) => line.event === 'start').length, 24 - finished);
   });
 
@@ -204,7 +254,10 @@ describe('spawnTied', () => {
     temporaryDirs.push(dir);
     const pids = path.join(dir, 'pids');
     const controller = new AbortController();
-    const running = spawnTied('sh', ['-c', `echo $$ >> ${pids}; sleep 30 & echo $! >> ${pids}; wait`], { signal: controller.signal, killGraceMs: 200 });
+    const running = spawnTied('sh', ['-c', `echo $$ >> ${pids}; sleep 30 & echo $! >> ${pids}; wait`], {
+      signal: controller.signal,
+      killGraceMs: 200,
+    });
     for (let tries = 0; tries < 100; tries++) {
       const text = await readFile(pids, 'utf8').catch(() => '');
       if (text.trim().split('\n').length >= 2) break;
@@ -217,10 +270,12 @@ describe('spawnTied', () => {
   });
 
   it('rejects with the command, exit code and stderr tail', async () => {
-    await assert.rejects(spawnTied('sh', ['-c', 'echo one >&2; echo two >&2; exit 3'], { signal: new AbortController().signal }), {
-      code: 'CHILD_FAILED',
-      message: "sh -c echo one >&2; echo two >&2; exit 3 exited with code 3:\none\ntwo",
-    });
+    await assert.rejects(
+      spawnTied('sh', ['-c', 'echo one >&2; echo two >&2; exit 3'], { signal: new AbortController().signal }),
+      {
+        code: 'CHILD_FAILED',
+        message: 'sh -c echo one >&2; echo two >&2; exit 3 exited with code 3:\none\ntwo',
+      },
+    );
   });
 });
-

@@ -78,7 +78,7 @@ function tarHeader(name: string, size: number, type: string): Buffer {
   header.write('0000644\0', 100);
   header.write('0000000\0', 108);
   header.write('0000000\0', 116);
-  header.write(size.toString(8).padStart(11, '0') + '\0', 124);
+  header.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
   header.write('00000000000\0', 136);
   header.write(type, 156);
   header.write('ustar\0', 257);
@@ -86,7 +86,7 @@ function tarHeader(name: string, size: number, type: string): Buffer {
   header.fill(0x20, 148, 156);
   let sum = 0;
   for (const byte of header) sum += byte;
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
   return header;
 }
 
@@ -108,7 +108,7 @@ function buildTarGz(entries: TarFixtureEntry[]): Buffer {
       blocks.push(tarHeader('PaxHeader', body.length, 'x'), padded(body));
     }
     if (entry.gnuLong) {
-      const body = Buffer.from(entry.name + '\0', 'utf8');
+      const body = Buffer.from(`${entry.name}\0`, 'utf8');
       blocks.push(tarHeader('././@LongLink', body.length, 'L'), padded(body));
     }
     blocks.push(tarHeader(entry.name, data.length, entry.type ?? '0'), padded(data));
@@ -138,7 +138,10 @@ describe('zip reader (wheels)', () => {
       ]),
     );
     const entries = await readZipEntries(zipPath, 'ok.whl');
-    assert.deepEqual(entries.map((entry) => entry.name), ['pkg/__init__.py', 'pkg/models/net.onnx', 'pkg/empty.txt']);
+    assert.deepEqual(
+      entries.map((entry) => entry.name),
+      ['pkg/__init__.py', 'pkg/models/net.onnx', 'pkg/empty.txt'],
+    );
     for (const [index, data] of [text, model, Buffer.alloc(0)].entries()) {
       const out = path.join(dir, `out-${index}`);
       const result = await extractZipEntry(zipPath, entries[index]!, out, 'ok.whl');
@@ -224,7 +227,9 @@ describe('tar.gz reader (npm packs)', () => {
       ]),
     );
     const wanted = longName.slice('package/'.length);
-    const result = await extractTarGzEntry(tgz, `./${wanted}`, path.join(dir, 'long-out'), 'long.tgz', { stripComponents: 1 });
+    const result = await extractTarGzEntry(tgz, `./${wanted}`, path.join(dir, 'long-out'), 'long.tgz', {
+      stripComponents: 1,
+    });
     assert.equal(result.extracted?.sha256, sha(weights));
     const gnu = await extractTarGzEntry(tgz, gnuName.slice('package/'.length), path.join(dir, 'gnu-out'), 'long.tgz', {
       stripComponents: 1,
@@ -234,7 +239,13 @@ describe('tar.gz reader (npm packs)', () => {
 
   it('reports every file name when the wanted one is missing', async () => {
     const tgz = path.join(dir, 'missing.tgz');
-    await writeFile(tgz, buildTarGz([{ name: 'package/index.js', data: index }, { name: 'package/lib/a.js', data: index }]));
+    await writeFile(
+      tgz,
+      buildTarGz([
+        { name: 'package/index.js', data: index },
+        { name: 'package/lib/a.js', data: index },
+      ]),
+    );
     const result = await extractTarGzEntry(tgz, 'main.js', path.join(dir, 'x'), 'missing.tgz', { stripComponents: 1 });
     assert.equal(result.extracted, undefined);
     assert.deepEqual(result.names, ['index.js', 'lib/a.js']);
@@ -263,11 +274,15 @@ describe('tar.gz reader (npm packs)', () => {
 
     const notGzip = path.join(dir, 'plain.tgz');
     await writeFile(notGzip, randomBytes(2048));
-    await assert.rejects(extractTarGzEntry(notGzip, 'index.js', path.join(dir, 'x'), 'plain.tgz'), { code: 'ARCHIVE_INVALID' });
+    await assert.rejects(extractTarGzEntry(notGzip, 'index.js', path.join(dir, 'x'), 'plain.tgz'), {
+      code: 'ARCHIVE_INVALID',
+    });
   });
 
   it('refuses a tarball that ends inside an entry', async () => {
-    const whole = gzipSync(Buffer.concat([tarHeader('package/w.bin', weights.length, '0'), padded(weights)]).subarray(0, 10_000));
+    const whole = gzipSync(
+      Buffer.concat([tarHeader('package/w.bin', weights.length, '0'), padded(weights)]).subarray(0, 10_000),
+    );
     const cut = path.join(dir, 'cut.tgz');
     await writeFile(cut, whole);
     await assert.rejects(extractTarGzEntry(cut, 'w.bin', path.join(dir, 'x'), 'cut.tgz', { stripComponents: 1 }), {

@@ -115,7 +115,9 @@ async function assertCacheHonest(): Promise<void> {
   const dir = path.join(downloadsDir, 'sha256');
   if (!existsSync(dir)) return;
   for (const name of await readdir(dir)) {
-    const digest = createHash('sha256').update(await readFile(path.join(dir, name))).digest('hex');
+    const digest = createHash('sha256')
+      .update(await readFile(path.join(dir, name)))
+      .digest('hex');
     assert.equal(digest, name, `cache entry ${name} holds other bytes`);
   }
 }
@@ -158,7 +160,9 @@ describe('fetchFile over http (loopback test server)', () => {
   });
 
   it('resumes with Range and If-Range after the connection drops at 50 %', async () => {
-    const url = primary.route('/drop', (req, res, count) => (count === 1 ? sendThenDrop(res, HALF) : serveWell(req, res)));
+    const url = primary.route('/drop', (req, res, count) =>
+      count === 1 ? sendThenDrop(res, HALF) : serveWell(req, res),
+    );
     const progress: number[] = [];
     const result = await fetchFile(urlSource(url), options({ onProgress: (p) => progress.push(p.received) }));
     assert.equal(result.sha256, PAYLOAD_SHA);
@@ -205,7 +209,10 @@ describe('fetchFile over http (loopback test server)', () => {
       if (count === 1) return sendThenDrop(res, HALF);
       const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
       if (req.headers.range) {
-        res.writeHead(206, { 'content-range': `bytes ${start}-${PAYLOAD.length + 9}/${PAYLOAD.length + 10}`, etag: ETAG });
+        res.writeHead(206, {
+          'content-range': `bytes ${start}-${PAYLOAD.length + 9}/${PAYLOAD.length + 10}`,
+          etag: ETAG,
+        });
         res.end(Buffer.concat([PAYLOAD.subarray(start), Buffer.alloc(10)]));
         return;
       }
@@ -262,19 +269,24 @@ describe('fetchFile over http (loopback test server)', () => {
   it('refuses bytes with the wrong sha256: SHA256_MISMATCH names both hashes and the URL, nothing is kept', async () => {
     const url = primary.route('/file', serveWell);
     const wrong = 'a'.repeat(64);
-    await assert.rejects(fetchFile(urlSource(url, wrong), options()), (error: Error & { code?: string; hint?: string }) => {
-      assert.equal(error.name, 'Sha256MismatchError');
-      assert.equal(error.code, 'SHA256_MISMATCH');
-      assert.equal(error.message, `sha256 mismatch for ${url}: expected ${wrong}, got ${PAYLOAD_SHA}`);
-      assert.ok(error.hint);
-      return true;
-    });
+    await assert.rejects(
+      fetchFile(urlSource(url, wrong), options()),
+      (error: Error & { code?: string; hint?: string }) => {
+        assert.equal(error.name, 'Sha256MismatchError');
+        assert.equal(error.code, 'SHA256_MISMATCH');
+        assert.equal(error.message, `sha256 mismatch for ${url}: expected ${wrong}, got ${PAYLOAD_SHA}`);
+        assert.ok(error.hint);
+        return true;
+      },
+    );
     await assertNoFinalFile(wrong);
     assert.deepEqual(await readdir(path.join(downloadsDir, 'tmp')), [], 'the partial download is deleted');
   });
 
   it('retries a 500 and succeeds on the next 200', async () => {
-    const url = primary.route('/flaky', (req, res, count) => (count === 1 ? res.writeHead(500).end('oops') : serveWell(req, res)));
+    const url = primary.route('/flaky', (req, res, count) =>
+      count === 1 ? res.writeHead(500).end('oops') : serveWell(req, res),
+    );
     const result = await fetchFile(urlSource(url), options());
     assert.equal(result.sha256, PAYLOAD_SHA);
     assert.equal(primary.hitsOf('/flaky').length, 2);
@@ -316,7 +328,12 @@ describe('fetchFile over http (loopback test server)', () => {
   it('does not forward credentials when a redirect goes to another host', async () => {
     const target = other.route('/file', serveWell);
     const url = primary.route('/elsewhere', (_req, res) => res.writeHead(302, { location: target }).end());
-    const headers = { Authorization: 'Bearer secret', 'X-Api-Token': 'secret2', 'X-Custom-Secretish': 'x', Accept: '*/*' };
+    const headers = {
+      Authorization: 'Bearer secret',
+      'X-Api-Token': 'secret2',
+      'X-Custom-Secretish': 'x',
+      Accept: '*/*',
+    };
     const result = await fetchFile(urlSource(url), options({ headers, sensitiveHeaders: ['x-custom-secretish'] }));
     assert.equal(result.sha256, PAYLOAD_SHA);
     const seen = other.hitsOf('/file')[0]!.headers;
@@ -415,7 +432,11 @@ describe('fetchFile over http (loopback test server)', () => {
     await assert.rejects(pending, { name: 'AbortError' });
     await assertNoFinalFile(PAYLOAD_SHA);
     assert.ok(existsSync(path.join(downloadsDir, 'tmp', `${PAYLOAD_SHA}.partial`)));
-    assert.equal(existsSync(path.join(downloadsDir, 'tmp', `${PAYLOAD_SHA}.partial.lock`)), false, 'the lock is released');
+    assert.equal(
+      existsSync(path.join(downloadsDir, 'tmp', `${PAYLOAD_SHA}.partial.lock`)),
+      false,
+      'the lock is released',
+    );
   });
 });
 

@@ -14,7 +14,10 @@ let project: string;
 let outside: string;
 let options: FetchFileOptions;
 
-const pathSource = (relative: string, sha256 = CONTENT_SHA): FileSource => ({ location: { kind: 'path', path: relative }, sha256 });
+const pathSource = (relative: string, sha256 = CONTENT_SHA): FileSource => ({
+  location: { kind: 'path', path: relative },
+  sha256,
+});
 
 before(async () => {
   const base = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-path-'));
@@ -63,7 +66,9 @@ describe('fetchFile with a path source', () => {
       code: 'PATH_OUTSIDE_PROJECT',
       message: `refusing path models/x/escape.onnx: a symlink makes it resolve outside the project, to ${secret}`,
     });
-    await assert.rejects(fetchFile(pathSource('models/linked-dir/secret.onnx'), options), { code: 'PATH_OUTSIDE_PROJECT' });
+    await assert.rejects(fetchFile(pathSource('models/linked-dir/secret.onnx'), options), {
+      code: 'PATH_OUTSIDE_PROJECT',
+    });
   });
 
   it('says when the file is missing or a folder', async () => {

@@ -13,7 +13,8 @@ import { isSafeEntryName, nearestNames } from '../../src/fetch/archive-names.js'
 
 describe('URL policy', () => {
   it('knows loopback hosts', () => {
-    for (const host of ['localhost', '127.0.0.1', '127.1.2.3', '[::1]', '::1', 'api.localhost']) assert.equal(isLoopbackHost(host), true, host);
+    for (const host of ['localhost', '127.0.0.1', '127.1.2.3', '[::1]', '::1', 'api.localhost'])
+      assert.equal(isLoopbackHost(host), true, host);
     for (const host of ['example.com', '128.0.0.1', '127.0.0.256', '10.0.0.1', '[::2]', 'localhost.evil.com']) {
       assert.equal(isLoopbackHost(host), false, host);
     }
@@ -34,10 +35,19 @@ describe('URL policy', () => {
   });
 
   it('treats credentials as sensitive by name', () => {
-    for (const name of ['Authorization', 'cookie', 'Proxy-Authorization', 'X-Api-Token', 'PRIVATE-TOKEN', 'x-api-key', 'X-Secret']) {
+    for (const name of [
+      'Authorization',
+      'cookie',
+      'Proxy-Authorization',
+      'X-Api-Token',
+      'PRIVATE-TOKEN',
+      'x-api-key',
+      'X-Secret',
+    ]) {
       assert.equal(isSensitiveHeader(name), true, name);
     }
-    for (const name of ['accept', 'user-agent', 'range', 'if-range']) assert.equal(isSensitiveHeader(name), false, name);
+    for (const name of ['accept', 'user-agent', 'range', 'if-range'])
+      assert.equal(isSensitiveHeader(name), false, name);
     assert.equal(isSensitiveHeader('X-Org', ['x-org']), true);
   });
 });
@@ -50,7 +60,9 @@ describe('planRedirect', () => {
       code: 'REDIRECT_DOWNGRADE',
       message: 'refusing redirect from https://example.com/a to http://example.com/b: it downgrades https to http',
     });
-    assert.throws(() => planRedirect(new URL('https://example.com/a'), 'http://127.0.0.1/b', headers), { code: 'REDIRECT_DOWNGRADE' });
+    assert.throws(() => planRedirect(new URL('https://example.com/a'), 'http://127.0.0.1/b', headers), {
+      code: 'REDIRECT_DOWNGRADE',
+    });
   });
 
   it('drops credentials across origins (host, port or scheme) and keeps the rest', () => {
@@ -69,7 +81,9 @@ describe('planRedirect', () => {
   });
 
   it('applies the http rule to the target', () => {
-    assert.throws(() => planRedirect(new URL('http://127.0.0.1/x'), 'http://example.com/y', headers), { code: 'INSECURE_URL' });
+    assert.throws(() => planRedirect(new URL('http://127.0.0.1/x'), 'http://example.com/y', headers), {
+      code: 'INSECURE_URL',
+    });
   });
 });
 
@@ -105,12 +119,32 @@ describe('HTTP rules', () => {
 
   it('backs off exponentially with jitter, capped, and honours a bounded Retry-After', () => {
     const timing = { baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 5000 };
-    assert.equal(retryDelayMs(1, timing, undefined, () => 0), 50);
-    assert.equal(retryDelayMs(1, timing, undefined, () => 1), 100);
-    assert.equal(retryDelayMs(3, timing, undefined, () => 1), 400);
-    assert.equal(retryDelayMs(10, timing, undefined, () => 1), 1000, 'capped');
-    assert.equal(retryDelayMs(1, timing, 2000, () => 0), 2000);
-    assert.equal(retryDelayMs(1, timing, 3_600_000, () => 0), 5000, 'a huge Retry-After is bounded');
+    assert.equal(
+      retryDelayMs(1, timing, undefined, () => 0),
+      50,
+    );
+    assert.equal(
+      retryDelayMs(1, timing, undefined, () => 1),
+      100,
+    );
+    assert.equal(
+      retryDelayMs(3, timing, undefined, () => 1),
+      400,
+    );
+    assert.equal(
+      retryDelayMs(10, timing, undefined, () => 1),
+      1000,
+      'capped',
+    );
+    assert.equal(
+      retryDelayMs(1, timing, 2000, () => 0),
+      2000,
+    );
+    assert.equal(
+      retryDelayMs(1, timing, 3_600_000, () => 0),
+      5000,
+      'a huge Retry-After is bounded',
+    );
   });
 
   it('uses a strong ETag or Last-Modified for If-Range, never a weak ETag', () => {
@@ -123,7 +157,8 @@ describe('HTTP rules', () => {
 describe('archive entry names', () => {
   it('refuses names that could escape', () => {
     for (const name of ['a/b.py', 'pkg/x.onnx', 'a..b']) assert.equal(isSafeEntryName(name), true, name);
-    for (const name of ['../x', 'a/../../x', '/etc/passwd', 'C:/x', 'a\\b', 'a\0b', '']) assert.equal(isSafeEntryName(name), false, name);
+    for (const name of ['../x', 'a/../../x', '/etc/passwd', 'C:/x', 'a\\b', 'a\0b', ''])
+      assert.equal(isSafeEntryName(name), false, name);
   });
 
   it('finds near matches: same base name first, then small typos', () => {

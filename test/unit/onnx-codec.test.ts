@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  decodeModel, encodeModel, OnnxFormatError, buildModel, inspectModel, describeOnnxSummary, tensorValues,
+  decodeModel,
+  encodeModel,
+  OnnxFormatError,
+  buildModel,
+  inspectModel,
+  describeOnnxSummary,
+  tensorValues,
 } from '../../src/formats/onnx/index.js';
 import { convNet, runOnnx, seededFloats } from './onnx-fixtures.js';
 
@@ -28,18 +34,34 @@ test('raw_data of decoded tensors are views of the input buffer, not copies', ()
 
 test('int64 attributes keep their full range (INT64_MAX in Slice ends)', () => {
   const model = buildModel({
-    inputs: [{ name: 'x', shape: [4] }], outputs: [{ name: 'y' }],
+    inputs: [{ name: 'x', shape: [4] }],
+    outputs: [{ name: 'y' }],
     nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
   });
-  model.graph!.node[0]!.attribute.push({ name: 'big', type: 7, ints: [9223372036854775807n, -1, 5], floats: [], strings: [], tensors: [], graphs: [], sparseTensors: [], typeProtos: [] });
+  model.graph!.node[0]!.attribute.push({
+    name: 'big',
+    type: 7,
+    ints: [9223372036854775807n, -1, 5],
+    floats: [],
+    strings: [],
+    tensors: [],
+    graphs: [],
+    sparseTensors: [],
+    typeProtos: [],
+  });
   const decoded = decodeModel(encodeModel(model));
   assert.deepEqual(decoded.graph!.node[0]!.attribute[0]!.ints, [9223372036854775807n, -1, 5]);
 });
 
 test('tensorValues reads int64 and float raw data', () => {
   const model = buildModel({
-    inputs: [], outputs: [], nodes: [],
-    initializers: [{ name: 's', data: [1, -2, 3], dims: [3], dtype: 'int64' }, { name: 'f', data: [0.5, 1.5], dims: [2] }],
+    inputs: [],
+    outputs: [],
+    nodes: [],
+    initializers: [
+      { name: 's', data: [1, -2, 3], dims: [3], dtype: 'int64' },
+      { name: 'f', data: [0.5, 1.5], dims: [2] },
+    ],
   });
   const [s, f] = decodeModel(encodeModel(model)).graph!.initializer;
   assert.deepEqual(tensorValues(s!), [1, -2, 3]);
@@ -48,8 +70,15 @@ test('tensorValues reads int64 and float raw data', () => {
 
 test('malformed input gives typed errors with the text people read', () => {
   const bytes = encodeModel(convNet());
-  assert.throws(() => decodeModel(new Uint8Array()), { name: 'OnnxFormatError', code: 'ONNX_NOT_A_MODEL', message: 'not an ONNX model: the file is empty' });
-  assert.throws(() => decodeModel(bytes.subarray(0, bytes.length - 3)), (e: unknown) => e instanceof OnnxFormatError && e.code === 'ONNX_TRUNCATED');
+  assert.throws(() => decodeModel(new Uint8Array()), {
+    name: 'OnnxFormatError',
+    code: 'ONNX_NOT_A_MODEL',
+    message: 'not an ONNX model: the file is empty',
+  });
+  assert.throws(
+    () => decodeModel(bytes.subarray(0, bytes.length - 3)),
+    (e: unknown) => e instanceof OnnxFormatError && e.code === 'ONNX_TRUNCATED',
+  );
   // A huge declared length: field 7 (graph), length 0x7fffffff.
   assert.throws(() => decodeModel(Uint8Array.from([0x08, 0x08, 0x3a, 0xff, 0xff, 0xff, 0xff, 0x07])), {
     code: 'ONNX_TRUNCATED',
@@ -60,7 +89,10 @@ test('malformed input gives typed errors with the text people read', () => {
     code: 'ONNX_CORRUPT',
     message: 'corrupt ONNX data: ModelProto.graph (field 7) has wire type 0 at byte 3',
   });
-  assert.throws(() => decodeModel(Uint8Array.from([0x08, 0x08])), { code: 'ONNX_NOT_A_MODEL', message: 'not an ONNX model: no graph field' });
+  assert.throws(() => decodeModel(Uint8Array.from([0x08, 0x08])), {
+    code: 'ONNX_NOT_A_MODEL',
+    message: 'not an ONNX model: no graph field',
+  });
   // A group (wire type 3) is never used by ONNX.
   assert.throws(() => decodeModel(Uint8Array.from([0x08, 0x08, 0x0b])), { code: 'ONNX_CORRUPT' });
 });
@@ -80,8 +112,14 @@ test('deeply nested messages are rejected before the stack runs out', () => {
 });
 
 test('encode refuses a proto over the limit and names the way out', () => {
-  assert.throws(() => encodeModel(convNet(), { maxProtoBytes: 100 }), (e: unknown) =>
-    e instanceof OnnxFormatError && e.code === 'ONNX_TOO_LARGE' && /over the 100-byte limit/.test(e.message) && /external data/.test(e.hint ?? ''));
+  assert.throws(
+    () => encodeModel(convNet(), { maxProtoBytes: 100 }),
+    (e: unknown) =>
+      e instanceof OnnxFormatError &&
+      e.code === 'ONNX_TOO_LARGE' &&
+      /over the 100-byte limit/.test(e.message) &&
+      /external data/.test(e.hint ?? ''),
+  );
 });
 
 test('inspect summarises signature, ops, parameters, layout and flags', () => {
@@ -103,23 +141,40 @@ test('inspect summarises signature, ops, parameters, layout and flags', () => {
 });
 
 test('inspect classifies quantization kinds and custom domains', () => {
-  const with_ = (ops: string[], domain?: string) => inspectModel(buildModel({
-    inputs: [{ name: 'x', shape: [1, 224, 224, 3] }], outputs: [{ name: 'y' }],
-    nodes: ops.map((op, i) => ({ op, inputs: [i === 0 ? 'x' : `t${i}`], outputs: [i === ops.length - 1 ? 'y' : `t${i + 1}`], ...(domain ? { domain } : {}) })),
-  }));
+  const with_ = (ops: string[], domain?: string) =>
+    inspectModel(
+      buildModel({
+        inputs: [{ name: 'x', shape: [1, 224, 224, 3] }],
+        outputs: [{ name: 'y' }],
+        nodes: ops.map((op, i) => ({
+          op,
+          inputs: [i === 0 ? 'x' : `t${i}`],
+          outputs: [i === ops.length - 1 ? 'y' : `t${i + 1}`],
+          ...(domain ? { domain } : {}),
+        })),
+      }),
+    );
   assert.equal(with_(['QuantizeLinear', 'DequantizeLinear']).flags.quantization, 'qdq-int8');
   assert.equal(with_(['DynamicQuantizeLinear', 'MatMulInteger']).flags.quantization, 'dynamic-int8');
   assert.equal(with_(['QuantizeLinear', 'QLinearConv', 'DequantizeLinear']).flags.quantization, 'qoperator');
   assert.equal(with_(['Transpose', 'Transpose']).flags.transposeCount, 2);
   assert.equal(with_(['Transpose']).inputs[0]!.likelyLayout, 'NHWC');
   assert.deepEqual(with_(['Fancy'], 'com.example').flags.customDomains, ['com.example']);
-  const fp16 = buildModel({ inputs: [], outputs: [], nodes: [], initializers: [{ name: 'w', data: new Uint16Array(2) as unknown as Uint8Array, dims: [2], dtype: 'float16' }] });
+  const fp16 = buildModel({
+    inputs: [],
+    outputs: [],
+    nodes: [],
+    initializers: [{ name: 'w', data: new Uint16Array(2) as unknown as Uint8Array, dims: [2], dtype: 'float16' }],
+  });
   assert.equal(inspectModel(fp16).flags.quantization, 'float16');
 });
 
 function varint(value: number): number[] {
   const out: number[] = [];
-  while (value >= 0x80) { out.push((value & 0x7f) | 0x80); value = Math.floor(value / 128); }
+  while (value >= 0x80) {
+    out.push((value & 0x7f) | 0x80);
+    value = Math.floor(value / 128);
+  }
   out.push(value);
   return out;
 }

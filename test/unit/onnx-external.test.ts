@@ -21,7 +21,9 @@ function withLocation(dir: string, location: string): string {
   const file = path.join(dir, 'model.onnx');
   saveModel(convNet(), file, { externalData: { sizeThreshold: 16 } });
   const model = decodeModel(readFileSync(file));
-  const entry = model.graph!.initializer.find((t) => t.name === 'conv_w')!.externalData.find((e) => e.key === 'location')!;
+  const entry = model
+    .graph!.initializer.find((t) => t.name === 'conv_w')!
+    .externalData.find((e) => e.key === 'location')!;
   entry.value = location;
   writeFileSync(file, encodeModel(model));
   return file;
@@ -41,14 +43,19 @@ test('saveModel with external data writes a side file that onnxruntime and loadM
   const loaded = loadModel(file);
   const viaLoad = await runOnnx(loaded, { x });
   assert.deepEqual(viaLoad.outputs['y'], reference.outputs['y']);
-  assert.equal(loaded.graph!.initializer.every((t) => t.externalData.length === 0), true);
+  assert.equal(
+    loaded.graph!.initializer.every((t) => t.externalData.length === 0),
+    true,
+  );
 });
 
 test('a model too large for one proto is saved with external data automatically', () => {
   const dir = folder('auto');
   const model = convNet();
   model.graph!.initializer[0] = { ...model.graph!.initializer[0]!, rawData: new Uint8Array(4096), dims: [1024] };
-  assert.throws(() => saveModel(model, path.join(dir, 'big.onnx'), { maxProtoBytes: 2000, externalData: false }), { code: 'ONNX_TOO_LARGE' });
+  assert.throws(() => saveModel(model, path.join(dir, 'big.onnx'), { maxProtoBytes: 2000, externalData: false }), {
+    code: 'ONNX_TOO_LARGE',
+  });
   const saved = saveModel(model, path.join(dir, 'big.onnx'), { maxProtoBytes: 2000 });
   assert.equal(saved.externalDataPath, path.join(dir, 'big.onnx.data'));
   assert.ok(saved.modelBytes < 2000);
@@ -61,14 +68,18 @@ test('external data location with ../ is refused', () => {
   writeFileSync(path.join(root, 'secret.bin'), new Uint8Array(432));
   const file = withLocation(dir, '../secret.bin');
   assert.throws(() => loadModel(file), {
-    name: 'OnnxFormatError', code: 'ONNX_EXTERNAL_DATA_UNSAFE',
+    name: 'OnnxFormatError',
+    code: 'ONNX_EXTERNAL_DATA_UNSAFE',
     message: 'tensor "conv_w": external data location "../secret.bin" must not contain ".."',
   });
 });
 
 test('absolute external data locations are refused', () => {
   const file = withLocation(folder('absolute'), path.join(root, 'secret.bin'));
-  assert.throws(() => loadModel(file), { code: 'ONNX_EXTERNAL_DATA_UNSAFE', message: /must be a relative path inside the model's folder/ });
+  assert.throws(() => loadModel(file), {
+    code: 'ONNX_EXTERNAL_DATA_UNSAFE',
+    message: /must be a relative path inside the model's folder/,
+  });
 });
 
 test('a symlink that leaves the model folder is refused', () => {
@@ -78,7 +89,8 @@ test('a symlink that leaves the model folder is refused', () => {
   const file = withLocation(dir, 'weights.bin');
   assert.throws(() => loadModel(file), {
     code: 'ONNX_EXTERNAL_DATA_UNSAFE',
-    message: 'tensor "conv_w": external data location "weights.bin" leads outside the model\'s folder (through a symlink)',
+    message:
+      'tensor "conv_w": external data location "weights.bin" leads outside the model\'s folder (through a symlink)',
   });
 });
 
@@ -87,7 +99,10 @@ test('offsets and lengths past the end of the file are refused before reading', 
   const file = path.join(dir, 'model.onnx');
   saveModel(convNet(), file, { externalData: { sizeThreshold: 16 } });
   writeFileSync(path.join(dir, 'model.onnx.data'), new Uint8Array(100));
-  assert.throws(() => loadModel(file), { code: 'ONNX_EXTERNAL_DATA_INVALID', message: /is past the end of "model.onnx.data" \(100 bytes\)/ });
+  assert.throws(() => loadModel(file), {
+    code: 'ONNX_EXTERNAL_DATA_INVALID',
+    message: /is past the end of "model.onnx.data" \(100 bytes\)/,
+  });
   assert.throws(() => loadModel(path.join(dir, 'missing.onnx')), { code: 'ONNX_READ_FAILED' });
   rmSync(path.join(dir, 'model.onnx.data'));
   assert.throws(() => loadModel(file), { code: 'ONNX_EXTERNAL_DATA_MISSING' });

@@ -7,9 +7,11 @@ export function seededFloats(count: number, seed: number): Float32Array {
   const out = new Float32Array(count);
   let state = seed >>> 0 || 1;
   for (let i = 0; i < count; i++) {
-    state ^= state << 13; state >>>= 0;
+    state ^= state << 13;
+    state >>>= 0;
     state ^= state >>> 17;
-    state ^= state << 5; state >>>= 0;
+    state ^= state << 5;
+    state >>>= 0;
     out[i] = (state / 2 ** 32) * 2 - 1;
   }
   return out;
@@ -21,7 +23,13 @@ export function convNet(): ModelProto {
     inputs: [{ name: 'x', shape: ['batch', 3, 8, 8] }],
     outputs: [{ name: 'y', shape: ['batch', 2] }],
     nodes: [
-      { op: 'Conv', name: 'conv', inputs: ['x', 'conv_w', 'conv_b'], outputs: ['c'], attributes: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] } },
+      {
+        op: 'Conv',
+        name: 'conv',
+        inputs: ['x', 'conv_w', 'conv_b'],
+        outputs: ['c'],
+        attributes: { pads: [1, 1, 1, 1], kernel_shape: [3, 3] },
+      },
       { op: 'Relu', name: 'relu', inputs: ['c'], outputs: ['r'] },
       { op: 'Add', name: 'add', inputs: ['r', 'offset'], outputs: ['a'] },
       { op: 'GlobalAveragePool', name: 'pool', inputs: ['a'], outputs: ['p'] },
@@ -40,7 +48,10 @@ export function convNet(): ModelProto {
 }
 
 /** Runs a model (or its bytes) in onnxruntime-node with float32 feeds; returns output name -> values. */
-export async function runOnnx(model: ModelProto | Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>) {
+export async function runOnnx(
+  model: ModelProto | Uint8Array,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+) {
   const session = await ort.InferenceSession.create(model instanceof Uint8Array ? model : encodeModel(model));
   const inputs: Record<string, ort.Tensor> = {};
   for (const [name, { data, dims }] of Object.entries(feeds)) inputs[name] = new ort.Tensor('float32', data, dims);

@@ -7,9 +7,11 @@ import { convNet } from './onnx-fixtures.js';
 function rng(seed: number) {
   let state = seed >>> 0 || 1;
   return (limit: number) => {
-    state ^= state << 13; state >>>= 0;
+    state ^= state << 13;
+    state >>>= 0;
     state ^= state >>> 17;
-    state ^= state << 5; state >>>= 0;
+    state ^= state << 5;
+    state >>>= 0;
     return state % limit;
   };
 }
@@ -19,7 +21,8 @@ type Mutation = 'truncate' | 'bitflip' | 'huge-length' | 'random-bytes' | 'rando
 function mutate(valid: Uint8Array, kind: Mutation, next: (limit: number) => number): Uint8Array {
   const bytes = Uint8Array.from(valid);
   switch (kind) {
-    case 'truncate': return bytes.subarray(0, next(bytes.length));
+    case 'truncate':
+      return bytes.subarray(0, next(bytes.length));
     case 'bitflip': {
       for (let i = 0, n = 1 + next(8); i < n; i++) bytes[next(bytes.length)]! ^= 1 << next(8);
       return bytes;
@@ -35,7 +38,8 @@ function mutate(valid: Uint8Array, kind: Mutation, next: (limit: number) => numb
       for (let i = at; i < Math.min(bytes.length, at + 1 + next(32)); i++) bytes[i] = next(256);
       return bytes;
     }
-    case 'random-file': return Uint8Array.from({ length: next(512) }, () => next(256));
+    case 'random-file':
+      return Uint8Array.from({ length: next(512) }, () => next(256));
   }
 }
 

@@ -10,13 +10,25 @@ const fp = (plan: BuildPlan, id: string) => {
   return step.fingerprint;
 };
 const changedIds = (a: BuildPlan, b: BuildPlan) =>
-  a.steps.filter((step) => fp(b, step.id) !== step.fingerprint).map((step) => step.id).sort();
+  a.steps
+    .filter((step) => fp(b, step.id) !== step.fingerprint)
+    .map((step) => step.id)
+    .sort();
 
 describe('planBuild', () => {
   it('plans fetch -> prepare -> convert -> validate -> benchmark -> package with readable ids', () => {
-    const plan = planBuild([makeRecipe('mobilenet-v2', { targets: targets('onnx/fp32', 'tflite/int8'), calibration: { samples: 'models/mobilenet-v2/calib/*.npy', count: 8 } })], TEST_TOOLCHAIN, {
-      'models/mobilenet-v2/calib/*.npy': 'c'.repeat(64),
-    });
+    const plan = planBuild(
+      [
+        makeRecipe('mobilenet-v2', {
+          targets: targets('onnx/fp32', 'tflite/int8'),
+          calibration: { samples: 'models/mobilenet-v2/calib/*.npy', count: 8 },
+        }),
+      ],
+      TEST_TOOLCHAIN,
+      {
+        'models/mobilenet-v2/calib/*.npy': 'c'.repeat(64),
+      },
+    );
     assert.deepEqual(
       plan.steps.map((step) => step.id),
       [
@@ -37,7 +49,10 @@ describe('planBuild', () => {
     assert.equal(steps.get('mobilenet-v2/convert/tflite/int8')!.resource, 'heavy');
     assert.ok(steps.get('mobilenet-v2/convert/tflite/int8')!.tools.includes('onnx2tf'));
     assert.equal(steps.get('mobilenet-v2/fetch')!.resource, 'network');
-    assert.deepEqual(steps.get('mobilenet-v2/benchmark/onnx/fp32')!.deps, ['mobilenet-v2/convert/onnx/fp32', 'mobilenet-v2/validate/onnx/fp32']);
+    assert.deepEqual(steps.get('mobilenet-v2/benchmark/onnx/fp32')!.deps, [
+      'mobilenet-v2/convert/onnx/fp32',
+      'mobilenet-v2/validate/onnx/fp32',
+    ]);
     const pkg = steps.get('mobilenet-v2/package')!;
     assert.equal(pkg.runsAfterFailedDeps, true);
     assert.equal(pkg.exportTo, 'zoo/mobilenet-v2/1.0.0');
@@ -53,11 +68,18 @@ describe('planBuild', () => {
 
   it('keeps skipped targets as entries with their reason, not as steps', () => {
     const plan = planBuild(
-      [makeRecipe('m', { targets: targets('onnx/fp32', 'tflite/int16-act'), skip: { 'tflite/int16-act': 'onnx2tf crashes on LayerNorm' } })],
+      [
+        makeRecipe('m', {
+          targets: targets('onnx/fp32', 'tflite/int16-act'),
+          skip: { 'tflite/int16-act': 'onnx2tf crashes on LayerNorm' },
+        }),
+      ],
       TEST_TOOLCHAIN,
       {},
     );
-    assert.deepEqual(plan.skipped, [{ model: 'm', target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' }]);
+    assert.deepEqual(plan.skipped, [
+      { model: 'm', target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' },
+    ]);
     assert.ok(!plan.steps.some((step) => step.id.includes('int16-act')));
     const pkg = byId(plan).get('m/package')!;
     assert.deepEqual(pkg.params['skipped'], [{ target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' }]);
@@ -65,7 +87,12 @@ describe('planBuild', () => {
 
   it('routes litert-torch conversions from the fetched weights and the model code, not from ONNX', () => {
     const recipe = makeRecipe('tiny', {
-      source: { kind: 'pytorch', factory: { module: 'models/tiny/model.py', function: 'build', isFile: true }, weights: { location: { kind: 'path', path: 'models/tiny/w.pt' }, sha256: 'b'.repeat(64) }, kwargs: {} },
+      source: {
+        kind: 'pytorch',
+        factory: { module: 'models/tiny/model.py', function: 'build', isFile: true },
+        weights: { location: { kind: 'path', path: 'models/tiny/w.pt' }, sha256: 'b'.repeat(64) },
+        kwargs: {},
+      },
       targets: targets('tflite/fp32'),
       converters: { tflite: 'litert-torch' },
     });
@@ -83,7 +110,10 @@ describe('planBuild', () => {
       (error: unknown) => {
         assert.ok(error instanceof PlanError);
         assert.equal(error.code, 'PLAN_INVALID');
-        assert.equal(error.message, 'recipes/m.yaml: converters.tflite is litert-torch, which needs a pytorch source (this one is onnx)');
+        assert.equal(
+          error.message,
+          'recipes/m.yaml: converters.tflite is litert-torch, which needs a pytorch source (this one is onnx)',
+        );
         return true;
       },
     );
@@ -103,7 +133,10 @@ describe('planBuild', () => {
   });
 
   it('changes exactly the fingerprints a change reaches', () => {
-    const base = makeRecipe('m', { targets: targets('onnx/fp32', 'onnx/int8'), calibration: { samples: 'calib/*.npy', count: 4 } });
+    const base = makeRecipe('m', {
+      targets: targets('onnx/fp32', 'onnx/int8'),
+      calibration: { samples: 'calib/*.npy', count: 4 },
+    });
     const digests = { 'calib/*.npy': '1'.repeat(64) };
     const plan = planBuild([base], TEST_TOOLCHAIN, digests);
 
@@ -113,14 +146,37 @@ describe('planBuild', () => {
 
     // New calibration bytes: the int8 conversion and everything after it, not fp32.
     const recalibrated = planBuild([base], TEST_TOOLCHAIN, { 'calib/*.npy': '2'.repeat(64) });
-    assert.deepEqual(changedIds(plan, recalibrated), ['m/benchmark/onnx/int8', 'm/convert/onnx/int8', 'm/package', 'm/validate/onnx/int8']);
+    assert.deepEqual(changedIds(plan, recalibrated), [
+      'm/benchmark/onnx/int8',
+      'm/convert/onnx/int8',
+      'm/package',
+      'm/validate/onnx/int8',
+    ]);
 
     // A new onnxruntime (python) version: the onnxruntime conversions and downstream only.
-    const newOrt = planBuild([base], { ...TEST_TOOLCHAIN, versions: { ...TEST_TOOLCHAIN.versions, onnxruntime: '1.24.0' } }, digests);
-    assert.deepEqual(changedIds(plan, newOrt), ['m/benchmark/onnx/int8', 'm/convert/onnx/int8', 'm/package', 'm/validate/onnx/int8']);
+    const newOrt = planBuild(
+      [base],
+      { ...TEST_TOOLCHAIN, versions: { ...TEST_TOOLCHAIN.versions, onnxruntime: '1.24.0' } },
+      digests,
+    );
+    assert.deepEqual(changedIds(plan, newOrt), [
+      'm/benchmark/onnx/int8',
+      'm/convert/onnx/int8',
+      'm/package',
+      'm/validate/onnx/int8',
+    ]);
 
     // The source bytes: everything.
-    const newSource = planBuild([{ ...base, source: { kind: 'onnx', file: { location: { kind: 'path', path: 'x.onnx' }, sha256: 'f'.repeat(64) } } }], TEST_TOOLCHAIN, digests);
+    const newSource = planBuild(
+      [
+        {
+          ...base,
+          source: { kind: 'onnx', file: { location: { kind: 'path', path: 'x.onnx' }, sha256: 'f'.repeat(64) } },
+        },
+      ],
+      TEST_TOOLCHAIN,
+      digests,
+    );
     assert.equal(changedIds(plan, newSource).length, plan.steps.length);
 
     // Another platform: everything except nothing.
@@ -141,12 +197,21 @@ describe('planBuild', () => {
 
   it('lists tools without a pinned version', () => {
     const plan = planBuild([makeRecipe('m')], { versions: { edgezoo: '0.1.0' }, platform: 'linux-x64-node20' }, {});
-    assert.deepEqual(plan.missingToolVersions, ['ai-edge-litert', 'onnx2tf', 'onnxruntime', 'onnxruntime-node', 'onnxslim']);
+    assert.deepEqual(plan.missingToolVersions, [
+      'ai-edge-litert',
+      'onnx2tf',
+      'onnxruntime',
+      'onnxruntime-node',
+      'onnxslim',
+    ]);
   });
 
   it('plans 200 recipes in under 200 ms', () => {
     const recipes = Array.from({ length: 200 }, (_, index) =>
-      makeRecipe(`model-${index}`, { targets: targets('onnx/fp32', 'onnx/fp16', 'onnx/int8', 'tflite/fp32', 'tflite/int8', 'openvino/fp32'), calibration: { samples: `models/model-${index}/calib/*.npy`, count: 8 } }),
+      makeRecipe(`model-${index}`, {
+        targets: targets('onnx/fp32', 'onnx/fp16', 'onnx/int8', 'tflite/fp32', 'tflite/int8', 'openvino/fp32'),
+        calibration: { samples: `models/model-${index}/calib/*.npy`, count: 8 },
+      }),
     );
     const digests = Object.fromEntries(recipes.map((recipe) => [recipe.calibration!.samples, 'e'.repeat(64)]));
     planBuild(recipes, TEST_TOOLCHAIN, digests); // warm-up (JIT)

@@ -6,7 +6,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,24 +39,16 @@ const expected: Record<string, string[]> = {
   'bad-factory': [
     'recipes/bad-factory.yaml:8:14: source.pytorch.factory: expected "path/to/file.py:function" or "package.module:function", received "models/bad-factory/model:build"',
   ],
-  'bad-semver': [
-    'recipes/bad-semver.yaml:2:10: version: expected a semver version such as "1.0.0", received "1.0"',
-  ],
+  'bad-semver': ['recipes/bad-semver.yaml:2:10: version: expected a semver version such as "1.0.0", received "1.0"'],
   'bad-sha256': [
     'recipes/bad-sha256.yaml:9:13: source.onnx.sha256: expected a sha256: 64 hexadecimal digits, received "abc123"',
   ],
   'bad-skip-key': [
     'recipes/bad-skip-key.yaml:15:3: skip: unknown target "tflite-int8"; expected "format/precision" such as "tflite/int8"; did you mean "tflite/int8"?',
   ],
-  'bad-spdx-expression': [
-    'recipes/bad-spdx-expression.yaml:3:10: license: SPDX operators are upper-case: write "OR"',
-  ],
-  'bad-spdx': [
-    'recipes/bad-spdx.yaml:3:10: license: unknown SPDX license id "Apache2"; did you mean "Apache-2.0"?',
-  ],
-  'binary': [
-    'recipes/binary.yaml:3:1: this is a binary file (it contains a NUL byte); expected a YAML text file',
-  ],
+  'bad-spdx-expression': ['recipes/bad-spdx-expression.yaml:3:10: license: SPDX operators are upper-case: write "OR"'],
+  'bad-spdx': ['recipes/bad-spdx.yaml:3:10: license: unknown SPDX license id "Apache2"; did you mean "Apache-2.0"?'],
+  binary: ['recipes/binary.yaml:3:1: this is a binary file (it contains a NUL byte); expected a YAML text file'],
   'comments-only': [
     'recipes/comments-only.yaml:1:1: the recipe is empty; expected a mapping starting with name, version, license, ...',
   ],
@@ -62,9 +64,7 @@ const expected: Record<string, string[]> = {
   'duplicate-key': [
     'recipes/duplicate-key.yaml:14:1: duplicate key "license"; each key may appear only once in a mapping',
   ],
-  'empty': [
-    'recipes/empty.yaml:1:1: the recipe is empty; expected a mapping starting with name, version, license, ...',
-  ],
+  empty: ['recipes/empty.yaml:1:1: the recipe is empty; expected a mapping starting with name, version, license, ...'],
   'int8-no-calibration': [
     'recipes/int8-no-calibration.yaml:14:18: targets.tflite[1]: int8 needs calibration samples; add calibration: { samples: models/int8-no-calibration/calib/*.npy } (or skip this target)',
   ],
@@ -118,9 +118,7 @@ const expected: Record<string, string[]> = {
   'precision-for-target': [
     'recipes/precision-for-target.yaml:13:20: targets.openvino[1]: openvino does not support precision "int16-act"; openvino builds fp32, fp16',
   ],
-  'proto-key': [
-    'recipes/proto-key.yaml:15:3: the key "__proto__" is not allowed (it could change object prototypes)',
-  ],
+  'proto-key': ['recipes/proto-key.yaml:15:3: the key "__proto__" is not allowed (it could change object prototypes)'],
   'same-samples': [
     'recipes/same-samples.yaml:15:24: validation.samples: the same samples as calibration.samples; validating on calibration data hides quantisation error, so use a separate set',
   ],
@@ -133,9 +131,7 @@ const expected: Record<string, string[]> = {
   'two-sources': [
     'recipes/two-sources.yaml:8:3: source: expected exactly one of onnx, tflite, pytorch, package; received onnx and tflite',
   ],
-  'typo-key': [
-    'recipes/typo-key.yaml:6:1: unknown key "sorce"; did you mean "source"?',
-  ],
+  'typo-key': ['recipes/typo-key.yaml:6:1: unknown key "sorce"; did you mean "source"?'],
   'undeclared-dynamic-dim': [
     'recipes/undeclared-dynamic-dim.yaml:12:13: inputs[0].shape[0]: dim "batch" is dynamic but not declared; give it a fixed size (edge runtimes need static shapes) or list it in inputs[0].dynamic to keep it dynamic on purpose',
   ],
@@ -158,9 +154,7 @@ const expected: Record<string, string[]> = {
     'recipes/wrong-type-in-list.yaml:12:19: inputs[0].shape[2]: expected a positive integer or the name of a dynamic dim, received the boolean true',
     'recipes/wrong-type-in-list.yaml:13:16: inputs[0].range[1]: expected a number, received "high"',
   ],
-  'wrong-type': [
-    'recipes/wrong-type.yaml:14:8: opset: expected a number, received "seventeen"',
-  ],
+  'wrong-type': ['recipes/wrong-type.yaml:14:8: opset: expected a number, received "seventeen"'],
   'yaml-syntax': [
     'recipes/yaml-syntax.yaml:11:43: YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]',
     'recipes/yaml-syntax.yaml:11:44: YAML syntax error: Flow map in block collection must be sufficiently indented and end with a }',
@@ -174,9 +168,15 @@ function makeProject(): string {
 }
 
 test('every fixture file has pinned output and every pinned case has a file (at least 30 cases)', () => {
-  const files = readdirSync(invalidDir).filter((name) => name.endsWith('.yaml')).map((name) => name.replace(/\.yaml$/, '')).sort();
+  const files = readdirSync(invalidDir)
+    .filter((name) => name.endsWith('.yaml'))
+    .map((name) => name.replace(/\.yaml$/, ''))
+    .sort();
   // symlink-escape needs a symlink made at test time, so its output is pinned in its own test.
-  assert.deepEqual(files.filter((name) => name !== 'symlink-escape'), Object.keys(expected).sort());
+  assert.deepEqual(
+    files.filter((name) => name !== 'symlink-escape'),
+    Object.keys(expected).sort(),
+  );
   assert.ok(files.length >= 30, `only ${files.length} malformed recipes`);
 });
 
@@ -240,19 +240,24 @@ test('a recipe over 1 MiB is refused before it is read', async (t) => {
   const root = makeProject();
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const file = path.join(root, 'recipes', 'too-large.yaml');
-  writeFileSync(file, 'name: too-large\ndescription: "' + 'x'.repeat(1024 * 1024 + 100) + '"\n');
+  writeFileSync(file, `name: too-large\ndescription: "${'x'.repeat(1024 * 1024 + 100)}"\n`);
   const result = await loadRecipe(file, root);
   assert.deepEqual(result.problems.map(formatProblem), [
     'recipes/too-large.yaml:1:1: the recipe is 1025 KiB; recipes are limited to 1024 KiB (keep data in models/<name>/ and point to it)',
   ]);
   // The pure parser applies the same limit to text it is given.
-  assert.equal(parseRecipeText(readFileSync(file, 'utf8'), 'recipes/too-large.yaml').problems[0]?.code, 'RECIPE_TOO_LARGE');
+  assert.equal(
+    parseRecipeText(readFileSync(file, 'utf8'), 'recipes/too-large.yaml').problems[0]?.code,
+    'RECIPE_TOO_LARGE',
+  );
 });
 
 test('flow nesting deep enough to crash the YAML parser is stopped before parsing', () => {
-  const text = 'name: deep\ntags: ' + '['.repeat(100_000) + ']'.repeat(100_000) + '\n';
+  const text = `name: deep\ntags: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`;
   const problems = parseRecipeText(text, 'recipes/deep.yaml').problems.map(formatProblem);
-  assert.deepEqual(problems, ['recipes/deep.yaml:2:39: mappings and lists are nested more than 32 levels deep; a recipe needs far fewer']);
+  assert.deepEqual(problems, [
+    'recipes/deep.yaml:2:39: mappings and lists are nested more than 32 levels deep; a recipe needs far fewer',
+  ]);
 });
 
 test('loading __proto__ keys never pollutes Object.prototype', async () => {

@@ -55,14 +55,29 @@ test('the example recipe loads and normalises to the Recipe contract', async () 
       homepage: 'https://github.com/onnx/models',
       tags: ['imagenet', 'mobile'],
       // The sha256 was written in upper case; the contract holds lower case.
-      source: { kind: 'onnx', file: { location: { kind: 'path', path: 'models/mobilenet-v2/model.onnx' }, sha256: SHA } },
-      inputs: [{ name: 'input', shape: [1, 3, 224, 224], dynamic: [], layout: 'NCHW', dtype: 'float32', range: [0, 1] }],
+      source: {
+        kind: 'onnx',
+        file: { location: { kind: 'path', path: 'models/mobilenet-v2/model.onnx' }, sha256: SHA },
+      },
+      inputs: [
+        { name: 'input', shape: [1, 3, 224, 224], dynamic: [], layout: 'NCHW', dtype: 'float32', range: [0, 1] },
+      ],
       outputs: [{ name: 'logits', classifier: true }],
-      preprocess: { resize: true, channelOrder: 'rgb', scale: 0.00392156862745098, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+      preprocess: {
+        resize: true,
+        channelOrder: 'rgb',
+        scale: 0.00392156862745098,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+      },
       calibration: { samples: 'models/mobilenet-v2/calib/*.npy', count: 32 },
       validation: { samples: 'models/mobilenet-v2/val/*.npy', count: 16, topk: 5, seed: 0 },
       replacements: { kind: 'path', path: 'models/mobilenet-v2/replace.json' },
-      targets: { onnx: ['fp32', 'fp16', 'int8'], tflite: ['fp32', 'fp16', 'dynamic-int8', 'int8'], openvino: ['fp32', 'fp16'] },
+      targets: {
+        onnx: ['fp32', 'fp16', 'int8'],
+        tflite: ['fp32', 'fp16', 'dynamic-int8', 'int8'],
+        openvino: ['fp32', 'fp16'],
+      },
       skip: { 'tflite/int8': 'onnx2tf full-integer quantisation loses too much accuracy on this model' },
       converters: { tflite: 'onnx2tf' },
       opset: 17,
@@ -75,7 +90,10 @@ test('the example recipe loads and normalises to the Recipe contract', async () 
 });
 
 test('a minimal recipe gets every default', () => {
-  const recipe = parseOk(minimal('tiny', `source:\n  onnx: { url: "https://example.com/tiny.onnx", sha256: ${SHA} }\n`), 'recipes/tiny.yaml');
+  const recipe = parseOk(
+    minimal('tiny', `source:\n  onnx: { url: "https://example.com/tiny.onnx", sha256: ${SHA} }\n`),
+    'recipes/tiny.yaml',
+  );
   assert.deepEqual(recipe, {
     name: 'tiny',
     version: '0.1.0',
@@ -110,28 +128,64 @@ test('pytorch sources: repository file or importable module, weights from a pack
     kind: 'pytorch',
     factory: { module: 'models/pt-file/model.py', function: 'build', isFile: true },
     kwargs: { width: 0.5 },
-    weights: { location: { kind: 'package', registry: 'pypi', name: 'facenet-pytorch', version: '2.6.0', file: 'facenet_pytorch/data/onet.pt' }, sha256: SHA },
+    weights: {
+      location: {
+        kind: 'package',
+        registry: 'pypi',
+        name: 'facenet-pytorch',
+        version: '2.6.0',
+        file: 'facenet_pytorch/data/onet.pt',
+      },
+      sha256: SHA,
+    },
   });
   assert.equal(fromFile.converters.tflite, 'litert-torch');
 
-  const fromModule = parseOk(minimal('pt-module', 'source:\n  pytorch: { factory: "facenet_pytorch.models.mtcnn:PNet" }\n'), 'recipes/pt-module.yaml');
-  assert.deepEqual(fromModule.source, { kind: 'pytorch', factory: { module: 'facenet_pytorch.models.mtcnn', function: 'PNet', isFile: false }, kwargs: {} });
+  const fromModule = parseOk(
+    minimal('pt-module', 'source:\n  pytorch: { factory: "facenet_pytorch.models.mtcnn:PNet" }\n'),
+    'recipes/pt-module.yaml',
+  );
+  assert.deepEqual(fromModule.source, {
+    kind: 'pytorch',
+    factory: { module: 'facenet_pytorch.models.mtcnn', function: 'PNet', isFile: false },
+    kwargs: {},
+  });
 });
 
 test('package sources: the short form takes the format from the extension; npm pins parse', () => {
   const tflite = parseOk(
-    minimal('pkg-tflite', `source:\n  package: { npm: "@mediapipe/models@0.10.3", file: models/face.tflite, sha256: ${SHA} }\n`),
+    minimal(
+      'pkg-tflite',
+      `source:\n  package: { npm: "@mediapipe/models@0.10.3", file: models/face.tflite, sha256: ${SHA} }\n`,
+    ),
     'recipes/pkg-tflite.yaml',
   );
   assert.deepEqual(tflite.source, {
     kind: 'tflite',
-    file: { location: { kind: 'package', registry: 'npm', name: '@mediapipe/models', version: '0.10.3', file: 'models/face.tflite' }, sha256: SHA },
+    file: {
+      location: {
+        kind: 'package',
+        registry: 'npm',
+        name: '@mediapipe/models',
+        version: '0.10.3',
+        file: 'models/face.tflite',
+      },
+      sha256: SHA,
+    },
   });
-  const onnx = parseOk(minimal('pkg-onnx', `source:\n  package: { pypi: "rembg==2.0.50", file: rembg/u2net.onnx, sha256: ${SHA} }\n`), 'recipes/pkg-onnx.yaml');
+  const onnx = parseOk(
+    minimal('pkg-onnx', `source:\n  package: { pypi: "rembg==2.0.50", file: rembg/u2net.onnx, sha256: ${SHA} }\n`),
+    'recipes/pkg-onnx.yaml',
+  );
   assert.equal(onnx.source.kind, 'onnx');
 
-  const range = parseRecipeText(minimal('pkg-range', `source:\n  package: { npm: "x@^1.2.0", file: a.onnx, sha256: ${SHA} }\n`), 'recipes/pkg-range.yaml');
-  assert.deepEqual(range.problems.map(formatProblem), ['recipes/pkg-range.yaml:7:19: source.package.npm: expected an exact npm version (name@1.2.3), not a range, received "x@^1.2.0"']);
+  const range = parseRecipeText(
+    minimal('pkg-range', `source:\n  package: { npm: "x@^1.2.0", file: a.onnx, sha256: ${SHA} }\n`),
+    'recipes/pkg-range.yaml',
+  );
+  assert.deepEqual(range.problems.map(formatProblem), [
+    'recipes/pkg-range.yaml:7:19: source.package.npm: expected an exact npm version (name@1.2.3), not a range, received "x@^1.2.0"',
+  ]);
 });
 
 test('inline replacements, declared dynamic dims and skipped int8 without calibration are accepted', () => {
@@ -153,14 +207,29 @@ test('inline replacements, declared dynamic dims and skipped int8 without calibr
   );
   assert.deepEqual(recipe.replacements, {
     kind: 'inline',
-    value: { format_version: 1, operations: [{ op_name: '/Reshape', param_target: 'inputs', param_name: 'shape', values: [1, -1], post_process_transpose_perm: [0, 1] }] },
+    value: {
+      format_version: 1,
+      operations: [
+        {
+          op_name: '/Reshape',
+          param_target: 'inputs',
+          param_name: 'shape',
+          values: [1, -1],
+          post_process_transpose_perm: [0, 1],
+        },
+      ],
+    },
   });
   assert.deepEqual(recipe.inputs[0]?.shape, ['batch', 16]);
   assert.deepEqual(recipe.inputs[0]?.dynamic, ['batch']);
 });
 
 test('a wrong field inside inline replacements is reported at that field', () => {
-  const text = minimal('bad-inline', `source:\n  onnx: { path: m.onnx, sha256: ${SHA} }\n`, 'replacements:\n  format_version: 1\n  operations:\n    - { op_name: a, param_target: weights, param_name: b }\n');
+  const text = minimal(
+    'bad-inline',
+    `source:\n  onnx: { path: m.onnx, sha256: ${SHA} }\n`,
+    'replacements:\n  format_version: 1\n  operations:\n    - { op_name: a, param_target: weights, param_name: b }\n',
+  );
   assert.deepEqual(parseRecipeText(text, 'recipes/bad-inline.yaml').problems.map(formatProblem), [
     'recipes/bad-inline.yaml:13:35: replacements.operations[0].param_target: expected one of inputs, attributes, outputs, op, received "weights"',
   ]);
@@ -191,11 +260,15 @@ test('checkRecipes reports two files with the same model name; discoverRecipes f
     writeFileSync(path.join(root, 'recipes', 'twin.yml'), text);
     writeFileSync(path.join(root, 'recipes', 'notes.txt'), 'not a recipe');
     const files = await discoverRecipes(root);
-    assert.deepEqual(files.map((file) => path.basename(file)), ['twin.yaml', 'twin.yml']);
+    assert.deepEqual(
+      files.map((file) => path.basename(file)),
+      ['twin.yaml', 'twin.yml'],
+    );
     const results = await checkRecipes(files, root);
-    assert.deepEqual(results.flatMap((result) => result.problems.map(formatProblem)), [
-      'recipes/twin.yml:1:1: the model name "twin" is already used by recipes/twin.yaml',
-    ]);
+    assert.deepEqual(
+      results.flatMap((result) => result.problems.map(formatProblem)),
+      ['recipes/twin.yml:1:1: the model name "twin" is already used by recipes/twin.yaml'],
+    );
     assert.equal(results[0]?.recipe?.name, 'twin');
     assert.equal(results[1]?.recipe, undefined);
     assert.deepEqual(await discoverRecipes(path.join(root, 'nowhere')), []);
@@ -214,7 +287,10 @@ test('requireRecipe throws a typed error carrying every problem', async () => {
       assert.ok(isEdgezooRecipeError(error));
       assert.equal(error.code, 'RECIPE_INVALID');
       assert.equal(error.problems.length, 10);
-      assert.match(error.message, /^recipes\/many-problems\.yaml has 10 problems:\nrecipes\/many-problems\.yaml:1:7: name: /);
+      assert.match(
+        error.message,
+        /^recipes\/many-problems\.yaml has 10 problems:\nrecipes\/many-problems\.yaml:1:7: name: /,
+      );
       return true;
     });
   } finally {
@@ -223,22 +299,44 @@ test('requireRecipe throws a typed error carrying every problem', async () => {
 });
 
 test('SPDX ids and expressions', () => {
-  for (const valid of ['MIT', 'Apache-2.0', 'GPL-3.0-or-later', 'CC-BY-NC-4.0', 'MIT OR Apache-2.0', '(MIT AND BSD-3-Clause) OR GPL-2.0-only WITH Classpath-exception-2.0', 'LicenseRef-acme-1', 'MPL-2.0+']) {
+  for (const valid of [
+    'MIT',
+    'Apache-2.0',
+    'GPL-3.0-or-later',
+    'CC-BY-NC-4.0',
+    'MIT OR Apache-2.0',
+    '(MIT AND BSD-3-Clause) OR GPL-2.0-only WITH Classpath-exception-2.0',
+    'LicenseRef-acme-1',
+    'MPL-2.0+',
+  ]) {
     assert.equal(checkSpdxExpression(valid), undefined, valid);
   }
   assert.equal(checkSpdxExpression('apache-2.0'), 'unknown SPDX license id "apache-2.0"; did you mean "Apache-2.0"?');
-  assert.equal(checkSpdxExpression('GPL-3.0'), '"GPL-3.0" is a deprecated SPDX id; use "GPL-3.0-only" (or the -or-later form)');
+  assert.equal(
+    checkSpdxExpression('GPL-3.0'),
+    '"GPL-3.0" is a deprecated SPDX id; use "GPL-3.0-only" (or the -or-later form)',
+  );
   assert.equal(checkSpdxExpression('GPL-2.0+'), '"GPL-2.0+" is a deprecated SPDX id; use "GPL-2.0-or-later"');
-  assert.equal(checkSpdxExpression('MIT AND'), 'the expression ends too early; expected a license id after AND/OR/WITH');
+  assert.equal(
+    checkSpdxExpression('MIT AND'),
+    'the expression ends too early; expected a license id after AND/OR/WITH',
+  );
   assert.equal(checkSpdxExpression('(MIT'), 'expected ")" to close "("');
-  assert.equal(checkSpdxExpression('MIT WITH LLVM-exceptoin'), 'unknown SPDX exception "LLVM-exceptoin"; did you mean "LLVM-exception"?');
+  assert.equal(
+    checkSpdxExpression('MIT WITH LLVM-exceptoin'),
+    'unknown SPDX exception "LLVM-exceptoin"; did you mean "LLVM-exception"?',
+  );
   assert.equal(checkSpdxExpression('MIT Apache-2.0'), 'unexpected "Apache-2.0"; join licenses with AND, OR or WITH');
   assert.equal(checkSpdxExpression(''), 'expected an SPDX license id such as Apache-2.0 or MIT');
 });
 
 test('a few aliases to share values are fine', () => {
   const recipe = parseOk(
-    minimal('aliases', `source:\n  onnx: { path: m.onnx, sha256: ${SHA} }\n`, 'preprocess:\n  mean: &half [0.5, 0.5, 0.5]\n  std: *half\n'),
+    minimal(
+      'aliases',
+      `source:\n  onnx: { path: m.onnx, sha256: ${SHA} }\n`,
+      'preprocess:\n  mean: &half [0.5, 0.5, 0.5]\n  std: *half\n',
+    ),
     'recipes/aliases.yaml',
   );
   assert.deepEqual(recipe.preprocess.std, [0.5, 0.5, 0.5]);
@@ -255,13 +353,22 @@ test('project paths: relative and inside only', () => {
   assert.equal(checkProjectPath('models/x/model.onnx'), undefined);
   assert.equal(checkProjectPath('./models/x/*.npy'), undefined);
   assert.equal(checkProjectPath('models/../../x'), 'the path leaves the project: ".." segments are not allowed');
-  assert.equal(checkProjectPath('C:/x.onnx'), 'an absolute path is not allowed; expected a path relative to the project root');
+  assert.equal(
+    checkProjectPath('C:/x.onnx'),
+    'an absolute path is not allowed; expected a path relative to the project root',
+  );
   assert.equal(checkProjectPath('models\\x.onnx'), 'paths use forward slashes; a backslash is not allowed');
   assert.equal(checkProjectPath('~/x.onnx'), '"~" is not expanded; expected a path relative to the project root');
-  assert.equal(checkProjectPath('file:///etc/passwd'), 'a URL is not a path (use `url:` for downloads); expected a path relative to the project root');
+  assert.equal(
+    checkProjectPath('file:///etc/passwd'),
+    'a URL is not a path (use `url:` for downloads); expected a path relative to the project root',
+  );
   assert.equal(globBase('./models/x/calib/**/*.npy'), 'models/x/calib');
 });
 
 test('the example fixture text keeps its schema comment for editors', () => {
-  assert.match(readFileSync(path.join(fixtures, 'valid/mobilenet-v2.yaml'), 'utf8'), /^# yaml-language-server: \$schema=/);
+  assert.match(
+    readFileSync(path.join(fixtures, 'valid/mobilenet-v2.yaml'), 'utf8'),
+    /^# yaml-language-server: \$schema=/,
+  );
 });

@@ -24,10 +24,14 @@ test('src/recipe/REFERENCE.md is what the generator produces', () => {
 
 const START = '<!-- recipe-reference:start -->';
 const END = '<!-- recipe-reference:end -->';
-const readme = existsSync(path.join(repoRoot, 'README.md')) ? readFileSync(path.join(repoRoot, 'README.md'), 'utf8') : '';
+const readme = existsSync(path.join(repoRoot, 'README.md'))
+  ? readFileSync(path.join(repoRoot, 'README.md'), 'utf8')
+  : '';
 const hasMarkers = readme.includes(START) && readme.includes(END);
 
-test('README.md reference section equals the generated reference', { skip: hasMarkers ? false : `README.md has no ${START} ... ${END} section yet` }, () => {
+test('README.md reference section equals the generated reference', {
+  skip: hasMarkers ? false : `README.md has no ${START} ... ${END} section yet`,
+}, () => {
   const section = readme.slice(readme.indexOf(START) + START.length, readme.indexOf(END));
   assert.ok(
     section.trim() === generateRecipeReference().trim(),
@@ -36,7 +40,12 @@ test('README.md reference section equals the generated reference', { skip: hasMa
 });
 
 test('the JSON Schema names its draft and title, and describes every property', () => {
-  const schema = recipeJsonSchema() as { $schema?: string; title?: string; description?: string; properties?: Record<string, unknown> };
+  const schema = recipeJsonSchema() as {
+    $schema?: string;
+    title?: string;
+    description?: string;
+    properties?: Record<string, unknown>;
+  };
   assert.equal(schema.$schema, 'http://json-schema.org/draft-07/schema#');
   assert.equal(schema.title, 'edgezoo recipe');
   assert.ok(schema.description);
@@ -55,8 +64,26 @@ test('the JSON Schema names its draft and title, and describes every property', 
   walk(schema, '');
   assert.deepEqual(undescribed, []);
   assert.deepEqual(Object.keys(schema.properties ?? {}), [
-    'name', 'version', 'license', 'license_file', 'description', 'task', 'homepage', 'tags', 'source', 'inputs', 'outputs',
-    'preprocess', 'calibration', 'validation', 'replacements', 'targets', 'skip', 'converters', 'opset', 'tolerances',
+    'name',
+    'version',
+    'license',
+    'license_file',
+    'description',
+    'task',
+    'homepage',
+    'tags',
+    'source',
+    'inputs',
+    'outputs',
+    'preprocess',
+    'calibration',
+    'validation',
+    'replacements',
+    'targets',
+    'skip',
+    'converters',
+    'opset',
+    'tolerances',
   ]);
 });
 

@@ -14,7 +14,6 @@ import {
 } from '../../src/formats/tflite/index.js';
 import { seededRandom as random } from '../../src/validate/random.js';
 
-
 const bases = [
   tfliteFixtures.addModel(),
   tfliteFixtures.addModel({ externalConstant: true }),
@@ -93,20 +92,31 @@ describe('TFLite reader fuzz', () => {
           ...m,
           metadata: [],
           fileIdentifier: 'TFL3', // the writer always writes the TFLite identifier
-          buffers: m.buffers.map((b) => (replaced.has(b.index) ? undefined : { ...b, offset: b.location === 'empty' ? 0 : b.offset - by })),
+          buffers: m.buffers.map((b) =>
+            replaced.has(b.index) ? undefined : { ...b, offset: b.location === 'empty' ? 0 : b.offset - by },
+          ),
           subgraphs: m.subgraphs.map((s) => ({
             ...s,
-            operators: s.operators.map((o) => ({ ...o, customOptions: o.customOptions && { ...o.customOptions, offset: o.customOptions.offset - by } })),
+            operators: s.operators.map((o) => ({
+              ...o,
+              customOptions: o.customOptions && { ...o.customOptions, offset: o.customOptions.offset - by },
+            })),
           })),
         });
         const expected = unmoved(model, 0);
         const actual = unmoved(reread, shift);
-        assert.deepEqual({ ...actual, buffers: actual.buffers.slice(0, model.buffers.length) }, expected, `iteration ${iteration} (${how}): the rewrite changed the model`);
+        assert.deepEqual(
+          { ...actual, buffers: actual.buffers.slice(0, model.buffers.length) },
+          expected,
+          `iteration ${iteration} (${how}): the rewrite changed the model`,
+        );
         assert.ok(reread.metadata.some((m) => m.name === 'edgezoo'));
         valid++;
       } catch (error) {
         if (!(error instanceof TfliteFormatError) && !(error instanceof TfliteUnsupportedError)) {
-          assert.fail(`iteration ${iteration} (${how}) threw an untyped error: ${error instanceof Error ? error.stack : String(error)}`);
+          assert.fail(
+            `iteration ${iteration} (${how}) threw an untyped error: ${error instanceof Error ? error.stack : String(error)}`,
+          );
         }
         rejected++;
       }

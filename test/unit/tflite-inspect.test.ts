@@ -20,14 +20,28 @@ const summarize = (bytes: Uint8Array) => summarizeTflite(readTflite(bytes), byte
 
 describe('TFLite inspect summary', () => {
   it('tells each quantization kind apart', () => {
-    for (const kind of ['float32', 'float16-weights', 'dynamic-range-int8', 'full-integer-int8', 'int16-activations'] as const) {
+    for (const kind of [
+      'float32',
+      'float16-weights',
+      'dynamic-range-int8',
+      'full-integer-int8',
+      'int16-activations',
+    ] as const) {
       assert.equal(summarize(fullyConnectedModel(kind)).flags.quantization, kind, kind);
     }
   });
 
   it('reports I/O dtype and quantization parameters of a full-integer model', () => {
     const summary = summarize(fullyConnectedModel('full-integer-int8'));
-    assert.deepEqual(summary.inputs, [{ name: 'x', tensorIndex: 0, dtype: 'INT8', shape: [1, 8], quantization: { scale: [0.05000000074505806], zeroPoint: [-3], quantizedDimension: 0 } }]);
+    assert.deepEqual(summary.inputs, [
+      {
+        name: 'x',
+        tensorIndex: 0,
+        dtype: 'INT8',
+        shape: [1, 8],
+        quantization: { scale: [0.05000000074505806], zeroPoint: [-3], quantizedDimension: 0 },
+      },
+    ]);
     assert.equal(summary.outputs[0]!.dtype, 'INT8');
     assert.deepEqual(summary.outputs[0]!.quantization?.zeroPoint, [2]);
   });
@@ -47,7 +61,12 @@ describe('TFLite inspect summary', () => {
     assert.equal(summary.inputs[0]!.likelyLayout, 'NHWC');
     assert.deepEqual(summary.inputs[0]!.shapeSignature, [-1, 224, 224, 3]);
     assert.deepEqual(summary.manifest, { model: 'sink' });
-    assert.deepEqual(summary.signatures[0], { key: 'serving_default', subgraphIndex: 0, inputs: ['image'], outputs: ['logits'] });
+    assert.deepEqual(summary.signatures[0], {
+      key: 'serving_default',
+      subgraphIndex: 0,
+      inputs: ['image'],
+      outputs: ['logits'],
+    });
     assert.equal(summary.constantBytes, 6 + 16);
   });
 
@@ -97,7 +116,10 @@ describe('tfliteFormat registry entry', () => {
     const good = path.join(dir, 'add.tflite');
     writeFileSync(good, addModel());
     const summary = await tfliteFormat.inspect(good);
-    assert.deepEqual(tfliteFormat.formatSummary(summary)[0], `format: TFLite (schema 3), ${addModel().length} bytes, 16 bytes of constants`);
+    assert.deepEqual(
+      tfliteFormat.formatSummary(summary)[0],
+      `format: TFLite (schema 3), ${addModel().length} bytes, 16 bytes of constants`,
+    );
     const bad = path.join(dir, 'bad.tflite');
     writeFileSync(bad, addModel().subarray(0, 40));
     await assert.rejects(inspectTflite(bad), (error: unknown) => {

@@ -29,7 +29,9 @@ function content(bytes: Uint8Array, model: TfliteModel) {
       ...s,
       operators: s.operators.map((o) => ({
         ...o,
-        customOptions: o.customOptions && [...bytes.subarray(o.customOptions.offset, o.customOptions.offset + o.customOptions.size)],
+        customOptions: o.customOptions && [
+          ...bytes.subarray(o.customOptions.offset, o.customOptions.offset + o.customOptions.size),
+        ],
       })),
     })),
     signatureDefs: model.signatureDefs,
@@ -87,26 +89,42 @@ describe('withTfliteMetadata', () => {
     const shift = written.length - original.length;
     assert.equal(shift % 64, 0);
     assert.equal(after.buffers[2]!.offset, before.buffers[2]!.offset + shift);
-    assert.equal(after.subgraphs[0]!.operators[4]!.customOptions!.offset, before.subgraphs[0]!.operators[4]!.customOptions!.offset + shift);
+    assert.equal(
+      after.subgraphs[0]!.operators[4]!.customOptions!.offset,
+      before.subgraphs[0]!.operators[4]!.customOptions!.offset + shift,
+    );
   });
 
   it('gives a model without buffers an empty buffer 0 before the entry', () => {
-    const bare = buildTfliteModel({ operatorCodes: [], subgraphs: [{ tensors: [], inputs: [], outputs: [], operators: [] }], buffers: [] });
+    const bare = buildTfliteModel({
+      operatorCodes: [],
+      subgraphs: [{ tensors: [], inputs: [], outputs: [], operators: [] }],
+      buffers: [],
+    });
     const written = withTfliteMetadata(bare, 'edgezoo', utf8('{"a":1}'));
     const model = readTflite(written);
-    assert.deepEqual(model.buffers.map((b) => b.location), ['empty', 'inline']);
+    assert.deepEqual(
+      model.buffers.map((b) => b.location),
+      ['empty', 'inline'],
+    );
     assert.deepEqual(model.metadata, [{ name: 'edgezoo', buffer: 1 }]);
   });
 
   it('refuses a model whose root table has fields newer than its schema', () => {
     const newer = buildTfliteModel({ operatorCodes: [], subgraphs: [], buffers: [{}], unknownModelSlot: 12 });
     assert.equal(readTflite(newer).version, 3, 'the reader ignores fields it does not know');
-    assert.throws(() => withTfliteMetadata(newer, 'edgezoo', utf8('{}')), (error: unknown) => {
-      assert.ok(error instanceof TfliteUnsupportedError);
-      assert.equal(error.code, 'TFLITE_UNSUPPORTED');
-      assert.equal(error.message, 'cannot rewrite this TFLite model: its Model table has field 12, unknown to the schema edgezoo was generated from');
-      return true;
-    });
+    assert.throws(
+      () => withTfliteMetadata(newer, 'edgezoo', utf8('{}')),
+      (error: unknown) => {
+        assert.ok(error instanceof TfliteUnsupportedError);
+        assert.equal(error.code, 'TFLITE_UNSUPPORTED');
+        assert.equal(
+          error.message,
+          'cannot rewrite this TFLite model: its Model table has field 12, unknown to the schema edgezoo was generated from',
+        );
+        return true;
+      },
+    );
   });
 });
 

@@ -61,7 +61,12 @@ describe('readTflite on the ADD fixture', () => {
 
   it('reads signature defs', () => {
     assert.deepEqual(model.signatureDefs, [
-      { key: 'serving_default', subgraphIndex: 0, inputs: [{ name: 'x', tensorIndex: 0 }], outputs: [{ name: 'y', tensorIndex: 2 }] },
+      {
+        key: 'serving_default',
+        subgraphIndex: 0,
+        inputs: [{ name: 'x', tensorIndex: 0 }],
+        outputs: [{ name: 'y', tensorIndex: 2 }],
+      },
     ]);
   });
 
@@ -102,17 +107,26 @@ describe('readTflite on the kitchen-sink fixture', () => {
   it('reads quantization, shape signatures and options', () => {
     const [main, second] = model.subgraphs;
     const kernel = main!.tensors[1]!;
-    assert.deepEqual(kernel.quantization, { scale: [0.5, 0.25], zeroPoint: [0, 0], quantizedDimension: 0, min: undefined, max: undefined });
+    assert.deepEqual(kernel.quantization, {
+      scale: [0.5, 0.25],
+      zeroPoint: [0, 0],
+      quantizedDimension: 0,
+      min: undefined,
+      max: undefined,
+    });
     assert.deepEqual(main!.tensors[0]!.shapeSignature, [-1, 224, 224, 3]);
     assert.equal(main!.tensors[3]!.shapeSignature, undefined);
     assert.deepEqual(main!.operators[3]!.inputs, [3, 4, -1], 'an omitted optional input stays -1');
     assert.equal(main!.operators[3]!.builtinOptions, 'FullyConnectedOptions');
     assert.equal(main!.operators[1]!.customOptions?.size, 3);
     assert.equal(second!.name, 'second');
-    assert.deepEqual(model.signatureDefs.map((s) => [s.key, s.subgraphIndex]), [
-      ['serving_default', 0],
-      ['second', 1],
-    ]);
+    assert.deepEqual(
+      model.signatureDefs.map((s) => [s.key, s.subgraphIndex]),
+      [
+        ['serving_default', 0],
+        ['second', 1],
+      ],
+    );
   });
 
   it('locates large custom options stored past the flatbuffer', () => {
@@ -137,8 +151,14 @@ describe('readTflite rejects malformed models with TfliteFormatError', () => {
   }
 
   it('an empty or tiny file', () => {
-    rejects(new Uint8Array(0), 'invalid TFLite model: the file header at byte 0 (8 bytes) runs past the end of the model (0 bytes)');
-    rejects(new Uint8Array(7), 'invalid TFLite model: the file header at byte 0 (8 bytes) runs past the end of the model (7 bytes)');
+    rejects(
+      new Uint8Array(0),
+      'invalid TFLite model: the file header at byte 0 (8 bytes) runs past the end of the model (0 bytes)',
+    );
+    rejects(
+      new Uint8Array(7),
+      'invalid TFLite model: the file header at byte 0 (8 bytes) runs past the end of the model (7 bytes)',
+    );
   });
 
   it('a root offset past the end', () => {
@@ -161,7 +181,10 @@ describe('readTflite rejects malformed models with TfliteFormatError', () => {
       }
     }
     assert.ok(patched && model.subgraphs.length === 1);
-    rejects(bytes, /^invalid TFLite model: subgraphs\[0\]\.tensors\[\d\]\.shape at byte \d+ claims 4294967280 elements, more than the model holds$/);
+    rejects(
+      bytes,
+      /^invalid TFLite model: subgraphs\[0\]\.tensors\[\d\]\.shape at byte \d+ claims 4294967280 elements, more than the model holds$/,
+    );
   });
 
   it('indices that point outside what they index', () => {
@@ -177,17 +200,41 @@ describe('readTflite rejects malformed models with TfliteFormatError', () => {
       ],
       buffers: [{}],
     };
-    rejects(buildTfliteModel(base), 'invalid TFLite model: subgraphs[0].tensors[0] buffer index 5 is out of range (0..0)');
-    const badOp = { ...base, subgraphs: [{ ...base.subgraphs[0]!, tensors: [{ name: 'x', dtype: 'FLOAT32', shape: [1] }], operators: [{ opcodeIndex: 3, inputs: [0], outputs: [0] }] }] };
-    rejects(buildTfliteModel(badOp), 'invalid TFLite model: subgraphs[0].operators[0] opcode index 3 is out of range (0..0)');
-    const badInput = { ...base, subgraphs: [{ ...base.subgraphs[0]!, tensors: [{ name: 'x', dtype: 'FLOAT32', shape: [1] }], inputs: [-1] }] };
-    rejects(buildTfliteModel(badInput), 'invalid TFLite model: subgraphs[0] input tensor index -1 is out of range (0..0)');
+    rejects(
+      buildTfliteModel(base),
+      'invalid TFLite model: subgraphs[0].tensors[0] buffer index 5 is out of range (0..0)',
+    );
+    const badOp = {
+      ...base,
+      subgraphs: [
+        {
+          ...base.subgraphs[0]!,
+          tensors: [{ name: 'x', dtype: 'FLOAT32', shape: [1] }],
+          operators: [{ opcodeIndex: 3, inputs: [0], outputs: [0] }],
+        },
+      ],
+    };
+    rejects(
+      buildTfliteModel(badOp),
+      'invalid TFLite model: subgraphs[0].operators[0] opcode index 3 is out of range (0..0)',
+    );
+    const badInput = {
+      ...base,
+      subgraphs: [{ ...base.subgraphs[0]!, tensors: [{ name: 'x', dtype: 'FLOAT32', shape: [1] }], inputs: [-1] }],
+    };
+    rejects(
+      buildTfliteModel(badInput),
+      'invalid TFLite model: subgraphs[0] input tensor index -1 is out of range (0..0)',
+    );
   });
 
   it('an external buffer past the end of the file', () => {
     const bytes = addModel({ externalConstant: true });
     const offset = readTflite(bytes).buffers[1]!.offset;
-    assert.throws(() => readTflite(bytes.subarray(0, offset)), /^TfliteFormatError: invalid TFLite model: buffers\[1\] stored at bytes \d+\.\.\d+ lies past the end of the file \(\d+ bytes\)$/);
+    assert.throws(
+      () => readTflite(bytes.subarray(0, offset)),
+      /^TfliteFormatError: invalid TFLite model: buffers\[1\] stored at bytes \d+\.\.\d+ lies past the end of the file \(\d+ bytes\)$/,
+    );
   });
 
   it('many tables sharing one long vector exhaust the element budget instead of the clock', () => {

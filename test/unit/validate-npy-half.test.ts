@@ -15,7 +15,7 @@ import {
 /** A .npy file as numpy writes it, with a header dict given verbatim. */
 function npyBytes(header: string, data: Uint8Array, major = 1): Buffer {
   const prefixLength = major === 1 ? 10 : 12;
-  const padded = header.padEnd(Math.ceil((prefixLength + header.length + 1) / 64) * 64 - prefixLength - 1, ' ') + '\n';
+  const padded = `${header.padEnd(Math.ceil((prefixLength + header.length + 1) / 64) * 64 - prefixLength - 1, ' ')}\n`;
   const prefix = Buffer.alloc(prefixLength);
   Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]).copy(prefix);
   prefix[6] = major;
@@ -59,37 +59,74 @@ describe('npy codec', () => {
 
   test('writes the header numpy writes', () => {
     const bytes = encodeNpy({ dtype: 'float32', dims: [1, 3], data: new Float32Array(3) });
-    assert.equal(bytes.subarray(10, 128).toString('latin1').trimEnd(), "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }");
+    assert.equal(
+      bytes.subarray(10, 128).toString('latin1').trimEnd(),
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }",
+    );
     assert.equal(bytes[127], 0x0a, 'the header ends with a newline');
     const oneDim = encodeNpy({ dtype: 'uint8', dims: [5], data: new Uint8Array(5) });
-    assert.equal(oneDim.subarray(10, 10 + oneDim.readUInt16LE(8)).toString('latin1').trimEnd(), "{'descr': '|u1', 'fortran_order': False, 'shape': (5,), }");
+    assert.equal(
+      oneDim
+        .subarray(10, 10 + oneDim.readUInt16LE(8))
+        .toString('latin1')
+        .trimEnd(),
+      "{'descr': '|u1', 'fortran_order': False, 'shape': (5,), }",
+    );
   });
 
   const refusals: Array<[string, Buffer, string]> = [
-    ['a Fortran-ordered array', npyBytes("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", Buffer.alloc(4)),
-      'x.npy: not a usable .npy file: Fortran-ordered arrays are not supported; save numpy.ascontiguousarray(a)'],
-    ['a pickled object array', npyBytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(8)),
-      "x.npy: not a usable .npy file: object arrays (pickles) are refused (dtype '|O')"],
-    ['float64', npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(8)),
-      "x.npy: not a usable .npy file: dtype '<f8' is not supported (float32, float16, int64, int32, int16, int8, uint8, bool are)"],
-    ['a structured dtype', npyBytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(4)),
-      'x.npy: not a usable .npy file: structured (record) dtypes are not supported'],
-    ['a truncated data section', npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", Buffer.alloc(12)),
-      'x.npy: not a usable .npy file: shape (2, 2) of <f4 needs 16 data bytes, the file has 12'],
-    ['a shape far larger than the file', npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", Buffer.alloc(4)),
-      'x.npy: not a usable .npy file: shape (4294967296, 4294967296) of <f4 needs 73786976294838210000 data bytes, the file has 4'],
-    ['a header longer than the file', Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0xff, 0xff]), Buffer.alloc(10)]),
-      'x.npy: not a usable .npy file: header of 65535 bytes runs past the end of the file'],
-    ['something else', Buffer.from('PK\x03\x04 not numpy at all'), 'x.npy: not a usable .npy file: missing the \\x93NUMPY magic'],
+    [
+      'a Fortran-ordered array',
+      npyBytes("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", Buffer.alloc(4)),
+      'x.npy: not a usable .npy file: Fortran-ordered arrays are not supported; save numpy.ascontiguousarray(a)',
+    ],
+    [
+      'a pickled object array',
+      npyBytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(8)),
+      "x.npy: not a usable .npy file: object arrays (pickles) are refused (dtype '|O')",
+    ],
+    [
+      'float64',
+      npyBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(8)),
+      "x.npy: not a usable .npy file: dtype '<f8' is not supported (float32, float16, int64, int32, int16, int8, uint8, bool are)",
+    ],
+    [
+      'a structured dtype',
+      npyBytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(4)),
+      'x.npy: not a usable .npy file: structured (record) dtypes are not supported',
+    ],
+    [
+      'a truncated data section',
+      npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", Buffer.alloc(12)),
+      'x.npy: not a usable .npy file: shape (2, 2) of <f4 needs 16 data bytes, the file has 12',
+    ],
+    [
+      'a shape far larger than the file',
+      npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", Buffer.alloc(4)),
+      'x.npy: not a usable .npy file: shape (4294967296, 4294967296) of <f4 needs 73786976294838210000 data bytes, the file has 4',
+    ],
+    [
+      'a header longer than the file',
+      Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0xff, 0xff]), Buffer.alloc(10)]),
+      'x.npy: not a usable .npy file: header of 65535 bytes runs past the end of the file',
+    ],
+    [
+      'something else',
+      Buffer.from('PK\x03\x04 not numpy at all'),
+      'x.npy: not a usable .npy file: missing the \\x93NUMPY magic',
+    ],
   ];
   for (const [what, bytes, message] of refusals) {
     test(`refuses ${what}`, () => {
-      assert.throws(() => decodeNpy(bytes, 'x.npy'), (error: unknown) => {
-        assert.ok(error instanceof NpyFormatError);
-        assert.equal(error.code, 'NPY_INVALID');
-        assert.equal(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => decodeNpy(bytes, 'x.npy'),
+        (error: unknown) => {
+          assert.ok(error instanceof NpyFormatError);
+          assert.equal(error.code, 'NPY_INVALID');
+          assert.equal(error.message, message);
+          return true;
+        },
+      );
     });
   }
 });
@@ -131,8 +168,8 @@ describe('float16 codec', () => {
     const floats = float16ToFloat32(all);
     const again = float32ToFloat16(floats);
     for (let i = 0; i < 65536; i++) {
-      const isNaN = (i & 0x7c00) === 0x7c00 && (i & 0x3ff) !== 0;
-      if (isNaN) assert.ok(Number.isNaN(floats[i]!));
+      const isHalfNaN = (i & 0x7c00) === 0x7c00 && (i & 0x3ff) !== 0;
+      if (isHalfNaN) assert.ok(Number.isNaN(floats[i]!));
       else assert.equal(again[i], i, `0x${i.toString(16)}`);
     }
   });

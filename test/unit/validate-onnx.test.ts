@@ -40,7 +40,10 @@ const recipe: Recipe = {
   description: 'test',
   task: 'image-classification',
   tags: [],
-  source: { kind: 'onnx', file: { location: { kind: 'path', path: 'models/tiny/model.onnx' }, sha256: '0'.repeat(64) } },
+  source: {
+    kind: 'onnx',
+    file: { location: { kind: 'path', path: 'models/tiny/model.onnx' }, sha256: '0'.repeat(64) },
+  },
   inputs: [{ name: 'x', shape: [1, 3, 4, 4], dynamic: [], layout: 'NCHW', dtype: 'float32', range: [0, 1] }],
   outputs: [
     { name: 'logits', classifier: true },
@@ -60,7 +63,12 @@ function weights(length: number, seed: number, scale = 1): Float32Array {
   return Float32Array.from({ length }, () => (random() * 2 - 1) * scale);
 }
 
-const W = { conv: weights(4 * 3, 1), convBias: weights(4, 2, 0.1), fc: weights(10 * 4, 3, 2), fcBias: weights(10, 4, 0.1) };
+const W = {
+  conv: weights(4 * 3, 1),
+  convBias: weights(4, 2, 0.1),
+  fc: weights(10 * 4, 3, 2),
+  fcBias: weights(10, 4, 0.1),
+};
 
 interface Variant {
   /** Feed NHWC and transpose inside (what onnx2tf-like converters make). */
@@ -76,17 +84,37 @@ interface Variant {
 function tinyCnn(variant: Variant = {}): BuildModelSpec {
   const names = variant.names ?? { logits: 'logits', features: 'features' };
   const nodes: BuilderNode[] = [];
-  if (variant.nhwc) nodes.push({ op: 'Transpose', name: 'to_nchw', inputs: ['x'], outputs: ['x_nchw'], attributes: { perm: [0, 3, 1, 2] } });
+  if (variant.nhwc)
+    nodes.push({
+      op: 'Transpose',
+      name: 'to_nchw',
+      inputs: ['x'],
+      outputs: ['x_nchw'],
+      attributes: { perm: [0, 3, 1, 2] },
+    });
   nodes.push(
     { op: 'Conv', name: 'conv', inputs: [variant.nhwc ? 'x_nchw' : 'x', 'w_conv', 'b_conv'], outputs: ['conv_out'] },
     { op: 'Relu', name: 'relu', inputs: ['conv_out'], outputs: [variant.nhwc ? 'relu_nchw' : names.features] },
   );
   const relu = variant.nhwc ? 'relu_nchw' : names.features;
-  if (variant.nhwc) nodes.push({ op: 'Transpose', name: 'to_nhwc', inputs: ['relu_nchw'], outputs: [names.features], attributes: { perm: [0, 2, 3, 1] } });
+  if (variant.nhwc)
+    nodes.push({
+      op: 'Transpose',
+      name: 'to_nhwc',
+      inputs: ['relu_nchw'],
+      outputs: [names.features],
+      attributes: { perm: [0, 2, 3, 1] },
+    });
   nodes.push(
     { op: 'GlobalAveragePool', name: 'pool', inputs: [relu], outputs: ['pooled'] },
     { op: 'Flatten', name: 'flatten', inputs: ['pooled'], outputs: ['flat'] },
-    { op: 'Gemm', name: 'fc', inputs: ['flat', 'w_fc', 'b_fc'], outputs: [variant.quantizeLogits ? 'logits_float' : names.logits], attributes: { transB: 1 } },
+    {
+      op: 'Gemm',
+      name: 'fc',
+      inputs: ['flat', 'w_fc', 'b_fc'],
+      outputs: [variant.quantizeLogits ? 'logits_float' : names.logits],
+      attributes: { transB: 1 },
+    },
   );
   const initializers: NonNullable<BuildModelSpec['initializers']> = [
     { name: 'w_conv', data: variant.conv ?? W.conv, dims: [4, 3, 1, 1] },
@@ -95,7 +123,12 @@ function tinyCnn(variant: Variant = {}): BuildModelSpec {
     { name: 'b_fc', data: W.fcBias, dims: [10] },
   ];
   if (variant.quantizeLogits) {
-    nodes.push({ op: 'QuantizeLinear', name: 'quantize', inputs: ['logits_float', 'q_scale', 'q_zero'], outputs: [names.logits] });
+    nodes.push({
+      op: 'QuantizeLinear',
+      name: 'quantize',
+      inputs: ['logits_float', 'q_scale', 'q_zero'],
+      outputs: [names.logits],
+    });
     initializers.push({ name: 'q_scale', data: new Float32Array([variant.quantizeLogits.scale]), dims: [] });
     initializers.push({ name: 'q_zero', data: new Int8Array([variant.quantizeLogits.zeroPoint]), dims: [] });
   }
@@ -175,8 +208,14 @@ describe('validating ONNX artifacts in onnxruntime-node', () => {
     assert.equal(verdict.status, 'failed');
     const logits = verdict.outputs[0]!;
     assert.equal(logits.status, 'failed');
-    assert.match(logits.failures[0]!, /^max abs error [\d.]+ exceeds the allowed [\d.]+ \(atol 0\.0001 \+ rtol 0\.001 × max\|reference\| [\d.]+\)$/);
-    assert.ok(logits.failures.some((f) => /^cosine similarity [-\d.]+ is below the minimum 0\.9999$/.test(f)), logits.failures.join('\n'));
+    assert.match(
+      logits.failures[0]!,
+      /^max abs error [\d.]+ exceeds the allowed [\d.]+ \(atol 0\.0001 \+ rtol 0\.001 × max\|reference\| [\d.]+\)$/,
+    );
+    assert.ok(
+      logits.failures.some((f) => /^cosine similarity [-\d.]+ is below the minimum 0\.9999$/.test(f)),
+      logits.failures.join('\n'),
+    );
     assert.equal(verdict.outputs[1]!.status, 'passed', 'features come before the perturbed layer');
   });
 
@@ -186,27 +225,46 @@ describe('validating ONNX artifacts in onnxruntime-node', () => {
     assert.equal(verdict.status, 'passed', JSON.stringify(verdict.outputs.map((o) => o.failures)));
     await assert.rejects(validate(file, 'fp32'), (error: unknown) => {
       assert.ok(error instanceof TensorError);
-      assert.equal(error.message, "input 'x': the sample's shape [1, 3, 4, 4] (layout NCHW) does not fit the artifact's input 'x' [1, 4, 4, 3]");
+      assert.equal(
+        error.message,
+        "input 'x': the sample's shape [1, 3, 4, 4] (layout NCHW) does not fit the artifact's input 'x' [1, 4, 4, 3]",
+      );
       return true;
     });
     // Inputs right but the output layout not recorded: the features' values are compared in the wrong order.
     const unrecorded = await validate(file, 'fp32', { inputLayouts: { x: 'NHWC' } });
     assert.equal(unrecorded.status, 'failed');
     assert.equal(unrecorded.outputs[0]!.status, 'passed');
-    assert.ok(unrecorded.outputs[1]!.failures.some((f) => f.startsWith('cosine similarity')), unrecorded.outputs[1]!.failures.join('\n'));
+    assert.ok(
+      unrecorded.outputs[1]!.failures.some((f) => f.startsWith('cosine similarity')),
+      unrecorded.outputs[1]!.failures.join('\n'),
+    );
   });
 
   test('renamed outputs are paired by shape; swapped names fail', async () => {
-    const renamed = await validate(save('renamed', tinyCnn({ names: { logits: 'Identity_1', features: 'Identity' } })), 'fp32');
+    const renamed = await validate(
+      save('renamed', tinyCnn({ names: { logits: 'Identity_1', features: 'Identity' } })),
+      'fp32',
+    );
     assert.equal(renamed.status, 'passed');
-    assert.deepEqual(renamed.outputs.map((o) => [o.name, o.artifactName, o.matchedBy]), [
-      ['logits', 'Identity_1', 'shape'],
-      ['features', 'Identity', 'shape'],
-    ]);
-    const mapped = await validate(save('renamed2', tinyCnn({ names: { logits: 'Identity_1', features: 'Identity' } })), 'fp32', {
-      outputNames: { logits: 'Identity_1', features: 'Identity' },
-    });
-    assert.deepEqual(mapped.outputs.map((o) => o.matchedBy), ['mapping', 'mapping']);
+    assert.deepEqual(
+      renamed.outputs.map((o) => [o.name, o.artifactName, o.matchedBy]),
+      [
+        ['logits', 'Identity_1', 'shape'],
+        ['features', 'Identity', 'shape'],
+      ],
+    );
+    const mapped = await validate(
+      save('renamed2', tinyCnn({ names: { logits: 'Identity_1', features: 'Identity' } })),
+      'fp32',
+      {
+        outputNames: { logits: 'Identity_1', features: 'Identity' },
+      },
+    );
+    assert.deepEqual(
+      mapped.outputs.map((o) => o.matchedBy),
+      ['mapping', 'mapping'],
+    );
   });
 
   test('an int8 output is dequantised with the recorded scale and zero point; wrong ones fail cosine', async () => {
@@ -218,7 +276,9 @@ describe('validating ONNX artifacts in onnxruntime-node', () => {
     const good = await validate(file, 'int8', { outputQuantization: { logits: params } });
     assert.equal(good.status, 'passed', JSON.stringify(good.outputs.map((o) => o.failures)));
     assert.ok(good.outputs[0]!.metrics!.cosine > 0.999);
-    const bad = await validate(file, 'int8', { outputQuantization: { logits: { ...params, zeroPoint: [60], scale: [scale * 3] } } });
+    const bad = await validate(file, 'int8', {
+      outputQuantization: { logits: { ...params, zeroPoint: [60], scale: [scale * 3] } },
+    });
     assert.equal(bad.status, 'failed');
     assert.match(bad.outputs[0]!.failures[0]!, /^cosine similarity -?[\d.]+ is below the minimum 0\.98$/);
   });
@@ -226,17 +286,28 @@ describe('validating ONNX artifacts in onnxruntime-node', () => {
 
 describe('benchmarkModel', () => {
   test('reports load time, median/p90 latency and memory for each thread count', async () => {
-    const result = await benchmarkModel((threads) => new OnnxRuntimeRunner({ threads }), referencePath, (runner) => prepareFeeds(samples.samples[0]!, recipe.inputs, runner.inputs()), {
-      warmup: 2,
-      iterations: 10,
-      threads: [1, 2],
-    });
+    const result = await benchmarkModel(
+      (threads) => new OnnxRuntimeRunner({ threads }),
+      referencePath,
+      (runner) => prepareFeeds(samples.samples[0]!, recipe.inputs, runner.inputs()),
+      {
+        warmup: 2,
+        iterations: 10,
+        threads: [1, 2],
+      },
+    );
     assert.equal(result.runtime, 'onnxruntime');
-    assert.deepEqual(result.runs.map((r) => r.threads), [1, 2]);
+    assert.deepEqual(
+      result.runs.map((r) => r.threads),
+      [1, 2],
+    );
     for (const run of result.runs) {
       assert.equal(run.iterations, 10);
       assert.equal(run.timedIn, 'in-process');
-      assert.ok(run.loadMs > 0 && run.medianMs > 0 && run.p90Ms >= run.medianMs && run.minMs <= run.medianMs, JSON.stringify(run));
+      assert.ok(
+        run.loadMs > 0 && run.medianMs > 0 && run.p90Ms >= run.medianMs && run.minMs <= run.medianMs,
+        JSON.stringify(run),
+      );
       assert.ok(run.peakRssDeltaBytes >= 0);
     }
   });
@@ -255,7 +326,10 @@ describe('diagnoseOnnx', () => {
     assert.equal(diagnosis.firstDivergence?.node, 'conv');
     assert.equal(diagnosis.firstDivergence?.op, 'Conv');
     assert.equal(diagnosis.firstDivergence?.tensor, 'conv_out');
-    assert.deepEqual(diagnosis.compared.map((c) => c.tensor), ['conv_out', 'features', 'pooled', 'flat', 'logits']);
+    assert.deepEqual(
+      diagnosis.compared.map((c) => c.tensor),
+      ['conv_out', 'features', 'pooled', 'flat', 'logits'],
+    );
 
     const late = await diagnoseOnnx({
       referencePath,
@@ -265,9 +339,18 @@ describe('diagnoseOnnx', () => {
       thresholds: resolveThresholds('fp32', 'onnx'),
     });
     assert.equal(late.firstDivergence?.node, 'fc');
-    assert.deepEqual(late.compared.slice(0, 4).map((c) => c.failures), [[], [], [], []]);
+    assert.deepEqual(
+      late.compared.slice(0, 4).map((c) => c.failures),
+      [[], [], [], []],
+    );
 
-    const same = await diagnoseOnnx({ referencePath, artifactPath: save('same2', tinyCnn()), recipeInputs: recipe.inputs, sample: samples.samples[0]!, thresholds: resolveThresholds('fp32', 'onnx') });
+    const same = await diagnoseOnnx({
+      referencePath,
+      artifactPath: save('same2', tinyCnn()),
+      recipeInputs: recipe.inputs,
+      sample: samples.samples[0]!,
+      thresholds: resolveThresholds('fp32', 'onnx'),
+    });
     assert.equal(same.firstDivergence, undefined);
   });
 });
@@ -286,7 +369,14 @@ class FakeLiteRtWorker implements RunnerWorker {
       return {
         handle: 1,
         inputs: [{ name: 'serving_default_x:0', dims: [1, 4, 4, 3], dtype: 'float32' }],
-        outputs: [{ name: 'StatefulPartitionedCall:0', dims: [1, 3], dtype: 'int8', quantization: { scale: [0.25], zeroPoint: [-10] } }],
+        outputs: [
+          {
+            name: 'StatefulPartitionedCall:0',
+            dims: [1, 3],
+            dtype: 'int8',
+            quantization: { scale: [0.25], zeroPoint: [-10] },
+          },
+        ],
         loadSeconds: 0.002,
         rssDeltaBytes: 4096,
       };
@@ -322,7 +412,13 @@ describe('WorkerModelRunner', () => {
         tensor: {
           dtype: 'float32',
           dims: [16, 3],
-          data: Float32Array.from(samples.samples.flatMap((s) => [0, 1, 2].map((c) => (s.inputs.x!.data as Float32Array).slice(c * 16, c * 16 + 16).reduce((a, b) => a + b, 0)))),
+          data: Float32Array.from(
+            samples.samples.flatMap((s) =>
+              [0, 1, 2].map((c) =>
+                (s.inputs.x!.data as Float32Array).slice(c * 16, c * 16 + 16).reduce((a, b) => a + b, 0),
+              ),
+            ),
+          ),
         } as Tensor,
       },
     };
@@ -340,12 +436,30 @@ describe('WorkerModelRunner', () => {
     assert.equal(verdict.outputs[0]!.artifactName, 'StatefulPartitionedCall:0');
     assert.ok(verdict.outputs[0]!.metrics!.maxAbsError <= 0.125 + 1e-6, 'within half a quantisation step');
     await runner.dispose();
-    assert.deepEqual(worker.calls.filter((c) => c !== WORKER_OPS.run), [WORKER_OPS.load, WORKER_OPS.release]);
+    assert.deepEqual(
+      worker.calls.filter((c) => c !== WORKER_OPS.run),
+      [WORKER_OPS.load, WORKER_OPS.release],
+    );
     assert.equal(worker.calls.length, 18);
   });
 
   test('benchmarks are timed by the worker', async () => {
-    const result = await benchmarkModel(() => new WorkerModelRunner('litert', new FakeLiteRtWorker()), path.join(folder, 'm.tflite'), {}, { threads: [1] });
-    assert.deepEqual(result.runs[0], { threads: 1, loadMs: 2, medianMs: 2, p90Ms: 3, minMs: 1, meanMs: 2, iterations: 3, peakRssDeltaBytes: 4196, timedIn: 'worker' });
+    const result = await benchmarkModel(
+      () => new WorkerModelRunner('litert', new FakeLiteRtWorker()),
+      path.join(folder, 'm.tflite'),
+      {},
+      { threads: [1] },
+    );
+    assert.deepEqual(result.runs[0], {
+      threads: 1,
+      loadMs: 2,
+      medianMs: 2,
+      p90Ms: 3,
+      minMs: 1,
+      meanMs: 2,
+      iterations: 3,
+      peakRssDeltaBytes: 4196,
+      timedIn: 'worker',
+    });
   });
 });

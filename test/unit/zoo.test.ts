@@ -29,12 +29,18 @@ after(async () => rm(root, { recursive: true, force: true }));
 
 describe('writeModelVersion', () => {
   test('writes artifacts under stable names, the manifest, the card and the license', async () => {
-    const result = await writeSampleVersion(zoo, 'tiny-net', '1.0.0', [
-      { format: 'onnx', precision: 'fp32' },
-      { format: 'tflite', precision: 'int8' },
-      { format: 'openvino', precision: 'fp16' },
-      { format: 'onnx', precision: 'int8', status: 'failed' },
-    ], { licenseText: 'Apache License 2.0 (sample text)\n' });
+    const result = await writeSampleVersion(
+      zoo,
+      'tiny-net',
+      '1.0.0',
+      [
+        { format: 'onnx', precision: 'fp32' },
+        { format: 'tflite', precision: 'int8' },
+        { format: 'openvino', precision: 'fp16' },
+        { format: 'onnx', precision: 'int8', status: 'failed' },
+      ],
+      { licenseText: 'Apache License 2.0 (sample text)\n' },
+    );
     assert.equal(result.written, true);
     const files = (await readdir(result.dir)).sort();
     assert.deepEqual(files, [
@@ -48,19 +54,32 @@ describe('writeModelVersion', () => {
     ]);
     const manifest = JSON.parse(await readFile(path.join(result.dir, 'manifest.json'), 'utf8'));
     assert.equal(manifest.schema, 'edgezoo.manifest/1');
-    assert.deepEqual(manifest.artifacts.map((a: { format: string; precision: string }) => `${a.format}/${a.precision}`), ['onnx/fp32', 'openvino/fp16', 'tflite/int8']);
+    assert.deepEqual(
+      manifest.artifacts.map((a: { format: string; precision: string }) => `${a.format}/${a.precision}`),
+      ['onnx/fp32', 'openvino/fp16', 'tflite/int8'],
+    );
     const ov = manifest.artifacts[1];
-    assert.deepEqual(ov.files.map((f: { role: string }) => f.role), ['model', 'weights']);
+    assert.deepEqual(
+      ov.files.map((f: { role: string }) => f.role),
+      ['model', 'weights'],
+    );
     assert.equal(ov.files[1].sha256, await sha256File(path.join(result.dir, 'tiny-net-1.0.0-openvino-fp16.bin')));
-    assert.deepEqual(manifest.failed, [{
-      format: 'onnx', precision: 'int8', reason: 'cosine 0.41 below 0.99 on logits',
-      validation: manifest.failed[0].validation,
-    }]);
+    assert.deepEqual(manifest.failed, [
+      {
+        format: 'onnx',
+        precision: 'int8',
+        reason: 'cosine 0.41 below 0.99 on logits',
+        validation: manifest.failed[0].validation,
+      },
+    ]);
     assert.equal(manifest.failed[0].validation.status, 'failed');
     assert.equal(manifest.licenseFile.name, 'LICENSE.txt');
 
     const card = await readFile(path.join(result.dir, 'README.md'), 'utf8');
-    assert.match(card, /^---\nlicense: apache-2\.0\nlicense_link: LICENSE\.txt\nlibrary_name: onnx\npipeline_tag: image-classification\n/);
+    assert.match(
+      card,
+      /^---\nlicense: apache-2\.0\nlicense_link: LICENSE\.txt\nlibrary_name: onnx\npipeline_tag: image-classification\n/,
+    );
     assert.match(card, /\| input \| \[1, 3, 8, 8\] \| float32 \| NCHW \| \[0, 1\] \|/);
     assert.match(card, /### tflite int8/);
     assert.match(card, /- input `input`: int8 \[1, 8, 8, 3\] NHWC, quantized scale 0.0078125 zero point -128/);
@@ -75,12 +94,18 @@ describe('writeModelVersion', () => {
   test('rewriting identical bytes is a no-op that keeps the published manifest', async () => {
     const dir = path.join(zoo, 'tiny-net', '1.0.0');
     const before = await stat(path.join(dir, 'manifest.json'));
-    const input = await sampleVersionInput(path.join(root, 'rebuild'), 'tiny-net', '1.0.0', [
-      { format: 'onnx', precision: 'fp32' },
-      { format: 'tflite', precision: 'int8' },
-      { format: 'openvino', precision: 'fp16' },
-      { format: 'onnx', precision: 'int8', status: 'failed' },
-    ], { licenseText: 'Apache License 2.0 (sample text)\n' });
+    const input = await sampleVersionInput(
+      path.join(root, 'rebuild'),
+      'tiny-net',
+      '1.0.0',
+      [
+        { format: 'onnx', precision: 'fp32' },
+        { format: 'tflite', precision: 'int8' },
+        { format: 'openvino', precision: 'fp16' },
+        { format: 'onnx', precision: 'int8', status: 'failed' },
+      ],
+      { licenseText: 'Apache License 2.0 (sample text)\n' },
+    );
     input.artifacts[0]!.benchmark!.medianMs = 9.99; // a re-run measures other latencies
     const result = await writeModelVersion(zoo, input);
     assert.equal(result.written, false);
@@ -89,43 +114,75 @@ describe('writeModelVersion', () => {
   });
 
   test('different bytes under a published version are refused, naming the file and both sha256', async () => {
-    const input = await sampleVersionInput(path.join(root, 'changed'), 'tiny-net', '1.0.0', [
-      { format: 'onnx', precision: 'fp32', seed: 'other bytes' },
-      { format: 'tflite', precision: 'int8' },
-      { format: 'openvino', precision: 'fp16' },
-    ], { licenseText: 'Apache License 2.0 (sample text)\n' });
+    const input = await sampleVersionInput(
+      path.join(root, 'changed'),
+      'tiny-net',
+      '1.0.0',
+      [
+        { format: 'onnx', precision: 'fp32', seed: 'other bytes' },
+        { format: 'tflite', precision: 'int8' },
+        { format: 'openvino', precision: 'fp16' },
+      ],
+      { licenseText: 'Apache License 2.0 (sample text)\n' },
+    );
     const dir = path.join(zoo, 'tiny-net', '1.0.0');
     const old = await sha256File(path.join(dir, 'tiny-net-1.0.0-onnx-fp32.onnx'));
     await assert.rejects(writeModelVersion(zoo, input), (error: unknown) => {
       assert.ok(error instanceof VersionImmutableError);
       assert.equal(error.code, 'VERSION_IMMUTABLE');
-      assert.equal(error.message, `${path.join(dir, 'tiny-net-1.0.0-onnx-fp32.onnx')} is already published with sha256 ${old}; the new one has sha256 ${input.artifacts[0]!.sha256}`);
-      assert.equal(error.hint, `a published version never changes: bump \`version\` in recipes/tiny-net.yaml, or delete ${dir} if it was never published`);
+      assert.equal(
+        error.message,
+        `${path.join(dir, 'tiny-net-1.0.0-onnx-fp32.onnx')} is already published with sha256 ${old}; the new one has sha256 ${input.artifacts[0]!.sha256}`,
+      );
+      assert.equal(
+        error.hint,
+        `a published version never changes: bump \`version\` in recipes/tiny-net.yaml, or delete ${dir} if it was never published`,
+      );
       return true;
     });
-    assert.equal(await sha256File(path.join(dir, 'tiny-net-1.0.0-onnx-fp32.onnx')), old, 'the published file is untouched');
+    assert.equal(
+      await sha256File(path.join(dir, 'tiny-net-1.0.0-onnx-fp32.onnx')),
+      old,
+      'the published file is untouched',
+    );
   });
 
   test('adding a target to a published version is refused', async () => {
-    const input = await sampleVersionInput(path.join(root, 'added'), 'tiny-net', '1.0.0', [
-      { format: 'onnx', precision: 'fp32' },
-      { format: 'tflite', precision: 'int8' },
-      { format: 'openvino', precision: 'fp16' },
-      { format: 'onnx', precision: 'fp16' },
-    ], { licenseText: 'Apache License 2.0 (sample text)\n' });
-    await assert.rejects(writeModelVersion(zoo, input), /tiny-net@1\.0\.0 is already published without .*tiny-net-1\.0\.0-onnx-fp16\.onnx/);
+    const input = await sampleVersionInput(
+      path.join(root, 'added'),
+      'tiny-net',
+      '1.0.0',
+      [
+        { format: 'onnx', precision: 'fp32' },
+        { format: 'tflite', precision: 'int8' },
+        { format: 'openvino', precision: 'fp16' },
+        { format: 'onnx', precision: 'fp16' },
+      ],
+      { licenseText: 'Apache License 2.0 (sample text)\n' },
+    );
+    await assert.rejects(
+      writeModelVersion(zoo, input),
+      /tiny-net@1\.0\.0 is already published without .*tiny-net-1\.0\.0-onnx-fp16\.onnx/,
+    );
   });
 
   test('a build output that changed since it was recorded is refused', async () => {
-    const input = await sampleVersionInput(path.join(root, 'corrupt'), 'other-net', '0.1.0', [{ format: 'onnx', precision: 'fp32' }]);
+    const input = await sampleVersionInput(path.join(root, 'corrupt'), 'other-net', '0.1.0', [
+      { format: 'onnx', precision: 'fp32' },
+    ]);
     await writeFile(input.artifacts[0]!.file, 'tampered');
     await assert.rejects(writeModelVersion(zoo, input), { code: 'SHA256_MISMATCH' });
     assert.equal(await readManifestIfAny(path.join(zoo, 'other-net', '0.1.0')), undefined);
   });
 
   test('a version that is not semver is refused', async () => {
-    const input = await sampleVersionInput(path.join(root, 'badver'), 'other-net', 'v1', [{ format: 'onnx', precision: 'fp32' }]);
-    await assert.rejects(writeModelVersion(zoo, input), { code: 'VERSION_INVALID', message: 'version "v1" of other-net is not a semver version (like 1.0.0)' });
+    const input = await sampleVersionInput(path.join(root, 'badver'), 'other-net', 'v1', [
+      { format: 'onnx', precision: 'fp32' },
+    ]);
+    await assert.rejects(writeModelVersion(zoo, input), {
+      code: 'VERSION_INVALID',
+      message: 'version "v1" of other-net is not a semver version (like 1.0.0)',
+    });
   });
 });
 
@@ -135,15 +192,24 @@ describe('index and yank', () => {
     await writeSampleVersion(zoo, 'alpha-net', '2.0.0', [{ format: 'tflite', precision: 'fp16' }]);
     const { index, bytes } = await writeIndex(zoo);
     assert.equal(index.schema, 'edgezoo.index/1');
-    assert.deepEqual(index.models.map((m) => m.name), ['alpha-net', 'tiny-net']);
+    assert.deepEqual(
+      index.models.map((m) => m.name),
+      ['alpha-net', 'tiny-net'],
+    );
     const tiny = index.models[1]!;
-    assert.deepEqual(tiny.versions.map((v) => v.version), ['1.1.0', '1.0.0']);
+    assert.deepEqual(
+      tiny.versions.map((v) => v.version),
+      ['1.1.0', '1.0.0'],
+    );
     const v100 = tiny.versions[1]!;
-    assert.deepEqual(v100.artifacts.map((a) => a.url), [
-      'tiny-net/1.0.0/tiny-net-1.0.0-onnx-fp32.onnx',
-      'tiny-net/1.0.0/tiny-net-1.0.0-openvino-fp16.xml',
-      'tiny-net/1.0.0/tiny-net-1.0.0-tflite-int8.tflite',
-    ]);
+    assert.deepEqual(
+      v100.artifacts.map((a) => a.url),
+      [
+        'tiny-net/1.0.0/tiny-net-1.0.0-onnx-fp32.onnx',
+        'tiny-net/1.0.0/tiny-net-1.0.0-openvino-fp16.xml',
+        'tiny-net/1.0.0/tiny-net-1.0.0-tflite-int8.tflite',
+      ],
+    );
     assert.equal(v100.artifacts[1]!.files.length, 2);
     assert.equal(v100.artifacts[1]!.size, 1024 + 2048);
     assert.equal(v100.artifacts[2]!.signature.inputs[0]!.layout, 'NHWC');
@@ -174,7 +240,10 @@ describe('index and yank', () => {
     const broken = path.join(root, 'broken-zoo');
     const { dir } = await writeSampleVersion(broken, 'gone-net', '1.0.0', [{ format: 'onnx', precision: 'fp32' }]);
     await rm(path.join(dir, 'gone-net-1.0.0-onnx-fp32.onnx'));
-    await assert.rejects(writeIndex(broken), { code: 'ZOO_INCOMPLETE', message: `${path.join(dir, 'gone-net-1.0.0-onnx-fp32.onnx')} is listed in its manifest but missing` });
+    await assert.rejects(writeIndex(broken), {
+      code: 'ZOO_INCOMPLETE',
+      message: `${path.join(dir, 'gone-net-1.0.0-onnx-fp32.onnx')} is listed in its manifest but missing`,
+    });
   });
 
   test('an index of another schema is refused with what this edgezoo reads', () => {

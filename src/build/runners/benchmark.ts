@@ -20,7 +20,15 @@ export interface BenchmarkRecord {
   runtime: string;
   /** Load (and compile) time of the single-thread run. */
   loadMs: number;
-  runs: Array<{ threads: number; loadMs: number; medianMs: number; p90Ms: number; minMs: number; iterations: number; timedIn: 'in-process' | 'worker' }>;
+  runs: Array<{
+    threads: number;
+    loadMs: number;
+    medianMs: number;
+    p90Ms: number;
+    minMs: number;
+    iterations: number;
+    timedIn: 'in-process' | 'worker';
+  }>;
   /** The largest resident memory the model added over all runs, in MiB. */
   peakRssMb: number;
   warmup: number;
@@ -32,7 +40,12 @@ const ITERATIONS = 30;
 
 /** The benchmark step runner (see the module comment). */
 export async function runBenchmarkStep(step: PlannedStep, ctx: StepContext): Promise<StepResult> {
-  const params = step.params as unknown as { model: string; format: TargetFormat; precision: Precision; inputs: InputSpec[] };
+  const params = step.params as unknown as {
+    model: string;
+    format: TargetFormat;
+    precision: Precision;
+    inputs: InputSpec[];
+  };
   const target = `${params.format}/${params.precision}`;
   const convert = inputOf(ctx, `${params.model}/convert/${target}`);
   const record = await readArtifactRecord(convert.dir);
@@ -47,12 +60,31 @@ export async function runBenchmarkStep(step: PlannedStep, ctx: StepContext): Pro
   const benchmark: BenchmarkRecord = {
     runtime: result.runtime,
     loadMs: result.runs[0]?.loadMs ?? 0,
-    runs: result.runs.map(({ threads, loadMs, medianMs, p90Ms, minMs, iterations, timedIn }) => ({ threads, loadMs, medianMs, p90Ms, minMs, iterations, timedIn })),
+    runs: result.runs.map(({ threads, loadMs, medianMs, p90Ms, minMs, iterations, timedIn }) => ({
+      threads,
+      loadMs,
+      medianMs,
+      p90Ms,
+      minMs,
+      iterations,
+      timedIn,
+    })),
     peakRssMb: Math.max(0, ...result.runs.map((run) => run.peakRssDeltaBytes)) / (1024 * 1024),
     warmup: result.warmup,
   };
-  await writeFile(path.join(ctx.outDir, 'benchmark.json'), JSON.stringify(benchmark, null, 2) + '\n');
-  for (const run of benchmark.runs) ctx.log(`${target} ${result.runtime} threads=${run.threads}: median ${run.medianMs.toFixed(3)} ms, p90 ${run.p90Ms.toFixed(3)} ms, load ${run.loadMs.toFixed(1)} ms`);
+  await writeFile(path.join(ctx.outDir, 'benchmark.json'), `${JSON.stringify(benchmark, null, 2)}\n`);
+  for (const run of benchmark.runs)
+    ctx.log(
+      `${target} ${result.runtime} threads=${run.threads}: median ${run.medianMs.toFixed(3)} ms, p90 ${run.p90Ms.toFixed(3)} ms, load ${run.loadMs.toFixed(1)} ms`,
+    );
   const single = benchmark.runs[0];
-  return { status: 'ok', figures: { medianMs: single?.medianMs ?? 0, p90Ms: single?.p90Ms ?? 0, loadMs: benchmark.loadMs, peakRssMb: benchmark.peakRssMb } };
+  return {
+    status: 'ok',
+    figures: {
+      medianMs: single?.medianMs ?? 0,
+      p90Ms: single?.p90Ms ?? 0,
+      loadMs: benchmark.loadMs,
+      peakRssMb: benchmark.peakRssMb,
+    },
+  };
 }

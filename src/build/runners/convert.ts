@@ -12,7 +12,15 @@ import path from 'node:path';
 import { inspectModel, loadModel, saveModel, setMetadata } from '../../formats/onnx/index.js';
 import { inspectTflite, writeTfliteMetadata, EDGEZOO_METADATA_NAME } from '../../formats/tflite/index.js';
 import type { JsonValue, PlannedStep } from '../../plan/types.js';
-import type { InputSpec, OutputSpec, Precision, Preprocess, Recipe, SampleSet, TargetFormat } from '../../recipe/types.js';
+import type {
+  InputSpec,
+  OutputSpec,
+  Precision,
+  Preprocess,
+  Recipe,
+  SampleSet,
+  TargetFormat,
+} from '../../recipe/types.js';
 import {
   convertBackend,
   ONNX2TF_REPLACEMENTS_FILE,
@@ -22,7 +30,12 @@ import {
   type PreparedSignature,
 } from '../../toolchain/backends/index.js';
 import { defaultLayout } from '../../toolchain/backends/layouts.js';
-import { backendToolVersions, provenanceJson, provenanceProps, type ArtifactProvenance } from '../../toolchain/backends/provenance.js';
+import {
+  backendToolVersions,
+  provenanceJson,
+  provenanceProps,
+  type ArtifactProvenance,
+} from '../../toolchain/backends/provenance.js';
 import { runInWorker } from '../../toolchain/pool.js';
 import { loadSamples, stackSampleInput, writeNpy, type ArtifactSignature } from '../../validate/index.js';
 import type { StepContext, StepResult } from '../types.js';
@@ -89,7 +102,8 @@ export async function runConvertStep(step: PlannedStep, ctx: StepContext): Promi
       if (!depDir) throw new Error(`${step.id} has no prepare input (planner bug)`);
       inputFile = path.join(depDir, PREPARED_MODEL_FILE);
       prepared = JSON.parse(await readFile(path.join(depDir, PREPARE_JSON_FILE), 'utf8')) as PreparedSignature;
-      if (existsSync(path.join(depDir, ONNX2TF_REPLACEMENTS_FILE))) replacementFile = path.join(depDir, ONNX2TF_REPLACEMENTS_FILE);
+      if (existsSync(path.join(depDir, ONNX2TF_REPLACEMENTS_FILE)))
+        replacementFile = path.join(depDir, ONNX2TF_REPLACEMENTS_FILE);
     }
     const calibration = params.calibration ? await stageCalibration(params, ctx, workDir) : undefined;
     const toolVersions = await backendToolVersions([backend]);
@@ -97,12 +111,16 @@ export async function runConvertStep(step: PlannedStep, ctx: StepContext): Promi
       name: params.model,
       version: params.provenance.version,
       license: params.provenance.license,
-      sourceSha256: params.source ? sourceSha256(params.source) : (prepared ? preparedSourceSha(inputFile!) : 'unknown'),
+      sourceSha256: params.source ? sourceSha256(params.source) : prepared ? preparedSourceSha(inputFile!) : 'unknown',
       recipeFingerprint: step.fingerprint,
       toolVersions,
       layouts,
     });
-    const sourceLayouts = prepared ? Object.fromEntries([...prepared.inputs, ...prepared.outputs].map((t) => [t.name, t.layout ?? defaultLayout(t.shape.length)])) : Object.fromEntries(params.inputs.map((i) => [i.name, i.layout]));
+    const sourceLayouts = prepared
+      ? Object.fromEntries(
+          [...prepared.inputs, ...prepared.outputs].map((t) => [t.name, t.layout ?? defaultLayout(t.shape.length)]),
+        )
+      : Object.fromEntries(params.inputs.map((i) => [i.name, i.layout]));
 
     const scratch = path.join(workDir, 'backend');
     await mkdir(scratch);
@@ -112,7 +130,9 @@ export async function runConvertStep(step: PlannedStep, ctx: StepContext): Promi
       precision: params.precision,
       ...(inputFile ? { inputFile } : {}),
       ...(prepared ? { prepared } : {}),
-      ...(params.from === 'pytorch' && params.source ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, depDir) } : {}),
+      ...(params.from === 'pytorch' && params.source
+        ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, depDir) }
+        : {}),
       inputs: params.inputs,
       outputs: params.outputs,
       opset: params.opset,
@@ -135,7 +155,12 @@ export async function runConvertStep(step: PlannedStep, ctx: StepContext): Promi
     if (params.format === 'onnx') {
       const model = loadModel(primaryPath);
       const summary = inspectModel(model);
-      layouts = Object.fromEntries([...summary.inputs, ...summary.outputs].map((t) => [t.name, sourceLayouts[t.name] ?? t.likelyLayout ?? defaultLayout(t.shape?.length ?? 0)]));
+      layouts = Object.fromEntries(
+        [...summary.inputs, ...summary.outputs].map((t) => [
+          t.name,
+          sourceLayouts[t.name] ?? t.likelyLayout ?? defaultLayout(t.shape?.length ?? 0),
+        ]),
+      );
       saveModel(setMetadata(model, provenanceProps(provenanceOf(layouts))), primaryPath);
       inspection = {
         transposeCount: summary.flags.transposeCount,
@@ -148,11 +173,32 @@ export async function runConvertStep(step: PlannedStep, ctx: StepContext): Promi
     } else if (params.format === 'tflite') {
       const before = await inspectTflite(primaryPath);
       layouts = Object.fromEntries([
-        ...before.inputs.map((t) => [t.name, output.signature.inputLayouts?.[t.name] ?? t.likelyLayout ?? defaultLayout(t.shape.length)] as const),
-        ...before.outputs.map((t) => [t.name, output.signature.outputLayouts?.[t.name] ?? t.likelyLayout ?? defaultLayout(t.shape.length)] as const),
+        ...before.inputs.map(
+          (t) =>
+            [
+              t.name,
+              output.signature.inputLayouts?.[t.name] ?? t.likelyLayout ?? defaultLayout(t.shape.length),
+            ] as const,
+        ),
+        ...before.outputs.map(
+          (t) =>
+            [
+              t.name,
+              output.signature.outputLayouts?.[t.name] ?? t.likelyLayout ?? defaultLayout(t.shape.length),
+            ] as const,
+        ),
       ]);
       const withMeta = `${primaryPath}.meta`;
-      await writeTfliteMetadata(primaryPath, withMeta, EDGEZOO_METADATA_NAME, provenanceJson(provenanceOf(layouts), { format: params.format, precision: params.precision, converter: backend.name }));
+      await writeTfliteMetadata(
+        primaryPath,
+        withMeta,
+        EDGEZOO_METADATA_NAME,
+        provenanceJson(provenanceOf(layouts), {
+          format: params.format,
+          precision: params.precision,
+          converter: backend.name,
+        }),
+      );
       await rename(withMeta, primaryPath);
       const summary = await inspectTflite(primaryPath);
       inspection = {
@@ -163,14 +209,23 @@ export async function runConvertStep(step: PlannedStep, ctx: StepContext): Promi
         opCount: summary.operatorCount,
       };
       metadataLocation = 'tflite-metadata-edgezoo';
-      if (summary.flags.flexOps.length > 0) ctx.log(`[edgezoo] warning: ${output.primary} needs Flex ops (${summary.flags.flexOps.join(', ')}), which most edge runtimes lack`);
+      if (summary.flags.flexOps.length > 0)
+        ctx.log(
+          `[edgezoo] warning: ${output.primary} needs Flex ops (${summary.flags.flexOps.join(', ')}), which most edge runtimes lack`,
+        );
     } else {
-      const info = await runInWorker<{ inputs: Array<{ name: string; shape: number[] }>; outputs: Array<{ name: string; shape: number[] }>; ops: Record<string, number>; edgezoo: Record<string, string> }>(
-        'tf', 'openvino.info', { model: primaryPath }, { signal: ctx.signal, log: ctx.log },
-      );
-      if (!info.edgezoo['edgezoo.name']) throw new Error(`${output.primary} lost its rt_info edgezoo entries (ovc backend bug)`);
+      const info = await runInWorker<{
+        inputs: Array<{ name: string; shape: number[] }>;
+        outputs: Array<{ name: string; shape: number[] }>;
+        ops: Record<string, number>;
+        edgezoo: Record<string, string>;
+      }>('tf', 'openvino.info', { model: primaryPath }, { signal: ctx.signal, log: ctx.log });
+      if (!info.edgezoo['edgezoo.name'])
+        throw new Error(`${output.primary} lost its rt_info edgezoo entries (ovc backend bug)`);
       layouts = JSON.parse(info.edgezoo['edgezoo.layouts'] ?? '{}') as Record<string, string>;
-      const opCount = Object.entries(info.ops).filter(([op]) => !['Parameter', 'Result', 'Constant'].includes(op)).reduce((n, [, c]) => n + c, 0);
+      const opCount = Object.entries(info.ops)
+        .filter(([op]) => !['Parameter', 'Result', 'Constant'].includes(op))
+        .reduce((n, [, c]) => n + c, 0);
       inspection = {
         transposeCount: info.ops['Transpose'] ?? 0,
         flexOps: [],
@@ -198,11 +253,18 @@ export async function runConvertStep(step: PlannedStep, ctx: StepContext): Promi
       metadataLocation,
       ...(output.notes ? { notes: output.notes } : {}),
     };
-    await writeFile(path.join(ctx.outDir, ARTIFACT_JSON_FILE), JSON.stringify(artifact, null, 2) + '\n');
-    ctx.log(`[edgezoo] ${output.primary}: ${bytes} bytes (x${artifact.sizeRatio ?? '?'} of fp32), ${inspection.transposeCount} Transpose, ${inspection.flexOps.length} Flex, ${inspection.quantizationKind}`);
+    await writeFile(path.join(ctx.outDir, ARTIFACT_JSON_FILE), `${JSON.stringify(artifact, null, 2)}\n`);
+    ctx.log(
+      `[edgezoo] ${output.primary}: ${bytes} bytes (x${artifact.sizeRatio ?? '?'} of fp32), ${inspection.transposeCount} Transpose, ${inspection.flexOps.length} Flex, ${inspection.quantizationKind}`,
+    );
     return {
       status: 'ok',
-      figures: { bytes, sizeRatio: artifact.sizeRatio, transposeCount: inspection.transposeCount, flexOps: inspection.flexOps.length },
+      figures: {
+        bytes,
+        sizeRatio: artifact.sizeRatio,
+        transposeCount: inspection.transposeCount,
+        flexOps: inspection.flexOps.length,
+      },
     };
   } finally {
     await rm(workDir, { recursive: true, force: true });
@@ -221,7 +283,12 @@ function preparedSourceSha(preparedModel: string): string {
  */
 async function stageCalibration(params: ConvertParams, ctx: StepContext, workDir: string): Promise<CalibrationArrays> {
   // Only the calibration-relevant parts come from the params (they are in the fingerprint).
-  const recipe: Recipe = { ...ctx.recipe, inputs: params.inputs, calibration: params.calibration!, preprocess: params.preprocess ?? ctx.recipe.preprocess };
+  const recipe: Recipe = {
+    ...ctx.recipe,
+    inputs: params.inputs,
+    calibration: params.calibration!,
+    preprocess: params.preprocess ?? ctx.recipe.preprocess,
+  };
   const samples = await loadSamples(recipe, ctx.projectRoot, 'calibration');
   const dir = path.join(workDir, 'calibration');
   await mkdir(dir);
@@ -236,7 +303,9 @@ async function stageCalibration(params: ConvertParams, ctx: StepContext, workDir
       arrays.nhwcByInput[input.name] = nhwc;
     }
   }
-  ctx.log(`[edgezoo] calibration: ${arrays.count} samples${samples.synthetic ? ' (synthetic)' : ` from ${samples.files.length} files`}`);
+  ctx.log(
+    `[edgezoo] calibration: ${arrays.count} samples${samples.synthetic ? ' (synthetic)' : ` from ${samples.files.length} files`}`,
+  );
   return arrays;
 }
 

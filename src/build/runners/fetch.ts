@@ -32,6 +32,8 @@ export const runFetchStep: StepRunner = async (step, ctx) => {
   const target = path.join(ctx.outDir, FETCHED_FILE_NAMES[sourceKind]);
   await copyFile(fetched.path, target, constants.COPYFILE_FICLONE);
   await chmod(target, 0o644);
-  ctx.log(`fetched ${fetched.bytes} bytes, sha256 ${fetched.sha256}${fetched.fromCache ? ' (from the download cache)' : ''}`);
+  ctx.log(
+    `fetched ${fetched.bytes} bytes, sha256 ${fetched.sha256}${fetched.fromCache ? ' (from the download cache)' : ''}`,
+  );
   return { status: 'ok', figures: { sha256: fetched.sha256, bytes: fetched.bytes } };
 };

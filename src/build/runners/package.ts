@@ -36,7 +36,13 @@ import { readArtifactRecord, type ArtifactRecord, type ArtifactTensors } from '.
 interface PackageParams {
   model: string;
   recipe: Recipe;
-  artifacts: Array<{ format: TargetFormat; precision: Precision; convert: string; validate: string; benchmark: string }>;
+  artifacts: Array<{
+    format: TargetFormat;
+    precision: Precision;
+    convert: string;
+    validate: string;
+    benchmark: string;
+  }>;
   skipped: Array<{ target: string; reason: string }>;
 }
 
@@ -73,7 +79,10 @@ export function validationFigures(validation: ArtifactValidation & { reason?: st
 }
 
 /** The single-thread run of a benchmark (reproducible across machines with more cores). */
-function benchmarkFigures(benchmark: BenchmarkRecord, runtimeVersion: string | undefined): BenchmarkFigures | undefined {
+function benchmarkFigures(
+  benchmark: BenchmarkRecord,
+  runtimeVersion: string | undefined,
+): BenchmarkFigures | undefined {
   const run = benchmark.runs.find((r) => r.threads === 1) ?? benchmark.runs[0];
   if (!run) return undefined;
   return {
@@ -86,21 +95,38 @@ function benchmarkFigures(benchmark: BenchmarkRecord, runtimeVersion: string | u
   };
 }
 
-const RUNTIME_TOOL: Record<string, string> = { onnxruntime: 'onnxruntime-node', litert: 'ai-edge-litert', openvino: 'openvino' };
+const RUNTIME_TOOL: Record<string, string> = {
+  onnxruntime: 'onnxruntime-node',
+  litert: 'ai-edge-litert',
+  openvino: 'openvino',
+};
 
 /** The artifact's inputs and outputs as the runtime reports them, with layouts and quantisation from the record. */
-function signatureOf(recipe: Recipe, record: ArtifactRecord, tensors: ArtifactTensors | undefined): { inputs: TensorSignature[]; outputs: TensorSignature[] } {
+function signatureOf(
+  recipe: Recipe,
+  record: ArtifactRecord,
+  tensors: ArtifactTensors | undefined,
+): { inputs: TensorSignature[]; outputs: TensorSignature[] } {
   const signature = record.signature ?? {};
   const recipeInputByArtifact = new Map<string, string>();
-  for (const input of recipe.inputs) recipeInputByArtifact.set(signature.inputNames?.[input.name] ?? input.name, input.layout);
-  const describe = (info: TensorInfo, layout: string | undefined, quantization: QuantizationParams | undefined): TensorSignature => {
+  for (const input of recipe.inputs)
+    recipeInputByArtifact.set(signature.inputNames?.[input.name] ?? input.name, input.layout);
+  const describe = (
+    info: TensorInfo,
+    layout: string | undefined,
+    quantization: QuantizationParams | undefined,
+  ): TensorSignature => {
     const q = info.quantization ?? quantization;
     return {
       name: info.name,
       dtype: info.dtype,
       shape: info.dims,
       ...(layout ? { layout } : {}),
-      ...(q ? { quantization: { scale: q.scale, zeroPoint: q.zeroPoint, ...(q.axis !== undefined ? { axis: q.axis } : {}) } } : {}),
+      ...(q
+        ? {
+            quantization: { scale: q.scale, zeroPoint: q.zeroPoint, ...(q.axis !== undefined ? { axis: q.axis } : {}) },
+          }
+        : {}),
     };
   };
   const outputLayoutOf = (name: string): string | undefined => {
@@ -110,9 +136,15 @@ function signatureOf(recipe: Recipe, record: ArtifactRecord, tensors: ArtifactTe
     return recipe.outputs.find((output) => output.name === source)?.layout;
   };
   const inputs = (tensors?.inputs ?? []).map((info, index) =>
-    describe(info, signature.inputLayouts?.[info.name] ?? recipeInputByArtifact.get(info.name) ?? recipe.inputs[index]?.layout, signature.inputQuantization?.[info.name]),
+    describe(
+      info,
+      signature.inputLayouts?.[info.name] ?? recipeInputByArtifact.get(info.name) ?? recipe.inputs[index]?.layout,
+      signature.inputQuantization?.[info.name],
+    ),
   );
-  const outputs = (tensors?.outputs ?? []).map((info) => describe(info, outputLayoutOf(info.name), signature.outputQuantization?.[info.name]));
+  const outputs = (tensors?.outputs ?? []).map((info) =>
+    describe(info, outputLayoutOf(info.name), signature.outputQuantization?.[info.name]),
+  );
   return { inputs, outputs };
 }
 
@@ -130,13 +162,24 @@ function describeLocation(location: FileLocation): string {
 
 async function provenanceOf(recipe: Recipe, projectRoot: string): Promise<ProvenanceSource> {
   const source = recipe.source;
-  if (source.kind !== 'pytorch') return { kind: source.kind, sha256: source.file.sha256, location: describeLocation(source.file.location) };
+  if (source.kind !== 'pytorch')
+    return { kind: source.kind, sha256: source.file.sha256, location: describeLocation(source.file.location) };
   if (source.weights) {
-    return { kind: 'pytorch', sha256: source.weights.sha256, location: `${source.factory.module}:${source.factory.function} + ${describeLocation(source.weights.location)}` };
+    return {
+      kind: 'pytorch',
+      sha256: source.weights.sha256,
+      location: `${source.factory.module}:${source.factory.function} + ${describeLocation(source.weights.location)}`,
+    };
   }
   // A factory that loads its own weights: the best identity is its code.
-  const code = source.factory.isFile ? await readFile(path.join(projectRoot, source.factory.module)) : Buffer.from(`${source.factory.module}:${source.factory.function}`);
-  return { kind: 'pytorch', sha256: createHash('sha256').update(code).digest('hex'), location: `${source.factory.module}:${source.factory.function}` };
+  const code = source.factory.isFile
+    ? await readFile(path.join(projectRoot, source.factory.module))
+    : Buffer.from(`${source.factory.module}:${source.factory.function}`);
+  return {
+    kind: 'pytorch',
+    sha256: createHash('sha256').update(code).digest('hex'),
+    location: `${source.factory.module}:${source.factory.function}`,
+  };
 }
 
 function splitTarget(target: string): { format: TargetFormat; precision: Precision } {
@@ -155,31 +198,52 @@ export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promi
   for (const target of params.artifacts) {
     const label = `${target.format}/${target.precision}`;
     const convert = ctx.inputs[target.convert];
-    if (!convert || convert.result.status !== 'ok') {
-      const reason = ctx.failedDeps[target.convert] ?? (convert?.result.status === 'failed' ? convert.result.reason : 'not built');
+    if (convert?.result.status !== 'ok') {
+      const reason =
+        ctx.failedDeps[target.convert] ?? (convert?.result.status === 'failed' ? convert.result.reason : 'not built');
       failed.push({ format: target.format, precision: target.precision, reason: `conversion failed: ${reason}` });
       continue;
     }
     const record = await readArtifactRecord(convert.dir);
     Object.assign(toolVersions, record.toolVersions ?? {});
     const validate = ctx.inputs[target.validate];
-    const verdict = validate && (await readJson<ArtifactValidation & { reason?: string }>(path.join(validate.dir, 'validation.json')));
+    const verdict =
+      validate &&
+      (await readJson<ArtifactValidation & { reason?: string }>(path.join(validate.dir, 'validation.json')));
     if (!validate || !verdict) {
-      failed.push({ format: target.format, precision: target.precision, reason: `validation did not run: ${ctx.failedDeps[target.validate] ?? 'no validation.json'}` });
+      failed.push({
+        format: target.format,
+        precision: target.precision,
+        reason: `validation did not run: ${ctx.failedDeps[target.validate] ?? 'no validation.json'}`,
+      });
       continue;
     }
     const validation = validationFigures(verdict);
     if (validation.status !== 'passed') {
-      failed.push({ format: target.format, precision: target.precision, reason: verdict.reason ?? 'validation outside tolerance', validation });
+      failed.push({
+        format: target.format,
+        precision: target.precision,
+        reason: verdict.reason ?? 'validation outside tolerance',
+        validation,
+      });
       continue;
     }
     const tensors = await readJson<ArtifactTensors>(path.join(validate.dir, 'tensors.json'));
     const benchmarkInput = ctx.inputs[target.benchmark];
-    const benchmarkRecord = benchmarkInput && (await readJson<BenchmarkRecord>(path.join(benchmarkInput.dir, 'benchmark.json')));
-    if (!benchmarkRecord) ctx.log(`${label}: no benchmark (${ctx.failedDeps[target.benchmark] ?? 'no benchmark.json'})`);
-    const benchmark = benchmarkRecord && benchmarkFigures(benchmarkRecord, record.toolVersions?.[RUNTIME_TOOL[benchmarkRecord.runtime] ?? ''] ?? undefined);
+    const benchmarkRecord =
+      benchmarkInput && (await readJson<BenchmarkRecord>(path.join(benchmarkInput.dir, 'benchmark.json')));
+    if (!benchmarkRecord)
+      ctx.log(`${label}: no benchmark (${ctx.failedDeps[target.benchmark] ?? 'no benchmark.json'})`);
+    const benchmark =
+      benchmarkRecord &&
+      benchmarkFigures(
+        benchmarkRecord,
+        record.toolVersions?.[RUNTIME_TOOL[benchmarkRecord.runtime] ?? ''] ?? undefined,
+      );
     const file = path.join(convert.dir, record.primary);
-    const companions = (record.files ?? []).filter((name) => name !== record.primary).map((name) => ({ file: path.join(convert.dir, name) }));
+    const companions = (record.files ?? [])
+      .filter((name) => name !== record.primary)
+      .map((name) => ({ file: path.join(convert.dir, name) }));
     const inspect = record.inspect;
     artifacts.push({
       format: target.format,
@@ -198,7 +262,9 @@ export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promi
   }
 
   const skipped: SkippedTarget[] = params.skipped.map(({ target, reason }) => ({ ...splitTarget(target), reason }));
-  const licenseText = recipe.licenseFile ? await readFile(path.join(ctx.projectRoot, recipe.licenseFile), 'utf8') : undefined;
+  const licenseText = recipe.licenseFile
+    ? await readFile(path.join(ctx.projectRoot, recipe.licenseFile), 'utf8')
+    : undefined;
   const zooDir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-package-'));
   try {
     const { dir } = await writeModelVersion(zooDir, {
@@ -216,7 +282,11 @@ export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promi
     for (const name of await readdir(dir)) await copyFile(path.join(dir, name), path.join(ctx.outDir, name));
   } catch (error) {
     if (error instanceof EdgezooError) throw error;
-    throw new EdgezooError('PACKAGE_FAILED', `${params.model}: packaging failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new EdgezooError(
+      'PACKAGE_FAILED',
+      `${params.model}: packaging failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   } finally {
     await rm(zooDir, { recursive: true, force: true });
   }

@@ -10,7 +10,13 @@ import path from 'node:path';
 import { inspectModel, likelyImageLayout, loadModel, saveModel, setMetadata } from '../../formats/onnx/index.js';
 import type { PlannedStep } from '../../plan/types.js';
 import type { InputSpec, OutputSpec, ParameterReplacement } from '../../recipe/types.js';
-import { prepareBackends, type ConvertJob, type ModelKind, type PreparedSignature, type TorchSource } from '../../toolchain/backends/index.js';
+import {
+  prepareBackends,
+  type ConvertJob,
+  type ModelKind,
+  type PreparedSignature,
+  type TorchSource,
+} from '../../toolchain/backends/index.js';
 import { defaultLayout } from '../../toolchain/backends/layouts.js';
 import { backendToolVersions, provenanceProps } from '../../toolchain/backends/provenance.js';
 import type { StepContext, StepResult } from '../types.js';
@@ -29,7 +35,12 @@ export interface PrepareParams {
 
 /** The source as plan.ts's sourceParams gives it. */
 export type SourceParams =
-  | { kind: 'pytorch'; factory: { module: string; function: string; isFile: boolean }; kwargs: Record<string, unknown>; weightsSha256: string | null }
+  | {
+      kind: 'pytorch';
+      factory: { module: string; function: string; isFile: boolean };
+      kwargs: Record<string, unknown>;
+      weightsSha256: string | null;
+    }
   | { kind: 'onnx' | 'tflite'; sha256: string };
 
 /** Files of the prepare step's output folder. */
@@ -45,7 +56,9 @@ export function sourceSha256(source: SourceParams): string {
 export function torchSourceOf(source: SourceParams, projectRoot: string, fetchDir: string | undefined): TorchSource {
   if (source.kind !== 'pytorch') throw new Error(`torchSourceOf(${source.kind}) (caller bug)`);
   return {
-    ...(source.factory.isFile ? { file: path.join(projectRoot, source.factory.module) } : { module: source.factory.module }),
+    ...(source.factory.isFile
+      ? { file: path.join(projectRoot, source.factory.module) }
+      : { module: source.factory.module }),
     callable: source.factory.function,
     kwargs: source.kwargs,
     ...(fetchDir ? { stateDict: path.join(fetchDir, FETCHED_FILE_NAMES.pytorch) } : {}),
@@ -62,7 +75,9 @@ export async function runPrepareStep(step: PlannedStep, ctx: StepContext): Promi
         ? undefined
         : params.replacements.kind === 'inline'
           ? params.replacements.value
-          : (JSON.parse(await readFile(path.join(ctx.projectRoot, params.replacements.path), 'utf8')) as ParameterReplacement);
+          : (JSON.parse(
+              await readFile(path.join(ctx.projectRoot, params.replacements.path), 'utf8'),
+            ) as ParameterReplacement);
     const backends = prepareBackends(params.source.kind as ModelKind);
     let current: string | undefined =
       params.source.kind === 'pytorch' ? undefined : path.join(fetchDir!, FETCHED_FILE_NAMES[params.source.kind]);
@@ -78,7 +93,9 @@ export async function runPrepareStep(step: PlannedStep, ctx: StepContext): Promi
         model: params.model,
         precision: 'fp32',
         ...(current ? { inputFile: current } : {}),
-        ...(params.source.kind === 'pytorch' ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, fetchDir) } : {}),
+        ...(params.source.kind === 'pytorch'
+          ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, fetchDir) }
+          : {}),
         ...(last && replacements ? { replacements } : {}),
         inputs: params.inputs,
         outputs: params.outputs,
@@ -110,26 +127,37 @@ export async function runPrepareStep(step: PlannedStep, ctx: StepContext): Promi
         name: output.name,
         dtype: output.dtype,
         shape: output.shape ?? [],
-        layout: recipeOutputs.get(output.name)?.layout ?? likelyImageLayout(output.shape) ?? defaultLayout(output.shape?.length ?? 0),
+        layout:
+          recipeOutputs.get(output.name)?.layout ??
+          likelyImageLayout(output.shape) ??
+          defaultLayout(output.shape?.length ?? 0),
       })),
     };
     const layouts = Object.fromEntries([...prepared.inputs, ...prepared.outputs].map((t) => [t.name, t.layout!]));
     const toolVersions = await backendToolVersions(backends);
     saveModel(
-      setMetadata(model, provenanceProps({
-        name: params.model,
-        version: params.provenance.version,
-        license: params.provenance.license,
-        sourceSha256: sourceSha256(params.source),
-        recipeFingerprint: step.fingerprint,
-        toolVersions,
-        layouts,
-      })),
+      setMetadata(
+        model,
+        provenanceProps({
+          name: params.model,
+          version: params.provenance.version,
+          license: params.provenance.license,
+          sourceSha256: sourceSha256(params.source),
+          recipeFingerprint: step.fingerprint,
+          toolVersions,
+          layouts,
+        }),
+      ),
       modelPath,
     );
-    await writeFile(path.join(ctx.outDir, PREPARE_JSON_FILE), JSON.stringify({ ...prepared, toolVersions, ...notes }, null, 2) + '\n');
+    await writeFile(
+      path.join(ctx.outDir, PREPARE_JSON_FILE),
+      `${JSON.stringify({ ...prepared, toolVersions, ...notes }, null, 2)}\n`,
+    );
     const bytes = (await stat(modelPath)).size;
-    ctx.log(`[edgezoo] prepared ${PREPARED_MODEL_FILE}: ${bytes} bytes, ${summary.nodeCount} nodes, inputs ${prepared.inputs.map((i) => `${i.name}${JSON.stringify(i.shape)}`).join(', ')}`);
+    ctx.log(
+      `[edgezoo] prepared ${PREPARED_MODEL_FILE}: ${bytes} bytes, ${summary.nodeCount} nodes, inputs ${prepared.inputs.map((i) => `${i.name}${JSON.stringify(i.shape)}`).join(', ')}`,
+    );
     return { status: 'ok', figures: { bytes, nodes: summary.nodeCount } };
   } finally {
     await rm(workDir, { recursive: true, force: true });

@@ -18,7 +18,15 @@ import { EdgezooError } from '../../errors.js';
 import { artifactPaths } from '../../paths.js';
 import { canonicalJson } from '../../plan/index.js';
 import type { PlannedStep } from '../../plan/types.js';
-import type { InputSpec, OutputSpec, Precision, Preprocess, Recipe, TargetFormat, Tolerance } from '../../recipe/types.js';
+import type {
+  InputSpec,
+  OutputSpec,
+  Precision,
+  Preprocess,
+  Recipe,
+  TargetFormat,
+  Tolerance,
+} from '../../recipe/types.js';
 import { openWorkerSession, type WorkerSession } from '../../toolchain/pool.js';
 import { WorkerCrashedError, WorkerOpError } from '../../toolchain/worker.js';
 import {
@@ -55,10 +63,17 @@ export async function readArtifactRecord(convertDir: string): Promise<ArtifactRe
   try {
     record = JSON.parse(await readFile(path.join(convertDir, ARTIFACT_JSON_FILE), 'utf8')) as ArtifactRecord;
   } catch (error) {
-    throw new EdgezooError('ARTIFACT_RECORD_MISSING', `${convertDir}: the convert step left no readable artifact.json`, { cause: error });
+    throw new EdgezooError(
+      'ARTIFACT_RECORD_MISSING',
+      `${convertDir}: the convert step left no readable artifact.json`,
+      { cause: error },
+    );
   }
   if (typeof record.primary !== 'string' || path.basename(record.primary) !== record.primary) {
-    throw new EdgezooError('ARTIFACT_RECORD_INVALID', `${convertDir}/artifact.json: "primary" must name a file of the folder`);
+    throw new EdgezooError(
+      'ARTIFACT_RECORD_INVALID',
+      `${convertDir}/artifact.json: "primary" must name a file of the folder`,
+    );
   }
   return record;
 }
@@ -78,7 +93,14 @@ export interface ValidateParams {
   model: string;
   format: TargetFormat;
   precision: Precision;
-  reference: { kind: 'onnx' | 'tflite'; sha256: string } | { kind: 'pytorch'; factory: { module: string; function: string; isFile: boolean }; kwargs: Record<string, unknown>; weightsSha256: string | null };
+  reference:
+    | { kind: 'onnx' | 'tflite'; sha256: string }
+    | {
+        kind: 'pytorch';
+        factory: { module: string; function: string; isFile: boolean };
+        kwargs: Record<string, unknown>;
+        weightsSha256: string | null;
+      };
   inputs: InputSpec[];
   outputs: OutputSpec[];
   preprocess: Preprocess;
@@ -94,7 +116,14 @@ export function recipeFromParams(recipe: Recipe, params: ValidateParams): Recipe
   const tolerances: Record<string, Tolerance> = {};
   if (params.tolerance.byPrecision) tolerances[params.precision] = params.tolerance.byPrecision;
   if (params.tolerance.byTarget) tolerances[`${params.format}/${params.precision}`] = params.tolerance.byTarget;
-  return { ...recipe, inputs: params.inputs, outputs: params.outputs, preprocess: params.preprocess, validation: params.validation, tolerances };
+  return {
+    ...recipe,
+    inputs: params.inputs,
+    outputs: params.outputs,
+    preprocess: params.preprocess,
+    validation: params.validation,
+    tolerances,
+  };
 }
 
 /**
@@ -147,7 +176,8 @@ export class ReloadingRunnerWorker implements RunnerWorker {
     }
     if (op === WORKER_OPS.release) {
       try {
-        if (this.handles.has(args.handle) && this.session.generation === this.loadedGeneration) await this.session.call(op, { ...args, handle: this.handles.get(args.handle) });
+        if (this.handles.has(args.handle) && this.session.generation === this.loadedGeneration)
+          await this.session.call(op, { ...args, handle: this.handles.get(args.handle) });
       } finally {
         this.handles.delete(args.handle);
         if (this.handles.size === 0) this.session.close();
@@ -155,7 +185,8 @@ export class ReloadingRunnerWorker implements RunnerWorker {
       return null;
     }
     if (!this.handles.has(args.handle) || !this.loadArgs) return this.session.call(op, args);
-    if (this.session.generation !== this.loadedGeneration) await this.reload(args.handle, `the worker process was replaced since the model was loaded (before ${op})`);
+    if (this.session.generation !== this.loadedGeneration)
+      await this.reload(args.handle, `the worker process was replaced since the model was loaded (before ${op})`);
     try {
       return await this.session.call(op, { ...args, handle: this.handles.get(args.handle) });
     } catch (error) {
@@ -166,7 +197,8 @@ export class ReloadingRunnerWorker implements RunnerWorker {
   }
 
   private async reload(runnerHandle: unknown, why: string): Promise<void> {
-    if (this.reloads > 0) throw new EdgezooError('WORKER_MODEL_LOST', `the worker lost the loaded model again after one reload (${why})`);
+    if (this.reloads > 0)
+      throw new EdgezooError('WORKER_MODEL_LOST', `the worker lost the loaded model again after one reload (${why})`);
     this.reloads++;
     this.log(`[edgezoo] loading the model again: ${why}`);
     const reply = (await this.session.call(WORKER_OPS.load, this.loadArgs!)) as { handle: unknown };
@@ -176,7 +208,11 @@ export class ReloadingRunnerWorker implements RunnerWorker {
 }
 
 /** An unloaded runner for an artifact of `format`, in the runtime a user would use. */
-export function artifactRunner(format: TargetFormat, ctx: Pick<StepContext, 'signal' | 'log'>, threads = 1): ModelRunner {
+export function artifactRunner(
+  format: TargetFormat,
+  ctx: Pick<StepContext, 'signal' | 'log'>,
+  threads = 1,
+): ModelRunner {
   switch (format) {
     case 'onnx':
       return new OnnxRuntimeRunner({ threads });
@@ -190,7 +226,8 @@ export function artifactRunner(format: TargetFormat, ctx: Pick<StepContext, 'sig
 /** The dependency input whose id ends with `suffix` (`/fetch`, `/convert/tflite/int8`). */
 export function inputOf(ctx: StepContext, id: string): StepInput {
   const input = ctx.inputs[id];
-  if (!input) throw new EdgezooError('STEP_INPUT_MISSING', `the step has no outputs of ${id} (planner or executor bug)`);
+  if (!input)
+    throw new EdgezooError('STEP_INPUT_MISSING', `the step has no outputs of ${id} (planner or executor bug)`);
   return input;
 }
 
@@ -208,7 +245,14 @@ const referenceMemo = new Map<string, Promise<ComparedOutputs>>();
 
 async function referenceKey(params: ValidateParams, samples: LoadedSamples, projectRoot: string): Promise<string> {
   const hash = createHash('sha256');
-  hash.update(canonicalJson({ schema: 'edgezoo.reference/1', reference: params.reference, inputs: params.inputs, outputs: params.outputs }));
+  hash.update(
+    canonicalJson({
+      schema: 'edgezoo.reference/1',
+      reference: params.reference,
+      inputs: params.inputs,
+      outputs: params.outputs,
+    }),
+  );
   if (params.reference.kind === 'pytorch' && params.reference.factory.isFile) {
     hash.update(await readFile(path.join(projectRoot, params.reference.factory.module)));
   }
@@ -222,22 +266,43 @@ async function referenceKey(params: ValidateParams, samples: LoadedSamples, proj
   return hash.digest('hex');
 }
 
-async function computeReference(params: ValidateParams, recipe: Recipe, samples: LoadedSamples, fetchDir: string | undefined, ctx: StepContext): Promise<ComparedOutputs> {
+async function computeReference(
+  params: ValidateParams,
+  recipe: Recipe,
+  samples: LoadedSamples,
+  fetchDir: string | undefined,
+  ctx: StepContext,
+): Promise<ComparedOutputs> {
   const reference = params.reference;
   let runner: ModelRunner;
   let modelPath: string;
   if (reference.kind === 'pytorch') {
     const { factory, kwargs } = reference;
-    if (!factory.isFile) throw new EdgezooError('REFERENCE_UNSUPPORTED', `${params.model}: the reference of a package factory (${factory.module}) is not supported yet`);
-    const torchSource: Record<string, unknown> = { file: path.join(ctx.projectRoot, factory.module), callable: factory.function, kwargs };
+    if (!factory.isFile)
+      throw new EdgezooError(
+        'REFERENCE_UNSUPPORTED',
+        `${params.model}: the reference of a package factory (${factory.module}) is not supported yet`,
+      );
+    const torchSource: Record<string, unknown> = {
+      file: path.join(ctx.projectRoot, factory.module),
+      callable: factory.function,
+      kwargs,
+    };
     if (fetchDir) torchSource.stateDict = path.join(fetchDir, FETCHED_FILE_NAMES.pytorch);
     const outputNames = params.outputs.map((output) => output.name);
-    runner = new WorkerModelRunner('pytorch', stepWorker('torch', ctx), { torchSource, ...(outputNames.length > 0 ? { outputNames } : {}) });
+    runner = new WorkerModelRunner('pytorch', stepWorker('torch', ctx), {
+      torchSource,
+      ...(outputNames.length > 0 ? { outputNames } : {}),
+    });
     modelPath = factory.module;
   } else {
-    if (!fetchDir) throw new EdgezooError('STEP_INPUT_MISSING', `${params.model}: no fetched source to run as the reference`);
+    if (!fetchDir)
+      throw new EdgezooError('STEP_INPUT_MISSING', `${params.model}: no fetched source to run as the reference`);
     modelPath = path.join(fetchDir, FETCHED_FILE_NAMES[reference.kind]);
-    runner = reference.kind === 'onnx' ? new OnnxRuntimeRunner({ threads: 1 }) : new WorkerModelRunner('litert', stepWorker('tf', ctx), { threads: 1 });
+    runner =
+      reference.kind === 'onnx'
+        ? new OnnxRuntimeRunner({ threads: 1 })
+        : new WorkerModelRunner('litert', stepWorker('tf', ctx), { threads: 1 });
   }
   await runner.load(modelPath);
   try {
@@ -248,7 +313,13 @@ async function computeReference(params: ValidateParams, recipe: Recipe, samples:
 }
 
 /** The reference's outputs over `samples`: from memory, from artifacts/references, or computed once. */
-export async function referenceOutputs(params: ValidateParams, recipe: Recipe, samples: LoadedSamples, fetchDir: string | undefined, ctx: StepContext): Promise<ComparedOutputs> {
+export async function referenceOutputs(
+  params: ValidateParams,
+  recipe: Recipe,
+  samples: LoadedSamples,
+  fetchDir: string | undefined,
+  ctx: StepContext,
+): Promise<ComparedOutputs> {
   const key = await referenceKey(params, samples, ctx.projectRoot);
   let pending = referenceMemo.get(key);
   if (!pending) {
@@ -270,13 +341,19 @@ export async function referenceOutputs(params: ValidateParams, recipe: Recipe, s
 
 /** One line naming what failed, for the build summary and the manifest. */
 export function failureReason(validation: ArtifactValidation): string {
-  const failures = validation.outputs.flatMap((output) => output.failures.map((failure) => `output '${output.name}': ${failure}`));
+  const failures = validation.outputs.flatMap((output) =>
+    output.failures.map((failure) => `output '${output.name}': ${failure}`),
+  );
   return failures.length > 0 ? failures.join('; ') : 'validation failed';
 }
 
 /** Small figures for the step result (the summary and `--json` events). */
 function resultFigures(validation: ArtifactValidation) {
-  const figures: Record<string, number | boolean | string> = { samples: validation.samples, synthetic: validation.synthetic, runtime: validation.runtime };
+  const figures: Record<string, number | boolean | string> = {
+    samples: validation.samples,
+    synthetic: validation.synthetic,
+    runtime: validation.runtime,
+  };
   for (const output of validation.outputs) {
     if (!output.metrics) continue;
     figures[`${output.name}.maxAbs`] = output.metrics.maxAbsError;
@@ -303,7 +380,8 @@ export async function runValidateStep(step: PlannedStep, ctx: StepContext): Prom
   const signature = validationSignature(record);
   const recipe = recipeFromParams(ctx.recipe, params);
   const samples = await loadSamples(recipe, ctx.projectRoot, 'validation');
-  if (samples.synthetic) ctx.log(`no validation samples: ${samples.samples.length} seeded random inputs (seed ${params.validation.seed})`);
+  if (samples.synthetic)
+    ctx.log(`no validation samples: ${samples.samples.length} seeded random inputs (seed ${params.validation.seed})`);
   const reference = await referenceOutputs(params, recipe, samples, fetchDir, ctx);
 
   const runner = artifactRunner(params.format, ctx);
@@ -313,31 +391,59 @@ export async function runValidateStep(step: PlannedStep, ctx: StepContext): Prom
   try {
     tensors = { runtime: runner.runtime, inputs: runner.inputs(), outputs: runner.outputs() };
     try {
-      validation = await validateArtifact({ recipe, samples, reference, runner, format: params.format, precision: params.precision, signature });
+      validation = await validateArtifact({
+        recipe,
+        samples,
+        reference,
+        runner,
+        format: params.format,
+        precision: params.precision,
+        signature,
+      });
     } catch (error) {
       // The recorded signature does not fit the artifact (a layout or shape that is not the
       // artifact's): as deterministic as a metric out of tolerance, so cached as a failure.
       if (!(error instanceof TensorError)) throw error;
       const reason = `the artifact cannot take the validation samples: ${error.message}`;
-      await writeFile(path.join(ctx.outDir, 'validation.json'), JSON.stringify({ status: 'failed', reason, format: params.format, precision: params.precision, runtime: runner.runtime, samples: samples.samples.length, synthetic: samples.synthetic, outputs: [], unmatchedArtifactOutputs: [] }, null, 2) + '\n');
-      await writeFile(path.join(ctx.outDir, 'tensors.json'), JSON.stringify(tensors, null, 2) + '\n');
+      await writeFile(
+        path.join(ctx.outDir, 'validation.json'),
+        `${JSON.stringify(
+          {
+            status: 'failed',
+            reason,
+            format: params.format,
+            precision: params.precision,
+            runtime: runner.runtime,
+            samples: samples.samples.length,
+            synthetic: samples.synthetic,
+            outputs: [],
+            unmatchedArtifactOutputs: [],
+          },
+          null,
+          2,
+        )}\n`,
+      );
+      await writeFile(path.join(ctx.outDir, 'tensors.json'), `${JSON.stringify(tensors, null, 2)}\n`);
       return { status: 'failed', reason };
     }
   } finally {
     await runner.dispose();
   }
   const reason = validation.status === 'failed' ? failureReason(validation) : undefined;
-  await writeFile(path.join(ctx.outDir, 'validation.json'), JSON.stringify(reason ? { ...validation, reason } : validation, null, 2) + '\n');
-  await writeFile(path.join(ctx.outDir, 'tensors.json'), JSON.stringify(tensors, null, 2) + '\n');
-  ctx.log(`${target}: ${validation.status} on ${validation.samples} ${samples.synthetic ? 'synthetic ' : ''}samples in ${runner.runtime}`);
+  await writeFile(
+    path.join(ctx.outDir, 'validation.json'),
+    `${JSON.stringify(reason ? { ...validation, reason } : validation, null, 2)}\n`,
+  );
+  await writeFile(path.join(ctx.outDir, 'tensors.json'), `${JSON.stringify(tensors, null, 2)}\n`);
+  ctx.log(
+    `${target}: ${validation.status} on ${validation.samples} ${samples.synthetic ? 'synthetic ' : ''}samples in ${runner.runtime}`,
+  );
   const figures = resultFigures(validation);
   return reason ? { status: 'failed', reason, figures } : { status: 'ok', figures };
 }
 
 /** What `diagnoseFailedArtifact` found for one failed artifact. */
-export type ArtifactDiagnosis =
-  | { supported: true; diagnosis: OnnxDiagnosis }
-  | { supported: false; reason: string };
+export type ArtifactDiagnosis = { supported: true; diagnosis: OnnxDiagnosis } | { supported: false; reason: string };
 
 /**
  * For a failed validate step of an ONNX artifact: runs the prepared fp32 model (the common
@@ -354,11 +460,15 @@ export async function diagnoseFailedArtifact(
 ): Promise<ArtifactDiagnosis> {
   const params = step.params as unknown as ValidateParams;
   if (params.format !== 'onnx') {
-    return { supported: false, reason: `diagnosing ${params.format} artifacts is not supported yet (only ONNX: its tensors keep the prepared model's names)` };
+    return {
+      supported: false,
+      reason: `diagnosing ${params.format} artifacts is not supported yet (only ONNX: its tensors keep the prepared model's names)`,
+    };
   }
   const prepareDir = await outputsOf(`${params.model}/prepare`);
   const convertDir = await outputsOf(`${params.model}/convert/${params.format}/${params.precision}`);
-  if (!prepareDir || !convertDir) return { supported: false, reason: 'the prepared model or the artifact is not in the cache (build again)' };
+  if (!prepareDir || !convertDir)
+    return { supported: false, reason: 'the prepared model or the artifact is not in the cache (build again)' };
   const record = await readArtifactRecord(convertDir);
   const paramsRecipe = recipeFromParams(recipe, params);
   const samples = await loadSamples(paramsRecipe, projectRoot, 'validation');

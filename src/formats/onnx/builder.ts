@@ -27,7 +27,14 @@ export interface BuilderValue {
 }
 
 /** Attribute values: numbers (integers become INT), number arrays, strings, a tensor or a graph. */
-export type BuilderAttribute = number | number[] | string | string[] | TensorProto | { float: number } | { floats: number[] };
+export type BuilderAttribute =
+  | number
+  | number[]
+  | string
+  | string[]
+  | TensorProto
+  | { float: number }
+  | { floats: number[] };
 
 /** A node for `buildModel`. */
 export interface BuilderNode {
@@ -74,7 +81,13 @@ export function valueInfo(name: string, dtype = 'float32', shape?: BuilderDim[])
     type: {
       tensorType: {
         elemType,
-        ...(shape ? { shape: newTensorShapeProto({ dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }) } : {}),
+        ...(shape
+          ? {
+              shape: newTensorShapeProto({
+                dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+              }),
+            }
+          : {}),
       },
     },
   });
@@ -84,15 +97,23 @@ export function valueInfo(name: string, dtype = 'float32', shape?: BuilderDim[])
 export function attribute(name: string, value: BuilderAttribute): AttributeProto {
   const T = AttributeProto_AttributeType;
   if (typeof value === 'number') {
-    return Number.isInteger(value) ? newAttributeProto({ name, type: T.INT, i: value }) : newAttributeProto({ name, type: T.FLOAT, f: value });
+    return Number.isInteger(value)
+      ? newAttributeProto({ name, type: T.INT, i: value })
+      : newAttributeProto({ name, type: T.FLOAT, f: value });
   }
   if (typeof value === 'string') return newAttributeProto({ name, type: T.STRING, s: new TextEncoder().encode(value) });
   if (Array.isArray(value)) {
     if (value.every((v) => typeof v === 'string')) {
-      return newAttributeProto({ name, type: T.STRINGS, strings: (value as string[]).map((v) => new TextEncoder().encode(v)) });
+      return newAttributeProto({
+        name,
+        type: T.STRINGS,
+        strings: (value as string[]).map((v) => new TextEncoder().encode(v)),
+      });
     }
     const numbers = value as number[];
-    return numbers.every(Number.isInteger) ? newAttributeProto({ name, type: T.INTS, ints: numbers }) : newAttributeProto({ name, type: T.FLOATS, floats: numbers });
+    return numbers.every(Number.isInteger)
+      ? newAttributeProto({ name, type: T.INTS, ints: numbers })
+      : newAttributeProto({ name, type: T.FLOATS, floats: numbers });
   }
   if ('float' in value) return newAttributeProto({ name, type: T.FLOAT, f: value.float });
   if ('floats' in value) return newAttributeProto({ name, type: T.FLOATS, floats: value.floats });
@@ -136,7 +157,10 @@ export function buildModel(spec: BuildModelSpec): ModelProto {
       initializer: (spec.initializers ?? []).map((init) => {
         const dataType = init.dtype === undefined ? undefined : dtypeFromName(init.dtype);
         if (init.dtype !== undefined && dataType === undefined) throw new Error(`unknown dtype "${init.dtype}"`);
-        const data = Array.isArray(init.data) && init.dtype === 'int64' ? new BigInt64Array(init.data.map((v) => BigInt(v))) : init.data;
+        const data =
+          Array.isArray(init.data) && init.dtype === 'int64'
+            ? new BigInt64Array(init.data.map((v) => BigInt(v)))
+            : init.data;
         return tensorFromArray(init.name, data, init.dims, dataType);
       }),
     }),

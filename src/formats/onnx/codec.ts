@@ -1,7 +1,23 @@
-import { closeSync, fstatSync, lstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { OnnxFormatError } from './errors.js';
-import { decodeModelProto, encodeModelProto, TensorProto_DataLocation, type ModelProto, type TensorProto } from './onnx-proto.generated.js';
+import {
+  decodeModelProto,
+  encodeModelProto,
+  TensorProto_DataLocation,
+  type ModelProto,
+  type TensorProto,
+} from './onnx-proto.generated.js';
 import { tensorByteLength } from './tensor.js';
 import { decodeTopLevel, ProtoWriter } from './wire.js';
 
@@ -18,7 +34,10 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   const model = decodeTopLevel(bytes, decodeModelProto);
   // Random bytes can decode as a valid protobuf; an ONNX model always has these two.
   if (model.irVersion === undefined || model.graph === undefined) {
-    throw new OnnxFormatError('ONNX_NOT_A_MODEL', `not an ONNX model: no ${model.irVersion === undefined ? 'ir_version' : 'graph'} field`);
+    throw new OnnxFormatError(
+      'ONNX_NOT_A_MODEL',
+      `not an ONNX model: no ${model.irVersion === undefined ? 'ir_version' : 'graph'} field`,
+    );
   }
   return model;
 }
@@ -39,9 +58,13 @@ export function encodeModel(model: ModelProto, options: EncodeOptions = {}): Uin
   encodeModelProto(writer, model);
   // Checked before `finish` allocates: the writer so far only holds references to tensor bytes.
   if (writer.length > limit) {
-    throw new OnnxFormatError('ONNX_TOO_LARGE', `the ONNX model would be ${writer.length} bytes, over the ${limit}-byte limit of one protobuf`, {
-      hint: 'save it with external data (saveModel with externalData) so large initializers live in a separate file',
-    });
+    throw new OnnxFormatError(
+      'ONNX_TOO_LARGE',
+      `the ONNX model would be ${writer.length} bytes, over the ${limit}-byte limit of one protobuf`,
+      {
+        hint: 'save it with external data (saveModel with externalData) so large initializers live in a separate file',
+      },
+    );
   }
   return writer.finish();
 }
@@ -61,7 +84,11 @@ export function loadModel(filePath: string, options: LoadOptions = {}): ModelPro
   try {
     bytes = readFileSync(filePath);
   } catch (error) {
-    throw new OnnxFormatError('ONNX_READ_FAILED', `cannot read ${filePath}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+    throw new OnnxFormatError(
+      'ONNX_READ_FAILED',
+      `cannot read ${filePath}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      { cause: error },
+    );
   }
   const model = decodeModel(bytes);
   if (options.loadExternalData ?? true) resolveExternalData(model, path.dirname(path.resolve(filePath)));
@@ -71,11 +98,19 @@ export function loadModel(filePath: string, options: LoadOptions = {}): ModelPro
 /** Every tensor of a model: initializers and tensors in attributes, subgraphs included. */
 export function* allTensors(model: ModelProto): Generator<TensorProto> {
   const graphs = model.graph ? [model.graph] : [];
-  for (const fn of model.functions) for (const node of fn.node) for (const a of node.attribute) { if (a.t) yield a.t; yield* a.tensors; }
+  for (const fn of model.functions)
+    for (const node of fn.node)
+      for (const a of node.attribute) {
+        if (a.t) yield a.t;
+        yield* a.tensors;
+      }
   while (graphs.length > 0) {
     const graph = graphs.pop()!;
     yield* graph.initializer;
-    for (const sparse of graph.sparseInitializer) { if (sparse.values) yield sparse.values; if (sparse.indices) yield sparse.indices; }
+    for (const sparse of graph.sparseInitializer) {
+      if (sparse.values) yield sparse.values;
+      if (sparse.indices) yield sparse.indices;
+    }
     for (const node of graph.node) {
       for (const attribute of node.attribute) {
         if (attribute.t) yield attribute.t;
@@ -95,7 +130,10 @@ function parseNonNegative(tensor: TensorProto, key: string): number | undefined 
   const text = externalField(tensor, key);
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw new OnnxFormatError('ONNX_EXTERNAL_DATA_INVALID', `tensor "${tensor.name ?? ''}": external data ${key} "${text}" is not a non-negative integer`);
+    throw new OnnxFormatError(
+      'ONNX_EXTERNAL_DATA_INVALID',
+      `tensor "${tensor.name ?? ''}": external data ${key} "${text}" is not a non-negative integer`,
+    );
   }
   return Number(text);
 }
@@ -122,7 +160,10 @@ export function safeExternalPath(modelDir: string, location: string, tensorName 
   }
   const relative = path.relative(realDir, realFile);
   if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
-    throw new OnnxFormatError('ONNX_EXTERNAL_DATA_UNSAFE', `${what} leads outside the model's folder (through a symlink)`);
+    throw new OnnxFormatError(
+      'ONNX_EXTERNAL_DATA_UNSAFE',
+      `${what} leads outside the model's folder (through a symlink)`,
+    );
   }
   if (!lstatSync(realFile).isFile()) {
     throw new OnnxFormatError('ONNX_EXTERNAL_DATA_UNSAFE', `${what} is not a regular file`);
@@ -142,7 +183,11 @@ export function resolveExternalData(model: ModelProto, modelDir: string): void {
       if (tensor.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
       const name = tensor.name ?? '';
       const location = externalField(tensor, 'location');
-      if (location === undefined) throw new OnnxFormatError('ONNX_EXTERNAL_DATA_INVALID', `tensor "${name}" is stored externally but has no location`);
+      if (location === undefined)
+        throw new OnnxFormatError(
+          'ONNX_EXTERNAL_DATA_INVALID',
+          `tensor "${name}" is stored externally but has no location`,
+        );
       const file = safeExternalPath(modelDir, location, name);
       let handle = openFiles.get(file);
       if (!handle) {
@@ -152,7 +197,10 @@ export function resolveExternalData(model: ModelProto, modelDir: string): void {
       }
       const offset = parseNonNegative(tensor, 'offset') ?? 0;
       if (offset > handle.size) {
-        throw new OnnxFormatError('ONNX_EXTERNAL_DATA_INVALID', `tensor "${name}": external data offset ${offset} is past the end of "${location}" (${handle.size} bytes)`);
+        throw new OnnxFormatError(
+          'ONNX_EXTERNAL_DATA_INVALID',
+          `tensor "${name}": external data offset ${offset} is past the end of "${location}" (${handle.size} bytes)`,
+        );
       }
       const expected = tensorByteLength(tensor);
       const length = parseNonNegative(tensor, 'length') ?? expected ?? handle.size - offset;
@@ -172,7 +220,8 @@ export function resolveExternalData(model: ModelProto, modelDir: string): void {
       let done = 0;
       while (done < length) {
         const read = readSync(handle.fd, data, done, length - done, offset + done);
-        if (read === 0) throw new OnnxFormatError('ONNX_EXTERNAL_DATA_INVALID', `tensor "${name}": "${location}" ended early`);
+        if (read === 0)
+          throw new OnnxFormatError('ONNX_EXTERNAL_DATA_INVALID', `tensor "${name}": "${location}" ended early`);
         done += read;
       }
       tensor.rawData = data;
@@ -219,7 +268,8 @@ const EXTERNAL_ALIGNMENT = 64;
  * location/offset/length; the input model is not changed.
  */
 export function saveModel(model: ModelProto, filePath: string, options: SaveOptions = {}): SavedModel {
-  const encodeOptions: EncodeOptions = options.maxProtoBytes === undefined ? {} : { maxProtoBytes: options.maxProtoBytes };
+  const encodeOptions: EncodeOptions =
+    options.maxProtoBytes === undefined ? {} : { maxProtoBytes: options.maxProtoBytes };
   let external = options.externalData;
   if (!external) {
     try {
@@ -236,7 +286,10 @@ export function saveModel(model: ModelProto, filePath: string, options: SaveOpti
   const threshold = settings.sizeThreshold ?? 1024;
   const dataPath = path.join(path.dirname(filePath), location);
   if (location.split(/[\\/]/).includes('..') || path.isAbsolute(location)) {
-    throw new OnnxFormatError('ONNX_EXTERNAL_DATA_UNSAFE', `external data location "${location}" must be a file name inside the model's folder`);
+    throw new OnnxFormatError(
+      'ONNX_EXTERNAL_DATA_UNSAFE',
+      `external data location "${location}" must be a file name inside the model's folder`,
+    );
   }
 
   const chunks: Uint8Array[] = [];
@@ -262,7 +315,10 @@ export function saveModel(model: ModelProto, filePath: string, options: SaveOpti
     offset += raw.length;
   }
   const graph = model.graph!;
-  const slim: ModelProto = { ...model, graph: { ...graph, initializer: graph.initializer.map((t) => moved.get(t) ?? t) } };
+  const slim: ModelProto = {
+    ...model,
+    graph: { ...graph, initializer: graph.initializer.map((t) => moved.get(t) ?? t) },
+  };
   const bytes = encodeModel(slim, encodeOptions);
   writeAtomically(dataPath, chunks);
   writeAtomically(filePath, [bytes]);

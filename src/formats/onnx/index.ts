@@ -56,7 +56,15 @@ export {
 } from './patch.js';
 export { dtypeFromName, dtypeName, tensorByteLength, tensorFromArray, tensorValues } from './tensor.js';
 export { AttributeProto_AttributeType, TensorProto_DataType, ONNX_SCHEMA_SOURCE } from './onnx-proto.generated.js';
-export type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto, ValueInfoProto } from './onnx-proto.generated.js';
+export type {
+  AttributeProto,
+  GraphProto,
+  ModelProto,
+  NodeProto,
+  TensorProto,
+  TypeProto,
+  ValueInfoProto,
+} from './onnx-proto.generated.js';
 export type { Int64 } from './wire.js';
 
 import { loadModel } from './codec.js';

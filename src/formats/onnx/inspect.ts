@@ -42,7 +42,9 @@ export interface OnnxSummary {
 function shapeOf(type: TypeProto | undefined): Array<number | string | null> | null {
   const shape = type?.tensorType?.shape ?? type?.sparseTensorType?.shape;
   if (!shape) return null;
-  return shape.dim.map((dim) => (dim.dimValue !== undefined ? dim.dimValue : dim.dimParam !== undefined && dim.dimParam !== '' ? dim.dimParam : null));
+  return shape.dim.map((dim) =>
+    dim.dimValue !== undefined ? dim.dimValue : dim.dimParam !== undefined && dim.dimParam !== '' ? dim.dimParam : null,
+  );
 }
 
 /**
@@ -50,7 +52,7 @@ function shapeOf(type: TypeProto | undefined): Array<number | string | null> | n
  * NHWC when the last dim is 1 or 3 (and dim 1 is not). Other shapes give undefined.
  */
 export function likelyImageLayout(shape: ReadonlyArray<number | string | null> | null): 'NCHW' | 'NHWC' | undefined {
-  if (!shape || shape.length !== 4) return undefined;
+  if (shape?.length !== 4) return undefined;
   const [, d1, d2, d3] = shape;
   const big = (d: number | string | null | undefined) => typeof d === 'number' && d > 4;
   if ((d1 === 1 || d1 === 3) && big(d2) && big(d3)) return 'NCHW';
@@ -62,7 +64,13 @@ function signature(value: ValueInfoProto): OnnxTensorSignature {
   const shape = shapeOf(value.type);
   const result: OnnxTensorSignature = {
     name: value.name ?? '',
-    dtype: value.type?.tensorType ? dtypeName(value.type.tensorType.elemType) : value.type?.sequenceType ? 'sequence' : value.type?.mapType ? 'map' : 'unknown',
+    dtype: value.type?.tensorType
+      ? dtypeName(value.type.tensorType.elemType)
+      : value.type?.sequenceType
+        ? 'sequence'
+        : value.type?.mapType
+          ? 'map'
+          : 'unknown',
     shape,
   };
   const layout = likelyImageLayout(shape);
@@ -90,7 +98,10 @@ const QDQ_OPS = new Set(['QuantizeLinear', 'DequantizeLinear']);
 const QOPERATOR_PREFIX = 'QLinear';
 
 /** Classifies quantisation from op types and initializer dtypes. */
-export function quantizationKind(ops: Record<string, number>, initializerDtypes: Record<string, unknown>): OnnxQuantizationKind {
+export function quantizationKind(
+  ops: Record<string, number>,
+  initializerDtypes: Record<string, unknown>,
+): OnnxQuantizationKind {
   const opNames = Object.keys(ops).map((op) => op.split(':').pop()!);
   const has = (test: (op: string) => boolean) => opNames.some(test);
   const kinds: OnnxQuantizationKind[] = [];
@@ -155,7 +166,9 @@ export function inspectModel(model: ModelProto): OnnxSummary {
     initializersByDtype,
     metadata: Object.fromEntries(model.metadataProps.map((p) => [p.key ?? '', p.value ?? ''])),
     flags: {
-      dynamicInputs: inputs.filter((i) => i.shape === null || i.shape.some((d) => typeof d !== 'number')).map((i) => i.name),
+      dynamicInputs: inputs
+        .filter((i) => i.shape === null || i.shape.some((d) => typeof d !== 'number'))
+        .map((i) => i.name),
       transposeCount: ops['Transpose'] ?? 0,
       customDomains: [...customDomains].sort(),
       quantization: quantizationKind(sortedOps, initializersByDtype),
@@ -185,14 +198,25 @@ export function describeOnnxSummary(summary: OnnxSummary): string[] {
   const producer = [summary.producer.name, summary.producer.version].filter(Boolean).join(' ');
   if (producer) lines.push(`producer: ${producer}`);
   lines.push('inputs:');
-  for (const i of summary.inputs) lines.push(`  ${i.name}: ${i.dtype} ${formatShape(i.shape)}${i.likelyLayout ? ` (likely ${i.likelyLayout})` : ''}`);
+  for (const i of summary.inputs)
+    lines.push(`  ${i.name}: ${i.dtype} ${formatShape(i.shape)}${i.likelyLayout ? ` (likely ${i.likelyLayout})` : ''}`);
   lines.push('outputs:');
   for (const o of summary.outputs) lines.push(`  ${o.name}: ${o.dtype} ${formatShape(o.shape)}`);
   lines.push(`nodes: ${summary.nodeCount}`);
-  lines.push(`ops: ${Object.entries(summary.ops).map(([op, n]) => `${op} ${n}`).join(', ') || 'none'}`);
-  lines.push(`parameters: ${summary.parameters.count.toLocaleString('en-US')} (${formatBytes(summary.parameters.bytes)})`);
+  lines.push(
+    `ops: ${
+      Object.entries(summary.ops)
+        .map(([op, n]) => `${op} ${n}`)
+        .join(', ') || 'none'
+    }`,
+  );
+  lines.push(
+    `parameters: ${summary.parameters.count.toLocaleString('en-US')} (${formatBytes(summary.parameters.bytes)})`,
+  );
   for (const [dtype, entry] of Object.entries(summary.initializersByDtype)) {
-    lines.push(`  ${dtype}: ${entry.tensors} tensors, ${entry.elements.toLocaleString('en-US')} values, ${formatBytes(entry.bytes)}`);
+    lines.push(
+      `  ${dtype}: ${entry.tensors} tensors, ${entry.elements.toLocaleString('en-US')} values, ${formatBytes(entry.bytes)}`,
+    );
   }
   const flags = summary.flags;
   lines.push(`quantization: ${flags.quantization}`);

@@ -5,7 +5,14 @@
 import type { InputSpec, ParameterReplacement } from '../../recipe/types.js';
 import { OnnxPatchError } from './errors.js';
 import { attribute as makeAttribute } from './builder.js';
-import { AttributeProto_AttributeType, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from './onnx-proto.generated.js';
+import {
+  AttributeProto_AttributeType,
+  type AttributeProto,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+} from './onnx-proto.generated.js';
 import { tensorWithValues } from './tensor.js';
 
 /** A structural copy of a model that shares byte arrays (raw_data, strings) with the original. */
@@ -44,7 +51,10 @@ export function fixDynamicDims(model: ModelProto, inputs: readonly InputSpec[]):
     const input = graph.input.find((v) => v.name === spec.name);
     if (!input) {
       const names = graph.input.filter((v) => !initializerNames.has(v.name)).map((v) => v.name ?? '');
-      throw new OnnxPatchError('ONNX_INPUT_NOT_FOUND', `recipe input "${spec.name}" is not an input of the model (its inputs: ${describeNames(names)})`);
+      throw new OnnxPatchError(
+        'ONNX_INPUT_NOT_FOUND',
+        `recipe input "${spec.name}" is not an input of the model (its inputs: ${describeNames(names)})`,
+      );
     }
     const tensorType = input.type?.tensorType;
     if (!tensorType) throw new OnnxPatchError('ONNX_INPUT_NOT_TENSOR', `model input "${spec.name}" is not a tensor`);
@@ -117,7 +127,10 @@ export function renameTensors(model: ModelProto, mapping: Readonly<Record<string
       );
     }
     if (to === '' || (allNames.has(to) && mapping[to] === undefined)) {
-      throw new OnnxPatchError('ONNX_TENSOR_NAME_TAKEN', `cannot rename "${from}" to "${to}": ${to === '' ? 'the name is empty' : 'that name is already used in the graph'}`);
+      throw new OnnxPatchError(
+        'ONNX_TENSOR_NAME_TAKEN',
+        `cannot rename "${from}" to "${to}": ${to === '' ? 'the name is empty' : 'that name is already used in the graph'}`,
+      );
     }
   }
   const rename = (name: string) => mapping[name] ?? name;
@@ -222,7 +235,11 @@ const ENTRY_FIELDS = new Set(['op_name', 'param_target', 'param_name', 'values']
 /** Shape of a nested number array: [[1,2],[3,4]] -> [2,2]; a bare number -> []. */
 function nestedShape(values: unknown, where: string): { flat: number[]; dims: number[] } {
   if (typeof values === 'number') return { flat: [values], dims: [] };
-  if (!Array.isArray(values)) throw new OnnxPatchError('REPLACEMENT_VALUES_INVALID', `${where}: values must be a number or a (nested) array of numbers, got ${JSON.stringify(values)}`);
+  if (!Array.isArray(values))
+    throw new OnnxPatchError(
+      'REPLACEMENT_VALUES_INVALID',
+      `${where}: values must be a number or a (nested) array of numbers, got ${JSON.stringify(values)}`,
+    );
   if (values.length === 0) return { flat: [], dims: [0] };
   const parts = values.map((v) => nestedShape(v, where));
   const inner = parts[0]!.dims;
@@ -251,24 +268,43 @@ function replaceAttribute(node: NodeProto, name: string, values: unknown, where:
   if (scalarTypes.includes(type ?? 0) && Array.isArray(values) && values.length === 1) values = values[0];
   switch (type) {
     case T.INT:
-      if (typeof values !== 'number' || !Number.isInteger(values)) throw new OnnxPatchError('REPLACEMENT_VALUES_INVALID', `${where}: attribute "${name}" is an int, got ${JSON.stringify(values)}`);
+      if (typeof values !== 'number' || !Number.isInteger(values))
+        throw new OnnxPatchError(
+          'REPLACEMENT_VALUES_INVALID',
+          `${where}: attribute "${name}" is an int, got ${JSON.stringify(values)}`,
+        );
       replacement = { ...existing, i: values };
       break;
     case T.FLOAT:
-      if (typeof values !== 'number') throw new OnnxPatchError('REPLACEMENT_VALUES_INVALID', `${where}: attribute "${name}" is a float, got ${JSON.stringify(values)}`);
+      if (typeof values !== 'number')
+        throw new OnnxPatchError(
+          'REPLACEMENT_VALUES_INVALID',
+          `${where}: attribute "${name}" is a float, got ${JSON.stringify(values)}`,
+        );
       replacement = { ...existing, f: values };
       break;
     case T.STRING:
-      if (typeof values !== 'string') throw new OnnxPatchError('REPLACEMENT_VALUES_INVALID', `${where}: attribute "${name}" is a string, got ${JSON.stringify(values)}`);
+      if (typeof values !== 'string')
+        throw new OnnxPatchError(
+          'REPLACEMENT_VALUES_INVALID',
+          `${where}: attribute "${name}" is a string, got ${JSON.stringify(values)}`,
+        );
       replacement = { ...existing, s: new TextEncoder().encode(values) };
       break;
     case T.INTS:
     case T.FLOATS: {
       const list = typeof values === 'number' ? [values] : values;
-      if (!Array.isArray(list) || list.some((v) => typeof v !== 'number' || (type === T.INTS && !Number.isInteger(v)))) {
-        throw new OnnxPatchError('REPLACEMENT_VALUES_INVALID', `${where}: attribute "${name}" is a list of ${type === T.INTS ? 'ints' : 'floats'}, got ${JSON.stringify(values)}`);
+      if (
+        !Array.isArray(list) ||
+        list.some((v) => typeof v !== 'number' || (type === T.INTS && !Number.isInteger(v)))
+      ) {
+        throw new OnnxPatchError(
+          'REPLACEMENT_VALUES_INVALID',
+          `${where}: attribute "${name}" is a list of ${type === T.INTS ? 'ints' : 'floats'}, got ${JSON.stringify(values)}`,
+        );
       }
-      replacement = type === T.INTS ? { ...existing, ints: list as number[] } : { ...existing, floats: list as number[] };
+      replacement =
+        type === T.INTS ? { ...existing, ints: list as number[] } : { ...existing, floats: list as number[] };
       break;
     }
     case T.TENSOR: {
@@ -277,7 +313,10 @@ function replaceAttribute(node: NodeProto, name: string, values: unknown, where:
       break;
     }
     default:
-      throw new OnnxPatchError('REPLACEMENT_UNSUPPORTED', `${where}: attribute "${name}" has a type edgezoo cannot replace (${type})`);
+      throw new OnnxPatchError(
+        'REPLACEMENT_UNSUPPORTED',
+        `${where}: attribute "${name}" has a type edgezoo cannot replace (${type})`,
+      );
   }
   node.attribute = node.attribute.map((a, i) => (i === index ? replacement : a));
 }
@@ -304,7 +343,9 @@ function replaceInput(graph: GraphProto, node: NodeProto, inputName: string, val
     return;
   }
   if (initializerIndex >= 0) {
-    graph.initializer = graph.initializer.map((t, i) => (i === initializerIndex ? tensorWithValues(source, flat, dims) : t));
+    graph.initializer = graph.initializer.map((t, i) =>
+      i === initializerIndex ? tensorWithValues(source, flat, dims) : t,
+    );
   } else {
     const tensor = tensorWithValues(source, flat, dims);
     constant!.attribute = constant!.attribute.map((a) => (a.name === 'value' ? { ...a, t: tensor } : a));
@@ -322,7 +363,10 @@ function replaceInput(graph: GraphProto, node: NodeProto, inputName: string, val
  */
 export function applyReplacements(model: ModelProto, replacement: ParameterReplacement): ReplacementResult {
   if (replacement.format_version !== 1) {
-    throw new OnnxPatchError('REPLACEMENT_VERSION', `parameter replacement format_version ${String(replacement.format_version)} is not supported (expected 1)`);
+    throw new OnnxPatchError(
+      'REPLACEMENT_VERSION',
+      `parameter replacement format_version ${String(replacement.format_version)} is not supported (expected 1)`,
+    );
   }
   const result = cloneModel(model);
   const graph = graphOf(result);
@@ -340,9 +384,20 @@ export function applyReplacements(model: ModelProto, replacement: ParameterRepla
     const hasValues = entry.values !== undefined;
     if (entry.param_target === 'op' || (!hasValues && onlyForOnnx2tf.length > 0) || entry.param_target === 'outputs') {
       notApplicable.push({
-        index, op_name: entry.op_name, param_target: entry.param_target, param_name: entry.param_name ?? '',
-        fields: entry.param_target === 'op' ? Object.keys(entry).filter((k) => !['op_name', 'param_target'].includes(k)) : onlyForOnnx2tf.length ? onlyForOnnx2tf : ['values'],
-        reason: entry.param_target === 'op' ? 'param_target "op" sets TensorFlow-side op parameters; only onnx2tf applies it' : 'transpositions and output replacements are applied by onnx2tf while converting',
+        index,
+        op_name: entry.op_name,
+        param_target: entry.param_target,
+        param_name: entry.param_name ?? '',
+        fields:
+          entry.param_target === 'op'
+            ? Object.keys(entry).filter((k) => !['op_name', 'param_target'].includes(k))
+            : onlyForOnnx2tf.length
+              ? onlyForOnnx2tf
+              : ['values'],
+        reason:
+          entry.param_target === 'op'
+            ? 'param_target "op" sets TensorFlow-side op parameters; only onnx2tf applies it'
+            : 'transpositions and output replacements are applied by onnx2tf while converting',
       });
       forOnnx2tf.operations.push(entry);
       return;
@@ -352,17 +407,34 @@ export function applyReplacements(model: ModelProto, replacement: ParameterRepla
       replaceAttribute(node, entry.param_name, entry.values, where);
     } else if (entry.param_target === 'inputs') {
       if (!node.input.includes(entry.param_name)) {
-        throw new OnnxPatchError('REPLACEMENT_PARAM_NOT_FOUND', `${where}: "${entry.param_name}" is not an input of ${node.opType} "${entry.op_name}" (its inputs: ${describeNames(node.input)})`);
+        throw new OnnxPatchError(
+          'REPLACEMENT_PARAM_NOT_FOUND',
+          `${where}: "${entry.param_name}" is not an input of ${node.opType} "${entry.op_name}" (its inputs: ${describeNames(node.input)})`,
+        );
       }
       replaceInput(graph, node, entry.param_name, entry.values, where);
     } else {
-      throw new OnnxPatchError('REPLACEMENT_VALUES_INVALID', `${where}: param_target must be inputs, attributes, outputs or op`);
+      throw new OnnxPatchError(
+        'REPLACEMENT_VALUES_INVALID',
+        `${where}: param_target must be inputs, attributes, outputs or op`,
+      );
     }
     applied.push(`${entry.op_name} ${entry.param_target} ${entry.param_name}`);
     const perms = ONNX2TF_ONLY_FIELDS.filter((key) => key in entry);
     if (perms.length > 0) {
-      notApplicable.push({ index, op_name: entry.op_name, param_target: entry.param_target, param_name: entry.param_name, fields: perms, reason: 'transpositions are applied by onnx2tf while converting' });
-      const kept: ParameterReplacement['operations'][number] = { op_name: entry.op_name, param_target: entry.param_target, param_name: entry.param_name };
+      notApplicable.push({
+        index,
+        op_name: entry.op_name,
+        param_target: entry.param_target,
+        param_name: entry.param_name,
+        fields: perms,
+        reason: 'transpositions are applied by onnx2tf while converting',
+      });
+      const kept: ParameterReplacement['operations'][number] = {
+        op_name: entry.op_name,
+        param_target: entry.param_target,
+        param_name: entry.param_name,
+      };
       for (const key of perms) kept[key] = entry[key];
       forOnnx2tf.operations.push(kept);
     }

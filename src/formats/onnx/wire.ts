@@ -43,11 +43,22 @@ export class ProtoReader {
     const fieldNumber = key >>> 3;
     const wireType = key & 7;
     if (fieldNumber === 0) {
-      throw new OnnxFormatError('ONNX_CORRUPT', `corrupt ONNX data: field number 0 in ${messageName} at byte ${at}`, { offset: at });
+      throw new OnnxFormatError('ONNX_CORRUPT', `corrupt ONNX data: field number 0 in ${messageName} at byte ${at}`, {
+        offset: at,
+      });
     }
-    if (wireType !== WIRE_VARINT && wireType !== WIRE_FIXED64 && wireType !== WIRE_LENGTH_DELIMITED && wireType !== WIRE_FIXED32) {
+    if (
+      wireType !== WIRE_VARINT &&
+      wireType !== WIRE_FIXED64 &&
+      wireType !== WIRE_LENGTH_DELIMITED &&
+      wireType !== WIRE_FIXED32
+    ) {
       // Groups (3, 4) are deprecated and unused by ONNX; 6 and 7 do not exist.
-      throw new OnnxFormatError('ONNX_CORRUPT', `corrupt ONNX data: wire type ${wireType} in ${messageName} at byte ${at}`, { offset: at });
+      throw new OnnxFormatError(
+        'ONNX_CORRUPT',
+        `corrupt ONNX data: wire type ${wireType} in ${messageName} at byte ${at}`,
+        { offset: at },
+      );
     }
     return key;
   }
@@ -65,10 +76,18 @@ export class ProtoReader {
       );
     }
     switch (wireType) {
-      case WIRE_VARINT: this.reader.skip(); break;
-      case WIRE_FIXED64: this.reader.skip(8); break;
-      case WIRE_LENGTH_DELIMITED: this.reader.skip(this.length()); break;
-      default: this.reader.skip(4); break;
+      case WIRE_VARINT:
+        this.reader.skip();
+        break;
+      case WIRE_FIXED64:
+        this.reader.skip(8);
+        break;
+      case WIRE_LENGTH_DELIMITED:
+        this.reader.skip(this.length());
+        break;
+      default:
+        this.reader.skip(4);
+        break;
     }
   }
 
@@ -90,9 +109,13 @@ export class ProtoReader {
   message<T>(decode: (reader: ProtoReader) => T): T {
     const length = this.length();
     if (this.depth >= MAX_NESTING_DEPTH) {
-      throw new OnnxFormatError('ONNX_TOO_DEEP', `ONNX data nests messages deeper than ${MAX_NESTING_DEPTH} levels at byte ${this.reader.pos}`, {
-        offset: this.reader.pos,
-      });
+      throw new OnnxFormatError(
+        'ONNX_TOO_DEEP',
+        `ONNX data nests messages deeper than ${MAX_NESTING_DEPTH} levels at byte ${this.reader.pos}`,
+        {
+          offset: this.reader.pos,
+        },
+      );
     }
     const end = this.reader.pos + length;
     const outerEnd = this.reader.len;
@@ -109,9 +132,13 @@ export class ProtoReader {
     const at = this.reader.pos;
     const length = this.length();
     if (elementSize !== undefined && length % elementSize !== 0) {
-      throw new OnnxFormatError('ONNX_CORRUPT', `corrupt ONNX data: packed field at byte ${at} has ${length} bytes, not a multiple of ${elementSize}`, {
-        offset: at,
-      });
+      throw new OnnxFormatError(
+        'ONNX_CORRUPT',
+        `corrupt ONNX data: packed field at byte ${at} has ${length} bytes, not a multiple of ${elementSize}`,
+        {
+          offset: at,
+        },
+      );
     }
     return this.reader.pos + length;
   }
@@ -119,7 +146,11 @@ export class ProtoReader {
   /** Checks a packed varint field ended exactly at its declared end. */
   endPacked(end: number): void {
     if (this.reader.pos !== end) {
-      throw new OnnxFormatError('ONNX_CORRUPT', `corrupt ONNX data: a packed field overruns its length at byte ${end}`, { offset: end });
+      throw new OnnxFormatError(
+        'ONNX_CORRUPT',
+        `corrupt ONNX data: a packed field overruns its length at byte ${end}`,
+        { offset: end },
+      );
     }
   }
 
@@ -161,7 +192,11 @@ export class ProtoReader {
     const at = this.reader.pos;
     const value = this.varint64(true);
     if (typeof value !== 'number') {
-      throw new OnnxFormatError('ONNX_CORRUPT', `corrupt ONNX data: ${field} is ${value}, out of range, at byte ${at}`, { offset: at });
+      throw new OnnxFormatError(
+        'ONNX_CORRUPT',
+        `corrupt ONNX data: ${field} is ${value}, out of range, at byte ${at}`,
+        { offset: at },
+      );
     }
     return value;
   }
@@ -175,9 +210,13 @@ export class ProtoReader {
     let hi = 0;
     for (let i = 0; i < 10; i++) {
       if (pos >= end) {
-        throw new OnnxFormatError('ONNX_TRUNCATED', `ONNX data is truncated or corrupt: a varint runs past its message at byte ${this.reader.pos}`, {
-          offset: this.reader.pos,
-        });
+        throw new OnnxFormatError(
+          'ONNX_TRUNCATED',
+          `ONNX data is truncated or corrupt: a varint runs past its message at byte ${this.reader.pos}`,
+          {
+            offset: this.reader.pos,
+          },
+        );
       }
       const byte = buf[pos++]!;
       if (i < 4) lo |= (byte & 0x7f) << (7 * i);
@@ -194,9 +233,13 @@ export class ProtoReader {
         return signed ? BigInt.asIntN(64, big) : big;
       }
     }
-    throw new OnnxFormatError('ONNX_CORRUPT', `corrupt ONNX data: a varint is longer than 10 bytes at byte ${this.reader.pos}`, {
-      offset: this.reader.pos,
-    });
+    throw new OnnxFormatError(
+      'ONNX_CORRUPT',
+      `corrupt ONNX data: a varint is longer than 10 bytes at byte ${this.reader.pos}`,
+      {
+        offset: this.reader.pos,
+      },
+    );
   }
 }
 
@@ -209,13 +252,20 @@ export function decodeTopLevel<T>(bytes: Uint8Array, decode: (reader: ProtoReade
     if (error instanceof OnnxFormatError) throw error;
     // protobufjs reports bounds and varint problems as plain Errors.
     if (error instanceof RangeError && /index out of range/.test(error.message)) {
-      throw new OnnxFormatError('ONNX_TRUNCATED', `ONNX data is truncated or corrupt: a field runs past its message near byte ${reader.pos}`, {
+      throw new OnnxFormatError(
+        'ONNX_TRUNCATED',
+        `ONNX data is truncated or corrupt: a field runs past its message near byte ${reader.pos}`,
+        {
+          offset: reader.pos,
+          cause: error,
+        },
+      );
+    }
+    if (error instanceof Error && /invalid varint/.test(error.message)) {
+      throw new OnnxFormatError('ONNX_CORRUPT', `corrupt ONNX data: invalid varint near byte ${reader.pos}`, {
         offset: reader.pos,
         cause: error,
       });
-    }
-    if (error instanceof Error && /invalid varint/.test(error.message)) {
-      throw new OnnxFormatError('ONNX_CORRUPT', `corrupt ONNX data: invalid varint near byte ${reader.pos}`, { offset: reader.pos, cause: error });
     }
     throw error;
   }
@@ -284,4 +334,9 @@ export class ProtoWriter {
   }
 }
 
-export const WireType = { VARINT: WIRE_VARINT, FIXED64: WIRE_FIXED64, LENGTH_DELIMITED: WIRE_LENGTH_DELIMITED, FIXED32: WIRE_FIXED32 } as const;
+export const WireType = {
+  VARINT: WIRE_VARINT,
+  FIXED64: WIRE_FIXED64,
+  LENGTH_DELIMITED: WIRE_LENGTH_DELIMITED,
+  FIXED32: WIRE_FIXED32,
+} as const;

@@ -22,7 +22,11 @@ export interface TensorSpec {
   readonly shape: readonly number[];
   readonly shapeSignature?: readonly number[];
   readonly buffer?: number;
-  readonly quantization?: { readonly scale: readonly number[]; readonly zeroPoint: readonly number[]; readonly quantizedDimension?: number };
+  readonly quantization?: {
+    readonly scale: readonly number[];
+    readonly zeroPoint: readonly number[];
+    readonly quantizedDimension?: number;
+  };
 }
 
 export interface OperatorSpec {
@@ -45,7 +49,9 @@ export interface SubgraphSpec {
 }
 
 /** A buffer: inline `data`, or `external` bytes appended after the flatbuffer (offset/size form). */
-export type BufferSpec = { readonly data?: Uint8Array; readonly external?: undefined } | { readonly external: Uint8Array; readonly data?: undefined };
+export type BufferSpec =
+  | { readonly data?: Uint8Array; readonly external?: undefined }
+  | { readonly external: Uint8Array; readonly data?: undefined };
 
 export interface TfliteModelSpec {
   readonly version?: number;
@@ -64,7 +70,6 @@ export interface TfliteModelSpec {
   readonly unknownModelSlot?: number;
 }
 
-
 function codeOf(names: Readonly<Record<number, string>>, name: string | number, what: string): number {
   if (typeof name === 'number') return name;
   for (const [code, candidate] of Object.entries(names)) if (candidate === name) return Number(code);
@@ -79,12 +84,17 @@ export function buildTfliteModel(spec: TfliteModelSpec): Uint8Array {
   // Everything stored past the flatbuffer: buffers first, then large custom options, in order.
   const external: Uint8Array[] = [
     ...spec.buffers.flatMap((b) => (b.external === undefined ? [] : [b.external])),
-    ...spec.subgraphs.flatMap((s) => s.operators.flatMap((o) => (o.largeCustomOptions === undefined ? [] : [o.largeCustomOptions]))),
+    ...spec.subgraphs.flatMap((s) =>
+      s.operators.flatMap((o) => (o.largeCustomOptions === undefined ? [] : [o.largeCustomOptions])),
+    ),
   ];
   if (external.length === 0) return serialise(spec, []);
   // External offsets are absolute, so they depend on the flatbuffer's size: build once with
   // placeholders of the same width, then again with the real offsets (the size cannot change).
-  const first = serialise(spec, external.map(() => 2n));
+  const first = serialise(
+    spec,
+    external.map(() => 2n),
+  );
   let end = align(first.length, EXTERNAL_ALIGNMENT);
   const offsets = external.map((bytes) => {
     const offset = end;
@@ -136,7 +146,12 @@ function serialise(spec: TfliteModelSpec, externalOffsets: readonly bigint[]): U
 
   const operatorCodes = spec.operatorCodes.map((code) => {
     const custom = code.customCode === undefined ? 0 : b.createString(code.customCode);
-    const real = code.customCode !== undefined ? 32 : code.op === undefined ? 0 : codeOf(BuiltinOperatorNames, code.op, 'operator');
+    const real =
+      code.customCode !== undefined
+        ? 32
+        : code.op === undefined
+          ? 0
+          : codeOf(BuiltinOperatorNames, code.op, 'operator');
     const deprecated = code.deprecatedBuiltinCode ?? Math.min(real, 127);
     const builtin = code.builtinCode ?? real;
     b.startObject(tables.OperatorCode.fieldCount);
@@ -158,7 +173,8 @@ function serialise(spec: TfliteModelSpec, externalOffsets: readonly bigint[]): U
         for (let i = tensor.quantization.scale.length - 1; i >= 0; i--) b.addFloat32(tensor.quantization.scale[i]!);
         const scaleVector = b.endVector();
         b.startVector(8, tensor.quantization.zeroPoint.length, 8);
-        for (let i = tensor.quantization.zeroPoint.length - 1; i >= 0; i--) b.addInt64(BigInt(tensor.quantization.zeroPoint[i]!));
+        for (let i = tensor.quantization.zeroPoint.length - 1; i >= 0; i--)
+          b.addInt64(BigInt(tensor.quantization.zeroPoint[i]!));
         const zeroPointVector = b.endVector();
         b.startObject(tables.QuantizationParameters.fieldCount);
         b.addFieldOffset(F.quant.scale.slot, scaleVector, 0);

@@ -51,7 +51,8 @@ export async function readTfliteFile(path: string): Promise<TfliteFileHead> {
         continue;
       }
       const hint = 'the file may be truncated or not a TFLite model: download or convert it again';
-      const options = error.byteOffset === undefined ? { cause: error, hint } : { cause: error, hint, byteOffset: error.byteOffset };
+      const options =
+        error.byteOffset === undefined ? { cause: error, hint } : { cause: error, hint, byteOffset: error.byteOffset };
       throw new TfliteFormatError(`${path}: ${error.message}`, options);
     }
   }

@@ -15,7 +15,9 @@ export const ADD_CONSTANT = Float32Array.of(1.5, -2, 3.25, 4);
  * Runs: y = x + c for x: float32[1,4] with signature `serving_default` (x -> y) and metadata
  * `min_runtime_version`. With `externalConstant` c is stored past the flatbuffer (offset/size).
  */
-export function addModel(options: { externalConstant?: boolean; metadata?: Record<string, Uint8Array> } = {}): Uint8Array {
+export function addModel(
+  options: { externalConstant?: boolean; metadata?: Record<string, Uint8Array> } = {},
+): Uint8Array {
   const constant = bytesOf(ADD_CONSTANT);
   const extra = Object.entries(options.metadata ?? {});
   return buildTfliteModel({
@@ -41,7 +43,14 @@ export function addModel(options: { externalConstant?: boolean; metadata?: Recor
       ...extra.map(([, data]) => ({ data })),
     ],
     metadata: [{ name: 'min_runtime_version', buffer: 2 }, ...extra.map(([name], i) => ({ name, buffer: 3 + i }))],
-    signatureDefs: [{ key: 'serving_default', subgraphIndex: 0, inputs: [{ name: 'x', tensorIndex: 0 }], outputs: [{ name: 'y', tensorIndex: 2 }] }],
+    signatureDefs: [
+      {
+        key: 'serving_default',
+        subgraphIndex: 0,
+        inputs: [{ name: 'x', tensorIndex: 0 }],
+        outputs: [{ name: 'y', tensorIndex: 2 }],
+      },
+    ],
   });
 }
 
@@ -73,7 +82,12 @@ function toHalf(value: number): number {
 }
 
 /** Kinds of FULLY_CONNECTED fixture, one per quantisation kind the inspector tells apart. */
-export type FullyConnectedKind = 'float32' | 'float16-weights' | 'dynamic-range-int8' | 'full-integer-int8' | 'int16-activations';
+export type FullyConnectedKind =
+  | 'float32'
+  | 'float16-weights'
+  | 'dynamic-range-int8'
+  | 'full-integer-int8'
+  | 'int16-activations';
 
 /**
  * Runs (all kinds but int16-activations, which is only inspected): y = x W^T + b with x: [1,8],
@@ -109,13 +123,19 @@ export function fullyConnectedModel(kind: FullyConnectedKind = 'float32'): Uint8
       weight =
         kind === 'float32'
           ? addConstant({ name: 'w', dtype: 'FLOAT32', shape: [4, 8] }, bytesOf(w))
-          : addConstant({ name: 'w', dtype: 'INT8', shape: [4, 8], quantization: { scale: [wScale], zeroPoint: [0] } }, bytesOf(wInt8));
+          : addConstant(
+              { name: 'w', dtype: 'INT8', shape: [4, 8], quantization: { scale: [wScale], zeroPoint: [0] } },
+              bytesOf(wInt8),
+            );
       bias = addConstant({ name: 'b', dtype: 'FLOAT32', shape: [4] }, bytesOf(b));
       y = addActivation({ name: 'y', dtype: 'FLOAT32', shape: [1, 4] });
       break;
     case 'float16-weights': {
       x = addActivation({ name: 'x', dtype: 'FLOAT32', shape: [1, 8] });
-      const half = addConstant({ name: 'w_fp16', dtype: 'FLOAT16', shape: [4, 8] }, bytesOf(Uint16Array.from(w, toHalf)));
+      const half = addConstant(
+        { name: 'w_fp16', dtype: 'FLOAT16', shape: [4, 8] },
+        bytesOf(Uint16Array.from(w, toHalf)),
+      );
       weight = addActivation({ name: 'w', dtype: 'FLOAT32', shape: [4, 8] });
       operatorCodes.push({ op: 'DEQUANTIZE' });
       operators.push({ opcodeIndex: 1, inputs: [half], outputs: [weight] });
@@ -125,8 +145,16 @@ export function fullyConnectedModel(kind: FullyConnectedKind = 'float32'): Uint8
     }
     case 'full-integer-int8': {
       const xScale = 0.05;
-      x = addActivation({ name: 'x', dtype: 'INT8', shape: [1, 8], quantization: { scale: [xScale], zeroPoint: [-3] } });
-      weight = addConstant({ name: 'w', dtype: 'INT8', shape: [4, 8], quantization: { scale: [wScale], zeroPoint: [0] } }, bytesOf(wInt8));
+      x = addActivation({
+        name: 'x',
+        dtype: 'INT8',
+        shape: [1, 8],
+        quantization: { scale: [xScale], zeroPoint: [-3] },
+      });
+      weight = addConstant(
+        { name: 'w', dtype: 'INT8', shape: [4, 8], quantization: { scale: [wScale], zeroPoint: [0] } },
+        bytesOf(wInt8),
+      );
       bias = addConstant(
         { name: 'b', dtype: 'INT32', shape: [4], quantization: { scale: [xScale * wScale], zeroPoint: [0] } },
         bytesOf(Int32Array.from(b, (v) => Math.round(v / (xScale * wScale)))),
@@ -136,23 +164,48 @@ export function fullyConnectedModel(kind: FullyConnectedKind = 'float32'): Uint8
     }
     case 'int16-activations': {
       const xScale = 1 / 4096;
-      x = addActivation({ name: 'x', dtype: 'INT16', shape: [1, 8], quantization: { scale: [xScale], zeroPoint: [0] } });
-      weight = addConstant({ name: 'w', dtype: 'INT8', shape: [4, 8], quantization: { scale: [wScale], zeroPoint: [0] } }, bytesOf(wInt8));
+      x = addActivation({
+        name: 'x',
+        dtype: 'INT16',
+        shape: [1, 8],
+        quantization: { scale: [xScale], zeroPoint: [0] },
+      });
+      weight = addConstant(
+        { name: 'w', dtype: 'INT8', shape: [4, 8], quantization: { scale: [wScale], zeroPoint: [0] } },
+        bytesOf(wInt8),
+      );
       bias = addConstant(
         { name: 'b', dtype: 'INT64', shape: [4], quantization: { scale: [xScale * wScale], zeroPoint: [0] } },
         bytesOf(BigInt64Array.from(b, (v) => BigInt(Math.round(v / (xScale * wScale))))),
       );
-      y = addActivation({ name: 'y', dtype: 'INT16', shape: [1, 4], quantization: { scale: [1 / 2048], zeroPoint: [0] } });
+      y = addActivation({
+        name: 'y',
+        dtype: 'INT16',
+        shape: [1, 4],
+        quantization: { scale: [1 / 2048], zeroPoint: [0] },
+      });
       break;
     }
   }
-  operators.push({ opcodeIndex: 0, inputs: [x, weight, bias], outputs: [y], builtinOptions: { type: 'FullyConnectedOptions' } });
+  operators.push({
+    opcodeIndex: 0,
+    inputs: [x, weight, bias],
+    outputs: [y],
+    builtinOptions: { type: 'FullyConnectedOptions' },
+  });
   return buildTfliteModel({
     description: `edgezoo test fixture: fully connected, ${kind}`,
     operatorCodes,
     subgraphs: [{ name: 'main', tensors, inputs: [x], outputs: [y], operators }],
     buffers,
-    signatureDefs: [{ key: 'serving_default', subgraphIndex: 0, inputs: [{ name: 'x', tensorIndex: x }], outputs: [{ name: 'y', tensorIndex: y }] }],
+    signatureDefs: [
+      {
+        key: 'serving_default',
+        subgraphIndex: 0,
+        inputs: [{ name: 'x', tensorIndex: x }],
+        outputs: [{ name: 'y', tensorIndex: y }],
+      },
+    ],
   });
 }
 
@@ -180,7 +233,13 @@ export function kitchenSinkModel(): Uint8Array {
         name: 'main',
         tensors: [
           { name: 'image', dtype: 'FLOAT32', shape: [1, 224, 224, 3], shapeSignature: [-1, 224, 224, 3] },
-          { name: 'kernel', dtype: 'INT8', shape: [2, 3], buffer: 1, quantization: { scale: [0.5, 0.25], zeroPoint: [0, 0], quantizedDimension: 0 } },
+          {
+            name: 'kernel',
+            dtype: 'INT8',
+            shape: [2, 3],
+            buffer: 1,
+            quantization: { scale: [0.5, 0.25], zeroPoint: [0, 0], quantizedDimension: 0 },
+          },
           { name: 'transposed', dtype: 'FLOAT32', shape: [1, 3, 224, 224], shapeSignature: [-1, 3, 224, 224] },
           { name: 'erf', dtype: 'FLOAT32', shape: [1, 3, 224, 224] },
           { name: 'big', dtype: 'FLOAT32', shape: [4], buffer: 2 },
@@ -192,7 +251,12 @@ export function kitchenSinkModel(): Uint8Array {
           { opcodeIndex: 3, inputs: [0, 1], outputs: [2] },
           { opcodeIndex: 4, inputs: [2], outputs: [3], customOptions: Uint8Array.of(1, 2, 3) },
           { opcodeIndex: 2, inputs: [3], outputs: [3] },
-          { opcodeIndex: 1, inputs: [3, 4, -1], outputs: [5], builtinOptions: { type: 'FullyConnectedOptions', int8Slots: { 0: 1 } } },
+          {
+            opcodeIndex: 1,
+            inputs: [3, 4, -1],
+            outputs: [5],
+            builtinOptions: { type: 'FullyConnectedOptions', int8Slots: { 0: 1 } },
+          },
           { opcodeIndex: 5, inputs: [5], outputs: [5], largeCustomOptions: Uint8Array.of(9, 8, 7, 6, 5) },
         ],
       },
@@ -207,11 +271,26 @@ export function kitchenSinkModel(): Uint8Array {
         operators: [{ opcodeIndex: 0, inputs: [0, 0], outputs: [1] }],
       },
     ],
-    buffers: [{}, { data: bytesOf(Int8Array.of(1, -2, 3, -4, 5, -6)) }, { external: bytesOf(Float32Array.of(1, 2, 3, 4)) }, { data: new TextEncoder().encode('{"model":"sink"}') }],
+    buffers: [
+      {},
+      { data: bytesOf(Int8Array.of(1, -2, 3, -4, 5, -6)) },
+      { external: bytesOf(Float32Array.of(1, 2, 3, 4)) },
+      { data: new TextEncoder().encode('{"model":"sink"}') },
+    ],
     metadata: [{ name: 'edgezoo', buffer: 3 }],
     signatureDefs: [
-      { key: 'serving_default', subgraphIndex: 0, inputs: [{ name: 'image', tensorIndex: 0 }], outputs: [{ name: 'logits', tensorIndex: 5 }] },
-      { key: 'second', subgraphIndex: 1, inputs: [{ name: 'a', tensorIndex: 0 }], outputs: [{ name: 'b', tensorIndex: 1 }] },
+      {
+        key: 'serving_default',
+        subgraphIndex: 0,
+        inputs: [{ name: 'image', tensorIndex: 0 }],
+        outputs: [{ name: 'logits', tensorIndex: 5 }],
+      },
+      {
+        key: 'second',
+        subgraphIndex: 1,
+        inputs: [{ name: 'a', tensorIndex: 0 }],
+        outputs: [{ name: 'b', tensorIndex: 1 }],
+      },
     ],
   });
 }

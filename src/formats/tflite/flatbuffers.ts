@@ -93,9 +93,12 @@ export class CheckedFlatBuffer {
   spend(count: number, position: number): void {
     this.elementsLeft -= count;
     if (this.elementsLeft < 0) {
-      throw new TfliteFormatError('invalid TFLite model: too many elements to decode (tables share vectors in a way no converter writes)', {
-        byteOffset: position,
-      });
+      throw new TfliteFormatError(
+        'invalid TFLite model: too many elements to decode (tables share vectors in a way no converter writes)',
+        {
+          byteOffset: position,
+        },
+      );
     }
   }
 
@@ -152,9 +155,12 @@ export class CheckedFlatBuffer {
   follow(position: number, what: string): number {
     const target = position + this.uint32(position);
     if (target >= this.length) {
-      throw new TfliteFormatError(`invalid TFLite model: ${what} offset at byte ${position} points past the end of the model`, {
-        byteOffset: position,
-      });
+      throw new TfliteFormatError(
+        `invalid TFLite model: ${what} offset at byte ${position} points past the end of the model`,
+        {
+          byteOffset: position,
+        },
+      );
     }
     return target;
   }
@@ -179,7 +185,9 @@ export class CheckedFlatBuffer {
     const vtableSize = this.uint16(vtable);
     const tableSize = this.uint16(vtable + 2);
     if (vtableSize < 4 || vtableSize % 2 !== 0 || tableSize < 4) {
-      throw new TfliteFormatError(`invalid TFLite model: ${what} at byte ${position} has a malformed vtable`, { byteOffset: vtable });
+      throw new TfliteFormatError(`invalid TFLite model: ${what} at byte ${position} has a malformed vtable`, {
+        byteOffset: vtable,
+      });
     }
     this.require(vtable, vtableSize, `${what} vtable`);
     this.require(position, tableSize, what);
@@ -243,9 +251,12 @@ export class CheckedTable {
     const value = this.bigOrNumber(field);
     if (typeof value === 'bigint') {
       if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
-        throw new TfliteFormatError(`invalid TFLite model: ${this.what} field ${field.slot} holds ${value}, too large to be a position or size`, {
-          byteOffset: this.position,
-        });
+        throw new TfliteFormatError(
+          `invalid TFLite model: ${this.what} field ${field.slot} holds ${value}, too large to be a position or size`,
+          {
+            byteOffset: this.position,
+          },
+        );
       }
       return Number(value);
     }
@@ -297,7 +308,9 @@ export class CheckedTable {
       const value = this.buffer.scalar(start + size * i, element);
       if (typeof value === 'bigint') {
         if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
-          throw new TfliteFormatError(`invalid TFLite model: ${what}[${i}] holds ${value}, out of range`, { byteOffset: start + size * i });
+          throw new TfliteFormatError(`invalid TFLite model: ${what}[${i}] holds ${value}, out of range`, {
+            byteOffset: start + size * i,
+          });
         }
         result[i] = Number(value);
       } else {

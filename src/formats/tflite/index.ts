@@ -36,8 +36,22 @@ export {
   type TfliteQuantizationKind,
 } from './inspect.js';
 export { readTfliteFile, MAX_FLATBUFFER_BYTES, type TfliteFileHead } from './file.js';
-export { withTfliteMetadata, writeTfliteMetadata, planMetadataWrite, applyMetadataWritePlan, type MetadataWritePlan } from './metadata-writer.js';
-export { buildTfliteModel, type TfliteModelSpec, type TensorSpec, type OperatorSpec, type OperatorCodeSpec, type SubgraphSpec, type BufferSpec } from './build-model.js';
+export {
+  withTfliteMetadata,
+  writeTfliteMetadata,
+  planMetadataWrite,
+  applyMetadataWritePlan,
+  type MetadataWritePlan,
+} from './metadata-writer.js';
+export {
+  buildTfliteModel,
+  type TfliteModelSpec,
+  type TensorSpec,
+  type OperatorSpec,
+  type OperatorCodeSpec,
+  type SubgraphSpec,
+  type BufferSpec,
+} from './build-model.js';
 
 /** The TFLite entry of the formats registry: recognise, inspect, and print a summary. */
 export const tfliteFormat = {

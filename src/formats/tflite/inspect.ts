@@ -1,5 +1,5 @@
 import { readTfliteFile } from './file.js';
-import { bufferBytes, metadataBytes, readTflite, type TfliteModel, type TfliteTensor } from './reader.js';
+import { bufferBytes, metadataBytes, type TfliteModel, type TfliteTensor } from './reader.js';
 
 /** Name of the metadata entry that carries edgezoo's JSON manifest inside a .tflite file. */
 export const EDGEZOO_METADATA_NAME = 'edgezoo';
@@ -13,7 +13,13 @@ export const EDGEZOO_METADATA_NAME = 'edgezoo';
  * - `int16-activations`: int16 activations with int8 weights (16x8);
  * - `mixed`: none of the above clearly.
  */
-export type TfliteQuantizationKind = 'float32' | 'float16-weights' | 'dynamic-range-int8' | 'full-integer-int8' | 'int16-activations' | 'mixed';
+export type TfliteQuantizationKind =
+  | 'float32'
+  | 'float16-weights'
+  | 'dynamic-range-int8'
+  | 'full-integer-int8'
+  | 'int16-activations'
+  | 'mixed';
 
 /** A subgraph input or output. */
 export interface TfliteTensorSignature {
@@ -79,7 +85,12 @@ export function likelyImageLayout(shape: readonly number[]): 'NCHW' | 'NHWC' | u
 }
 
 function signatureOf(tensor: TfliteTensor): TfliteTensorSignature {
-  const result: TfliteTensorSignature = { name: tensor.name, tensorIndex: tensor.index, dtype: tensor.dtype, shape: tensor.shape };
+  const result: TfliteTensorSignature = {
+    name: tensor.name,
+    tensorIndex: tensor.index,
+    dtype: tensor.dtype,
+    shape: tensor.shape,
+  };
   if (tensor.shapeSignature?.includes(-1)) result.shapeSignature = tensor.shapeSignature;
   const layout = likelyImageLayout(tensor.shapeSignature ?? tensor.shape);
   if (layout) result.likelyLayout = layout;
@@ -113,7 +124,9 @@ export function quantizationKind(model: TfliteModel): TfliteQuantizationKind {
   if (int8Activations > 0) return int8Activations >= floatActivations ? 'full-integer-int8' : 'mixed';
   if (int8Weights > 0) return 'dynamic-range-int8';
   if ((constants.get('FLOAT16') ?? 0) > 0 && ops.has('DEQUANTIZE')) return 'float16-weights';
-  const nonFloat = [...constants.keys()].filter((t) => t !== 'FLOAT32' && t !== 'INT32' && t !== 'INT64' && t !== 'BOOL');
+  const nonFloat = [...constants.keys()].filter(
+    (t) => t !== 'FLOAT32' && t !== 'INT32' && t !== 'INT64' && t !== 'BOOL',
+  );
   return nonFloat.length === 0 ? 'float32' : 'mixed';
 }
 
@@ -213,7 +226,9 @@ function formatTensor(signature: TfliteTensorSignature): string {
 export function formatTfliteSummary(summary: TfliteSummary): string[] {
   const lines: string[] = [];
   const ioTypes = [...new Set([...summary.inputs, ...summary.outputs].map((t) => t.dtype))].join('/');
-  lines.push(`format: TFLite (schema ${summary.schemaVersion}), ${summary.fileSize} bytes, ${summary.constantBytes} bytes of constants`);
+  lines.push(
+    `format: TFLite (schema ${summary.schemaVersion}), ${summary.fileSize} bytes, ${summary.constantBytes} bytes of constants`,
+  );
   if (summary.description) lines.push(`description: ${summary.description}`);
   if (summary.minRuntimeVersion) lines.push(`min runtime version: ${summary.minRuntimeVersion}`);
   lines.push(`quantization: ${summary.flags.quantization} (I/O ${ioTypes || 'none'})`);
@@ -222,22 +237,32 @@ export function formatTfliteSummary(summary: TfliteSummary): string[] {
   lines.push(`outputs:`);
   for (const output of summary.outputs) lines.push(formatTensor(output));
   if (summary.subgraphs.length > 1) {
-    lines.push(`subgraphs: ${summary.subgraphs.map((s) => `${s.name || '(unnamed)'} (${s.operators} ops)`).join(', ')}`);
+    lines.push(
+      `subgraphs: ${summary.subgraphs.map((s) => `${s.name || '(unnamed)'} (${s.operators} ops)`).join(', ')}`,
+    );
   }
   for (const signature of summary.signatures) {
     lines.push(`signature ${signature.key}: (${signature.inputs.join(', ')}) -> (${signature.outputs.join(', ')})`);
   }
-  lines.push(`operators: ${summary.operatorCount} (${Object.entries(summary.ops).map(([op, n]) => `${op} ${n}`).join(', ')})`);
-  if (summary.flags.flexOps.length > 0) lines.push(`warning: Flex ops (need the TensorFlow select-ops runtime): ${summary.flags.flexOps.join(', ')}`);
-  if (summary.flags.customOps.length > 0) lines.push(`warning: custom ops (need registered kernels): ${summary.flags.customOps.join(', ')}`);
+  lines.push(
+    `operators: ${summary.operatorCount} (${Object.entries(summary.ops)
+      .map(([op, n]) => `${op} ${n}`)
+      .join(', ')})`,
+  );
+  if (summary.flags.flexOps.length > 0)
+    lines.push(`warning: Flex ops (need the TensorFlow select-ops runtime): ${summary.flags.flexOps.join(', ')}`);
+  if (summary.flags.customOps.length > 0)
+    lines.push(`warning: custom ops (need registered kernels): ${summary.flags.customOps.join(', ')}`);
   if (summary.flags.transposeCount > 0) lines.push(`transposes: ${summary.flags.transposeCount}`);
   if (summary.flags.dynamicTensors.length > 0) {
     const shown = summary.flags.dynamicTensors.slice(0, 5).join(', ');
     const more = summary.flags.dynamicTensors.length > 5 ? ` and ${summary.flags.dynamicTensors.length - 5} more` : '';
     lines.push(`dynamic dims in: ${shown}${more}`);
   }
-  if (summary.flags.externalBuffers > 0) lines.push(`buffers stored past the flatbuffer: ${summary.flags.externalBuffers}`);
-  if (summary.metadata.length > 0) lines.push(`metadata: ${summary.metadata.map((m) => `${m.name} (${m.bytes} bytes)`).join(', ')}`);
+  if (summary.flags.externalBuffers > 0)
+    lines.push(`buffers stored past the flatbuffer: ${summary.flags.externalBuffers}`);
+  if (summary.metadata.length > 0)
+    lines.push(`metadata: ${summary.metadata.map((m) => `${m.name} (${m.bytes} bytes)`).join(', ')}`);
   if (summary.manifest !== undefined) lines.push(`edgezoo manifest: ${JSON.stringify(summary.manifest)}`);
   if (summary.manifestError) lines.push(`warning: ${summary.manifestError}`);
   return lines;

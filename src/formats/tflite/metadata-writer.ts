@@ -35,7 +35,9 @@ export interface MetadataWritePlan {
   readonly bufferIndex: number;
 }
 
-type Ref = { readonly in: 'original'; readonly position: number } | { readonly in: 'prefix'; readonly position: number };
+type Ref =
+  | { readonly in: 'original'; readonly position: number }
+  | { readonly in: 'prefix'; readonly position: number };
 
 const F = {
   model: tables.Model.fields,
@@ -54,7 +56,12 @@ function align(value: number, alignment: number): number {
  * 2 GiB when `fileSize` says it is bigger. Throws TfliteFormatError for an unreadable model and
  * TfliteUnsupportedError when its root table has fields this schema does not know.
  */
-export function planMetadataWrite(bytes: Uint8Array, name: string, data: Uint8Array, options: { fileSize?: number } = {}): MetadataWritePlan {
+export function planMetadataWrite(
+  bytes: Uint8Array,
+  name: string,
+  data: Uint8Array,
+  options: { fileSize?: number } = {},
+): MetadataWritePlan {
   const readRanges: Array<[number, number]> = [];
   const model = readTflite(bytes, { ...options, recordRanges: readRanges });
   const fb = new CheckedFlatBuffer(bytes);
@@ -72,7 +79,10 @@ export function planMetadataWrite(bytes: Uint8Array, name: string, data: Uint8Ar
 
   const bufferTables = root.tables(F.model.buffers, 'buffers');
   const metadataTables = root.tables(F.model.metadata, 'metadata');
-  const buffers: Array<Ref | 'new-empty' | 'new-data'> = bufferTables.map((t) => ({ in: 'original', position: t.position }));
+  const buffers: Array<Ref | 'new-empty' | 'new-data'> = bufferTables.map((t) => ({
+    in: 'original',
+    position: t.position,
+  }));
   const metadata: Array<Ref | 'new-entry'> = [];
 
   // Replace in place when the old entry's buffer serves nothing else; otherwise append a buffer.
@@ -109,7 +119,10 @@ export function planMetadataWrite(bytes: Uint8Array, name: string, data: Uint8Ar
     if (offset === 0) continue;
     const field = modelFieldsBySlot.get(slot)!;
     const position = root.fieldPosition(field)!;
-    modelSlots.set(slot, field.kind === 'offset' ? { in: 'original', position: fb.follow(position, `model field ${slot}`) } : 'scalar');
+    modelSlots.set(
+      slot,
+      field.kind === 'offset' ? { in: 'original', position: fb.follow(position, `model field ${slot}`) } : 'scalar',
+    );
   }
   modelSlots.set(F.model.buffers.slot, 'buffers');
   modelSlots.set(F.model.metadata.slot, 'metadata');
@@ -131,7 +144,10 @@ export function planMetadataWrite(bytes: Uint8Array, name: string, data: Uint8Ar
   const dataVector = align(size + 4, 16) - 4;
   size = dataVector + 4 + data.length;
   const prefixSize = align(size, SHIFT_ALIGNMENT);
-  if (prefixSize + (options.fileSize ?? bytes.length) > Number.MAX_SAFE_INTEGER) throw new TfliteFormatError(`invalid TFLite model: ${options.fileSize ?? bytes.length} bytes is more than offsets can address`);
+  if (prefixSize + (options.fileSize ?? bytes.length) > Number.MAX_SAFE_INTEGER)
+    throw new TfliteFormatError(
+      `invalid TFLite model: ${options.fileSize ?? bytes.length} bytes is more than offsets can address`,
+    );
 
   const prefix = new Uint8Array(prefixSize);
   const view = new DataView(prefix.buffer);
@@ -162,8 +178,7 @@ export function planMetadataWrite(bytes: Uint8Array, name: string, data: Uint8Ar
       // Every scalar of the Model table (version) is 4 bytes wide: copy it as stored.
       const from = root.fieldPosition(modelFieldsBySlot.get(slot)!)!;
       prefix.set(bytes.subarray(from, from + 4), at);
-    }
-    else writeOffset(at, resolve(content));
+    } else writeOffset(at, resolve(content));
   });
 
   view.setUint32(buffersVector, buffers.length, true);
@@ -201,7 +216,10 @@ export function planMetadataWrite(bytes: Uint8Array, name: string, data: Uint8Ar
  * moving the offset would change what a reader sees elsewhere (a tensor name, a shape...).
  * Converters never lay tables over each other; crafted files can.
  */
-function checkPatchesAreNotShared(patches: ReadonlyArray<{ position: number; owner: [number, number] }>, ranges: Array<[number, number]>): void {
+function checkPatchesAreNotShared(
+  patches: ReadonlyArray<{ position: number; owner: [number, number] }>,
+  ranges: Array<[number, number]>,
+): void {
   if (patches.length === 0) return;
   const sorted = [...patches].sort((a, b) => a.position - b.position);
   for (const [start, end] of ranges) {
@@ -243,7 +261,8 @@ function absoluteOffsetPatches(fb: CheckedFlatBuffer, root: CheckedTable, buffer
     const value = fb.scalar(position, 'uint64') as bigint;
     const tableSize = fb.uint16(table.vtablePosition + 2);
     // 0 and 1 are markers, not positions (see the reader); a table shared by two vector entries is patched once.
-    if (value > 1n) patches.set(position, { position, value: value + shift, owner: [table.position, table.position + tableSize] });
+    if (value > 1n)
+      patches.set(position, { position, value: value + shift, owner: [table.position, table.position + tableSize] });
   };
   for (const buffer of bufferTables) patch(buffer, F.buffer.offset);
   for (const subgraph of root.tables(F.model.subgraphs, 'subgraphs')) {
@@ -272,7 +291,12 @@ export function withTfliteMetadata(bytes: Uint8Array, name: string, data: Uint8A
  * Streams the original, so models past 2 GB need no more memory than their flatbuffer part; the
  * output appears complete or not at all (temp file + rename).
  */
-export async function writeTfliteMetadata(inputPath: string, outputPath: string, name: string, data: Uint8Array): Promise<{ bytesWritten: number }> {
+export async function writeTfliteMetadata(
+  inputPath: string,
+  outputPath: string,
+  name: string,
+  data: Uint8Array,
+): Promise<{ bytesWritten: number }> {
   const { bytes: head, fileSize } = await readTfliteFile(inputPath);
   const plan = planMetadataWrite(head, name, data, { fileSize });
   const patchBytes = plan.patches.map(({ position, value }) => {

@@ -1,6 +1,13 @@
 import { TfliteFormatError } from './errors.js';
 import { CheckedFlatBuffer, type CheckedTable, type ReadLimits } from './flatbuffers.js';
-import { type FieldSchema, BuiltinOperatorNames, BuiltinOptions2Names, BuiltinOptionsNames, TensorTypeNames, tables } from './schema.generated.js';
+import {
+  type FieldSchema,
+  BuiltinOperatorNames,
+  BuiltinOptions2Names,
+  BuiltinOptionsNames,
+  TensorTypeNames,
+  tables,
+} from './schema.generated.js';
 
 /** The TFLite file identifier stored at bytes 4..8. */
 export const TFLITE_FILE_IDENTIFIER = 'TFL3';
@@ -270,7 +277,9 @@ function readSubgraph(
   fileSize: number,
 ): TfliteSubgraph {
   const where = `subgraphs[${index}]`;
-  const tensors = table.tables(F.subgraph.tensors, `${where}.tensors`).map((tensor, i) => readTensor(tensor, i, where, bufferCount));
+  const tensors = table
+    .tables(F.subgraph.tensors, `${where}.tensors`)
+    .map((tensor, i) => readTensor(tensor, i, where, bufferCount));
   const checkTensors = (indices: number[], what: string, position: number, optional: boolean) => {
     for (const t of indices) {
       if (optional && t === -1) continue;
@@ -288,18 +297,39 @@ function readSubgraph(
     return {
       opcodeIndex,
       opName: operatorCodes[opcodeIndex]!.name,
-      inputs: checkTensors(op.numbers(F.op.inputs, 'int32', `${what}.inputs`) ?? [], `${what} input tensor`, op.position, true),
-      outputs: checkTensors(op.numbers(F.op.outputs, 'int32', `${what}.outputs`) ?? [], `${what} output tensor`, op.position, true),
+      inputs: checkTensors(
+        op.numbers(F.op.inputs, 'int32', `${what}.inputs`) ?? [],
+        `${what} input tensor`,
+        op.position,
+        true,
+      ),
+      outputs: checkTensors(
+        op.numbers(F.op.outputs, 'int32', `${what}.outputs`) ?? [],
+        `${what} output tensor`,
+        op.position,
+        true,
+      ),
       builtinOptions: optionsType === 0 ? undefined : (BuiltinOptionsNames[optionsType] ?? `OPTIONS_${optionsType}`),
-      builtinOptions2: options2Type === 0 ? undefined : (BuiltinOptions2Names[options2Type] ?? `OPTIONS2_${options2Type}`),
+      builtinOptions2:
+        options2Type === 0 ? undefined : (BuiltinOptions2Names[options2Type] ?? `OPTIONS2_${options2Type}`),
       customOptions,
     };
   });
   return {
     name: table.string(F.subgraph.name, `${where}.name`) ?? '',
     tensors,
-    inputs: checkTensors(table.numbers(F.subgraph.inputs, 'int32', `${where}.inputs`) ?? [], `${where} input tensor`, table.position, false),
-    outputs: checkTensors(table.numbers(F.subgraph.outputs, 'int32', `${where}.outputs`) ?? [], `${where} output tensor`, table.position, false),
+    inputs: checkTensors(
+      table.numbers(F.subgraph.inputs, 'int32', `${where}.inputs`) ?? [],
+      `${where} input tensor`,
+      table.position,
+      false,
+    ),
+    outputs: checkTensors(
+      table.numbers(F.subgraph.outputs, 'int32', `${where}.outputs`) ?? [],
+      `${where} output tensor`,
+      table.position,
+      false,
+    ),
     operators,
   };
 }

@@ -3,13 +3,13 @@
 /** The default layout of a tensor of `rank` dims when nobody named one: N then D (any) per axis. */
 export function defaultLayout(rank: number): string {
   if (rank === 4) return 'NCHW';
-  return rank <= 0 ? '' : 'N' + 'D'.repeat(rank - 1);
+  return rank <= 0 ? '' : `N${'D'.repeat(rank - 1)}`;
 }
 
 /** Channels moved last: NCHW -> NHWC, NCW -> NWC, NCDHW -> NDHWC; other layouts unchanged. */
 export function channelsLast(layout: string): string {
   if (layout.length < 3 || layout[1] !== 'C') return layout;
-  return layout[0] + layout.slice(2) + 'C';
+  return `${layout[0] + layout.slice(2)}C`;
 }
 
 /** `shape` permuted as `from` -> `to` (both layouts name the same axes). */
@@ -26,10 +26,19 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * layout when the converter moved the channels (onnx2tf does for every 3-D..5-D tensor), else
  * undefined (the converter changed it in a way we cannot name).
  */
-export function convertedLayout(sourceShape: readonly number[], sourceLayout: string, convertedShape: readonly number[]): string | undefined {
+export function convertedLayout(
+  sourceShape: readonly number[],
+  sourceLayout: string,
+  convertedShape: readonly number[],
+): string | undefined {
   if (sameShape(sourceShape, convertedShape)) return sourceLayout;
   const last = channelsLast(sourceLayout);
-  if (last !== sourceLayout && sourceLayout.length === sourceShape.length && sameShape(permuteShape(sourceShape, sourceLayout, last), convertedShape)) return last;
+  if (
+    last !== sourceLayout &&
+    sourceLayout.length === sourceShape.length &&
+    sameShape(permuteShape(sourceShape, sourceLayout, last), convertedShape)
+  )
+    return last;
   return undefined;
 }
 
@@ -45,7 +54,11 @@ export function numericShape(shape: ReadonlyArray<number | string | null>): numb
  * permutation fits (different rank or sizes) or the layout's letters are not distinct.
  * E.g. NHWC [1,128,128,3] converted to [1,128,3,128] is NHCW.
  */
-export function layoutFromDims(sourceShape: readonly number[], sourceLayout: string, convertedShape: readonly number[]): string | undefined {
+export function layoutFromDims(
+  sourceShape: readonly number[],
+  sourceLayout: string,
+  convertedShape: readonly number[],
+): string | undefined {
   if (sourceLayout.length !== sourceShape.length || convertedShape.length !== sourceShape.length) return undefined;
   if (new Set(sourceLayout).size !== sourceLayout.length) return undefined;
   const used = new Set<number>();

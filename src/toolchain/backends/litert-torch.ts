@@ -17,13 +17,24 @@ export const litertTorchBackend: ConverterBackend = {
   precisions: ['fp32', 'int8'],
   env: 'torch',
   async convert(job: ConvertJob): Promise<ConvertOutput> {
-    const fail = (how: string) => new ConverterError({ model: job.model, stepId: job.stepId, tool: 'litert-torch', how, keyLines: [], logFile: stepLogFile(job.model, job.stepId) });
+    const fail = (how: string) =>
+      new ConverterError({
+        model: job.model,
+        stepId: job.stepId,
+        tool: 'litert-torch',
+        how,
+        keyLines: [],
+        logFile: stepLogFile(job.model, job.stepId),
+      });
     if (!job.torchSource) throw fail('no PyTorch source given');
     if (job.precision === 'int8' && !job.calibration) throw fail('PT2E int8 needs calibration samples');
     const output = path.join(job.outDir, 'model.tflite');
     await runConverterOp(job, 'litert-torch', 'torch', 'litert_torch.convert', {
       source: job.torchSource,
-      inputs: job.inputs.map((input) => ({ shape: input.shape.map((d) => (typeof d === 'number' ? d : 1)), dtype: input.dtype })),
+      inputs: job.inputs.map((input) => ({
+        shape: input.shape.map((d) => (typeof d === 'number' ? d : 1)),
+        dtype: input.dtype,
+      })),
       output,
       quantize: job.precision === 'int8' ? 'pt2e_int8' : null,
       // PyTorch consumes the recipe's layout (NCHW).
@@ -32,6 +43,11 @@ export const litertTorchBackend: ConverterBackend = {
     });
     const summary = await inspectTflite(output);
     const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs);
-    return { primary: 'model.tflite', files: ['model.tflite'], signature, ...(Object.keys(outputMapping).length > 0 ? { outputMapping } : {}) };
+    return {
+      primary: 'model.tflite',
+      files: ['model.tflite'],
+      signature,
+      ...(Object.keys(outputMapping).length > 0 ? { outputMapping } : {}),
+    };
   },
 };

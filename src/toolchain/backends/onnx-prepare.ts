@@ -6,7 +6,13 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { applyReplacements, dropUnusedInitializers, fixDynamicDims, loadModel, saveModel } from '../../formats/onnx/index.js';
+import {
+  applyReplacements,
+  dropUnusedInitializers,
+  fixDynamicDims,
+  loadModel,
+  saveModel,
+} from '../../formats/onnx/index.js';
 import { runConverterOp } from './run-tool.js';
 import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
 
@@ -31,20 +37,28 @@ export const onnxPrepareBackend: ConverterBackend = {
       notes.replacementsApplied = result.applied;
       for (const line of result.applied) job.log(`[edgezoo] replacement applied to ONNX: ${line}`);
       if (result.forOnnx2tf.operations.length > 0) {
-        await writeFile(path.join(job.outDir, ONNX2TF_REPLACEMENTS_FILE), JSON.stringify(result.forOnnx2tf, null, 2) + '\n');
+        await writeFile(
+          path.join(job.outDir, ONNX2TF_REPLACEMENTS_FILE),
+          `${JSON.stringify(result.forOnnx2tf, null, 2)}\n`,
+        );
         files.push(ONNX2TF_REPLACEMENTS_FILE);
         job.log(`[edgezoo] ${result.forOnnx2tf.operations.length} replacement(s) kept for onnx2tf`);
       }
     }
     const patched = path.join(job.workDir, 'patched.onnx');
     saveModel(dropUnusedInitializers(model), patched);
-    await runConverterOp(job, 'onnxslim', 'tf', 'onnx.slim', { model: patched, output: path.join(job.outDir, 'model.onnx') });
+    await runConverterOp(job, 'onnxslim', 'tf', 'onnx.slim', {
+      model: patched,
+      output: path.join(job.outDir, 'model.onnx'),
+    });
     return { primary: 'model.onnx', files, signature: {}, notes };
   },
 };
 
 /** The default-domain (ai.onnx) opset a model imports, or undefined when it imports none. */
-export function defaultDomainOpset(model: { opsetImport: ReadonlyArray<{ domain?: string; version?: number }> }): number | undefined {
+export function defaultDomainOpset(model: {
+  opsetImport: ReadonlyArray<{ domain?: string; version?: number }>;
+}): number | undefined {
   const entry = model.opsetImport.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
   return entry?.version === undefined ? undefined : Number(entry.version);
 }
@@ -60,15 +74,23 @@ async function upgradeOpset(job: ConvertJob): Promise<string> {
   const current = defaultDomainOpset(loadModel(job.inputFile!, { loadExternalData: false }));
   if (current === undefined || current >= job.opset) return job.inputFile!;
   const output = path.join(job.workDir, 'upgraded.onnx');
-  const result = await runConverterOp<{ from: number; to: number; upgraded: boolean; reason?: string }>(job, 'onnx', 'tf', 'onnx.upgrade_opset', {
-    model: job.inputFile,
-    output,
-    opset: job.opset,
-  });
+  const result = await runConverterOp<{ from: number; to: number; upgraded: boolean; reason?: string }>(
+    job,
+    'onnx',
+    'tf',
+    'onnx.upgrade_opset',
+    {
+      model: job.inputFile,
+      output,
+      opset: job.opset,
+    },
+  );
   if (result.upgraded) {
     job.log(`[edgezoo] opset upgraded from ${current} to ${job.opset} (onnx.version_converter)`);
     return output;
   }
-  job.log(`[edgezoo] warning: keeping opset ${current}: onnx.version_converter to ${job.opset} failed (${result.reason ?? 'no reason given'})`);
+  job.log(
+    `[edgezoo] warning: keeping opset ${current}: onnx.version_converter to ${job.opset} failed (${result.reason ?? 'no reason given'})`,
+  );
   return job.inputFile!;
 }

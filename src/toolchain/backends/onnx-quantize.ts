@@ -17,7 +17,12 @@ export const onnxFp32Backend: ConverterBackend = {
   env: null,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     await copyFile(job.inputFile!, path.join(job.outDir, 'model.onnx'));
-    return { primary: 'model.onnx', files: ['model.onnx'], signature: {}, fp32Bytes: (await stat(job.inputFile!)).size };
+    return {
+      primary: 'model.onnx',
+      files: ['model.onnx'],
+      signature: {},
+      fp32Bytes: (await stat(job.inputFile!)).size,
+    };
   },
 };
 
@@ -33,15 +38,30 @@ export const onnxruntimeQuantizeBackend: ConverterBackend = {
     const model = job.inputFile!;
     switch (job.precision) {
       case 'fp16':
-        await runConverterOp(job, 'onnxconverter-common float16', 'tf', 'onnx.float16', { model, output, keepIoTypes: true });
+        await runConverterOp(job, 'onnxconverter-common float16', 'tf', 'onnx.float16', {
+          model,
+          output,
+          keepIoTypes: true,
+        });
         break;
       case 'dynamic-int8':
-        await runConverterOp(job, 'onnxruntime quantize_dynamic', 'tf', 'onnx.quantize_dynamic', { model, output, weightType: 'QInt8' });
+        await runConverterOp(job, 'onnxruntime quantize_dynamic', 'tf', 'onnx.quantize_dynamic', {
+          model,
+          output,
+          weightType: 'QInt8',
+        });
         break;
       case 'int8': {
         const calibration = job.calibration;
         if (!calibration) {
-          throw new ConverterError({ model: job.model, stepId: job.stepId, tool: 'onnxruntime quantize_static', how: 'no calibration samples', keyLines: [], logFile: stepLogFile(job.model, job.stepId) });
+          throw new ConverterError({
+            model: job.model,
+            stepId: job.stepId,
+            tool: 'onnxruntime quantize_static',
+            how: 'no calibration samples',
+            keyLines: [],
+            logFile: stepLogFile(job.model, job.stepId),
+          });
         }
         // Calibration arrays are keyed by the prepared model's input names, which are the recipe's.
         await runConverterOp(job, 'onnxruntime quantize_static', 'tf', 'onnx.quantize_static', {

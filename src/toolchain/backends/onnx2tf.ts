@@ -15,7 +15,7 @@ import type { Precision } from '../../recipe/types.js';
 import type { ArtifactSignature, QuantizationParams } from '../../validate/index.js';
 import { convertedLayout, defaultLayout, layoutFromDims, numericShape } from './layouts.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
-import type { ConverterBackend, ConvertJob, ConvertOutput, PreparedSignature } from './types.js';
+import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
 
 /** Which of onnx2tf's outputs (`model_<suffix>.tflite`) is each precision. */
 const ONNX2TF_SUFFIX: Partial<Record<Precision, string>> = {
@@ -38,7 +38,15 @@ export const onnx2tfBackend: ConverterBackend = {
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const suffix = ONNX2TF_SUFFIX[job.precision]!;
     const integer = job.precision === 'int8' || job.precision === 'int16-act';
-    const fail = (how: string) => new ConverterError({ model: job.model, stepId: job.stepId, tool: 'onnx2tf', how, keyLines: [], logFile: stepLogFile(job.model, job.stepId) });
+    const fail = (how: string) =>
+      new ConverterError({
+        model: job.model,
+        stepId: job.stepId,
+        tool: 'onnx2tf',
+        how,
+        keyLines: [],
+        logFile: stepLogFile(job.model, job.stepId),
+      });
     if (integer && !job.calibration) throw fail('integer quantization needs calibration samples');
     const outputDir = path.join(job.workDir, 'onnx2tf');
     const calibration = integer
@@ -53,7 +61,8 @@ export const onnx2tfBackend: ConverterBackend = {
       : undefined;
     const handOver = await onnx2tfInput(job);
     const keepShape = keepShapeInputNames(job.inputs);
-    if (keepShape.length > 0) job.log(`[edgezoo] onnx2tf keeps the shape of ${keepShape.join(', ')} (-kat): not channels-first in the recipe`);
+    if (keepShape.length > 0)
+      job.log(`[edgezoo] onnx2tf keeps the shape of ${keepShape.join(', ')} (-kat): not channels-first in the recipe`);
     const result = await runConverterOp<{ tflite: Record<string, string> }>(job, 'onnx2tf', 'tf', 'onnx2tf.convert', {
       model: handOver.model,
       outputDir,
@@ -71,7 +80,8 @@ export const onnx2tfBackend: ConverterBackend = {
       verbosity: 'error',
     });
     const produced = result.tflite[suffix];
-    if (!produced) throw fail(`it wrote no model_${suffix}.tflite (wrote: ${Object.keys(result.tflite).join(', ') || 'nothing'})`);
+    if (!produced)
+      throw fail(`it wrote no model_${suffix}.tflite (wrote: ${Object.keys(result.tflite).join(', ') || 'nothing'})`);
     await copyFile(produced, path.join(job.outDir, 'model.tflite'));
     const fp32 = result.tflite.float32;
     const summary = await inspectTflite(produced);
@@ -93,7 +103,9 @@ export const onnx2tfBackend: ConverterBackend = {
  * last, so an NHWC input (MediaPipe models via tf2onnx) became [1,128,3,128]; the int8 converter
  * then killed the worker with SIGFPE on the face landmark model.
  */
-export function keepShapeInputNames(inputs: ReadonlyArray<{ name: string; shape: readonly unknown[]; layout: string }>): string[] {
+export function keepShapeInputNames(
+  inputs: ReadonlyArray<{ name: string; shape: readonly unknown[]; layout: string }>,
+): string[] {
   return inputs.filter((input) => input.shape.length >= 3 && !input.layout.startsWith('NC')).map((input) => input.name);
 }
 
@@ -106,16 +118,24 @@ async function onnx2tfInput(job: ConvertJob): Promise<{ model: string; replaceme
   const { model, renamed } = sanitizeNodeNames(loadModel(job.inputFile!));
   const count = Object.keys(renamed).length;
   if (count === 0) return { model: job.inputFile!, replacementFile: job.onnx2tfReplacementFile ?? null };
-  const examples = Object.entries(renamed).slice(0, 3).map(([from, to]) => `${from} -> ${to}`).join(', ');
-  job.log(`[edgezoo] ${count} node name(s) renamed for onnx2tf (not valid TF scope names): ${examples}${count > 3 ? ', ...' : ''}`);
+  const examples = Object.entries(renamed)
+    .slice(0, 3)
+    .map(([from, to]) => `${from} -> ${to}`)
+    .join(', ');
+  job.log(
+    `[edgezoo] ${count} node name(s) renamed for onnx2tf (not valid TF scope names): ${examples}${count > 3 ? ', ...' : ''}`,
+  );
   const copy = path.join(job.workDir, 'onnx2tf-input.onnx');
   saveModel(model, copy);
   let replacementFile: string | null = job.onnx2tfReplacementFile ?? null;
   if (replacementFile) {
-    const replacement = JSON.parse(await readFile(replacementFile, 'utf8')) as { operations?: Array<{ op_name?: string }> };
-    for (const entry of replacement.operations ?? []) if (entry.op_name && renamed[entry.op_name]) entry.op_name = renamed[entry.op_name];
+    const replacement = JSON.parse(await readFile(replacementFile, 'utf8')) as {
+      operations?: Array<{ op_name?: string }>;
+    };
+    for (const entry of replacement.operations ?? [])
+      if (entry.op_name && renamed[entry.op_name]) entry.op_name = renamed[entry.op_name];
     replacementFile = path.join(job.workDir, 'onnx2tf-replacements.json');
-    await writeFile(replacementFile, JSON.stringify(replacement, null, 2) + '\n');
+    await writeFile(replacementFile, `${JSON.stringify(replacement, null, 2)}\n`);
   }
   return { model: copy, replacementFile };
 }
@@ -138,7 +158,12 @@ export function tfliteSignature(
   inputs: readonly TfliteTensorSignature[],
   outputs: readonly TfliteTensorSignature[],
 ): { signature: ArtifactSignature; outputMapping: Record<string, string> } {
-  const signature: Required<Pick<ArtifactSignature, 'inputLayouts' | 'outputLayouts' | 'inputNames' | 'outputNames' | 'inputQuantization' | 'outputQuantization'>> = {
+  const signature: Required<
+    Pick<
+      ArtifactSignature,
+      'inputLayouts' | 'outputLayouts' | 'inputNames' | 'outputNames' | 'inputQuantization' | 'outputQuantization'
+    >
+  > = {
     inputLayouts: {},
     outputLayouts: {},
     inputNames: {},
@@ -146,7 +171,11 @@ export function tfliteSignature(
     inputQuantization: {},
     outputQuantization: {},
   };
-  const sourceInputs = job.inputs.map((input) => ({ name: input.name, shape: numericShape(input.shape), layout: input.layout }));
+  const sourceInputs = job.inputs.map((input) => ({
+    name: input.name,
+    shape: numericShape(input.shape),
+    layout: input.layout,
+  }));
   pair(sourceInputs, inputs, (source, tensor) => {
     signature.inputLayouts[tensor.name] = layoutOf(source, tensor);
     if (source.name !== tensor.name) signature.inputNames[source.name] = tensor.name;
@@ -157,7 +186,11 @@ export function tfliteSignature(
   const recipeLayouts = new Map(job.outputs.map((o) => [o.name, o.layout]));
   const sourceOutputs = (job.prepared?.outputs ?? []).map((output) => {
     const shape = numericShape(output.shape);
-    return { name: output.name, shape, layout: output.layout ?? recipeLayouts.get(output.name) ?? defaultLayout(shape.length) };
+    return {
+      name: output.name,
+      shape,
+      layout: output.layout ?? recipeLayouts.get(output.name) ?? defaultLayout(shape.length),
+    };
   });
   pair(sourceOutputs, outputs, (source, tensor) => {
     outputMapping[source.name] = tensor.name;
@@ -184,7 +217,11 @@ export function tfliteSignature(
  * permutation explains them); the source layout only when nothing fits, which validation reports.
  */
 function layoutOf(source: { shape: number[]; layout: string }, tensor: TfliteTensorSignature): string {
-  return convertedLayout(source.shape, source.layout, tensor.shape) ?? layoutFromDims(source.shape, source.layout, tensor.shape) ?? source.layout;
+  return (
+    convertedLayout(source.shape, source.layout, tensor.shape) ??
+    layoutFromDims(source.shape, source.layout, tensor.shape) ??
+    source.layout
+  );
 }
 
 function pair<S extends { name: string; shape: number[]; layout: string }>(
@@ -192,7 +229,8 @@ function pair<S extends { name: string; shape: number[]; layout: string }>(
   tensors: readonly TfliteTensorSignature[],
   visit: (source: S, tensor: TfliteTensorSignature) => void,
 ): void {
-  const fits = (source: S, tensor: TfliteTensorSignature) => convertedLayout(source.shape, source.layout, tensor.shape) !== undefined;
+  const fits = (source: S, tensor: TfliteTensorSignature) =>
+    convertedLayout(source.shape, source.layout, tensor.shape) !== undefined;
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const inOrder = sources.length === tensors.length && sources.every((s, i) => fits(s, tensors[i]!));
   const used = new Set<TfliteTensorSignature>();

@@ -27,6 +27,11 @@ export const ovcBackend: ConverterBackend = {
     // OpenVINO keeps the ONNX tensor names and layouts: nothing to record beyond the defaults.
     // The fp16 IR has no fp32 IR beside it to compare with (a different step): its ratio stays unknown.
     const ownBytes = (await stat(path.join(job.outDir, 'model.bin'))).size + (await stat(xml)).size;
-    return { primary: 'model.xml', files: ['model.xml', 'model.bin'], signature: {}, ...(job.precision === 'fp32' ? { fp32Bytes: ownBytes } : {}) };
+    return {
+      primary: 'model.xml',
+      files: ['model.xml', 'model.bin'],
+      signature: {},
+      ...(job.precision === 'fp32' ? { fp32Bytes: ownBytes } : {}),
+    };
   },
 };

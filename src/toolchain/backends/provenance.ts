@@ -23,7 +23,9 @@ let edgezooVersion: Promise<string> | undefined;
 export async function backendToolVersions(backends: readonly ConverterBackend[]): Promise<Record<string, string>> {
   lockedVersions ??= lockedToolVersions().catch(() => ({}));
   const locked = await lockedVersions;
-  edgezooVersion ??= readFile(path.join(toolRoot, 'package.json'), 'utf8').then((text) => (JSON.parse(text) as { version: string }).version);
+  edgezooVersion ??= readFile(path.join(toolRoot, 'package.json'), 'utf8').then(
+    (text) => (JSON.parse(text) as { version: string }).version,
+  );
   const versions: Record<string, string> = { edgezoo: await edgezooVersion };
   for (const backend of backends) {
     for (const tool of backend.tools) {

@@ -15,13 +15,23 @@ export const torchOnnxBackend: ConverterBackend = {
   env: 'torch',
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     if (!job.torchSource) {
-      throw new ConverterError({ model: job.model, stepId: job.stepId, tool: 'torch.onnx.export', how: 'no PyTorch source given', keyLines: [], logFile: stepLogFile(job.model, job.stepId) });
+      throw new ConverterError({
+        model: job.model,
+        stepId: job.stepId,
+        tool: 'torch.onnx.export',
+        how: 'no PyTorch source given',
+        keyLines: [],
+        logFile: stepLogFile(job.model, job.stepId),
+      });
     }
     const output = path.join(job.outDir, 'model.onnx');
     await runConverterOp(job, 'torch.onnx.export', 'torch', 'torch.onnx_export', {
       source: job.torchSource,
       // Static shapes: the recipe fixes every dim (dynamic dims stay out of the export).
-      inputs: job.inputs.map((input) => ({ shape: input.shape.map((d) => (typeof d === 'number' ? d : 1)), dtype: input.dtype })),
+      inputs: job.inputs.map((input) => ({
+        shape: input.shape.map((d) => (typeof d === 'number' ? d : 1)),
+        dtype: input.dtype,
+      })),
       output,
       opset: job.opset,
       // torch 2.13's dynamo exporter cannot write opsets below 18; the TorchScript one still can.

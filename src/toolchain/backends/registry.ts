@@ -25,7 +25,9 @@ export const CONVERTER_BACKENDS: readonly ConverterBackend[] = [
 /** No backend does what a step asks (a planner/registry mismatch, or a precision the tool lacks). */
 export class NoBackendError extends EdgezooError {
   constructor(what: string) {
-    const known = CONVERTER_BACKENDS.map((b) => `${b.name} (${b.from} -> ${b.to}: ${b.precisions.join(', ')})`).join('; ');
+    const known = CONVERTER_BACKENDS.map((b) => `${b.name} (${b.from} -> ${b.to}: ${b.precisions.join(', ')})`).join(
+      '; ',
+    );
     super('NO_CONVERTER_BACKEND', `no converter backend for ${what}; known: ${known}`);
   }
 }
@@ -33,7 +35,9 @@ export class NoBackendError extends EdgezooError {
 /** The backend a convert step names (`params.converter`), checked to offer the precision. */
 export function convertBackend(converter: string, precision: Precision): ConverterBackend {
   // onnx fp32 is planned as converter "edgezoo" (the prepared model plus metadata).
-  const backend = CONVERTER_BACKENDS.find((b) => b.name === converter && b.precisions.includes(precision) && b.name !== 'onnx-prepare');
+  const backend = CONVERTER_BACKENDS.find(
+    (b) => b.name === converter && b.precisions.includes(precision) && b.name !== 'onnx-prepare',
+  );
   if (!backend) throw new NoBackendError(`converter "${converter}" at ${precision}`);
   return backend;
 }

@@ -16,11 +16,25 @@ export class ConverterError extends EdgezooError {
   readonly stepId: string;
   /** The lines of the tool's output that name the problem. */
   readonly keyLines: string[];
-  constructor(args: { model: string; stepId: string; tool: string; how: string; keyLines: string[]; logFile: string; hint?: string }) {
+  constructor(args: {
+    model: string;
+    stepId: string;
+    tool: string;
+    how: string;
+    keyLines: string[];
+    logFile: string;
+    hint?: string;
+  }) {
     const lines = args.keyLines.length > 0 ? `\n${args.keyLines.map((line) => `  | ${line}`).join('\n')}` : '';
-    super('CONVERTER_FAILED', `${args.model}: step ${args.stepId}: ${args.tool} failed (${args.how})${lines}\n  full log: ${args.logFile}`, {
-      hint: args.hint ?? 'read the full log; a parameter replacement in the recipe (replacements:) fixes many single-op failures',
-    });
+    super(
+      'CONVERTER_FAILED',
+      `${args.model}: step ${args.stepId}: ${args.tool} failed (${args.how})${lines}\n  full log: ${args.logFile}`,
+      {
+        hint:
+          args.hint ??
+          'read the full log; a parameter replacement in the recipe (replacements:) fixes many single-op failures',
+      },
+    );
     this.tool = args.tool;
     this.stepId = args.stepId;
     this.keyLines = args.keyLines;
@@ -39,9 +53,11 @@ const KEY_LINE =
 
 /** The lines worth showing from a tool's output: the ones naming ops, nodes and errors, last first kept. */
 export function keyLogLines(lines: readonly string[], max = 12): string[] {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes (ESC [ ... m)
   const clean = lines.map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trimEnd()).filter((line) => line.trim() !== '');
-  const picked = clean.filter((line) => KEY_LINE.test(line) && !/^\s*File "|^Traceback \(most recent call last\):$/.test(line));
+  const picked = clean.filter(
+    (line) => KEY_LINE.test(line) && !/^\s*File "|^Traceback \(most recent call last\):$/.test(line),
+  );
   const chosen = picked.length > 0 ? picked : clean.slice(-max);
   return [...new Set(chosen)].slice(-max).map((line) => (line.length > 300 ? `${line.slice(0, 297)}...` : line));
 }
@@ -50,7 +66,13 @@ export function keyLogLines(lines: readonly string[], max = 12): string[] {
  * Runs `op` of `env` for `job` in the shared worker; its stderr goes to the step log. Python
  * failures become ConverterError; cancellation stays StepCancelledError.
  */
-export async function runConverterOp<T>(job: ConvertJob, tool: string, env: EnvName, op: string, args: Record<string, unknown>): Promise<T> {
+export async function runConverterOp<T>(
+  job: ConvertJob,
+  tool: string,
+  env: EnvName,
+  op: string,
+  args: Record<string, unknown>,
+): Promise<T> {
   const seen: string[] = [];
   const log = (line: string) => {
     seen.push(line);
@@ -76,7 +98,10 @@ export async function runConverterOp<T>(job: ConvertJob, tool: string, env: EnvN
     } else {
       throw error;
     }
-    const keyLines = keyLogLines([...seen, ...pythonLines.filter((line) => !/^\s/.test(line) || /Error|error/.test(line))]);
+    const keyLines = keyLogLines([
+      ...seen,
+      ...pythonLines.filter((line) => !/^\s/.test(line) || /Error|error/.test(line)),
+    ]);
     throw new ConverterError({
       model: job.model,
       stepId: job.stepId,
@@ -95,7 +120,11 @@ function firstLine(text: string): string {
 
 // How tools name an op type they cannot convert: onnx2tf ("X OP is not yet implemented",
 // "No module named 'onnx2tf.ops.X'"), OpenVINO ("No conversion rule found for operations: d.X, Y").
-const UNSUPPORTED_OP = [/No module named 'onnx2tf\.ops\.(\w+)'/, /\b(\w+) OP is not yet implemented/, /No conversion rule found for operations: (.+)$/];
+const UNSUPPORTED_OP = [
+  /No module named 'onnx2tf\.ops\.(\w+)'/,
+  /\b(\w+) OP is not yet implemented/,
+  /No conversion rule found for operations: (.+)$/,
+];
 
 /**
  * For an ONNX input: "unsupported op X at nodes a, b" lines naming the nodes of each op type the
@@ -119,6 +148,10 @@ export function unsupportedOpNodes(inputFile: string | undefined, lines: readonl
   }
   return [...opTypes].flatMap((opType) => {
     const names = nodes.filter((n) => n.opType === opType).map((n) => n.name || '(unnamed)');
-    return names.length > 0 ? [`unsupported op ${opType} at node${names.length > 1 ? 's' : ''} ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', ...' : ''}`] : [];
+    return names.length > 0
+      ? [
+          `unsupported op ${opType} at node${names.length > 1 ? 's' : ''} ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', ...' : ''}`,
+        ]
+      : [];
   });
 }

@@ -12,7 +12,11 @@ export const tf2onnxBackend: ConverterBackend = {
   env: 'tf',
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const output = path.join(job.outDir, 'model.onnx');
-    await runConverterOp(job, 'tf2onnx', 'tf', 'tf2onnx.from_tflite', { model: job.inputFile, output, opset: job.opset });
+    await runConverterOp(job, 'tf2onnx', 'tf', 'tf2onnx.from_tflite', {
+      model: job.inputFile,
+      output,
+      opset: job.opset,
+    });
     return { primary: 'model.onnx', files: ['model.onnx'], signature: {} };
   },
 };

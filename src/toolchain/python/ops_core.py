@@ -1,4 +1,5 @@
 """Ops every environment has: liveness, versions, warm-up, memory, and debugging aids for tests."""
+
 from __future__ import annotations
 
 import importlib
@@ -11,9 +12,26 @@ from registry import op
 
 # Distribution names reported by `versions` (missing ones are reported as null).
 DISTRIBUTIONS = [
-    "onnx2tf", "tensorflow", "tf-keras", "numpy", "protobuf", "onnx", "onnxruntime", "onnxsim",
-    "onnxslim", "onnxconverter-common", "tf2onnx", "openvino", "ai-edge-litert", "torch",
-    "litert-torch", "litert-converter", "ai-edge-quantizer", "torchao", "onnxscript", "pillow",
+    "onnx2tf",
+    "tensorflow",
+    "tf-keras",
+    "numpy",
+    "protobuf",
+    "onnx",
+    "onnxruntime",
+    "onnxsim",
+    "onnxslim",
+    "onnxconverter-common",
+    "tf2onnx",
+    "openvino",
+    "ai-edge-litert",
+    "torch",
+    "litert-torch",
+    "litert-converter",
+    "ai-edge-quantizer",
+    "torchao",
+    "onnxscript",
+    "pillow",
     "psutil",
 ]
 
@@ -27,6 +45,7 @@ def _rss_mb() -> float:
     except OSError:
         pass
     import resource
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -63,6 +82,7 @@ def rss():
 
 
 # --- aids for tests of the worker itself -------------------------------------------------------
+
 
 @op("debug.raise")
 def debug_raise(message="raised on purpose"):

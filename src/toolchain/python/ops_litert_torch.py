@@ -1,4 +1,5 @@
 """PyTorch -> TFLite with litert-torch 0.9 ("torch" env): float32, or int8 through PT2E."""
+
 from __future__ import annotations
 
 from registry import ensure_parent, file_info, op
@@ -9,8 +10,9 @@ from torch_source import example_inputs, load_model
 def litert_torch_convert(source, inputs, output, quantize=None, calibration=None, perChannel=True):
     """quantize: None (float32) or "pt2e_int8" (symmetric int8 weights and activations, static;
     calibration: [.npy per input, samples on axis 0]). The int8 model has int8 inputs/outputs."""
-    import torch
     import litert_torch
+    import torch
+
     model = load_model(source)
     args = example_inputs(inputs)
     output = ensure_parent(output)
@@ -26,12 +28,13 @@ def litert_torch_convert(source, inputs, output, quantize=None, calibration=None
     from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
     quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=bool(perChannel)))
     graph = prepare_pt2e(torch.export.export(model, args).module(), quantizer)
     arrays = [np.load(p) for p in calibration]
     with torch.no_grad():
         for i in range(min(len(a) for a in arrays)):
-            graph(*[torch.from_numpy(np.ascontiguousarray(a[i:i + 1])) for a in arrays])
+            graph(*[torch.from_numpy(np.ascontiguousarray(a[i : i + 1])) for a in arrays])
     graph = convert_pt2e(graph, fold_quantize=False)
     move_exported_model_to_eval(graph)
     litert_torch.convert(graph, args, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(output)

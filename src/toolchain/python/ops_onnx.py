@@ -1,4 +1,5 @@
 """ONNX-to-ONNX ops ("tf" env): inspect, simplify, quantize (static QDQ / dynamic), float16."""
+
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ from registry import ensure_parent, file_info, op
 def _value_info(v):
     t = v.type.tensor_type
     import onnx
+
     dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
     return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, "shape": dims}
 
@@ -17,6 +19,7 @@ def _value_info(v):
 @op("onnx.info")
 def onnx_info(model):
     import onnx
+
     m = onnx.load(model, load_external_data=False)
     inits = {i.name for i in m.graph.initializer}
     ops = {}
@@ -35,6 +38,7 @@ def onnx_info(model):
 def onnx_slim(model, output, **options):
     """onnxslim.slim(model, output, **options); options e.g. {"skip_fusion_patterns": [...]}."""
     import onnxslim
+
     onnxslim.slim(model, ensure_parent(output), **options)
     return file_info(output)
 
@@ -44,6 +48,7 @@ class _NpyReader:
 
     def __init__(self, calibration, limit=None):
         import numpy as np
+
         self.arrays = {name: np.load(path) for name, path in calibration.items()}
         counts = {len(a) for a in self.arrays.values()}
         if len(counts) != 1:
@@ -56,19 +61,34 @@ class _NpyReader:
             return None
         i = self.i
         self.i += 1
-        return {name: a[i:i + 1] for name, a in self.arrays.items()}
+        return {name: a[i : i + 1] for name, a in self.arrays.items()}
 
     def rewind(self):
         self.i = 0
 
 
 @op("onnx.quantize_static")
-def onnx_quantize_static(model, output, calibration, perChannel=True, activationType="QInt8",
-                         weightType="QInt8", calibrateMethod="MinMax", preprocess=True,
-                         limit=None, opTypes=None, extraOptions=None):
+def onnx_quantize_static(
+    model,
+    output,
+    calibration,
+    perChannel=True,
+    activationType="QInt8",
+    weightType="QInt8",
+    calibrateMethod="MinMax",
+    preprocess=True,
+    limit=None,
+    opTypes=None,
+    extraOptions=None,
+):
     """QDQ int8 with onnxruntime; calibration maps each input name to an .npy (ONNX layout)."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                          QuantType, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(_NpyReader, CalibrationDataReader):
@@ -81,26 +101,37 @@ def onnx_quantize_static(model, output, calibration, perChannel=True, activation
             src = os.path.join(tmp, "pre.onnx")
             quant_pre_process(model, src)
         quantize_static(
-            src, output, Reader(calibration, limit),
-            quant_format=QuantFormat.QDQ, per_channel=perChannel,
+            src,
+            output,
+            Reader(calibration, limit),
+            quant_format=QuantFormat.QDQ,
+            per_channel=perChannel,
             activation_type=getattr(QuantType, activationType),
             weight_type=getattr(QuantType, weightType),
             calibrate_method=getattr(CalibrationMethod, calibrateMethod),
-            op_types_to_quantize=opTypes, extra_options=extraOptions or {},
+            op_types_to_quantize=opTypes,
+            extra_options=extraOptions or {},
         )
     return file_info(output)
 
 
 @op("onnx.quantize_dynamic")
-def onnx_quantize_dynamic(model, output, weightType="QInt8", opTypes=("MatMul", "Gemm"),
-                          perChannel=False, extraOptions=None):
+def onnx_quantize_dynamic(
+    model, output, weightType="QInt8", opTypes=("MatMul", "Gemm"), perChannel=False, extraOptions=None
+):
     """Weights int8, activations float. Default opTypes MatMul/Gemm: with QInt8 weights a Conv
     becomes ConvInteger, which onnxruntime's CPU provider cannot run (NOT_IMPLEMENTED)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
     output = ensure_parent(output)
-    quantize_dynamic(model, output, weight_type=getattr(QuantType, weightType),
-                     op_types_to_quantize=list(opTypes) if opTypes else None,
-                     per_channel=perChannel, extra_options=extraOptions or {})
+    quantize_dynamic(
+        model,
+        output,
+        weight_type=getattr(QuantType, weightType),
+        op_types_to_quantize=list(opTypes) if opTypes else None,
+        per_channel=perChannel,
+        extra_options=extraOptions or {},
+    )
     return file_info(output)
 
 
@@ -109,6 +140,7 @@ def onnx_float16(model, output, keepIoTypes=True, opBlockList=None):
     """fp16 weights and compute through onnxconverter-common; inputs/outputs stay float32."""
     import onnx
     from onnxconverter_common.float16 import convert_float_to_float16
+
     kwargs = {"keep_io_types": keepIoTypes}
     if opBlockList is not None:
         kwargs["op_block_list"] = opBlockList
@@ -142,10 +174,16 @@ def onnx_upgrade_opset(model, output, opset):
         onnx.checker.check_model(converted)
         data = converted.SerializeToString()
         import onnxruntime as ort
+
         # A graph the converter wrote but onnxruntime refuses would fail every later step.
         ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    except Exception as error:  # noqa: BLE001 - any failure means: keep the original
-        return {"from": current, "to": current, "upgraded": False, "reason": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"}
+    except Exception as error:
+        return {
+            "from": current,
+            "to": current,
+            "upgraded": False,
+            "reason": f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+        }
     with open(ensure_parent(output), "wb") as f:
         f.write(data)
     return {"from": current, "to": int(opset), "upgraded": True}

@@ -9,6 +9,7 @@ Traps handled here:
 - Integer quantization without explicit calibration data would use that sample file: refused.
 - It starts `onnxsim` by name: worker.py puts the venv's bin first on PATH.
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,11 +26,12 @@ def _sample_images(calibration):
     """20x128x128x3 float32 in [0,1]: from the first calibration array that is a batch of
     3-channel NHWC images (nearest-neighbour resize), else deterministic noise."""
     import numpy as np
+
     for entry in calibration or []:
         a = np.load(entry["npy"], mmap_mode="r")
         if a.ndim == 4 and a.shape[-1] == 3 and len(a) > 0:
-            ys = (np.arange(128) * a.shape[1] // 128)
-            xs = (np.arange(128) * a.shape[2] // 128)
+            ys = np.arange(128) * a.shape[1] // 128
+            xs = np.arange(128) * a.shape[2] // 128
             idx = np.arange(20) % len(a)
             out = np.asarray(a[idx])[:, ys][:, :, xs].astype(np.float32)
             return np.clip(out, 0.0, 1.0)
@@ -38,17 +40,32 @@ def _sample_images(calibration):
 
 def _array(value):
     import numpy as np
+
     if isinstance(value, str):
         value = ast.literal_eval(value)
     return np.asarray(value, dtype=np.float32)
 
 
 @op("onnx2tf.convert")
-def onnx2tf_convert(model, outputDir, name=None, dynamicRangeQuant=False, integerQuant=False,
-                    quantType="per-channel", inputQuantDtype="int8", outputQuantDtype="int8",
-                    calibration=None, batchSize=None, overwriteInputShape=None,
-                    paramReplacementFile=None, notUseOnnxsim=False, keepNchwInputNames=None,
-                    keepShapeAbsolutelyInputNames=None, verbosity="error", options=None):
+def onnx2tf_convert(
+    model,
+    outputDir,
+    name=None,
+    dynamicRangeQuant=False,
+    integerQuant=False,
+    quantType="per-channel",
+    inputQuantDtype="int8",
+    outputQuantDtype="int8",
+    calibration=None,
+    batchSize=None,
+    overwriteInputShape=None,
+    paramReplacementFile=None,
+    notUseOnnxsim=False,
+    keepNchwInputNames=None,
+    keepShapeAbsolutelyInputNames=None,
+    verbosity="error",
+    options=None,
+):
     """calibration: [{"input": name, "npy": path (NHWC for images, float32 in [0,1]),
     "mean": [[[[...]]]] | "[[[[...]]]]", "std": ...}] (mean/std optional, together).
     Writes <name>_float32.tflite and <name>_float16.tflite (+ _dynamic_range_quant,
@@ -72,6 +89,7 @@ def onnx2tf_convert(model, outputDir, name=None, dynamicRangeQuant=False, intege
             cind.append(item)
     with tempfile.TemporaryDirectory(prefix="edgezoo-onnx2tf-") as work:
         import numpy as np
+
         np.save(os.path.join(work, SAMPLE_NAME), _sample_images(calibration))
         copy = os.path.join(work, base + ".onnx")
         shutil.copyfile(model, copy)
@@ -107,7 +125,9 @@ def onnx2tf_convert(model, outputDir, name=None, dynamicRangeQuant=False, intege
     files = sorted(f for f in os.listdir(out_dir) if f.endswith(".tflite"))
     return {
         "outputDir": out_dir,
-        "tflite": {f[len(base) + 1:-len(".tflite")]: os.path.join(out_dir, f) for f in files if f.startswith(base + "_")},
+        "tflite": {
+            f[len(base) + 1 : -len(".tflite")]: os.path.join(out_dir, f) for f in files if f.startswith(base + "_")
+        },
         "savedModel": os.path.exists(os.path.join(out_dir, "saved_model.pb")),
         "new": sorted(set(os.listdir(out_dir)) - before),
     }

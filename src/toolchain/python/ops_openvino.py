@@ -1,4 +1,5 @@
 """OpenVINO ("tf" env): ONNX or TFLite -> IR (.xml + .bin), the Python side of `ovc`."""
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,7 @@ def openvino_convert(model, output, compressToFp16=False, inputShapes=None, rtIn
     Model.get_rt_info(["edgezoo", key]))."""
     ensure_telemetry_off()
     import openvino as ov
+
     kwargs = {}
     if inputShapes:
         kwargs["input"] = {k: ov.PartialShape(v) for k, v in inputShapes.items()}
@@ -47,18 +49,23 @@ def openvino_info(model):
     """Inputs/outputs (name, shape, dtype), op counts and the edgezoo rt_info of an IR."""
     ensure_telemetry_off()
     import openvino as ov
+
     m = ov.Core().read_model(model)
     ops = {}
     for node in m.get_ordered_ops():
         t = node.get_type_name()
         ops[t] = ops.get(t, 0) + 1
+
     def port(p):
-        return {"name": p.get_any_name(), "shape": [int(d) for d in p.get_partial_shape().to_shape()],
-                "dtype": p.get_element_type().get_type_name()}
+        return {
+            "name": p.get_any_name(),
+            "shape": [int(d) for d in p.get_partial_shape().to_shape()],
+            "dtype": p.get_element_type().get_type_name(),
+        }
+
     rt = {}
     if m.has_rt_info(["edgezoo"]):
         # OVAny.value is a plain dict of the section after read_model.
         for key, value in m.get_rt_info(["edgezoo"]).value.items():
             rt[key] = str(value)
-    return {"inputs": [port(p) for p in m.inputs], "outputs": [port(p) for p in m.outputs],
-            "ops": ops, "edgezoo": rt}
+    return {"inputs": [port(p) for p in m.inputs], "outputs": [port(p) for p in m.outputs], "ops": ops, "edgezoo": rt}

@@ -6,6 +6,7 @@ keep_num_dims=0 (its handler reshapes the input and replaces the op's inputs wit
 such ops for a Flatten + Linear head. `_keep_fully_connected_bias` re-adds the bias as an Add
 after the MatMul. Validate every model this op produces against its source all the same.
 """
+
 from __future__ import annotations
 
 from registry import ensure_parent, file_info, op
@@ -27,8 +28,12 @@ def _keep_fully_connected_bias():
         original, kwargs = entry
 
         def to_tf(ctx, node, _original=original, **kw):
-            loses_bias = (len(node.input) == 3 and node.input[2] != ""
-                          and node.attr["keep_num_dims"].i == 0 and ctx.get_rank(node.input[0]) != 2)
+            loses_bias = (
+                len(node.input) == 3
+                and node.input[2] != ""
+                and node.attr["keep_num_dims"].i == 0
+                and ctx.get_rank(node.input[0]) != 2
+            )
             bias = node.input[2] if loses_bias else None
             _original(ctx, node, **kw)
             if bias is not None and len(node.input) == 2:
@@ -43,6 +48,6 @@ def _keep_fully_connected_bias():
 def tf2onnx_from_tflite(model, output, opset=17, options=None):
     _keep_fully_connected_bias()
     from tf2onnx import convert
-    convert.from_tflite(model, opset=int(opset), output_path=ensure_parent(output),
-                        **(options or {}))
+
+    convert.from_tflite(model, opset=int(opset), output_path=ensure_parent(output), **(options or {}))
     return file_info(output)

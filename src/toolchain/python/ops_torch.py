@@ -4,6 +4,7 @@ torch 2.13: the dynamo exporter (default, needs onnxscript) works at opset >= 18
 warns and stays at 18) and writes weights to <output>.data unless external_data=False; the
 TorchScript exporter (dynamo=False) still works at opset 17 with a DeprecationWarning.
 """
+
 from __future__ import annotations
 
 from registry import ensure_parent, file_info, op
@@ -11,13 +12,23 @@ from torch_source import example_inputs, load_model
 
 
 @op("torch.onnx_export")
-def torch_onnx_export(source, inputs, output, opset=18, dynamo=True, inputNames=None,
-                      outputNames=None, dynamicAxes=None, externalData=False, optimize=True):
+def torch_onnx_export(
+    source,
+    inputs,
+    output,
+    opset=18,
+    dynamo=True,
+    inputNames=None,
+    outputNames=None,
+    dynamicAxes=None,
+    externalData=False,
+    optimize=True,
+):
     import torch
+
     model = load_model(source)
     args = example_inputs(inputs)
-    kwargs = dict(input_names=inputNames, output_names=outputNames, opset_version=int(opset),
-                  dynamo=bool(dynamo))
+    kwargs = dict(input_names=inputNames, output_names=outputNames, opset_version=int(opset), dynamo=bool(dynamo))
     if dynamo:
         kwargs.update(external_data=bool(externalData), optimize=bool(optimize))
     if dynamicAxes:
@@ -31,6 +42,7 @@ def torch_onnx_export(source, inputs, output, opset=18, dynamo=True, inputNames=
 def torch_export_program(source, inputs, output):
     """Saves torch.export.export(model, inputs) as a .pt2 for later ops."""
     import torch
+
     ep = torch.export.export(load_model(source), example_inputs(inputs))
     torch.export.save(ep, ensure_parent(output))
     return file_info(output)

@@ -5,6 +5,7 @@ its own); this module only puts that folder on sys.path and registers its sessio
 under the names src/validate/runners/worker.ts calls (WORKER_OPS). Which runtimes work depends
 on the env: LiteRT and OpenVINO in "tf", PyTorch in "torch".
 """
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,9 @@ import sys
 
 from registry import op
 
-_VALIDATE_PY = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "validate", "python"))
+_VALIDATE_PY = os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "validate", "python")
+)
 if _VALIDATE_PY not in sys.path:
     sys.path.insert(0, _VALIDATE_PY)
 

@@ -5,6 +5,7 @@ usage: python probe.py '[{"id": "tensorflow", "module": "tensorflow", "dist": "t
 Prints one JSON line {"id": {"ok": bool, "version": str|null, "error": str|null, "ms": float}}
 on the real stdout; everything the modules print goes to stderr.
 """
+
 import importlib
 import importlib.metadata as md
 import json
@@ -28,7 +29,7 @@ for c in checks:
             if c.get("code"):
                 exec(c["code"], {"m": m})
         entry["ok"] = True
-    except BaseException as e:  # noqa: BLE001 - report anything, including SystemExit
+    except BaseException as e:
         entry["error"] = f"{type(e).__name__}: {e}"
         entry["traceback"] = traceback.format_exc(limit=3)
     entry["ms"] = round((time.perf_counter() - t) * 1000, 1)

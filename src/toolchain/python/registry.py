@@ -1,19 +1,22 @@
 """Op registry shared by the ops_*.py modules and worker.py, plus small helpers."""
+
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict
+from collections.abc import Callable
 
-OPS: Dict[str, Callable] = {}
+OPS: dict[str, Callable] = {}
 
 
 def op(name: str):
     """Registers `fn` as the worker operation `name` (called with the request's args as kwargs)."""
+
     def register(fn: Callable) -> Callable:
         if name in OPS:
             raise ValueError(f"op {name!r} registered twice")
         OPS[name] = fn
         return fn
+
     return register
 
 

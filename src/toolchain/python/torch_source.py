@@ -1,4 +1,5 @@
 """Loading a PyTorch model and example inputs for the torch ops (not an op module)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,6 +11,7 @@ def load_model(source):
     """source: {"file": "model.py" | "module": "pkg.mod", "callable": "build", "kwargs": {...}, "stateDict": "w.pt"}
     (the callable returns an nn.Module) or {"exportedProgram": "m.pt2"} (torch.export.save)."""
     import torch
+
     if "exportedProgram" in source:
         return torch.export.load(source["exportedProgram"]).module()
     if source.get("module"):
@@ -37,6 +39,7 @@ def example_inputs(inputs):
     (for an .npy, its first sample, keeping a batch axis of 1)."""
     import numpy as np
     import torch
+
     out = []
     for i, spec in enumerate(inputs):
         if "npy" in spec:

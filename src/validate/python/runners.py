@@ -17,6 +17,7 @@ Every function takes JSON-able keyword arguments (the worker calls fn(**args)) a
 JSON-able dicts. Heavy imports happen inside the functions. `python3 runners.py --selftest`
 checks the runtime-independent parts with numpy alone.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,6 +30,7 @@ _NEXT_HANDLE = [1]
 
 # ---------------------------------------------------------------- helpers
 
+
 def _rss_bytes() -> int:
     """Current resident set size (Linux /proc; elsewhere the lifetime peak, the best there is)."""
     try:
@@ -36,12 +38,14 @@ def _rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         import resource
+
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak if sys.platform == "darwin" else peak * 1024
 
 
 def _dtype_name(dtype) -> str:
     import numpy as np
+
     return np.dtype(dtype).name
 
 
@@ -82,24 +86,31 @@ def _tensor_info(name, shape, dtype, quantization=None) -> dict:
 
 def _load_feed(path, expected_dtype, name):
     import numpy as np
+
     array = np.load(path, allow_pickle=False)
     if expected_dtype is not None and array.dtype != np.dtype(expected_dtype):
-        raise TypeError(f"input {name!r}: the model takes {_dtype_name(expected_dtype)}, {path} holds {array.dtype.name}")
+        raise TypeError(
+            f"input {name!r}: the model takes {_dtype_name(expected_dtype)}, {path} holds {array.dtype.name}"
+        )
     return np.ascontiguousarray(array)
 
 
 # ---------------------------------------------------------------- runtimes
 
+
 class _TfliteSession:
     def __init__(self, model, threads):
         from ai_edge_litert.interpreter import Interpreter
+
         self.interpreter = Interpreter(model_path=model, num_threads=int(threads))
         self.interpreter.allocate_tensors()
 
     def describe(self):
         it = self.interpreter
+
         def info(d):
             return _tensor_info(d["name"], d.get("shape_signature", d["shape"]), d["dtype"], tflite_quantization(d))
+
         return [info(d) for d in it.get_input_details()], [info(d) for d in it.get_output_details()]
 
     def set_inputs(self, inputs):
@@ -131,12 +142,14 @@ class _TfliteSession:
 class _OpenvinoSession:
     def __init__(self, model, threads):
         import openvino as ov
+
         core = ov.Core()
         self.model = core.read_model(model)
         # On CPUs with bf16 support (AVX512_BF16, AMX) OpenVINO runs in bf16 by default, which
         # would judge an fp32 IR by bf16 arithmetic on some machines only: pin f32 execution.
-        self.compiled = core.compile_model(self.model, "CPU", {"INFERENCE_NUM_THREADS": int(threads),
-                                                               "INFERENCE_PRECISION_HINT": "f32"})
+        self.compiled = core.compile_model(
+            self.model, "CPU", {"INFERENCE_NUM_THREADS": int(threads), "INFERENCE_PRECISION_HINT": "f32"}
+        )
         self.request = self.compiled.create_infer_request()
 
     @staticmethod
@@ -150,11 +163,15 @@ class _OpenvinoSession:
         def info(port, index, prefix):
             shape = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
             return _tensor_info(self._name(port, index, prefix), shape, port.get_element_type().to_dtype())
-        return ([info(p, i, "input") for i, p in enumerate(self.compiled.inputs)],
-                [info(p, i, "output") for i, p in enumerate(self.compiled.outputs)])
+
+        return (
+            [info(p, i, "input") for i, p in enumerate(self.compiled.inputs)],
+            [info(p, i, "output") for i, p in enumerate(self.compiled.outputs)],
+        )
 
     def set_inputs(self, inputs):
         import openvino as ov
+
         ports = {self._name(p, i, "input"): p for i, p in enumerate(self.compiled.inputs)}
         for name, path in inputs.items():
             if name not in ports:
@@ -166,7 +183,10 @@ class _OpenvinoSession:
         self.request.infer()
 
     def get_outputs(self):
-        return {self._name(p, i, "output"): self.request.get_tensor(p).data.copy() for i, p in enumerate(self.compiled.outputs)}
+        return {
+            self._name(p, i, "output"): self.request.get_tensor(p).data.copy()
+            for i, p in enumerate(self.compiled.outputs)
+        }
 
 
 class _TorchSession:
@@ -175,8 +195,10 @@ class _TorchSession:
 
     def __init__(self, model, threads, output_names=None):
         import torch
+
         torch.set_num_threads(int(threads))
         from torch_source import load_model  # lives beside the worker's ops
+
         self.torch = torch
         self.module = load_model(model)
         self.output_names = list(output_names or [])
@@ -200,7 +222,7 @@ class _TorchSession:
         else:
             values = list(result) if isinstance(result, (tuple, list)) else [result]
             names = self.output_names + [f"output_{i}" for i in range(len(self.output_names), len(values))]
-            items = list(zip(names, values))
+            items = list(zip(names, values, strict=False))
         return {name: value.detach().cpu().numpy() for name, value in items}
 
 
@@ -216,6 +238,7 @@ def _session(handle):
 
 # ---------------------------------------------------------------- operations
 
+
 def load_model(runtime, model, threads=1, outputNames=None):
     """Loads a model and keeps it for later runs. Returns {handle, inputs, outputs, loadSeconds,
     rssDeltaBytes}; inputs/outputs are [{name, dims, dtype, quantization?}]."""
@@ -223,23 +246,26 @@ def load_model(runtime, model, threads=1, outputNames=None):
         raise ValueError(f"unknown runtime {runtime!r}; known: {', '.join(sorted(_RUNTIMES))}")
     before = _rss_bytes()
     started = time.perf_counter()
-    if runtime == "pytorch":
-        session = _TorchSession(model, threads, outputNames)
-    else:
-        session = _RUNTIMES[runtime](model, threads)
+    session = _TorchSession(model, threads, outputNames) if runtime == "pytorch" else _RUNTIMES[runtime](model, threads)
     load_seconds = time.perf_counter() - started
     handle = _NEXT_HANDLE[0]
     _NEXT_HANDLE[0] += 1
     _SESSIONS[handle] = session
     inputs, outputs = session.describe()
-    return {"handle": handle, "inputs": inputs, "outputs": outputs, "loadSeconds": load_seconds,
-            "rssDeltaBytes": max(0, _rss_bytes() - before)}
+    return {
+        "handle": handle,
+        "inputs": inputs,
+        "outputs": outputs,
+        "loadSeconds": load_seconds,
+        "rssDeltaBytes": max(0, _rss_bytes() - before),
+    }
 
 
 def run_model(handle, inputs, outputDir):
     """inputs: {name: path.npy}. Writes each output to outputDir/<index>.npy (names can hold
     characters a file name cannot). Returns {outputs: [{name, npy, dims, dtype}], seconds}."""
     import numpy as np
+
     session = _session(handle)
     session.set_inputs(inputs)
     started = time.perf_counter()
@@ -272,8 +298,12 @@ def benchmark_model(handle, inputs, warmup=3, iterations=20):
         latencies.append((time.perf_counter() - started) * 1000.0)
         peak = max(peak, _rss_bytes())
     ordered = sorted(latencies)
-    return {"latenciesMs": latencies, "medianMs": _percentile(ordered, 0.5), "p90Ms": _percentile(ordered, 0.9),
-            "peakRssDeltaBytes": max(0, peak - baseline)}
+    return {
+        "latenciesMs": latencies,
+        "medianMs": _percentile(ordered, 0.5),
+        "p90Ms": _percentile(ordered, 0.9),
+        "peakRssDeltaBytes": max(0, peak - baseline),
+    }
 
 
 def release_model(handle):
@@ -288,8 +318,13 @@ def _run_once(runtime, model, inputs, output_dir, threads, **extra):
         result = run_model(loaded["handle"], inputs, output_dir)
     finally:
         release_model(loaded["handle"])
-    return {"inputs": loaded["inputs"], "outputs": loaded["outputs"], "written": result["outputs"],
-            "loadSeconds": loaded["loadSeconds"], "seconds": result["seconds"]}
+    return {
+        "inputs": loaded["inputs"],
+        "outputs": loaded["outputs"],
+        "written": result["outputs"],
+        "loadSeconds": loaded["loadSeconds"],
+        "seconds": result["seconds"],
+    }
 
 
 def run_tflite(model, inputs, outputDir, threads=1):
@@ -308,6 +343,7 @@ def run_torch(model, inputs, outputDir, threads=1, outputNames=None):
 
 
 # ---------------------------------------------------------------- self-test
+
 
 class _EchoSession:
     """A runtime stand-in for the self-test: output = input * 2, in the input's dtype."""
@@ -330,7 +366,9 @@ class _EchoSession:
 
 def selftest() -> int:
     import tempfile
+
     import numpy as np
+
     failures = []
     checks = [0]
 
@@ -339,9 +377,27 @@ def selftest() -> int:
         if not condition:
             failures.append(what)
 
-    q = tflite_quantization({"quantization": (0.5, 3), "quantization_parameters": {"scales": np.array([0.5]), "zero_points": np.array([3]), "quantized_dimension": 0}})
+    q = tflite_quantization(
+        {
+            "quantization": (0.5, 3),
+            "quantization_parameters": {
+                "scales": np.array([0.5]),
+                "zero_points": np.array([3]),
+                "quantized_dimension": 0,
+            },
+        }
+    )
     check(q == {"scale": [0.5], "zeroPoint": [3]}, f"per-tensor quantisation read as {q}")
-    q = tflite_quantization({"quantization": (0.0, 0), "quantization_parameters": {"scales": np.array([0.1, 0.2]), "zero_points": np.array([0, 0]), "quantized_dimension": 3}})
+    q = tflite_quantization(
+        {
+            "quantization": (0.0, 0),
+            "quantization_parameters": {
+                "scales": np.array([0.1, 0.2]),
+                "zero_points": np.array([0, 0]),
+                "quantized_dimension": 3,
+            },
+        }
+    )
     check(q == {"scale": [0.1, 0.2], "zeroPoint": [0, 0], "axis": 3}, f"per-axis quantisation read as {q}")
     check(tflite_quantization({"quantization": (0.0, 0)}) is None, "float tensor reported as quantised")
     check(_percentile([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], 0.9) == 9.0, "p90 of 1..10 is not 9")

@@ -72,7 +72,10 @@ export class OnnxRuntimeRunner implements ModelRunner {
       const value = results[name];
       if (!value) continue;
       const dtype = ORT_TO_DTYPE[value.type];
-      if (!dtype) throw new RunnerError(`${this.modelPath}: output '${name}' has type ${value.type}, which validation does not handle`);
+      if (!dtype)
+        throw new RunnerError(
+          `${this.modelPath}: output '${name}' has type ${value.type}, which validation does not handle`,
+        );
       // Copy out of onnxruntime's buffers so the tensor outlives the session.
       const data = (value.data as unknown as { slice(): Tensor['data'] }).slice();
       outputs[name] = { dtype, dims: [...value.dims], data } as Tensor;
@@ -89,10 +92,16 @@ export class OnnxRuntimeRunner implements ModelRunner {
 }
 
 function describe(meta: ort.InferenceSession.ValueMetadata, modelPath: string): TensorInfo {
-  if (!meta.isTensor) throw new RunnerError(`${modelPath}: '${meta.name}' is not a tensor; validation handles tensors only`);
+  if (!meta.isTensor)
+    throw new RunnerError(`${modelPath}: '${meta.name}' is not a tensor; validation handles tensors only`);
   const dtype = ORT_TO_DTYPE[meta.type];
-  if (!dtype) throw new RunnerError(`${modelPath}: '${meta.name}' has type ${meta.type}, which validation does not handle`);
-  return { name: meta.name, dims: meta.shape.map((dim) => (typeof dim === 'number' && dim >= 0 ? dim : String(dim))), dtype };
+  if (!dtype)
+    throw new RunnerError(`${modelPath}: '${meta.name}' has type ${meta.type}, which validation does not handle`);
+  return {
+    name: meta.name,
+    dims: meta.shape.map((dim) => (typeof dim === 'number' && dim >= 0 ? dim : String(dim))),
+    dtype,
+  };
 }
 
 function firstLine(error: unknown): string {

@@ -95,7 +95,10 @@ export class WorkerModelRunner implements ModelRunner {
 
   async load(modelPath: string): Promise<void> {
     this.folder = this.options.exchangeDir ?? (await mkdtemp(path.join(os.tmpdir(), `edgezoo-${this.runtime}-`)));
-    const model = this.runtime === 'pytorch' ? (this.options.torchSource ?? { exportedProgram: path.resolve(modelPath) }) : path.resolve(modelPath);
+    const model =
+      this.runtime === 'pytorch'
+        ? (this.options.torchSource ?? { exportedProgram: path.resolve(modelPath) })
+        : path.resolve(modelPath);
     const args: Record<string, unknown> = { runtime: this.runtime, model, threads: this.options.threads ?? 1 };
     if (this.options.outputNames) args.outputNames = this.options.outputNames;
     try {
@@ -144,16 +147,27 @@ export class WorkerModelRunner implements ModelRunner {
     }
     const outputs: Record<string, Tensor> = {};
     for (const output of reply.outputs) outputs[output.name] = await readNpy(output.npy);
-    await Promise.all([...Object.values(inputs).map((file) => rm(file, { force: true })), rm(outputDir, { recursive: true, force: true })]);
+    await Promise.all([
+      ...Object.values(inputs).map((file) => rm(file, { force: true })),
+      rm(outputDir, { recursive: true, force: true }),
+    ]);
     return outputs;
   }
 
   /** Times the runtime's invoke in the worker: `warmup` untimed runs, then `iterations` timed ones. */
-  async benchmark(feeds: Record<string, Tensor>, options: { warmup: number; iterations: number }): Promise<WorkerBenchmarkReply> {
+  async benchmark(
+    feeds: Record<string, Tensor>,
+    options: { warmup: number; iterations: number },
+  ): Promise<WorkerBenchmarkReply> {
     const { handle } = this.requireLoaded();
     const inputs = await this.writeFeeds(feeds, `bench${this.runCount++}`);
     try {
-      return (await this.worker.call(WORKER_OPS.benchmark, { handle, inputs, warmup: options.warmup, iterations: options.iterations })) as WorkerBenchmarkReply;
+      return (await this.worker.call(WORKER_OPS.benchmark, {
+        handle,
+        inputs,
+        warmup: options.warmup,
+        iterations: options.iterations,
+      })) as WorkerBenchmarkReply;
     } catch (error) {
       throw new RunnerError(`${this.runtime} failed to benchmark the model: ${messageOf(error)}`, { cause: error });
     } finally {
@@ -178,10 +192,15 @@ export class WorkerModelRunner implements ModelRunner {
 
 function toTensorInfo(wire: WireTensorInfo): TensorInfo {
   const dtype = wire.dtype as Dtype;
-  if (!KNOWN_DTYPES.has(dtype)) throw new RunnerError(`tensor '${wire.name}' has type ${wire.dtype}, which validation does not handle`);
+  if (!KNOWN_DTYPES.has(dtype))
+    throw new RunnerError(`tensor '${wire.name}' has type ${wire.dtype}, which validation does not handle`);
   const info: TensorInfo = { name: wire.name, dims: wire.dims, dtype };
   if (wire.quantization && (dtype === 'int8' || dtype === 'uint8' || dtype === 'int16')) {
-    info.quantization = { dtype: dtype as QuantizedDtype, scale: wire.quantization.scale, zeroPoint: wire.quantization.zeroPoint };
+    info.quantization = {
+      dtype: dtype as QuantizedDtype,
+      scale: wire.quantization.scale,
+      zeroPoint: wire.quantization.zeroPoint,
+    };
     if (wire.quantization.axis !== undefined) info.quantization.axis = wire.quantization.axis;
   }
   return info;
