@@ -1,8 +1,25 @@
 #!/usr/bin/env node
-// The `edgezoo` command. The sources are TypeScript run through tsx, so a clone needs no build
-// step; tsx is resolved next to this file, which works from any working directory.
-import { register } from 'tsx/esm/api';
+// The `edgezoo` command. `npm ci` compiles src/ to dist/ (the `prepare` script), and the bin
+// runs that JavaScript: start-up is node plus commander, not a TypeScript compiler. When dist/
+// is missing or was compiled from other sources than those on disk (an edit since), the
+// TypeScript sources run through tsx instead: slower to start, never stale.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { STAMP_FILE, sourceStamp } from './build-stamp.mjs';
 
-register();
-const { main } = await import('./main.ts');
+const root = path.resolve(import.meta.dirname, '..', '..');
+
+function compiledIsCurrent() {
+  try {
+    const stamp = JSON.parse(readFileSync(path.join(root, 'dist', STAMP_FILE), 'utf8'));
+    return stamp.sources === sourceStamp(path.join(root, 'src'));
+  } catch {
+    return false;
+  }
+}
+
+const compiled = compiledIsCurrent();
+// The test suite's stand-in step runners are TypeScript modules the build imports by path.
+if (!compiled || process.env.EDGEZOO_TEST_RUNNERS) (await import('tsx/esm/api')).register();
+const { main } = compiled ? await import('../../dist/cli/main.js') : await import('./main.ts');
 process.exitCode = await main(process.argv);

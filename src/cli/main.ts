@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isEdgezooError } from '../errors.js';
+import { toolRoot } from '../paths.js';
 import { createContext, type RegisterVerb } from './context.js';
 
 /**
@@ -34,16 +37,44 @@ function requestedVerb(argv: string[]): string | undefined {
   return undefined;
 }
 
+/** edgezoo's own version, from its package.json. */
+export function edgezooVersion(): string {
+  return (JSON.parse(readFileSync(path.join(toolRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+let pipeGuardInstalled = false;
+
+/**
+ * A reader that goes away (`edgezoo inspect x.onnx | head`) makes the next write fail with
+ * EPIPE, which Node raises as an unhandled 'error' event: a stack trace for a normal pipeline.
+ * Output to a closed pipe is dropped instead, and the command finishes what it was doing (a
+ * build keeps building rather than dying halfway).
+ */
+function dropOutputToClosedPipes(): void {
+  if (pipeGuardInstalled) return;
+  pipeGuardInstalled = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+      throw error;
+    });
+  }
+}
+
 /** Runs the CLI and returns its exit code: 0 success, 1 something asked for failed, 2 wrong usage. */
 export async function main(argv: string[]): Promise<number> {
+  dropOutputToClosedPipes();
   const program = new Command('edgezoo')
     .description('Build, validate, publish and pull a zoo of edge-ready models from YAML recipes.')
+    .version(edgezooVersion(), '-V, --version', 'print the edgezoo version')
     .option('-C, --project <dir>', 'project folder (default: the nearest folder with recipes/)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   const ctx = createContext(program);
   const verb = requestedVerb(argv);
-  const names = verb ? [verb] : Object.keys(verbModules);
+  // --version needs no verb module; --help without a verb lists them all.
+  const versionOnly = verb === undefined && argv.slice(2).some((arg) => arg === '--version' || arg === '-V');
+  const names = verb ? [verb] : versionOnly ? [] : Object.keys(verbModules);
   const modules = await Promise.all(names.map((name) => verbModules[name]!()));
   for (const { register } of modules) register(program, ctx);
   for (const command of program.commands) command.exitOverride().showHelpAfterError();
