@@ -7,7 +7,14 @@ export { StepRunnerRegistry, defaultRegistry, registerStepRunner } from './regis
 export { spawnTied, ChildProcessError, StepCancelledError, type SpawnTiedOptions } from './spawn.js';
 export { MemoryGate } from './memory-gate.js';
 export { exportOutputs, EXPORT_MARKER } from './export.js';
-export { formatDuration, formatEventLine, formatSummaryTable, LiveDisplay } from './progress.js';
+export {
+  formatDuration,
+  formatEventLine,
+  formatSkippedLines,
+  formatSummaryTable,
+  groupSkippedTargets,
+  LiveDisplay,
+} from './progress.js';
 export { loadProjectPlan, readToolchainVersions, type ProjectPlan } from './project.js';
 export { loadTestRunnerModule, TEST_RUNNERS_ENV, type TestRunnerModule } from './test-runners.js';
 export { registerBuiltinRunners, runFetchStep, FETCHED_FILE_NAMES } from './runners/index.js';

@@ -14,8 +14,11 @@ function stepName(step: string, model: string): string {
 }
 
 /**
- * One line per event for logs and non-terminal output; undefined for events not worth a line
- * (cache hits and runner log lines: the summary counts the first, the log files hold the second).
+ * One line per event for logs and non-terminal output; undefined for events not worth a line:
+ * cache hits and runner log lines (the summary counts the first, the log files hold the second),
+ * steps blocked by another failure (the failure itself has its line, and the summary says how
+ * many steps it kept from running), and skipped targets (`formatSkippedLines` gives one line
+ * per model for them).
  */
 export function formatEventLine(event: BuildEvent): string | undefined {
   switch (event.type) {
@@ -26,15 +29,14 @@ export function formatEventLine(event: BuildEvent): string | undefined {
     case 'step-done':
       return `[${event.model}] ${stepName(event.step, event.model)} done in ${formatDuration(event.durationMs)}`;
     case 'step-failed': {
+      if (event.blockedBy) return undefined;
       const name = stepName(event.step, event.model);
-      if (event.blockedBy) return `[${event.model}] ${name} not run: blocked by ${event.blockedBy}`;
       const log = event.logFile ? ` (log: ${event.logFile})` : '';
       return `[${event.model}] ${name} FAILED${event.cached ? ' (cached result)' : ''}: ${event.reason}${log}`;
     }
-    case 'step-skipped':
-      return `[${event.model}] ${event.target} skipped: ${event.reason}`;
     case 'warning':
       return `warning: ${event.message}`;
+    case 'step-skipped':
     case 'step-cached':
     case 'log':
     case 'summary':
@@ -42,7 +44,61 @@ export function formatEventLine(event: BuildEvent): string | undefined {
   }
 }
 
-/** The summary table: one row per model, then a total line. */
+/**
+ * Targets the recipes skip, one line per model (`[m] 3 targets skipped by the recipe: ...`): the
+ * reasons are on the model card and in `edgezoo plan`, and repeating them for every target on
+ * every (mostly cached) build buried the lines that matter.
+ */
+export function formatSkippedLines(skipped: ReadonlyArray<{ model: string; target: string }>): string[] {
+  const byModel = new Map<string, string[]>();
+  for (const { model, target } of skipped) byModel.set(model, [...(byModel.get(model) ?? []), target]);
+  return [...byModel].map(
+    ([model, targets]) =>
+      `[${model}] ${targets.length} target${targets.length === 1 ? '' : 's'} skipped by the recipe: ${targets.join(', ')} (reasons: edgezoo plan ${model})`,
+  );
+}
+
+/**
+ * Holds the skipped-target events a build emits right after its plan and prints them as
+ * `formatSkippedLines` once the next event comes (or at `flush`).
+ */
+export function groupSkippedTargets(print: (line: string) => void): {
+  onEvent: (event: BuildEvent) => void;
+  flush: () => void;
+} {
+  const held: Array<{ model: string; target: string }> = [];
+  const flush = () => {
+    for (const line of formatSkippedLines(held.splice(0))) print(line);
+  };
+  return {
+    onEvent: (event) => {
+      if (event.type === 'step-skipped') held.push(event);
+      else if (held.length > 0) flush();
+    },
+    flush,
+  };
+}
+
+/**
+ * Follows "blocked by" reasons to the step that failed: a blocked step's blocker may itself be
+ * blocked. Returns, per failed step that is a root cause, how many steps it kept from running.
+ */
+function blockedCounts(failures: ReadonlyArray<{ step: string; reason: string }>): Map<string, number> {
+  const blocker = new Map<string, string>();
+  for (const failure of failures) {
+    const match = /^blocked by (\S+)$/.exec(failure.reason);
+    if (match) blocker.set(failure.step, match[1]!);
+  }
+  const counts = new Map<string, number>();
+  for (const step of blocker.keys()) {
+    let root = step;
+    for (let hops = 0; blocker.has(root) && hops <= blocker.size; hops++) root = blocker.get(root)!;
+    counts.set(root, (counts.get(root) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** The summary table: one row per model, then a total line, then one line per root cause of a failure. */
 export function formatSummaryTable(summary: BuildSummary): string[] {
   const header = ['model', 'steps', 'run', 'cached', 'failed', 'skipped', 'time'];
   const rows = summary.models.map((model) => [
@@ -80,10 +136,14 @@ export function formatSummaryTable(summary: BuildSummary): string[] {
       .join('  ');
   const lines = [line(header), ...rows.map(line)];
   for (const model of summary.models) {
+    const blocked = blockedCounts(model.failures);
     for (const failure of model.failures) {
-      // Blocked steps only repeat their blocker; the table already counts them.
-      if (!failure.reason.startsWith('blocked by '))
-        lines.push(`failed: ${failure.step}: ${failure.reason.split('\n')[0]}`);
+      // Blocked steps only repeat their blocker: it says how many it blocked instead.
+      if (failure.reason.startsWith('blocked by ')) continue;
+      const count = blocked.get(failure.step) ?? 0;
+      lines.push(
+        `failed: ${failure.step}: ${failure.reason.split('\n')[0]}${count > 0 ? ` (${count} dependent step${count === 1 ? '' : 's'} not run)` : ''}`,
+      );
     }
   }
   lines.push(

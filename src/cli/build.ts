@@ -6,6 +6,7 @@ import {
   executePlan,
   formatEventLine,
   formatSummaryTable,
+  groupSkippedTargets,
   LiveDisplay,
   loadProjectPlan,
   loadTestRunnerModule,
@@ -21,6 +22,7 @@ import { diagnoseFailedArtifact } from '../build/runners/validate.js';
 import { stopSharedWorkerPool } from '../toolchain/pool.js';
 import { writeIndex } from '../zoo/index.js';
 import type { CliContext } from './context.js';
+import { recipeNamesFromArgs } from './recipe-args.js';
 
 interface BuildOptions {
   all?: boolean;
@@ -39,7 +41,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('build')
     .description('Build models: fetch, prepare, convert, validate, benchmark and package, reusing every cached step')
-    .argument('[names...]', 'models to build (recipe names)')
+    .argument('[names...]', 'models to build: recipe names, or recipe files and folders as `check` takes them')
     .option('--all', 'build every recipe of the project')
     .option('-j, --jobs <n>', 'converter steps at once (default: the number of cores)')
     .option('--force', 'run every step even when its outputs are cached')
@@ -75,6 +77,7 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   }
 
   const projectRoot = ctx.projectRoot();
+  const wanted = await recipeNamesFromArgs(names, process.cwd(), projectRoot);
   const testModule = await loadTestRunnerModule();
   const registry = new StepRunnerRegistry();
   if (testModule) registry.registerAll(testModule.runners);
@@ -82,7 +85,7 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
     registerBuiltinRunners(registry);
     for (const kind of defaultRegistry.kinds()) registry.register(kind, defaultRegistry.get(kind)!);
   }
-  const { recipes, plan } = await loadProjectPlan(projectRoot, names, testModule);
+  const { recipes, plan } = await loadProjectPlan(projectRoot, wanted, testModule);
   if (plan.missingToolVersions.length > 0 && !options.json) {
     ctx.warn(
       `warning: no pinned version for ${plan.missingToolVersions.join(', ')}; run \`edgezoo setup\` (fingerprints use "unknown")`,
@@ -211,11 +214,13 @@ function createReporter(ctx: CliContext, steps: ReadonlyArray<{ model: string }>
     return reporter;
   }
   if (!ctx.stdout.isTTY) {
+    const skipped = groupSkippedTargets((line) => ctx.print(line));
     const reporter = ((event: BuildEvent) => {
+      skipped.onEvent(event);
       const line = formatEventLine(event);
       if (line !== undefined) ctx.print(line);
     }) as Reporter;
-    reporter.close = () => undefined;
+    reporter.close = skipped.flush;
     return reporter;
   }
 
@@ -239,10 +244,15 @@ function createReporter(ctx: CliContext, steps: ReadonlyArray<{ model: string }>
   };
   // ~10 Hz: smooth elapsed times without spending the CPU the converters need.
   const timer = setInterval(draw, 100);
+  const skipped = groupSkippedTargets((line) => {
+    clear();
+    ctx.print(line);
+  });
   const reporter = ((event: BuildEvent) => {
     display.update(event, Date.now());
-    // Failures, skips and warnings stay on screen above the live frame; progress is only drawn.
-    if (event.type === 'step-failed' || event.type === 'step-skipped' || event.type === 'warning') {
+    skipped.onEvent(event);
+    // Failures and warnings stay on screen above the live frame; progress is only drawn.
+    if (event.type === 'step-failed' || event.type === 'warning') {
       const line = formatEventLine(event);
       if (line !== undefined) {
         clear();
@@ -252,6 +262,7 @@ function createReporter(ctx: CliContext, steps: ReadonlyArray<{ model: string }>
   }) as Reporter;
   reporter.close = () => {
     if (closed) return;
+    skipped.flush();
     clearInterval(timer);
     clear();
     closed = true;

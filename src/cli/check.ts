@@ -1,9 +1,8 @@
-import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
 import type { RecipeLoadResult } from '../recipe/index.js';
 import type { CliContext } from './context.js';
+import { expandRecipePaths } from './recipe-args.js';
 
 interface CheckOptions {
   json?: boolean;
@@ -21,7 +20,9 @@ export function register(program: Command, ctx: CliContext): void {
       const { checkRecipes, discoverRecipes, formatProblem } = await import('../recipe/index.js');
       const projectRoot = ctx.projectRoot();
       const files =
-        paths.length > 0 ? await expandPaths(paths, process.cwd(), projectRoot) : await discoverRecipes(projectRoot);
+        paths.length > 0
+          ? await expandRecipePaths(paths, process.cwd(), projectRoot)
+          : await discoverRecipes(projectRoot);
       const results = await checkRecipes(files, projectRoot);
       const problemCount = results.reduce((sum, result) => sum + result.problems.length, 0);
       const failedCount = results.filter((result) => result.problems.length > 0).length;
@@ -47,34 +48,6 @@ export function register(program: Command, ctx: CliContext): void {
 
 function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
-}
-
-/** Files stay as given; a folder stands for its *.yaml and *.yml files. */
-async function expandPaths(paths: string[], cwd: string, projectRoot: string): Promise<string[]> {
-  const files: string[] = [];
-  for (const given of paths) {
-    // Relative to where the user is, else (with --project) relative to the project.
-    let absolute = path.resolve(cwd, given);
-    let stats = await stat(absolute).catch(() => undefined);
-    if (stats === undefined && !path.isAbsolute(given)) {
-      absolute = path.resolve(projectRoot, given);
-      stats = await stat(absolute).catch(() => undefined);
-    }
-    if (stats === undefined) throw new UsageError(`no such recipe file or folder: ${given}`);
-    if (stats.isDirectory()) {
-      // The same filter as discoverRecipes, for any folder the user names.
-      const names = await readdir(absolute);
-      files.push(
-        ...names
-          .filter((name) => /\.ya?ml$/i.test(name))
-          .sort()
-          .map((name) => path.join(absolute, name)),
-      );
-    } else {
-      files.push(absolute);
-    }
-  }
-  return [...new Set(files)];
 }
 
 function toJson(results: RecipeLoadResult[], problemCount: number) {

@@ -5,16 +5,18 @@ import { LocalCache } from '../cache/index.js';
 import { artifactPaths } from '../paths.js';
 import { shortFingerprint } from '../plan/index.js';
 import type { CliContext } from './context.js';
+import { recipeNamesFromArgs } from './recipe-args.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('plan')
     .description('Show the steps a build would run: fingerprints, dependencies, what is cached, and skipped targets')
-    .argument('[names...]', 'models to plan (default: every recipe)')
+    .argument('[names...]', 'models to plan: names, or recipe files and folders (default: every recipe)')
     .option('--json', 'print the plan as JSON')
     .action(async (names: string[], options: { json?: boolean }) => {
       const projectRoot = ctx.projectRoot();
-      const { plan } = await loadProjectPlan(projectRoot, names, await loadTestRunnerModule());
+      const wanted = await recipeNamesFromArgs(names, process.cwd(), projectRoot);
+      const { plan } = await loadProjectPlan(projectRoot, wanted, await loadTestRunnerModule());
       const cache = new LocalCache(artifactPaths(projectRoot).cache);
       const lookups = pLimit(16);
       const cached = await Promise.all(

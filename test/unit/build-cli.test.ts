@@ -67,7 +67,7 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     // fetch and package ran (the package records what failed); prepare failed, 9 were blocked.
     assert.match(run.stdout, /^m01\s+12\s+2\s+0\s+10\s+0\s/m);
     assert.match(run.stdout, /^m02\s+12\s+12\s+0\s+0\s+0\s/m);
-    assert.match(run.stdout, /^failed: m01\/prepare: stand-in failure of m01\/prepare$/m);
+    assert.match(run.stdout, /^failed: m01\/prepare: stand-in failure of m01\/prepare \(9 dependent steps not run\)$/m);
     assert.match(
       run.stdout,
       /^\[m01\] prepare FAILED: stand-in failure of m01\/prepare \(log: .*artifacts\/logs\/m01\/prepare\.log\)$/m,
