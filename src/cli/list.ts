@@ -1,35 +1,67 @@
 import type { Command } from 'commander';
-import { indexLocation, loadIndex } from '../publish/index.js';
-import { artifactPaths } from '../paths.js';
-import { formatBytes } from '../zoo/index.js';
-import { publicKeyFrom } from './pull.js';
+import { formatBytes, type ZooIndex } from '../zoo/index.js';
 import type { CliContext } from './context.js';
+import { addIndexOptions, openIndex, type IndexFlags } from './index-source.js';
+
+interface ListFlags extends IndexFlags {
+  task?: string;
+  format?: string;
+  precision?: string;
+  json?: boolean;
+}
+
+/**
+ * The models, versions and artifacts of an index that match the filters: a model by its task,
+ * an artifact by format and precision; versions with no matching artifact and models with no
+ * such version are left out when a format or precision is asked for.
+ */
+export function filterIndex(
+  index: ZooIndex,
+  filters: { task?: string; format?: string; precision?: string },
+): ZooIndex {
+  const byArtifact = filters.format !== undefined || filters.precision !== undefined;
+  const models = index.models
+    .filter((model) => filters.task === undefined || model.task === filters.task)
+    .map((model) => ({
+      ...model,
+      versions: model.versions
+        .map((version) => ({
+          ...version,
+          artifacts: version.artifacts.filter(
+            (a) =>
+              (filters.format === undefined || a.format === filters.format) &&
+              (filters.precision === undefined || a.precision === filters.precision),
+          ),
+        }))
+        .filter((version) => !byArtifact || version.artifacts.length > 0),
+    }))
+    .filter((model) => model.versions.length > 0);
+  return { ...index, models };
+}
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const command = program
     .command('list')
     .description('List the models, versions and artifacts of a zoo index')
-    .option(
-      '--index <url|path>',
-      'index.json URL or path (default EDGEZOO_INDEX, else artifacts/zoo/index.json of the project)',
-    )
-    .option(
-      '--public-key <key>',
-      'verify index.json.sig with this ed25519 public key (PEM, base64 SPKI, or a file); default EDGEZOO_PUBLIC_KEY',
-    )
+    .option('--task <task>', 'only models of this task (e.g. image-classification)')
+    .option('--format <format>', 'only artifacts of this format (onnx, tflite, openvino)')
+    .option('--precision <precision>', 'only artifacts of this precision (fp32, fp16, dynamic-int8, int8, int16-act)');
+  addIndexOptions(command)
     .option('--json', 'print JSON for machines')
-    .action(async (flags: { index?: string; publicKey?: string; json?: boolean }) => {
-      const location = await indexLocation(
-        flags.index ?? process.env.EDGEZOO_INDEX ?? artifactPaths(ctx.projectRoot()).zoo,
-      );
-      const publicKey = await publicKeyFrom(flags.publicKey);
-      const { index, verified } = await loadIndex(location, publicKey ? { publicKey } : {});
+    .action(async (flags: ListFlags) => {
+      const loaded = await openIndex(ctx, flags);
+      const filters = {
+        ...(flags.task !== undefined ? { task: flags.task } : {}),
+        ...(flags.format !== undefined ? { format: flags.format } : {}),
+        ...(flags.precision !== undefined ? { precision: flags.precision } : {}),
+      };
+      const index = filterIndex(loaded.index, filters);
       if (flags.json) {
         ctx.print(
           JSON.stringify(
             {
-              index: location.href,
-              verified,
+              index: loaded.location.href,
+              verified: loaded.verified,
               models: index.models.map((m) => ({
                 name: m.name,
                 license: m.license,
@@ -54,7 +86,12 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       if (index.models.length === 0) {
-        ctx.print('the index lists no models');
+        const filtered = Object.keys(filters).length > 0;
+        ctx.print(filtered ? 'no model of the index matches the filters' : 'the index lists no models');
+        if (filtered && loaded.index.models.length > 0) {
+          const tasks = [...new Set(loaded.index.models.map((m) => m.task))].sort();
+          ctx.warn(`tasks in the index: ${tasks.join(', ')}`);
+        }
         return;
       }
       for (const model of index.models) {
@@ -64,6 +101,6 @@ export function register(program: Command, ctx: CliContext): void {
           ctx.print(`  ${v.version}${v.yanked ? ` [yanked: ${v.yanked.reason}]` : ''}  ${artifacts || 'no artifacts'}`);
         }
       }
-      if (verified) ctx.warn('index signature verified');
+      if (loaded.verified) ctx.warn('index signature verified');
     });
 }

@@ -1,50 +1,33 @@
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { KeyObject } from 'node:crypto';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { artifactPaths } from '../paths.js';
 import {
-  indexLocation,
-  loadIndex,
+  defaultPullCacheDir,
   parseModelSpec,
   pullArtifacts,
   resolvePull,
+  type PulledFile,
   type PullProgress,
-} from '../publish/index.js';
-import { formatBytes, parsePublicKey } from '../zoo/index.js';
+} from '../publish/pull.js';
+import { formatBytes } from '../zoo/index.js';
 import type { CliContext } from './context.js';
+import { addIndexOptions, openIndex, type IndexFlags } from './index-source.js';
 
-interface PullFlags {
+interface PullFlags extends IndexFlags {
   format?: string;
   precision?: string;
-  index?: string;
   out?: string;
-  publicKey?: string;
   json?: boolean;
   concurrency?: string;
-}
-
-/** `--public-key` (a key or a file holding one), else EDGEZOO_PUBLIC_KEY, else none. */
-export async function publicKeyFrom(flag: string | undefined): Promise<KeyObject | undefined> {
-  if (flag !== undefined) {
-    let text = flag;
-    try {
-      if ((await stat(flag)).isFile()) text = await readFile(flag, 'utf8');
-    } catch {
-      // Not a file: the key itself.
-    }
-    return parsePublicKey(text, '--public-key');
-  }
-  const env = process.env.EDGEZOO_PUBLIC_KEY;
-  return env ? parsePublicKey(env) : undefined;
+  printPath?: boolean;
+  cache?: boolean;
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const command = program
     .command('pull')
     .description(
-      'Download artifacts of a model from a zoo index, verified by sha256 (and the index signature when a public key is set)',
+      'Download artifacts of a model from a zoo index with its card and manifest, verified by sha256 (and the index signature when a public key is set)',
     )
     .argument(
       '<model>',
@@ -52,27 +35,27 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option('--format <format>', 'onnx, tflite or openvino (default: all)')
     .option('--precision <precision>', 'fp32, fp16, dynamic-int8, int8 or int16-act (default: all)')
-    .option(
-      '--index <url|path>',
-      'index.json URL or path (default EDGEZOO_INDEX, else artifacts/zoo/index.json of the project)',
-    )
-    .option('--out <dir>', 'where to put the files (default: the current folder)')
-    .option(
-      '--public-key <key>',
-      'verify index.json.sig with this ed25519 public key (PEM, base64 SPKI, or a file); default EDGEZOO_PUBLIC_KEY',
-    )
+    .option('--out <dir>', 'where to put the files (default: the current folder)');
+  addIndexOptions(command)
     .option('--concurrency <n>', 'files downloaded at once', '4')
+    .option('--print-path', 'print only the path of each model file (what a runtime opens), one per line')
+    .option('--no-cache', 'do not keep downloads in the shared cache folder')
     .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Beside the model files go <model>-<version>-README.md (the model card: inputs, preprocessing,
+code to run it), -manifest.json (the same for machines) and -LICENSE.txt. Downloads are kept by
+sha256 in a shared cache folder (EDGEZOO_CACHE_DIR, else $XDG_CACHE_HOME/edgezoo, else
+~/.cache/edgezoo), so pulling the same file again, into any folder, downloads nothing.`,
+    )
     .action(async (spec: string, flags: PullFlags) => {
       const concurrency = Number(flags.concurrency ?? '4');
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32)
         throw new UsageError(`--concurrency must be an integer from 1 to 32, got "${flags.concurrency}"`);
+      if (flags.printPath && flags.json) throw new UsageError('give --print-path or --json, not both');
       const { name, range } = parseModelSpec(spec);
-      const location = await indexLocation(
-        flags.index ?? process.env.EDGEZOO_INDEX ?? artifactPaths(ctx.projectRoot()).zoo,
-      );
-      const publicKey = await publicKeyFrom(flags.publicKey);
-      const loaded = await loadIndex(location, publicKey ? { publicKey } : {});
+      const loaded = await openIndex(ctx, flags);
       const resolved = resolvePull(loaded.index, {
         name,
         ...(range !== undefined ? { range } : {}),
@@ -81,24 +64,37 @@ export function register(program: Command, ctx: CliContext): void {
       });
       if (resolved.version.yanked)
         ctx.warn(`warning: ${name}@${resolved.version.version} is yanked: ${resolved.version.yanked.reason}`);
-      const progress = flags.json ? undefined : progressPrinter(ctx);
+      const progress = flags.json || flags.printPath ? undefined : progressPrinter(ctx);
       const result = await pullArtifacts(loaded, resolved, {
         outDir: path.resolve(flags.out ?? '.'),
+        ...(flags.cache === false ? {} : { cacheDir: defaultPullCacheDir() }),
         concurrency,
         ...(progress ? { onProgress: progress.update } : {}),
       });
       progress?.finish();
       if (flags.json) {
-        ctx.print(JSON.stringify({ ...result, index: location.href, signatureVerified: loaded.verified }, null, 2));
+        ctx.print(
+          JSON.stringify({ ...result, index: loaded.location.href, signatureVerified: loaded.verified }, null, 2),
+        );
         return;
       }
-      for (const file of result.files)
-        ctx.print(`${file.path}  sha256 ${file.sha256}${file.reused ? '  (already there)' : ''}`);
-      const rate = result.seconds > 0 ? ` at ${formatBytes(result.bytes / result.seconds)}/s` : '';
+      if (flags.printPath) {
+        for (const file of result.files) if (file.role === 'model') ctx.print(file.path);
+        return;
+      }
+      for (const file of result.files) ctx.print(`${file.path}  sha256 ${file.sha256}${fromNote(file)}`);
+      const downloaded = result.files.filter((f) => f.from === 'network');
+      const bytes = downloaded.reduce((sum, f) => sum + f.size, 0);
+      const rate = result.seconds > 0 && bytes > 0 ? ` at ${formatBytes(bytes / result.seconds)}/s` : '';
+      const kept = result.files.length - downloaded.length;
       ctx.warn(
-        `pulled ${result.name}@${result.version}: ${result.files.length} file(s), ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s${rate}, sha256 verified${loaded.verified ? ', index signature verified' : ''}`,
+        `pulled ${result.name}@${result.version}: ${result.files.length} file(s), ${downloaded.length} downloaded (${formatBytes(bytes)} in ${result.seconds.toFixed(1)} s${rate})${kept > 0 ? `, ${kept} already there` : ''}; sha256 verified${loaded.verified ? ', index signature verified' : ''}`,
       );
     });
+}
+
+function fromNote(file: PulledFile): string {
+  return file.from === 'out' ? '  (already there)' : file.from === 'cache' ? '  (from the cache)' : '';
 }
 
 /** One updating line on a terminal; a line per finished file otherwise (logs stay readable). */
@@ -125,7 +121,10 @@ function progressPrinter(ctx: CliContext): { update: (p: PullProgress) => void; 
       const before = files.get(p.file);
       files.set(p.file, p);
       if (!tty) {
-        if (p.done && !before?.done) ctx.warn(`downloaded ${p.file} (${formatBytes(p.total)})`);
+        if (p.done && !before?.done) {
+          const verb = p.from === 'out' ? 'already there:' : p.from === 'cache' ? 'from the cache:' : 'downloaded';
+          ctx.warn(`${verb} ${p.file} (${formatBytes(p.total)})`);
+        }
         return;
       }
       const now = Date.now();

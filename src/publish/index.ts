@@ -7,8 +7,22 @@ export { DirectoryPublisher, SITE_FILE } from './directory.js';
 export { renderSiteHtml } from './site.js';
 export { GitHubReleasesPublisher, releaseTag, MAX_ASSET_BYTES, type GitHubPublisherOptions } from './github.js';
 export {
+  INDEX_RELEASE_TAG,
+  DEFAULT_GITHUB_URL,
+  githubIndexUrl,
+  parseGitHubTarget,
+  releaseAssetUrl,
+  relativeReleaseUrl,
+} from './github-layout.js';
+export {
+  MAX_INDEX_BYTES,
+  MAX_DOCUMENT_BYTES,
+  checkIndexedUrl,
+  defaultPullCacheDir,
+  indexCredentialsFromEnv,
   indexLocation,
   loadIndex,
+  pulledDocumentName,
   parseModelSpec,
   resolvePull,
   pullArtifacts,
@@ -20,4 +34,5 @@ export {
   type PullProgress,
   type PullResult,
   type PulledFile,
+  type PulledRole,
 } from './pull.js';

@@ -1,22 +1,30 @@
 /**
  * The pull client: read a zoo's index (a URL or a local path), check its signature when a
  * public key is configured, resolve `name@range` to a version and artifacts, and download the
- * files in parallel, each verified against the index's sha256 before it gets its final name.
+ * files in parallel (with the model card and manifest), each verified against the index's
+ * sha256 before it gets its final name.
+ *
+ * An index from elsewhere is hostile input: every document is read under a size cap, a remote
+ * index may only point at https URLs off this machine (no `file:`, no loopback, no plain http),
+ * and credentials for the index come from the environment, go only to the index's own origin
+ * and never into a message.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, constants, copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
 import semver from 'semver';
-import { EdgezooError } from '../errors.js';
+import { EdgezooError, UsageError } from '../errors.js';
 import { Sha256MismatchError } from '../fetch/errors.js';
 import { downloadToFile } from '../fetch/download.js';
-import { checkFetchableUrl } from '../fetch/url-policy.js';
+import { checkFetchableUrl, isLoopbackHost, planRedirect, redactUrl } from '../fetch/url-policy.js';
 import type { RetryTiming } from '../fetch/http-rules.js';
 import {
   INDEX_SIGNATURE_FILE,
+  formatBytes,
   parseIndex,
   verifyBytes,
   type IndexArtifact,
@@ -25,6 +33,13 @@ import {
   type ZooIndex,
 } from '../zoo/index.js';
 
+/** index.json above this is refused before it is read (a 10 000-model zoo is about 30 MiB). */
+export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+/** Manifests and model cards above this are refused. */
+export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+/** index.json.sig is one line of base64. */
+export const MAX_SIGNATURE_BYTES = 4096;
+
 /** A loaded index and where it came from, so relative artifact URLs resolve against it. */
 export interface LoadedIndex {
   index: ZooIndex;
@@ -32,17 +47,46 @@ export interface LoadedIndex {
   location: URL;
   /** True when the signature was checked against a public key and matched. */
   verified: boolean;
+  /** Request headers for the index's own origin (credentials from the environment); never printed. */
+  headers: Record<string, string>;
 }
 
 export interface LoadIndexOptions {
   /** When set, index.json.sig must exist and be a valid signature of the exact bytes. */
   publicKey?: KeyObject;
+  /** Sent with requests to the index's origin only (see `indexCredentialsFromEnv`). */
+  headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** Size cap of index.json; default MAX_INDEX_BYTES. */
+  maxIndexBytes?: number;
 }
 
-/** Turns `--index` / EDGEZOO_INDEX into a URL: http(s) URLs as they are, anything else a path (a folder means its index.json). */
+/**
+ * Turns `--index` / EDGEZOO_INDEX into a URL: http(s) URLs as they are, anything else a path (a
+ * folder means its index.json). A URL with `user:password@` is refused without echoing the
+ * password: credentials belong in the environment (`indexCredentialsFromEnv`), not in shell
+ * history, process lists and logs.
+ */
 export async function indexLocation(value: string, cwd: string = process.cwd()): Promise<URL> {
-  if (/^https?:\/\//i.test(value)) return checkFetchableUrl(value);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !value.startsWith('file:')) {
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      // checkFetchableUrl says what is wrong with it.
+    }
+    if (url && (url.username || url.password)) {
+      throw new EdgezooError(
+        'INDEX_URL_CREDENTIALS',
+        `the index URL ${redactUrl(url)} carries a user name or password; edgezoo does not take credentials in URLs`,
+        {
+          hint: 'set EDGEZOO_INDEX_TOKEN (sent as a bearer token), or EDGEZOO_INDEX_USER and EDGEZOO_INDEX_PASSWORD, and give the URL without them',
+          exitCode: 2,
+        },
+      );
+    }
+    return checkFetchableUrl(value);
+  }
   if (value.startsWith('file:')) return new URL(value);
   let file = path.resolve(cwd, value);
   try {
@@ -53,16 +97,37 @@ export async function indexLocation(value: string, cwd: string = process.cwd()):
   return pathToFileURL(file);
 }
 
+/**
+ * Credentials for an index behind authentication, from the environment: EDGEZOO_INDEX_TOKEN
+ * (an `Authorization: Bearer` header), or EDGEZOO_INDEX_USER with EDGEZOO_INDEX_PASSWORD (HTTP
+ * Basic). `loadIndex` and `pullArtifacts` send them to the index's origin only.
+ */
+export function indexCredentialsFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const token = env.EDGEZOO_INDEX_TOKEN;
+  if (token) return { authorization: `Bearer ${token.trim()}` };
+  const user = env.EDGEZOO_INDEX_USER;
+  const password = env.EDGEZOO_INDEX_PASSWORD;
+  if (user !== undefined || password !== undefined) {
+    if (!user || password === undefined)
+      throw new UsageError('EDGEZOO_INDEX_USER and EDGEZOO_INDEX_PASSWORD go together; one of them is not set');
+    return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+  }
+  return {};
+}
+
 /** Reads index.json and, with a public key, its detached signature. */
 export async function loadIndex(location: URL, options: LoadIndexOptions = {}): Promise<LoadedIndex> {
   const where = displayLocation(location);
-  const bytes = await readResource(location, options.signal, 'INDEX_NOT_FOUND');
+  const headers = location.protocol === 'file:' ? {} : (options.headers ?? {});
+  const read = (url: URL, what: string, maxBytes: number, notFoundCode: string) =>
+    readDocument(url, { what, maxBytes, notFoundCode, headers, ...(options.signal ? { signal: options.signal } : {}) });
+  const bytes = await read(location, 'index.json', options.maxIndexBytes ?? MAX_INDEX_BYTES, 'INDEX_NOT_FOUND');
   let verified = false;
   if (options.publicKey) {
     const sigUrl = new URL(INDEX_SIGNATURE_FILE, location);
     let signature: Buffer;
     try {
-      signature = await readResource(sigUrl, options.signal, 'SIGNATURE_MISSING');
+      signature = await read(sigUrl, 'index.json.sig', MAX_SIGNATURE_BYTES, 'SIGNATURE_MISSING');
     } catch (error) {
       if (error instanceof EdgezooError && error.code === 'SIGNATURE_MISSING') {
         throw new EdgezooError(
@@ -86,41 +151,132 @@ export async function loadIndex(location: URL, options: LoadIndexOptions = {}): 
     }
     verified = true;
   }
-  return { index: parseIndex(bytes.toString('utf8'), where), location, verified };
+  return { index: parseIndex(bytes.toString('utf8'), where), location, verified, headers };
 }
 
 function displayLocation(url: URL): string {
-  return url.protocol === 'file:' ? fileURLToPath(url) : url.href;
+  return url.protocol === 'file:' ? fileURLToPath(url) : redactUrl(url);
 }
 
-async function readResource(url: URL, signal: AbortSignal | undefined, notFoundCode: string): Promise<Buffer> {
+interface ReadDocumentOptions {
+  /** What it is, for messages: `index.json`, `the manifest of x@1.0.0`. */
+  what: string;
+  maxBytes: number;
+  notFoundCode: string;
+  headers: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/**
+ * One small document (index, signature, manifest) into memory, refused past `maxBytes` by its
+ * size or announced length before anything is read, and by the bytes that arrive otherwise.
+ * Redirects are followed by hand so credentials never cross to another origin.
+ */
+async function readDocument(url: URL, options: ReadDocumentOptions): Promise<Buffer> {
   const where = displayLocation(url);
+  const tooLarge = (size: number | undefined) =>
+    new EdgezooError(
+      'DOCUMENT_TOO_LARGE',
+      `${where} is ${size === undefined ? 'larger than' : `${formatBytes(size)}, over`} ${formatBytes(options.maxBytes)}, the most edgezoo reads for ${options.what}`,
+      { hint: 'check that the URL points at an edgezoo zoo; nothing was downloaded' },
+    );
   if (url.protocol === 'file:') {
     try {
+      const size = (await stat(url)).size;
+      if (size > options.maxBytes) throw tooLarge(size);
       return await readFile(url);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new EdgezooError(notFoundCode, `${where} does not exist`);
+        throw new EdgezooError(options.notFoundCode, `${where} does not exist`);
       throw error;
     }
   }
-  checkFetchableUrl(url.href);
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      signal: signal ?? AbortSignal.timeout(60_000),
-      headers: { 'accept-encoding': 'identity' },
-    });
-  } catch (error) {
-    throw new EdgezooError('NETWORK', `cannot read ${where}: ${(error as Error).message}`, {
-      hint: 'check the network and the index URL',
-      cause: error,
-    });
+  let current = checkFetchableUrl(url.href);
+  let headers: Record<string, string> = { ...options.headers, 'accept-encoding': 'identity' };
+  for (let hop = 0; ; hop++) {
+    let response: Response;
+    try {
+      response = await fetch(current, {
+        signal: options.signal ?? AbortSignal.timeout(60_000),
+        headers,
+        redirect: 'manual',
+      });
+    } catch (error) {
+      throw new EdgezooError('NETWORK', `cannot read ${where}: ${(error as Error).message}`, {
+        hint: 'check the network and the index URL',
+        cause: error,
+      });
+    }
+    const location = response.headers.get('location');
+    if (response.status >= 300 && response.status < 400 && location) {
+      await response.body?.cancel();
+      if (hop >= 10) throw new EdgezooError('NETWORK', `cannot read ${where}: more than 10 redirects`);
+      const next = planRedirect(current, location, headers);
+      current = next.url;
+      headers = next.headers;
+      continue;
+    }
+    if (response.status === 404 || response.status === 410) {
+      await response.body?.cancel();
+      throw new EdgezooError(options.notFoundCode, `${where} does not exist (HTTP ${response.status})`);
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      const hint =
+        response.status === 401 || response.status === 403
+          ? {
+              hint: 'the server wants credentials: set EDGEZOO_INDEX_TOKEN, or EDGEZOO_INDEX_USER and EDGEZOO_INDEX_PASSWORD',
+            }
+          : {};
+      throw new EdgezooError('HTTP_STATUS', `HTTP ${response.status} for ${where}`, hint);
+    }
+    const announced = Number(response.headers.get('content-length') ?? Number.NaN);
+    if (Number.isFinite(announced) && announced > options.maxBytes) {
+      await response.body?.cancel();
+      throw tooLarge(announced);
+    }
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    if (response.body) {
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        received += value.byteLength;
+        if (received > options.maxBytes) {
+          await reader.cancel();
+          throw tooLarge(undefined);
+        }
+        chunks.push(value);
+      }
+    }
+    return Buffer.concat(chunks);
   }
-  if (response.status === 404 || response.status === 410)
-    throw new EdgezooError(notFoundCode, `${where} does not exist (HTTP ${response.status})`);
-  if (!response.ok) throw new EdgezooError('HTTP_STATUS', `HTTP ${response.status} for ${where}`);
-  return Buffer.from(await response.arrayBuffer());
+}
+
+/**
+ * Where a file an index names may be fetched from. A local index may name anything local or
+ * fetchable. A remote one names https URLs off this machine only: `file:` would read the
+ * user's disk, loopback would reach services on their machine, and plain http lets anyone on
+ * the way change the bytes (the sha256 would catch that, but only after the download). An index
+ * on loopback (a test server, a local mirror) may also name http on loopback.
+ */
+export function checkIndexedUrl(url: URL, indexLocation: URL): void {
+  if (indexLocation.protocol === 'file:') {
+    if (url.protocol !== 'file:') checkFetchableUrl(url.href);
+    return;
+  }
+  const indexOnLoopback = isLoopbackHost(indexLocation.hostname);
+  const allowed =
+    (url.protocol === 'https:' && (indexOnLoopback || !isLoopbackHost(url.hostname))) ||
+    (url.protocol === 'http:' && indexOnLoopback && isLoopbackHost(url.hostname));
+  if (!allowed) {
+    throw new EdgezooError(
+      'INDEX_URL_REFUSED',
+      `the index ${displayLocation(indexLocation)} names ${redactUrl(url)}; a remote index may only name https:// URLs on other hosts`,
+      { hint: 'the index is broken or hostile; nothing was downloaded' },
+    );
+  }
 }
 
 /** What to pull: `name@range` and filters, as a user types them. */
@@ -246,10 +402,17 @@ export interface PullProgress {
   received: number;
   total: number;
   done: boolean;
+  /** Once done: where the bytes came from. */
+  from?: PulledFile['from'];
 }
 
 export interface PullOptions {
   outDir: string;
+  /**
+   * A folder shared by every pull of this user: files are kept there by sha256 and copied into
+   * `outDir`, so pulling the same artifact into another folder downloads nothing. Default none.
+   */
+  cacheDir?: string;
   /** Files downloaded at once; default 4. */
   concurrency?: number;
   onProgress?: (progress: PullProgress) => void;
@@ -260,13 +423,19 @@ export interface PullOptions {
   timeoutMs?: number;
 }
 
+/** What a pulled file is. */
+export type PulledRole = 'model' | 'weights' | 'license' | 'manifest' | 'card';
+
 export interface PulledFile {
   name: string;
   path: string;
+  role: PulledRole;
+  /** `format/precision` of the artifact, for model and weights files. */
+  target?: string;
   sha256: string;
   size: number;
-  /** The file was already there with the right sha256. */
-  reused: boolean;
+  /** `out`: it was already in the out folder; `cache`: copied from the shared cache; `network`: downloaded. */
+  from: 'out' | 'cache' | 'network';
 }
 
 export interface PullResult {
@@ -278,10 +447,27 @@ export interface PullResult {
   seconds: number;
 }
 
+/** One file to fetch: what the index says about it and the name it gets in the out folder. */
+interface WantedFile {
+  name: string;
+  url: string;
+  sha256: string;
+  /** Exact size when the index gives it; else a cap. */
+  size?: number;
+  role: PulledRole;
+  target?: string;
+}
+
+/** Names beside the model for the version's documents: several models can share one out folder. */
+export function pulledDocumentName(model: string, version: string, what: 'license' | 'manifest' | 'card'): string {
+  return `${model}-${version}-${what === 'license' ? 'LICENSE.txt' : what === 'manifest' ? 'manifest.json' : 'README.md'}`;
+}
+
 /**
- * Downloads every file of the resolved artifacts, plus the license text when the zoo has one
- * (a model's license travels with it). Each file is verified before it gets its final name;
- * a failure of one file fails the pull after the others finish, with nothing half-written.
+ * Downloads every file of the resolved artifacts, plus the version's license text, manifest
+ * (inputs, preprocessing, output order) and model card, so what a runtime needs to use the model
+ * travels with it. Each file is verified before it gets its final name; a failure of one file
+ * fails the pull after the others finish, with nothing half-written.
  */
 export async function pullArtifacts(
   loaded: LoadedIndex,
@@ -289,64 +475,103 @@ export async function pullArtifacts(
   options: PullOptions,
 ): Promise<PullResult> {
   const started = performance.now();
-  const files: Array<{ name: string; url: string; sha256: string; size: number }> = resolved.artifacts.flatMap(
-    (a) => a.files,
+  const { model, version } = resolved;
+  const files: WantedFile[] = resolved.artifacts.flatMap((a) =>
+    a.files.map((f) => ({ ...f, role: f.role, target: `${a.format}/${a.precision}` })),
   );
-  const license = resolved.version.licenseFile;
-  if (license)
+  if (version.licenseFile)
     files.push({
-      name: `${resolved.model.name}-${resolved.version.version}-LICENSE.txt`,
-      url: license.url,
-      sha256: license.sha256,
-      size: license.size,
+      name: pulledDocumentName(model.name, version.version, 'license'),
+      url: version.licenseFile.url,
+      sha256: version.licenseFile.sha256,
+      size: version.licenseFile.size,
+      role: 'license',
     });
+  files.push({
+    name: pulledDocumentName(model.name, version.version, 'manifest'),
+    url: version.manifest.url,
+    sha256: version.manifest.sha256,
+    role: 'manifest',
+  });
+  // Indexes written before cards had a sha256 in them name the card without one: it cannot be verified, so it is left out.
+  if (version.cardSha256)
+    files.push({
+      name: pulledDocumentName(model.name, version.version, 'card'),
+      url: version.card,
+      sha256: version.cardSha256,
+      ...(version.cardSize !== undefined ? { size: version.cardSize } : {}),
+      role: 'card',
+    });
+  // Check every URL before downloading anything: a hostile index fails whole, not halfway.
+  for (const file of files) checkIndexedUrl(new URL(file.url, loaded.location), loaded.location);
   await mkdir(options.outDir, { recursive: true });
   const limit = pLimit(options.concurrency ?? 4);
-  const settled = await Promise.allSettled(files.map((file) => limit(() => pullFile(loaded.location, file, options))));
+  const settled = await Promise.allSettled(files.map((file) => limit(() => pullFile(loaded, file, options))));
   const failures = settled
     .filter((s): s is PromiseRejectedResult => s.status === 'rejected')
     .map((s) => s.reason as unknown);
   if (failures.length > 0) throw failures[0];
   const pulled = settled.map((s) => (s as PromiseFulfilledResult<PulledFile>).value);
   return {
-    name: resolved.model.name,
-    version: resolved.version.version,
-    ...(resolved.version.yanked ? { yanked: resolved.version.yanked } : {}),
+    name: model.name,
+    version: version.version,
+    ...(version.yanked ? { yanked: version.yanked } : {}),
     files: pulled,
     bytes: pulled.reduce((sum, f) => sum + f.size, 0),
     seconds: (performance.now() - started) / 1000,
   };
 }
 
-async function pullFile(
-  base: URL,
-  file: { name: string; url: string; sha256: string; size: number },
-  options: PullOptions,
-): Promise<PulledFile> {
-  const url = new URL(file.url, base);
+/** The per-user folder `pull` keeps downloads in: EDGEZOO_CACHE_DIR, else $XDG_CACHE_HOME/edgezoo, else ~/.cache/edgezoo. */
+export function defaultPullCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.EDGEZOO_CACHE_DIR) return path.join(path.resolve(env.EDGEZOO_CACHE_DIR), 'pull');
+  const base = env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache');
+  return path.join(base, 'edgezoo', 'pull');
+}
+
+async function pullFile(loaded: LoadedIndex, file: WantedFile, options: PullOptions): Promise<PulledFile> {
+  const url = new URL(file.url, loaded.location);
   // The index names files; only plain names land in --out (the schema refuses separators too).
   const destination = path.join(options.outDir, path.basename(file.name));
-  const report = (received: number, done: boolean) =>
-    options.onProgress?.({ file: file.name, received, total: file.size, done });
+  const described = { name: file.name, path: destination, role: file.role, sha256: file.sha256 };
+  const result = (size: number, from: PulledFile['from']): PulledFile => {
+    options.onProgress?.({ file: file.name, received: size, total: size, done: true, from });
+    return { ...described, ...(file.target ? { target: file.target } : {}), size, from };
+  };
   try {
+    const there = await sizeIfSha256(destination, file.sha256);
+    if (there !== undefined) return result(there, 'out');
     if (url.protocol === 'file:') {
-      const reused = await copyVerified(fileURLToPath(url), destination, file.sha256);
-      report(file.size, true);
-      return { name: file.name, path: destination, sha256: file.sha256, size: file.size, reused };
+      await copyVerified(fileURLToPath(url), destination, file.sha256);
+      return result((await stat(destination)).size, 'network');
     }
-    const result = await downloadToFile({
+    const blob = options.cacheDir ? path.join(options.cacheDir, 'sha256', file.sha256) : undefined;
+    if (blob) {
+      const cached = await sizeIfSha256(blob, file.sha256);
+      if (cached !== undefined) {
+        await copyVerified(blob, destination, file.sha256);
+        return result(cached, 'cache');
+      }
+      await mkdir(path.dirname(blob), { recursive: true });
+    }
+    const downloaded = await downloadToFile({
       url: url.href,
-      destination,
+      destination: blob ?? destination,
       sha256: file.sha256,
-      maxBytes: file.size,
-      onProgress: (p) => report(p.received, false),
+      maxBytes: file.size ?? MAX_DOCUMENT_BYTES,
+      // Credentials only for the index's own origin; downloadToFile drops them on a redirect elsewhere.
+      ...(url.origin === loaded.location.origin && Object.keys(loaded.headers).length > 0
+        ? { headers: loaded.headers }
+        : {}),
+      onProgress: (p) =>
+        options.onProgress?.({ file: file.name, received: p.received, total: file.size ?? p.total ?? 0, done: false }),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.retryTiming ? { retryTiming: options.retryTiming } : {}),
       ...(options.retries !== undefined ? { retries: options.retries } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     });
-    report(file.size, true);
-    return { name: file.name, path: destination, sha256: result.sha256, size: result.bytes, reused: result.reused };
+    if (blob) await copyVerified(blob, destination, file.sha256);
+    return result(downloaded.bytes, downloaded.reused ? 'cache' : 'network');
   } catch (error) {
     if (error instanceof Sha256MismatchError || (error instanceof EdgezooError && error.code === 'SHA256_MISMATCH')) {
       const actual = error instanceof Sha256MismatchError ? error.actual : 'different bytes';
@@ -369,21 +594,34 @@ async function pullFile(
         },
       );
     }
+    if (error instanceof EdgezooError && error.code === 'TOO_LARGE') {
+      throw new EdgezooError(
+        'DOCUMENT_TOO_LARGE',
+        `${file.name} from ${displayLocation(url)} is larger than ${formatBytes(file.size ?? MAX_DOCUMENT_BYTES)}, the size the index gives; nothing was written to ${destination}`,
+        { hint: 'the zoo holds a changed file; tell its publisher', cause: error },
+      );
+    }
     throw error;
   }
 }
 
-/** Local index: copy to a temporary name, hash the copy, and rename only when it matches. */
-async function copyVerified(source: string, destination: string, sha256: string): Promise<boolean> {
+/** The file's size when it exists with the expected sha256; undefined otherwise. */
+async function sizeIfSha256(file: string, sha256: string): Promise<number | undefined> {
   try {
-    if ((await hashFile(destination)) === sha256) return true;
+    const size = (await stat(file)).size;
+    return (await hashFile(file)) === sha256 ? size : undefined;
   } catch {
-    // Not there yet.
+    return undefined;
   }
-  const partial = `${destination}.partial`;
+}
+
+/** Copy (a reflink where the file system has them) to a temporary name, hash the copy, and rename only when it matches. */
+async function copyVerified(source: string, destination: string, sha256: string): Promise<void> {
+  const partial = `${destination}.partial-${process.pid}`;
   try {
-    await copyFile(source, partial);
+    await copyFile(source, partial, constants.COPYFILE_FICLONE);
   } catch (error) {
+    await rm(partial, { force: true });
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new EdgezooError(
         'ARTIFACT_MISSING',
@@ -402,7 +640,6 @@ async function copyVerified(source: string, destination: string, sha256: string)
   }
   await chmod(partial, 0o644);
   await rename(partial, destination);
-  return false;
 }
 
 async function hashFile(file: string): Promise<string> {

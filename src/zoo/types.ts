@@ -194,7 +194,11 @@ export const indexVersionSchema = z.object({
   license: z.string(),
   licenseFile: z.object({ url: z.string(), sha256: sha256Hex, size: z.number().int().nonnegative() }).optional(),
   manifest: z.object({ url: z.string(), sha256: sha256Hex }),
+  /** URL of the model card (README.md). */
   card: z.string(),
+  /** sha256 and size of the card, so `pull` can verify it (absent in indexes made before they were recorded). */
+  cardSha256: sha256Hex.optional(),
+  cardSize: z.number().int().nonnegative().optional(),
   yanked: z.object({ reason: z.string(), at: z.string() }).optional(),
   source: provenanceSourceSchema,
   recipeFingerprint: z.string(),

@@ -59,6 +59,7 @@ export async function buildIndex(zooDir: string): Promise<ZooIndex> {
         await assertFilePresent(path.join(dir, file.name), file.size);
       }
       const yank = await readYank(dir);
+      const card = await readFile(path.join(dir, CARD_FILE));
       versions.push({
         version,
         license: manifest.license,
@@ -69,6 +70,8 @@ export async function buildIndex(zooDir: string): Promise<ZooIndex> {
         },
         manifest: { url: rel(MANIFEST_FILE), sha256: sha256Bytes(manifestText) },
         card: rel(CARD_FILE),
+        cardSha256: sha256Bytes(card),
+        cardSize: card.length,
         yanked: yank && { reason: yank.reason, at: yank.at },
         source: manifest.source,
         recipeFingerprint: manifest.recipeFingerprint,

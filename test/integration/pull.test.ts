@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, readdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -108,9 +108,13 @@ async function pull(out: string, request: { name: string; range?: string; format
 function runCli(
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
+  cwd?: string,
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env });
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { EDGEZOO_CACHE_DIR: path.join(root, 'user-cache'), ...env },
+      ...(cwd ? { cwd } : {}),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -128,7 +132,17 @@ describe('pull from a static zoo over HTTP', () => {
     const out = path.join(root, 'out-plain');
     const result = await pull(out, { name: 'tiny-net', range: '1' });
     assert.equal(result.version, '1.1.0', '1.2.0 is yanked, so a range skips it');
-    assert.deepEqual((await readdir(out)).sort(), ['tiny-net-1.1.0-onnx-fp32.onnx']);
+    assert.deepEqual((await readdir(out)).sort(), [
+      'tiny-net-1.1.0-README.md',
+      'tiny-net-1.1.0-manifest.json',
+      'tiny-net-1.1.0-onnx-fp32.onnx',
+    ]);
+    const manifest = JSON.parse(await readFile(path.join(out, 'tiny-net-1.1.0-manifest.json'), 'utf8'));
+    assert.deepEqual(manifest.preprocess.mean, [0.485, 0.456, 0.406], 'the preprocessing travels with the model');
+    assert.equal(
+      await readFile(path.join(out, 'tiny-net-1.1.0-README.md'), 'utf8'),
+      await readFile(path.join(site, 'tiny-net', '1.1.0', 'README.md'), 'utf8'),
+    );
     const bytes = await readFile(path.join(out, 'tiny-net-1.1.0-onnx-fp32.onnx'));
     assert.equal(sha(bytes), result.files[0]!.sha256);
   });
@@ -152,7 +166,12 @@ describe('pull from a static zoo over HTTP', () => {
     const bytes = await readFile(path.join(out, 'tiny-net-1.0.0-onnx-fp32.onnx'));
     assert.equal(bytes.length, 3 * 1024 * 1024);
     assert.equal(sha(bytes), result.files.find((f) => f.name.endsWith('.onnx'))!.sha256);
-    assert.deepEqual((await readdir(out)).sort(), ['tiny-net-1.0.0-LICENSE.txt', 'tiny-net-1.0.0-onnx-fp32.onnx']);
+    assert.deepEqual((await readdir(out)).sort(), [
+      'tiny-net-1.0.0-LICENSE.txt',
+      'tiny-net-1.0.0-README.md',
+      'tiny-net-1.0.0-manifest.json',
+      'tiny-net-1.0.0-onnx-fp32.onnx',
+    ]);
   });
 
   test('pulls both files of an OpenVINO IR in parallel', async () => {
@@ -160,6 +179,8 @@ describe('pull from a static zoo over HTTP', () => {
     await pull(out, { name: 'tiny-net', range: '1.0.0', format: 'openvino' });
     assert.deepEqual((await readdir(out)).sort(), [
       'tiny-net-1.0.0-LICENSE.txt',
+      'tiny-net-1.0.0-README.md',
+      'tiny-net-1.0.0-manifest.json',
       'tiny-net-1.0.0-openvino-fp16.bin',
       'tiny-net-1.0.0-openvino-fp16.xml',
     ]);
@@ -245,7 +266,12 @@ describe('pull from a static zoo over HTTP', () => {
     assert.equal(json.signatureVerified, true);
     assert.deepEqual(
       json.files.map((f: { name: string }) => f.name),
-      ['tiny-net-1.0.0-tflite-int8.tflite', 'tiny-net-1.0.0-LICENSE.txt'],
+      [
+        'tiny-net-1.0.0-tflite-int8.tflite',
+        'tiny-net-1.0.0-LICENSE.txt',
+        'tiny-net-1.0.0-manifest.json',
+        'tiny-net-1.0.0-README.md',
+      ],
     );
 
     const bad = await runCli(['pull', 'tiny-nett', '--index', `${baseUrl}/index.json`, '--out', out], env);
@@ -255,6 +281,73 @@ describe('pull from a static zoo over HTTP', () => {
     const usage = await runCli(['pull', 'tiny-net@not-a-range', '--index', `${baseUrl}/index.json`], env);
     assert.equal(usage.status, 2);
     assert.match(usage.stderr, /"not-a-range" in "tiny-net@not-a-range" is not a semver version or range/);
+  });
+
+  test('a repeat pull says what was already there; another folder is served from the shared cache', async () => {
+    const index = `${baseUrl}/index.json`;
+    const cacheDir = path.join(root, 'cache-test-cache');
+    const env = { ...process.env, EDGEZOO_CACHE_DIR: cacheDir };
+    const out = path.join(root, 'out-repeat');
+    const args = ['pull', 'tiny-net@1.0.0', '--format', 'onnx', '--index', index];
+    const first = await runCli([...args, '--out', out], env);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stderr, /^downloaded tiny-net-1\.0\.0-onnx-fp32\.onnx \(3\.0 MiB\)$/m);
+    assert.match(first.stderr, /: 4 file\(s\), 4 downloaded \(/);
+
+    const again = await runCli([...args, '--out', out], env);
+    assert.equal(again.status, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /^downloaded/m);
+    assert.match(again.stderr, /^already there: tiny-net-1\.0\.0-onnx-fp32\.onnx \(3\.0 MiB\)$/m);
+    assert.match(again.stderr, /: 4 file\(s\), 0 downloaded \(0 B in [\d.]+ s\), 4 already there; sha256 verified$/m);
+
+    requests.length = 0;
+    const elsewhere = await runCli([...args, '--out', path.join(root, 'out-elsewhere'), '--print-path'], env);
+    assert.equal(elsewhere.status, 0, elsewhere.stderr);
+    assert.equal(elsewhere.stdout, `${path.join(root, 'out-elsewhere', 'tiny-net-1.0.0-onnx-fp32.onnx')}\n`);
+    assert.deepEqual(
+      requests.map((r) => r.url),
+      ['/index.json'],
+      'every file came from the shared cache',
+    );
+    assert.equal(
+      sha(await readFile(path.join(root, 'out-elsewhere', 'tiny-net-1.0.0-onnx-fp32.onnx'))),
+      sha(await readFile(path.join(out, 'tiny-net-1.0.0-onnx-fp32.onnx'))),
+    );
+  });
+
+  test('outside a project without --index the error says what to give', async () => {
+    const empty = path.join(root, 'no-project');
+    await mkdir(empty, { recursive: true });
+    const env = { ...process.env };
+    delete env.EDGEZOO_INDEX;
+    const result = await runCli(['pull', 'tiny-net'], env, empty);
+    assert.equal(result.status, 2);
+    assert.equal(
+      result.stderr,
+      'edgezoo: no zoo to read: give --index URL-of-index.json or --from github:OWNER/REPO, or set EDGEZOO_INDEX\nhint: in an edgezoo project, the default is its own zoo (artifacts/zoo/index.json, written by edgezoo build)\n',
+    );
+  });
+
+  test('list filters by task, format and precision', async () => {
+    const index = `${baseUrl}/index.json`;
+    const tflite = await runCli(['list', '--index', index, '--format', 'tflite']);
+    assert.equal(tflite.status, 0, tflite.stderr);
+    assert.equal(tflite.stdout, 'tiny-net  (Apache-2.0, image-classification)\n  1.0.0  tflite/int8 1.0 KiB\n');
+    const fp32 = await runCli(['list', '--index', index, '--precision', 'fp32', '--task', 'image-classification']);
+    assert.equal(
+      fp32.stdout,
+      [
+        'tiny-net  (Apache-2.0, image-classification)',
+        '  1.2.0 [yanked: wrong labels]  onnx/fp32 1.0 KiB',
+        '  1.1.0  onnx/fp32 1.0 KiB',
+        '  1.0.0  onnx/fp32 3.0 MiB',
+        '',
+      ].join('\n'),
+    );
+    const none = await runCli(['list', '--index', index, '--task', 'speech-recognition']);
+    assert.equal(none.status, 0);
+    assert.equal(none.stdout, 'no model of the index matches the filters\n');
+    assert.equal(none.stderr, 'tasks in the index: image-classification\n');
   });
 
   test('list shows versions with yank marks', async () => {
