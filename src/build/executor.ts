@@ -124,7 +124,8 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
         if (entry) {
           const result = entry.result as StepResult;
           const input: StepInput = { dir: entry.dir, files: entry.files, result };
-          if (step.exportTo)
+          // A failed step (a package with no artifact) exports nothing, so the last good export stays.
+          if (step.exportTo && result.status === 'ok')
             await exportOutputs(entry.dir, entry.files, path.join(artifactsDir, step.exportTo), step.fingerprint);
           if (result.status === 'failed') {
             emit({ type: 'step-failed', ...base(step), reason: result.reason, deterministic: true, cached: true });
@@ -237,7 +238,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
         input = { dir: run.pending.outDir, files: await listFiles(run.pending.outDir), result: run.result };
       }
       try {
-        if (step.exportTo)
+        if (step.exportTo && run.result.status === 'ok')
           await exportOutputs(input.dir, input.files, path.join(artifactsDir, step.exportTo), step.fingerprint, {
             fresh: true,
           });

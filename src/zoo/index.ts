@@ -11,6 +11,7 @@ export {
   readYank,
   listVersions,
   VersionImmutableError,
+  NoArtifactsError,
   type WriteModelVersionResult,
 } from './write.js';
 export { buildIndex, writeIndex, parseIndex, type WriteIndexOptions, type WriteIndexResult } from './zoo-index.js';

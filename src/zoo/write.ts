@@ -30,6 +30,17 @@ export class VersionImmutableError extends EdgezooError {
   }
 }
 
+/** A model version where no artifact passed: no version is written (see `writeModelVersion`). */
+export class NoArtifactsError extends EdgezooError {
+  constructor(name: string, version: string, tried: number) {
+    super(
+      'NO_ARTIFACTS',
+      `no version written for ${name}@${version}: none of its ${tried} target${tried === 1 ? '' : 's'} passed`,
+      { hint: 'fix the failures above (or list the targets under skip: with the reason) and build again' },
+    );
+  }
+}
+
 export interface WriteModelVersionResult {
   dir: string;
   manifest: Manifest;
@@ -61,6 +72,10 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
   }
   const dir = versionDir(zooDir, recipe.name, recipe.version);
   const passed = input.artifacts.filter((a) => a.validation.status === 'passed');
+  // A version is immutable once published, so one with nothing to download would only block
+  // the version number for the build that works.
+  if (passed.length === 0)
+    throw new NoArtifactsError(recipe.name, recipe.version, input.artifacts.length + input.failed.length);
   const failedValidation: FailedTarget[] = input.artifacts
     .filter((a) => a.validation.status === 'failed')
     .map((a) => ({

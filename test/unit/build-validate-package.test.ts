@@ -221,3 +221,23 @@ test('package lists the passed artifact with figures, the failed one with its re
   assert.deepEqual(manifest.source, { kind: 'onnx', sha256: 'b'.repeat(64), location: 'models/clf/model.onnx' });
   assert.match(readFileSync(path.join(ctx.outDir, 'README.md'), 'utf8'), /validated on synthetic inputs/);
 });
+
+test('package with no passed artifact returns a failure and writes no version', async () => {
+  const ctx = context(
+    'package-none',
+    { 'clf/fetch': fetched, 'clf/convert/onnx/fp16': failedConvert, 'clf/validate/onnx/fp16': failedValidation },
+    {
+      'clf/convert/onnx/fp32': 'onnx2tf crashed',
+      'clf/validate/onnx/fp32': 'blocked by clf/convert/onnx/fp32',
+      'clf/benchmark/onnx/fp32': 'blocked by clf/convert/onnx/fp32',
+      'clf/validate/onnx/fp16': 'output logits failed',
+      'clf/benchmark/onnx/fp16': 'blocked by clf/validate/onnx/fp16',
+    },
+  );
+  const result = await runPackageStep(step('clf/package'), ctx);
+  assert.deepEqual(result, {
+    status: 'failed',
+    reason: 'no version written for clf@1.0.0: none of its 2 targets passed',
+  });
+  assert.deepEqual(readdirSync(ctx.outDir), []);
+});

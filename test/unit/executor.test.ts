@@ -185,6 +185,24 @@ describe('executePlan', () => {
     );
   });
 
+  it('a failed package step exports nothing and keeps the last good export', async () => {
+    const h = await harness();
+    const recipe = makeRecipe('m0', { targets: targets('onnx/fp32') });
+    const zooFile = path.join(h.root, 'artifacts', 'zoo', 'm0', '1.0.0', 'out.txt');
+    assert.equal((await h.build([recipe])).ok, true);
+    assert.equal(await readFile(zooFile, 'utf8'), 'm0/package');
+    // The next build's package step fails (nothing passed): the version folder stays as it was, fresh and cached.
+    const failing: StepRunner = async (step, ctx) => {
+      await writeFile(path.join(ctx.outDir, 'out.txt'), `failed ${step.id}`);
+      return step.kind === 'package' ? { status: 'failed', reason: 'no version written' } : { status: 'ok' };
+    };
+    for (let run = 0; run < 2; run++) {
+      const summary = await h.build([recipe], { runner: failing, force: run === 0 });
+      assert.equal(summary.ok, false);
+      assert.equal(await readFile(zooFile, 'utf8'), 'm0/package', `run ${run}`);
+    }
+  });
+
   it('fails a step whose kind has no runner, naming it', async () => {
     const h = await harness();
     const recipes = models(1);

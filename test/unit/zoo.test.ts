@@ -175,6 +175,18 @@ describe('writeModelVersion', () => {
     assert.equal(await readManifestIfAny(path.join(zoo, 'other-net', '0.1.0')), undefined);
   });
 
+  test('a version where no artifact passed is not written', async () => {
+    const input = await sampleVersionInput(path.join(root, 'allfailed'), 'dead-net', '1.0.0', [
+      { format: 'onnx', precision: 'fp32', status: 'failed' },
+      { format: 'tflite', precision: 'int8', status: 'failed' },
+    ]);
+    await assert.rejects(writeModelVersion(zoo, input), {
+      code: 'NO_ARTIFACTS',
+      message: 'no version written for dead-net@1.0.0: none of its 2 targets passed',
+    });
+    await assert.rejects(stat(path.join(zoo, 'dead-net')), { code: 'ENOENT' });
+  });
+
   test('a version that is not semver is refused', async () => {
     const input = await sampleVersionInput(path.join(root, 'badver'), 'other-net', 'v1', [
       { format: 'onnx', precision: 'fp32' },

@@ -18,6 +18,7 @@ import type { PlannedStep } from '../../plan/types.js';
 import type { FileLocation, Precision, Recipe, TargetFormat } from '../../recipe/types.js';
 import type { ArtifactValidation, QuantizationParams, TensorInfo } from '../../validate/index.js';
 import {
+  NoArtifactsError,
   sha256File,
   writeModelVersion,
   type ArtifactInput,
@@ -28,7 +29,7 @@ import {
   type TensorSignature,
   type ValidationFigures,
 } from '../../zoo/index.js';
-import type { StepContext } from '../types.js';
+import type { StepContext, StepResult } from '../types.js';
 import type { BenchmarkRecord } from './benchmark.js';
 import { readArtifactRecord, type ArtifactRecord, type ArtifactTensors } from './validate.js';
 
@@ -188,7 +189,7 @@ function splitTarget(target: string): { format: TargetFormat; precision: Precisi
 }
 
 /** The package step runner (see the module comment). */
-export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promise<void> {
+export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promise<StepResult | undefined> {
   const params = step.params as unknown as PackageParams;
   const recipe = params.recipe;
   const artifacts: ArtifactInput[] = [];
@@ -261,6 +262,10 @@ export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promi
     });
   }
 
+  // Nothing passed: no version is written (the executor does not export a failed step), so a
+  // fixed build can still take this version number.
+  if (artifacts.length === 0)
+    return { status: 'failed', reason: new NoArtifactsError(recipe.name, recipe.version, failed.length).message };
   const skipped: SkippedTarget[] = params.skipped.map(({ target, reason }) => ({ ...splitTarget(target), reason }));
   const licenseText = recipe.licenseFile
     ? await readFile(path.join(ctx.projectRoot, recipe.licenseFile), 'utf8')
@@ -291,4 +296,5 @@ export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promi
     await rm(zooDir, { recursive: true, force: true });
   }
   ctx.log(`packaged ${artifacts.length} artifact(s); ${failed.length} failed, ${skipped.length} skipped`);
+  return { status: 'ok' };
 }
