@@ -8,6 +8,7 @@ export { spawnTied, ChildProcessError, StepCancelledError, type SpawnTiedOptions
 export { MemoryGate } from './memory-gate.js';
 export { exportOutputs, EXPORT_MARKER } from './export.js';
 export {
+  buildStatusOf,
   formatDuration,
   formatEventLine,
   formatSkippedLines,

@@ -226,3 +226,27 @@ export class LiveDisplay {
     return [...shown, footer];
   }
 }
+
+/**
+ * How each model version's build ended, for the zoo's build-status.json: ok, or its root causes
+ * (failures that are not "blocked by" another), one line each.
+ */
+export function buildStatusOf(
+  summary: BuildSummary,
+  versions: ReadonlyMap<string, string>,
+  now: Date = new Date(),
+): Record<string, { ok: boolean; at: string; failures: string[] }> {
+  const status: Record<string, { ok: boolean; at: string; failures: string[] }> = {};
+  for (const model of summary.models) {
+    const version = versions.get(model.model);
+    if (version === undefined) continue;
+    status[`${model.model}@${version}`] = {
+      ok: model.failed === 0,
+      at: now.toISOString(),
+      failures: model.failures
+        .filter((f) => !f.reason.startsWith('blocked by '))
+        .map((f) => `${f.step}: ${f.reason.split('\n')[0]}`),
+    };
+  }
+  return status;
+}

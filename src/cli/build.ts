@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import {
+  buildStatusOf,
   StepRunnerRegistry,
   defaultRegistry,
   executePlan,
@@ -20,7 +21,7 @@ import { shortFingerprint, type Fingerprint, type PlannedStep } from '../plan/in
 import type { Recipe } from '../recipe/types.js';
 import { diagnoseFailedArtifact } from '../build/runners/validate.js';
 import { stopSharedWorkerPool } from '../toolchain/pool.js';
-import { writeIndex } from '../zoo/index.js';
+import { updateBuildStatus, writeIndex } from '../zoo/index.js';
 import type { CliContext } from './context.js';
 import { recipeNamesFromArgs } from './recipe-args.js';
 
@@ -131,6 +132,12 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
     report.close();
     if (!options.json) for (const line of formatSummaryTable(summary)) ctx.print(line);
     if (summary.interrupted) return EXIT_INTERRUPTED;
+    // publish refuses a version whose last build failed: record how each one ended.
+    await mkdir(artifactPaths(projectRoot).zoo, { recursive: true });
+    await updateBuildStatus(
+      artifactPaths(projectRoot).zoo,
+      buildStatusOf(summary, new Map(recipes.map((r) => [r.name, r.version]))),
+    );
     // The index covers every model of the zoo, so it is written here, once the executor has
     // exported every package step, not by each package step (they run in parallel and their
     // outputs reach artifacts/zoo only after they finish).

@@ -18,6 +18,7 @@ const verbModules: Record<string, () => Promise<{ register: RegisterVerb }>> = {
   pull: () => import('./pull.js'),
   list: () => import('./list.js'),
   cache: () => import('./cache.js'),
+  zoo: () => import('./zoo.js'),
   setup: () => import('./setup.js'),
   doctor: () => import('./doctor.js'),
 };

@@ -63,3 +63,15 @@ export async function recipeNamesFromArgs(
   }
   return [...new Set(names)];
 }
+
+/**
+ * The project's recipes by name (the file name), with the version each declares (undefined when
+ * the recipe does not load); undefined when the project has no recipes/ folder.
+ */
+export async function projectRecipeVersions(projectRoot: string): Promise<Map<string, string | undefined> | undefined> {
+  const recipesDir = path.join(projectRoot, 'recipes');
+  if (!(await stat(recipesDir).catch(() => undefined))?.isDirectory()) return undefined;
+  const { checkRecipes, discoverRecipes } = await import('../recipe/index.js');
+  const results = await checkRecipes(await discoverRecipes(projectRoot), projectRoot);
+  return new Map(results.map((r) => [path.basename(r.file).replace(/\.ya?ml$/i, ''), r.recipe?.version]));
+}

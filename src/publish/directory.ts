@@ -9,6 +9,7 @@ import path from 'node:path';
 import { EdgezooError } from '../errors.js';
 import {
   CARD_FILE,
+  INDEX_FILE,
   MANIFEST_FILE,
   YANK_FILE,
   VersionImmutableError,
@@ -18,8 +19,11 @@ import {
   versionDir,
   writeFileAtomic,
   writeIndex,
+  yankVersion,
   type IndexVersion,
+  type YankRecord,
 } from '../zoo/index.js';
+import { renderPullClients } from './clients.js';
 import { renderSiteHtml } from './site.js';
 import type { PublishOptions, PublishReport, PublishedVersion, Publisher } from './types.js';
 
@@ -31,9 +35,38 @@ interface FileToPlace {
   sha256?: string;
 }
 
+export interface DirectoryPublisherOptions {
+  /** The URL the folder will be served at: the pull clients' default index is its index.json. */
+  siteUrl?: string;
+}
+
 /** Publishes into a local folder (which a static web server can serve as is). */
 export class DirectoryPublisher implements Publisher {
-  constructor(readonly targetDir: string) {}
+  constructor(
+    readonly targetDir: string,
+    readonly options: DirectoryPublisherOptions = {},
+  ) {}
+
+  async yank(name: string, version: string, reason: string, options: PublishOptions = {}): Promise<YankRecord> {
+    const record = await yankVersion(this.targetDir, name, version, reason);
+    await this.writeIndexAndSite(options);
+    return record;
+  }
+
+  /** index.json (signed with a key), the pull clients and the HTML pages, from everything in the target. */
+  private async writeIndexAndSite(options: PublishOptions): Promise<{ signed: boolean; indexUrl?: string }> {
+    const written = await writeIndex(this.targetDir, options.signingKey ? { signingKey: options.signingKey } : {});
+    const indexUrl = this.options.siteUrl
+      ? new URL(INDEX_FILE, this.options.siteUrl.endsWith('/') ? this.options.siteUrl : `${this.options.siteUrl}/`).href
+      : undefined;
+    for (const client of await renderPullClients({
+      ...(indexUrl ? { indexUrl } : {}),
+      ...(options.signingKey ? { signingKey: options.signingKey } : {}),
+    }))
+      await writeFileAtomic(path.join(this.targetDir, client.name), client.bytes);
+    await writeFileAtomic(path.join(this.targetDir, SITE_FILE), renderSiteHtml(written.index));
+    return { signed: written.signed, ...(indexUrl ? { indexUrl } : {}) };
+  }
 
   async publish(zooDir: string, options: PublishOptions = {}): Promise<PublishReport> {
     const source = await buildIndex(zooDir);
@@ -99,8 +132,7 @@ export class DirectoryPublisher implements Publisher {
       options.onEvent?.({ kind: 'version', name: plan.name, version: plan.version.version, state: plan.state });
     }
 
-    const written = await writeIndex(this.targetDir, options.signingKey ? { signingKey: options.signingKey } : {});
-    await writeFileAtomic(path.join(this.targetDir, SITE_FILE), renderSiteHtml(written.index));
+    const written = await this.writeIndexAndSite(options);
     return {
       target: this.targetDir,
       versions: plans.map((p) => ({ name: p.name, version: p.version.version, state: p.state })),
@@ -108,6 +140,7 @@ export class DirectoryPublisher implements Publisher {
       bytesUploaded,
       filesSkipped,
       signed: written.signed,
+      ...(written.indexUrl ? { indexUrl: written.indexUrl } : {}),
     };
   }
 

@@ -14,8 +14,33 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Octokit } from 'octokit';
+import semver from 'semver';
 import { EdgezooError } from '../errors.js';
-import { buildIndex, CARD_FILE, MANIFEST_FILE, sha256Bytes, versionDir, type IndexVersion } from '../zoo/index.js';
+import { isLoopbackHost } from '../fetch/url-policy.js';
+import {
+  buildIndex,
+  CARD_FILE,
+  INDEX_FILE,
+  INDEX_SIGNATURE_FILE,
+  indexModelOf,
+  indexVersionOf,
+  MANIFEST_FILE,
+  parseManifest,
+  sha256Bytes,
+  signBytes,
+  stableJson,
+  versionDir,
+  YANK_FILE,
+  YANK_SCHEMA,
+  yankSchema,
+  zooIndexOf,
+  type IndexModel,
+  type IndexVersion,
+  type Manifest,
+  type YankRecord,
+} from '../zoo/index.js';
+import { renderPullClients } from './clients.js';
+import { DEFAULT_GITHUB_URL, githubIndexUrl, INDEX_RELEASE_TAG, relativeReleaseUrl } from './github-layout.js';
 import type { PublishOptions, PublishReport, PublishedVersion, Publisher } from './types.js';
 
 /** GitHub refuses release assets of 2 GiB or more; we refuse them before uploading anything. */
@@ -47,6 +72,8 @@ export interface GitHubPublisherOptions {
   waitUnitMs?: number;
   /** Space mutating requests 1 s apart as GitHub asks (default true); tests turn it off. */
   spaceWrites?: boolean;
+  /** Web root the release downloads are under, for the pull clients' default index; default https://github.com. */
+  webUrl?: string;
 }
 
 interface ReleaseData {
@@ -55,6 +82,7 @@ interface ReleaseData {
   draft: boolean;
   upload_url: string;
   html_url?: string;
+  prerelease?: boolean;
 }
 
 interface AssetData {
@@ -81,11 +109,52 @@ const passThroughGroup = {
   }),
 };
 
+/**
+ * The API root, checked: the token goes with every request to it, so it must be https (plain
+ * http only on loopback, for a local stand-in of the API).
+ */
+function checkApiRoot(baseUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new EdgezooError('GITHUB_API_INVALID', `the GitHub API root "${baseUrl}" is not a URL`, { exitCode: 2 });
+  }
+  if (url.username || url.password)
+    throw new EdgezooError(
+      'GITHUB_API_INVALID',
+      'the GitHub API root must not carry credentials; the token comes from GITHUB_TOKEN',
+      {
+        exitCode: 2,
+      },
+    );
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return url;
+  throw new EdgezooError(
+    'GITHUB_API_INSECURE',
+    `the GitHub API root ${url.href} is not https; the token would travel in clear text`,
+    { hint: 'use https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise', exitCode: 2 },
+  );
+}
+
+/**
+ * Origins the token may go to besides the API root's own: GitHub.com takes uploads on
+ * uploads.github.com (GitHub Enterprise on the API's own host). A release's `upload_url` naming
+ * anything else is refused, so a hostile or misconfigured server cannot collect the token.
+ */
+function uploadOrigins(api: URL): Set<string> {
+  const origins = new Set([api.origin]);
+  if (api.origin === 'https://api.github.com') origins.add('https://uploads.github.com');
+  return origins;
+}
+
 export class GitHubReleasesPublisher implements Publisher {
   private readonly octokit: InstanceType<typeof Octokit>;
   private notes: string[] = [];
+  private readonly allowedUploadOrigins: Set<string>;
 
   constructor(readonly options: GitHubPublisherOptions) {
+    const api = checkApiRoot(options.baseUrl ?? 'https://api.github.com');
+    this.allowedUploadOrigins = uploadOrigins(api);
     const unit = options.waitUnitMs ?? 1000;
     const maxWait = options.maxRateLimitWaitSeconds ?? 900;
     const rateLimitRetries = options.rateLimitRetries ?? 3;
@@ -166,9 +235,246 @@ export class GitHubReleasesPublisher implements Publisher {
       const state = await this.publishVersion(plan.name, plan.version.version, plan.assets, report, options);
       report.versions.push({ name: plan.name, version: plan.version.version, state });
       emit({ kind: 'version', name: plan.name, version: plan.version.version, state });
+      // A yank recorded in the zoo reaches the release (the one file a published release gains).
+      if (plan.version.yanked)
+        await this.addYankRecord(plan.name, plan.version.version, { schema: YANK_SCHEMA, ...plan.version.yanked });
     }
+    options.signal?.throwIfAborted();
+    await this.publishIndex(report, options);
     for (const message of this.notes.splice(0)) emit({ kind: 'note', message });
     return report;
+  }
+
+  /**
+   * Marks a published version yanked: a `yanked.json` asset on its release (kept when there is
+   * one already), then the index rebuilt, so `pull` with a range skips it from now on.
+   */
+  async yank(name: string, version: string, reason: string, options: PublishOptions = {}): Promise<YankRecord> {
+    const record = await this.addYankRecord(name, version, {
+      schema: YANK_SCHEMA,
+      reason,
+      at: new Date().toISOString(),
+    });
+    await this.publishIndex(
+      {
+        target: this.targetName,
+        versions: [],
+        filesUploaded: 0,
+        bytesUploaded: 0,
+        filesSkipped: 0,
+        signed: false,
+      },
+      options,
+    );
+    return record;
+  }
+
+  private get targetName(): string {
+    return `github:${this.options.owner}/${this.options.repo}`;
+  }
+
+  /** Uploads yanked.json to a published release unless it has one; returns the record in force. */
+  private async addYankRecord(name: string, version: string, record: YankRecord): Promise<YankRecord> {
+    const tag = releaseTag(name, version);
+    const release = await this.findPublishedRelease(tag);
+    if (!release)
+      throw new EdgezooError('VERSION_NOT_FOUND', `${name}@${version} is not published on ${this.targetName}`, {
+        hint: 'only a published version can be yanked',
+      });
+    const existing = (await this.listAssets(release.id)).find((a) => a.name === YANK_FILE && a.state === 'uploaded');
+    if (existing) return yankSchema.parse(JSON.parse((await this.downloadAsset(existing)).toString('utf8')));
+    const bytes = Buffer.from(stableJson(record), 'utf8');
+    await this.uploadAsset(
+      release,
+      { name: YANK_FILE, size: bytes.length, sha256: sha256Bytes(bytes), read: async () => bytes },
+      tag,
+    );
+    return record;
+  }
+
+  /**
+   * Rebuilds index.json from the published releases (the releases are the truth, as the folders
+   * are for a directory target: versions published from other zoos stay listed), signs it, and
+   * puts it with its signature and the pull clients on the rolling `edgezoo-index` release.
+   */
+  private async publishIndex(report: PublishReport, options: PublishOptions): Promise<void> {
+    const models = await this.indexModelsFromReleases();
+    const index = zooIndexOf(models);
+    const bytes = Buffer.from(stableJson(index), 'utf8');
+    const indexUrl = githubIndexUrl(this.options.owner, this.options.repo, this.options.webUrl ?? DEFAULT_GITHUB_URL);
+    const files: Array<{ name: string; bytes: Buffer | undefined }> = [
+      { name: INDEX_FILE, bytes },
+      // Without a key a stale signature is removed: it would no longer match.
+      {
+        name: INDEX_SIGNATURE_FILE,
+        bytes: options.signingKey ? Buffer.from(signBytes(bytes, options.signingKey)) : undefined,
+      },
+      ...(await renderPullClients({
+        indexUrl: indexUrl.href,
+        ...(options.signingKey ? { signingKey: options.signingKey } : {}),
+      })),
+    ];
+    const release = await this.indexRelease();
+    for (const file of files) {
+      options.signal?.throwIfAborted();
+      const changed = await this.replaceAsset(release, file.name, file.bytes);
+      if (changed && file.bytes) {
+        report.filesUploaded += 1;
+        report.bytesUploaded += file.bytes.length;
+      } else if (file.bytes) report.filesSkipped += 1;
+    }
+    report.signed = options.signingKey !== undefined;
+    report.indexUrl = indexUrl.href;
+  }
+
+  /** The index entries of every published `<model>@<version>` release. */
+  private async indexModelsFromReleases(): Promise<IndexModel[]> {
+    let releases: ReleaseData[];
+    try {
+      releases = (await this.octokit.paginate('GET /repos/{owner}/{repo}/releases', {
+        ...this.repoParams,
+        per_page: 100,
+      })) as ReleaseData[];
+    } catch (error) {
+      throw this.wrap(error, 'GET releases');
+    }
+    const byModel = new Map<string, Array<{ manifest: Manifest; version: IndexVersion }>>();
+    for (const release of releases) {
+      const match = /^([a-z0-9]+(?:-[a-z0-9]+)*)@(.+)$/.exec(release.tag_name);
+      if (release.draft || !match || semver.valid(match[2]!) === null) continue;
+      const tag = release.tag_name;
+      const assets = (await this.listAssets(release.id)).filter((a) => a.state === 'uploaded');
+      const asset = (name: string) => assets.find((a) => a.name === name);
+      const manifestAsset = asset(MANIFEST_FILE);
+      const cardAsset = asset(CARD_FILE);
+      if (!manifestAsset || !cardAsset) {
+        this.note(`release ${tag} has no ${manifestAsset ? CARD_FILE : MANIFEST_FILE}; it is left out of the index`);
+        continue;
+      }
+      const manifestBytes = await this.downloadAsset(manifestAsset);
+      const manifest = parseManifest(manifestBytes.toString('utf8'), `${MANIFEST_FILE} of release ${tag}`);
+      if (manifest.name !== match[1] || manifest.version !== match[2])
+        throw new EdgezooError(
+          'ZOO_INVALID',
+          `the manifest of release ${tag} describes ${manifest.name}@${manifest.version}`,
+          { hint: 'the release was changed by hand; fix or delete it on GitHub' },
+        );
+      // Every file the manifest names must be on the release with its size; digests, when GitHub reports them, must match.
+      for (const file of [
+        ...manifest.artifacts.flatMap((a) => a.files),
+        ...(manifest.licenseFile ? [manifest.licenseFile] : []),
+      ]) {
+        const there = asset(file.name);
+        const digest = there?.digest?.startsWith('sha256:') ? there.digest.slice(7) : undefined;
+        if (!there || there.size !== file.size || (digest !== undefined && digest !== file.sha256))
+          throw new EdgezooError(
+            'ZOO_INCOMPLETE',
+            `release ${tag} ${there ? `has a different ${file.name}` : `lacks ${file.name}`}, which its manifest lists`,
+            { hint: 'the release was changed by hand; restore the asset or delete the release' },
+          );
+      }
+      const cardDigest = cardAsset.digest?.startsWith('sha256:') ? cardAsset.digest.slice(7) : undefined;
+      const card = cardDigest ?? sha256Bytes(await this.downloadAsset(cardAsset));
+      const yankAsset = asset(YANK_FILE);
+      const yank = yankAsset
+        ? yankSchema.parse(JSON.parse((await this.downloadAsset(yankAsset)).toString('utf8')))
+        : undefined;
+      const version = indexVersionOf(manifest, {
+        manifestSha256: sha256Bytes(manifestBytes),
+        card: { sha256: card, size: cardAsset.size },
+        yank,
+        urlOf: (file) => relativeReleaseUrl(tag, file),
+      });
+      byModel.set(manifest.name, [...(byModel.get(manifest.name) ?? []), { manifest, version }]);
+    }
+    return [...byModel].map(([name, entries]) => {
+      const sorted = [...entries].sort((a, b) => semver.rcompare(a.manifest.version, b.manifest.version));
+      return indexModelOf(
+        name,
+        sorted[0]!.manifest,
+        sorted.map((e) => e.version),
+      );
+    });
+  }
+
+  /** The rolling `edgezoo-index` release: a published prerelease, never marked latest. */
+  private async indexRelease(): Promise<ReleaseData> {
+    const existing = await this.findPublishedRelease(INDEX_RELEASE_TAG);
+    if (existing) return existing;
+    const draft = await this.findDraftRelease(INDEX_RELEASE_TAG);
+    if (draft)
+      return this.request<ReleaseData>('PATCH /repos/{owner}/{repo}/releases/{release_id}', {
+        ...this.repoParams,
+        release_id: draft.id,
+        draft: false,
+        tag_name: INDEX_RELEASE_TAG,
+      });
+    return this.request<ReleaseData>('POST /repos/{owner}/{repo}/releases', {
+      ...this.repoParams,
+      tag_name: INDEX_RELEASE_TAG,
+      name: 'edgezoo index',
+      body: `The zoo's index.json, its signature index.json.sig and the pull clients (pull.mjs, pull.py), replaced by every \`edgezoo publish\`. Each model version is a release of its own, tagged <model>@<version>.`,
+      draft: false,
+      prerelease: true,
+      make_latest: 'false',
+    });
+  }
+
+  /**
+   * Puts `bytes` on the release under `name`, or removes the asset when `bytes` is undefined.
+   * Same bytes are left alone. New bytes go up under a temporary name first and are renamed
+   * once the old asset is deleted, so readers see the old file or the new one, missing only
+   * between the delete and the rename. Returns whether anything changed.
+   */
+  private async replaceAsset(release: ReleaseData, name: string, bytes: Buffer | undefined): Promise<boolean> {
+    const assets = await this.listAssets(release.id);
+    const current = assets.find((a) => a.name === name);
+    if (bytes === undefined) {
+      if (!current) return false;
+      await this.request('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+        ...this.repoParams,
+        asset_id: current.id,
+      });
+      return true;
+    }
+    const sha256 = sha256Bytes(bytes);
+    if (current?.state === 'uploaded' && current.size === bytes.length) {
+      const digest = current.digest?.startsWith('sha256:') ? current.digest.slice(7) : undefined;
+      const same = digest !== undefined ? digest === sha256 : (await this.downloadAsset(current)).equals(bytes);
+      if (same) return false;
+    }
+    const temporary = `${name}.next`;
+    const leftover = assets.find((a) => a.name === temporary);
+    if (leftover)
+      await this.request('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+        ...this.repoParams,
+        asset_id: leftover.id,
+      });
+    await this.uploadAsset(
+      release,
+      { name: temporary, size: bytes.length, sha256, read: async () => bytes },
+      INDEX_RELEASE_TAG,
+    );
+    const uploaded = (await this.listAssets(release.id)).find((a) => a.name === temporary && a.state === 'uploaded');
+    if (!uploaded)
+      throw new EdgezooError(
+        'RELEASE_INCOMPLETE',
+        `${temporary} is not on the ${INDEX_RELEASE_TAG} release after uploading`,
+        {
+          hint: 'run publish again',
+        },
+      );
+    if (current)
+      await this.request('DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+        ...this.repoParams,
+        asset_id: current.id,
+      });
+    await this.request('PATCH /repos/{owner}/{repo}/releases/assets/{asset_id}', {
+      ...this.repoParams,
+      asset_id: uploaded.id,
+      name,
+    });
+    return true;
   }
 
   private get repoParams() {
@@ -404,6 +710,22 @@ export class GitHubReleasesPublisher implements Publisher {
     }
   }
 
+  /** The token goes with the upload: only to an origin of the API (see `uploadOrigins`), over https unless on loopback. */
+  private checkUploadUrl(uploadUrl: string, tag: string): void {
+    let origin: string | undefined;
+    try {
+      origin = new URL(uploadUrl.replace(/\{[^}]*\}/g, '')).origin;
+    } catch {
+      // refused below
+    }
+    if (origin === undefined || !this.allowedUploadOrigins.has(origin))
+      throw new EdgezooError(
+        'GITHUB_UPLOAD_URL_REFUSED',
+        `the API gave release ${tag} the upload URL ${origin ?? uploadUrl}, which is not an origin of the API (${[...this.allowedUploadOrigins].join(', ')}); the token is not sent there`,
+        { hint: 'check --github-api: it must be the API of the repository host' },
+      );
+  }
+
   /**
    * Uploads one asset. A failed upload can leave a `starter` asset (GitHub keeps the name), and a
    * retried upload whose first try did arrive answers 422 already_exists; both are settled by
@@ -411,6 +733,7 @@ export class GitHubReleasesPublisher implements Publisher {
    * uploaded again.
    */
   private async uploadAsset(release: ReleaseData, asset: LocalAsset, tag: string): Promise<void> {
+    this.checkUploadUrl(release.upload_url, tag);
     const data = await asset.read();
     for (let attempt = 1; ; attempt++) {
       try {

@@ -3,7 +3,8 @@
  * a published one.
  */
 export type { Publisher, PublishOptions, PublishReport, PublishEvent, PublishedVersion } from './types.js';
-export { DirectoryPublisher, SITE_FILE } from './directory.js';
+export { DirectoryPublisher, SITE_FILE, type DirectoryPublisherOptions } from './directory.js';
+export { CLIENT_FILES, renderPullClients, type ClientDefaults } from './clients.js';
 export { renderSiteHtml } from './site.js';
 export { GitHubReleasesPublisher, releaseTag, MAX_ASSET_BYTES, type GitHubPublisherOptions } from './github.js';
 export {
@@ -36,3 +37,4 @@ export {
   type PulledFile,
   type PulledRole,
 } from './pull.js';
+export { publishRefusals, type PublishRefusal, type PublishGateOptions } from './gates.js';

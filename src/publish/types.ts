@@ -1,5 +1,6 @@
 /** The one interface every publisher implements, and what a publish reports back. */
 import type { KeyObject } from 'node:crypto';
+import type { YankRecord } from '../zoo/index.js';
 
 /** Something a publisher did, for progress output. */
 export type PublishEvent =
@@ -36,9 +37,16 @@ export interface PublishReport {
   bytesUploaded: number;
   filesSkipped: number;
   signed: boolean;
+  /** Where pull finds the published index.json, when the publisher knows (GitHub; a folder with a site URL). */
+  indexUrl?: string;
 }
 
 /** Publishes a zoo folder (artifacts/zoo) somewhere. Re-running with the same zoo changes nothing. */
 export interface Publisher {
   publish(zooDir: string, options: PublishOptions): Promise<PublishReport>;
+  /**
+   * Marks a published version yanked on the target (the first record stays when it already is)
+   * and rewrites the target's index, so `pull` with a range skips it.
+   */
+  yank(name: string, version: string, reason: string, options: PublishOptions): Promise<YankRecord>;
 }

@@ -14,7 +14,17 @@ export {
   NoArtifactsError,
   type WriteModelVersionResult,
 } from './write.js';
-export { buildIndex, writeIndex, parseIndex, type WriteIndexOptions, type WriteIndexResult } from './zoo-index.js';
+export {
+  buildIndex,
+  indexModelOf,
+  indexVersionOf,
+  parseIndex,
+  writeIndex,
+  zooIndexOf,
+  type IndexVersionSources,
+  type WriteIndexOptions,
+  type WriteIndexResult,
+} from './zoo-index.js';
 export { renderModelCard } from './card.js';
 export {
   parsePrivateKey,
@@ -26,3 +36,11 @@ export {
 } from './signing.js';
 export { sha256File, sha256Bytes, stableJson, writeFileAtomic, formatBytes } from './files.js';
 export * from './layout.js';
+export {
+  BUILD_STATUS_FILE,
+  readBuildStatus,
+  updateBuildStatus,
+  type BuildStatus,
+  type VersionBuildStatus,
+} from './build-status.js';
+export { pruneZoo, type PrunedVersion } from './prune.js';

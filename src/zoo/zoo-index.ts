@@ -11,7 +11,15 @@ import { EdgezooError } from '../errors.js';
 import { sha256Bytes, stableJson, writeFileAtomic } from './files.js';
 import { CARD_FILE, INDEX_FILE, INDEX_SIGNATURE_FILE, MANIFEST_FILE, versionDir } from './layout.js';
 import { signBytes } from './signing.js';
-import { INDEX_SCHEMA, zooIndexSchema, type IndexModel, type IndexVersion, type ZooIndex } from './types.js';
+import {
+  INDEX_SCHEMA,
+  zooIndexSchema,
+  type IndexModel,
+  type IndexVersion,
+  type Manifest,
+  type YankRecord,
+  type ZooIndex,
+} from './types.js';
 import { listVersions, parseManifest, readYank } from './write.js';
 
 /** Model folders of a zoo: names that are valid model names (skips index files and temporary folders). */
@@ -58,49 +66,83 @@ export async function buildIndex(zooDir: string): Promise<ZooIndex> {
       ]) {
         await assertFilePresent(path.join(dir, file.name), file.size);
       }
-      const yank = await readYank(dir);
       const card = await readFile(path.join(dir, CARD_FILE));
-      versions.push({
-        version,
-        license: manifest.license,
-        licenseFile: manifest.licenseFile && {
-          url: rel(manifest.licenseFile.name),
-          sha256: manifest.licenseFile.sha256,
-          size: manifest.licenseFile.size,
-        },
-        manifest: { url: rel(MANIFEST_FILE), sha256: sha256Bytes(manifestText) },
-        card: rel(CARD_FILE),
-        cardSha256: sha256Bytes(card),
-        cardSize: card.length,
-        yanked: yank && { reason: yank.reason, at: yank.at },
-        source: manifest.source,
-        recipeFingerprint: manifest.recipeFingerprint,
-        toolVersions: manifest.toolVersions,
-        artifacts: manifest.artifacts.map(({ files, ...figures }) => {
-          const primary = files[0]!;
-          return {
-            ...figures,
-            url: rel(primary.name),
-            sha256: primary.sha256,
-            size: files.reduce((sum, f) => sum + f.size, 0),
-            files: files.map((f) => ({ ...f, url: rel(f.name) })),
-          };
+      versions.push(
+        indexVersionOf(manifest, {
+          manifestSha256: sha256Bytes(manifestText),
+          card: { sha256: sha256Bytes(card), size: card.length },
+          yank: await readYank(dir),
+          urlOf: rel,
         }),
-        skipped: manifest.skipped,
-        failed: manifest.failed.map(({ format, precision, reason }) => ({ format, precision, reason })),
-      });
+      );
     }
     if (!latestManifest) continue;
-    models.push({
-      name,
-      description: latestManifest.description,
-      task: latestManifest.task,
-      license: latestManifest.license,
-      tags: latestManifest.tags,
-      versions,
-    });
+    models.push(indexModelOf(name, latestManifest, versions));
   }
-  return zooIndexSchema.parse({ schema: INDEX_SCHEMA, models });
+  return zooIndexOf(models);
+}
+
+/** What the index needs of a version besides its manifest, and how its files are addressed. */
+export interface IndexVersionSources {
+  manifestSha256: string;
+  card: { sha256: string; size: number };
+  yank?: YankRecord | undefined;
+  /** The URL of a file of the version, relative to index.json. */
+  urlOf: (file: string) => string;
+}
+
+/** The index entry of one version, from its manifest: the same for every publisher, only the URLs differ. */
+export function indexVersionOf(manifest: Manifest, sources: IndexVersionSources): IndexVersion {
+  const { urlOf, yank } = sources;
+  return {
+    version: manifest.version,
+    license: manifest.license,
+    licenseFile: manifest.licenseFile && {
+      url: urlOf(manifest.licenseFile.name),
+      sha256: manifest.licenseFile.sha256,
+      size: manifest.licenseFile.size,
+    },
+    manifest: { url: urlOf(MANIFEST_FILE), sha256: sources.manifestSha256 },
+    card: urlOf(CARD_FILE),
+    cardSha256: sources.card.sha256,
+    cardSize: sources.card.size,
+    yanked: yank && { reason: yank.reason, at: yank.at },
+    source: manifest.source,
+    recipeFingerprint: manifest.recipeFingerprint,
+    toolVersions: manifest.toolVersions,
+    artifacts: manifest.artifacts.map(({ files, ...figures }) => {
+      const primary = files[0]!;
+      return {
+        ...figures,
+        url: urlOf(primary.name),
+        sha256: primary.sha256,
+        size: files.reduce((sum, f) => sum + f.size, 0),
+        files: files.map((f) => ({ ...f, url: urlOf(f.name) })),
+      };
+    }),
+    skipped: manifest.skipped,
+    failed: manifest.failed.map(({ format, precision, reason }) => ({ format, precision, reason })),
+  };
+}
+
+/** A model's index entry: its versions (newest first) under the description of the newest. */
+export function indexModelOf(name: string, newest: Manifest, versions: IndexVersion[]): IndexModel {
+  return {
+    name,
+    description: newest.description,
+    task: newest.task,
+    license: newest.license,
+    tags: newest.tags,
+    versions: [...versions].sort((a, b) => semver.rcompare(a.version, b.version)),
+  };
+}
+
+/** A whole index from its models (sorted by name), validated. */
+export function zooIndexOf(models: IndexModel[]): ZooIndex {
+  return zooIndexSchema.parse({
+    schema: INDEX_SCHEMA,
+    models: [...models].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  });
 }
 
 async function assertFilePresent(file: string, size: number): Promise<void> {

@@ -1,6 +1,7 @@
 /**
  * A loopback stand-in for the GitHub REST endpoints the releases publisher uses (releases by tag,
- * release list, create, update, assets list/download/delete, upload), with scripted faults and,
+ * release list, create, update, assets list/download/rename/delete, upload) and for the web's
+ * release downloads (`/o/r/releases/download/TAG/NAME`, what pull reads), with scripted faults and,
  * for the kill test, slow uploads that keep a `starter` asset when the client goes away mid-way
  * (as GitHub does).
  */
@@ -21,6 +22,7 @@ export interface Release {
   tag_name: string;
   name: string;
   draft: boolean;
+  prerelease?: boolean;
   assets: Asset[];
 }
 export type Fault =
@@ -28,7 +30,9 @@ export type Fault =
   | { kind: 'reset-mid-upload'; name: string } // connection dropped while the body streams: a starter stays
   | { kind: 'bad-gateway-starter'; name: string } // 502 and a starter asset
   | { kind: 'rate-limit-403'; method: string; path: RegExp }
-  | { kind: 'secondary-429'; method: string; path: RegExp };
+  | { kind: 'secondary-429'; method: string; path: RegExp }
+  /** A release download answers with other bytes (a tampered asset), once or for good. */
+  | { kind: 'tamper-download'; name: string; keep?: boolean };
 
 /** The fake server; state is public so tests can inspect and seed it. */
 export class FakeGitHub {
@@ -51,6 +55,8 @@ export class FakeGitHub {
   onUploadStart: (name: string, tag: string) => void = () => {};
   server!: http.Server;
   base = '';
+  /** Where upload_url points; default this server. A test points it elsewhere to see the token is not sent there. */
+  uploadBase = '';
 
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => void this.handle(req, res));
@@ -78,7 +84,8 @@ export class FakeGitHub {
       tag_name: r.tag_name,
       name: r.name,
       draft: r.draft,
-      upload_url: `${this.base}/uploads/repos/o/r/releases/${r.id}/assets{?name,label}`,
+      prerelease: r.prerelease === true,
+      upload_url: `${this.uploadBase || this.base}/uploads/repos/o/r/releases/${r.id}/assets{?name,label}`,
       html_url: `${this.base}/o/r/releases/${r.id}`,
     };
   }
@@ -114,6 +121,31 @@ export class FakeGitHub {
       );
     }
     let m: RegExpExecArray | null;
+    if (method === 'GET' && (m = /^\/o\/r\/releases\/download\/([^/]+)\/([^/]+)$/.exec(url.pathname))) {
+      // The web download of a published release's asset, as browsers and pull fetch it (no API, no token).
+      const tag = decodeURIComponent(m[1]!);
+      const name = decodeURIComponent(m[2]!);
+      const r = this.releases.find((x) => x.tag_name === tag && !x.draft);
+      const a = r?.assets.find((x) => x.name === name && x.state === 'uploaded');
+      if (!a) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found');
+      const tamper = this.faults.find((f) => f.kind === 'tamper-download' && f.name === name);
+      if (tamper && !(tamper as { keep?: boolean }).keep) this.faults.splice(this.faults.indexOf(tamper), 1);
+      const bytes = tamper
+        ? Buffer.concat([a.bytes.subarray(0, a.bytes.length - 1), Buffer.from([a.bytes.at(-1)! ^ 0xff])])
+        : a.bytes;
+      const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      if (range && Number(range[1]) < bytes.length) {
+        const start = Number(range[1]);
+        res.writeHead(206, {
+          'content-type': 'application/octet-stream',
+          'content-length': bytes.length - start,
+          'content-range': `bytes ${start}-${bytes.length - 1}/${bytes.length}`,
+        });
+        return void res.end(bytes.subarray(start));
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+      return void res.end(bytes);
+    }
     if (method === 'GET' && (m = /^\/repos\/o\/r\/releases\/tags\/(.+)$/.exec(url.pathname))) {
       const tag = decodeURIComponent(m[1]!);
       const r = this.releases.find((x) => x.tag_name === tag && !x.draft); // drafts are not found by tag
@@ -132,6 +164,7 @@ export class FakeGitHub {
         tag_name: body.tag_name,
         name: body.name,
         draft: body.draft === true,
+        prerelease: body.prerelease === true,
         assets: [],
       };
       this.releases.push(r);
@@ -163,6 +196,15 @@ export class FakeGitHub {
         r.assets = r.assets.filter((x) => x.id !== id);
         res.writeHead(204).end();
         return;
+      }
+      if (method === 'PATCH') {
+        const body = JSON.parse(await readBody(req));
+        if (typeof body.name === 'string') {
+          if (r.assets.some((x) => x.name === body.name && x.id !== id))
+            return this.json(res, 422, { message: 'Validation Failed', errors: [{ code: 'already_exists' }] });
+          a.name = body.name;
+        }
+        return this.json(res, 200, this.assetView(a));
       }
       res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(a.bytes);
       return;

@@ -68,6 +68,7 @@ describe('GitHub Releases publisher', () => {
       [
         ['alpha-net@0.2.0', false],
         ['tiny-net@1.0.0', false],
+        ['edgezoo-index', false],
       ],
     );
     const tiny = github.releases[1]!;

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { DirectoryPublisher, loadIndex, pullArtifacts, resolvePull } from '../../src/publish/index.js';
 import { generateSigningKeyPair, parsePrivateKey, parsePublicKey, yankVersion } from '../../src/zoo/index.js';
 import { writeSampleVersion } from '../../src/zoo/sample.js';
+import { pythonWithCryptography, run } from './pull-clients.js';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/edgezoo.mjs');
 type Fault = 'drop-half' | 'corrupt' | 'missing' | 'tamper';
@@ -364,6 +365,87 @@ describe('pull from a static zoo over HTTP', () => {
       ].join('\n'),
     );
   });
+});
+
+describe('the zero-dependency clients published with the zoo', () => {
+  for (const client of ['pull.mjs', 'pull.py'] as const) {
+    test(`${client} resumes a dropped download with a Range request, verifies and writes card and manifest`, async () => {
+      const out = path.join(root, `out-${client}`);
+      const url = '/tiny-net/1.0.0/tiny-net-1.0.0-onnx-fp32.onnx';
+      faults.set(url, 'drop-half');
+      requests.length = 0;
+      const [command, key] =
+        client === 'pull.mjs'
+          ? [process.execPath, keys.publicKeyBase64]
+          : [pythonWithCryptography(), keys.publicKeyBase64];
+      const result = await run(
+        command,
+        [
+          path.join(site, client),
+          'tiny-net@~1.0',
+          '--format',
+          'onnx',
+          '--index',
+          `${baseUrl}/index.json`,
+          '--out',
+          out,
+        ],
+        {
+          env: { ...process.env, EDGEZOO_PUBLIC_KEY: key },
+        },
+      );
+      faults.delete(url);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, 'pulled tiny-net@1.0.0: 4 file(s), sha256 verified, index signature verified\n');
+      const tries = requests.filter((r) => r.url === url);
+      assert.equal(tries.length, 2, JSON.stringify(tries));
+      assert.match(tries[1]!.range ?? '', /^bytes=[1-9]\d*-$/, 'the second request resumes where the first stopped');
+      assert.deepEqual((await readdir(out)).sort(), [
+        'tiny-net-1.0.0-LICENSE.txt',
+        'tiny-net-1.0.0-README.md',
+        'tiny-net-1.0.0-manifest.json',
+        'tiny-net-1.0.0-onnx-fp32.onnx',
+      ]);
+      for (const name of await readdir(out)) {
+        const source = name.endsWith('.onnx')
+          ? name
+          : name.replace('tiny-net-1.0.0-', '').replace('LICENSE.txt', 'LICENSE.txt');
+        assert.equal(
+          sha(await readFile(path.join(out, name))),
+          sha(await readFile(path.join(site, 'tiny-net', '1.0.0', source))),
+          name,
+        );
+      }
+    });
+
+    test(`${client} refuses a tampered index under the public key`, async () => {
+      faults.set('/index.json', 'tamper');
+      try {
+        const command = client === 'pull.mjs' ? process.execPath : pythonWithCryptography();
+        const result = await run(
+          command,
+          [
+            path.join(site, client),
+            'tiny-net',
+            '--index',
+            `${baseUrl}/index.json`,
+            '--out',
+            path.join(root, `out-t-${client}`),
+          ],
+          {
+            env: { ...process.env, EDGEZOO_PUBLIC_KEY: keys.publicKeyBase64 },
+          },
+        );
+        assert.equal(result.code, 1);
+        assert.equal(
+          result.stderr,
+          `${client}: the signature of ${baseUrl}/index.json does not match its bytes under the public key; do not use this index\n`,
+        );
+      } finally {
+        faults.delete('/index.json');
+      }
+    });
+  }
 });
 
 describe('directory publisher', () => {

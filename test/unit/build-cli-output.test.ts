@@ -3,7 +3,7 @@
  * blocked step), skipped targets as one line per model, and recipe paths accepted as model names.
  */
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { formatSkippedLines, formatSummaryTable, groupSkippedTargets, type BuildEvent } from '../../src/build/index.js';
@@ -25,6 +25,26 @@ describe('build output', () => {
         'failed: m01/prepare: stand-in failure of m01/prepare (9 dependent steps not run)',
       ],
     );
+    // What publish checks: how each version's last build ended, by its root causes.
+    const status = JSON.parse(await readFile(path.join(root, 'artifacts', 'zoo', 'build-status.json'), 'utf8'));
+    assert.deepEqual(
+      Object.fromEntries(
+        Object.entries(status.versions).map(([id, s]) => [
+          id,
+          [(s as { ok: boolean }).ok, (s as { failures: string[] }).failures],
+        ]),
+      ),
+      {
+        'm00@1.0.0': [true, []],
+        'm01@1.0.0': [false, ['m01/prepare: stand-in failure of m01/prepare']],
+        'm02@1.0.0': [true, []],
+      },
+    );
+    const fixed = await runCli(root, ['build', 'm01']);
+    assert.equal(fixed.code, 0, fixed.stderr);
+    const after = JSON.parse(await readFile(path.join(root, 'artifacts', 'zoo', 'build-status.json'), 'utf8'));
+    assert.equal(after.versions['m01@1.0.0'].ok, true, 'a later good build clears it');
+    assert.equal(after.versions['m00@1.0.0'].ok, true, 'other versions keep their record');
   });
 
   it('a chain of blocked steps counts towards its root cause', () => {
