@@ -23,7 +23,7 @@ export function register(program: Command, ctx: CliContext): void {
         paths.length > 0
           ? await expandRecipePaths(paths, process.cwd(), projectRoot)
           : await discoverRecipes(projectRoot);
-      const results = await checkRecipes(files, projectRoot);
+      const results = await checkRecipes(files, projectRoot, { sourceGraph: true });
       const problemCount = results.reduce((sum, result) => sum + result.problems.length, 0);
       const failedCount = results.filter((result) => result.problems.length > 0).length;
       ctx.exitCode = problemCount > 0 ? 1 : 0;

@@ -61,6 +61,7 @@ export function localInputsOf(recipe: Recipe): Array<{ key: string; kind: 'file'
   if (recipe.calibration) inputs.push({ key: recipe.calibration.samples, kind: 'glob' });
   if (recipe.validation.samples) inputs.push({ key: recipe.validation.samples, kind: 'glob' });
   if (recipe.licenseFile) inputs.push({ key: recipe.licenseFile, kind: 'file' });
+  if (recipe.labels?.kind === 'path') inputs.push({ key: recipe.labels.path, kind: 'file' });
   return inputs;
 }
 
@@ -307,7 +308,10 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
         .map(([target, reason]) => ({ target, reason })),
     },
     deps: [...sourceDeps, ...artifactSteps.flatMap((a) => [a.convert, a.validate, a.benchmark])],
-    inputFiles: recipe.licenseFile ? [recipe.licenseFile] : [],
+    inputFiles: [
+      ...(recipe.licenseFile ? [recipe.licenseFile] : []),
+      ...(recipe.labels?.kind === 'path' ? [recipe.labels.path] : []),
+    ],
     resource: 'light',
     tools: [TOOLS.edgezoo],
     runsAfterFailedDeps: true,

@@ -5,7 +5,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
-import type { Recipe, RecipeProblem } from './types.js';
+import type { Recipe, RecipeProblem, SourcePosition } from './types.js';
+import { checkSourceGraph } from './source-graph.js';
 import { RecipeYamlSchema } from './schema.js';
 import { parseYamlSource, positionByScan, tooLargeMessage, YAML_LIMITS } from './yaml-document.js';
 import { problemsFromIssues, valueAt } from './issues.js';
@@ -38,6 +39,18 @@ export interface ParsedRecipe {
   problems: RecipeProblem[];
   /** Project paths the recipe names, for the file-system check (symlinks). */
   paths: PathReference[];
+  /** Where a value of the recipe is written, for checks made after parsing. */
+  locate?: (at: ValuePath) => SourcePosition;
+}
+
+/** What `loadRecipe` checks beyond the recipe file itself. */
+export interface LoadRecipeOptions {
+  /**
+   * Open the source model when it is on this machine and check the recipe's input and output
+   * names against its graph (`edgezoo check`; a build leaves it to its steps, which read the
+   * model anyway).
+   */
+  sourceGraph?: boolean;
 }
 
 /** A recipe that does not load; carries every problem. Thrown by `requireRecipe`. */
@@ -81,11 +94,15 @@ export function parseRecipeText(text: string, fileLabel: string): ParsedRecipe {
   }
   const paths = collectPaths(source.value, source.locate);
   if (problems.length > 0 || !parsed.success) return { problems: sortProblems(problems), paths };
-  return { recipe: normaliseRecipe(parsed.data), problems: [], paths };
+  return { recipe: normaliseRecipe(parsed.data), problems: [], paths, locate: (at) => source.locate(at, 'value') };
 }
 
 /** Loads one recipe file: size, encoding, YAML, schema, rules, then symlink escapes. */
-export async function loadRecipe(file: string, projectRoot: string): Promise<RecipeLoadResult> {
+export async function loadRecipe(
+  file: string,
+  projectRoot: string,
+  options: LoadRecipeOptions = {},
+): Promise<RecipeLoadResult> {
   const label = projectLabel(file, projectRoot);
   const fail = (
     code: (typeof ProblemCode)[keyof typeof ProblemCode],
@@ -116,6 +133,10 @@ export async function loadRecipe(file: string, projectRoot: string): Promise<Rec
   if (parsed.recipe === undefined) return { file: label, problems: parsed.problems };
   const escapes = await checkPathsStayInProject(parsed.paths, projectRoot);
   if (escapes.length > 0) return { file: label, problems: sortProblems(escapes) };
+  if (options.sourceGraph && parsed.locate) {
+    const graph = await checkSourceGraph(parsed.recipe, projectRoot, parsed.locate);
+    if (graph.length > 0) return { file: label, problems: sortProblems(graph) };
+  }
   return { file: label, recipe: parsed.recipe, problems: [] };
 }
 
@@ -130,8 +151,12 @@ export async function requireRecipe(file: string, projectRoot: string): Promise<
  * Loads several recipe files and adds the rules that span files (two files with the same model
  * name, e.g. x.yaml and x.yml). Results keep the order of `files`.
  */
-export async function checkRecipes(files: readonly string[], projectRoot: string): Promise<RecipeLoadResult[]> {
-  const results = await Promise.all(files.map((file) => loadRecipe(file, projectRoot)));
+export async function checkRecipes(
+  files: readonly string[],
+  projectRoot: string,
+  options: LoadRecipeOptions = {},
+): Promise<RecipeLoadResult[]> {
+  const results = await Promise.all(files.map((file) => loadRecipe(file, projectRoot, options)));
   const byName = new Map<string, RecipeLoadResult>();
   for (const result of results) {
     const name = result.recipe?.name;
@@ -248,6 +273,7 @@ function collectPaths(
     });
   };
   add(['license_file'], valueAt(value, ['license_file']));
+  add(['labels'], valueAt(value, ['labels']), { glob: false });
   for (const kind of ['onnx', 'tflite'] as const)
     add(['source', kind, 'path'], valueAt(value, ['source', kind, 'path']), { glob: false });
   add(['source', 'pytorch', 'weights', 'path'], valueAt(value, ['source', 'pytorch', 'weights', 'path']), {

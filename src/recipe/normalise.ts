@@ -61,6 +61,11 @@ export function normaliseRecipe(yaml: RecipeYaml): Recipe {
   };
   if (yaml.license_file !== undefined) recipe.licenseFile = normaliseProjectPath(yaml.license_file);
   if (yaml.homepage !== undefined) recipe.homepage = yaml.homepage;
+  if (yaml.labels !== undefined)
+    recipe.labels =
+      typeof yaml.labels === 'string'
+        ? { kind: 'path', path: normaliseProjectPath(yaml.labels) }
+        : { kind: 'list', values: yaml.labels };
   if (yaml.calibration !== undefined)
     recipe.calibration = { samples: normaliseProjectPath(yaml.calibration.samples), count: yaml.calibration.count };
   if (yaml.replacements !== undefined) {

@@ -30,6 +30,7 @@ export const ProblemCode = {
   dynamicDim: 'RECIPE_DYNAMIC_DIM',
   samplesOverlap: 'RECIPE_SAMPLES_OVERLAP',
   inconsistent: 'RECIPE_INCONSISTENT',
+  notInGraph: 'RECIPE_NOT_IN_GRAPH',
 } as const;
 
 export type ProblemCodeValue = (typeof ProblemCode)[keyof typeof ProblemCode];

@@ -16,6 +16,7 @@ import {
   type ValuePath,
 } from './problems.js';
 import { nearest } from './suggest.js';
+import { channelsOf, pixelRange, rangeMatchesPixels, roundRangeEnd } from './pixel-range.js';
 
 /** A problem found by a rule, before it gets its file position. */
 export interface RuleFinding {
@@ -49,6 +50,7 @@ export function checkRecipeRules(recipe: Record<string, unknown>, fileLabel: str
   checkSamples(recipe, report);
   checkLicense(recipe, report);
   checkPreprocess(recipe, report);
+  checkLabels(recipe, report);
   return findings;
 }
 
@@ -315,6 +317,18 @@ function checkSamples(recipe: Record<string, unknown>, report: Report): void {
   }
 }
 
+function checkLabels(recipe: Record<string, unknown>, report: Report): void {
+  if (recipe.labels === undefined) return;
+  const outputs = Array.isArray(recipe.outputs) ? recipe.outputs : [];
+  if (!outputs.some((output) => isMapping(output) && output.classifier === true))
+    report(
+      ['labels'],
+      'key',
+      ProblemCode.inconsistent,
+      'name the output they belong to: mark it `classifier: true` under outputs',
+    );
+}
+
 function checkLicense(recipe: Record<string, unknown>, report: Report): void {
   if (typeof recipe.license === 'string' && /LicenseRef-/.test(recipe.license) && recipe.license_file === undefined) {
     report(
@@ -326,7 +340,52 @@ function checkLicense(recipe: Record<string, unknown>, report: Report): void {
   }
 }
 
+const IMAGE_GLOB = /\.(png|jpe?g)$|\{[^}]*\b(png|jpe?g)\b[^}]*\}$/i;
+
+/**
+ * An image input's declared `range` must be what the preprocessing makes of 8-bit pixels: the
+ * range drives calibration and random validation inputs and is published on the card. Checked
+ * when the samples are images (raw values are then 0..255 for sure); .npy samples hold values of
+ * any range, so their recipes are left alone.
+ */
+function checkRangeAgainstPreprocess(recipe: Record<string, unknown>, report: Report): void {
+  const globs = [recipe.calibration, recipe.validation]
+    .map((set) => (isMapping(set) && typeof set.samples === 'string' ? set.samples : undefined))
+    .filter((glob): glob is string => glob !== undefined);
+  if (!globs.some((glob) => IMAGE_GLOB.test(glob)) || !Array.isArray(recipe.inputs)) return;
+  const pre = isMapping(recipe.preprocess) ? recipe.preprocess : {};
+  const numbers = (value: unknown, fallback: number[]) =>
+    Array.isArray(value) && value.every((v) => typeof v === 'number') ? (value as number[]) : fallback;
+  const preprocess = {
+    scale: typeof pre.scale === 'number' ? pre.scale : 1,
+    mean: numbers(pre.mean, [0]),
+    std: numbers(pre.std, [1]),
+  };
+  if (preprocess.std.some((s) => s === 0)) return;
+  recipe.inputs.forEach((input: unknown, index) => {
+    if (!isMapping(input) || !Array.isArray(input.shape)) return;
+    if (input.dtype !== undefined && input.dtype !== 'float32' && input.dtype !== 'float16') return;
+    const shape = input.shape as Array<number | string>;
+    const layout =
+      typeof input.layout === 'string' ? input.layout : shape.length === 4 ? 'NCHW' : 'D'.repeat(shape.length);
+    const declared =
+      Array.isArray(input.range) && input.range.length === 2 && input.range.every((v) => typeof v === 'number')
+        ? (input.range as [number, number])
+        : ([0, 1] as [number, number]);
+    const pixels = pixelRange(preprocess, channelsOf(shape, layout));
+    if (rangeMatchesPixels(declared, pixels)) return;
+    const expected = `[${roundRangeEnd(pixels[0])}, ${roundRangeEnd(pixels[1])}]`;
+    report(
+      input.range === undefined ? ['inputs', index] : ['inputs', index, 'range'],
+      'value',
+      ProblemCode.inconsistent,
+      `range [${declared.join(', ')}] ${input.range === undefined ? '(the default) ' : ''}is not what preprocess makes of image pixels: (0..255 * ${preprocess.scale} - mean) / std gives ${expected}; set range: ${expected}, or change preprocess`,
+    );
+  });
+}
+
 function checkPreprocess(recipe: Record<string, unknown>, report: Report): void {
+  checkRangeAgainstPreprocess(recipe, report);
   if (!isMapping(recipe.preprocess)) return;
   const { mean, std } = recipe.preprocess;
   if (Array.isArray(mean) && Array.isArray(std) && mean.length > 1 && std.length > 1 && mean.length !== std.length) {

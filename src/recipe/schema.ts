@@ -329,6 +329,15 @@ export const RecipeYamlSchema = z
       .default([])
       .describe('Kebab-case keywords for search.'),
     source,
+    labels: z
+      .union([
+        projectPath('Repository-relative text file with one class name per line.'),
+        z.array(z.string().min(1)).min(1),
+      ])
+      .optional()
+      .describe(
+        'Class names of the classifier output, in index order: a repository-relative text file with one per line, or a list. The model card and its code print them.',
+      ),
     inputs: z.array(input).min(1).describe('Model inputs: fixes dynamic dims, names the layout and value range.'),
     outputs: z
       .array(output)

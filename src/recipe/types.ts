@@ -136,6 +136,8 @@ export interface Recipe {
   homepage?: string;
   tags: string[];
   source: ModelSource;
+  /** Class names of the classifier output, in index order: a repository-relative file (one per line) or inline. */
+  labels?: { kind: 'path'; path: string } | { kind: 'list'; values: string[] };
   inputs: InputSpec[];
   /** Optional: names, layouts and classifier flags of outputs (defaults come from the model). */
   outputs: OutputSpec[];

@@ -146,6 +146,8 @@ export const manifestSchema = z.object({
   task: z.string(),
   homepage: z.string().optional(),
   tags: z.array(z.string()),
+  /** Class names of the classifier output, in index order, when the recipe gives them. */
+  labels: z.array(z.string()).optional(),
   inputs: z.array(manifestInputSchema),
   outputs: z.array(z.object({ name: z.string(), layout: z.string().optional(), classifier: z.boolean() })),
   preprocess: z.object({
@@ -260,4 +262,6 @@ export interface ModelVersionInput {
   toolVersions: Record<string, string>;
   /** The license text shipped with the source, written as `LICENSE.txt` in the version folder. */
   licenseText?: string;
+  /** Class names of the classifier output (the recipe's `labels`, read). */
+  labels?: string[];
 }

@@ -128,6 +128,7 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
     task: recipe.task,
     homepage: recipe.homepage,
     tags: recipe.tags,
+    labels: input.labels,
     inputs: recipe.inputs.map((i) => ({
       name: i.name,
       shape: i.shape,

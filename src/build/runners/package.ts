@@ -270,6 +270,10 @@ export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promi
   const licenseText = recipe.licenseFile
     ? await readFile(path.join(ctx.projectRoot, recipe.licenseFile), 'utf8')
     : undefined;
+  const labels =
+    recipe.labels?.kind === 'path'
+      ? (await readFile(path.join(ctx.projectRoot, recipe.labels.path), 'utf8')).replace(/\r?\n$/, '').split(/\r?\n/)
+      : recipe.labels?.values;
   const zooDir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-package-'));
   try {
     const { dir } = await writeModelVersion(zooDir, {
@@ -282,6 +286,7 @@ export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promi
       recipeFingerprint: createHash('sha256').update(canonicalJson(recipe)).digest('hex'),
       toolVersions,
       ...(licenseText !== undefined ? { licenseText } : {}),
+      ...(labels ? { labels } : {}),
     });
     // Copies, not renames: the temporary zoo may sit on another file system than the outputs.
     for (const name of await readdir(dir)) await copyFile(path.join(dir, name), path.join(ctx.outDir, name));
