@@ -26,6 +26,7 @@ import {
   INDEX_SIGNATURE_FILE,
   formatBytes,
   parseIndex,
+  pulledDocumentName,
   verifyBytes,
   type IndexArtifact,
   type IndexModel,
@@ -438,6 +439,8 @@ export interface PulledFile {
   from: 'out' | 'cache' | 'network';
 }
 
+export { pulledDocumentName };
+
 export interface PullResult {
   name: string;
   version: string;
@@ -456,11 +459,6 @@ interface WantedFile {
   size?: number;
   role: PulledRole;
   target?: string;
-}
-
-/** Names beside the model for the version's documents: several models can share one out folder. */
-export function pulledDocumentName(model: string, version: string, what: 'license' | 'manifest' | 'card'): string {
-  return `${model}-${version}-${what === 'license' ? 'LICENSE.txt' : what === 'manifest' ? 'manifest.json' : 'README.md'}`;
 }
 
 /**

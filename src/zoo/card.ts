@@ -1,10 +1,16 @@
 /**
  * The model card (`README.md` of a version folder), in the shape of a Hugging Face model card:
- * YAML front matter for machines, then what a person needs to use the model.
+ * YAML front matter for machines (only keys and `pipeline_tag` values Hugging Face knows), then
+ * for people a compact table of every artifact, how to download it, what goes in and comes out,
+ * code that runs it (generated from the artifact's real inputs and outputs, see snippets.ts),
+ * and the details: files, figures, what was skipped or failed, provenance and license.
  */
 import { dump } from 'js-yaml';
+import { pulledDocumentName } from './document-names.js';
 import { formatBytes } from './files.js';
+import { artifactIo, inputKind } from './io-contract.js';
 import { LICENSE_FILE } from './layout.js';
+import { javascriptSnippet, pythonSnippet, type PythonRuntime } from './snippets.js';
 import type { Manifest, ManifestArtifact, OutputMetrics } from './types.js';
 
 /** SPDX ids that Hugging Face accepts as `license:` (lower-cased); anything else becomes `other` + `license_name`. */
@@ -37,60 +43,72 @@ const HF_LICENSES = new Set([
   'zlib',
 ]);
 
+/**
+ * Hugging Face's pipeline tags (huggingface.js `PIPELINE_DATA`) that edge models here can have.
+ * A task outside it is mapped by `huggingFacePipelineTag`, or the card has no `pipeline_tag`
+ * (the task stays in `tags`): an unknown value puts the model in no task filter on the Hub.
+ */
+export const HF_PIPELINE_TAGS: ReadonlySet<string> = new Set([
+  'audio-classification',
+  'audio-to-audio',
+  'automatic-speech-recognition',
+  'depth-estimation',
+  'feature-extraction',
+  'image-classification',
+  'image-feature-extraction',
+  'image-segmentation',
+  'image-to-image',
+  'image-to-text',
+  'keypoint-detection',
+  'mask-generation',
+  'object-detection',
+  'text-classification',
+  'text-to-speech',
+  'time-series-forecasting',
+  'token-classification',
+  'video-classification',
+  'voice-activity-detection',
+  'zero-shot-image-classification',
+  'zero-shot-object-detection',
+]);
+
+/** The Hugging Face pipeline tag for an edgezoo task, or undefined when none fits. */
+export function huggingFacePipelineTag(task: string, audio: boolean): string | undefined {
+  if (HF_PIPELINE_TAGS.has(task)) return task;
+  if (/landmarks?$|keypoints?$|pose|face-mesh/.test(task)) return 'keypoint-detection';
+  if (/segmentation$/.test(task)) return 'image-segmentation';
+  if (/detection$/.test(task)) return audio ? undefined : 'object-detection';
+  if (/classification$/.test(task)) return audio ? 'audio-classification' : 'image-classification';
+  if (/depth/.test(task)) return 'depth-estimation';
+  return undefined;
+}
+
+const PRECISION_ORDER = ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'];
+const RUNTIME_OF: Record<string, { python: PythonRuntime; title: string }> = {
+  onnx: { python: 'onnxruntime', title: 'onnxruntime' },
+  tflite: { python: 'litert', title: 'LiteRT (ai-edge-litert)' },
+  openvino: { python: 'openvino', title: 'OpenVINO' },
+};
+
 /** Renders the card of one version from its manifest; deterministic for a given manifest. */
 export function renderModelCard(manifest: Manifest): string {
   const formats = [...new Set(manifest.artifacts.map((a) => a.format))];
-  const spdx = manifest.license.toLowerCase();
-  const front: Record<string, unknown> = HF_LICENSES.has(spdx)
-    ? { license: spdx }
-    : { license: 'other', license_name: manifest.license };
-  if (manifest.licenseFile) front.license_link = LICENSE_FILE;
-  Object.assign(front, {
-    library_name: formats.includes('onnx') ? 'onnx' : (formats[0] ?? 'edgezoo'),
-    pipeline_tag: manifest.task,
-    tags: [...new Set([...manifest.tags, ...formats, 'edge', 'edgezoo'])],
-    model_name: manifest.name,
-    model_version: manifest.version,
-  });
-
-  const lines: string[] = ['---', dump(front, { lineWidth: -1, noRefs: true }).trimEnd(), '---', ''];
+  const audio = manifest.inputs.some((input) => inputKind(input, manifest) === 'audio');
+  const lines: string[] = ['---', frontMatter(manifest, formats, audio), '---', ''];
   lines.push(`# ${manifest.name} ${manifest.version}`, '', manifest.description, '');
-  lines.push(`- Task: ${manifest.task}`);
-  if (manifest.homepage) lines.push(`- Homepage: ${manifest.homepage}`);
+  lines.push(...summaryTable(manifest));
   lines.push(
-    `- License: ${manifest.license}${manifest.licenseFile ? ` (text in [${LICENSE_FILE}](${LICENSE_FILE}))` : ''}`,
+    `Task: ${manifest.task}. License: ${manifest.license}${manifest.licenseFile ? ` ([${LICENSE_FILE}](${LICENSE_FILE}))` : ''}.${manifest.homepage ? ` Homepage: ${manifest.homepage}.` : ''}`,
     '',
   );
-
-  lines.push('## Inputs', '', '| name | shape | dtype | layout | value range |', '| --- | --- | --- | --- | --- |');
-  for (const input of manifest.inputs) {
-    lines.push(
-      `| ${cell(input.name)} | [${input.shape.join(', ')}] | ${input.dtype} | ${input.layout} | [${input.range.join(', ')}] |`,
-    );
-  }
-  lines.push('', '## Preprocessing', '');
-  const p = manifest.preprocess;
-  lines.push(
-    `x = (raw * ${p.scale} - mean) / std, mean = [${p.mean.join(', ')}], std = [${p.std.join(', ')}], channel order ${p.channelOrder.toUpperCase()}${p.resize ? ', images resized to the input height and width' : ''}.`,
-  );
-  lines.push(
-    'Artifacts can change the layout (TFLite is usually NHWC): each artifact below lists its own signature.',
-    '',
-  );
-  if (manifest.outputs.length > 0) {
-    lines.push('## Outputs', '', '| name | layout | classifier |', '| --- | --- | --- |');
-    for (const output of manifest.outputs)
-      lines.push(`| ${cell(output.name)} | ${output.layout ?? '-'} | ${output.classifier ? 'yes' : 'no'} |`);
-    lines.push('');
-  }
-
-  lines.push('## Artifacts', '');
-  if (manifest.artifacts.length === 0) lines.push('No artifact passed validation.', '');
-  for (const artifact of manifest.artifacts) lines.push(...renderArtifact(artifact));
-
+  lines.push(...downloadSection(manifest));
+  lines.push(...inputsSection(manifest));
+  lines.push(...outputsSection(manifest));
+  lines.push(...codeSection(manifest));
+  lines.push(...detailsSection(manifest));
   if (manifest.skipped.length > 0) {
-    lines.push('## Skipped targets', '', '| format | precision | reason |', '| --- | --- | --- |');
-    for (const s of manifest.skipped) lines.push(`| ${s.format} | ${s.precision} | ${cell(s.reason)} |`);
+    lines.push('## Skipped targets', '', '| target | why |', '| --- | --- |');
+    for (const s of manifest.skipped) lines.push(`| ${s.format}/${s.precision} | ${cell(s.reason)} |`);
     lines.push('');
   }
   if (manifest.failed.length > 0) {
@@ -99,13 +117,12 @@ export function renderModelCard(manifest: Manifest): string {
       '',
       'These were built or tried and are **not published**.',
       '',
-      '| format | precision | status | reason |',
-      '| --- | --- | --- | --- |',
+      '| target | status | reason |',
+      '| --- | --- | --- |',
     );
-    for (const f of manifest.failed) lines.push(`| ${f.format} | ${f.precision} | FAILED | ${cell(f.reason)} |`);
+    for (const f of manifest.failed) lines.push(`| ${f.format}/${f.precision} | FAILED | ${cell(f.reason)} |`);
     lines.push('');
   }
-
   lines.push('## Source and provenance', '');
   lines.push(`- Source: ${manifest.source.kind} from ${manifest.source.location}`);
   lines.push(`- Source sha256: \`${manifest.source.sha256}\``);
@@ -122,54 +139,202 @@ export function renderModelCard(manifest: Manifest): string {
   return lines.join('\n');
 }
 
-function renderArtifact(a: ManifestArtifact): string[] {
-  const size = a.files.reduce((sum, f) => sum + f.size, 0);
-  const lines = [`### ${a.format} ${a.precision}`, '', '| file | size | sha256 |', '| --- | --- | --- |'];
-  for (const f of a.files) lines.push(`| [${f.name}](${f.name}) | ${formatBytes(f.size)} | \`${f.sha256}\` |`);
-  lines.push('');
-  const facts = [`total ${formatBytes(size)}`];
-  if (a.sizeRatio !== undefined) facts.push(`${(a.sizeRatio * 100).toFixed(0)} % of fp32`);
-  if (a.transposeCount !== undefined) facts.push(`${a.transposeCount} Transpose ops`);
-  if (a.flexOps && a.flexOps.length > 0) facts.push(`needs Flex ops: ${a.flexOps.join(', ')}`);
-  lines.push(`Size: ${facts.join(', ')}.`, '');
-  lines.push('Signature:', '');
-  for (const [kind, tensors] of [
-    ['input', a.signature.inputs],
-    ['output', a.signature.outputs],
-  ] as const) {
-    for (const t of tensors) {
-      const q = t.quantization
-        ? `, quantized scale ${t.quantization.scale.join('/')} zero point ${t.quantization.zeroPoint.join('/')}`
-        : '';
-      lines.push(`- ${kind} \`${t.name}\`: ${t.dtype} [${t.shape.join(', ')}]${t.layout ? ` ${t.layout}` : ''}${q}`);
-    }
+function frontMatter(manifest: Manifest, formats: string[], audio: boolean): string {
+  const spdx = manifest.license.toLowerCase();
+  const front: Record<string, unknown> = HF_LICENSES.has(spdx)
+    ? { license: spdx }
+    : { license: 'other', license_name: manifest.license.toLowerCase().replace(/[^a-z0-9.-]+/g, '-') };
+  if (manifest.licenseFile) front.license_link = LICENSE_FILE;
+  front.library_name = formats.includes('onnx') ? 'onnx' : (formats[0] ?? 'onnx');
+  const pipelineTag = huggingFacePipelineTag(manifest.task, audio);
+  if (pipelineTag) front.pipeline_tag = pipelineTag;
+  front.tags = [...new Set([manifest.task, ...manifest.tags, ...formats, 'edge', 'edgezoo'])];
+  return dump(front, { lineWidth: -1, noRefs: true }).trimEnd();
+}
+
+/** The artifact a format's code uses: its fp32 one when there is one, else the first precision. */
+function preferred(artifacts: readonly ManifestArtifact[]): ManifestArtifact | undefined {
+  return [...artifacts].sort((a, b) => PRECISION_ORDER.indexOf(a.precision) - PRECISION_ORDER.indexOf(b.precision))[0];
+}
+
+function summaryTable(manifest: Manifest): string[] {
+  if (manifest.artifacts.length === 0) return ['No artifact passed validation.', ''];
+  const lines = [
+    '| format | precision | size | latency | vs source | speed-up |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const a of manifest.artifacts) {
+    const size = a.files.reduce((sum, f) => sum + f.size, 0);
+    const fp32 = manifest.artifacts.find((x) => x.format === a.format && x.precision === 'fp32');
+    const speedUp =
+      a.benchmark && fp32?.benchmark && a.benchmark.medianMs > 0
+        ? `${(fp32.benchmark.medianMs / a.benchmark.medianMs).toFixed(2)}x`
+        : '-';
+    lines.push(
+      `| ${a.format} | ${a.precision} | ${formatBytes(size)} | ${a.benchmark ? `${a.benchmark.medianMs.toFixed(2)} ms` : '-'} | ${agreement(a)} | ${speedUp} |`,
+    );
   }
-  lines.push(
+  const benchmarks = manifest.artifacts.map((a) => a.benchmark).filter((b) => b !== undefined);
+  const hosts = [...new Set(benchmarks.map((b) => b.host ?? 'a host not recorded'))];
+  const threads = [...new Set(benchmarks.map((b) => b.threads))];
+  lines.push('');
+  if (benchmarks.length > 0)
+    lines.push(
+      `Latency: median per run, ${threads.join('/')} thread${threads.length === 1 && threads[0] === 1 ? '' : 's'}, on ${hosts.join('; ')}. vs source: the lowest cosine similarity of any output against the source model${manifest.outputs.some((o) => o.classifier) ? ', and top-1 agreement of the classifier output' : ''}, on ${manifest.artifacts[0]?.validation.samples ?? 'the'} validation samples${manifest.artifacts.some((a) => a.validation.synthetic) ? ' (synthetic: seeded random inputs)' : ''}. Speed-up: against fp32 of the same format.`,
+      '',
+    );
+  return lines;
+}
+
+/** "cos 0.99998, top-1 100 %": the worst output's cosine, and the classifier's top-1 agreement. */
+function agreement(a: ManifestArtifact): string {
+  const metrics = Object.values(a.validation.metrics);
+  if (metrics.length === 0) return a.validation.status;
+  const cosine = Math.min(...metrics.map((m) => m.cosine));
+  const top1 = metrics.map((m) => m.top1).filter((x): x is number => x !== undefined);
+  return `cos ${cosine.toFixed(5)}${top1.length > 0 ? `, top-1 ${(Math.min(...top1) * 100).toFixed(1)} %` : ''}`;
+}
+
+function downloadSection(manifest: Manifest): string[] {
+  const first = preferred(manifest.artifacts);
+  if (!first) return [];
+  const target = `--format ${first.format} --precision ${first.precision}`;
+  const spec = `${manifest.name}@${manifest.version}`;
+  return [
+    '## Download',
     '',
-    `Validation: **${a.validation.status}**${a.validation.samples !== undefined ? ` on ${a.validation.samples} samples` : ''}${a.validation.synthetic ? ' (validated on synthetic inputs: seeded random data, the recipe names no validation samples)' : ''}.`,
+    '```sh',
+    `python3 pull.py ${spec} ${target}     # or: node pull.mjs ...; both come with the zoo, next to index.json`,
+    `edgezoo pull ${spec} ${target} --index URL-OF-THE-ZOO/index.json`,
+    '```',
+    '',
+    `Each checks the sha256 of every file and writes the model with this card (${pulledDocumentName(manifest.name, manifest.version, 'card')}) and its manifest (${pulledDocumentName(manifest.name, manifest.version, 'manifest')}: inputs, preprocessing, outputs, labels) beside it. Leave out \`--format\` and \`--precision\` to get every artifact.`,
+    '',
+  ];
+}
+
+function inputsSection(manifest: Manifest): string[] {
+  const lines = [
+    '## Inputs',
+    '',
+    '| input | kind | shape | dtype | layout | values |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  const kinds = manifest.inputs.map((input) => inputKind(input, manifest));
+  manifest.inputs.forEach((input, i) => {
+    lines.push(
+      `| ${cell(input.name)} | ${kinds[i]} | [${input.shape.join(', ')}] | ${input.dtype} | ${input.layout} | [${input.range.join(', ')}] |`,
+    );
+  });
+  lines.push('');
+  const p = manifest.preprocess;
+  if (kinds.includes('image'))
+    lines.push(
+      `Images: ${p.channelOrder.toUpperCase()}${p.resize ? ', resized to the input height and width' : ' at the input height and width'}, then per channel x = (pixel * ${p.scale} - mean) / std with mean [${p.mean.join(', ')}] and std [${p.std.join(', ')}] (pixels 0..255).`,
+    );
+  if (kinds.includes('audio'))
+    lines.push(
+      "Audio: mono 16-bit PCM samples at the model's sample rate as float in [-1, 1] (sample / 32768), one chunk of the input's length per call.",
+    );
+  if (kinds.includes('tensor'))
+    lines.push(
+      'Tensors: arrays of the shape and dtype shown, with values in the range shown (the code starts from zeros).',
+    );
+  lines.push(
+    'Artifacts can take another layout than the source (TFLite images are usually NHWC) and quantised values: the code below and the details show each one.',
     '',
   );
-  const metrics = Object.entries(a.validation.metrics);
-  if (metrics.length > 0) {
-    lines.push(
-      '| output | max abs | mean abs | rmse | cosine | top-1 | top-k |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
-    );
-    for (const [name, m] of metrics)
-      lines.push(
-        `| ${cell(name)} | ${num(m.maxAbs)} | ${num(m.meanAbs)} | ${num(m.rmse)} | ${m.cosine.toFixed(6)} | ${pct(m, 'top1')} | ${pct(m, 'topk')} |`,
-      );
+  return lines;
+}
+
+function outputsSection(manifest: Manifest): string[] {
+  if (manifest.outputs.length === 0 && !manifest.labels) return [];
+  const lines = ['## Outputs', ''];
+  if (manifest.outputs.length > 0) {
+    lines.push('| output | layout | classifier |', '| --- | --- | --- |');
+    for (const output of manifest.outputs)
+      lines.push(`| ${cell(output.name)} | ${output.layout ?? '-'} | ${output.classifier ? 'yes' : 'no'} |`);
     lines.push('');
   }
-  if (a.benchmark) {
-    const b = a.benchmark;
+  if (manifest.labels) {
+    const shown = manifest.labels.slice(0, 50).map((label, i) => `${i}: ${label}`);
     lines.push(
-      `Latency: median ${b.medianMs.toFixed(2)} ms, p90 ${b.p90Ms.toFixed(2)} ms, load ${b.loadMs.toFixed(1)} ms, ${b.threads} thread(s), peak RSS ${b.peakRssMb.toFixed(0)} MB${b.runtime ? ` (${b.runtime})` : ''}.`,
+      `Labels (${manifest.labels.length}, index: name): ${shown.join(', ')}${manifest.labels.length > 50 ? `, ... (all in ${pulledDocumentName(manifest.name, manifest.version, 'manifest')})` : ''}.`,
       '',
     );
   }
-  const tools = Object.entries(a.toolVersions);
-  if (tools.length > 0) lines.push(`Built with ${tools.map(([k, v]) => `${k} ${v}`).join(', ')}.`, '');
+  return lines;
+}
+
+function codeSection(manifest: Manifest): string[] {
+  if (manifest.artifacts.length === 0) return [];
+  const lines = ['## Run it', ''];
+  const manifestFile = pulledDocumentName(manifest.name, manifest.version, 'manifest');
+  for (const format of ['onnx', 'tflite', 'openvino']) {
+    const ofFormat = manifest.artifacts.filter((a) => a.format === format);
+    const artifact = preferred(ofFormat);
+    if (!artifact) continue;
+    const io = artifactIo(manifest, artifact);
+    const files = { model: artifact.files[0]!.name, manifest: manifestFile };
+    const others = ofFormat.filter((a) => a !== artifact).map((a) => a.files[0]!.name);
+    lines.push(
+      `### Python: ${RUNTIME_OF[format]!.title}`,
+      '',
+      '```python',
+      pythonSnippet(io, RUNTIME_OF[format]!.python, files).trimEnd(),
+      '```',
+      '',
+    );
+    if (others.length > 0)
+      lines.push(
+        `The other ${format} precisions run with the same code: set MODEL to ${others.map((f) => `\`${f}\``).join(', ')}.`,
+        '',
+      );
+    if (format === 'onnx')
+      lines.push('### JavaScript: onnxruntime-node', '', '```js', javascriptSnippet(io, files).trimEnd(), '```', '');
+  }
+  return lines;
+}
+
+function detailsSection(manifest: Manifest): string[] {
+  if (manifest.artifacts.length === 0) return [];
+  const lines = ['## Artifacts', '', '| file | size | sha256 |', '| --- | --- | --- |'];
+  for (const a of manifest.artifacts)
+    for (const f of a.files) lines.push(`| [${f.name}](${f.name}) | ${formatBytes(f.size)} | \`${f.sha256}\` |`);
+  lines.push('', '| target | inputs | outputs | notes |', '| --- | --- | --- | --- |');
+  for (const a of manifest.artifacts) {
+    const tensor = (t: ManifestArtifact['signature']['inputs'][number]) =>
+      `${cell(t.name)} ${t.dtype} [${t.shape.join(', ')}]${t.layout ? ` ${t.layout}` : ''}${t.quantization ? ` q(${t.quantization.scale.map((s) => Number(s.toPrecision(4))).join('/')}, ${t.quantization.zeroPoint.join('/')})` : ''}`;
+    const notes: string[] = [];
+    if (a.sizeRatio !== undefined) notes.push(`${(a.sizeRatio * 100).toFixed(0)} % of fp32`);
+    if (a.transposeCount !== undefined) notes.push(`${a.transposeCount} Transpose`);
+    if (a.flexOps && a.flexOps.length > 0) notes.push(`needs Flex: ${a.flexOps.join(', ')}`);
+    if (a.benchmark)
+      notes.push(
+        `p90 ${a.benchmark.p90Ms.toFixed(2)} ms, load ${a.benchmark.loadMs.toFixed(1)} ms, peak RSS ${a.benchmark.peakRssMb.toFixed(0)} MB${a.benchmark.runtime ? `, ${a.benchmark.runtime}` : ''}`,
+      );
+    lines.push(
+      `| ${a.format}/${a.precision} | ${a.signature.inputs.map(tensor).join('; ')} | ${a.signature.outputs.map(tensor).join('; ')} | ${notes.join(', ') || '-'} |`,
+    );
+  }
+  lines.push(
+    '',
+    '| target | output | max abs | mean abs | rmse | cosine | top-1 | top-k |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const a of manifest.artifacts)
+    for (const [name, m] of Object.entries(a.validation.metrics))
+      lines.push(
+        `| ${a.format}/${a.precision} | ${cell(name)} | ${num(m.maxAbs)} | ${num(m.meanAbs)} | ${num(m.rmse)} | ${m.cosine.toFixed(6)} | ${pct(m, 'top1')} | ${pct(m, 'topk')} |`,
+      );
+  const tools = [
+    ...new Set(manifest.artifacts.flatMap((a) => Object.entries(a.toolVersions).map(([k, v]) => `${k} ${v}`))),
+  ].sort();
+  lines.push(
+    '',
+    `Validated against the source model: **passed** by every artifact listed.${tools.length > 0 ? ` Built with ${tools.join(', ')}.` : ''}`,
+    '',
+  );
   return lines;
 }
 

@@ -25,7 +25,10 @@ export {
   type WriteIndexOptions,
   type WriteIndexResult,
 } from './zoo-index.js';
-export { renderModelCard } from './card.js';
+export { renderModelCard, huggingFacePipelineTag, HF_PIPELINE_TAGS } from './card.js';
+export { pulledDocumentName } from './document-names.js';
+export { artifactIo, inputKind, type ArtifactIo, type IoInput, type IoOutput, type InputKind } from './io-contract.js';
+export { javascriptSnippet, pythonSnippet, type PythonRuntime, type SnippetFiles } from './snippets.js';
 export {
   parsePrivateKey,
   parsePublicKey,

@@ -23,7 +23,9 @@ export function sampleRecipe(name: string, version: string, overrides: Partial<R
       kind: 'onnx',
       file: { location: { kind: 'path', path: `models/${name}/model.onnx` }, sha256: '0'.repeat(64) },
     },
-    inputs: [{ name: 'input', shape: [1, 3, 8, 8], dynamic: [], layout: 'NCHW', dtype: 'float32', range: [0, 1] }],
+    inputs: [
+      { name: 'input', shape: [1, 3, 8, 8], dynamic: [], layout: 'NCHW', dtype: 'float32', range: [-2.118, 2.64] },
+    ],
     outputs: [{ name: 'logits', classifier: true }],
     preprocess: {
       resize: true,

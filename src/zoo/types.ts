@@ -77,6 +77,8 @@ export const benchmarkFiguresSchema = z.object({
   peakRssMb: z.number(),
   /** The runtime and version that ran it, e.g. `onnxruntime-node 1.30.0`. */
   runtime: z.string().optional(),
+  /** The machine it ran on: CPU model, cores, OS and architecture. */
+  host: z.string().optional(),
 });
 export type BenchmarkFigures = z.infer<typeof benchmarkFiguresSchema>;
 

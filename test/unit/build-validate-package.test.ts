@@ -219,7 +219,10 @@ test('package lists the passed artifact with figures, the failed one with its re
   assert.match(manifest.failed[0]!.reason, /^output 'logits': max abs error/);
   assert.deepEqual(manifest.skipped, [{ format: 'onnx', precision: 'int8', reason: 'not wanted in this test' }]);
   assert.deepEqual(manifest.source, { kind: 'onnx', sha256: 'b'.repeat(64), location: 'models/clf/model.onnx' });
-  assert.match(readFileSync(path.join(ctx.outDir, 'README.md'), 'utf8'), /validated on synthetic inputs/);
+  assert.match(
+    readFileSync(path.join(ctx.outDir, 'README.md'), 'utf8'),
+    /validation samples \(synthetic: seeded random inputs\)/,
+  );
 });
 
 test('package with no passed artifact returns a failure and writes no version', async () => {

@@ -80,13 +80,19 @@ describe('writeModelVersion', () => {
       card,
       /^---\nlicense: apache-2\.0\nlicense_link: LICENSE\.txt\nlibrary_name: onnx\npipeline_tag: image-classification\n/,
     );
-    assert.match(card, /\| input \| \[1, 3, 8, 8\] \| float32 \| NCHW \| \[0, 1\] \|/);
-    assert.match(card, /### tflite int8/);
-    assert.match(card, /- input `input`: int8 \[1, 8, 8, 3\] NHWC, quantized scale 0.0078125 zero point -128/);
-    assert.match(card, /\| logits \| 0.000012 \| 0.0000021 \| 0.0000033 \| 0.999990 \| 100.0 % \| 100.0 % \|/);
-    assert.match(card, /Latency: median 1.75 ms, p90 2.25 ms, load 12.5 ms, 1 thread\(s\), peak RSS 64 MB/);
-    assert.match(card, /\| tflite \| int16-act \| not needed for a sample \|/);
-    assert.match(card, /\| onnx \| int8 \| FAILED \| cosine 0.41 below 0.99 on logits \|/);
+    assert.match(card, /^\| onnx \| fp32 \| 1\.0 KiB \| 1\.75 ms \| cos 0\.99999, top-1 100\.0 % \| 1\.00x \|$/m);
+    assert.match(card, /^\| input \| image \| \[1, 3, 8, 8\] \| float32 \| NCHW \| \[-2.118, 2.64\] \|$/m);
+    assert.match(
+      card,
+      /^\| tflite\/int8 \| input int8 \[1, 8, 8, 3\] NHWC q\(0\.007813, -128\) \| logits float32 \[1, 10\] \|/m,
+    );
+    assert.match(
+      card,
+      /^\| tflite\/int8 \| logits \| 0.000012 \| 0.0000021 \| 0.0000033 \| 0.999990 \| 100.0 % \| 100.0 % \|$/m,
+    );
+    assert.match(card, /p90 2\.25 ms, load 12\.5 ms, peak RSS 64 MB, onnxruntime-node 1\.30\.0/);
+    assert.match(card, /^\| tflite\/int16-act \| not needed for a sample \|$/m);
+    assert.match(card, /^\| onnx\/int8 \| FAILED \| cosine 0.41 below 0.99 on logits \|$/m);
     assert.match(card, /- Source sha256: `a{64}`/);
     assert.ok(!card.includes('tiny-net-1.0.0-onnx-int8.onnx'), 'a failed artifact has no file and no link');
   });

@@ -8,6 +8,7 @@
  * inputs, so real samples would not be in its cache key anyway.
  */
 import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { PlannedStep } from '../../plan/types.js';
 import type { InputSpec, Precision, TargetFormat } from '../../recipe/types.js';
@@ -31,6 +32,8 @@ export interface BenchmarkRecord {
   }>;
   /** The largest resident memory the model added over all runs, in MiB. */
   peakRssMb: number;
+  /** The machine it ran on (the model card shows it next to the latency). */
+  host?: string;
   warmup: number;
 }
 
@@ -71,6 +74,7 @@ export async function runBenchmarkStep(step: PlannedStep, ctx: StepContext): Pro
     })),
     peakRssMb: Math.max(0, ...result.runs.map((run) => run.peakRssDeltaBytes)) / (1024 * 1024),
     warmup: result.warmup,
+    host: `${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} (${os.availableParallelism()} cores), ${os.platform()} ${os.arch()}`,
   };
   await writeFile(path.join(ctx.outDir, 'benchmark.json'), `${JSON.stringify(benchmark, null, 2)}\n`);
   for (const run of benchmark.runs)

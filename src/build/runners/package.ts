@@ -93,6 +93,7 @@ function benchmarkFigures(
     threads: run.threads,
     peakRssMb: benchmark.peakRssMb,
     runtime: runtimeVersion ? `${benchmark.runtime} ${runtimeVersion}` : benchmark.runtime,
+    ...(benchmark.host ? { host: benchmark.host } : {}),
   };
 }
 

@@ -1,0 +1,138 @@
+/**
+ * The model card: Hugging Face front matter (known keys, real pipeline tags), the compact table,
+ * and code generated per input kind from the artifacts' inputs and outputs. Running that code
+ * against real artifacts is test/integration/card-snippets.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { load } from 'js-yaml';
+import { discoverRecipes, checkRecipes } from '../../src/recipe/index.js';
+import {
+  HF_PIPELINE_TAGS,
+  artifactIo,
+  huggingFacePipelineTag,
+  parseManifest,
+  pythonSnippet,
+  javascriptSnippet,
+  writeModelVersion,
+} from '../../src/zoo/index.js';
+import { type sampleRecipe, sampleVersionInput } from '../../src/zoo/sample.js';
+
+const repo = path.resolve(import.meta.dirname, '..', '..');
+let root: string;
+before(async () => (root = await mkdtemp(path.join(tmpdir(), 'edgezoo-card-'))));
+after(() => rm(root, { recursive: true, force: true }));
+
+/** Front matter keys of the Hugging Face model card metadata spec that edgezoo writes. */
+const HF_CARD_KEYS = new Set(['license', 'license_name', 'license_link', 'library_name', 'pipeline_tag', 'tags']);
+
+async function card(name: string, overrides: Parameters<typeof sampleRecipe>[2], labels?: string[]) {
+  const input = await sampleVersionInput(
+    path.join(root, `${name}-work`),
+    name,
+    '1.0.0',
+    [
+      { format: 'onnx', precision: 'fp32' },
+      { format: 'tflite', precision: 'int8' },
+    ],
+    { recipe: overrides },
+  );
+  const { dir } = await writeModelVersion(path.join(root, 'zoo'), { ...input, ...(labels ? { labels } : {}) });
+  const text = await readFile(path.join(dir, 'README.md'), 'utf8');
+  const manifest = parseManifest(await readFile(path.join(dir, 'manifest.json'), 'utf8'), 'manifest.json');
+  return { text, manifest, front: load(/^---\n([\s\S]*?)\n---\n/.exec(text)![1]!) as Record<string, unknown> };
+}
+
+test('every task of the default zoo gets a real Hugging Face pipeline tag, or none', async () => {
+  const results = await checkRecipes(await discoverRecipes(repo), repo);
+  const tags = results.map((r) => {
+    const recipe = r.recipe!;
+    return [recipe.task, huggingFacePipelineTag(recipe.task, recipe.tags.includes('audio'))];
+  });
+  for (const [, tag] of tags) assert.ok(tag === undefined || HF_PIPELINE_TAGS.has(tag), `${tag}`);
+  assert.deepEqual(Object.fromEntries(tags), {
+    'face-detection': 'object-detection',
+    'face-landmarks': 'keypoint-detection',
+    'image-classification': 'image-classification',
+    'text-detection': 'object-detection',
+    'voice-activity-detection': 'voice-activity-detection',
+  });
+  assert.equal(huggingFacePipelineTag('frobnication', false), undefined);
+});
+
+test('front matter has only keys Hugging Face reads; the table, pull command and labels are on the card', async () => {
+  const { text, front } = await card('labelled-net', {}, ['cat', 'dog', 'bird']);
+  assert.deepEqual(
+    Object.keys(front).filter((k) => !HF_CARD_KEYS.has(k)),
+    [],
+  );
+  assert.equal(front.pipeline_tag, 'image-classification');
+  assert.match(text, /^\| format \| precision \| size \| latency \| vs source \| speed-up \|$/m);
+  assert.match(text, /^python3 pull\.py labelled-net@1\.0\.0 --format onnx --precision fp32 /m);
+  assert.match(
+    text,
+    /^edgezoo pull labelled-net@1\.0\.0 --format onnx --precision fp32 --index URL-OF-THE-ZOO\/index\.json$/m,
+  );
+  assert.match(text, /^Labels \(3, index: name\): 0: cat, 1: dog, 2: bird\.$/m);
+  assert.match(text, /^LABELS = \["cat","dog","bird"\]$/m);
+  assert.match(text, /^### Python: onnxruntime$/m);
+  assert.match(text, /^### Python: LiteRT \(ai-edge-litert\)$/m);
+  assert.match(text, /^### JavaScript: onnxruntime-node$/m);
+  // The LiteRT code feeds the artifact's own NHWC layout; the ONNX code its NCHW one.
+  assert.match(text, /^ {4}"input": load_image\(INPUT_FILE, 8, 8, 3\)\[np\.newaxis\], {2}# NHWC \[1, 8, 8, 3\]$/m);
+  assert.match(
+    text,
+    /^ {4}"input": load_image\(INPUT_FILE, 8, 8, 3\)\.transpose\(2, 0, 1\)\[np\.newaxis\], {2}# NCHW \[1, 3, 8, 8\]$/m,
+  );
+});
+
+test('an audio model gets WAV reading for its audio input and zeros for its state, no image code', async () => {
+  const { manifest, front } = await card('vad-net', {
+    task: 'voice-activity-detection',
+    tags: ['audio'],
+    inputs: [
+      { name: 'input', shape: [1, 576], dynamic: [], layout: 'NL', dtype: 'float32', range: [-1, 1] },
+      { name: 'state', shape: [2, 1, 128], dynamic: [], layout: 'DND', dtype: 'float32', range: [-32, 32] },
+    ],
+    outputs: [{ name: 'logits', classifier: false }],
+    preprocess: { resize: true, channelOrder: 'rgb', scale: 1, mean: [0], std: [1] },
+  });
+  assert.equal(front.pipeline_tag, 'voice-activity-detection');
+  // The sample artifacts have one input; give the ONNX one the model's two, as a real export has.
+  const artifact = {
+    ...manifest.artifacts[0]!,
+    signature: {
+      inputs: [
+        { name: 'input', dtype: 'float32', shape: [1, 576] },
+        { name: 'state', dtype: 'float32', shape: [2, 1, 128] },
+      ],
+      outputs: manifest.artifacts[0]!.signature.outputs,
+    },
+  };
+  const io = artifactIo(manifest, artifact);
+  assert.deepEqual(
+    io.inputs.map((i) => i.kind),
+    ['audio', 'tensor'],
+  );
+  const python = pythonSnippet(io, 'onnxruntime', { model: 'm.onnx', manifest: 'm.json' });
+  assert.match(python, /^ {4}"input": load_audio\(INPUT_FILE, 576\)\.reshape\(\[1, 576\]\),$/m);
+  assert.match(python, /^ {4}"state": np\.zeros\(\[2, 1, 128\], dtype=np\.float32\),$/m);
+  assert.doesNotMatch(python, /PIL|load_image/);
+  const js = javascriptSnippet(io, { model: 'm.onnx', manifest: 'm.json' });
+  assert.match(js, /"input": new ort\.Tensor\('float32', loadAudio\(INPUT_FILE, 576\), \[1, 576\]\),/);
+  assert.match(js, /"state": new ort\.Tensor\('float32', new Float32Array\(256\), \[2, 1, 128\]\),/);
+});
+
+test('an input whose preprocessing does not start from pixels is a tensor, not an image', async () => {
+  const { manifest } = await card('npy-net', {
+    preprocess: { resize: true, channelOrder: 'rgb', scale: 1, mean: [0], std: [1] },
+    inputs: [{ name: 'input', shape: [1, 3, 8, 8], dynamic: [], layout: 'NCHW', dtype: 'float32', range: [0, 1] }],
+  });
+  assert.deepEqual(
+    artifactIo(manifest, manifest.artifacts[0]!).inputs.map((i) => i.kind),
+    ['tensor'],
+  );
+});
