@@ -205,7 +205,8 @@ export function pythonSnippet(io: ArtifactIo, runtime: PythonRuntime, files: Sni
     );
   } else {
     lines.push(
-      'compiled = ov.Core().compile_model(MODEL, "CPU")',
+      '# f32: the precision it was validated in (some CPUs would otherwise run it in bf16)',
+      'compiled = ov.Core().compile_model(MODEL, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})',
       'result = compiled(feeds)',
       'outputs = {o.get_any_name(): result[o] for o in compiled.outputs}',
     );
