@@ -4,7 +4,7 @@
  * zoo and never rewritten, then index.json, its signature and index.html are regenerated from
  * everything in the target, so a target can collect versions published from different zoos.
  */
-import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
 import {
@@ -24,7 +24,7 @@ import {
   type YankRecord,
 } from '../zoo/index.js';
 import { renderPullClients } from './clients.js';
-import { renderSiteHtml } from './site.js';
+import { renderModelPages, renderSiteHtml } from './site.js';
 import type { PublishOptions, PublishReport, PublishedVersion, Publisher } from './types.js';
 
 export const SITE_FILE = 'index.html';
@@ -59,12 +59,28 @@ export class DirectoryPublisher implements Publisher {
     const indexUrl = this.options.siteUrl
       ? new URL(INDEX_FILE, this.options.siteUrl.endsWith('/') ? this.options.siteUrl : `${this.options.siteUrl}/`).href
       : undefined;
+    const clients: string[] = [];
     for (const client of await renderPullClients({
       ...(indexUrl ? { indexUrl } : {}),
       ...(options.signingKey ? { signingKey: options.signingKey } : {}),
-    }))
+    })) {
       await writeFileAtomic(path.join(this.targetDir, client.name), client.bytes);
-    await writeFileAtomic(path.join(this.targetDir, SITE_FILE), renderSiteHtml(written.index));
+      clients.push(client.name);
+    }
+    for (const model of written.index.models) {
+      const cards = new Map<string, string>();
+      for (const version of model.versions)
+        cards.set(
+          version.version,
+          await readFile(path.join(versionDir(this.targetDir, model.name, version.version), CARD_FILE), 'utf8'),
+        );
+      for (const sitePage of renderModelPages(model, cards))
+        await writeFileAtomic(path.join(this.targetDir, sitePage.path), sitePage.html);
+    }
+    await writeFileAtomic(
+      path.join(this.targetDir, SITE_FILE),
+      renderSiteHtml(written.index, { signed: written.signed, clients }),
+    );
     return { signed: written.signed, ...(indexUrl ? { indexUrl } : {}) };
   }
 

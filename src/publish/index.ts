@@ -5,7 +5,14 @@
 export type { Publisher, PublishOptions, PublishReport, PublishEvent, PublishedVersion } from './types.js';
 export { DirectoryPublisher, SITE_FILE, type DirectoryPublisherOptions } from './directory.js';
 export { CLIENT_FILES, renderPullClients, type ClientDefaults } from './clients.js';
-export { renderSiteHtml } from './site.js';
+export {
+  featuredVersion,
+  renderCardHtml,
+  renderModelPages,
+  renderSiteHtml,
+  type SiteOptions,
+  type SitePage,
+} from './site.js';
 export { GitHubReleasesPublisher, releaseTag, MAX_ASSET_BYTES, type GitHubPublisherOptions } from './github.js';
 export {
   INDEX_RELEASE_TAG,

@@ -153,7 +153,7 @@ export async function writeSampleVersion(
   name: string,
   version: string,
   targets: SampleTarget[],
-  options: { licenseText?: string } = {},
+  options: { licenseText?: string; recipe?: Partial<Recipe> } = {},
 ) {
   const input = await sampleVersionInput(
     path.join(path.dirname(zooDir), 'sample-build'),

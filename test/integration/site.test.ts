@@ -1,31 +1,36 @@
 /**
- * The static zoo page in a real browser: a zoo of two models is published with the directory
- * publisher, the site is served on 127.0.0.1 by a plain static server, and Debian's headless
- * Chromium (driven by playwright-core, which brings no browser of its own) opens index.html.
- * The table must list every artifact of index.json, and every download link, fetched by the
- * page and clicked as a download, must give the bytes whose sha256 the page and index.json show.
+ * The static site in a real browser: a zoo of three models is published with the directory
+ * publisher, served on 127.0.0.1 by a plain static server, and opened in Debian's headless
+ * Chromium (driven by playwright-core, which brings no browser of its own). The index searches
+ * and filters by task, format and precision; each model has a page with its card rendered; every
+ * link of every page resolves, and every file link gives the bytes of the sha256 the card shows.
+ * Screenshots of the pages go to artifacts/test-screenshots/ for people to look at.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { DirectoryPublisher } from '../../src/publish/index.js';
-import { yankVersion, type ZooIndex } from '../../src/zoo/index.js';
+import { generateSigningKeyPair, parsePrivateKey, yankVersion } from '../../src/zoo/index.js';
 import { writeSampleVersion } from '../../src/zoo/sample.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (install it with: apt-get install -y chromium)`;
+const SCREENSHOTS = path.resolve(import.meta.dirname, '..', '..', 'artifacts', 'test-screenshots');
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.json': 'application/json',
   '.md': 'text/markdown; charset=utf-8',
   '.txt': 'text/plain; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.py': 'text/x-python; charset=utf-8',
 };
 
 /** A static file server over `dir`, as a static host would serve the published folder. */
@@ -48,40 +53,6 @@ function serveStatic(dir: string, requests: string[]): Promise<http.Server> {
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
-
-interface PageRow {
-  model: string;
-  yanked: string | null;
-  version: string;
-  format: string;
-  precision: string;
-  cardHref: string;
-  files: Array<{ name: string; href: string; downloadName: string; dataSha256: string; shownSha256: string }>;
-}
-
-// The in-page code is plain JavaScript source: tsx would otherwise wrap its inner functions in a
-// `__name` helper that exists only in Node, not in the page.
-const READ_TABLE_IN_PAGE = `[...document.querySelectorAll('#zoo tbody tr')].map((tr) => {
-  const cell = (name) => tr.querySelector('td.' + name);
-  const links = [...cell('download').querySelectorAll('a.file')];
-  const shown = [...cell('download').querySelectorAll('code.sha256')].map((c) => c.textContent.replace(/^sha256 /, ''));
-  return {
-    model: cell('model').textContent,
-    yanked: tr.querySelector('td.version .yanked')?.textContent ?? null,
-    version: cell('version').firstChild.textContent.trim(), // the version cell may carry a yank note after it
-    format: cell('format').textContent,
-    precision: cell('precision').textContent,
-    cardHref: cell('model').querySelector('a').href,
-    files: links.map((a, i) => ({ name: a.textContent, href: a.href, downloadName: a.getAttribute('download'), dataSha256: a.dataset.sha256, shownSha256: shown[i] })),
-  };
-})`;
-
-const FETCH_AND_HASH_IN_PAGE = `async (href) => {
-  const res = await fetch(href);
-  const bytes = await res.arrayBuffer();
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  return { status: res.status, size: bytes.byteLength, sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join('') };
-}`;
 
 let root: string;
 let site: string;
@@ -106,14 +77,32 @@ before(async () => {
   );
   await writeSampleVersion(zoo, 'tiny-net', '1.1.0', [{ format: 'onnx', precision: 'fp16' }]);
   await yankVersion(zoo, 'tiny-net', '1.1.0', 'wrong labels');
-  await writeSampleVersion(zoo, 'alpha-net', '0.2.0', [
-    { format: 'tflite', precision: 'fp16' },
-    { format: 'onnx', precision: 'fp32', size: 5000 },
-  ]);
+  await writeSampleVersion(
+    zoo,
+    'alpha-net',
+    '0.2.0',
+    [
+      { format: 'tflite', precision: 'fp16' },
+      { format: 'onnx', precision: 'fp32' },
+    ],
+    {
+      recipe: { task: 'object-detection', description: 'alpha-net finds boxes around cats', tags: ['vision', 'cats'] },
+    },
+  );
+  await writeSampleVersion(zoo, 'vad-net', '2.0.0', [{ format: 'onnx', precision: 'fp32' }], {
+    recipe: {
+      task: 'voice-activity-detection',
+      description: 'vad-net says when someone speaks',
+      tags: ['audio'],
+      inputs: [{ name: 'input', shape: [1, 576], dynamic: [], layout: 'NL', dtype: 'float32', range: [-1, 1] }],
+      preprocess: { resize: false, channelOrder: 'rgb', scale: 1, mean: [0], std: [1] },
+    },
+  });
   site = path.join(root, 'site');
   await new DirectoryPublisher(site).publish(zoo, {});
   server = await serveStatic(site, requests);
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await mkdir(SCREENSHOTS, { recursive: true });
 });
 
 after(async () => {
@@ -122,21 +111,33 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+// In-page code is plain JavaScript source: tsx would wrap inner functions in a helper the page lacks.
+const VISIBLE_MODELS = `[...document.querySelectorAll('#models tbody tr')].filter((r) => !r.hidden).map((r) => r.querySelector('td.model a').textContent)`;
+const LINKS = `[...document.querySelectorAll('a[href]')].map((a) => a.href)`;
+const FETCH_AND_HASH_IN_PAGE = `async (href) => {
+  const res = await fetch(href);
+  const bytes = await res.arrayBuffer();
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return { status: res.status, sha256: [...digest].map((b) => b.toString(16).padStart(2, '0')).join('') };
+}`;
+
+async function visible(page: Page): Promise<string[]> {
+  return (await page.evaluate(VISIBLE_MODELS)) as string[];
+}
+
 describe('static site in headless Chromium', () => {
-  test('the table lists every artifact of index.json, and every link downloads the bytes of the sha256 it shows', {
+  test('the index searches and filters, model pages show the rendered card, and no link is dead', {
     skip,
   }, async () => {
     const { chromium } = await import('playwright-core');
-    const userDataDir = path.join(root, 'chromium-profile');
-    const context = await chromium.launchPersistentContext(userDataDir, {
+    const context = await chromium.launchPersistentContext(path.join(root, 'chromium-profile'), {
       executablePath: CHROMIUM,
       headless: true,
-      acceptDownloads: true,
+      viewport: { width: 1200, height: 900 },
       args: [
         '--headless',
         '--no-sandbox',
         '--disable-gpu',
-        '--disable-quic',
         '--no-first-run',
         '--disable-background-networking',
         '--disable-component-update',
@@ -145,7 +146,6 @@ describe('static site in headless Chromium', () => {
     });
     const offLoopback: string[] = [];
     try {
-      // The page must need nothing but the zoo server: anything else is refused and recorded.
       await context.route('**/*', (route) => {
         const url = route.request().url();
         if (url.startsWith(`${base}/`)) return route.continue();
@@ -153,84 +153,110 @@ describe('static site in headless Chromium', () => {
         return route.abort();
       });
       const page = await context.newPage();
-      const response = await page.goto(`${base}/index.html`);
-      assert.equal(response?.status(), 200);
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      assert.equal((await page.goto(`${base}/index.html`))?.status(), 200);
       assert.equal(await page.title(), 'edgezoo model zoo');
+      assert.deepEqual(await visible(page), ['alpha-net', 'tiny-net', 'vad-net']);
+      assert.equal(await page.textContent('#shown'), '3 of 3 shown');
+      // The featured version of tiny-net is 1.0.0: 1.1.0 is yanked.
+      assert.equal(await page.textContent('#models tbody tr:nth-child(2) td.version'), '1.0.0 (2 versions)');
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'site-index.png'), fullPage: true });
 
-      const index = JSON.parse(await readFile(path.join(site, 'index.json'), 'utf8')) as ZooIndex;
-      const rows = (await page.evaluate(READ_TABLE_IN_PAGE)) as PageRow[];
+      await page.fill('#search', 'cats');
+      assert.deepEqual(await visible(page), ['alpha-net']);
+      await page.fill('#search', 'speaks');
+      assert.deepEqual(await visible(page), ['vad-net']);
+      await page.fill('#search', 'nothing-like-this');
+      assert.deepEqual(await visible(page), []);
+      assert.equal(await page.isVisible('#none'), true);
+      await page.fill('#search', '');
+      await page.selectOption('#format', 'tflite');
+      assert.deepEqual(await visible(page), ['alpha-net', 'tiny-net']);
+      await page.selectOption('#precision', 'int8');
+      assert.deepEqual(await visible(page), ['tiny-net'], 'format and precision match one artifact together');
+      await page.selectOption('#format', '');
+      await page.selectOption('#precision', 'fp32');
+      await page.selectOption('#task', 'voice-activity-detection');
+      assert.deepEqual(await visible(page), ['vad-net']);
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'site-index-filtered.png'), fullPage: true });
+      await page.selectOption('#task', '');
+      await page.selectOption('#precision', '');
 
-      // Every passed artifact of index.json is one row, with its files in order; failed ones are not listed.
-      const expected = index.models.flatMap((m) =>
-        m.versions.flatMap((v) =>
-          v.artifacts.map((a) => ({
-            model: m.name,
-            yanked: v.yanked ? `yanked: ${v.yanked.reason}` : null,
-            version: v.version,
-            format: a.format,
-            precision: a.precision,
-            cardHref: new URL(v.card, `${base}/index.json`).href,
-            files: a.files.map((f) => ({
-              name: f.name,
-              href: new URL(f.url, `${base}/index.json`).href,
-              downloadName: f.name,
-              dataSha256: f.sha256,
-              shownSha256: f.sha256,
-            })),
-          })),
-        ),
+      // A model page: the card as HTML (tables, code), not Markdown; the index URL filled in.
+      await page.click('a[href="tiny-net/index.html"]');
+      assert.equal(new URL(page.url()).pathname, '/tiny-net/index.html');
+      assert.equal(await page.textContent('article h1'), 'tiny-net 1.0.0');
+      const card = (await page.evaluate(`({
+        text: (() => { const a = document.querySelector('article').cloneNode(true); a.querySelectorAll('pre').forEach((p) => p.remove()); return a.innerText; })(),
+        code: [...document.querySelectorAll('article code')].map((c) => c.textContent).join('\\n'),
+        tables: document.querySelectorAll('article table').length,
+        python: document.querySelectorAll('article pre code.language-python').length,
+        js: document.querySelectorAll('article pre code.language-js').length,
+        headers: [...document.querySelectorAll('article table:first-of-type th')].map((th) => th.textContent),
+      })`)) as { text: string; code: string; tables: number; python: number; js: number; headers: string[] };
+      assert.deepEqual(card.headers, ['format', 'precision', 'size', 'latency', 'vs source', 'speed-up']);
+      assert.ok(card.tables >= 5, `${card.tables} tables`);
+      assert.equal(card.python, 3, 'onnxruntime, LiteRT and OpenVINO code');
+      assert.equal(card.js, 1);
+      assert.doesNotMatch(card.text, /^#{1,3} |^---$|^license: /m, 'no raw Markdown or front matter');
+      assert.match(
+        card.code,
+        new RegExp(`--index ${base.replace(/[.]/g, '\\.')}/index\\.json`),
+        'the pull command names this zoo',
       );
-      assert.deepEqual(rows, expected);
-      assert.deepEqual(rows.map((r) => `${r.model}@${r.version} ${r.format}/${r.precision}`).sort(), [
-        'alpha-net@0.2.0 onnx/fp32',
-        'alpha-net@0.2.0 tflite/fp16',
-        'tiny-net@1.0.0 onnx/fp32',
-        'tiny-net@1.0.0 openvino/fp16',
-        'tiny-net@1.0.0 tflite/int8',
-        'tiny-net@1.1.0 onnx/fp16',
-      ]);
-      assert.deepEqual(
-        rows.filter((r) => r.yanked).map((r) => `${r.model}@${r.version} ${r.yanked}`),
-        ['tiny-net@1.1.0 yanked: wrong labels'],
-      );
-      const links = rows.flatMap((r) => r.files);
-      assert.equal(links.length, 7, 'the OpenVINO artifact has two files (.xml and .bin)');
+      assert.match((await page.textContent('nav')) ?? '', /versions: 1\.1\.0 yanked: wrong labels, 1\.0\.0$/);
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'site-model.png'), fullPage: true });
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'site-model-top.png') });
 
-      // Fetched through the page (same origin, as a user's browser would): the bytes hash to what the page shows.
-      for (const link of links) {
-        const fetched = (await page.evaluate(`(${FETCH_AND_HASH_IN_PAGE})(${JSON.stringify(link.href)})`)) as {
+      // Every file link of the card gives the bytes whose sha256 the card shows next to it.
+      const files = (await page.evaluate(
+        `[...document.querySelectorAll('article table')].flatMap((t) => [...t.querySelectorAll('tr')]).filter((tr) => tr.querySelector('td a') && /^[0-9a-f]{64}$/.test(tr.querySelector('td:last-child code')?.textContent ?? '')).map((tr) => ({ href: tr.querySelector('td a').href, sha256: tr.querySelector('td:last-child code').textContent }))`,
+      )) as Array<{ href: string; sha256: string }>;
+      assert.equal(files.length, 4, 'onnx, tflite and the two OpenVINO files of 1.0.0');
+      for (const file of files) {
+        const fetched = (await page.evaluate(`(${FETCH_AND_HASH_IN_PAGE})(${JSON.stringify(file.href)})`)) as {
           status: number;
-          size: number;
           sha256: string;
         };
-        assert.equal(fetched.status, 200, link.href);
-        assert.equal(fetched.sha256, link.shownSha256, `${link.name} fetched by the page`);
+        assert.equal(fetched.status, 200, file.href);
+        assert.equal(fetched.sha256, file.sha256, file.href);
       }
 
-      // Clicked like a person would: the `download` attribute saves the file under its own name, same bytes.
-      for (const link of links) {
-        const [download] = await Promise.all([
-          page.waitForEvent('download'),
-          page.click(`a.file[href$="/${link.name}"]`),
-        ]);
-        assert.equal(download.suggestedFilename(), link.name);
-        const saved = await readFile(await download.path());
-        assert.equal(
-          createHash('sha256').update(saved).digest('hex'),
-          link.shownSha256,
-          `${link.name} downloaded by a click`,
-        );
+      // No dead link anywhere: follow every same-site link from the index, pages and files alike.
+      const seen = new Set<string>();
+      const queue = [`${base}/index.html`];
+      while (queue.length > 0) {
+        const url = queue.shift()!.replace(/#.*$/, '');
+        if (seen.has(url) || !url.startsWith(`${base}/`)) continue;
+        seen.add(url);
+        if (url.endsWith('.html')) {
+          assert.equal((await page.goto(url))?.status(), 200, `${url} (linked from a page of the site)`);
+          queue.push(...((await page.evaluate(LINKS)) as string[]));
+        } else {
+          assert.equal((await page.request.get(url)).status(), 200, `${url} (linked from a page of the site)`);
+        }
       }
-
-      // The model card and the index.json link resolve too.
-      for (const href of [...new Set(rows.map((r) => r.cardHref)), `${base}/index.json`]) {
-        const status = await page.evaluate(`fetch(${JSON.stringify(href)}).then((res) => res.status)`);
-        assert.equal(status, 200, href);
-      }
-      assert.deepEqual(offLoopback, [], 'the page asked for nothing outside the zoo server');
-      assert.ok(requests.includes('GET /index.html'));
+      assert.ok(
+        seen.has(`${base}/vad-net/2.0.0/index.html`) && seen.has(`${base}/pull.py`) && seen.has(`${base}/index.json`),
+      );
+      assert.ok(!seen.has(`${base}/index.json.sig`), 'an unsigned site links no signature');
+      assert.ok([...seen].some((u) => u.endsWith('/tiny-net/1.0.0/LICENSE.txt')));
+      assert.deepEqual(errors, [], 'no script error on any page');
+      assert.deepEqual(offLoopback, [], 'the pages asked for nothing outside the zoo server');
     } finally {
       await context.close();
     }
+  });
+
+  test('a signed publish links its signature, which exists', { skip }, async () => {
+    const keys = generateSigningKeyPair();
+    const signedSite = path.join(root, 'site-signed');
+    await new DirectoryPublisher(signedSite).publish(path.join(root, 'zoo'), {
+      signingKey: parsePrivateKey(keys.privateKeyPem),
+    });
+    const html = await readFile(path.join(signedSite, 'index.html'), 'utf8');
+    assert.match(html, /<a href="index\.json\.sig">index\.json\.sig<\/a>/);
+    assert.ok((await stat(path.join(signedSite, 'index.json.sig'))).size > 0);
   });
 });
