@@ -230,17 +230,21 @@ function inputsSection(manifest: Manifest): string[] {
   const p = manifest.preprocess;
   if (kinds.includes('image'))
     lines.push(
+      '',
       `Images: ${p.channelOrder.toUpperCase()}${p.resize ? ', resized to the input height and width' : ' at the input height and width'}, then per channel x = (pixel * ${p.scale} - mean) / std with mean [${p.mean.join(', ')}] and std [${p.std.join(', ')}] (pixels 0..255).`,
     );
   if (kinds.includes('audio'))
     lines.push(
+      '',
       "Audio: mono 16-bit PCM samples at the model's sample rate as float in [-1, 1] (sample / 32768), one chunk of the input's length per call.",
     );
   if (kinds.includes('tensor'))
     lines.push(
+      '',
       'Tensors: arrays of the shape and dtype shown, with values in the range shown (the code starts from zeros).',
     );
   lines.push(
+    '',
     'Artifacts can take another layout than the source (TFLite images are usually NHWC) and quantised values: the code below and the details show each one.',
     '',
   );
