@@ -18,8 +18,9 @@ function compiledIsCurrent() {
   }
 }
 
-const compiled = compiledIsCurrent();
-// The test suite's stand-in step runners are TypeScript modules the build imports by path.
-if (!compiled || process.env.EDGEZOO_TEST_RUNNERS) (await import('tsx/esm/api')).register();
+// The test suite's stand-in step runners are TypeScript modules the build imports by path; they
+// import edgezoo's classes from src/, so the CLI must run from src/ too (one EdgezooError class).
+const compiled = !process.env.EDGEZOO_TEST_RUNNERS && compiledIsCurrent();
+if (!compiled) (await import('tsx/esm/api')).register();
 const { main } = compiled ? await import('../../dist/cli/main.js') : await import('./main.ts');
 process.exitCode = await main(process.argv);
