@@ -134,6 +134,13 @@ function uploadsLeft(): number {
 /** Every published (non-draft) release holds exactly the zoo's assets, complete, with the zoo's bytes. */
 function assertNoPartialRelease(when: string): void {
   for (const release of github.releases.filter((r) => !r.draft)) {
+    if (release.tag_name === 'edgezoo-index') {
+      // The rolling index release is replaced in place: new bytes go up as NAME.next, which a
+      // kill may leave as a starter; every file under its real name is complete.
+      for (const asset of release.assets.filter((a) => !a.name.endsWith('.next')))
+        assert.equal(asset.state, 'uploaded', `${when}: edgezoo-index ${asset.name} is complete`);
+      continue;
+    }
     const files = expected.get(release.tag_name);
     assert.ok(files, `${when}: unexpected release ${release.tag_name}`);
     assert.deepEqual(
@@ -215,9 +222,20 @@ describe('publish to GitHub killed during uploads', () => {
         github.releases.map((r) => [r.tag_name, r.draft]).sort(),
         [
           ['alpha-net@0.2.0', false],
+          ['edgezoo-index', false],
           ['tiny-net@1.0.0', false],
         ],
-        'one release per version, both published',
+        'one release per version, both published, and the index release',
+      );
+      const indexAsset = github.releases
+        .find((r) => r.tag_name === 'edgezoo-index')!
+        .assets.find((a) => a.name === 'index.json')!;
+      assert.deepEqual(
+        (JSON.parse(indexAsset.bytes.toString('utf8')) as { models: Array<{ name: string }> }).models.map(
+          (m) => m.name,
+        ),
+        ['alpha-net', 'tiny-net'],
+        'the index lists both versions',
       );
       assertNoPartialRelease('after the completing run');
       assert.equal(uploadsLeft(), 0);
