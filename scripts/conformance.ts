@@ -47,7 +47,7 @@ interface TensorInfo {
 }
 
 /** One case as scripts/conformance_cases.py reports it. */
-interface CaseRecord {
+export interface CaseRecord {
   case: string;
   op: string;
   nodes?: number;
@@ -239,27 +239,66 @@ export function caseRecipe(record: CaseRecord, name: string, sha256: string, tar
 
 /**
  * Failure categories, first match wins: data, so the taxonomy can grow without code. Each
- * pattern runs on the build's reason for the target (converter error tail or validation reason).
+ * pattern runs on the build's reason for the target (the converter's error tail or validation's
+ * reason); the prefix says where a fix would live.
  */
 export const FAILURE_CATEGORIES: ReadonlyArray<{ category: string; pattern: RegExp }> = [
-  { category: 'flex-ops', pattern: /^needs Flex ops/ },
-  { category: 'layout: rank-mismatch transpose', pattern: /cannot transpose layout/i },
-  { category: 'openvino.info crash (partial shape)', pattern: /get_shape|partial shape|to_shape|is_static/i },
-  { category: 'validation: output shape differs', pattern: /shape .*(differs|instead of|!=|mismatch)|dims? .*differ/i },
-  { category: 'validation: wrong numbers', pattern: /max abs|cosine|exceeds|outside tolerance/i },
-  { category: 'validation: NaN/Inf', pattern: /\bnan\b|infinit/i },
-  { category: 'onnx2tf: unsupported op', pattern: /not (yet )?(implemented|supported)|unsupported/i },
-  { category: 'onnx2tf: conversion error', pattern: /onnx2tf|tensorflow|keras|tf\./i },
-  { category: 'openvino: conversion error', pattern: /openvino|ovc/i },
-  { category: 'onnx fp16: conversion error', pattern: /float16|fp16|onnxconverter/i },
+  { category: 'tflite: needs Flex ops', pattern: /^needs Flex ops/ },
+  { category: 'tflite: op has no builtin or Flex kernel', pattern: /is neither a custom op nor a flex op/ },
+  { category: 'prepare failed', pattern: /^prepare: |blocked by [^ ]+\/prepare/ },
+  { category: 'validation: layout of a rank-3/5 input', pattern: /cannot transpose layout/i },
+  {
+    category: 'validation: inputs paired by position (artifact reorders them)',
+    pattern: /^\0other-input/,
+  },
+  { category: 'validation: a sample does not fit the artifact input', pattern: /does not fit the artifact's input/ },
+  { category: 'validation: output permuted (same dims, other order)', pattern: /^\0permuted/ },
+  { category: 'validation: output shape differs', pattern: /shape \[[^\]]*\] differs from the reference's/ },
+  { category: 'validation: wrong numbers', pattern: /max abs error|cosine similarity/ },
+  { category: 'onnx fp16: onnxruntime cannot load the fp16 model', pattern: /onnxruntime cannot load/ },
+  { category: 'validation did not run', pattern: /^validation did not run/ },
+  { category: 'openvino: conversion error', pattern: /ovc|openvino/i },
+  { category: 'onnx2tf: conversion error', pattern: /onnx2tf failed/ },
+  { category: 'onnx fp16: conversion error', pattern: /float16|onnxconverter/ },
   { category: 'worker died', pattern: /worker died|SIG[A-Z]+/ },
 ];
 
 /** The category of a failed case whose weights are graph inputs (`parameterInputs`). */
 export const WEIGHTS_AS_INPUTS = 'weights fed as graph inputs';
 
+/** True when an output shape difference is only an axis order: the same dims, permuted. */
+export function isPermutedShape(reason: string): boolean {
+  const shapes = [...reason.matchAll(/shape \[([^\]]*)\] differs from the reference's \[([^\]]*)\]/g)];
+  if (shapes.length === 0) return false;
+  const sorted = (dims: string) =>
+    dims
+      .split(',')
+      .map((d) => d.trim())
+      .sort()
+      .join(',');
+  return shapes.every(([, got, want]) => got !== want && sorted(got!) === sorted(want!));
+}
+
+/**
+ * True when validation fed a sample to another artifact input than the one of its name: TFLite
+ * inputs are `serving_default_<name>:0`, and pairing falls back to position when names differ.
+ */
+export function isOtherInput(reason: string): boolean {
+  const match = reason.match(/input '([^']+)': the sample's shape .* does not fit the artifact's input '([^']+)'/);
+  if (!match) return false;
+  const artifactName = match[2]!.replace(/^serving_default_/, '').replace(/:\d+$/, '');
+  return artifactName !== match[1];
+}
+
 export function categorize(reason: string): string {
-  for (const { category, pattern } of FAILURE_CATEGORIES) if (pattern.test(reason)) return category;
+  // Permuted outputs and inputs fed to the wrong artifact input are harness questions (layout,
+  // binding), not converter faults: tagged first so they stay apart from other shape failures.
+  const text = isPermutedShape(reason)
+    ? `\0permuted ${reason}`
+    : isOtherInput(reason)
+      ? `\0other-input ${reason}`
+      : reason;
+  for (const { category, pattern } of FAILURE_CATEGORIES) if (pattern.test(text)) return category;
   return 'other';
 }
 
@@ -384,11 +423,16 @@ async function readResults(
       return { target, passed: true, ...(maxAbs === undefined ? {} : { maxAbs }) };
     }
     const failed = manifest?.failed.find((a) => a.format === format && a.precision === precision);
+    const prepareFailure = facts.firstFailure.get(name);
+    // A target blocked by a failed prepare step says only that: the prepare step's own reason is the one to read.
     const reason =
-      failed?.reason ??
-      facts.targetFailure.get(`${name}|${format}/${precision}`) ??
-      facts.firstFailure.get(name) ??
-      'no manifest and no failure event (harness fault)';
+      (failed === undefined || /blocked by [^ ]+\/prepare/.test(failed.reason)) &&
+      prepareFailure?.startsWith('prepare: ')
+        ? prepareFailure
+        : (failed?.reason ??
+          facts.targetFailure.get(`${name}|${format}/${precision}`) ??
+          prepareFailure ??
+          'no manifest and no failure event (harness fault)');
     const maxAbs = worstMaxAbs(failed?.validation?.metrics);
     return {
       target,
@@ -432,7 +476,7 @@ function summarize(
   }
   const inexpressibleBy: Record<string, number> = {};
   for (const c of cases.filter((c) => c.status === 'inexpressible')) {
-    const key = (c.reason ?? '').replace(/^(\w+) input \(.*/, '$1 input');
+    const key = (c.reason ?? '').replace(/ \(a constant.*$/, '');
     inexpressibleBy[key] = (inexpressibleBy[key] ?? 0) + 1;
   }
   return {
