@@ -66,6 +66,8 @@ export interface TargetResult {
   passed: boolean;
   /** Failure category (see `categorize`); absent when passed. */
   category?: string;
+  /** The category from the reason alone, when `category` is the case's own (weights as inputs). */
+  reasonCategory?: string;
   reason?: string;
   maxAbs?: number;
   flexOps?: string[];
@@ -255,8 +257,18 @@ export const FAILURE_CATEGORIES: ReadonlyArray<{ category: string; pattern: RegE
   { category: 'validation: output permuted (same dims, other order)', pattern: /^\0permuted/ },
   { category: 'validation: output shape differs', pattern: /shape \[[^\]]*\] differs from the reference's/ },
   { category: 'validation: wrong numbers', pattern: /max abs error|cosine similarity/ },
+  {
+    category: 'onnx fp16: duplicate Cast names (unnamed nodes)',
+    pattern: /onnxruntime cannot load.*two nodes with same node name/,
+  },
+  {
+    category: 'onnx fp16: output or Cast typed float16 where float is expected',
+    pattern: /onnxruntime cannot load.*Type Error/,
+  },
   { category: 'onnx fp16: onnxruntime cannot load the fp16 model', pattern: /onnxruntime cannot load/ },
   { category: 'validation did not run', pattern: /^validation did not run/ },
+  { category: 'openvino: openvino.info crash on a dynamic shape', pattern: /to_shape was called on a dynamic shape/ },
+  { category: 'openvino: op not converted', pattern: /ovc failed \(OpConversionFailure/ },
   { category: 'openvino: conversion error', pattern: /ovc|openvino/i },
   { category: 'onnx2tf: conversion error', pattern: /onnx2tf failed/ },
   { category: 'onnx fp16: conversion error', pattern: /float16|onnxconverter/ },
@@ -264,7 +276,7 @@ export const FAILURE_CATEGORIES: ReadonlyArray<{ category: string; pattern: RegE
 ];
 
 /** The category of a failed case whose weights are graph inputs (`parameterInputs`). */
-export const WEIGHTS_AS_INPUTS = 'weights fed as graph inputs';
+export const WEIGHTS_AS_INPUTS = 'weights or resize scales fed as graph inputs';
 
 /** True when an output shape difference is only an axis order: the same dims, permuted. */
 export function isPermutedShape(reason: string): boolean {
@@ -663,7 +675,8 @@ async function main(): Promise<number> {
         // Weights given at run time are what the test asks, not what a model has: kept apart so
         // they do not hide converter faults on real graphs (folding them is the recipe's `value:`).
         if (result.parameterInputs.length > 0)
-          for (const t of result.targets) if (!t.passed) t.category = WEIGHTS_AS_INPUTS;
+          for (const t of result.targets)
+            if (!t.passed) Object.assign(t, { reasonCategory: t.category, category: WEIGHTS_AS_INPUTS });
       }
     }
     const report = summarize(

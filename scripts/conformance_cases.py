@@ -34,8 +34,9 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-# Node inputs past the first that hold parameters (weights, scales, biases, recurrent weights) in
-# a real model: a test that feeds them as graph inputs asks converters for a runtime weight.
+# Node inputs from this index on hold parameters (weights, scales, biases, recurrent weights,
+# resize scales) in a real model: a test that feeds them as graph inputs asks converters for a
+# runtime weight or a data-dependent output shape, which real models do not.
 PARAMETER_SLOTS = {
     "Conv": 1,
     "ConvTranspose": 1,
@@ -50,6 +51,8 @@ PARAMETER_SLOTS = {
     "LSTM": 1,
     "GRU": 1,
     "RNN": 1,
+    "Resize": 1,
+    "Upsample": 1,
 }
 
 RTOL = 1e-3

@@ -66,7 +66,10 @@ test('conformance sample: pass rates, failure categories and the cases it does n
     // The values are right but in another output order (onnx2tf's PartitionedCall:2, :0, :1).
     assert.equal(target('split_equal_parts_1d_opset18', 'tflite/fp32')?.category, 'validation: wrong numbers');
     assert.deepEqual(byCase.get('conv_with_strides_padding')?.parameterInputs, ['W']);
-    assert.equal(target('conv_with_strides_padding', 'tflite/fp32')?.category, 'weights fed as graph inputs');
+    assert.equal(
+      target('conv_with_strides_padding', 'tflite/fp32')?.category,
+      'weights or resize scales fed as graph inputs',
+    );
 
     assert.deepEqual(
       { passed: report.perTarget['tflite/fp32']?.passed, total: report.perTarget['tflite/fp32']?.total },
