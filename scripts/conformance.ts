@@ -248,12 +248,14 @@ export const FAILURE_CATEGORIES: ReadonlyArray<{ category: string; pattern: RegE
   { category: 'tflite: needs Flex ops', pattern: /^needs Flex ops/ },
   { category: 'tflite: op has no builtin or Flex kernel', pattern: /is neither a custom op nor a flex op/ },
   { category: 'prepare failed', pattern: /^prepare: |blocked by [^ ]+\/prepare/ },
-  { category: 'validation: layout of a rank-3/5 input', pattern: /cannot transpose layout/i },
   {
     category: 'validation: inputs paired by position (artifact reorders them)',
-    pattern: /^\0other-input/,
+    pattern: /^\0other-input|cannot transpose layout \w+ into \w+: different ranks/,
   },
-  { category: 'validation: a sample does not fit the artifact input', pattern: /does not fit the artifact's input/ },
+  {
+    category: 'validation: input layout not applied (artifact input serving_default_<name>:0)',
+    pattern: /does not fit the artifact's input/,
+  },
   { category: 'validation: output permuted (same dims, other order)', pattern: /^\0permuted/ },
   { category: 'validation: output shape differs', pattern: /shape \[[^\]]*\] differs from the reference's/ },
   { category: 'validation: wrong numbers', pattern: /max abs error|cosine similarity/ },
@@ -275,6 +277,20 @@ export const FAILURE_CATEGORIES: ReadonlyArray<{ category: string; pattern: RegE
   { category: 'worker died', pattern: /worker died|SIG[A-Z]+/ },
 ];
 
+/**
+ * Failures a runtime weight or scale can cause (a converter that needs constants, a shape that
+ * depends on data); binding, layout, Flex and fp16 failures have other causes and keep their own.
+ */
+const WEIGHT_CAUSED = new Set([
+  'onnx2tf: conversion error',
+  'openvino: openvino.info crash on a dynamic shape',
+  'openvino: op not converted',
+  'openvino: conversion error',
+  'validation: wrong numbers',
+  'validation: output shape differs',
+  'other',
+]);
+
 /** The category of a failed case whose weights are graph inputs (`parameterInputs`). */
 export const WEIGHTS_AS_INPUTS = 'weights or resize scales fed as graph inputs';
 
@@ -294,6 +310,7 @@ export function isPermutedShape(reason: string): boolean {
 /**
  * True when validation fed a sample to another artifact input than the one of its name: TFLite
  * inputs are `serving_default_<name>:0`, and pairing falls back to position when names differ.
+ * (A rank mismatch, "cannot transpose layout NCHW into D", is the same fault seen earlier.)
  */
 export function isOtherInput(reason: string): boolean {
   const match = reason.match(/input '([^']+)': the sample's shape .* does not fit the artifact's input '([^']+)'/);
@@ -676,7 +693,8 @@ async function main(): Promise<number> {
         // they do not hide converter faults on real graphs (folding them is the recipe's `value:`).
         if (result.parameterInputs.length > 0)
           for (const t of result.targets)
-            if (!t.passed) Object.assign(t, { reasonCategory: t.category, category: WEIGHTS_AS_INPUTS });
+            if (!t.passed && WEIGHT_CAUSED.has(t.category ?? ''))
+              Object.assign(t, { reasonCategory: t.category, category: WEIGHTS_AS_INPUTS });
       }
     }
     const report = summarize(

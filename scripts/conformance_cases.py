@@ -55,6 +55,13 @@ PARAMETER_SLOTS = {
     "Upsample": 1,
 }
 
+# Test-name prefixes that abbreviate their op.
+ABBREVIATIONS = {
+    "mvn": "MeanVarianceNormalization",
+    "nllloss": "NegativeLogLikelihoodLoss",
+    "sce": "SoftmaxCrossEntropyLoss",
+}
+
 RTOL = 1e-3
 ATOL = 1e-5
 
@@ -82,12 +89,20 @@ def op_names() -> list[tuple[str, str]]:
 
 
 def case_op(case: str, model: onnx.ModelProto, ops: list[tuple[str, str]]) -> str:
-    """The op a case tests: its only node's op, else the op its name starts with (expanded cases)."""
-    if len(model.graph.node) == 1:
+    """The op a case tests: its only node's op, else (expanded cases: a function body, sometimes a
+    single Cast or Identity) the op its name starts with."""
+    if len(model.graph.node) == 1 and "expanded" not in case:
         return model.graph.node[0].op_type
     stem = case.removeprefix("test_")
     for snake_name, name in ops:
         if stem == snake_name or stem.startswith(snake_name + "_"):
+            return name
+    # Some names run the words together (test_hardsigmoid_..., test_leakyrelu_...) or abbreviate.
+    first = stem.split("_")[0]
+    if first in ABBREVIATIONS:
+        return ABBREVIATIONS[first]
+    for _, name in ops:
+        if first == name.lower():
             return name
     return model.graph.node[0].op_type if model.graph.node else "?"
 

@@ -46,7 +46,11 @@ test('failure taxonomy on reasons the real build gave', () => {
   const sameInput =
     "the artifact cannot take the validation samples: input 'x': the sample's shape [1, 3, 4, 4] (layout NCHW) does not fit the artifact's input 'serving_default_x:0' [1, 4, 3, 4]";
   assert.equal(isOtherInput(sameInput), false);
-  assert.equal(categorize(sameInput), 'validation: a sample does not fit the artifact input');
+  assert.equal(categorize(sameInput), 'validation: input layout not applied (artifact input serving_default_<name>:0)');
+  assert.equal(
+    categorize('the artifact cannot take the validation samples: cannot transpose layout NCHW into D: different ranks'),
+    'validation: inputs paired by position (artifact reorders them)',
+  );
   const permuted =
     "output 'present_key': shape [2, 18, 8, 3] differs from the reference's [2, 3, 18, 8]; output 'present_value': shape [2, 18, 10, 3] differs from the reference's [2, 3, 18, 10]";
   assert.ok(isPermutedShape(permuted));
