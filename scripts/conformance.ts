@@ -148,9 +148,7 @@ function parseArgs(argv: string[]): Options {
       if (targets.length === 0) usage('--targets needs at least one target');
       options.targets = targets as Target[];
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write(
-        `${readmeOf(import.meta.url)}\n`, // the header comment is the help text
-      );
+      process.stdout.write(`${usageText()}\n`);
       process.exit(0);
     } else usage(`unknown option "${arg}" (see --help)`);
   }
@@ -166,7 +164,7 @@ function parseArgs(argv: string[]): Options {
   return options;
 }
 
-function readmeOf(_url: string): string {
+function usageText(): string {
   return [
     'usage: node --import tsx scripts/conformance.ts [options]',
     '  --filter REGEX    only cases whose name (test_...) matches',
@@ -647,6 +645,9 @@ async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   const project = options.out ?? (await mkdtemp(path.join(os.tmpdir(), 'edgezoo-conformance-')));
   try {
+    // A kept project (--out) may hold recipes of an earlier run with another filter: `build --all`
+    // would build those too. Its models/ and build cache stay, so unchanged cases are cache hits.
+    await rm(path.join(project, 'recipes'), { recursive: true, force: true });
     await mkdir(path.join(project, 'recipes'), { recursive: true });
     const listed = await listCases(options, project);
     const cases: CaseResult[] = [];
