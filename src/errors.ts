@@ -26,6 +26,13 @@ export class UsageError extends EdgezooError {
   }
 }
 
+/** A step (or the tool call inside it) was cancelled (Ctrl-C); its processes were killed. */
+export class StepCancelledError extends EdgezooError {
+  constructor(what: string) {
+    super('CANCELLED', `${what} was cancelled`);
+  }
+}
+
 export function isEdgezooError(error: unknown): error is EdgezooError {
   return error instanceof EdgezooError;
 }

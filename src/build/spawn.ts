@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { EdgezooError } from '../errors.js';
+import { EdgezooError, StepCancelledError } from '../errors.js';
+
+export { StepCancelledError };
 
 /** A child process exited with a non-zero code (or was killed by a signal it was not sent by us). */
 export class ChildProcessError extends EdgezooError {
@@ -15,13 +17,6 @@ export class ChildProcessError extends EdgezooError {
     this.command = command;
     this.childExitCode = childExitCode;
     this.stderrTail = stderrTail;
-  }
-}
-
-/** The step was cancelled (Ctrl-C); its child processes were killed. */
-export class StepCancelledError extends EdgezooError {
-  constructor(what: string) {
-    super('CANCELLED', `${what} was cancelled`);
   }
 }
 
