@@ -1,5 +1,7 @@
-"""Run models for edgezoo's validator in their own runtimes: LiteRT (.tflite), OpenVINO (.xml)
-and PyTorch. Tensors travel as .npy files, never as JSON.
+"""Validation runners as worker ops (any env): validate.load / run / benchmark / release run a
+model in its own runtime: LiteRT (.tflite), OpenVINO (.xml) and PyTorch (model code). Which
+runtimes work depends on the env: LiteRT and OpenVINO in "tf", PyTorch in "torch". Tensors
+travel as .npy files, never as JSON.
 
 The TypeScript side (src/validate/runners/worker.ts) owns everything around a run: it
 quantises inputs and dequantises outputs with the parameters reported here, transposes
@@ -7,15 +9,9 @@ layouts and compares. So this module reports each tensor's dtype and quantisatio
 arrays exactly as given (a dtype that does not match is an error, never a silent cast) and
 writes outputs as the runtime returns them.
 
-Two ways to use it:
-- sessions, for the long-lived worker: load_model(...) -> handle; run_model(handle, ...);
-  benchmark_model(handle, ...); release_model(handle);
-- one-shot helpers: run_tflite(model, inputs, output_dir, threads), run_openvino(...),
-  run_torch(...).
-
-Every function takes JSON-able keyword arguments (the worker calls fn(**args)) and returns
-JSON-able dicts. Heavy imports happen inside the functions. `python3 runners.py --selftest`
-checks the runtime-independent parts with numpy alone.
+A loaded model lives in this process only, under a handle; a handle this process does not know
+is MODEL_HANDLE_UNKNOWN (the host then loads the model again: src/toolchain/session.ts).
+Heavy imports happen inside the functions.
 """
 
 from __future__ import annotations
@@ -23,6 +19,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+
+from registry import OpError, op
 
 _SESSIONS: dict = {}
 _NEXT_HANDLE = [1]
@@ -71,7 +69,11 @@ def tflite_quantization(details: dict):
         scales, zeros = [float(scale)], [int(zero)]
     if all(s == 0.0 for s in scales):
         return None
-    result = {"scale": scales, "zeroPoint": zeros or [0] * len(scales)}
+    if len(zeros) <= 1 < len(scales):
+        # LiteRT reports one zero point for a per-axis tensor whose zero points are all 0: it
+        # applies to every channel (TypeScript wants one per scale).
+        zeros = (zeros or [0]) * len(scales)
+    result = {"scale": scales, "zeroPoint": zeros}
     if len(scales) > 1:
         result["axis"] = int(params.get("quantized_dimension", 0))
     return result
@@ -89,10 +91,20 @@ def _load_feed(path, expected_dtype, name):
 
     array = np.load(path, allow_pickle=False)
     if expected_dtype is not None and array.dtype != np.dtype(expected_dtype):
-        raise TypeError(
-            f"input {name!r}: the model takes {_dtype_name(expected_dtype)}, {path} holds {array.dtype.name}"
+        raise OpError(
+            "INPUT_MISMATCH",
+            f"input {name!r}: the model takes {_dtype_name(expected_dtype)}, {path} holds {array.dtype.name}",
+            detail={"input": name, "expected": _dtype_name(expected_dtype), "received": array.dtype.name},
         )
     return np.ascontiguousarray(array)
+
+
+def _no_such_input(name, known) -> OpError:
+    return OpError(
+        "INPUT_MISMATCH",
+        f"the model has no input {name!r}; it has {', '.join(known)}",
+        detail={"input": name, "inputs": list(known)},
+    )
 
 
 # ---------------------------------------------------------------- runtimes
@@ -119,7 +131,7 @@ class _TfliteSession:
         arrays = {}
         for name, path in inputs.items():
             if name not in details:
-                raise KeyError(f"the model has no input {name!r}; it has {', '.join(details)}")
+                raise _no_such_input(name, details)
             arrays[name] = _load_feed(path, details[name]["dtype"], name)
         resized = False
         for name, array in arrays.items():
@@ -175,7 +187,7 @@ class _OpenvinoSession:
         ports = {self._name(p, i, "input"): p for i, p in enumerate(self.compiled.inputs)}
         for name, path in inputs.items():
             if name not in ports:
-                raise KeyError(f"the model has no input {name!r}; it has {', '.join(ports)}")
+                raise _no_such_input(name, ports)
             array = _load_feed(path, ports[name].get_element_type().to_dtype(), name)
             self.request.set_tensor(ports[name], ov.Tensor(array))
 
@@ -190,14 +202,14 @@ class _OpenvinoSession:
 
 
 class _TorchSession:
-    """model: {"file", "callable", "kwargs", "stateDict"} or {"exportedProgram"} (see
-    src/toolchain/python/torch_source.py); inputs are passed positionally in the order given."""
+    """model: {"file" | "module", "callable", "kwargs", "stateDict"} (see torch_source.py); inputs
+    are passed positionally in the order given."""
 
     def __init__(self, model, threads, output_names=None):
         import torch
 
         torch.set_num_threads(int(threads))
-        from torch_source import load_model  # lives beside the worker's ops
+        from torch_source import load_model
 
         self.torch = torch
         self.module = load_model(model)
@@ -232,18 +244,25 @@ _RUNTIMES = {"litert": _TfliteSession, "openvino": _OpenvinoSession, "pytorch": 
 def _session(handle):
     session = _SESSIONS.get(int(handle))
     if session is None:
-        raise KeyError(f"no loaded model with handle {handle}")
+        raise OpError(
+            "MODEL_HANDLE_UNKNOWN", f"no loaded model with handle {handle} in this worker", detail={"handle": handle}
+        )
     return session
 
 
 # ---------------------------------------------------------------- operations
 
 
+@op("validate.load")
 def load_model(runtime, model, threads=1, outputNames=None):
     """Loads a model and keeps it for later runs. Returns {handle, inputs, outputs, loadSeconds,
-    rssDeltaBytes}; inputs/outputs are [{name, dims, dtype, quantization?}]."""
-    if runtime not in _RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; known: {', '.join(sorted(_RUNTIMES))}")
+    rssDeltaBytes}; inputs/outputs are [{name, dims, dtype, quantization?}]. `runtime` is one of
+    _RUNTIMES (the request schema allows no other)."""
+    if (runtime == "pytorch") != isinstance(model, dict):
+        expected = "a torch source object" if runtime == "pytorch" else "a file path"
+        raise OpError(
+            "BAD_REQUEST", f"bad request for validate.load: args.model: the {runtime} runtime takes {expected}"
+        )
     before = _rss_bytes()
     started = time.perf_counter()
     session = _TorchSession(model, threads, outputNames) if runtime == "pytorch" else _RUNTIMES[runtime](model, threads)
@@ -261,6 +280,7 @@ def load_model(runtime, model, threads=1, outputNames=None):
     }
 
 
+@op("validate.run")
 def run_model(handle, inputs, outputDir):
     """inputs: {name: path.npy}. Writes each output to outputDir/<index>.npy (names can hold
     characters a file name cannot). Returns {outputs: [{name, npy, dims, dtype}], seconds}."""
@@ -281,6 +301,7 @@ def run_model(handle, inputs, outputDir):
     return {"outputs": written, "seconds": seconds}
 
 
+@op("validate.benchmark")
 def benchmark_model(handle, inputs, warmup=3, iterations=20):
     """Times `iterations` invocations after `warmup` ones; only invoke() is inside the clock.
     Returns {latenciesMs, medianMs, p90Ms, peakRssDeltaBytes} (RSS sampled around every run)."""
@@ -306,141 +327,8 @@ def benchmark_model(handle, inputs, warmup=3, iterations=20):
     }
 
 
+@op("validate.release")
 def release_model(handle):
     """Forgets a loaded model. Releasing an unknown handle is not an error."""
     _SESSIONS.pop(int(handle), None)
     return {"released": int(handle)}
-
-
-def _run_once(runtime, model, inputs, output_dir, threads, **extra):
-    loaded = load_model(runtime, model, threads, **extra)
-    try:
-        result = run_model(loaded["handle"], inputs, output_dir)
-    finally:
-        release_model(loaded["handle"])
-    return {
-        "inputs": loaded["inputs"],
-        "outputs": loaded["outputs"],
-        "written": result["outputs"],
-        "loadSeconds": loaded["loadSeconds"],
-        "seconds": result["seconds"],
-    }
-
-
-def run_tflite(model, inputs, outputDir, threads=1):
-    """One-shot LiteRT run; input/output details carry dtype and quantisation."""
-    return _run_once("litert", model, inputs, outputDir, threads)
-
-
-def run_openvino(model, inputs, outputDir, threads=1):
-    """One-shot OpenVINO run of an IR .xml (or anything read_model reads)."""
-    return _run_once("openvino", model, inputs, outputDir, threads)
-
-
-def run_torch(model, inputs, outputDir, threads=1, outputNames=None):
-    """One-shot PyTorch run; `model` is a torch_source spec."""
-    return _run_once("pytorch", model, inputs, outputDir, threads, outputNames=outputNames)
-
-
-# ---------------------------------------------------------------- self-test
-
-
-class _EchoSession:
-    """A runtime stand-in for the self-test: output = input * 2, in the input's dtype."""
-
-    def __init__(self, model, threads):
-        self.inputs = {}
-
-    def describe(self):
-        return [_tensor_info("x", [1, 3], "float32")], [_tensor_info("y", [1, 3], "float32")]
-
-    def set_inputs(self, inputs):
-        self.inputs = {name: _load_feed(path, "float32", name) for name, path in inputs.items()}
-
-    def invoke(self):
-        self.result = {"y": self.inputs["x"] * 2}
-
-    def get_outputs(self):
-        return self.result
-
-
-def selftest() -> int:
-    import tempfile
-
-    import numpy as np
-
-    failures = []
-    checks = [0]
-
-    def check(condition, what):
-        checks[0] += 1
-        if not condition:
-            failures.append(what)
-
-    q = tflite_quantization(
-        {
-            "quantization": (0.5, 3),
-            "quantization_parameters": {
-                "scales": np.array([0.5]),
-                "zero_points": np.array([3]),
-                "quantized_dimension": 0,
-            },
-        }
-    )
-    check(q == {"scale": [0.5], "zeroPoint": [3]}, f"per-tensor quantisation read as {q}")
-    q = tflite_quantization(
-        {
-            "quantization": (0.0, 0),
-            "quantization_parameters": {
-                "scales": np.array([0.1, 0.2]),
-                "zero_points": np.array([0, 0]),
-                "quantized_dimension": 3,
-            },
-        }
-    )
-    check(q == {"scale": [0.1, 0.2], "zeroPoint": [0, 0], "axis": 3}, f"per-axis quantisation read as {q}")
-    check(tflite_quantization({"quantization": (0.0, 0)}) is None, "float tensor reported as quantised")
-    check(_percentile([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], 0.9) == 9.0, "p90 of 1..10 is not 9")
-    check(_percentile([5.0], 0.5) == 5.0, "median of one value")
-
-    _RUNTIMES["echo"] = _EchoSession
-    with tempfile.TemporaryDirectory() as tmp:
-        feed = os.path.join(tmp, "x.npy")
-        np.save(feed, np.array([[1.0, 2.0, 3.0]], dtype=np.float32))
-        loaded = load_model("echo", "none")
-        result = run_model(loaded["handle"], {"x": feed}, os.path.join(tmp, "out"))
-        out = np.load(result["outputs"][0]["npy"])
-        check(out.tolist() == [[2.0, 4.0, 6.0]] and result["outputs"][0]["name"] == "y", f"echo output {out.tolist()}")
-        bench = benchmark_model(loaded["handle"], {"x": feed}, warmup=1, iterations=5)
-        check(len(bench["latenciesMs"]) == 5 and bench["medianMs"] >= 0, f"benchmark {bench}")
-        wrong = os.path.join(tmp, "wrong.npy")
-        np.save(wrong, np.array([[1, 2, 3]], dtype=np.int64))
-        try:
-            run_model(loaded["handle"], {"x": wrong}, os.path.join(tmp, "out2"))
-            check(False, "an int64 feed for a float32 input was accepted")
-        except TypeError as exc:
-            check("the model takes float32" in str(exc), f"dtype error text: {exc}")
-        release_model(loaded["handle"])
-        try:
-            run_model(loaded["handle"], {"x": feed}, tmp)
-            check(False, "a released handle still ran")
-        except KeyError:
-            check(True, "released handle refused")
-    del _RUNTIMES["echo"]
-    try:
-        load_model("nope", "m")
-        check(False, "unknown runtime accepted")
-    except ValueError:
-        check(True, "unknown runtime refused")
-
-    for failure in failures:
-        print(f"FAIL: {failure}")
-    print(f"{checks[0] - len(failures)} passed, {len(failures)} failed")
-    return 1 if failures else 0
-
-
-if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--selftest":
-        sys.exit(selftest())
-    print("usage: runners.py --selftest", file=sys.stderr)
-    sys.exit(2)
