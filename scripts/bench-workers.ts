@@ -2,7 +2,8 @@
  * Warm workers vs a fresh Python process per step, in one run: trains the tiny CNN into a
  * temporary project, then builds its test zoo (every target and precision via onnx2tf, plus
  * litert-torch fp32/int8) up to the convert steps twice, each time into an empty cache:
- * once with the shared warm workers, once with `runOnce` (a new process per request).
+ * once with the shared warm workers, once with a pool that stops each worker after one request
+ * (`requestsPerWorker: 1`: a new Python process per request, paying the imports every time).
  * Goal: warm >= 1.5x faster.
  *
  *   node --import tsx scripts/bench-workers.ts [--rounds N] [--keep]
@@ -10,7 +11,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setWorkerMode } from '../src/toolchain/pool.js';
+import { configureSharedWorkerPool } from '../src/toolchain/pool.js';
 import { buildUpToConvert, tinyCnnRecipe, trainTinyCnn, writeRecipe } from '../test/integration/convert-project.js';
 
 const keep = process.argv.includes('--keep');
@@ -44,7 +45,7 @@ try {
   for (let round = 0; round < rounds; round++) {
     // Fresh first in the first round: it warms the page cache for the Python libraries.
     for (const mode of round % 2 === 0 ? (['fresh', 'warm'] as const) : (['warm', 'fresh'] as const)) {
-      setWorkerMode(mode);
+      await configureSharedWorkerPool(mode === 'fresh' ? { requestsPerWorker: 1 } : {});
       rmSync(path.join(root, 'artifacts'), { recursive: true, force: true });
       const started = performance.now();
       const { summary } = await buildUpToConvert(root, names);

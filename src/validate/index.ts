@@ -65,7 +65,6 @@ export {
 export type { ModelRunner, RunnerOptions, RuntimeName, TensorInfo } from './runners/runner.js';
 export { OnnxRuntimeRunner } from './runners/onnxruntime.js';
 export {
-  WORKER_OPS,
   WorkerModelRunner,
   type RunnerWorker,
   type WorkerBenchmarkReply,
