@@ -50,10 +50,15 @@ export function stepLogFile(model: string, stepId: string): string {
 const KEY_LINE =
   /unsupported|not supported|not implemented|NOT_IMPLEMENTED|no (?:converter|conversion)|onnx_op_type|onnx_op_name|op_type|node name|\bERROR\b|Error:|error:|Exception|Traceback \(most recent|raise |Flex|select_tf_ops|Check '.*' failed/i;
 
-/** The lines worth showing from a tool's output: the ones naming ops, nodes and errors, last first kept. */
+/**
+ * The lines worth showing from a tool's output: the ones naming ops, nodes and errors, last first
+ * kept. edgezoo's own notes (`[edgezoo] ...`) are not the tool's words and never count.
+ */
 export function keyLogLines(lines: readonly string[], max = 12): string[] {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes (ESC [ ... m)
-  const clean = lines.map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trimEnd()).filter((line) => line.trim() !== '');
+  const clean = lines
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes (ESC [ ... m)
+    .map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trimEnd())
+    .filter((line) => line.trim() !== '' && !line.startsWith('[edgezoo] '));
   const picked = clean.filter(
     (line) => KEY_LINE.test(line) && !/^\s*File "|^Traceback \(most recent call last\):$/.test(line),
   );
@@ -90,8 +95,10 @@ export async function runConverterOp<N extends OpName>(
     if (error instanceof WorkerOpError) {
       // A tool's own exception reads best with its type (ModuleNotFoundError: ...); edgezoo's
       // expected failures say it all in the message.
+      const toolRaised = error.code === 'TOOL_FAILED' || error.code === 'TOOL_EXITED';
       how = firstLine(error.code === 'TOOL_FAILED' ? `${error.pythonType}: ${error.reason}` : error.reason);
-      pythonLines.push(...error.pythonTraceback.split('\n'));
+      // The traceback goes to the log; only a tool's own exception has lines worth showing.
+      if (toolRaised) pythonLines.push(...error.pythonTraceback.split('\n'));
       for (const line of error.pythonTraceback.split('\n')) job.log(line);
       if (error.code === 'OP_NOT_SUPPORTED') opLines.push(...unsupportedOpLines(error.detail));
     }

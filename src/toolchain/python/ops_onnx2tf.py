@@ -72,12 +72,12 @@ def onnx2tf_convert(
     Writes <name>_float32.tflite and <name>_float16.tflite (+ _dynamic_range_quant,
     + _integer_quant, _full_integer_quant, _integer_quant_with_int16_act,
     _full_integer_quant_with_int16_act) and a SavedModel into outputDir."""
-    import onnx2tf
-
     if integerQuant and not calibration:
         raise OpError(
             "CALIBRATION_MISSING", "integerQuant needs calibration data: without it onnx2tf downloads sample images"
         )
+    import onnx2tf
+
     out_dir = os.path.abspath(outputDir)
     os.makedirs(out_dir, exist_ok=True)
     base = name or os.path.splitext(os.path.basename(model))[0]
@@ -128,7 +128,7 @@ def onnx2tf_convert(
             if not (error.name or "").startswith("onnx2tf.ops."):
                 raise
             op_type = error.name.rsplit(".", 1)[1]
-            raise unsupported_ops("onnx2tf", model, [op_type], f"ModuleNotFoundError: {error}") from error
+            raise unsupported_ops(model, [op_type], f"ModuleNotFoundError: {error}") from error
         finally:
             os.chdir(cwd)
     files = sorted(f for f in os.listdir(out_dir) if f.endswith(".tflite"))

@@ -46,7 +46,7 @@ def openvino_convert(model, output, compressToFp16=False, inputShapes=None, rtIn
         if not found:
             raise
         op_types = [t.strip() for t in found.group(1).split(",")]
-        raise unsupported_ops("ovc", model, op_types, found.group(0).strip()) from error
+        raise unsupported_ops(model, op_types, f"{type(error).__name__}: {found.group(0).strip()}") from error
     for key, value in (rtInfo or {}).items():
         m.set_rt_info(str(value), ["edgezoo", key])
     xml = os.path.abspath(output if output.endswith(".xml") else output + ".xml")

@@ -49,10 +49,11 @@ def file_info(path: str) -> dict:
     return {"path": os.path.abspath(path), "bytes": os.path.getsize(path)}
 
 
-def unsupported_ops(tool: str, model: str, op_types: list[str], said: str) -> OpError:
+def unsupported_ops(model: str, op_types: list[str], said: str) -> OpError:
     """OP_NOT_SUPPORTED for a converter that has no conversion for `op_types` (as the tool names
     them, possibly domain-qualified: com.example.Mystery): names the ONNX nodes of those types, so
-    a person can write a parameter replacement for the right node. `said`: the tool's own words."""
+    a person can write a parameter replacement for the right node. `said`: the tool's own words,
+    which are the message (the code and detail carry the structure)."""
     types = [t.split(".")[-1] for t in op_types]
     nodes = {t: [] for t in types}
     try:
@@ -73,7 +74,7 @@ def unsupported_ops(tool: str, model: str, op_types: list[str], said: str) -> Op
     first = next((names[0] for names in nodes.values() if names), None)
     return OpError(
         "OP_NOT_SUPPORTED",
-        f"{tool} cannot convert {', '.join(types)} ({said})",
+        said,
         node=first,
         detail={"opTypes": types, "nodes": nodes},
     )
