@@ -127,3 +127,38 @@ test('lostLoadedModel: switches on the code, never on the message', () => {
   assert.equal(lostLoadedModel(new WorkerTimeoutError('tf', 'validate.run', 10)), false);
   assert.equal(lostLoadedModel(new Error('no loaded model with handle 3')), false);
 });
+
+test('worker failures are structured values, whichever side found them', () => {
+  const fromPython = new WorkerOpError('tf', 'onnx2tf.convert', {
+    code: 'OP_NOT_SUPPORTED',
+    message: "ModuleNotFoundError: No module named 'onnx2tf.ops.Mystery'",
+    node: 'mystery_node',
+    detail: { opTypes: ['Mystery'], nodes: { Mystery: ['mystery_node'] } },
+    type: 'OpError',
+    traceback: 'Traceback (most recent call last): ...',
+  });
+  assert.deepEqual(fromPython.failure(), {
+    code: 'OP_NOT_SUPPORTED',
+    message: "ModuleNotFoundError: No module named 'onnx2tf.ops.Mystery'",
+    op: 'onnx2tf.convert',
+    node: 'mystery_node',
+    detail: { opTypes: ['Mystery'], nodes: { Mystery: ['mystery_node'] } },
+  });
+  assert.equal(
+    fromPython.message,
+    "onnx2tf.convert failed in the tf worker: ModuleNotFoundError: No module named 'onnx2tf.ops.Mystery'",
+  );
+  assert.deepEqual(new WorkerTimeoutError('tf', 'validate.run', 10).failure(), {
+    code: 'WORKER_TIMEOUT',
+    message: 'validate.run in the tf worker took longer than 10 ms; the worker was killed',
+    op: 'validate.run',
+  });
+  assert.deepEqual(
+    new WorkerCrashedError('the tf worker died during validate.run (signal SIGFPE)', '', 'validate.run').failure(),
+    {
+      code: 'WORKER_CRASHED',
+      message: 'the tf worker died during validate.run (signal SIGFPE)',
+      op: 'validate.run',
+    },
+  );
+});
