@@ -38,6 +38,16 @@ export interface RunInWorkerOptions extends RequestOptions {
   log?: (line: string) => void;
 }
 
+function checkPoolOptions(options: WorkerPoolOptions): void {
+  for (const [name, value] of [
+    ['workers per env', options.workersPerEnv],
+    ['requests per worker', options.requestsPerWorker],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 1))
+      throw new RangeError(`${name} must be a whole number >= 1, received ${value}`);
+  }
+}
+
 /** Workers of one env and who is waiting for one. */
 interface EnvSlots {
   workers: PythonWorker[];
@@ -55,16 +65,10 @@ export class WorkerPool {
   private readonly requestsPerWorker: number;
 
   constructor(options: WorkerPoolOptions = {}) {
+    checkPoolOptions(options);
     const { workersPerEnv, requestsPerWorker, ...workerOptions } = options;
     this.workersPerEnv = workersPerEnv ?? Math.max(1, Math.min(2, os.availableParallelism()));
     this.requestsPerWorker = requestsPerWorker ?? Infinity;
-    for (const [name, value] of [
-      ['workers per env', this.workersPerEnv],
-      ['requests per worker', this.requestsPerWorker],
-    ] as const) {
-      if (value !== Infinity && (!Number.isInteger(value) || value < 1))
-        throw new RangeError(`${name} must be a whole number >= 1, received ${value}`);
-    }
     this.workerOptions = workerOptions;
   }
 
@@ -166,7 +170,7 @@ export function sharedWorkerPool(): WorkerPool {
  * `{workersPerEnv: 1}` in tests, `{requestsPerWorker: 1}` in scripts/bench-workers.ts.
  */
 export async function configureSharedWorkerPool(options: WorkerPoolOptions): Promise<void> {
-  new WorkerPool(options); // refuses bad values before the running pool is stopped
+  checkPoolOptions(options); // before the running pool is stopped
   await stopSharedWorkerPool();
   sharedOptions = { ...SHARED_DEFAULTS, ...options };
 }
