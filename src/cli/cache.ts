@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { artifactPaths } from '../paths.js';
 import { shortFingerprint, type Fingerprint } from '../plan/index.js';
 import type { CliContext } from './context.js';
+import { formatBytes } from '../util/format.js';
 
 export function register(program: Command, ctx: CliContext): void {
   const cache = program.command('cache').description('Check and clean the build cache (artifacts/cache)');
@@ -68,16 +69,4 @@ export function register(program: Command, ctx: CliContext): void {
         `${options.dryRun ? 'would free' : 'freed'} ${formatBytes(report.freedBytes)} (${report.entries.length} entries, ${report.temporaries.length} temporary folders; ${keep.size} entries in use kept)`,
       );
     });
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -15,7 +15,7 @@ import {
   TooManyRedirectsError,
   TruncatedDownloadError,
 } from './errors.js';
-import { hashInto, sha256File } from './hash.js';
+import { hashFileInto, sha256FileWithSize } from '../util/hash.js';
 import {
   DEFAULT_RETRY_TIMING,
   ifRangeValidator,
@@ -370,7 +370,7 @@ async function receiveBody(
 
 /** Hashes the kept prefix; a partial that changed under us (not `offset` bytes) is a bug, not a retry. */
 async function prefixHash(hash: Hash, partialPath: string, offset: number): Promise<number> {
-  const bytes = await hashInto(hash, partialPath);
+  const bytes = await hashFileInto(hash, partialPath);
   if (bytes !== offset)
     throw new Error(`partial download ${partialPath} changed size while locked (${offset} -> ${bytes})`);
   return bytes;
@@ -485,5 +485,5 @@ export async function hashIfExists(filePath: string): Promise<{ sha256: string; 
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  return sha256File(filePath);
+  return sha256FileWithSize(filePath);
 }

@@ -4,7 +4,7 @@ import type { FileSource } from '../recipe/types.js';
 import { artifactPaths } from '../paths.js';
 import { downloadToFile, hashIfExists, type DownloadProgress } from './download.js';
 import { InvalidSha256Error, Sha256MismatchError } from './errors.js';
-import { SHA256_HEX, sha256File } from './hash.js';
+import { SHA256_HEX, sha256FileWithSize } from '../util/hash.js';
 import { resolveProjectFile } from './local.js';
 import { acquireFileLock } from './lock.js';
 import { describePackageLocation, extractPackageFile, readPackageMemo, type PackageFileLocation } from './package.js';
@@ -76,7 +76,7 @@ export async function fetchFile(source: FileSource, options: FetchFileOptions): 
 
   if (location.kind === 'path') {
     const real = await resolveProjectFile(options.projectRoot, location.path);
-    const { sha256, bytes } = await sha256File(real);
+    const { sha256, bytes } = await sha256FileWithSize(real);
     if (sha256 !== source.sha256) throw new Sha256MismatchError(where, source.sha256, sha256);
     return { path: real, sha256, bytes, fromCache: false };
   }

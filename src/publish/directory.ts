@@ -4,7 +4,7 @@
  * zoo and never rewritten, then index.json, its signature and index.html are regenerated from
  * everything in the target, so a target can collect versions published from different zoos.
  */
-import { copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
 import {
@@ -14,12 +14,12 @@ import {
   VersionImmutableError,
   buildIndex,
   readManifestIfAny,
-  sha256File,
   versionDir,
-  writeFileAtomic,
   writeIndex,
   type IndexVersion,
 } from '../zoo/index.js';
+import { sha256File } from '../util/hash.js';
+import { copyFileAtomic, writeFileAtomic } from '../util/atomic-write.js';
 import { renderSiteHtml } from './site.js';
 import type { PublishOptions, PublishReport, PublishedVersion, Publisher } from './types.js';
 
@@ -84,7 +84,7 @@ export class DirectoryPublisher implements Publisher {
           });
           continue;
         }
-        const bytes = await copyAtomic(path.join(from, file.name), target);
+        const bytes = await copyFileAtomic(path.join(from, file.name), target);
         filesUploaded += 1;
         bytesUploaded += bytes;
         options.onEvent?.({
@@ -175,16 +175,4 @@ async function exists(file: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function copyAtomic(from: string, to: string): Promise<number> {
-  const temp = path.join(path.dirname(to), `.${path.basename(to)}.tmp-${process.pid}`);
-  try {
-    await copyFile(from, temp);
-    await rename(temp, to);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  return (await stat(to)).size;
 }

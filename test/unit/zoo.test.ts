@@ -10,13 +10,13 @@ import {
   parsePrivateKey,
   parsePublicKey,
   readManifestIfAny,
-  sha256File,
   verifyBytes,
   writeIndex,
   writeModelVersion,
   yankVersion,
   VersionImmutableError,
 } from '../../src/zoo/index.js';
+import { sha256File } from '../../src/util/hash.js';
 import { sampleVersionInput, writeSampleVersion } from '../../src/zoo/sample.js';
 
 let root: string;
