@@ -8,10 +8,11 @@
  */
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
+import { acquireLock } from '../util/lock.js';
 import {
   allEnvs,
   envDef,
@@ -217,9 +218,10 @@ async function setupLocked(opts: SetupOptions): Promise<SetupResult> {
   const defs = (opts.envs ?? allEnvs(root).map((d) => d.name)).map((name) => envDef(name, root));
   const progress = opts.onProgress ?? (() => {});
   await mkdir(root, { recursive: true });
-  const release = await acquireLock(path.join(root, '.setup.lock'), (message) =>
-    progress({ env: defs[0]?.name ?? 'tf', phase: 'wait', message }),
-  );
+  const lock = await acquireLock(path.join(root, '.setup.lock'), {
+    purpose: 'edgezoo setup',
+    onWait: (message) => progress({ env: defs[0]?.name ?? 'tf', phase: 'wait', message }),
+  });
   try {
     const results: SetupEnvResult[] = [];
     for (const def of defs) {
@@ -227,7 +229,7 @@ async function setupLocked(opts: SetupOptions): Promise<SetupResult> {
     }
     return { envs: results, ms: Date.now() - started };
   } finally {
-    await release();
+    await lock.release();
   }
 }
 
@@ -435,45 +437,5 @@ async function exists(p: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A lock file holding our pid; waits while another live process holds it, takes over a dead one's. */
-async function acquireLock(file: string, onWait: (message: string) => void, timeoutMs = 60 * 60 * 1000) {
-  const started = Date.now();
-  let told = false;
-  for (;;) {
-    try {
-      const handle = await open(file, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return async () => {
-        await rm(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
-    if (!Number.isFinite(holder) || holder === process.pid || !alive(holder)) {
-      await rm(file, { force: true });
-      continue;
-    }
-    if (Date.now() - started > timeoutMs) {
-      throw new EdgezooError('TOOLCHAIN_BUSY', `another edgezoo setup (pid ${holder}) holds ${file}`);
-    }
-    if (!told) {
-      onWait(`waiting for another edgezoo setup (pid ${holder}) to finish`);
-      told = true;
-    }
-    await new Promise((r) => setTimeout(r, 500));
   }
 }
