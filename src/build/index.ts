@@ -1,10 +1,9 @@
 /**
  * The build engine: runs a plan's steps with the cache, by resource class, with events.
- * Step runners plug in through `registerStepRunner`; runners spawn tools with `spawnTied`.
+ * Step runners are passed in as a StepRunnerRegistry; tools run through src/toolchain.
  */
 export { executePlan, defaultMemoryBudgetMiB, type ExecuteOptions } from './executor.js';
 export { StepRunnerRegistry, defaultRegistry, registerStepRunner } from './registry.js';
-export { spawnTied, ChildProcessError, StepCancelledError, type SpawnTiedOptions } from './spawn.js';
 export { MemoryGate } from './memory-gate.js';
 export { exportOutputs, EXPORT_MARKER } from './export.js';
 export { formatDuration, formatEventLine, formatSummaryTable, LiveDisplay } from './progress.js';

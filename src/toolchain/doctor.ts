@@ -14,7 +14,8 @@ import {
   type EnvDef,
   type EnvName,
 } from './envs.js';
-import { openvinoConsentFile, openvinoTelemetryOff, runCommand, staleReason, tailLines } from './setup.js';
+import { runCommand, tailLines } from './process.js';
+import { openvinoConsentFile, openvinoTelemetryOff, staleReason } from './setup.js';
 import { readFile } from 'node:fs/promises';
 
 export interface DoctorCheck {

@@ -10,7 +10,7 @@
  * `sharedWorkerPool().get(env)` is the first worker of an env, for callers that want one.
  */
 import os from 'node:os';
-import { StepCancelledError } from '../build/spawn.js';
+import { StepCancelledError } from '../errors.js';
 import type { EnvName } from './envs.js';
 import { PythonWorker, runOnce, WorkerPool, type RequestOptions, type WorkerOptions } from './worker.js';
 

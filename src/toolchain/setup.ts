@@ -6,13 +6,13 @@
  * whose venvs are intact only reads files and takes milliseconds. Library code: no printing,
  * progress goes through `onProgress`, failures are typed errors.
  */
-import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
 import { acquireLock } from '../util/lock.js';
+import { CommandFailedError, CommandNotFoundError, runCommand } from './process.js';
 import {
   allEnvs,
   envDef,
@@ -24,122 +24,6 @@ import {
   type EnvDef,
   type EnvName,
 } from './envs.js';
-
-// ---------------------------------------------------------------------------------------------
-// Running commands
-
-export interface CommandResult {
-  command: string[];
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-export interface RunOptions {
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  timeoutMs?: number;
-  /** Called with every complete line the command writes (stdout and stderr). */
-  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
-  /** Throw `ToolchainCommandError` on a non-zero exit (default true). */
-  check?: boolean;
-  /** Keep at most this many characters of each stream (the tail). Default 256 KiB. */
-  maxOutput?: number;
-}
-
-/** A command of the toolchain failed: carries the command, its exit code and its stderr's tail. */
-export class ToolchainCommandError extends EdgezooError {
-  readonly command: string[];
-  readonly commandExitCode: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stderrTail: string;
-
-  constructor(what: string, result: CommandResult, hint?: string) {
-    const tail = tailLines(result.stderr || result.stdout, 40);
-    const status = result.signal ? `signal ${result.signal}` : `exit code ${result.code}`;
-    super(
-      'TOOLCHAIN_COMMAND_FAILED',
-      `${what} failed (${status}): ${result.command.map(quoteArg).join(' ')}\n${indent(tail)}`,
-      hint === undefined ? {} : { hint },
-    );
-    this.command = result.command;
-    this.commandExitCode = result.code;
-    this.signal = result.signal;
-    this.stderrTail = tail;
-  }
-}
-
-export function tailLines(text: string, n: number): string {
-  const lines = text.replace(/\s+$/, '').split('\n');
-  return lines.slice(-n).join('\n');
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => `  ${l}`)
-    .join('\n');
-}
-
-function quoteArg(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-export function runCommand(command: string[], opts: RunOptions = {}): Promise<CommandResult> {
-  const [file, ...args] = command;
-  if (!file) throw new Error('empty command');
-  const max = opts.maxOutput ?? 256 * 1024;
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: opts.cwd,
-      env: opts.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out = { stdout: '', stderr: '' };
-    const partial = { stdout: '', stderr: '' };
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    if (opts.timeoutMs) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGKILL');
-      }, opts.timeoutMs);
-    }
-    const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      out[stream] = (out[stream] + text).slice(-max);
-      if (opts.onLine) {
-        const lines = (partial[stream] + text).split(/\r?\n|\r/);
-        partial[stream] = lines.pop() ?? '';
-        for (const line of lines) if (line.trim()) opts.onLine(line, stream);
-      }
-    };
-    child.stdout.on('data', onData('stdout'));
-    child.stderr.on('data', onData('stderr'));
-    child.on('error', (error) => {
-      if (timer) clearTimeout(timer);
-      reject(
-        new EdgezooError('TOOLCHAIN_COMMAND_FAILED', `cannot run ${file}: ${error.message}`, {
-          cause: error,
-          hint: 'run `edgezoo setup` (and check that python3 is installed)',
-        }),
-      );
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      if (opts.onLine) {
-        for (const s of ['stdout', 'stderr'] as const) if (partial[s].trim()) opts.onLine(partial[s], s);
-      }
-      const result: CommandResult = { command, code, signal, ...out, ms: Date.now() - started };
-      if (timedOut) result.stderr += `\n(killed after ${opts.timeoutMs} ms)`;
-      if ((opts.check ?? true) && code !== 0) reject(new ToolchainCommandError(path.basename(file), result));
-      else resolve(result);
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -385,7 +269,15 @@ async function readLock(def: EnvDef): Promise<string> {
 
 async function checkBasePython(requested: string | undefined, wanted: string | undefined) {
   const py = requested ?? process.env.EDGEZOO_PYTHON ?? 'python3';
-  const r = await runCommand([py, '-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+  const r = await runCommand([py, '-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']).catch(
+    (error: unknown) => {
+      if (!(error instanceof CommandNotFoundError)) throw error;
+      throw new EdgezooError('TOOLCHAIN_PYTHON_MISSING', error.message, {
+        cause: error,
+        hint: 'install Python 3.11, or point EDGEZOO_PYTHON at one',
+      });
+    },
+  );
   const version = r.stdout.trim();
   if (wanted && wanted.split('.').slice(0, 2).join('.') !== version.split('.').slice(0, 2).join('.')) {
     throw new EdgezooError(
@@ -401,7 +293,7 @@ async function checkBasePython(requested: string | undefined, wanted: string | u
 
 function rethrowWithHint(hint: string) {
   return (error: unknown): never => {
-    if (error instanceof ToolchainCommandError) {
+    if (error instanceof CommandFailedError) {
       throw new EdgezooError(error.code, error.message, { hint, cause: error });
     }
     throw error;

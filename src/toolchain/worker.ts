@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { EdgezooError } from '../errors.js';
 import { envDef, envProcessEnv, WORKER_SCRIPT, type EnvDef, type EnvName } from './envs.js';
-import { runCommand } from './setup.js';
+import { runCommand } from './process.js';
 
 export interface PythonError {
   type: string;

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { StepCancelledError } from '../../src/build/spawn.js';
+import { StepCancelledError } from '../../src/errors.js';
 import {
   openWorkerSession,
   runInWorker,

@@ -2,7 +2,7 @@
  * Calling a converter op in the shared worker, and turning its failure into an error a person
  * can act on: model, step, tool, how it ended, the log lines that matter, where the full log is.
  */
-import { StepCancelledError } from '../../build/spawn.js';
+import { StepCancelledError } from '../../errors.js';
 import { allNodes, loadModel } from '../../formats/onnx/index.js';
 import { EdgezooError } from '../../errors.js';
 import type { EnvName } from '../envs.js';
