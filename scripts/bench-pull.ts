@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DirectoryPublisher, loadIndex, pullArtifacts, resolvePull } from '../src/publish/index.js';
-import { writeSampleVersion } from '../src/zoo/sample.js';
+import { writeSampleVersion } from '../test/fixtures/sample-zoo.js';
 
 if (process.argv[2] === '--pull-once') {
   // Measuring mode: one pull in a fresh process, as a user's `edgezoo pull` runs. Timing in the

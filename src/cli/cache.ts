@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadProjectPlan, loadTestRunnerModule } from '../build/index.js';
+import { loadProjectPlan } from '../build/index.js';
 import { LocalCache } from '../cache/index.js';
 import { UsageError } from '../errors.js';
 import { artifactPaths } from '../paths.js';
@@ -52,7 +52,7 @@ export function register(program: Command, ctx: CliContext): void {
       const projectRoot = ctx.projectRoot();
       // The plan of every recipe decides what is kept; an invalid recipe stops gc (it throws)
       // rather than letting its entries look unused.
-      const { plan } = await loadProjectPlan(projectRoot, [], await loadTestRunnerModule());
+      const { plan } = await loadProjectPlan(projectRoot, [], ctx.overrides);
       const keep = new Set<string>(plan.steps.map((step) => step.fingerprint));
       const store = new LocalCache(artifactPaths(projectRoot).cache);
       const report = await store.gc(keep, { dryRun: options.dryRun === true, staleAfterMs: minutes * 60_000 });

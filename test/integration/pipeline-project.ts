@@ -47,6 +47,23 @@ export function runCli(root: string, args: string[], env: Record<string, string>
   return run(process.execPath, [cli, ...args], { cwd: root, env });
 }
 
+/** The real CLI in `root` with the step runners exported by `runnersModule` (see test/support). */
+export function runCliWithRunners(
+  root: string,
+  runnersModule: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliRun> {
+  return run(
+    process.execPath,
+    [path.join(repo, 'test', 'support', 'edgezoo-with-runners.mjs'), runnersModule, ...args],
+    {
+      cwd: root,
+      env,
+    },
+  );
+}
+
 export async function sha256Of(file: string): Promise<string> {
   return createHash('sha256')
     .update(await readFile(file))

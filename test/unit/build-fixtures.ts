@@ -1,8 +1,8 @@
 /**
  * Test helpers of the build engine (not a test file): Recipe literals, and stand-in step
  * runners that sleep, write files, fail on demand and record their concurrency. The module is
- * also an EDGEZOO_TEST_RUNNERS module for the CLI (exports `runners` and `recipes`), steered
- * by environment variables because the CLI runs in another process:
+ * also a runners module for test/support/edgezoo-with-runners.mjs (exports `runners` and
+ * `recipes`), steered by environment variables because the CLI runs in another process:
  * - EDGEZOO_STANDIN_MODELS: how many models (default 3), named m00, m01, ...
  * - EDGEZOO_STANDIN_SLEEP_MS: time each step takes (default 0)
  * - EDGEZOO_STANDIN_FAIL: regex of step ids that throw (an error, not cached)
@@ -136,7 +136,7 @@ export const runners: StepRunners = {
   package: standinRunner,
 };
 
-/** The models the CLI builds under EDGEZOO_TEST_RUNNERS=<this file>. */
+/** The models the CLI builds when run with this module's runners. */
 export const recipes: Recipe[] = Array.from(
   { length: Number(process.env['EDGEZOO_STANDIN_MODELS'] ?? '3') },
   (_, index) => makeRecipe(`m${String(index).padStart(2, '0')}`),

@@ -17,7 +17,7 @@ import {
   VersionImmutableError,
 } from '../../src/zoo/index.js';
 import { sha256File } from '../../src/util/hash.js';
-import { sampleVersionInput, writeSampleVersion } from '../../src/zoo/sample.js';
+import { sampleVersionInput, writeSampleVersion } from '../fixtures/sample-zoo.js';
 
 let root: string;
 let zoo: string;
