@@ -1,67 +1,123 @@
 /**
- * Warm workers vs a fresh Python process per step, in one run: trains the tiny CNN into a
- * temporary project, then builds its test zoo (every target and precision via onnx2tf, plus
- * litert-torch fp32/int8) up to the convert steps twice, each time into an empty cache:
- * once with the shared warm workers, once with `runOnce` (a new process per request).
- * Goal: warm >= 1.5x faster.
+ * Warm workers vs a fresh Python process per step, in one run: trains the tiny CNN fixture into a
+ * temporary project, then builds it (every target and precision via onnx2tf, plus litert-torch
+ * fp32/int8) up to the convert steps, each time into an empty cache: once with the shared warm
+ * workers, once with `runOnce` (a new process per request). Goal: warm >= 1.5x faster.
  *
- *   node --import tsx scripts/bench-workers.ts [--rounds N] [--keep]
+ *   node --import tsx scripts/bench-workers.ts [--rounds 2] [--keep]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setWorkerMode } from '../src/toolchain/pool.js';
-import { buildUpToConvert, tinyCnnRecipe, trainTinyCnn, writeRecipe } from '../test/integration/convert-project.js';
+import { executePlan, loadProjectPlan, registerBuiltinRunners, StepRunnerRegistry } from '../src/build/index.js';
+import { LocalCache } from '../src/cache/index.js';
+import { toolRoot } from '../src/paths.js';
+import { envDef } from '../src/toolchain/envs.js';
+import { setWorkerMode, stopSharedWorkerPool } from '../src/toolchain/pool.js';
+import { sha256File } from '../src/util/hash.js';
+import { benchOptions, goal, machineLine, numberOption, requirement, summariseGoals } from './lib/bench.js';
 
-const keep = process.argv.includes('--keep');
+const options = benchOptions('node --import tsx scripts/bench-workers.ts [--rounds 2] [--keep]', {
+  rounds: { type: 'string', default: '2' },
+  keep: { type: 'boolean' },
+});
+const rounds = numberOption('rounds', options.rounds);
+
+/** The tiny CNN fixture (test/fixtures/tiny-cnn), trained in `root` with seed 0. */
+async function trainTinyCnn(root: string): Promise<string> {
+  const fixture = path.join(toolRoot, 'test', 'fixtures', 'tiny-cnn');
+  const dir = path.join(root, 'models', 'tiny-cnn');
+  mkdirSync(dir, { recursive: true });
+  execFileSync(envDef('torch').python, [path.join(fixture, 'train.py'), dir, '--seed', '0'], {
+    cwd: fixture,
+    stdio: 'pipe',
+  });
+  cpSync(path.join(fixture, 'model.py'), path.join(dir, 'model.py'));
+  return sha256File(path.join(dir, 'weights.pt'));
+}
+
+function writeRecipe(root: string, name: string, weightsSha256: string, targets: string, converter: string): void {
+  mkdirSync(path.join(root, 'recipes'), { recursive: true });
+  const text = [
+    `name: ${name}`,
+    'version: 1.0.0',
+    'license: MIT',
+    'description: The tiny CNN fixture, for the worker benchmark.',
+    'task: image-classification',
+    'source:',
+    '  pytorch:',
+    '    factory: models/tiny-cnn/model.py:build',
+    `    weights: { path: models/tiny-cnn/weights.pt, sha256: ${weightsSha256} }`,
+    'inputs:',
+    '  - { name: input, shape: [1, 3, 32, 32], layout: NCHW, range: [0, 1] }',
+    'outputs:',
+    '  - { name: logits, classifier: true }',
+    'calibration: { samples: models/tiny-cnn/calib/*.npy, count: 32 }',
+    'validation: { samples: models/tiny-cnn/val/*.npy, count: 16, topk: 2 }',
+    'opset: 18',
+    `converters: { tflite: ${converter} }`,
+    `targets: ${targets}`,
+    '',
+  ].join('\n');
+  writeFileSync(path.join(root, 'recipes', `${name}.yaml`), text);
+}
+
+/** Plans the project and runs its fetch, prepare and convert steps with the real runners. */
+async function buildUpToConvert(root: string, names: string[]) {
+  const { recipes, plan } = await loadProjectPlan(root, names);
+  const steps = plan.steps.filter((step) => ['fetch', 'prepare', 'convert'].includes(step.kind));
+  const runners = new StepRunnerRegistry();
+  registerBuiltinRunners(runners);
+  try {
+    return await executePlan({
+      plan: { ...plan, steps },
+      recipes,
+      projectRoot: root,
+      cache: new LocalCache(path.join(root, 'artifacts', 'cache')),
+      runners,
+      jobs: 2,
+    });
+  } finally {
+    await stopSharedWorkerPool();
+  }
+}
+
 const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-bench-workers-'));
 try {
-  const { weightsSha256 } = trainTinyCnn(root);
+  const weightsSha256 = await trainTinyCnn(root);
   writeRecipe(
     root,
     'tiny-cnn',
-    tinyCnnRecipe(
-      'tiny-cnn',
-      weightsSha256,
-      '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }',
-    ),
+    weightsSha256,
+    '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }',
+    'onnx2tf',
   );
-  writeRecipe(
-    root,
-    'tiny-cnn-litert',
-    tinyCnnRecipe('tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch'),
-  );
+  writeRecipe(root, 'tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch');
   const names = ['tiny-cnn', 'tiny-cnn-litert'];
   // Other work on the machine skews single runs: alternate the modes and keep each one's best.
-  const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 2;
   const best: Record<'warm' | 'fresh', number> = { warm: Infinity, fresh: Infinity };
-  console.log(
-    `load average before: ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  console.log(machineLine());
   for (let round = 0; round < rounds; round++) {
     // Fresh first in the first round: it warms the page cache for the Python libraries.
     for (const mode of round % 2 === 0 ? (['fresh', 'warm'] as const) : (['warm', 'fresh'] as const)) {
       setWorkerMode(mode);
       rmSync(path.join(root, 'artifacts'), { recursive: true, force: true });
       const started = performance.now();
-      const { summary } = await buildUpToConvert(root, names);
+      const summary = await buildUpToConvert(root, names);
       const seconds = (performance.now() - started) / 1000;
       best[mode] = Math.min(best[mode], seconds);
       const steps = summary.models.reduce((n, m) => n + m.run, 0);
       console.log(
         `round ${round + 1} ${mode.padEnd(5)}  ${seconds.toFixed(1)} s  ${steps} steps run  ${summary.ok ? 'ok' : 'FAILED'}`,
       );
-      if (!summary.ok) process.exitCode = 1;
+      requirement(`round ${round + 1} ${mode} build succeeds`, summary.ok, summary.ok ? 'ok' : 'a step failed');
     }
   }
   console.log(`best: fresh ${best.fresh.toFixed(1)} s, warm ${best.warm.toFixed(1)} s (worker shutdown included)`);
-  console.log(
-    `warm workers are ${(best.fresh / best.warm).toFixed(2)}x faster than a fresh process per step (goal >= 1.5x) on ${os.availableParallelism()} cores`,
-  );
+  goal('warm workers, speed against a fresh process per step', best.fresh / best.warm, '>=', 1.5, 'x');
+  summariseGoals();
 } finally {
-  if (keep) console.log(`kept ${root}`);
+  if (options.keep) console.log(`kept ${root}`);
   else rmSync(root, { recursive: true, force: true });
 }
