@@ -4,7 +4,7 @@
  * zoo and never rewritten, then index.json, its signature and index.html are regenerated from
  * everything in the target, so a target can collect versions published from different zoos.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
 import {
@@ -20,6 +20,7 @@ import {
 } from '../zoo/index.js';
 import { sha256File } from '../util/hash.js';
 import { copyFileAtomic, writeFileAtomic } from '../util/atomic-write.js';
+import { pathExists } from '../util/path-exists.js';
 import { renderSiteHtml } from './site.js';
 import type { PublishOptions, PublishReport, PublishedVersion, Publisher } from './types.js';
 
@@ -55,7 +56,7 @@ export class DirectoryPublisher implements Publisher {
         const published = await readManifestIfAny(versionDir(this.targetDir, model.name, version.version));
         const state = published
           ? 'unchanged'
-          : (await exists(versionDir(this.targetDir, model.name, version.version)))
+          : (await pathExists(versionDir(this.targetDir, model.name, version.version)))
             ? 'completed'
             : 'new';
         plans.push({ name: model.name, version, files, state });
@@ -72,7 +73,7 @@ export class DirectoryPublisher implements Publisher {
       await mkdir(to, { recursive: true });
       for (const file of plan.files) {
         const target = path.join(to, file.name);
-        if (await exists(target)) {
+        if (await pathExists(target)) {
           filesSkipped += 1;
           options.onEvent?.({
             kind: 'file',
@@ -136,7 +137,7 @@ export class DirectoryPublisher implements Publisher {
       const target = path.join(to, file.name);
       const there = published
         ? publishedSha.get(file.name)
-        : (await exists(target))
+        : (await pathExists(target))
           ? await sha256File(target)
           : undefined;
       if (published && there === undefined) {
@@ -165,14 +166,5 @@ export class DirectoryPublisher implements Publisher {
     return [...immutable, { name: CARD_FILE }, { name: YANK_FILE }, { name: MANIFEST_FILE }].filter(
       (f) => f.name !== YANK_FILE || version.yanked !== undefined,
     );
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
 import { acquireLock } from '../util/lock.js';
+import { pathExists } from '../util/path-exists.js';
 import { CommandFailedError, CommandNotFoundError, runCommand } from './process.js';
 import {
   allEnvs,
@@ -123,7 +124,7 @@ export async function staleReason(def: EnvDef, lockSha256: string): Promise<stri
   try {
     stamp = JSON.parse(await readFile(def.stampFile, 'utf8')) as Stamp;
   } catch {
-    return (await exists(def.dir)) ? 'no valid stamp (an interrupted or foreign install)' : 'not installed';
+    return (await pathExists(def.dir)) ? 'no valid stamp (an interrupted or foreign install)' : 'not installed';
   }
   if (stamp.lockSha256 !== lockSha256) return 'lock changed';
   try {
@@ -156,7 +157,7 @@ async function installEnv(
     progress({ env: def.name, phase: 'unchanged', message: `${def.name}: up to date` });
     return { env: def.name, action: 'unchanged', lockSha256: digest, dir: def.dir, ms: Date.now() - started };
   }
-  const existed = await exists(def.dir);
+  const existed = await pathExists(def.dir);
   const basePython = await checkBasePython(opts.python, lockPython(lockText));
 
   progress({ env: def.name, phase: 'venv', message: `${def.name}: ${reason}; creating venv in ${def.dir}` });
@@ -318,16 +319,4 @@ export async function ensureOpenvinoTelemetryOff(def: EnvDef, progress: (e: Setu
   if (await openvinoTelemetryOff()) return;
   progress({ env: def.name, phase: 'telemetry', message: 'turning OpenVINO telemetry off (opt_in_out --opt_out)' });
   await runCommand([path.join(def.binDir, 'opt_in_out'), '--opt_out'], { env: envProcessEnv(def) });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
