@@ -1,21 +1,18 @@
 /**
- * Warm workers vs a fresh Python process per step, in one run: trains the tiny CNN fixture into a
- * temporary project, then builds it (every target and precision via onnx2tf, plus litert-torch
+ * Warm workers vs a fresh Python process per step, in one run: trains the tiny CNN fixture
+ * (test/fixtures/tiny-cnn) into a temporary project, then builds it (every target and precision via onnx2tf, plus litert-torch
  * fp32/int8) up to the convert steps, each time into an empty cache: once with the shared warm
  * workers, once with `runOnce` (a new process per request). Goal: warm >= 1.5x faster.
  *
  *   node --import tsx scripts/bench-workers.ts [--rounds 2] [--keep]
  */
-import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { executePlan, loadProjectPlan, registerBuiltinRunners, StepRunnerRegistry } from '../src/build/index.js';
 import { LocalCache } from '../src/cache/index.js';
-import { toolRoot } from '../src/paths.js';
-import { envDef } from '../src/toolchain/envs.js';
 import { setWorkerMode, stopSharedWorkerPool } from '../src/toolchain/pool.js';
-import { sha256File } from '../src/util/hash.js';
+import { tinyCnnRecipe, trainTinyCnn, writeRecipe } from '../test/fixtures/tiny-cnn/project.js';
 import { benchOptions, goal, machineLine, numberOption, requirement, summariseGoals } from './lib/bench.js';
 
 const options = benchOptions('node --import tsx scripts/bench-workers.ts [--rounds 2] [--keep]', {
@@ -23,45 +20,6 @@ const options = benchOptions('node --import tsx scripts/bench-workers.ts [--roun
   keep: { type: 'boolean' },
 });
 const rounds = numberOption('rounds', options.rounds);
-
-/** The tiny CNN fixture (test/fixtures/tiny-cnn), trained in `root` with seed 0. */
-async function trainTinyCnn(root: string): Promise<string> {
-  const fixture = path.join(toolRoot, 'test', 'fixtures', 'tiny-cnn');
-  const dir = path.join(root, 'models', 'tiny-cnn');
-  mkdirSync(dir, { recursive: true });
-  execFileSync(envDef('torch').python, [path.join(fixture, 'train.py'), dir, '--seed', '0'], {
-    cwd: fixture,
-    stdio: 'pipe',
-  });
-  cpSync(path.join(fixture, 'model.py'), path.join(dir, 'model.py'));
-  return sha256File(path.join(dir, 'weights.pt'));
-}
-
-function writeRecipe(root: string, name: string, weightsSha256: string, targets: string, converter: string): void {
-  mkdirSync(path.join(root, 'recipes'), { recursive: true });
-  const text = [
-    `name: ${name}`,
-    'version: 1.0.0',
-    'license: MIT',
-    'description: The tiny CNN fixture, for the worker benchmark.',
-    'task: image-classification',
-    'source:',
-    '  pytorch:',
-    '    factory: models/tiny-cnn/model.py:build',
-    `    weights: { path: models/tiny-cnn/weights.pt, sha256: ${weightsSha256} }`,
-    'inputs:',
-    '  - { name: input, shape: [1, 3, 32, 32], layout: NCHW, range: [0, 1] }',
-    'outputs:',
-    '  - { name: logits, classifier: true }',
-    'calibration: { samples: models/tiny-cnn/calib/*.npy, count: 32 }',
-    'validation: { samples: models/tiny-cnn/val/*.npy, count: 16, topk: 2 }',
-    'opset: 18',
-    `converters: { tflite: ${converter} }`,
-    `targets: ${targets}`,
-    '',
-  ].join('\n');
-  writeFileSync(path.join(root, 'recipes', `${name}.yaml`), text);
-}
 
 /** Plans the project and runs its fetch, prepare and convert steps with the real runners. */
 async function buildUpToConvert(root: string, names: string[]) {
@@ -85,15 +43,21 @@ async function buildUpToConvert(root: string, names: string[]) {
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-bench-workers-'));
 try {
-  const weightsSha256 = await trainTinyCnn(root);
+  const { weightsSha256 } = trainTinyCnn(root);
   writeRecipe(
     root,
     'tiny-cnn',
-    weightsSha256,
-    '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }',
-    'onnx2tf',
+    tinyCnnRecipe(
+      'tiny-cnn',
+      weightsSha256,
+      '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }',
+    ),
   );
-  writeRecipe(root, 'tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch');
+  writeRecipe(
+    root,
+    'tiny-cnn-litert',
+    tinyCnnRecipe('tiny-cnn-litert', weightsSha256, '{ tflite: [fp32, int8] }', 'litert-torch'),
+  );
   const names = ['tiny-cnn', 'tiny-cnn-litert'];
   // Other work on the machine skews single runs: alternate the modes and keep each one's best.
   const best: Record<'warm' | 'fresh', number> = { warm: Infinity, fresh: Infinity };
