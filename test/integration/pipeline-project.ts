@@ -9,11 +9,13 @@ import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { envDef } from '../../src/toolchain/envs.js';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(repo, 'src', 'cli', 'edgezoo.mjs');
 const fixture = path.join(repo, 'test', 'fixtures', 'tiny-cnn');
-export const torchPython = path.join(repo, 'artifacts', 'envs', 'torch', 'bin', 'python');
+/** The torch env's Python, wherever EDGEZOO_ENVS_DIR puts the envs. */
+export const torchPython = envDef('torch').python;
 
 export interface CliRun {
   code: number | null;
