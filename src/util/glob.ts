@@ -4,6 +4,7 @@
  * files it reads). Two matchers that disagreed on `{a,b}` once gave stale cache hits.
  * Matching is tinyglobby's, parsing picomatch's (tinyglobby matches with picomatch too).
  */
+import { realpath as realpathCallback, stat as statCallback } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
@@ -16,11 +17,11 @@ export class GlobMatchOutsideProjectError extends EdgezooError {
   readonly file: string;
   /** Where it resolves. */
   readonly target: string;
-  constructor(pattern: string, file: string, target: string) {
+  constructor(pattern: string, file: string, target: string, how: 'matches' | 'reaches into' = 'matches') {
     super(
       'PATH_OUTSIDE_PROJECT',
-      `"${pattern}" matches ${file}, which leads outside the project through a symlink (to ${target})`,
-      { hint: 'copy the file into the project instead of linking to it' },
+      `"${pattern}" ${how} ${file}, which leads outside the project through a symlink (to ${target})`,
+      { hint: 'copy the files into the project instead of linking to them' },
     );
     this.file = file;
     this.target = target;
@@ -35,6 +36,22 @@ export class GlobMatchOutsideProjectError extends EdgezooError {
  * throws GlobMatchOutsideProjectError, so a link cannot feed a build files from elsewhere.
  */
 export async function expandProjectGlob(projectRoot: string, pattern: string): Promise<string[]> {
+  const realRoot = await realpath(projectRoot);
+  const isInside = (target: string) => {
+    const relative = path.relative(realRoot, target);
+    return !(relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative));
+  };
+  // Every symlink the walk meets is resolved through this: one that leads outside is never
+  // followed (a link to / under a `**` would otherwise be crawled whole before being refused).
+  const outside: Array<{ link: string; target: string; folder: boolean }> = [];
+  const guardedRealpath = (link: string, callback: (error: NodeJS.ErrnoException | null, target: string) => void) =>
+    realpathCallback(link, (error, target) => {
+      if (error || isInside(target)) return callback(error, target);
+      statCallback(target, (statError, stats) => {
+        outside.push({ link, target, folder: !statError && stats.isDirectory() });
+        callback(Object.assign(new Error(`${link} leads outside the project`), { code: 'EXDEV' }), target);
+      });
+    });
   const matches = await glob(pattern, {
     cwd: projectRoot,
     onlyFiles: true,
@@ -42,8 +59,14 @@ export async function expandProjectGlob(projectRoot: string, pattern: string): P
     followSymbolicLinks: true,
     // A pattern naming a folder means that folder, not everything in it.
     expandDirectories: false,
+    fs: { realpath: guardedRealpath as never },
   });
-  const realRoot = await realpath(projectRoot);
+  const matchesFile = picomatch(normaliseGlob(pattern), { dot: false });
+  for (const { link, target, folder } of outside) {
+    const relative = path.relative(projectRoot, path.resolve(projectRoot, link)).split(path.sep).join('/');
+    if (folder ? mayMatchBelow(pattern, relative) : matchesFile(relative))
+      throw new GlobMatchOutsideProjectError(pattern, relative, target, folder ? 'reaches into' : 'matches');
+  }
   const inside: string[] = [];
   for (const file of matches) {
     let target: string;
@@ -52,12 +75,32 @@ export async function expandProjectGlob(projectRoot: string, pattern: string): P
     } catch {
       continue; // Removed since the walk: it matches nothing now.
     }
-    const relative = path.relative(realRoot, target);
-    if (relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative))
-      throw new GlobMatchOutsideProjectError(pattern, file, target);
+    // Defence in depth: the guard above already kept the walk inside.
+    if (!isInside(target)) throw new GlobMatchOutsideProjectError(pattern, file, target);
     inside.push(file);
   }
   return inside.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** `./models//x/*.png` -> `models/x/*.png`, the form matches are reported in. */
+function normaliseGlob(pattern: string): string {
+  return pattern
+    .split('/')
+    .filter((segment) => segment !== '' && segment !== '.')
+    .join('/');
+}
+
+/** Whether files below `folder` could match `pattern`, segment by segment (a `**` reaches any depth). */
+function mayMatchBelow(pattern: string, folder: string): boolean {
+  const patternSegments = normaliseGlob(pattern).split('/');
+  const folderSegments = folder.split('/');
+  for (const [index, segment] of folderSegments.entries()) {
+    const part = patternSegments[index];
+    if (part === undefined) return false;
+    if (part.includes('**')) return true;
+    if (!picomatch(part, { dot: false })(segment)) return false;
+  }
+  return patternSegments.length > folderSegments.length;
 }
 
 /** True when the text has glob syntax, i.e. it is a pattern rather than one path. */

@@ -86,16 +86,42 @@ describe('expandProjectGlob', () => {
     });
   });
 
-  test('a symlinked folder leading outside is refused when the glob walks into it', async (t) => {
+  test('a symlinked folder leading outside is refused, not walked, when the glob reaches into it', async (t) => {
     const dir = path.join(root, 'models', 'folder-out');
     mkdirSync(dir, { recursive: true });
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     mkdirSync(path.join(outside, 'pictures'));
     writeFileSync(path.join(outside, 'pictures', 'p.png'), 'outside');
     symlinkSync(path.join(outside, 'pictures'), path.join(dir, 'pictures'));
-    await assert.rejects(expandProjectGlob(root, 'models/folder-out/**/*.png'), GlobMatchOutsideProjectError);
+    await assert.rejects(
+      expandProjectGlob(root, 'models/folder-out/**/*.png'),
+      new RegExp(
+        `^GlobMatchOutsideProjectError: "models/folder-out/\\*\\*/\\*\\.png" reaches into models/folder-out/pictures, which leads outside the project through a symlink \\(to ${realpathSync(path.join(outside, 'pictures')).replaceAll('/', '\\/')}\\)$`,
+      ),
+    );
     // A glob that does not reach into the link is unaffected.
     assert.deepEqual(await expandProjectGlob(root, 'models/folder-out/*.png'), []);
+    assert.deepEqual(await expandProjectGlob(root, 'models/folder-out/other/**/*.png'), []);
+  });
+
+  test('a link to / under ** is refused at once, without walking the machine', async (t) => {
+    const dir = path.join(root, 'models', 'to-root');
+    mkdirSync(dir, { recursive: true });
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    symlinkSync('/', path.join(dir, 'everything'));
+    const started = performance.now();
+    await assert.rejects(expandProjectGlob(root, 'models/to-root/**/*.png'), GlobMatchOutsideProjectError);
+    assert.ok(performance.now() - started < 2000, 'refused before crawling /');
+  });
+
+  test('a link out of the project that the glob does not match is left alone', async (t) => {
+    const dir = path.join(root, 'models', 'unrelated-link');
+    mkdirSync(dir, { recursive: true });
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    write('models/unrelated-link/a.png');
+    writeFileSync(path.join(outside, 'notes.txt'), 'outside');
+    symlinkSync(path.join(outside, 'notes.txt'), path.join(dir, 'notes.txt'));
+    assert.deepEqual(await expandProjectGlob(root, 'models/unrelated-link/*.png'), ['models/unrelated-link/a.png']);
   });
 
   test('a symlink cycle ends', async (t) => {
