@@ -89,7 +89,7 @@ export class RemoteHttpClient {
 
   /** True when the object exists (200), false on 404. */
   async has(store: RemoteStore, key: string): Promise<boolean> {
-    return this.withRetries(`HEAD ${store}/${key}`, async () => {
+    return this.withRetries(`HEAD ${store}/${short(key)}`, async () => {
       const response = await this.send('HEAD', store, key);
       response.resume();
       const status = response.statusCode ?? 0;
@@ -105,7 +105,7 @@ export class RemoteHttpClient {
    * without, it must fit in `maxBytes`.
    */
   async getBytes(store: RemoteStore, key: string, limits: { maxBytes: number; expect?: Digest }) {
-    return this.withRetries(`GET ${store}/${key}`, async (): Promise<Buffer | undefined> => {
+    return this.withRetries(`GET ${store}/${short(key)}`, async (): Promise<Buffer | undefined> => {
       const response = await this.send('GET', store, key);
       const status = response.statusCode ?? 0;
       if (status === 404) {
@@ -125,12 +125,12 @@ export class RemoteHttpClient {
         this.counts.bytesDown += chunk.length;
         if (received > maxBytes) {
           response.destroy();
-          throw new RemoteDataError(`${store}/${key} is larger than ${maxBytes} bytes`);
+          throw new RemoteDataError(`${store}/${short(key)} is larger than ${maxBytes} bytes`);
         }
         chunks.push(chunk);
       }
       const bytes = Buffer.concat(chunks);
-      if (limits.expect) checkDigest(bytes.length, sha256Hex(bytes), limits.expect, `${store}/${key}`);
+      if (limits.expect) checkDigest(bytes.length, sha256Hex(bytes), limits.expect, `${store}/${short(key)}`);
       return bytes;
     });
   }
@@ -142,7 +142,7 @@ export class RemoteHttpClient {
    */
   async getToFile(digest: Digest, file: string): Promise<boolean> {
     const key = digest.sha256;
-    return this.withRetries(`GET cas/${key}`, async () => {
+    return this.withRetries(`GET cas/${short(key)}`, async () => {
       const response = await this.send('GET', 'cas', key);
       const status = response.statusCode ?? 0;
       if (status === 404) {
@@ -168,7 +168,7 @@ export class RemoteHttpClient {
           this.counts.bytesDown += chunk.length;
           if (received > digest.size) {
             response.destroy();
-            throw new RemoteDataError(`cas/${key} has more than the ${digest.size} bytes its digest says`);
+            throw new RemoteDataError(`cas/${short(key)} has more than the ${digest.size} bytes its digest says`);
           }
           hash.update(chunk);
           if (!out.write(chunk)) await once(out, 'drain');
@@ -177,7 +177,7 @@ export class RemoteHttpClient {
         await new Promise<void>((resolve) => out.end(() => resolve()));
       }
       if (writeError) throw writeError;
-      checkDigest(received, hash.digest('hex'), digest, `cas/${key}`);
+      checkDigest(received, hash.digest('hex'), digest, `cas/${short(key)}`);
       return true;
     });
   }
@@ -190,7 +190,7 @@ export class RemoteHttpClient {
    * the cache the whole team reads.
    */
   async put(store: RemoteStore, key: string, body: Buffer | { file: string; digest: Digest }): Promise<void> {
-    await this.withRetries(`PUT ${store}/${key}`, async () => {
+    await this.withRetries(`PUT ${store}/${short(key)}`, async () => {
       const size = Buffer.isBuffer(body) ? body.length : body.digest.size;
       const response = await this.send('PUT', store, key, {
         length: size,
@@ -218,7 +218,7 @@ export class RemoteHttpClient {
         if (!(error instanceof TransientError)) throw error;
         if (attempts > this.retries) {
           throw new RemoteUnreachableError(
-            `${error.message} (${what}, ${attempts} attempt${attempts === 1 ? '' : 's'})`,
+            `${error.message} on ${what}, ${attempts} attempt${attempts === 1 ? '' : 's'}`,
             error,
           );
         }
@@ -231,7 +231,7 @@ export class RemoteHttpClient {
     const status = response.statusCode ?? 0;
     const text = `HTTP ${status}${response.statusMessage ? ` ${response.statusMessage}` : ''}`;
     if (isRetryableStatus(status)) return new TransientError(text);
-    return new RemoteRefusedError(`${text} for ${method} ${store}/${key}`, status);
+    return new RemoteRefusedError(`${text} for ${method} ${store}/${short(key)}`, status);
   }
 
   /**
@@ -256,11 +256,12 @@ export class RemoteHttpClient {
       if (method === 'PUT' || !isRedirectStatus(response.statusCode ?? 0) || location === undefined) return response;
       response.resume();
       if (hop >= this.maxRedirects)
-        throw new RemoteRefusedError(`more than ${this.maxRedirects} redirects for ${method} ${store}/${key}`);
+        throw new RemoteRefusedError(`more than ${this.maxRedirects} redirects for ${method} ${store}/${short(key)}`);
       try {
         ({ url, headers } = planRedirect(url, location, headers));
       } catch (error) {
-        if (error instanceof FetchError) throw new RemoteRefusedError(`${error.message} (${method} ${store}/${key})`);
+        if (error instanceof FetchError)
+          throw new RemoteRefusedError(`${error.message} (${method} ${store}/${short(key)})`);
         throw error;
       }
     }
@@ -353,6 +354,11 @@ function checkDigest(size: number, sha256: string, expected: Digest, what: strin
   if (size !== expected.size) throw new RemoteDataError(`${what} has ${size} bytes, ${expected.size} expected`);
   if (sha256 !== expected.sha256)
     throw new RemoteDataError(`${what} has sha256 ${sha256.slice(0, 12)}…, not the one it is stored under`);
+}
+
+/** A key as messages show it: enough to find it on the server, short enough to read. */
+function short(key: string): string {
+  return `${key.slice(0, 12)}…`;
 }
 
 function sha256Hex(bytes: Buffer): string {
