@@ -52,7 +52,7 @@ export interface RemoteCacheStats {
   corrupt: number;
   /** Entries uploaded (their action result written). */
   uploaded: number;
-  /** Entries that could not be uploaded. */
+  /** Entries built here that did not reach the server (failed, or uploads were off by then; 0 when read-only). */
   notUploaded: number;
   bytesDown: number;
   bytesUp: number;
@@ -136,6 +136,8 @@ export class RemoteCache implements Cache {
     if (this.uploading()) {
       const upload = this.upload(entry).finally(() => this.pendingUploads.delete(upload));
       this.pendingUploads.add(upload);
+    } else if (!this.readOnly) {
+      this.counts.notUploaded += 1;
     }
     return entry;
   }

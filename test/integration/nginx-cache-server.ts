@@ -18,8 +18,8 @@ export const nginxMissing: string | false = existsSync(NGINX)
   : `${NGINX} is absent (install it with: apt-get install -y nginx-light)`;
 
 export interface NginxCacheOptions {
-  /** Require basic auth with this user and password. */
-  auth?: { user: string; password: string };
+  /** Require basic auth with this user and password (for writes only with `writesOnly`). */
+  auth?: { user: string; password: string; writesOnly?: boolean };
   /** Refuse PUT and DELETE (403), as a read-only cache would. */
   readOnly?: boolean;
   /** Extra `location` blocks, for servers that misbehave on purpose. */
@@ -58,7 +58,9 @@ export async function startNginxCache(options: NginxCacheOptions = {}): Promise<
   await mkdir(root);
   await mkdir(path.join(dir, 'tmp'));
   const port = await freePort();
-  const auth = options.auth ? `auth_basic "edgezoo cache"; auth_basic_user_file ${dir}/htpasswd;` : '';
+  let auth = options.auth ? `auth_basic "edgezoo cache"; auth_basic_user_file ${dir}/htpasswd;` : '';
+  // The README's example: anyone reads, writing needs the password.
+  if (options.auth?.writesOnly) auth = `limit_except GET HEAD { ${auth} }`;
   if (options.auth)
     await writeFile(path.join(dir, 'htpasswd'), `${options.auth.user}:{PLAIN}${options.auth.password}\n`);
   const config = `

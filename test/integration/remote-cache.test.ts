@@ -185,7 +185,7 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
     assert.match(run.stdout, /^build ok$/m);
     assert.match(
       remoteLine(run.stdout),
-      /: 0 hits, 0 misses, 0 uploads \(0 B down, 0 B up\); stopped using it: unreachable \(connect ECONNREFUSED/,
+      /: 0 hits, 0 misses, 0 uploads, 36 not uploaded \(0 B down, 0 B up\); stopped using it: unreachable \(connect ECONNREFUSED/,
     );
   });
 
@@ -243,6 +243,32 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
       /^warning: remote cache http:\/\/127\.0\.0\.1:\d+\/: refused access \(HTTP 401 Unauthorized for GET ac\/[0-9a-f]{12}…\); check EDGEZOO_REMOTE_CACHE_TOKEN or EDGEZOO_REMOTE_CACHE_USER and _PASSWORD; building with the local cache only$/,
     );
     assert.match(wrong.stdout, /^total\s+36\s+36\s/m);
+  });
+
+  it('with the README nginx setup, anyone reads and only holders of the password write', async () => {
+    const password = 'writer-only-pw';
+    const server = await nginx({ auth: { user: 'ci', password, writesOnly: true } });
+    const writer = await build(['--remote-cache', server.url], {
+      EDGEZOO_REMOTE_CACHE_USER: 'ci',
+      EDGEZOO_REMOTE_CACHE_PASSWORD: password,
+    });
+    assert.match(remoteLine(writer.stdout), /: 0 hits, 36 misses, 36 uploads/);
+    // A pull request from a fork: no secret, read-only.
+    const fork = await build(['--remote-cache', server.url, '--remote-cache-read-only'], {
+      EDGEZOO_STANDIN_MODELS: '4',
+    });
+    assert.deepEqual(warnings(fork.stdout), []);
+    assert.match(remoteLine(fork.stdout), /: 36 hits, 12 misses, read-only/);
+    // The same without read-only: reads work, the first upload is refused, one warning.
+    const anonymous = await build(['--remote-cache', server.url], { EDGEZOO_STANDIN_MODELS: '4' });
+    assert.equal(anonymous.code, 0);
+    assert.deepEqual(
+      warnings(anonymous.stdout).map((line) => line.replace(/[0-9a-f]{12}…/, 'KEY')),
+      [
+        `warning: remote cache ${server.url}: uploads refused (HTTP 401 Unauthorized for PUT cas/KEY); going on without uploading`,
+      ],
+    );
+    assert.match(remoteLine(anonymous.stdout), /: 36 hits, 12 misses, 0 uploads, 12 not uploaded .*; uploads refused/);
   });
 
   it('shares a deterministic failure like a success: the other machine reports it without running the step', async () => {
