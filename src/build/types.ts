@@ -1,4 +1,4 @@
-import type { RemoteCacheStats } from '../cache/remote.js';
+import type { RemoteCacheStats } from '../cache/index.js';
 import type { JsonValue, PlannedStep, StepKind } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
 

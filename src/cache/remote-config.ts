@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { isLoopbackHost, redactUrl } from '../fetch/url-policy.js';
+import { isLoopbackHost, redactUrl } from '../fetch/index.js';
 
 /** The environment variables of the remote cache (documented in the README and `build --help`). */
 export const REMOTE_CACHE_ENV = {

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_RETRY_TIMING, FetchError, planRedirect, redactUrl, type RetryTiming } from '../fetch/index.js';
 import { isRedirectStatus, isRetryableStatus, retryDelayMs } from '../fetch/http-rules.js';
 import { LocalBlobChangedError, RemoteDataError, RemoteRefusedError, RemoteUnreachableError } from './remote-errors.js';
-import type { Digest } from './remote-protocol.js';
+import { type Digest, sha256Hex } from './remote-protocol.js';
 
 /** The two stores of the protocol. */
 export type RemoteStore = 'ac' | 'cas';
@@ -359,10 +359,6 @@ function checkDigest(size: number, sha256: string, expected: Digest, what: strin
 /** A key as messages show it: enough to find it on the server, short enough to read. */
 function short(key: string): string {
   return `${key.slice(0, 12)}…`;
-}
-
-function sha256Hex(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** Passes a file through, holding its last chunk back until the bytes prove to be `digest`. */

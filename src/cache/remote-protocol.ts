@@ -68,6 +68,11 @@ export function remoteActionKey(fingerprint: Fingerprint): string {
   return createHash('sha256').update(`${REMOTE_FORMAT}\0${fingerprint}`).digest('hex');
 }
 
+/** Lower-case hex sha256 of bytes in memory. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 /** The entry record's bytes (compact JSON; its sha256 is its CAS key). */
 export function encodeRecord(record: RemoteEntryRecord): Buffer {
   return Buffer.from(JSON.stringify(record));

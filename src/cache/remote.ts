@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
@@ -20,6 +19,7 @@ import {
   type RemoteEntryRecord,
   type RemoteFile,
   remoteActionKey,
+  sha256Hex,
 } from './remote-protocol.js';
 import type { Cache, CacheEntry, PendingEntry } from './types.js';
 
@@ -82,7 +82,7 @@ const MAX_ENTRY_WARNINGS = 5;
  * sharing it spares every other machine the same conversion and validation.
  */
 export class RemoteCache implements Cache {
-  readonly local: Cache;
+  private readonly local: Cache;
   private readonly client: RemoteHttpClient;
   private readonly readOnly: boolean;
   private readonly downloads: LimitFunction;
@@ -345,10 +345,6 @@ class UploadsStopped extends Error {}
 
 function sizeOf(files: readonly RemoteFile[], sha256: string): number {
   return files.find((file) => file.sha256 === sha256)!.size;
-}
-
-function sha256Hex(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** One line for people: `remote cache https://host/: 12 hits, 3 misses, 3 uploads (41 MiB down, 8 MiB up)`. */
