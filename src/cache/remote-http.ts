@@ -292,12 +292,12 @@ export class RemoteHttpClient {
       request.setTimeout(this.timeoutMs, () => {
         request.destroy(new TransientError(`no answer for ${this.timeoutMs} ms`));
       });
-      request.once('error', fail);
+      request.on('error', fail);
       request.once('response', (response) => {
         if (settled) return void response.resume();
         settled = true;
         // A response can come before the body is sent (413, 401): the rest of the upload is moot.
-        response.once('error', () => undefined);
+        response.on('error', () => undefined);
         resolve(response);
       });
       if (body)
