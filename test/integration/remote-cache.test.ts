@@ -6,11 +6,12 @@
  * read-only, credentials, and a deterministic failure shared like a success.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { BuildEvent } from '../../src/build/index.js';
+import { LocalCache, RemoteCache } from '../../src/cache/index.js';
 import { decodeActionResult, remoteActionKey } from '../../src/cache/remote-protocol.js';
 import type { Fingerprint } from '../../src/plan/index.js';
 import { makeProject, removeProjects, runCli } from '../unit/build-cli-helpers.js';
@@ -285,6 +286,34 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
     // The benchmark behind the failed validation is blocked (counted failed), never looked up.
     assert.match(second.stdout, /^total\s+36\s+0\s+34\s+2\s+0\s/m);
     assert.match(remoteLine(second.stdout), /: 35 hits, 0 misses, 0 uploads/);
+  });
+
+  it("warns once, with the fix, when nginx's default 1 MiB body limit refuses a large file, and uploads the rest", async () => {
+    const server = await nginx({ clientMaxBodySize: '1m' });
+    const dir = await makeProject();
+    const said: string[] = [];
+    const cache = new RemoteCache(new LocalCache(path.join(dir, 'cache')), {
+      url: new URL(server.url),
+      onWarning: (message) => said.push(message),
+    });
+    const store = async (fp: Fingerprint, bytes: Buffer) => {
+      const pending = await cache.begin();
+      await writeFile(path.join(pending.outDir, 'model.bin'), bytes);
+      await cache.put(fp, pending, { stepId: 'm/convert', result: { status: 'ok' } });
+    };
+    await store('1'.repeat(64) as Fingerprint, randomBytes(3 << 20));
+    await store('2'.repeat(64) as Fingerprint, randomBytes(1000));
+    await cache.flush();
+    cache.close();
+    assert.equal(said.length, 1, said.join('\n'));
+    assert.match(
+      said[0]!,
+      /^upload of cache entry 1{12} refused as too large \(HTTP 413 Request Entity Too Large for PUT cas\/[0-9a-f]{12}…\); raise the server's body size limit \(nginx: client_max_body_size 0\)$/,
+    );
+    assert.deepEqual(await readdir(path.join(server.root, 'ac')), [remoteActionKey('2'.repeat(64) as Fingerprint)]);
+    const stats = cache.stats();
+    assert.equal(stats.uploaded, 1);
+    assert.equal(stats.notUploaded, 1);
   });
 
   it('refuses wrong usage before building', async () => {
