@@ -26,10 +26,10 @@ export class UsageError extends EdgezooError {
   }
 }
 
-/** A step (or the tool call inside it) was cancelled (Ctrl-C); its processes were killed. */
+/** Work was cancelled (Ctrl-C, or its caller gave up): its child processes were killed. */
 export class StepCancelledError extends EdgezooError {
-  constructor(what: string) {
-    super('CANCELLED', `${what} was cancelled`);
+  constructor(what: string, options: { cause?: unknown } = {}) {
+    super('CANCELLED', `${what} was cancelled`, options);
   }
 }
 

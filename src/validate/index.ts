@@ -49,7 +49,6 @@ export {
   type OutputComparison,
   type OutputMatch,
 } from './compare.js';
-export { globFiles } from './glob.js';
 export { loadOutputs, saveOutputs } from './outputs-store.js';
 export { seededRandom } from './random.js';
 export {

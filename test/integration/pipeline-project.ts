@@ -14,7 +14,7 @@ import { envDef } from '../../src/toolchain/envs.js';
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(repo, 'src', 'cli', 'edgezoo.mjs');
 const fixture = path.join(repo, 'test', 'fixtures', 'tiny-cnn');
-// The env `edgezoo setup` made (EDGEZOO_ENVS_DIR when set, as the build itself reads it).
+/** The torch env's Python, wherever EDGEZOO_ENVS_DIR puts the envs. */
 export const torchPython = envDef('torch').python;
 
 export interface CliRun {
@@ -47,6 +47,23 @@ export function run(
 /** The real CLI in `root`. */
 export function runCli(root: string, args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   return run(process.execPath, [cli, ...args], { cwd: root, env });
+}
+
+/** The real CLI in `root` with the step runners exported by `runnersModule` (see test/support). */
+export function runCliWithRunners(
+  root: string,
+  runnersModule: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliRun> {
+  return run(
+    process.execPath,
+    [path.join(repo, 'test', 'support', 'edgezoo-with-runners.mjs'), runnersModule, ...args],
+    {
+      cwd: root,
+      env,
+    },
+  );
 }
 
 export async function sha256Of(file: string): Promise<string> {
