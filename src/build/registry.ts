@@ -1,7 +1,7 @@
 import type { StepKind } from '../plan/types.js';
 import type { StepRunner, StepRunners } from './types.js';
 
-/** Step runners by kind; converter backends register theirs here. */
+/** Step runners by kind: what the executor runs each planned step with. */
 export class StepRunnerRegistry {
   private readonly runners = new Map<StepKind, StepRunner>();
 
@@ -22,12 +22,4 @@ export class StepRunnerRegistry {
   kinds(): StepKind[] {
     return [...this.runners.keys()];
   }
-}
-
-/** The process-wide registry the CLI builds with. */
-export const defaultRegistry = new StepRunnerRegistry();
-
-/** Registers the runner of a step kind in the default registry (a later call replaces it). */
-export function registerStepRunner(kind: StepKind, runner: StepRunner): void {
-  defaultRegistry.register(kind, runner);
 }

@@ -1,3 +1,4 @@
+import type { RemoteCacheStats } from '../cache/index.js';
 import type { JsonValue, PlannedStep, StepKind } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
 
@@ -24,7 +25,7 @@ export interface StepContext {
   failedDeps: Record<string, string>;
   /** Appends one line to the step's log file (artifacts/logs/<model>/<step>.log). */
   log: (line: string) => void;
-  /** Aborted on Ctrl-C: pass it to child processes (see `spawnTied`) and stop early. */
+  /** Aborted on Ctrl-C: pass it to the worker pool or `runCommand`, which kill what they started, and stop early. */
   signal: AbortSignal;
   /** The recipe of the step's model. Use only what the step's params hold; the rest is not in the fingerprint. */
   recipe: Recipe;
@@ -78,7 +79,9 @@ export type BuildEvent =
   | { type: 'log'; step: string; model: string; line: string }
   /** Something a person should know that is not a step's outcome (a corrupt cache entry evicted). */
   | { type: 'warning'; message: string }
-  | ({ type: 'summary' } & BuildSummary);
+  | ({ type: 'summary' } & BuildSummary)
+  /** After the summary, when a remote cache was used: its hits, misses and uploads. */
+  | ({ type: 'remote-cache' } & RemoteCacheStats);
 
 /** Counts and time of one model's build. */
 export interface ModelSummary {

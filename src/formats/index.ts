@@ -1,7 +1,8 @@
 /**
  * The model-format registry, netron-style: each format recognises its files (`match`) and opens
- * them (`inspect`, `formatSummary`). `edgezoo inspect` and anything else that gets "some model
- * file" dispatch through here. To add a format, add its entry to `formats`.
+ * them (`inspect`, `formatSummary`). `edgezoo inspect` dispatches through here; the build's
+ * convert and validate runners still switch on the format themselves, so a new format needs
+ * its branches there as well as an entry in `formats`.
  */
 import { open as openFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -14,8 +14,10 @@ import {
   type EnvDef,
   type EnvName,
 } from './envs.js';
-import { openvinoConsentFile, openvinoTelemetryOff, runCommand, staleReason, tailLines } from './setup.js';
+import { runCommand, tailLines } from './process.js';
+import { openvinoConsentFile, openvinoTelemetryOff, staleReason } from './setup.js';
 import { readFile } from 'node:fs/promises';
+import pLimit from 'p-limit';
 
 export interface DoctorCheck {
   env: EnvName;
@@ -161,7 +163,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorReport>
   }
 
   // Two at a time: the machine has two cores and most probes import TensorFlow or torch.
-  const checks = (await mapLimit(tasks, 2, (t) => t())).flat();
+  const checks = (await pLimit(2).map(tasks, (task) => task())).flat();
   for (const check of checks) {
     const env = envs.find((e) => e.env === check.env);
     if (check.ok && env?.stale) {
@@ -305,17 +307,4 @@ async function probeCli(
     check.hint = SETUP_HINT;
   }
   return check;
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }

@@ -1,9 +1,10 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ComparedOutputs } from './compare.js';
 import { ValidateError } from './errors.js';
 import { readNpy, writeNpy } from './npy.js';
 import type { QuantizationParams } from './transforms.js';
+import { replaceAtomically } from '../util/atomic-write.js';
 
 /** index.json of a saved outputs folder. */
 interface OutputsIndex {
@@ -12,29 +13,28 @@ interface OutputsIndex {
 }
 
 /**
- * Saves outputs (e.g. the reference's, computed once per model and reused by every artifact's
- * validate step through the cache) as `<index>.npy` files plus `index.json` keeping names,
- * order, layouts and quantisation. Written into a temporary folder, then renamed into `dir`.
+ * Saves outputs (the reference model's, kept under artifacts/references/ and reused by every
+ * artifact's validate step) as `<index>.npy` files plus `index.json` keeping names, order,
+ * layouts and quantisation. Written into a temporary folder, then renamed into `dir`.
  */
 export async function saveOutputs(dir: string, outputs: ComparedOutputs): Promise<void> {
-  const temporary = `${dir}.tmp-${process.pid}`;
-  await rm(temporary, { recursive: true, force: true });
-  await mkdir(temporary, { recursive: true });
-  const index: OutputsIndex = { format: 'edgezoo-outputs/1', outputs: [] };
-  let position = 0;
-  for (const [name, output] of Object.entries(outputs)) {
-    const file = `${position++}.npy`;
-    await writeNpy(path.join(temporary, file), output.tensor);
-    index.outputs.push({
-      name,
-      file,
-      ...(output.layout ? { layout: output.layout } : {}),
-      ...(output.quantization ? { quantization: output.quantization } : {}),
-    });
-  }
-  await writeFile(path.join(temporary, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
-  await rm(dir, { recursive: true, force: true });
-  await rename(temporary, dir);
+  await mkdir(path.dirname(dir), { recursive: true });
+  await replaceAtomically(dir, async (temporary) => {
+    await mkdir(temporary, { recursive: true });
+    const index: OutputsIndex = { format: 'edgezoo-outputs/1', outputs: [] };
+    let position = 0;
+    for (const [name, output] of Object.entries(outputs)) {
+      const file = `${position++}.npy`;
+      await writeNpy(path.join(temporary, file), output.tensor);
+      index.outputs.push({
+        name,
+        file,
+        ...(output.layout ? { layout: output.layout } : {}),
+        ...(output.quantization ? { quantization: output.quantization } : {}),
+      });
+    }
+    await writeFile(path.join(temporary, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
+  });
 }
 
 /** Loads outputs written by `saveOutputs`. */

@@ -17,7 +17,7 @@ import { buildModel, loadModel, saveModel } from '../../src/formats/onnx/index.j
 import { inspectTflite } from '../../src/formats/tflite/index.js';
 import { loadRecipe } from '../../src/recipe/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
-import { runInWorker, stopSharedWorkerPool } from '../../src/toolchain/pool.js';
+import { openWorkerSession, runInWorker, stopSharedWorkerPool } from '../../src/toolchain/pool.js';
 import {
   loadSamples,
   OnnxRuntimeRunner,
@@ -42,13 +42,12 @@ function artifactOf(stepId: string): { dir: string; artifact: ArtifactJson } {
   return { dir, artifact: JSON.parse(readFileSync(path.join(dir, ARTIFACT_JSON_FILE), 'utf8')) as ArtifactJson };
 }
 
-const worker = { call: (op: string, args: Record<string, unknown>) => runInWorker('tf', op, args) };
-
 async function openRunner(format: string, file: string): Promise<ModelRunner> {
   const runner: ModelRunner =
     format === 'onnx'
       ? new OnnxRuntimeRunner()
-      : new WorkerModelRunner(format === 'tflite' ? 'litert' : 'openvino', worker);
+      : // A session: the model stays in the one worker that loaded it (given back on dispose).
+        new WorkerModelRunner(format === 'tflite' ? 'litert' : 'openvino', openWorkerSession('tf'));
   await runner.load(file);
   return runner;
 }
@@ -262,7 +261,7 @@ describe('tiny CNN through every target', () => {
           assert.equal(meta['edgezoo.recipe_fingerprint']?.length, 64);
         }
         if (format === 'openvino') {
-          const info = await runInWorker<{ edgezoo: Record<string, string> }>('tf', 'openvino.info', {
+          const info = await runInWorker('tf', 'openvino.info', {
             model: path.join(dir, 'model.xml'),
           });
           assert.equal(info.edgezoo['edgezoo.name'], 'tiny-cnn');

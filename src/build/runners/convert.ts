@@ -214,12 +214,12 @@ export async function runConvertStep(step: PlannedStep, ctx: StepContext): Promi
           `[edgezoo] warning: ${output.primary} needs Flex ops (${summary.flags.flexOps.join(', ')}), which most edge runtimes lack`,
         );
     } else {
-      const info = await runInWorker<{
-        inputs: Array<{ name: string; shape: number[] }>;
-        outputs: Array<{ name: string; shape: number[] }>;
-        ops: Record<string, number>;
-        edgezoo: Record<string, string>;
-      }>('tf', 'openvino.info', { model: primaryPath }, { signal: ctx.signal, log: ctx.log });
+      const info = await runInWorker(
+        'tf',
+        'openvino.info',
+        { model: primaryPath },
+        { signal: ctx.signal, log: ctx.log },
+      );
       if (!info.edgezoo['edgezoo.name'])
         throw new Error(`${output.primary} lost its rt_info edgezoo entries (ovc backend bug)`);
       layouts = JSON.parse(info.edgezoo['edgezoo.layouts'] ?? '{}') as Record<string, string>;

@@ -18,7 +18,6 @@ import type { PlannedStep } from '../../plan/types.js';
 import type { FileLocation, Precision, Recipe, TargetFormat } from '../../recipe/types.js';
 import type { ArtifactValidation, QuantizationParams, TensorInfo } from '../../validate/index.js';
 import {
-  sha256File,
   writeModelVersion,
   type ArtifactInput,
   type BenchmarkFigures,
@@ -28,6 +27,7 @@ import {
   type TensorSignature,
   type ValidationFigures,
 } from '../../zoo/index.js';
+import { sha256File } from '../../util/hash.js';
 import type { StepContext } from '../types.js';
 import type { BenchmarkRecord } from './benchmark.js';
 import { readArtifactRecord, type ArtifactRecord, type ArtifactTensors } from './validate.js';

@@ -12,7 +12,7 @@ export type {
   TorchSource,
 } from './types.js';
 export { CONVERTER_BACKENDS, NoBackendError, convertBackend, prepareBackends } from './registry.js';
-export { ConverterError, keyLogLines, runConverterOp, stepLogFile, unsupportedOpNodes } from './run-tool.js';
+export { ConverterError, keyLogLines, runConverterOp, stepLogFile, unsupportedOpLines } from './run-tool.js';
 export { ONNX2TF_REPLACEMENTS_FILE } from './onnx-prepare.js';
 export { tfliteSignature } from './onnx2tf.js';
 export { channelsLast, convertedLayout, defaultLayout } from './layouts.js';
