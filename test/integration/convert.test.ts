@@ -12,7 +12,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ARTIFACT_JSON_FILE, type ArtifactJson } from '../../src/build/runners/index.js';
+import { ARTIFACT_FILE, type ArtifactRecord } from '../../src/build/step-files.js';
 import { buildModel, loadModel, saveModel } from '../../src/formats/onnx/index.js';
 import { inspectTflite } from '../../src/formats/tflite/index.js';
 import { loadRecipe } from '../../src/recipe/index.js';
@@ -36,10 +36,13 @@ let root: string;
 let outputs: Record<string, string> = {};
 const buildFailures: string[] = [];
 
-function artifactOf(stepId: string): { dir: string; artifact: ArtifactJson } {
+function artifactOf(stepId: string): { dir: string; artifact: ArtifactRecord } {
   const dir = outputs[stepId];
   assert.ok(dir, `${stepId} was not built (failures: ${buildFailures.join('; ')})`);
-  return { dir, artifact: JSON.parse(readFileSync(path.join(dir, ARTIFACT_JSON_FILE), 'utf8')) as ArtifactJson };
+  return {
+    dir,
+    artifact: ARTIFACT_FILE.schema.parse(JSON.parse(readFileSync(path.join(dir, ARTIFACT_FILE.name), 'utf8'))),
+  };
 }
 
 const worker = { call: (op: string, args: Record<string, unknown>) => runInWorker('tf', op, args) };

@@ -64,7 +64,7 @@ async function swapOutputNames(dir: string): Promise<void> {
   saveModel(model, file);
 }
 
-const spoilingConvert: StepRunner = async (step, ctx) => {
+const spoilingConvert: StepRunner<'convert'> = async (step, ctx) => {
   const result = await runConvertStep(step, ctx);
   const target = step.target ? `${step.target.format}/${step.target.precision}` : '';
   if (step.model === 'tiny-weights' && target === 'onnx/fp32') await perturbWeights(ctx.outDir);

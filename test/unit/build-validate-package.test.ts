@@ -13,8 +13,8 @@ import { runPackageStep } from '../../src/build/runners/package.js';
 import { runValidateStep } from '../../src/build/runners/validate.js';
 import type { StepContext, StepInput, StepResult } from '../../src/build/types.js';
 import { buildModel, encodeModel, type BuildModelSpec } from '../../src/formats/onnx/index.js';
-import { planBuild } from '../../src/plan/index.js';
-import type { PlannedStep } from '../../src/plan/types.js';
+import { BUILTIN_CATALOGUE } from '../../src/catalogue/index.js';
+import { planBuild, stepOfKind, type PlannedStepOf, type StepKind } from '../../src/plan/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
 import { seededRandom } from '../../src/validate/index.js';
 import { parseManifest } from '../../src/zoo/index.js';
@@ -96,6 +96,8 @@ function convertOutput(name: string, model: Uint8Array, signature: Record<string
     inspect: { transposeCount: 0, flexOps: [], customOps: [], quantizationKind: 'none', opCount: 5 },
     bytes: model.length,
     sizeRatio: 1,
+    layouts: {},
+    metadataLocation: 'onnx-metadata_props',
   };
   writeFileSync(path.join(dir, 'artifact.json'), JSON.stringify(record));
   return { dir, files: ['artifact.json', 'model.onnx'], result: ok };
@@ -116,13 +118,14 @@ function context(
     signal: new AbortController().signal,
     recipe,
     projectRoot: root,
+    catalogue: BUILTIN_CATALOGUE,
   };
 }
 
-function step(id: string): PlannedStep {
+function step<K extends StepKind>(id: string, kind: K): PlannedStepOf<K> {
   const found = stepById.get(id);
   assert.ok(found, id);
-  return found;
+  return stepOfKind(found, kind);
 }
 
 const fetched: StepInput = { dir: fetchDir, files: ['source.onnx'], result: ok };
@@ -137,7 +140,7 @@ test('the same model passes, with an output renamed by the converter followed th
     outputMapping: { logits: 'Identity:0' },
   });
   const ctx = context('validate-fp32', { 'clf/convert/onnx/fp32': passedConvert, 'clf/fetch': fetched });
-  const result = (await runValidateStep(step('clf/validate/onnx/fp32'), ctx)) as StepResult;
+  const result = (await runValidateStep(step('clf/validate/onnx/fp32', 'validate'), ctx)) as StepResult;
   assert.equal(result.status, 'ok', JSON.stringify(result));
   const validation = JSON.parse(readFileSync(path.join(ctx.outDir, 'validation.json'), 'utf8'));
   assert.equal(validation.status, 'passed');
@@ -158,7 +161,7 @@ test('the same model passes, with an output renamed by the converter followed th
 test('a perturbed artifact is a deterministic failure naming the metric', async () => {
   failedConvert = convertOutput('convert-fp16', classifier({ convScale: 1.3 }));
   const ctx = context('validate-fp16', { 'clf/convert/onnx/fp16': failedConvert, 'clf/fetch': fetched });
-  const result = (await runValidateStep(step('clf/validate/onnx/fp16'), ctx)) as StepResult;
+  const result = (await runValidateStep(step('clf/validate/onnx/fp16', 'validate'), ctx)) as StepResult;
   assert.equal(result.status, 'failed');
   assert.match(
     (result as { reason: string }).reason,
@@ -173,7 +176,7 @@ test('benchmark.json has load time, median and p90 per thread count and peak mem
     'clf/convert/onnx/fp32': passedConvert,
     'clf/validate/onnx/fp32': passedValidation,
   });
-  const result = (await runBenchmarkStep(step('clf/benchmark/onnx/fp32'), ctx)) as StepResult;
+  const result = (await runBenchmarkStep(step('clf/benchmark/onnx/fp32', 'benchmark'), ctx)) as StepResult;
   assert.equal(result.status, 'ok');
   const record = JSON.parse(readFileSync(path.join(ctx.outDir, 'benchmark.json'), 'utf8'));
   assert.equal(record.runtime, 'onnxruntime');
@@ -199,7 +202,7 @@ test('package lists the passed artifact with figures, the failed one with its re
       'clf/benchmark/onnx/fp16': 'blocked by clf/validate/onnx/fp16',
     },
   );
-  await runPackageStep(step('clf/package'), ctx);
+  await runPackageStep(step('clf/package', 'package'), ctx);
   assert.deepEqual(readdirSync(ctx.outDir).sort(), ['README.md', 'clf-1.0.0-onnx-fp32.onnx', 'manifest.json']);
   const manifest = parseManifest(readFileSync(path.join(ctx.outDir, 'manifest.json'), 'utf8'), 'manifest.json');
   assert.equal(manifest.artifacts.length, 1);

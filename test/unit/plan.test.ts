@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PlanError, planBuild, canonicalJson, type BuildPlan, type PlannedStep } from '../../src/plan/index.js';
+import {
+  PlanError,
+  planBuild,
+  canonicalJson,
+  stepOfKind,
+  type BuildPlan,
+  type PlannedStep,
+} from '../../src/plan/index.js';
 import { makeRecipe, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
 
 const byId = (plan: BuildPlan) => new Map(plan.steps.map((step) => [step.id, step]));
@@ -81,8 +88,8 @@ describe('planBuild', () => {
       { model: 'm', target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' },
     ]);
     assert.ok(!plan.steps.some((step) => step.id.includes('int16-act')));
-    const pkg = byId(plan).get('m/package')!;
-    assert.deepEqual(pkg.params['skipped'], [{ target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' }]);
+    const pkg = stepOfKind(byId(plan).get('m/package')!, 'package');
+    assert.deepEqual(pkg.params.skipped, [{ target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' }]);
   });
 
   it('routes litert-torch conversions from the fetched weights and the model code, not from ONNX', () => {

@@ -20,11 +20,5 @@ export function registerBuiltinRunners(registry: StepRunnerRegistry): void {
 }
 
 export { runFetchStep, FETCHED_FILE_NAMES } from './fetch.js';
-export { runPrepareStep, PREPARED_MODEL_FILE, PREPARE_JSON_FILE, type PrepareParams } from './prepare.js';
-export {
-  runConvertStep,
-  ARTIFACT_JSON_FILE,
-  type ArtifactJson,
-  type ArtifactInspection,
-  type ConvertParams,
-} from './convert.js';
+export { runPrepareStep, PREPARED_MODEL_FILE } from './prepare.js';
+export { runConvertStep } from './convert.js';

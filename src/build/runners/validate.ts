@@ -12,21 +12,13 @@
  * deterministic `{status: 'failed'}` (cached); a runtime that crashes is an error (retried).
  */
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../../errors.js';
 import { artifactPaths } from '../../paths.js';
 import { canonicalJson } from '../../plan/index.js';
-import type { PlannedStep } from '../../plan/types.js';
-import type {
-  InputSpec,
-  OutputSpec,
-  Precision,
-  Preprocess,
-  Recipe,
-  TargetFormat,
-  Tolerance,
-} from '../../recipe/types.js';
+import type { PlannedStepOf, ValidateParams } from '../../plan/index.js';
+import type { Recipe, TargetFormat, Tolerance } from '../../recipe/types.js';
 import { openWorkerSession, type WorkerSession } from '../../toolchain/pool.js';
 import { WorkerCrashedError, WorkerOpError } from '../../toolchain/worker.js';
 import {
@@ -48,34 +40,23 @@ import {
   type OnnxDiagnosis,
   type RunnerWorker,
   WORKER_OPS,
-  type TensorInfo,
 } from '../../validate/index.js';
+import type { Catalogue } from '../../catalogue/catalogue.js';
+import {
+  ARTIFACT_FILE,
+  readStepFile,
+  TENSORS_FILE,
+  VALIDATION_FILE,
+  writeStepFile,
+  type ArtifactRecord,
+  type TensorsRecord,
+} from '../step-files.js';
 import type { StepContext, StepInput, StepResult } from '../types.js';
-import { ARTIFACT_JSON_FILE, type ArtifactJson } from './convert.js';
 import { FETCHED_FILE_NAMES } from './fetch.js';
 
-/** `artifact.json` of a convert step, as the convert runner writes it (one type for both sides of the contract). */
-export type ArtifactRecord = ArtifactJson;
-
-/** Reads and minimally checks `artifact.json` in a convert step's folder. */
-export async function readArtifactRecord(convertDir: string): Promise<ArtifactRecord> {
-  let record: ArtifactRecord;
-  try {
-    record = JSON.parse(await readFile(path.join(convertDir, ARTIFACT_JSON_FILE), 'utf8')) as ArtifactRecord;
-  } catch (error) {
-    throw new EdgezooError(
-      'ARTIFACT_RECORD_MISSING',
-      `${convertDir}: the convert step left no readable artifact.json`,
-      { cause: error },
-    );
-  }
-  if (typeof record.primary !== 'string' || path.basename(record.primary) !== record.primary) {
-    throw new EdgezooError(
-      'ARTIFACT_RECORD_INVALID',
-      `${convertDir}/artifact.json: "primary" must name a file of the folder`,
-    );
-  }
-  return record;
+/** Reads and checks `artifact.json` in a convert step's folder. */
+export function readArtifactRecord(convertDir: string): Promise<ArtifactRecord> {
+  return readStepFile(convertDir, ARTIFACT_FILE);
 }
 
 /**
@@ -86,26 +67,6 @@ export function validationSignature(record: ArtifactRecord): ArtifactSignature {
   const { outputMapping, ...signature } = record.signature ?? {};
   if (outputMapping && !signature.outputNames) signature.outputNames = outputMapping;
   return signature;
-}
-
-/** The params the planner gives a validate step (src/plan/plan.ts). */
-export interface ValidateParams {
-  model: string;
-  format: TargetFormat;
-  precision: Precision;
-  reference:
-    | { kind: 'onnx' | 'tflite'; sha256: string }
-    | {
-        kind: 'pytorch';
-        factory: { module: string; function: string; isFile: boolean };
-        kwargs: Record<string, unknown>;
-        weightsSha256: string | null;
-      };
-  inputs: InputSpec[];
-  outputs: OutputSpec[];
-  preprocess: Preprocess;
-  validation: Recipe['validation'];
-  tolerance: { byPrecision: Tolerance | null; byTarget: Tolerance | null };
 }
 
 /**
@@ -207,20 +168,13 @@ export class ReloadingRunnerWorker implements RunnerWorker {
   }
 }
 
-/** An unloaded runner for an artifact of `format`, in the runtime a user would use. */
+/** An unloaded runner for an artifact of `format`, in the runtime a user would use (the format's). */
 export function artifactRunner(
   format: TargetFormat,
-  ctx: Pick<StepContext, 'signal' | 'log'>,
+  ctx: Pick<StepContext, 'signal' | 'log'> & { catalogue: Catalogue },
   threads = 1,
 ): ModelRunner {
-  switch (format) {
-    case 'onnx':
-      return new OnnxRuntimeRunner({ threads });
-    case 'tflite':
-      return new WorkerModelRunner('litert', stepWorker('tf', ctx), { threads });
-    case 'openvino':
-      return new WorkerModelRunner('openvino', stepWorker('tf', ctx), { threads });
-  }
+  return ctx.catalogue.requireFormat(format).runtime.open({ worker: (env) => stepWorker(env, ctx) }, threads);
 }
 
 /** The dependency input whose id ends with `suffix` (`/fetch`, `/convert/tflite/int8`). */
@@ -363,16 +317,9 @@ function resultFigures(validation: ArtifactValidation) {
   return figures;
 }
 
-/** The artifact's tensors as its runtime reported them (`tensors.json`). */
-export interface ArtifactTensors {
-  runtime: ModelRunner['runtime'];
-  inputs: TensorInfo[];
-  outputs: TensorInfo[];
-}
-
 /** The validate step runner (see the module comment). */
-export async function runValidateStep(step: PlannedStep, ctx: StepContext): Promise<StepResult> {
-  const params = step.params as unknown as ValidateParams;
+export async function runValidateStep(step: PlannedStepOf<'validate'>, ctx: StepContext): Promise<StepResult> {
+  const params = step.params;
   const target = `${params.format}/${params.precision}`;
   const convert = inputOf(ctx, `${params.model}/convert/${target}`);
   const fetchDir = ctx.inputs[`${params.model}/fetch`]?.dir;
@@ -387,7 +334,7 @@ export async function runValidateStep(step: PlannedStep, ctx: StepContext): Prom
   const runner = artifactRunner(params.format, ctx);
   await runner.load(path.join(convert.dir, record.primary));
   let validation: ArtifactValidation;
-  let tensors: ArtifactTensors;
+  let tensors: TensorsRecord;
   try {
     tensors = { runtime: runner.runtime, inputs: runner.inputs(), outputs: runner.outputs() };
     try {
@@ -405,36 +352,26 @@ export async function runValidateStep(step: PlannedStep, ctx: StepContext): Prom
       // artifact's): as deterministic as a metric out of tolerance, so cached as a failure.
       if (!(error instanceof TensorError)) throw error;
       const reason = `the artifact cannot take the validation samples: ${error.message}`;
-      await writeFile(
-        path.join(ctx.outDir, 'validation.json'),
-        `${JSON.stringify(
-          {
-            status: 'failed',
-            reason,
-            format: params.format,
-            precision: params.precision,
-            runtime: runner.runtime,
-            samples: samples.samples.length,
-            synthetic: samples.synthetic,
-            outputs: [],
-            unmatchedArtifactOutputs: [],
-          },
-          null,
-          2,
-        )}\n`,
-      );
-      await writeFile(path.join(ctx.outDir, 'tensors.json'), `${JSON.stringify(tensors, null, 2)}\n`);
+      await writeStepFile(ctx.outDir, VALIDATION_FILE, {
+        status: 'failed',
+        reason,
+        format: params.format,
+        precision: params.precision,
+        runtime: runner.runtime,
+        samples: samples.samples.length,
+        synthetic: samples.synthetic,
+        outputs: [],
+        unmatchedArtifactOutputs: [],
+      });
+      await writeStepFile(ctx.outDir, TENSORS_FILE, tensors);
       return { status: 'failed', reason };
     }
   } finally {
     await runner.dispose();
   }
   const reason = validation.status === 'failed' ? failureReason(validation) : undefined;
-  await writeFile(
-    path.join(ctx.outDir, 'validation.json'),
-    `${JSON.stringify(reason ? { ...validation, reason } : validation, null, 2)}\n`,
-  );
-  await writeFile(path.join(ctx.outDir, 'tensors.json'), `${JSON.stringify(tensors, null, 2)}\n`);
+  await writeStepFile(ctx.outDir, VALIDATION_FILE, reason ? { ...validation, reason } : validation);
+  await writeStepFile(ctx.outDir, TENSORS_FILE, tensors);
   ctx.log(
     `${target}: ${validation.status} on ${validation.samples} ${samples.synthetic ? 'synthetic ' : ''}samples in ${runner.runtime}`,
   );
@@ -453,12 +390,12 @@ export type ArtifactDiagnosis = { supported: true; diagnosis: OnnxDiagnosis } | 
  * TFLite and OpenVINO artifacts rename and fuse tensors, so they are not diagnosed (yet).
  */
 export async function diagnoseFailedArtifact(
-  step: PlannedStep,
+  step: PlannedStepOf<'validate'>,
   outputsOf: (stepId: string) => Promise<string | undefined>,
   recipe: Recipe,
   projectRoot: string,
 ): Promise<ArtifactDiagnosis> {
-  const params = step.params as unknown as ValidateParams;
+  const params = step.params;
   if (params.format !== 'onnx') {
     return {
       supported: false,

@@ -15,7 +15,8 @@ import type { Precision } from '../../recipe/types.js';
 import type { ArtifactSignature, QuantizationParams } from '../../validate/index.js';
 import { convertedLayout, defaultLayout, layoutFromDims, numericShape } from './layouts.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
-import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+import type { BackendSpec } from '../../catalogue/types.js';
+import type { ConvertJob, ConvertOutput } from './types.js';
 
 /** Which of onnx2tf's outputs (`model_<suffix>.tflite`) is each precision. */
 const ONNX2TF_SUFFIX: Partial<Record<Precision, string>> = {
@@ -28,13 +29,25 @@ const ONNX2TF_SUFFIX: Partial<Record<Precision, string>> = {
   'int16-act': 'integer_quant_with_int16_act',
 };
 
-export const onnx2tfBackend: ConverterBackend = {
+export const onnx2tfBackend: BackendSpec = {
   name: 'onnx2tf',
-  tools: ['onnx2tf', 'tensorflow'],
+  summary: 'any source, via ONNX',
+  stage: 'convert',
   from: 'onnx',
   to: 'tflite',
   precisions: ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'],
   env: 'tf',
+  tools: ['onnx2tf', 'tensorflow'],
+  cacheKeyTools: ['onnx2tf'],
+  requires: [
+    { env: 'tf', distribution: 'onnx2tf', probes: [{ cli: ['onnx2tf', '-h'] }] },
+    // onnx2tf starts onnxsim by name when it simplifies.
+    { env: 'tf', distribution: 'onnxsim', probes: [{ cli: ['onnxsim', '-h'] }] },
+    { env: 'tf', distribution: 'tensorflow', probes: [{ import: 'tensorflow', smoke: 'tensorflow-add' }] },
+    { env: 'tf', distribution: 'tf-keras', probes: [] },
+  ],
+  memory: 'tensorflow',
+  strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const suffix = ONNX2TF_SUFFIX[job.precision]!;
     const integer = job.precision === 'int8' || job.precision === 'int16-act';
