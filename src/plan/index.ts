@@ -26,6 +26,7 @@ export type {
   PackageParams,
   PrepareParams,
   ProvenanceParams,
+  ReferenceParams,
   SourceParams,
   StepParamsByKind,
   ToleranceParams,

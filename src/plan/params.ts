@@ -75,18 +75,31 @@ export interface ConvertParams {
   source?: SourceParams;
 }
 
+/**
+ * reference: the source model run by its own runtime (onnxruntime, LiteRT, PyTorch) on the
+ * validation samples, once per model; every validate step of the model compares against it.
+ */
+export interface ReferenceParams {
+  model: string;
+  source: SourceParams;
+  inputs: InputSpec[];
+  outputs: OutputSpec[];
+  preprocess: Preprocess;
+  /** Which samples (or, with none, the seed of the random inputs); not `topk`, which only judging uses. */
+  samples: Pick<Recipe['validation'], 'samples' | 'count' | 'seed'>;
+}
+
 /** The two tolerance overrides that apply to one artifact. */
 export interface ToleranceParams {
   byPrecision: Tolerance | null;
   byTarget: Tolerance | null;
 }
 
-/** validate: one artifact against the source model run by its own runtime. */
+/** validate: one artifact against the reference step's outputs, on the same samples. */
 export interface ValidateParams {
   model: string;
   format: TargetFormat;
   precision: Precision;
-  reference: SourceParams;
   inputs: InputSpec[];
   outputs: OutputSpec[];
   preprocess: Preprocess;
@@ -124,6 +137,7 @@ export interface StepParamsByKind {
   fetch: FetchParams;
   prepare: PrepareParams;
   convert: ConvertParams;
+  reference: ReferenceParams;
   validate: ValidateParams;
   benchmark: BenchmarkParams;
   package: PackageParams;

@@ -52,7 +52,8 @@ type StepDraft = DistributiveOmit<PlannedStep, 'model' | 'fingerprint' | 'memory
 
 /**
  * Plans the build of `recipes`: per recipe a DAG fetch -> prepare -> convert[format,
- * precision] -> validate -> benchmark -> package, with a fingerprint per step. Pure: it reads
+ * precision] -> validate (against the model's one reference step) -> benchmark -> package, with
+ * a fingerprint per step. Pure: it reads
  * no file; local inputs come in as `inputDigests` (see `computeInputDigests`). Formats,
  * converters and their tools come from `catalogue`.
  * Throws `PlanError` for a recipe asking for a road that does not exist.
@@ -198,6 +199,28 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
     });
   }
 
+  // The source's outputs on the validation samples, computed once for every artifact's validation.
+  const referenceId = `${model}/reference`;
+  if (wanted.length > 0) {
+    drafts.push({
+      id: referenceId,
+      kind: 'reference',
+      params: {
+        model,
+        source: sourceParams(recipe),
+        inputs: recipe.inputs,
+        outputs: recipe.outputs,
+        preprocess: recipe.preprocess,
+        samples: { samples: recipe.validation.samples, count: recipe.validation.count, seed: recipe.validation.seed },
+      },
+      // The source model run by its own runtime: it reads the fetched file (and the model code).
+      deps: sourceDeps,
+      inputFiles: [...sourceModelCode, ...(recipe.validation.samples ? [recipe.validation.samples] : [])],
+      resource: 'convert',
+      tools: [EDGEZOO_TOOL, catalogue.referenceTool(source.kind), ...factoryPackage],
+    });
+  }
+
   const artifactSteps: PackagedTarget[] = [];
   for (const [index, { format, precision }] of wanted.entries()) {
     const backend = convertersOf[index]!;
@@ -252,7 +275,6 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
         model,
         format,
         precision,
-        reference: sourceParams(recipe),
         inputs: recipe.inputs,
         outputs: recipe.outputs,
         preprocess: recipe.preprocess,
@@ -260,11 +282,10 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
         // Only the overrides that apply to this artifact, so tightening int8 does not rerun fp32.
         tolerance: { byPrecision: recipe.tolerances[precision] ?? null, byTarget: recipe.tolerances[suffix] ?? null },
       },
-      // The reference is the source model run by its own runtime: it reads the fetched file.
-      deps: [convertId, ...sourceDeps],
-      inputFiles: [...sourceModelCode, ...(recipe.validation.samples ? [recipe.validation.samples] : [])],
+      deps: [convertId, referenceId],
+      inputFiles: recipe.validation.samples ? [recipe.validation.samples] : [],
       resource: 'convert',
-      tools: [EDGEZOO_TOOL, runtimeTool, catalogue.referenceTool(source.kind), ...factoryPackage],
+      tools: [EDGEZOO_TOOL, runtimeTool],
     });
 
     const benchmarkId = `${model}/benchmark/${suffix}`;

@@ -11,7 +11,15 @@ export type Fingerprint = string & { readonly __brand: 'Fingerprint' };
 /** What a step does. Runners are registered per kind. */
 export type StepKind = keyof StepParamsByKind;
 
-export const STEP_KINDS: readonly StepKind[] = ['fetch', 'prepare', 'convert', 'validate', 'benchmark', 'package'];
+export const STEP_KINDS: readonly StepKind[] = [
+  'fetch',
+  'prepare',
+  'convert',
+  'reference',
+  'validate',
+  'benchmark',
+  'package',
+];
 
 /**
  * Which executor limiter admits a step:

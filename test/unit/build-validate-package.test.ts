@@ -10,13 +10,14 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { runBenchmarkStep } from '../../src/build/runners/benchmark.js';
 import { runPackageStep } from '../../src/build/runners/package.js';
+import { runReferenceStep } from '../../src/build/runners/reference.js';
 import { runValidateStep } from '../../src/build/runners/validate.js';
 import type { StepContext, StepInput, StepResult } from '../../src/build/types.js';
 import { buildModel, encodeModel, type BuildModelSpec } from '../../src/formats/onnx/index.js';
 import { BUILTIN_CATALOGUE } from '../../src/catalogue/index.js';
 import { planBuild, stepOfKind, type PlannedStepOf, type StepKind } from '../../src/plan/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
-import { seededRandom } from '../../src/validate/index.js';
+import { loadOutputs, seededRandom } from '../../src/validate/index.js';
 import { parseManifest } from '../../src/zoo/index.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-build-validate-'));
@@ -129,17 +130,29 @@ function step<K extends StepKind>(id: string, kind: K): PlannedStepOf<K> {
 }
 
 const fetched: StepInput = { dir: fetchDir, files: ['source.onnx'], result: ok };
+let reference: StepInput;
 let passedValidation: StepInput;
 let failedValidation: StepInput;
 let passedConvert: StepInput;
 let failedConvert: StepInput;
 let benchmark: StepInput;
 
+test('the reference step runs the source once in its own runtime and keeps its outputs', async () => {
+  const ctx = context('reference', { 'clf/fetch': fetched });
+  const result = (await runReferenceStep(step('clf/reference', 'reference'), ctx)) as StepResult;
+  assert.deepEqual(result, { status: 'ok', figures: { samples: 12, synthetic: true, outputs: 1 } });
+  assert.deepEqual(readdirSync(ctx.outDir).sort(), ['0.npy', 'index.json']);
+  const outputs = await loadOutputs(ctx.outDir);
+  assert.deepEqual(Object.keys(outputs), ['logits']);
+  assert.deepEqual(outputs.logits!.tensor.dims, [12, 10]);
+  reference = { dir: ctx.outDir, files: ['0.npy', 'index.json'], result };
+});
+
 test('the same model passes, with an output renamed by the converter followed through outputMapping', async () => {
   passedConvert = convertOutput('convert-fp32', classifier({ logitsName: 'Identity:0' }), {
     outputMapping: { logits: 'Identity:0' },
   });
-  const ctx = context('validate-fp32', { 'clf/convert/onnx/fp32': passedConvert, 'clf/fetch': fetched });
+  const ctx = context('validate-fp32', { 'clf/convert/onnx/fp32': passedConvert, 'clf/reference': reference });
   const result = (await runValidateStep(step('clf/validate/onnx/fp32', 'validate'), ctx)) as StepResult;
   assert.equal(result.status, 'ok', JSON.stringify(result));
   const validation = JSON.parse(readFileSync(path.join(ctx.outDir, 'validation.json'), 'utf8'));
@@ -153,14 +166,12 @@ test('the same model passes, with an output renamed by the converter followed th
     tensors.outputs.map((o: { name: string }) => o.name),
     ['Identity:0'],
   );
-  // The reference was computed once and kept for the model's other artifacts.
-  assert.equal(readdirSync(path.join(root, 'artifacts', 'references')).length, 1);
   passedValidation = { dir: ctx.outDir, files: ['tensors.json', 'validation.json'], result };
 });
 
 test('a perturbed artifact is a deterministic failure naming the metric', async () => {
   failedConvert = convertOutput('convert-fp16', classifier({ convScale: 1.3 }));
-  const ctx = context('validate-fp16', { 'clf/convert/onnx/fp16': failedConvert, 'clf/fetch': fetched });
+  const ctx = context('validate-fp16', { 'clf/convert/onnx/fp16': failedConvert, 'clf/reference': reference });
   const result = (await runValidateStep(step('clf/validate/onnx/fp16', 'validate'), ctx)) as StepResult;
   assert.equal(result.status, 'failed');
   assert.match(
@@ -168,7 +179,6 @@ test('a perturbed artifact is a deterministic failure naming the metric', async 
     /^output 'logits': max abs error \S+ exceeds the allowed \S+ \(atol 0\.001 \+ rtol 0\.02 × max\|reference\| \S+\)/,
   );
   failedValidation = { dir: ctx.outDir, files: ['tensors.json', 'validation.json'], result };
-  assert.equal(readdirSync(path.join(root, 'artifacts', 'references')).length, 1);
 });
 
 test('benchmark.json has load time, median and p90 per thread count and peak memory', async () => {

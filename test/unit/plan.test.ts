@@ -23,7 +23,7 @@ const changedIds = (a: BuildPlan, b: BuildPlan) =>
     .sort();
 
 describe('planBuild', () => {
-  it('plans fetch -> prepare -> convert -> validate -> benchmark -> package with readable ids', () => {
+  it('plans fetch -> prepare -> reference, convert -> validate -> benchmark -> package with readable ids', () => {
     const plan = planBuild(
       [
         makeRecipe('mobilenet-v2', {
@@ -41,6 +41,7 @@ describe('planBuild', () => {
       [
         'mobilenet-v2/fetch',
         'mobilenet-v2/prepare',
+        'mobilenet-v2/reference',
         'mobilenet-v2/convert/onnx/fp32',
         'mobilenet-v2/validate/onnx/fp32',
         'mobilenet-v2/benchmark/onnx/fp32',
@@ -56,6 +57,14 @@ describe('planBuild', () => {
     assert.equal(steps.get('mobilenet-v2/convert/tflite/int8')!.resource, 'heavy');
     assert.ok(steps.get('mobilenet-v2/convert/tflite/int8')!.tools.includes('onnx2tf'));
     assert.equal(steps.get('mobilenet-v2/fetch')!.resource, 'network');
+    // Every validation compares with the model's one reference, which reads the fetched source.
+    assert.deepEqual(steps.get('mobilenet-v2/reference')!.deps, ['mobilenet-v2/fetch']);
+    assert.ok(steps.get('mobilenet-v2/reference')!.tools.includes('onnxruntime-node'));
+    assert.deepEqual(steps.get('mobilenet-v2/validate/tflite/int8')!.deps, [
+      'mobilenet-v2/convert/tflite/int8',
+      'mobilenet-v2/reference',
+    ]);
+    assert.deepEqual(steps.get('mobilenet-v2/validate/tflite/int8')!.tools, ['edgezoo', 'ai-edge-litert']);
     assert.deepEqual(steps.get('mobilenet-v2/benchmark/onnx/fp32')!.deps, [
       'mobilenet-v2/convert/onnx/fp32',
       'mobilenet-v2/validate/onnx/fp32',
@@ -233,7 +242,8 @@ describe('planBuild', () => {
       times.push((used.user + used.system) / 1000);
     }
     const median = times.sort((a, b) => a - b)[2]!;
-    assert.equal(plan!.steps.length, 200 * (2 + 6 * 3 + 1));
+    // fetch, prepare, reference, 3 per target, package.
+    assert.equal(plan!.steps.length, 200 * (3 + 6 * 3 + 1));
     assert.ok(median < 200, `planning took ${median.toFixed(1)} ms`);
     const ids = new Set(plan!.steps.map((step: PlannedStep) => step.id));
     assert.equal(ids.size, plan!.steps.length);
