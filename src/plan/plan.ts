@@ -326,6 +326,13 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
 
 /** Targets the recipe asks for and does not skip, in catalogue format order. */
 function wantedTargets(recipe: Recipe, catalogue: Catalogue): Array<{ format: TargetFormat; precision: Precision }> {
+  // A recipe checked against another catalogue (a plugin's format) must not lose targets silently.
+  for (const format of Object.keys(recipe.targets))
+    if (!catalogue.format(format))
+      throw new PlanError(
+        recipe.name,
+        `target format "${format}" is not in the catalogue (${catalogue.formatNames().join(', ')})`,
+      );
   const wanted: Array<{ format: TargetFormat; precision: Precision }> = [];
   for (const format of catalogue.formatNames()) {
     for (const precision of [...new Set(recipe.targets[format] ?? [])]) {

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ARTIFACT_FILE, type ArtifactRecord } from '../../src/build/step-files.js';
 import { buildModel, loadModel, saveModel } from '../../src/formats/onnx/index.js';
+import { inspectOpenvinoIr } from '../../src/formats/openvino/index.js';
 import { inspectTflite } from '../../src/formats/tflite/index.js';
 import { loadRecipe } from '../../src/recipe/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
@@ -265,11 +266,33 @@ describe('tiny CNN through every target', () => {
           assert.equal(meta['edgezoo.recipe_fingerprint']?.length, 64);
         }
         if (format === 'openvino') {
-          const info = await runInWorker<{ edgezoo: Record<string, string> }>('tf', 'openvino.info', {
-            model: path.join(dir, 'model.xml'),
-          });
+          const xml = path.join(dir, 'model.xml');
+          const info = await runInWorker<{
+            edgezoo: Record<string, string>;
+            ops: Record<string, number>;
+            inputs: Array<{ name: string; shape: number[] }>;
+            outputs: Array<{ name: string; shape: number[] }>;
+          }>('tf', 'openvino.info', { model: xml });
           assert.equal(info.edgezoo['edgezoo.name'], 'tiny-cnn');
           assert.deepEqual(JSON.parse(info.edgezoo['edgezoo.layouts']!), { input: 'NCHW', logits: 'ND' });
+          // The TypeScript IR reader the build uses sees what OpenVINO's own reader sees.
+          const summary = await inspectOpenvinoIr(xml);
+          assert.deepEqual(summary.edgezoo, info.edgezoo);
+          const { Parameter, Result, Constant, ...ops } = info.ops;
+          assert.equal(
+            summary.opCount,
+            Object.values(ops).reduce((n, c) => n + c, 0),
+          );
+          assert.equal(summary.flags.transposeCount, info.ops.Transpose ?? 0);
+          assert.equal(artifact.inspect.opCount, summary.opCount);
+          assert.deepEqual(
+            summary.inputs.map((t) => [t.name, t.shape]),
+            info.inputs.map((t) => [t.name, t.shape]),
+          );
+          assert.deepEqual(
+            summary.outputs.map((t) => [t.name, t.shape]),
+            info.outputs.map((t) => [t.name, t.shape]),
+          );
         }
       } finally {
         await runner.dispose();

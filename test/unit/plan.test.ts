@@ -182,6 +182,22 @@ describe('planBuild', () => {
       'm/validate/onnx/int8',
     ]);
 
+    // A new onnxruntime-node (the ONNX reference's and artifacts' runtime): the reference, every
+    // validation and the ONNX benchmarks, never a conversion.
+    const newOrtNode = planBuild(
+      [base],
+      { ...TEST_TOOLCHAIN, versions: { ...TEST_TOOLCHAIN.versions, 'onnxruntime-node': '1.31.0' } },
+      digests,
+    );
+    assert.deepEqual(changedIds(plan, newOrtNode), [
+      'm/benchmark/onnx/fp32',
+      'm/benchmark/onnx/int8',
+      'm/package',
+      'm/reference',
+      'm/validate/onnx/fp32',
+      'm/validate/onnx/int8',
+    ]);
+
     // The source bytes: everything.
     const newSource = planBuild(
       [
