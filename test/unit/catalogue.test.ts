@@ -17,7 +17,7 @@ import { runPackageStep } from '../../src/build/runners/package.js';
 import { runReferenceStep } from '../../src/build/runners/reference.js';
 import { runValidateStep } from '../../src/build/runners/validate.js';
 import { ARTIFACT_FILE, PREPARE_FILE, readStepFile, writeStepFile } from '../../src/build/step-files.js';
-import type { StepContext, StepInput, StepResult } from '../../src/build/types.js';
+import type { StepContext, StepInput, StepResult, StepRunner } from '../../src/build/types.js';
 import { BUILTIN_CATALOGUE, type BackendSpec, type FormatSpec, MEMORY_MIB } from '../../src/catalogue/index.js';
 import { buildModel, encodeModel } from '../../src/formats/onnx/index.js';
 import { planBuild, stepOfKind, type BuildPlan, type PlannedStepOf, type StepKind } from '../../src/plan/index.js';
@@ -152,11 +152,7 @@ describe('a format and a converter added to the catalogue, nowhere else', () => 
     const outputs: Record<string, StepInput> = {};
     after(() => rm(root, { recursive: true, force: true }));
 
-    async function run<K extends StepKind>(
-      id: string,
-      kind: K,
-      runner: (step: PlannedStepOf<K>, ctx: StepContext) => Promise<StepResult | void>,
-    ): Promise<StepResult> {
+    async function run<K extends StepKind>(id: string, kind: K, runner: StepRunner<K>): Promise<StepResult> {
       const step = stepOfKind(plan.steps.find((s) => s.id === id)!, kind);
       const outDir = path.join(root, 'out', id.replace(/\//g, '-'));
       await mkdir(outDir, { recursive: true });
