@@ -20,7 +20,7 @@ import { ARTIFACT_FILE, PREPARE_FILE, readStepFile, writeStepFile } from '../../
 import type { StepContext, StepInput, StepResult, StepRunner } from '../../src/build/types.js';
 import { BUILTIN_CATALOGUE, type BackendSpec, type FormatSpec, MEMORY_MIB } from '../../src/catalogue/index.js';
 import { buildModel, encodeModel } from '../../src/formats/onnx/index.js';
-import { planBuild, stepOfKind, type BuildPlan, type PlannedStepOf, type StepKind } from '../../src/plan/index.js';
+import { planBuild, stepOfKind, type BuildPlan, type StepKind } from '../../src/plan/index.js';
 import { parseRecipeText, recipeJsonSchema, type Recipe } from '../../src/recipe/index.js';
 import { doctorProbes } from '../../src/toolchain/doctor.js';
 import { parseManifest } from '../../src/zoo/index.js';
