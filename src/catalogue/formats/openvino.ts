@@ -10,6 +10,7 @@ import {
   OpenvinoFormatError,
   type OpenvinoSummary,
 } from '../../formats/openvino/index.js';
+import { z } from 'zod';
 import { WorkerModelRunner } from '../../validate/runners/worker.js';
 import type { FormatSpec } from '../types.js';
 
@@ -29,9 +30,11 @@ export const openvinoFormat: FormatSpec<OpenvinoSummary> = {
       throw new Error(`${ctx.output.primary} lost its rt_info edgezoo entries (${ctx.converter} backend bug)`);
     let layouts: Record<string, string>;
     try {
-      layouts = JSON.parse(summary.edgezoo['edgezoo.layouts'] ?? '{}') as Record<string, string>;
+      layouts = z.record(z.string(), z.string()).parse(JSON.parse(summary.edgezoo['edgezoo.layouts'] ?? '{}'));
     } catch (error) {
-      throw new OpenvinoFormatError(`${ctx.output.primary}: rt_info edgezoo.layouts is not JSON`, { cause: error });
+      throw new OpenvinoFormatError(`${ctx.output.primary}: rt_info edgezoo.layouts is not a JSON object of layouts`, {
+        cause: error,
+      });
     }
     return {
       layouts,

@@ -9,6 +9,7 @@
  */
 import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import { loadModel, sanitizeNodeNames, saveModel } from '../../formats/onnx/index.js';
 import { inspectTflite, type TfliteTensorSignature } from '../../formats/tflite/index.js';
 import type { Precision } from '../../recipe/types.js';
@@ -17,6 +18,11 @@ import { convertedLayout, defaultLayout, layoutFromDims, numericShape } from './
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
+
+/** The parameter-replacement file prepare leaves for onnx2tf (what this backend reads of it; the rest is kept). */
+const onnx2tfReplacementsSchema = z.looseObject({
+  operations: z.array(z.looseObject({ op_name: z.string().optional() })),
+});
 
 /** Which of onnx2tf's outputs (`model_<suffix>.tflite`) is each precision. */
 const ONNX2TF_SUFFIX: Partial<Record<Precision, string>> = {
@@ -142,10 +148,8 @@ async function onnx2tfInput(job: ConvertJob): Promise<{ model: string; replaceme
   saveModel(model, copy);
   let replacementFile: string | null = job.onnx2tfReplacementFile ?? null;
   if (replacementFile) {
-    const replacement = JSON.parse(await readFile(replacementFile, 'utf8')) as {
-      operations?: Array<{ op_name?: string }>;
-    };
-    for (const entry of replacement.operations ?? [])
+    const replacement = onnx2tfReplacementsSchema.parse(JSON.parse(await readFile(replacementFile, 'utf8')));
+    for (const entry of replacement.operations)
       if (entry.op_name && renamed[entry.op_name]) entry.op_name = renamed[entry.op_name];
     replacementFile = path.join(job.workDir, 'onnx2tf-replacements.json');
     await writeFile(replacementFile, `${JSON.stringify(replacement, null, 2)}\n`);
