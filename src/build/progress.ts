@@ -38,6 +38,7 @@ export function formatEventLine(event: BuildEvent): string | undefined {
     case 'step-cached':
     case 'log':
     case 'summary':
+    case 'remote-cache':
       return undefined;
   }
 }

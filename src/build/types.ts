@@ -1,3 +1,4 @@
+import type { RemoteCacheStats } from '../cache/index.js';
 import type { Catalogue } from '../catalogue/catalogue.js';
 import type { JsonValue, PlannedStepOf, StepKind } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
@@ -84,7 +85,9 @@ export type BuildEvent =
   | { type: 'log'; step: string; model: string; line: string }
   /** Something a person should know that is not a step's outcome (a corrupt cache entry evicted). */
   | { type: 'warning'; message: string }
-  | ({ type: 'summary' } & BuildSummary);
+  | ({ type: 'summary' } & BuildSummary)
+  /** After the summary, when a remote cache was used: its hits, misses and uploads. */
+  | ({ type: 'remote-cache' } & RemoteCacheStats);
 
 /** Counts and time of one model's build. */
 export interface ModelSummary {
