@@ -7,7 +7,19 @@ import type { Catalogue } from '../catalogue/catalogue.js';
 import { computeInputDigests, currentPlatform, EDGEZOO_TOOL, planBuild } from '../plan/index.js';
 import type { BuildPlan, ToolchainInfo } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
-import type { TestRunnerModule } from './test-runners.js';
+import type { StepRunners } from './types.js';
+
+/**
+ * What a program calling the CLI's `main` may put in place of the project's own: step runners
+ * (stand-ins that sleep, fail or spoil outputs on demand) and recipes. Tests use it to run the
+ * real CLI without Python; the `edgezoo` command itself never sets it.
+ */
+export interface BuildOverrides {
+  runners?: StepRunners;
+  recipes?: Recipe[];
+  /** The formats and converters to plan and build with; default the built-in catalogue. */
+  catalogue?: Catalogue;
+}
 
 /** A project's recipes, planned: what `plan`, `build` and `cache gc` work on. */
 export interface ProjectPlan {
@@ -17,17 +29,18 @@ export interface ProjectPlan {
 }
 
 /**
- * Loads the recipes named (or all when `names` is empty), hashes their local inputs, reads
- * the toolchain versions and plans. Invalid recipes throw RecipeInvalidError; unknown names
- * a UsageError naming the recipes there are.
+ * Loads the recipes named (or all when `names` is empty; `overrides.recipes` instead of the
+ * project's files when given), hashes their local inputs, reads the toolchain versions and
+ * plans. Invalid recipes throw RecipeInvalidError; unknown names a UsageError naming the
+ * recipes there are.
  */
 export async function loadProjectPlan(
   projectRoot: string,
   names: readonly string[],
-  testModule?: TestRunnerModule,
-  catalogue: Catalogue = BUILTIN_CATALOGUE,
+  overrides: BuildOverrides = {},
 ): Promise<ProjectPlan> {
-  const all = testModule?.recipes ?? (await loadAllRecipes(projectRoot, names, catalogue));
+  const catalogue = overrides.catalogue ?? BUILTIN_CATALOGUE;
+  const all = overrides.recipes ?? (await loadAllRecipes(projectRoot, names, catalogue));
   const byName = new Map(all.map((recipe) => [recipe.name, recipe]));
   const unknown = names.filter((name) => !byName.has(name));
   if (unknown.length > 0) {

@@ -1,7 +1,7 @@
 import type { StepKind } from '../plan/types.js';
 import type { StepRunner, StepRunners } from './types.js';
 
-/** Step runners by kind. */
+/** Step runners by kind: what the executor runs each planned step with. */
 export class StepRunnerRegistry {
   private readonly runners: StepRunners = {};
 
@@ -20,12 +20,4 @@ export class StepRunnerRegistry {
   kinds(): StepKind[] {
     return Object.keys(this.runners) as StepKind[];
   }
-}
-
-/** The process-wide registry the CLI builds with. */
-export const defaultRegistry = new StepRunnerRegistry();
-
-/** Registers the runner of a step kind in the default registry (a later call replaces it). */
-export function registerStepRunner<K extends StepKind>(kind: K, runner: StepRunner<K>): void {
-  defaultRegistry.register(kind, runner);
 }

@@ -26,7 +26,7 @@ export interface StepContext {
   failedDeps: Record<string, string>;
   /** Appends one line to the step's log file (artifacts/logs/<model>/<step>.log). */
   log: (line: string) => void;
-  /** Aborted on Ctrl-C: pass it to child processes (see `spawnTied`) and stop early. */
+  /** Aborted on Ctrl-C: pass it to the worker pool or `runCommand`, which kill what they started, and stop early. */
   signal: AbortSignal;
   /** The recipe of the step's model. Use only what the step's params hold; the rest is not in the fingerprint. */
   recipe: Recipe;

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Fingerprint, JsonValue } from '../plan/types.js';
-import { formatBytes } from '../zoo/files.js';
+import { formatBytes } from '../util/format.js';
 import { RemoteDataError, RemoteRefusedError, RemoteUnreachableError } from './remote-errors.js';
 import { RemoteHttpClient, type RemoteHttpOptions } from './remote-http.js';
 import {

@@ -2,13 +2,11 @@ import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import {
   StepRunnerRegistry,
-  defaultRegistry,
   executePlan,
   formatEventLine,
   formatSummaryTable,
   LiveDisplay,
   loadProjectPlan,
-  loadTestRunnerModule,
   registerBuiltinRunners,
   type BuildEvent,
 } from '../build/index.js';
@@ -115,14 +113,10 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   );
 
   const projectRoot = ctx.projectRoot();
-  const testModule = await loadTestRunnerModule();
   const registry = new StepRunnerRegistry();
-  if (testModule) registry.registerAll(testModule.runners);
-  else {
-    registerBuiltinRunners(registry);
-    for (const kind of defaultRegistry.kinds()) registry.register(kind, defaultRegistry.get(kind)!);
-  }
-  const { recipes, plan } = await loadProjectPlan(projectRoot, names, testModule);
+  if (ctx.overrides.runners) registry.registerAll(ctx.overrides.runners);
+  else registerBuiltinRunners(registry);
+  const { recipes, plan } = await loadProjectPlan(projectRoot, names, ctx.overrides);
   if (plan.missingToolVersions.length > 0 && !options.json) {
     ctx.warn(
       `warning: no pinned version for ${plan.missingToolVersions.join(', ')}; run \`edgezoo setup\` (fingerprints use "unknown")`,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { indexLocation, loadIndex } from '../publish/index.js';
 import { artifactPaths } from '../paths.js';
-import { formatBytes } from '../zoo/index.js';
+import { formatBytes } from '../util/format.js';
 import { publicKeyFrom } from './pull.js';
 import type { CliContext } from './context.js';
 

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import type { BuildOverrides } from '../build/project.js';
 import { isEdgezooError } from '../errors.js';
 import { createContext, type RegisterVerb } from './context.js';
 
@@ -34,14 +35,18 @@ function requestedVerb(argv: string[]): string | undefined {
   return undefined;
 }
 
-/** Runs the CLI and returns its exit code: 0 success, 1 something asked for failed, 2 wrong usage. */
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the CLI and returns its exit code: 0 success, 1 something asked for failed, 2 wrong usage.
+ * `overrides` replace the step runners and recipes of `build`, `plan` and `cache gc`: a program
+ * that embeds the CLI (the tests' stand-in entry) passes them; `edgezoo` itself never does.
+ */
+export async function main(argv: string[], overrides: BuildOverrides = {}): Promise<number> {
   const program = new Command('edgezoo')
     .description('Build, validate, publish and pull a zoo of edge-ready models from YAML recipes.')
     .option('-C, --project <dir>', 'project folder (default: the nearest folder with recipes/)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  const ctx = createContext(program);
+  const ctx = createContext(program, overrides);
   const verb = requestedVerb(argv);
   const names = verb ? [verb] : Object.keys(verbModules);
   const modules = await Promise.all(names.map((name) => verbModules[name]!()));

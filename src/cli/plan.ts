@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import pLimit from 'p-limit';
-import { loadProjectPlan, loadTestRunnerModule } from '../build/index.js';
+import { loadProjectPlan } from '../build/index.js';
 import { LocalCache } from '../cache/index.js';
 import { artifactPaths } from '../paths.js';
 import { shortFingerprint } from '../plan/index.js';
@@ -14,7 +14,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the plan as JSON')
     .action(async (names: string[], options: { json?: boolean }) => {
       const projectRoot = ctx.projectRoot();
-      const { plan } = await loadProjectPlan(projectRoot, names, await loadTestRunnerModule());
+      const { plan } = await loadProjectPlan(projectRoot, names, ctx.overrides);
       const cache = new LocalCache(artifactPaths(projectRoot).cache);
       const lookups = pLimit(16);
       const cached = await Promise.all(

@@ -10,7 +10,8 @@ import {
   type Publisher,
   type PublishEvent,
 } from '../publish/index.js';
-import { formatBytes, generateSigningKeyPair, parsePrivateKey, writeIndex, yankVersion } from '../zoo/index.js';
+import { generateSigningKeyPair, parsePrivateKey, writeIndex, yankVersion } from '../zoo/index.js';
+import { formatBytes } from '../util/format.js';
 import type { CliContext } from './context.js';
 
 interface PublishFlags {

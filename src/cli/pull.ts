@@ -12,7 +12,8 @@ import {
   resolvePull,
   type PullProgress,
 } from '../publish/index.js';
-import { formatBytes, parsePublicKey } from '../zoo/index.js';
+import { parsePublicKey } from '../zoo/index.js';
+import { formatBytes } from '../util/format.js';
 import type { CliContext } from './context.js';
 
 interface PullFlags {

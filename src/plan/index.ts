@@ -3,7 +3,7 @@ export { planBuild, currentPlatform, localInputsOf, PlanError, EDGEZOO_TOOL } fr
 export { fingerprintStep, shortFingerprint, isFingerprint, FINGERPRINT_SCHEMA } from './fingerprint.js';
 export type { FingerprintInput, FingerprintResult } from './fingerprint.js';
 export { canonicalJson } from './canonical-json.js';
-export { computeInputDigests, expandGlob, sha256File, InputFileMissingError } from './input-digests.js';
+export { computeInputDigests, InputFileMissingError } from './input-digests.js';
 export { STEP_KINDS, stepOfKind } from './types.js';
 export type {
   BuildPlan,

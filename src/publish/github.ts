@@ -15,7 +15,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Octokit } from 'octokit';
 import { EdgezooError } from '../errors.js';
-import { buildIndex, CARD_FILE, MANIFEST_FILE, sha256Bytes, versionDir, type IndexVersion } from '../zoo/index.js';
+import { buildIndex, CARD_FILE, MANIFEST_FILE, versionDir, type IndexVersion } from '../zoo/index.js';
+import { sha256Hex } from '../util/hash.js';
 import type { PublishOptions, PublishReport, PublishedVersion, Publisher } from './types.js';
 
 /** GitHub refuses release assets of 2 GiB or more; we refuse them before uploading anything. */
@@ -463,13 +464,13 @@ async function localAssets(dir: string, version: IndexVersion): Promise<LocalAss
     const full = path.join(dir, file.name);
     const size = (await stat(full)).size;
     // Card and manifest are small; the artifacts' sha256 come from the manifest (checked by the zoo layer).
-    const sha256 = file.sha256 ?? sha256Bytes(await readFile(full));
+    const sha256 = file.sha256 ?? sha256Hex(await readFile(full));
     assets.push({ name: file.name, size, sha256, read: () => readFile(full) });
   }
   const sumsText = assets.map((a) => `${a.sha256}  ${a.name}\n`).join('');
   const sumsBytes = Buffer.from(sumsText, 'utf8');
   return [
-    { name: SUMS_ASSET, size: sumsBytes.length, sha256: sha256Bytes(sumsBytes), read: async () => sumsBytes },
+    { name: SUMS_ASSET, size: sumsBytes.length, sha256: sha256Hex(sumsBytes), read: async () => sumsBytes },
     ...assets,
   ];
 }

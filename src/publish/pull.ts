@@ -24,6 +24,7 @@ import {
   type IndexVersion,
   type ZooIndex,
 } from '../zoo/index.js';
+import { editDistance } from '../util/text.js';
 
 /** A loaded index and where it came from, so relative artifact URLs resolve against it. */
 export interface LoadedIndex {
@@ -224,20 +225,6 @@ function nearestNames(wanted: string, names: string[]): string[] {
     .sort((a, b) => a.d - b.d)
     .slice(0, 3)
     .map((x) => x.name);
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const next = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = next;
-    }
-  }
-  return row[b.length]!;
 }
 
 /** Progress of one file of a pull. */

@@ -2,7 +2,7 @@
  * The static site page: one plain HTML table over index.json, no scripts, no framework, so the
  * zoo folder served by any static file server (or opened from disk) is browsable.
  */
-import { formatBytes } from '../zoo/index.js';
+import { formatBytes } from '../util/format.js';
 import type { IndexArtifact, ZooIndex } from '../zoo/index.js';
 
 /** Renders index.html for a zoo index; links are relative, so the page works wherever the tree is served. */

@@ -26,7 +26,7 @@ export {
 } from './schema.js';
 export { formatProblem, ProblemCode, type ProblemCodeValue } from './problems.js';
 export { checkSpdxExpression, SPDX_LICENSE_IDS } from './spdx.js';
-export { checkProjectPath, globBase } from './project-path.js';
+export { checkProjectPath } from './project-path.js';
 export { checkPathsStayInProject, type PathReference } from './fs-rules.js';
 export { YAML_LIMITS } from './yaml-document.js';
 export { generateRecipeReference } from './reference.js';

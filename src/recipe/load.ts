@@ -24,7 +24,7 @@ import {
   type ValuePath,
 } from './problems.js';
 import { FACTORY_PATTERN } from './schema.js';
-import { isGlob } from './project-path.js';
+import { isGlob } from '../util/glob.js';
 
 /** What loading one recipe file gives: the recipe when it has no problems, and every problem. */
 export interface RecipeLoadResult {

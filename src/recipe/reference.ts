@@ -59,7 +59,7 @@ export function generateRecipeReference(catalogue: Catalogue = BUILTIN_CATALOGUE
     '',
     '- `name` equals the file name: `recipes/mobilenet-v2.yaml` holds `name: mobilenet-v2`.',
     '- `source` holds exactly one of `onnx`, `tflite`, `pytorch`, `package`; each file location holds exactly one of `url`, `path`, `package`, and a package exactly one of `pypi`, `npm`.',
-    '- Paths are relative to the project: no absolute paths, no `..`, no backslashes, and no symlink that leads outside the project.',
+    '- Paths are relative to the project: no absolute paths, no `..`, no backslashes, and no symlink that leads outside the project. Sample globs are picomatch globs (`*`, `**`, `?`, `[ab]`, `{png,jpg}`), dot files match only where the glob spells the dot, and every file a glob matches must resolve inside the project.',
     '- `int8` and `int16-act` targets need `calibration` (unless listed in `skip`); calibration and validation samples must be different sets.',
     "- A dim given by name in `inputs[].shape` must be listed in that input's `dynamic`; `layout` has one letter per dim.",
     '- `skip` keys are `format/precision` of a built target; `tolerances` keys are a precision or `format/precision`.',

@@ -19,7 +19,8 @@ import {
   type EnvDef,
   type EnvName,
 } from './envs.js';
-import { openvinoConsentFile, openvinoTelemetryOff, runCommand, staleReason, tailLines } from './setup.js';
+import { runCommand, tailLines } from './process.js';
+import { openvinoConsentFile, openvinoTelemetryOff, staleReason } from './setup.js';
 import { readFile } from 'node:fs/promises';
 
 export interface DoctorCheck {
@@ -151,8 +152,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorReport>
   }
 
   // Two at a time: the machine has two cores and most probes import TensorFlow or torch.
-  const limit = pLimit(2);
-  const checks = (await Promise.all(tasks.map((task) => limit(task)))).flat();
+  const checks = (await pLimit(2).map(tasks, (task) => task())).flat();
   for (const check of checks) {
     const env = envs.find((e) => e.env === check.env);
     if (check.ok && env?.stale) {

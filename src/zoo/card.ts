@@ -3,7 +3,7 @@
  * YAML front matter for machines, then what a person needs to use the model.
  */
 import { dump } from 'js-yaml';
-import { formatBytes } from './files.js';
+import { formatBytes } from '../util/format.js';
 import { LICENSE_FILE } from './layout.js';
 import type { Manifest, ManifestArtifact, OutputMetrics } from './types.js';
 

@@ -10,7 +10,9 @@ import { EdgezooError } from '../errors.js';
 import { renderModelCard } from './card.js';
 import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import { CARD_FILE, LICENSE_FILE, MANIFEST_FILE, YANK_FILE, artifactFileName, versionDir } from './layout.js';
-import { sha256Bytes, sha256File, stableJson, temporarySibling, writeFileAtomic } from './files.js';
+import { stableJson } from './stable-json.js';
+import { sha256Hex, sha256File } from '../util/hash.js';
+import { temporarySibling, writeFileAtomic } from '../util/atomic-write.js';
 import {
   MANIFEST_SCHEMA,
   YANK_SCHEMA,
@@ -109,7 +111,7 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
     name: recipe.name,
     version: recipe.version,
     license: recipe.license,
-    licenseFile: licenseBytes && { name: LICENSE_FILE, sha256: sha256Bytes(licenseBytes), size: licenseBytes.length },
+    licenseFile: licenseBytes && { name: LICENSE_FILE, sha256: sha256Hex(licenseBytes), size: licenseBytes.length },
     description: recipe.description,
     task: recipe.task,
     homepage: recipe.homepage,

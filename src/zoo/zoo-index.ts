@@ -8,7 +8,9 @@ import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import semver from 'semver';
 import { EdgezooError } from '../errors.js';
-import { sha256Bytes, stableJson, writeFileAtomic } from './files.js';
+import { stableJson } from './stable-json.js';
+import { sha256Hex } from '../util/hash.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { CARD_FILE, INDEX_FILE, INDEX_SIGNATURE_FILE, MANIFEST_FILE, versionDir } from './layout.js';
 import { signBytes } from './signing.js';
 import { INDEX_SCHEMA, zooIndexSchema, type IndexModel, type IndexVersion, type ZooIndex } from './types.js';
@@ -67,7 +69,7 @@ export async function buildIndex(zooDir: string): Promise<ZooIndex> {
           sha256: manifest.licenseFile.sha256,
           size: manifest.licenseFile.size,
         },
-        manifest: { url: rel(MANIFEST_FILE), sha256: sha256Bytes(manifestText) },
+        manifest: { url: rel(MANIFEST_FILE), sha256: sha256Hex(manifestText) },
         card: rel(CARD_FILE),
         yanked: yank && { reason: yank.reason, at: yank.at },
         source: manifest.source,

@@ -18,7 +18,7 @@ import { inspectOpenvinoIr } from '../../src/formats/openvino/index.js';
 import { inspectTflite } from '../../src/formats/tflite/index.js';
 import { loadRecipe } from '../../src/recipe/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
-import { runInWorker, stopSharedWorkerPool } from '../../src/toolchain/pool.js';
+import { openWorkerSession, runInWorker, stopSharedWorkerPool } from '../../src/toolchain/pool.js';
 import {
   loadSamples,
   OnnxRuntimeRunner,
@@ -46,13 +46,12 @@ function artifactOf(stepId: string): { dir: string; artifact: ArtifactRecord } {
   };
 }
 
-const worker = { call: (op: string, args: Record<string, unknown>) => runInWorker('tf', op, args) };
-
 async function openRunner(format: string, file: string): Promise<ModelRunner> {
   const runner: ModelRunner =
     format === 'onnx'
       ? new OnnxRuntimeRunner()
-      : new WorkerModelRunner(format === 'tflite' ? 'litert' : 'openvino', worker);
+      : // A session: the model stays in the one worker that loaded it (given back on dispose).
+        new WorkerModelRunner(format === 'tflite' ? 'litert' : 'openvino', openWorkerSession('tf'));
   await runner.load(file);
   return runner;
 }
@@ -267,12 +266,7 @@ describe('tiny CNN through every target', () => {
         }
         if (format === 'openvino') {
           const xml = path.join(dir, 'model.xml');
-          const info = await runInWorker<{
-            edgezoo: Record<string, string>;
-            ops: Record<string, number>;
-            inputs: Array<{ name: string; shape: number[] }>;
-            outputs: Array<{ name: string; shape: number[] }>;
-          }>('tf', 'openvino.info', { model: xml });
+          const info = await runInWorker('tf', 'openvino.info', { model: xml });
           assert.equal(info.edgezoo['edgezoo.name'], 'tiny-cnn');
           assert.deepEqual(JSON.parse(info.edgezoo['edgezoo.layouts']!), { input: 'NCHW', logits: 'ND' });
           // The TypeScript IR reader the build uses sees what OpenVINO's own reader sees.

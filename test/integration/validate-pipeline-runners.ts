@@ -1,5 +1,5 @@
 /**
- * EDGEZOO_TEST_RUNNERS module of validate-pipeline.test.ts (not a test file): the real step
+ * Runners module of validate-pipeline.test.ts for test/support/edgezoo-with-runners.mjs (not a test file): the real step
  * runners, with the convert runner wrapped so chosen artifacts come out wrong in one known way
  * after a real conversion. Which artifact is spoiled how is chosen by model name:
  * - `tiny-weights`: onnx/fp32 gets the first conv's weights scaled by 1.5 (an artifact built

@@ -7,15 +7,13 @@ import {
   executePlan,
   MemoryGate,
   StepRunnerRegistry,
-  spawnTied,
-  StepCancelledError,
   type BuildEvent,
   type StepRunner,
 } from '../../src/build/index.js';
 import { LocalCache } from '../../src/cache/index.js';
 import { planBuild, STEP_KINDS } from '../../src/plan/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
-import { abortableSleep, isRunning, makeRecipe, maxConcurrency, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
+import { abortableSleep, makeRecipe, maxConcurrency, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
 import { writeFile } from 'node:fs/promises';
 
 const temporaryDirs: string[] = [];
@@ -244,37 +242,5 @@ describe('executePlan', () => {
     const h = await harness({ sleepMs: 10 });
     await h.build(models(3, { targets: targets('tflite/fp32') }), { jobs: 2, memoryBudgetMiB: 5000 });
     assert.equal(maxConcurrency(h.trace.filter((line) => line.id.includes('/convert/tflite'))), 1);
-  });
-});
-
-describe('spawnTied', () => {
-  it('kills the whole process group on abort', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-spawn-'));
-    temporaryDirs.push(dir);
-    const pids = path.join(dir, 'pids');
-    const controller = new AbortController();
-    const running = spawnTied('sh', ['-c', `echo $$ >> ${pids}; sleep 30 & echo $! >> ${pids}; wait`], {
-      signal: controller.signal,
-      killGraceMs: 200,
-    });
-    for (let tries = 0; tries < 100; tries++) {
-      const text = await readFile(pids, 'utf8').catch(() => '');
-      if (text.trim().split('\n').length >= 2) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    controller.abort();
-    await assert.rejects(running, StepCancelledError);
-    const alive = (await readFile(pids, 'utf8')).trim().split('\n').map(Number).filter(isRunning);
-    assert.deepEqual(alive, [], 'the shell and its sleep are gone');
-  });
-
-  it('rejects with the command, exit code and stderr tail', async () => {
-    await assert.rejects(
-      spawnTied('sh', ['-c', 'echo one >&2; echo two >&2; exit 3'], { signal: new AbortController().signal }),
-      {
-        code: 'CHILD_FAILED',
-        message: 'sh -c echo one >&2; echo two >&2; exit 3 exited with code 3:\none\ntwo',
-      },
-    );
   });
 });

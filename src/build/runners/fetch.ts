@@ -20,6 +20,7 @@ export const runFetchStep: StepRunner<'fetch'> = async (step, ctx) => {
     projectRoot: ctx.projectRoot,
     downloadsDir: artifactPaths(ctx.projectRoot).downloads,
     signal: ctx.signal,
+    onLockWait: ctx.log,
     onProgress: (progress) => {
       const now = Date.now();
       if (now - lastReported < 1000) return;

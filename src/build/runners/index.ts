@@ -9,7 +9,7 @@ import { runValidateStep } from './validate.js';
 
 /**
  * Registers the runners the build engine itself provides (fetch, prepare, convert, reference,
- * validate, benchmark, package). Further runners may be added with `registerStepRunner`.
+ * validate, benchmark, package) in `registry`.
  */
 export function registerBuiltinRunners(registry: StepRunnerRegistry): void {
   registry.register('fetch', runFetchStep);

@@ -18,7 +18,6 @@ import type { PlannedStepOf } from '../../plan/index.js';
 import type { FileLocation, Precision, Recipe, TargetFormat } from '../../recipe/types.js';
 import type { QuantizationParams, TensorInfo } from '../../validate/index.js';
 import {
-  sha256File,
   writeModelVersion,
   type ArtifactInput,
   type BenchmarkFigures,
@@ -38,6 +37,7 @@ import {
   type TensorsRecord,
   type ValidationRecord,
 } from '../step-files.js';
+import { sha256File } from '../../util/hash.js';
 import type { StepContext } from '../types.js';
 import { readArtifactRecord } from './validate.js';
 

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { EdgezooError } from '../../errors.js';
 import type { PlannedStepOf, ReferenceParams } from '../../plan/index.js';
 import type { Recipe } from '../../recipe/types.js';
+import type { TorchSource } from '../../toolchain/protocol/index.js';
 import { loadSamples, runReference, saveOutputs, WorkerModelRunner, type ModelRunner } from '../../validate/index.js';
 import type { StepContext, StepResult } from '../types.js';
 import { FETCHED_FILE_NAMES } from './fetch.js';
@@ -67,7 +68,7 @@ function referenceRunner(
         'REFERENCE_UNSUPPORTED',
         `${params.model}: the reference of a package factory (${factory.module}) is not supported yet`,
       );
-    const torchSource: Record<string, unknown> = {
+    const torchSource: TorchSource = {
       file: path.join(ctx.projectRoot, factory.module),
       callable: factory.function,
       kwargs,

@@ -15,8 +15,7 @@ import path from 'node:path';
 import { EdgezooError } from '../../errors.js';
 import type { PlannedStepOf, ValidateParams } from '../../plan/index.js';
 import type { Recipe, TargetFormat, Tolerance } from '../../recipe/types.js';
-import { openWorkerSession, type WorkerSession } from '../../toolchain/pool.js';
-import { WorkerCrashedError, WorkerOpError } from '../../toolchain/worker.js';
+import { openWorkerSession } from '../../toolchain/pool.js';
 import {
   TensorError,
   diagnoseOnnx,
@@ -29,7 +28,6 @@ import {
   type ModelRunner,
   type OnnxDiagnosis,
   type RunnerWorker,
-  WORKER_OPS,
 } from '../../validate/index.js';
 import type { Catalogue } from '../../catalogue/catalogue.js';
 import {
@@ -78,83 +76,10 @@ export function recipeFromParams(recipe: Recipe, params: ValidateParams): Recipe
 
 /**
  * A RunnerWorker over one pinned worker of `env` (a WorkerSession, tied to the step's signal and
- * log) that survives the loss of its loaded model once: when the worker process was replaced
- * since `validate.load` (its generation changed: a crash, or a memory-budget restart), or a call
- * fails because the process died or no longer knows the handle, the model is loaded again and
- * the call retried once. So a worker killed by one step's converter (SIGFPE) fails that step
- * only, not every validate/benchmark step that had a model loaded in it. The runner keeps the
- * handle of its first load; this maps it to the current one. `validate.release` ends the session.
+ * log), which loads a model again when its worker process was replaced (see src/toolchain/session.ts).
  */
 export function stepWorker(env: 'tf' | 'torch', ctx: Pick<StepContext, 'signal' | 'log'>): RunnerWorker {
-  return new ReloadingRunnerWorker(openWorkerSession(env, { signal: ctx.signal, log: ctx.log }), ctx.log);
-}
-
-/** True when `error` says the worker lost its loaded models (its process died or was replaced). */
-export function lostLoadedModel(error: unknown): boolean {
-  if (error instanceof WorkerCrashedError) return true;
-  return error instanceof WorkerOpError && /no loaded model with handle/.test(error.message);
-}
-
-/** See `stepWorker`. Exported for tests. */
-export class ReloadingRunnerWorker implements RunnerWorker {
-  private loadArgs: Record<string, unknown> | undefined;
-  /** The runner's handle (of the first load) -> the handle in the current process. */
-  private readonly handles = new Map<unknown, unknown>();
-  private loadedGeneration = 0;
-  /** How many times a lost model was loaded again (for tests and logs). */
-  reloads = 0;
-
-  constructor(
-    private readonly session: Pick<WorkerSession, 'call' | 'generation' | 'close'>,
-    private readonly log: (line: string) => void = () => undefined,
-  ) {}
-
-  async call(op: string, args: Record<string, unknown>): Promise<unknown> {
-    if (op === WORKER_OPS.load) {
-      let reply: { handle: unknown };
-      try {
-        reply = (await this.session.call(op, args)) as { handle: unknown };
-      } catch (error) {
-        // The runner never disposes a model it failed to load: give the worker back now.
-        if (this.handles.size === 0) this.session.close();
-        throw error;
-      }
-      this.loadArgs = args;
-      this.handles.set(reply.handle, reply.handle);
-      this.loadedGeneration = this.session.generation;
-      return reply;
-    }
-    if (op === WORKER_OPS.release) {
-      try {
-        if (this.handles.has(args.handle) && this.session.generation === this.loadedGeneration)
-          await this.session.call(op, { ...args, handle: this.handles.get(args.handle) });
-      } finally {
-        this.handles.delete(args.handle);
-        if (this.handles.size === 0) this.session.close();
-      }
-      return null;
-    }
-    if (!this.handles.has(args.handle) || !this.loadArgs) return this.session.call(op, args);
-    if (this.session.generation !== this.loadedGeneration)
-      await this.reload(args.handle, `the worker process was replaced since the model was loaded (before ${op})`);
-    try {
-      return await this.session.call(op, { ...args, handle: this.handles.get(args.handle) });
-    } catch (error) {
-      if (!lostLoadedModel(error)) throw error;
-      await this.reload(args.handle, error instanceof Error ? error.message.split('\n')[0]! : String(error));
-      return this.session.call(op, { ...args, handle: this.handles.get(args.handle) });
-    }
-  }
-
-  private async reload(runnerHandle: unknown, why: string): Promise<void> {
-    if (this.reloads > 0)
-      throw new EdgezooError('WORKER_MODEL_LOST', `the worker lost the loaded model again after one reload (${why})`);
-    this.reloads++;
-    this.log(`[edgezoo] loading the model again: ${why}`);
-    const reply = (await this.session.call(WORKER_OPS.load, this.loadArgs!)) as { handle: unknown };
-    this.handles.set(runnerHandle, reply.handle);
-    this.loadedGeneration = this.session.generation;
-  }
+  return openWorkerSession(env, { signal: ctx.signal, log: ctx.log });
 }
 
 /** An unloaded runner for an artifact of `format`, in the runtime a user would use (the format's). */

@@ -10,7 +10,7 @@ export type {
   PreparedSignature,
   TorchSource,
 } from './types.js';
-export { ConverterError, keyLogLines, runConverterOp, stepLogFile, unsupportedOpNodes } from './run-tool.js';
+export { ConverterError, keyLogLines, runConverterOp, stepLogFile, unsupportedOpLines } from './run-tool.js';
 export { ONNX2TF_REPLACEMENTS_FILE } from './onnx-prepare.js';
 export { tfliteSignature } from './onnx2tf.js';
 export { channelsLast, convertedLayout, defaultLayout } from './layouts.js';

@@ -41,7 +41,16 @@ export const litertTorchBackend: BackendSpec = {
         logFile: stepLogFile(job.model, job.stepId),
       });
     if (!job.torchSource) throw fail('no PyTorch source given');
-    if (job.precision === 'int8' && !job.calibration) throw fail('PT2E int8 needs calibration samples');
+    const calibration = job.precision === 'int8' ? job.calibration : undefined;
+    if (job.precision === 'int8' && !calibration) throw fail('PT2E int8 needs calibration samples');
+    // PyTorch consumes the recipe's layout (NCHW).
+    const calibrationFiles = calibration
+      ? job.inputs.map((input) => {
+          const file = calibration.byInput[input.name];
+          if (!file) throw fail(`no calibration samples for input ${input.name}`);
+          return file;
+        })
+      : null;
     const output = path.join(job.outDir, 'model.tflite');
     await runConverterOp(job, 'litert-torch', 'torch', 'litert_torch.convert', {
       source: job.torchSource,
@@ -51,8 +60,7 @@ export const litertTorchBackend: BackendSpec = {
       })),
       output,
       quantize: job.precision === 'int8' ? 'pt2e_int8' : null,
-      // PyTorch consumes the recipe's layout (NCHW).
-      calibration: job.precision === 'int8' ? job.inputs.map((input) => job.calibration!.byInput[input.name]) : null,
+      calibration: calibrationFiles,
       perChannel: true,
     });
     const summary = await inspectTflite(output);

@@ -85,17 +85,11 @@ async function upgradeOpset(job: ConvertJob): Promise<string> {
   const current = defaultDomainOpset(loadModel(job.inputFile!, { loadExternalData: false }));
   if (current === undefined || current >= job.opset) return job.inputFile!;
   const output = path.join(job.workDir, 'upgraded.onnx');
-  const result = await runConverterOp<{ from: number; to: number; upgraded: boolean; reason?: string }>(
-    job,
-    'onnx',
-    'tf',
-    'onnx.upgrade_opset',
-    {
-      model: job.inputFile,
-      output,
-      opset: job.opset,
-    },
-  );
+  const result = await runConverterOp(job, 'onnx', 'tf', 'onnx.upgrade_opset', {
+    model: job.inputFile!,
+    output,
+    opset: job.opset,
+  });
   if (result.upgraded) {
     job.log(`[edgezoo] opset upgraded from ${current} to ${job.opset} (onnx.version_converter)`);
     return output;

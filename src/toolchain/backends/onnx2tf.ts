@@ -69,20 +69,19 @@ export const onnx2tfBackend: BackendSpec = {
     if (integer && !job.calibration) throw fail('integer quantization needs calibration samples');
     const outputDir = path.join(job.workDir, 'onnx2tf');
     const calibration = integer
-      ? job.inputs.map((input) => ({
-          input: input.name,
+      ? job.inputs.map((input) => {
           // onnx2tf feeds calibration data to the NHWC model it built.
-          npy: job.calibration!.nhwcByInput[input.name] ?? job.calibration!.byInput[input.name],
+          const npy = job.calibration!.nhwcByInput[input.name] ?? job.calibration!.byInput[input.name];
+          if (!npy) throw fail(`no calibration samples for input ${input.name}`);
           // The samples are preprocessed already; onnx2tf's -oiqt still wants a mean and std.
-          mean: 0,
-          std: 1,
-        }))
+          return { input: input.name, npy, mean: 0, std: 1 };
+        })
       : undefined;
     const handOver = await onnx2tfInput(job);
     const keepShape = keepShapeInputNames(job.inputs);
     if (keepShape.length > 0)
       job.log(`[edgezoo] onnx2tf keeps the shape of ${keepShape.join(', ')} (-kat): not channels-first in the recipe`);
-    const result = await runConverterOp<{ tflite: Record<string, string> }>(job, 'onnx2tf', 'tf', 'onnx2tf.convert', {
+    const result = await runConverterOp(job, 'onnx2tf', 'tf', 'onnx2tf.convert', {
       model: handOver.model,
       outputDir,
       name: 'model',

@@ -26,7 +26,7 @@ export const ovcBackend: BackendSpec = {
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const xml = path.join(job.outDir, 'model.xml');
     await runConverterOp(job, 'ovc', 'tf', 'openvino.convert', {
-      model: job.inputFile,
+      model: job.inputFile!,
       output: xml,
       compressToFp16: job.precision === 'fp16',
       rtInfo: job.metadata ?? {},

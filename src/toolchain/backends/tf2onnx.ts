@@ -23,7 +23,7 @@ export const tf2onnxBackend: BackendSpec = {
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const output = path.join(job.outDir, 'model.onnx');
     await runConverterOp(job, 'tf2onnx', 'tf', 'tf2onnx.from_tflite', {
-      model: job.inputFile,
+      model: job.inputFile!,
       output,
       opset: job.opset,
     });

@@ -7,6 +7,7 @@ import type { ConversionStrategy } from '../../catalogue/types.js';
 import type { JsonValue } from '../../plan/types.js';
 import type { InputSpec, OutputSpec, ParameterReplacement, Precision } from '../../recipe/types.js';
 import type { ArtifactSignature } from '../../validate/index.js';
+import type { TorchSource } from '../protocol/index.js';
 
 /** Calibration data staged for a backend: per recipe input, samples stacked on axis 0. */
 export interface CalibrationArrays {
@@ -23,16 +24,8 @@ export interface PreparedSignature {
   outputs: Array<{ name: string; dtype: string; shape: Array<number | string | null>; layout?: string }>;
 }
 
-/** The PyTorch source as the torch ops want it. */
-export interface TorchSource {
-  /** Absolute path of the factory file, or a module name importable in the torch env. */
-  file?: string;
-  module?: string;
-  callable: string;
-  kwargs: Record<string, unknown>;
-  /** Absolute path of the state dict (loaded with weights_only=True), when the recipe has weights. */
-  stateDict?: string;
-}
+/** The PyTorch source as the torch ops want it (defined by the worker protocol). */
+export type { TorchSource } from '../protocol/index.js';
 
 /** What a backend gets. Everything in it derives from the step's params and input folders. */
 export interface ConvertJob {
