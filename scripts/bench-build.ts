@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { executePlan, StepRunnerRegistry, type StepRunner } from '../src/build/index.js';
 import { LocalCache } from '../src/cache/index.js';
-import { currentPlatform, planBuild, TOOLS, type Fingerprint } from '../src/plan/index.js';
+import { BUILTIN_CATALOGUE } from '../src/catalogue/index.js';
+import { currentPlatform, EDGEZOO_TOOL, planBuild, type Fingerprint } from '../src/plan/index.js';
 import { parseRecipeText, type Recipe } from '../src/recipe/index.js';
 import { benchOptions, cpuMsSince, goal, machineLine, median, numberOption, summariseGoals } from './lib/bench.js';
 
@@ -45,7 +46,9 @@ function benchRecipe(index: number): Recipe {
 
 const recipes = Array.from({ length: recipeCount }, (_, index) => benchRecipe(index));
 const toolchain = {
-  versions: Object.fromEntries(Object.values(TOOLS).map((tool) => [tool, '1.0.0'])),
+  versions: Object.fromEntries(
+    [EDGEZOO_TOOL, ...BUILTIN_CATALOGUE.cacheKeyToolEnvs().keys()].map((tool) => [tool, '1.0.0']),
+  ),
   platform: currentPlatform(),
 };
 

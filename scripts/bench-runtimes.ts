@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { BUILTIN_CATALOGUE } from '../src/catalogue/index.js';
 import { toolRoot } from '../src/paths.js';
 import { stopSharedWorkerPool } from '../src/toolchain/pool.js';
 import { artifactRunner } from '../src/build/runners/validate.js';
@@ -104,7 +105,7 @@ const inputs: InputSpec[] = [
 ];
 const [sample] = syntheticSamples(inputs, 1, 0);
 const log = () => undefined;
-const ctx = { signal: new AbortController().signal, log };
+const ctx = { signal: new AbortController().signal, log, catalogue: BUILTIN_CATALOGUE };
 
 async function bench(format: 'onnx' | 'tflite', precision: string): Promise<BenchmarkResult & { size: number }> {
   const artifact = artifacts.find((a) => a.format === format && a.precision === precision);

@@ -1,5 +1,6 @@
 import type { RemoteCacheStats } from '../cache/index.js';
-import type { JsonValue, PlannedStep, StepKind } from '../plan/types.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
+import type { JsonValue, PlannedStepOf, StepKind } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
 
 /** The outputs of a dependency as a runner sees them. */
@@ -30,6 +31,8 @@ export interface StepContext {
   /** The recipe of the step's model. Use only what the step's params hold; the rest is not in the fingerprint. */
   recipe: Recipe;
   projectRoot: string;
+  /** The formats and backends the plan was made with. */
+  catalogue: Catalogue;
 }
 
 /**
@@ -44,12 +47,15 @@ export type StepResult =
   | { status: 'ok'; figures?: { [key: string]: JsonValue } }
   | { status: 'failed'; reason: string; figures?: { [key: string]: JsonValue } };
 
-/** Runs one step. Writes its outputs into `ctx.outDir`; returning nothing means ok. */
-// biome-ignore lint/suspicious/noConfusingVoidType: a runner that has nothing to report may return nothing
-export type StepRunner = (step: PlannedStep, ctx: StepContext) => Promise<StepResult | void>;
+/** Runs one step of kind `K`. Writes its outputs into `ctx.outDir`; returning nothing means ok. */
+export type StepRunner<K extends StepKind = StepKind> = (
+  step: PlannedStepOf<K>,
+  ctx: StepContext,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a runner that has nothing to report may return nothing
+) => Promise<StepResult | void>;
 
-/** Runners by step kind. */
-export type StepRunners = Partial<Record<StepKind, StepRunner>>;
+/** Runners by step kind: each gets steps of its own kind, with their typed params. */
+export type StepRunners = { [K in StepKind]?: StepRunner<K> };
 
 interface StepEventBase {
   step: string;

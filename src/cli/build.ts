@@ -161,6 +161,7 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
       projectRoot,
       cache,
       runners: registry,
+      ...(ctx.overrides.catalogue ? { catalogue: ctx.overrides.catalogue } : {}),
       ...(jobs === undefined ? {} : { jobs }),
       ...(memoryBudgetMiB === undefined ? {} : { memoryBudgetMiB }),
       force: options.force === true,

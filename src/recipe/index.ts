@@ -18,11 +18,10 @@ export {
 } from './load.js';
 export {
   RecipeYamlSchema,
+  recipeYamlSchema,
   recipeJsonSchema,
   renderRecipeJsonSchema,
-  DEFAULT_TARGETS,
   ALL_PRECISIONS,
-  TARGET_FORMATS,
   type RecipeYaml,
 } from './schema.js';
 export { formatProblem, ProblemCode, type ProblemCodeValue } from './problems.js';
@@ -31,3 +30,4 @@ export { checkProjectPath } from './project-path.js';
 export { checkPathsStayInProject, type PathReference } from './fs-rules.js';
 export { YAML_LIMITS } from './yaml-document.js';
 export { generateRecipeReference } from './reference.js';
+export { targetKeys } from './rules.js';

@@ -6,7 +6,9 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
 import type { Recipe, RecipeProblem } from './types.js';
-import { RecipeYamlSchema } from './schema.js';
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
+import { recipeYamlSchema } from './schema.js';
 import { parseYamlSource, positionByScan, tooLargeMessage, YAML_LIMITS } from './yaml-document.js';
 import { problemsFromIssues, valueAt } from './issues.js';
 import { checkRecipeRules } from './rules.js';
@@ -66,26 +68,35 @@ export function isEdgezooRecipeError(error: unknown): error is RecipeInvalidErro
  * Parses and checks recipe text without touching the file system. `fileLabel` is the
  * project-relative path problems print (its base name must equal the recipe's name).
  */
-export function parseRecipeText(text: string, fileLabel: string): ParsedRecipe {
+export function parseRecipeText(
+  text: string,
+  fileLabel: string,
+  catalogue: Catalogue = BUILTIN_CATALOGUE,
+): ParsedRecipe {
   const source = parseYamlSource(text, fileLabel);
   if (source.value === undefined || source.problems.length > 0)
     return { problems: sortProblems(source.problems), paths: [] };
 
   const problems: RecipeProblem[] = [];
-  const parsed = RecipeYamlSchema.safeParse(source.value);
-  if (!parsed.success) problems.push(...problemsFromIssues(parsed.error.issues, RecipeYamlSchema, source));
+  const schema = recipeYamlSchema(catalogue);
+  const parsed = schema.safeParse(source.value);
+  if (!parsed.success) problems.push(...problemsFromIssues(parsed.error.issues, schema, source));
   if (isMapping(source.value)) {
-    for (const finding of checkRecipeRules(source.value, fileLabel)) {
+    for (const finding of checkRecipeRules(source.value, fileLabel, catalogue)) {
       problems.push(makeProblem(source.locate(finding.path, finding.part), finding.code, finding.message));
     }
   }
   const paths = collectPaths(source.value, source.locate);
   if (problems.length > 0 || !parsed.success) return { problems: sortProblems(problems), paths };
-  return { recipe: normaliseRecipe(parsed.data), problems: [], paths };
+  return { recipe: normaliseRecipe(parsed.data, catalogue), problems: [], paths };
 }
 
 /** Loads one recipe file: size, encoding, YAML, schema, rules, then symlink escapes. */
-export async function loadRecipe(file: string, projectRoot: string): Promise<RecipeLoadResult> {
+export async function loadRecipe(
+  file: string,
+  projectRoot: string,
+  catalogue: Catalogue = BUILTIN_CATALOGUE,
+): Promise<RecipeLoadResult> {
   const label = projectLabel(file, projectRoot);
   const fail = (
     code: (typeof ProblemCode)[keyof typeof ProblemCode],
@@ -112,7 +123,7 @@ export async function loadRecipe(file: string, projectRoot: string): Promise<Rec
   const decoded = decodeRecipeBytes(bytes, label);
   if ('problem' in decoded) return { file: label, problems: [decoded.problem] };
 
-  const parsed = parseRecipeText(decoded.text, label);
+  const parsed = parseRecipeText(decoded.text, label, catalogue);
   if (parsed.recipe === undefined) return { file: label, problems: parsed.problems };
   const escapes = await checkPathsStayInProject(parsed.paths, projectRoot);
   if (escapes.length > 0) return { file: label, problems: sortProblems(escapes) };
@@ -130,8 +141,12 @@ export async function requireRecipe(file: string, projectRoot: string): Promise<
  * Loads several recipe files and adds the rules that span files (two files with the same model
  * name, e.g. x.yaml and x.yml). Results keep the order of `files`.
  */
-export async function checkRecipes(files: readonly string[], projectRoot: string): Promise<RecipeLoadResult[]> {
-  const results = await Promise.all(files.map((file) => loadRecipe(file, projectRoot)));
+export async function checkRecipes(
+  files: readonly string[],
+  projectRoot: string,
+  catalogue: Catalogue = BUILTIN_CATALOGUE,
+): Promise<RecipeLoadResult[]> {
+  const results = await Promise.all(files.map((file) => loadRecipe(file, projectRoot, catalogue)));
   const byName = new Map<string, RecipeLoadResult>();
   for (const result of results) {
     const name = result.recipe?.name;

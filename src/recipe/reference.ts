@@ -3,7 +3,8 @@
  * zod schema), so the documentation cannot drift from what `edgezoo check` accepts.
  */
 import { recipeJsonSchema } from './schema.js';
-import { PRECISIONS_BY_FORMAT } from './types.js';
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
 
 type JsonSchema = {
   type?: string | string[];
@@ -29,8 +30,8 @@ interface Row {
 }
 
 /** The Markdown reference of every recipe field: key, type, required/default and description. */
-export function generateRecipeReference(): string {
-  const schema = recipeJsonSchema() as JsonSchema;
+export function generateRecipeReference(catalogue: Catalogue = BUILTIN_CATALOGUE): string {
+  const schema = recipeJsonSchema(catalogue) as JsonSchema;
   const rows: Row[] = [];
   collectRows(schema, '', rows);
   const lines = [
@@ -52,7 +53,7 @@ export function generateRecipeReference(): string {
     '',
     '| Format | Precisions |',
     '| --- | --- |',
-    ...Object.entries(PRECISIONS_BY_FORMAT).map(([format, precisions]) => `| ${format} | ${precisions.join(', ')} |`),
+    ...catalogue.formatNames().map((format) => `| ${format} | ${catalogue.precisionsOf(format).join(', ')} |`),
     '',
     '#### Rules beyond the types',
     '',

@@ -70,12 +70,12 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
     assert.deepEqual(warnings(first.stdout), []);
     assert.match(
       remoteLine(first.stdout),
-      /^remote cache http:\/\/127\.0\.0\.1:\d+\/: 0 hits, 36 misses, 36 uploads \(0 B down, [\d.]+ KiB up\)$/,
+      /^remote cache http:\/\/127\.0\.0\.1:\d+\/: 0 hits, 39 misses, 39 uploads \(0 B down, [\d.]+ KiB up\)$/,
     );
 
-    // What the server holds: 36 action results, each pointing at blobs that are there and hash right.
+    // What the server holds: 39 action results, each pointing at blobs that are there and hash right.
     const acKeys = await readdir(path.join(server.root, 'ac'));
-    assert.equal(acKeys.length, 36);
+    assert.equal(acKeys.length, 39);
     const log = await server.requests();
     for (const key of acKeys) {
       const action = decodeActionResult(await readFile(path.join(server.root, 'ac', key)));
@@ -96,10 +96,10 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
     assert.equal(second.code, 0, second.stderr);
     const stream = events(second.stdout);
     assert.equal(stream.filter((event) => event.type === 'step-start').length, 0, 'no step ran');
-    assert.equal(stream.filter((event) => event.type === 'step-cached').length, 36);
+    assert.equal(stream.filter((event) => event.type === 'step-cached').length, 39);
     const stats = stream.at(-1)!;
     assert.ok(stats.type === 'remote-cache');
-    assert.equal(stats.hits, 36);
+    assert.equal(stats.hits, 39);
     assert.equal(stats.uploaded, 0);
     const zooA = await filesUnder(path.join(first.root, 'artifacts', 'zoo'));
     const zooB = await filesUnder(path.join(second.root, 'artifacts', 'zoo'));
@@ -111,16 +111,16 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
     // A machine with one model more: hits for the three, misses and uploads for the new one.
     const third = await build(['--remote-cache', server.url], { EDGEZOO_STANDIN_MODELS: '4' });
     assert.equal(third.code, 0, third.stderr);
-    assert.match(third.stdout, /^total\s+48\s+12\s+36\s+0\s+0\s/m);
-    assert.match(remoteLine(third.stdout), /: 36 hits, 12 misses, 12 uploads \(/);
+    assert.match(third.stdout, /^total\s+52\s+13\s+39\s+0\s+0\s/m);
+    assert.match(remoteLine(third.stdout), /: 39 hits, 13 misses, 13 uploads \(/);
 
     // A forced rebuild re-sends only the action results and records: every output blob is there.
     const before = (await server.requests()).length;
     const forced = await build(['--force', '--remote-cache', server.url]);
     assert.equal(forced.code, 0, forced.stderr);
     const forcedLog = (await server.requests()).slice(before);
-    assert.equal(forcedLog.filter((line) => line.startsWith('PUT /ac/')).length, 36);
-    assert.equal(forcedLog.filter((line) => line.startsWith('PUT /cas/')).length, 36, 'one new record per entry');
+    assert.equal(forcedLog.filter((line) => line.startsWith('PUT /ac/')).length, 39);
+    assert.equal(forcedLog.filter((line) => line.startsWith('PUT /cas/')).length, 39, 'one new record per entry');
     assert.equal(forcedLog.filter((line) => line.startsWith('GET ')).length, 0, '--force never reads');
   });
 
@@ -159,14 +159,14 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
       ),
       said.join('\n'),
     );
-    assert.match(run.stdout, /^total\s+36\s+2\s+34\s+0\s+0\s/m, 'only the two corrupt steps ran');
-    assert.match(remoteLine(run.stdout), /: 34 hits, 0 misses, 2 corrupt ignored, 2 uploads \(/);
+    assert.match(run.stdout, /^total\s+39\s+2\s+37\s+0\s+0\s/m, 'only the two corrupt steps ran');
+    assert.match(remoteLine(run.stdout), /: 37 hits, 0 misses, 2 corrupt ignored, 2 uploads \(/);
     assert.deepEqual(await readFile(blobFile), good, 'the good bytes were sent again');
     decodeActionResult(await readFile(path.join(server.root, 'ac', remoteActionKey(acStep))));
 
     const clean = await build(['--remote-cache', server.url]);
     assert.deepEqual(warnings(clean.stdout), []);
-    assert.match(remoteLine(clean.stdout), /: 36 hits, 0 misses, 0 uploads/);
+    assert.match(remoteLine(clean.stdout), /: 39 hits, 0 misses, 0 uploads/);
   });
 
   it('builds locally with one warning when the server is down', async () => {
@@ -182,11 +182,11 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
         `^warning: remote cache http://127\\.0\\.0\\.1:${server.port}/: unreachable \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${server.port} on GET ac/[0-9a-f]{12}…, 3 attempts\\); building with the local cache only$`,
       ),
     );
-    assert.match(run.stdout, /^total\s+36\s+36\s+0\s+0\s+0\s/m);
+    assert.match(run.stdout, /^total\s+39\s+39\s+0\s+0\s+0\s/m);
     assert.match(run.stdout, /^build ok$/m);
     assert.match(
       remoteLine(run.stdout),
-      /: 0 hits, 0 misses, 0 uploads, 36 not uploaded \(0 B down, 0 B up\); stopped using it: unreachable \(connect ECONNREFUSED/,
+      /: 0 hits, 0 misses, 0 uploads, 39 not uploaded \(0 B down, 0 B up\); stopped using it: unreachable \(connect ECONNREFUSED/,
     );
   });
 
@@ -198,14 +198,14 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
       EDGEZOO_STANDIN_MODELS: '4',
     });
     assert.equal(flag.code, 0, flag.stderr);
-    assert.match(remoteLine(flag.stdout), /: 36 hits, 12 misses, read-only \([\d.]+ KiB down, 0 B up\)$/);
+    assert.match(remoteLine(flag.stdout), /: 39 hits, 13 misses, read-only \([\d.]+ KiB down, 0 B up\)$/);
     const variable = await build([], {
       EDGEZOO_STANDIN_MODELS: '4',
       EDGEZOO_REMOTE_CACHE: server.url,
       EDGEZOO_REMOTE_CACHE_READ_ONLY: '1',
     });
     assert.equal(variable.code, 0, variable.stderr);
-    assert.match(remoteLine(variable.stdout), /: 36 hits, 12 misses, read-only/);
+    assert.match(remoteLine(variable.stdout), /: 39 hits, 13 misses, read-only/);
     const methods = new Set((await server.requests()).slice(before).map((line) => line.split(' ')[0]));
     assert.deepEqual([...methods], ['GET']);
     assert.deepEqual([...warnings(flag.stdout), ...warnings(variable.stdout)], []);
@@ -227,9 +227,9 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
     const env = { EDGEZOO_REMOTE_CACHE_USER: 'ci', EDGEZOO_REMOTE_CACHE_PASSWORD: password };
     const good = await build(['--remote-cache', server.url], env);
     assert.equal(good.code, 0, good.stderr);
-    assert.match(remoteLine(good.stdout), /: 0 hits, 36 misses, 36 uploads/);
+    assert.match(remoteLine(good.stdout), /: 0 hits, 39 misses, 39 uploads/);
     const json = await build(['--json', '--remote-cache', server.url], env);
-    assert.match(json.stdout, /"type":"remote-cache".*"hits":36/);
+    assert.match(json.stdout, /"type":"remote-cache".*"hits":39/);
     for (const run of [good, json]) {
       assert.ok(!run.stdout.includes(password) && !run.stderr.includes(password));
       for (const [file, bytes] of await filesUnder(run.root))
@@ -243,7 +243,7 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
       warnings(wrong.stdout)[0]!,
       /^warning: remote cache http:\/\/127\.0\.0\.1:\d+\/: refused access \(HTTP 401 Unauthorized for GET ac\/[0-9a-f]{12}…\); check EDGEZOO_REMOTE_CACHE_TOKEN or EDGEZOO_REMOTE_CACHE_USER and _PASSWORD; building with the local cache only$/,
     );
-    assert.match(wrong.stdout, /^total\s+36\s+36\s/m);
+    assert.match(wrong.stdout, /^total\s+39\s+39\s/m);
   });
 
   it('with the README nginx setup, anyone reads and only holders of the password write', async () => {
@@ -253,13 +253,13 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
       EDGEZOO_REMOTE_CACHE_USER: 'ci',
       EDGEZOO_REMOTE_CACHE_PASSWORD: password,
     });
-    assert.match(remoteLine(writer.stdout), /: 0 hits, 36 misses, 36 uploads/);
+    assert.match(remoteLine(writer.stdout), /: 0 hits, 39 misses, 39 uploads/);
     // A pull request from a fork: no secret, read-only.
     const fork = await build(['--remote-cache', server.url, '--remote-cache-read-only'], {
       EDGEZOO_STANDIN_MODELS: '4',
     });
     assert.deepEqual(warnings(fork.stdout), []);
-    assert.match(remoteLine(fork.stdout), /: 36 hits, 12 misses, read-only/);
+    assert.match(remoteLine(fork.stdout), /: 39 hits, 13 misses, read-only/);
     // The same without read-only: reads work, the first upload is refused, one warning.
     const anonymous = await build(['--remote-cache', server.url], { EDGEZOO_STANDIN_MODELS: '4' });
     assert.equal(anonymous.code, 0);
@@ -269,7 +269,7 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
         `warning: remote cache ${server.url}: uploads refused (HTTP 401 Unauthorized for PUT cas/KEY); going on without uploading`,
       ],
     );
-    assert.match(remoteLine(anonymous.stdout), /: 36 hits, 12 misses, 0 uploads, 12 not uploaded .*; uploads refused/);
+    assert.match(remoteLine(anonymous.stdout), /: 39 hits, 13 misses, 0 uploads, 13 not uploaded .*; uploads refused/);
   });
 
   it('shares a deterministic failure like a success: the other machine reports it without running the step', async () => {
@@ -284,8 +284,8 @@ describe('remote cache against nginx', { skip: nginxMissing }, () => {
       /^\[m01\] validate\/onnx\/fp32 FAILED \(cached result\): stand-in: outputs differ from the reference$/m,
     );
     // The benchmark behind the failed validation is blocked (counted failed), never looked up.
-    assert.match(second.stdout, /^total\s+36\s+0\s+34\s+2\s+0\s/m);
-    assert.match(remoteLine(second.stdout), /: 35 hits, 0 misses, 0 uploads/);
+    assert.match(second.stdout, /^total\s+39\s+0\s+37\s+2\s+0\s/m);
+    assert.match(remoteLine(second.stdout), /: 38 hits, 0 misses, 0 uploads/);
   });
 
   it("warns once, with the fix, when nginx's default 1 MiB body limit refuses a large file, and uploads the rest", async () => {

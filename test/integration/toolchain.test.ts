@@ -1,13 +1,14 @@
 // Integration tests of the Python converter toolchain: setup from the locks, doctor, the worker.
 // Needs the venvs (`edgezoo setup`, which `npm run test:integration` runs first; the first
 // test here runs setup too, a no-op when they are current).
+import { BUILTIN_CATALOGUE } from '../../src/catalogue/index.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runDoctor } from '../../src/toolchain/doctor.js';
-import { envDef, lockDigest, toolVersions } from '../../src/toolchain/envs.js';
+import { lockDigest, toolVersions } from '../../src/toolchain/envs.js';
 import { setupToolchain } from '../../src/toolchain/setup.js';
 import { PythonWorker, WorkerCrashedError, WorkerOpError, WorkerTimeoutError } from '../../src/toolchain/worker.js';
 import { inspectModel, loadModel } from '../../src/formats/onnx/index.js';
@@ -87,9 +88,10 @@ describe('worker', () => {
   test('answers ping and versions; tool output does not corrupt the protocol', async () => {
     const pong = await worker.request('ping', { echo: { a: [1, 'x'] } });
     assert.deepEqual(pong.echo, { a: [1, 'x'] });
-    const v = await worker.request('versions', { distributions: envDef('torch').keyPackages });
+    const torchDistributions = BUILTIN_CATALOGUE.distributions('torch');
+    const v = await worker.request('versions', { distributions: torchDistributions });
     assert.equal(v.distributions.torch, '2.13.0+cpu');
-    assert.deepEqual(Object.keys(v.distributions), envDef('torch').keyPackages);
+    assert.deepEqual(Object.keys(v.distributions), torchDistributions);
     assert.equal(
       (await worker.request('versions', { distributions: ['no-such-dist'] })).distributions['no-such-dist'],
       null,

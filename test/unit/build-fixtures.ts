@@ -131,6 +131,7 @@ export const runners: StepRunners = {
   fetch: standinRunner,
   prepare: standinRunner,
   convert: standinRunner,
+  reference: standinRunner,
   validate: standinRunner,
   benchmark: standinRunner,
   package: standinRunner,

@@ -10,13 +10,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import {
-  checkRecipes,
-  discoverRecipes,
-  PRECISIONS_BY_FORMAT,
-  type Recipe,
-  type TargetFormat,
-} from '../../src/recipe/index.js';
+import { BUILTIN_CATALOGUE } from '../../src/catalogue/index.js';
+import { checkRecipes, discoverRecipes, type Recipe, type TargetFormat } from '../../src/recipe/index.js';
 import { checkSampleSetsDisjoint, loadSamples, sampleFiles } from '../../src/validate/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -33,7 +28,7 @@ async function loadZoo(): Promise<Recipe[]> {
 
 const zoo = await loadZoo();
 const byName = new Map(zoo.map((recipe) => [recipe.name, recipe]));
-const ALL_FORMATS = Object.keys(PRECISIONS_BY_FORMAT) as TargetFormat[];
+const ALL_FORMATS: TargetFormat[] = BUILTIN_CATALOGUE.formatNames();
 /** Axis letters that make an input an image (or other spatial) tensor. */
 const SPATIAL = /[CHW]/;
 
@@ -135,7 +130,7 @@ for (const recipe of zoo) {
       for (const format of ALL_FORMATS) {
         assert.deepEqual(
           [...(recipe.targets[format] ?? [])].sort(),
-          [...PRECISIONS_BY_FORMAT[format]].sort(),
+          [...BUILTIN_CATALOGUE.precisionsOf(format)].sort(),
           `${format} targets`,
         );
       }

@@ -7,15 +7,29 @@ import path from 'node:path';
 import { inspectTflite } from '../../formats/tflite/index.js';
 import { tfliteSignature } from './onnx2tf.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
-import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+import type { BackendSpec } from '../../catalogue/types.js';
+import type { ConvertJob, ConvertOutput } from './types.js';
 
-export const litertTorchBackend: ConverterBackend = {
+export const litertTorchBackend: BackendSpec = {
   name: 'litert-torch',
-  tools: ['litert-torch', 'torch'],
+  summary: 'pytorch sources only',
+  stage: 'convert',
   from: 'pytorch',
   to: 'tflite',
   precisions: ['fp32', 'int8'],
   env: 'torch',
+  tools: ['litert-torch', 'torch'],
+  cacheKeyTools: ['litert-torch', 'torch'],
+  requires: [
+    { env: 'torch', distribution: 'litert-torch', probes: [{ import: 'litert_torch' }] },
+    { env: 'torch', distribution: 'torch', probes: [{ import: 'torch', smoke: 'torch-ones' }] },
+    { env: 'torch', distribution: 'torchao', probes: [{ import: 'torchao.quantization.pt2e.quantize_pt2e' }] },
+    { env: 'torch', distribution: 'ai-edge-litert', probes: [{ import: 'ai_edge_litert.interpreter' }] },
+    { env: 'torch', distribution: 'litert-converter', probes: [] },
+    { env: 'torch', distribution: 'ai-edge-quantizer', probes: [] },
+  ],
+  memory: 'torch',
+  strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const fail = (how: string) =>
       new ConverterError({

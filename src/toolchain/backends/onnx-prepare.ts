@@ -14,18 +14,29 @@ import {
   saveModel,
 } from '../../formats/onnx/index.js';
 import { runConverterOp } from './run-tool.js';
-import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+import type { BackendSpec } from '../../catalogue/types.js';
+import type { ConvertJob, ConvertOutput } from './types.js';
 
 /** The file prepare leaves for onnx2tf when some replacements only onnx2tf can apply. */
 export const ONNX2TF_REPLACEMENTS_FILE = 'onnx2tf-replacements.json';
 
-export const onnxPrepareBackend: ConverterBackend = {
+export const onnxPrepareBackend: BackendSpec = {
   name: 'onnx-prepare',
-  tools: ['onnxslim'],
+  summary: 'static shapes, replacements, opset upgrade and onnxslim',
+  stage: 'prepare',
   from: 'onnx',
   to: 'onnx',
   precisions: ['fp32'],
   env: 'tf',
+  tools: ['onnxslim'],
+  cacheKeyTools: ['onnxslim'],
+  requires: [
+    { env: 'tf', distribution: 'onnxslim', probes: [{ cli: ['onnxslim', '-h'] }] },
+    { env: 'tf', distribution: 'onnx', probes: [{ import: 'onnx', smoke: 'onnx-checker' }] },
+  ],
+  // onnxslim runs in a worker that is up anyway; the step is not admitted against the memory budget.
+  memory: 'light',
+  strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const source = await upgradeOpset(job);
     let model = fixDynamicDims(loadModel(source), job.inputs);
