@@ -1,7 +1,8 @@
 /**
  * Compares downloadToFile with curl on a large file served from 127.0.0.1 by a separate process
- * (so the server does not share the client's event loop).
- * Usage: node --import tsx scripts/bench-fetch.ts [sizeMiB=200] [runs=3]
+ * (so the server does not share the client's event loop). Goal, as for `pull`: at least 80 % of
+ * the throughput of curl + sha256sum (downloadToFile verifies the sha256 as it downloads).
+ * Usage: node --import tsx scripts/bench-fetch.ts [--mib 200] [--runs 3]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,9 +10,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { downloadToFile } from '../src/fetch/index.js';
+import { benchOptions, goal, machineLine, median, numberOption, summariseGoals } from './lib/bench.js';
 
-const sizeMiB = Number(process.argv[2] ?? 200);
-const runs = Number(process.argv[3] ?? 3);
+const options = benchOptions('node --import tsx scripts/bench-fetch.ts [--mib 200] [--runs 3]', {
+  mib: { type: 'string', default: '200' },
+  runs: { type: 'string', default: '3' },
+});
+const sizeMiB = numberOption('mib', options.mib);
+const runs = numberOption('runs', options.runs);
 const dir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-bench-'));
 const source = path.join(dir, 'blob.bin');
 const hash = createHash('sha256');
@@ -38,10 +44,6 @@ const port = await new Promise<number>((resolve) =>
 );
 const url = `http://127.0.0.1:${port}/blob.bin`;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 const rate = (ms: number): string => `${((sizeMiB / ms) * 1000).toFixed(0)} MiB/s (${ms.toFixed(0)} ms)`;
 
 const curlMs: number[] = [];
@@ -68,3 +70,6 @@ console.log(`file: ${sizeMiB} MiB over loopback, median of ${runs}`);
 console.log(`curl -o:                 ${rate(median(curlMs))}`);
 console.log(`curl -o + sha256sum:     ${rate(median(curlShaMs))}`);
 console.log(`downloadToFile + sha256: ${rate(median(oursMs))}`);
+goal('downloadToFile throughput against curl + sha256sum', (median(curlShaMs) / median(oursMs)) * 100, '>=', 80, '%');
+console.log(machineLine());
+summariseGoals();

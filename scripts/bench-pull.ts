@@ -11,16 +11,17 @@
  * The pull is timed inside a fresh process (loading the index, downloading, verifying, renaming;
  * not the process start), as a user's `edgezoo pull` runs.
  *
- * Run: node --import tsx scripts/bench-pull.ts [sizeMiB=200] [runs=3]
+ * Run: node --import tsx scripts/bench-pull.ts [--mib 200] [--runs 3]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DirectoryPublisher, loadIndex, pullArtifacts, resolvePull } from '../src/publish/index.js';
-import { writeSampleVersion } from '../src/zoo/sample.js';
+import { writeSampleVersion } from '../test/fixtures/sample-zoo.js';
+import { benchOptions, goal, machineLine, median, numberOption, summariseGoals } from './lib/bench.js';
 
 if (process.argv[2] === '--pull-once') {
   // Measuring mode: one pull in a fresh process, as a user's `edgezoo pull` runs. Timing in the
@@ -36,8 +37,12 @@ if (process.argv[2] === '--pull-once') {
   process.exit(0);
 }
 
-const sizeMiB = Number(process.argv[2] ?? '200');
-const runCount = Number(process.argv[3] ?? '3');
+const options = benchOptions('node --import tsx scripts/bench-pull.ts [--mib 200] [--runs 3]', {
+  mib: { type: 'string', default: '200' },
+  runs: { type: 'string', default: '3' },
+});
+const sizeMiB = numberOption('mib', options.mib);
+const runCount = numberOption('runs', options.runs);
 
 /** A static file server over one folder, as plain JavaScript for `node -e`; prints its port. */
 const STATIC_SERVER = `
@@ -110,7 +115,6 @@ try {
     await rm(curlOut, { force: true });
   }
   const mb = bytes / 1e6;
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   for (const [i, r] of runs.entries()) {
     console.log(
       `run ${i + 1}: pull ${(mb / r.pull.seconds).toFixed(0)} MB/s (cpu ${(r.pull.cpuSeconds * 1000).toFixed(0)} ms), curl ${(mb / r.curl.seconds).toFixed(0)} MB/s (cpu ${(r.curl.cpuSeconds * 1000).toFixed(0)} ms), ` +
@@ -124,11 +128,12 @@ try {
   const cpuPerGb = (t: Timing) => (t.cpuSeconds * 1000) / (mb / 1000);
   console.log(
     `artifact ${sizeMiB} MiB, server in a child process, median of ${runCount} runs: edgezoo pull ${pull.toFixed(0)} MB/s (fresh process; index, download, sha256 verify, rename), curl ${curl.toFixed(0)} MB/s, ` +
-      `curl+sha256sum ${curlSha.toFixed(0)} MB/s; pull/curl = ${((pull / curl) * 100).toFixed(0)} % (median of per-run ratios ${(pairRatio * 100).toFixed(0)} %; goal >= 80 %); ` +
-      `cpu per GB: pull ${median(runs.map((r) => cpuPerGb(r.pull))).toFixed(0)} ms, curl ${median(runs.map((r) => cpuPerGb(r.curl))).toFixed(0)} ms; load average ${loadavg()
-        .map((x) => x.toFixed(1))
-        .join(' ')} on ${cpus().length} cores`,
+      `curl+sha256sum ${curlSha.toFixed(0)} MB/s; median of per-run pull/curl ratios ${(pairRatio * 100).toFixed(0)} %; ` +
+      `cpu per GB: pull ${median(runs.map((r) => cpuPerGb(r.pull))).toFixed(0)} ms, curl ${median(runs.map((r) => cpuPerGb(r.curl))).toFixed(0)} ms`,
   );
+  goal('pull throughput against curl', (pull / curl) * 100, '>=', 80, '%');
+  console.log(machineLine());
+  summariseGoals();
 } finally {
   server.kill();
   await rm(root, { recursive: true, force: true });

@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { BUILTIN_CATALOGUE } from '../src/catalogue/index.js';
 import { toolRoot } from '../src/paths.js';
 import { stopSharedWorkerPool } from '../src/toolchain/pool.js';
 import { artifactRunner } from '../src/build/runners/validate.js';
@@ -29,11 +30,14 @@ import {
   type BenchmarkResult,
 } from '../src/validate/index.js';
 import type { InputSpec } from '../src/recipe/types.js';
+import { benchOptions, goal, machineLine, numberOption, summariseGoals } from './lib/bench.js';
 
-const args = process.argv.slice(2);
-const iterationsFlag = args.indexOf('--iterations');
-const iterations = iterationsFlag >= 0 ? Number(args[iterationsFlag + 1]) : 100;
-const keep = args.includes('--keep');
+const options = benchOptions('node --import tsx scripts/bench-runtimes.ts [--iterations 100] [--keep]', {
+  iterations: { type: 'string', default: '100' },
+  keep: { type: 'boolean' },
+});
+const iterations = numberOption('iterations', options.iterations);
+const keep = options.keep === true;
 
 const root = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-bench-runtimes-'));
 const modelDir = path.join(root, 'models', 'wide-cnn');
@@ -101,7 +105,7 @@ const inputs: InputSpec[] = [
 ];
 const [sample] = syntheticSamples(inputs, 1, 0);
 const log = () => undefined;
-const ctx = { signal: new AbortController().signal, log };
+const ctx = { signal: new AbortController().signal, log, catalogue: BUILTIN_CATALOGUE };
 
 async function bench(format: 'onnx' | 'tflite', precision: string): Promise<BenchmarkResult & { size: number }> {
   const artifact = artifacts.find((a) => a.format === format && a.precision === precision);
@@ -165,11 +169,17 @@ try {
     const int8 = tfliteInt8.runs[index]!;
     const vsOnnx = onnx.medianMs / run.medianMs;
     const int8Speedup = run.medianMs / int8.medianMs;
-    console.log(
-      `${run.threads} thread(s): TFLite fp32 on LiteRT is ${vsOnnx.toFixed(2)}x the speed of ONNX on onnxruntime-node (goal >= 1: ${vsOnnx >= 1 ? 'met' : 'MISSED'}); ` +
-        `int8 is ${int8Speedup.toFixed(2)}x fp32 TFLite (goal >= 1.5: ${int8Speedup >= 1.5 ? 'met' : 'MISSED'})`,
+    goal(
+      `${run.threads} thread(s): TFLite fp32 on LiteRT, speed against ONNX on onnxruntime-node`,
+      vsOnnx,
+      '>=',
+      1,
+      'x',
     );
+    goal(`${run.threads} thread(s): TFLite int8, speed against fp32`, int8Speedup, '>=', 1.5, 'x');
   }
+  console.log(machineLine());
+  summariseGoals();
 } finally {
   await stopSharedWorkerPool();
   if (!keep) await rm(root, { recursive: true, force: true });

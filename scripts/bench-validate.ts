@@ -1,14 +1,15 @@
 /**
  * Measures the validate module's own costs, so the build's validate step stays cheap next to the
  * runtimes it drives: comparison throughput, transposes, the .npy codec, image decoding, and
- * onnxruntime-node latency on a small generated CNN.
+ * onnxruntime-node latency on a small generated CNN. Goals (regression guards, about 4x the
+ * figures of a loaded 2-core machine): comparing 1 M classifier values under 250 ms, a JPEG
+ * sample loaded in under 50 ms.
  *
  *   node --import tsx scripts/bench-validate.ts [--json]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { buildModel, encodeModel } from '../src/formats/onnx/index.js';
 import type { Recipe } from '../src/recipe/types.js';
@@ -25,6 +26,9 @@ import {
   transposeLayout,
   type Tensor,
 } from '../src/validate/index.js';
+import { benchOptions, goal, machineLine, median, printGoalsOnStderr, summariseGoals, timeRuns } from './lib/bench.js';
+
+const options = benchOptions('node --import tsx scripts/bench-validate.ts [--json]', { json: { type: 'boolean' } });
 
 function random(dims: number[], seed: number): Tensor<'float32'> {
   const next = seededRandom(seed);
@@ -33,26 +37,20 @@ function random(dims: number[], seed: number): Tensor<'float32'> {
   return { dtype: 'float32', dims, data };
 }
 
-async function time(label: string, fn: () => unknown | Promise<unknown>, repeat = 3): Promise<number> {
-  await fn(); // warm-up
-  const times: number[] = [];
-  for (let i = 0; i < repeat; i++) {
-    const start = performance.now();
-    await fn();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  const median = times[Math.floor(times.length / 2)]!;
-  results[label] = Math.round(median * 100) / 100;
-  return median;
+/** Median of 3 runs after a warm-up, recorded under `label`. */
+async function time(label: string, fn: () => unknown): Promise<number> {
+  const ms = median(await timeRuns(3, fn, 1));
+  results[label] = Math.round(ms * 100) / 100;
+  return ms;
 }
 
 const results: Record<string, number> = {};
+const goals: Array<() => void> = [];
 const folder = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-bench-validate-'));
 try {
   const logits = random([1000, 1000], 1);
   const noisy = { ...logits, data: logits.data.map((v, i) => v + (i % 7) * 1e-6) };
-  await time('compare 1000x1000 classifier (ms)', () =>
+  const compareMs = await time('compare 1000x1000 classifier (ms)', () =>
     compareOutputs(
       { l: { tensor: logits } },
       { l: { tensor: noisy } },
@@ -106,7 +104,11 @@ try {
     opset: 17,
     tolerances: {},
   };
-  await time('load 32 JPEG samples 640x480 -> 1x3x224x224 (ms)', () => loadSamples(recipe, folder, 'validation'));
+  const loadMs = await time('load 32 JPEG samples 640x480 -> 1x3x224x224 (ms)', () =>
+    loadSamples(recipe, folder, 'validation'),
+  );
+  goals.push(() => goal('comparing 1 M classifier values', compareMs, '<', 250, 'ms'));
+  goals.push(() => goal('loading one JPEG sample', loadMs / 32, '<', 50, 'ms'));
 
   // A small CNN: two strided 3x3 convs, pooling and a 1000-way classifier.
   const modelPath = path.join(folder, 'cnn.onnx');
@@ -154,5 +156,9 @@ try {
   rmSync(folder, { recursive: true, force: true });
 }
 
-if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+if (options.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 else for (const [label, value] of Object.entries(results)) process.stdout.write(`${label.padEnd(62)} ${value}\n`);
+if (options.json) printGoalsOnStderr();
+for (const check of goals) check();
+console.error(machineLine());
+summariseGoals();

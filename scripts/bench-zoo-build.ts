@@ -2,7 +2,8 @@
  * Cold and warm build time of the default zoo (recipes/*.yaml) through the real CLI:
  *   cold: `edgezoo build --all --force` (every step runs, the cache is rewritten);
  *   warm: `edgezoo build --all` right after (nothing changed: every step a cache hit).
- * Prints the wall time, the steps run / cached / failed and the exit code of each.
+ * Prints the wall time, the steps run / cached / failed and the exit code of each. Goals: both
+ * builds succeed; the warm one runs no step and takes under 2 s.
  *
  *   node --import tsx scripts/bench-zoo-build.ts [--warm-only] [names...]
  *
@@ -13,15 +14,17 @@
  * samples) nor the downloads; an earlier cold run under load average ~4 took 465 s.
  */
 import { spawn } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs, goal, machineLine, requirement, summariseGoals } from './lib/bench.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'src', 'cli', 'edgezoo.mjs');
-const args = process.argv.slice(2);
-const warmOnly = args.includes('--warm-only');
-const names = args.filter((a) => !a.startsWith('--'));
+const { values, positionals: names } = benchArgs(
+  'node --import tsx scripts/bench-zoo-build.ts [--warm-only] [names...]',
+  { 'warm-only': { type: 'boolean' } },
+);
+const warmOnly = values['warm-only'] === true;
 const selection = names.length > 0 ? names : ['--all'];
 
 interface RunFigures {
@@ -75,17 +78,15 @@ function describe(label: string, f: RunFigures): string {
   return `${label.padEnd(5)} ${f.seconds.toFixed(1).padStart(7)} s  ${f.run} steps run, ${f.cached} cached, ${f.failed} failed, ${f.skipped} targets skipped by recipe, exit ${f.exitCode}`;
 }
 
-console.log(
-  `edgezoo build ${selection.join(' ')} on ${os.availableParallelism()} cores, load average ${os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')}`,
-);
+console.log(`edgezoo build ${selection.join(' ')}; ${machineLine()}`);
 if (!warmOnly) {
   const cold = await build(['--force']);
   console.log(describe('cold', cold));
-  if (cold.exitCode !== 0) process.exitCode = 1;
+  requirement('cold build succeeds', cold.exitCode === 0, `exit ${cold.exitCode}`);
 }
 const warm = await build([]);
 console.log(describe('warm', warm));
-if (warm.exitCode !== 0 || warm.run > 0) process.exitCode = 1;
+requirement('warm build succeeds', warm.exitCode === 0, `exit ${warm.exitCode}`);
+requirement('warm build runs no step', warm.run === 0, `${warm.run} steps run`);
+goal('warm build (nothing changed)', warm.seconds, '<', 2, 's');
+summariseGoals();

@@ -1,17 +1,24 @@
 /**
  * Regenerates recipes/recipe.schema.json and src/recipe/REFERENCE.md from the zod schema in
- * src/recipe/schema.ts. Run after changing the schema: `npx tsx scripts/gen-schema.ts`
- * (`--check` only reports whether the committed files are current, exit 1 when stale).
+ * src/recipe/schema.ts, and src/toolchain/protocol/worker-protocol.schema.json (which the Python
+ * worker checks requests against) from the op schemas in src/toolchain/protocol/. Run after
+ * changing either: `npx tsx scripts/gen-schema.ts` (`--check` only reports whether the committed
+ * files are current, exit 1 when stale).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderRecipeJsonSchema, generateRecipeReference } from '../src/recipe/index.js';
+import { renderWorkerProtocolJsonSchema, WORKER_PROTOCOL_SCHEMA_FILE } from '../src/toolchain/protocol/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outputs = [
   { file: path.join(root, 'recipes', 'recipe.schema.json'), text: renderRecipeJsonSchema() },
   { file: path.join(root, 'src', 'recipe', 'REFERENCE.md'), text: generateRecipeReference() },
+  {
+    file: path.join(root, 'src', 'toolchain', 'protocol', WORKER_PROTOCOL_SCHEMA_FILE),
+    text: renderWorkerProtocolJsonSchema(),
+  },
 ];
 const checkOnly = process.argv.includes('--check');
 let stale = 0;

@@ -5,10 +5,9 @@
  *
  *   node --import tsx scripts/report-artifacts.ts [--root DIR] [--json] MODEL...   (or --all)
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadProjectPlan } from '../src/build/index.js';
-import { ARTIFACT_JSON_FILE, type ArtifactJson } from '../src/build/runners/index.js';
+import { ARTIFACT_FILE, readStepFile, type ArtifactRecord } from '../src/build/step-files.js';
 import { LocalCache } from '../src/cache/index.js';
 
 const args = process.argv.slice(2);
@@ -19,12 +18,10 @@ const names = args.filter((arg, i) => !arg.startsWith('--') && !(rootFlag >= 0 &
 
 const { plan } = await loadProjectPlan(root, args.includes('--all') ? [] : names);
 const cache = new LocalCache(path.join(root, 'artifacts', 'cache'));
-const rows: Array<{ step: string; artifact?: ArtifactJson }> = [];
+const rows: Array<{ step: string; artifact?: ArtifactRecord }> = [];
 for (const step of plan.steps.filter((s) => s.kind === 'convert')) {
   const entry = await cache.get(step.fingerprint);
-  const artifact = entry
-    ? (JSON.parse(await readFile(path.join(entry.dir, ARTIFACT_JSON_FILE), 'utf8')) as ArtifactJson)
-    : undefined;
+  const artifact = entry ? await readStepFile(entry.dir, ARTIFACT_FILE) : undefined;
   rows.push({ step: step.id, ...(artifact ? { artifact } : {}) });
 }
 if (json) {

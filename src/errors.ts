@@ -26,6 +26,13 @@ export class UsageError extends EdgezooError {
   }
 }
 
+/** Work was cancelled (Ctrl-C, or its caller gave up): its child processes were killed. */
+export class StepCancelledError extends EdgezooError {
+  constructor(what: string, options: { cause?: unknown } = {}) {
+    super('CANCELLED', `${what} was cancelled`, options);
+  }
+}
+
 export function isEdgezooError(error: unknown): error is EdgezooError {
   return error instanceof EdgezooError;
 }

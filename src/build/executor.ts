@@ -1,3 +1,5 @@
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import os from 'node:os';
@@ -22,6 +24,8 @@ export interface ExecuteOptions {
   artifactsDir?: string;
   cache: Cache;
   runners: StepRunnerRegistry;
+  /** The catalogue the plan was made with (runners get it in the context); default the built-in one. */
+  catalogue?: Catalogue;
   /** Concurrent 'convert' and 'heavy' steps; default os.availableParallelism(). */
   jobs?: number;
   /** Concurrent downloads; default 4. */
@@ -177,6 +181,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
             signal,
             recipe,
             projectRoot: options.projectRoot,
+            catalogue: options.catalogue ?? BUILTIN_CATALOGUE,
           });
           const result = checkResult(raw);
           if (signal.aborted) throw new Error('cancelled');

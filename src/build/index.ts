@@ -1,10 +1,9 @@
 /**
  * The build engine: runs a plan's steps with the cache, by resource class, with events.
- * Step runners plug in through `registerStepRunner`; runners spawn tools with `spawnTied`.
+ * Step runners are passed in as a StepRunnerRegistry; tools run through src/toolchain.
  */
 export { executePlan, defaultMemoryBudgetMiB, type ExecuteOptions } from './executor.js';
-export { StepRunnerRegistry, defaultRegistry, registerStepRunner } from './registry.js';
-export { spawnTied, ChildProcessError, StepCancelledError, type SpawnTiedOptions } from './spawn.js';
+export { StepRunnerRegistry } from './registry.js';
 export { MemoryGate } from './memory-gate.js';
 export { exportOutputs, EXPORT_MARKER } from './export.js';
 export {
@@ -16,8 +15,7 @@ export {
   groupSkippedTargets,
   LiveDisplay,
 } from './progress.js';
-export { loadProjectPlan, readToolchainVersions, type ProjectPlan } from './project.js';
-export { loadTestRunnerModule, TEST_RUNNERS_ENV, type TestRunnerModule } from './test-runners.js';
+export { loadProjectPlan, readToolchainVersions, type BuildOverrides, type ProjectPlan } from './project.js';
 export { registerBuiltinRunners, runFetchStep, FETCHED_FILE_NAMES } from './runners/index.js';
 export type {
   BuildEvent,

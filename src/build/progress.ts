@@ -40,6 +40,7 @@ export function formatEventLine(event: BuildEvent): string | undefined {
     case 'step-cached':
     case 'log':
     case 'summary':
+    case 'remote-cache':
       return undefined;
   }
 }

@@ -1,33 +1,23 @@
 import type { StepKind } from '../plan/types.js';
 import type { StepRunner, StepRunners } from './types.js';
 
-/** Step runners by kind; converter backends register theirs here. */
+/** Step runners by kind: what the executor runs each planned step with. */
 export class StepRunnerRegistry {
-  private readonly runners = new Map<StepKind, StepRunner>();
+  private readonly runners: StepRunners = {};
 
-  register(kind: StepKind, runner: StepRunner): void {
-    this.runners.set(kind, runner);
+  register<K extends StepKind>(kind: K, runner: StepRunner<K>): void {
+    this.runners[kind] = runner as StepRunners[K];
   }
 
   registerAll(runners: StepRunners): void {
-    for (const [kind, runner] of Object.entries(runners) as Array<[StepKind, StepRunner | undefined]>) {
-      if (runner) this.register(kind, runner);
-    }
+    Object.assign(this.runners, runners);
   }
 
-  get(kind: StepKind): StepRunner | undefined {
-    return this.runners.get(kind);
+  get<K extends StepKind>(kind: K): StepRunner<K> | undefined {
+    return this.runners[kind] as StepRunner<K> | undefined;
   }
 
   kinds(): StepKind[] {
-    return [...this.runners.keys()];
+    return Object.keys(this.runners) as StepKind[];
   }
-}
-
-/** The process-wide registry the CLI builds with. */
-export const defaultRegistry = new StepRunnerRegistry();
-
-/** Registers the runner of a step kind in the default registry (a later call replaces it). */
-export function registerStepRunner(kind: StepKind, runner: StepRunner): void {
-  defaultRegistry.register(kind, runner);
 }

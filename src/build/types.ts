@@ -1,4 +1,6 @@
-import type { JsonValue, PlannedStep, StepKind } from '../plan/types.js';
+import type { RemoteCacheStats } from '../cache/index.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
+import type { JsonValue, PlannedStepOf, StepKind } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
 
 /** The outputs of a dependency as a runner sees them. */
@@ -24,11 +26,13 @@ export interface StepContext {
   failedDeps: Record<string, string>;
   /** Appends one line to the step's log file (artifacts/logs/<model>/<step>.log). */
   log: (line: string) => void;
-  /** Aborted on Ctrl-C: pass it to child processes (see `spawnTied`) and stop early. */
+  /** Aborted on Ctrl-C: pass it to the worker pool or `runCommand`, which kill what they started, and stop early. */
   signal: AbortSignal;
   /** The recipe of the step's model. Use only what the step's params hold; the rest is not in the fingerprint. */
   recipe: Recipe;
   projectRoot: string;
+  /** The formats and backends the plan was made with. */
+  catalogue: Catalogue;
 }
 
 /**
@@ -43,12 +47,15 @@ export type StepResult =
   | { status: 'ok'; figures?: { [key: string]: JsonValue } }
   | { status: 'failed'; reason: string; figures?: { [key: string]: JsonValue } };
 
-/** Runs one step. Writes its outputs into `ctx.outDir`; returning nothing means ok. */
-// biome-ignore lint/suspicious/noConfusingVoidType: a runner that has nothing to report may return nothing
-export type StepRunner = (step: PlannedStep, ctx: StepContext) => Promise<StepResult | void>;
+/** Runs one step of kind `K`. Writes its outputs into `ctx.outDir`; returning nothing means ok. */
+export type StepRunner<K extends StepKind = StepKind> = (
+  step: PlannedStepOf<K>,
+  ctx: StepContext,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a runner that has nothing to report may return nothing
+) => Promise<StepResult | void>;
 
-/** Runners by step kind. */
-export type StepRunners = Partial<Record<StepKind, StepRunner>>;
+/** Runners by step kind: each gets steps of its own kind, with their typed params. */
+export type StepRunners = { [K in StepKind]?: StepRunner<K> };
 
 interface StepEventBase {
   step: string;
@@ -78,7 +85,9 @@ export type BuildEvent =
   | { type: 'log'; step: string; model: string; line: string }
   /** Something a person should know that is not a step's outcome (a corrupt cache entry evicted). */
   | { type: 'warning'; message: string }
-  | ({ type: 'summary' } & BuildSummary);
+  | ({ type: 'summary' } & BuildSummary)
+  /** After the summary, when a remote cache was used: its hits, misses and uploads. */
+  | ({ type: 'remote-cache' } & RemoteCacheStats);
 
 /** Counts and time of one model's build. */
 export interface ModelSummary {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { EdgezooError } from '../errors.js';
 import { isFingerprint } from '../plan/fingerprint.js';
 import type { Fingerprint, JsonValue } from '../plan/types.js';
-import { sha256File } from '../plan/input-digests.js';
+import { sha256File } from '../util/hash.js';
+import { processAlive } from '../util/process-info.js';
 import type { Cache, CacheEntry, CacheEntryRecord, CachedFile, PendingEntry } from './types.js';
 
 /**
@@ -330,15 +331,4 @@ async function treeSize(dir: string): Promise<number> {
     else total += (await lstat(full).catch(() => undefined))?.size ?? 0;
   }
   return total;
-}
-
-function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

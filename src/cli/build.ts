@@ -3,18 +3,24 @@ import type { Command } from 'commander';
 import {
   buildStatusOf,
   StepRunnerRegistry,
-  defaultRegistry,
   executePlan,
   formatEventLine,
   formatSummaryTable,
   groupSkippedTargets,
   LiveDisplay,
   loadProjectPlan,
-  loadTestRunnerModule,
   registerBuiltinRunners,
   type BuildEvent,
 } from '../build/index.js';
-import { LocalCache, type VerifyMode } from '../cache/index.js';
+import {
+  type Cache,
+  formatRemoteCacheStats,
+  LocalCache,
+  REMOTE_CACHE_ENV,
+  RemoteCache,
+  resolveRemoteCacheSettings,
+  type VerifyMode,
+} from '../cache/index.js';
 import { EdgezooError, UsageError } from '../errors.js';
 import { artifactPaths } from '../paths.js';
 import { shortFingerprint, type Fingerprint, type PlannedStep } from '../plan/index.js';
@@ -33,6 +39,9 @@ interface BuildOptions {
   verifyCache: string;
   memoryBudget?: string;
   diagnose?: boolean;
+  /** A URL, or false for --no-remote-cache. */
+  remoteCache?: string | false;
+  remoteCacheReadOnly?: boolean;
 }
 
 /** Exit code of an interrupted build (128 + SIGINT), as shells report Ctrl-C. */
@@ -57,7 +66,29 @@ export function register(program: Command, ctx: CliContext): void {
       '--diagnose',
       'for each ONNX artifact that fails validation, find the first op whose output diverges from the prepared model',
     )
-    .addHelpText('after', '\nExit status: 0 all built, 1 something failed, 2 wrong usage, 130 interrupted.')
+    .option(
+      '--remote-cache <url>',
+      `share step outputs with other machines through an HTTP cache speaking the bazel-remote protocol (bazel-remote, nginx WebDAV, an S3 gateway); default: $${REMOTE_CACHE_ENV.url}`,
+    )
+    .option('--no-remote-cache', `do not use the remote cache named by $${REMOTE_CACHE_ENV.url}`)
+    .option(
+      '--remote-cache-read-only',
+      `read from the remote cache, never upload (for untrusted builds such as pull requests from forks; also $${REMOTE_CACHE_ENV.readOnly}=1)`,
+    )
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Remote cache: a step missing locally is looked up at <url>/ac/ and its files fetched from',
+        '<url>/cas/, each checked against its sha256 before use; what is built here is uploaded',
+        '(blobs first, /ac/ last). An unreachable server gives one warning and the build goes on',
+        'locally. https is required except on loopback. Credentials come from the environment only:',
+        `$${REMOTE_CACHE_ENV.token} (bearer), or $${REMOTE_CACHE_ENV.user} and`,
+        `$${REMOTE_CACHE_ENV.password} (basic auth); they are never printed.`,
+        '',
+        'Exit status: 0 all built, 1 something failed, 2 wrong usage, 130 interrupted.',
+      ].join('\n'),
+    )
     .action(async (names: string[], options: BuildOptions) => {
       ctx.exitCode = await runBuild(ctx, names, options);
     });
@@ -76,17 +107,20 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   if (options.verifyCache !== 'stat' && options.verifyCache !== 'full') {
     throw new UsageError(`--verify-cache must be stat or full, received "${options.verifyCache}"`);
   }
+  const remoteSettings = resolveRemoteCacheSettings(
+    {
+      ...(options.remoteCache === undefined ? {} : { url: options.remoteCache }),
+      readOnly: options.remoteCacheReadOnly === true,
+    },
+    process.env,
+  );
 
   const projectRoot = ctx.projectRoot();
   const wanted = await recipeNamesFromArgs(names, process.cwd(), projectRoot);
-  const testModule = await loadTestRunnerModule();
   const registry = new StepRunnerRegistry();
-  if (testModule) registry.registerAll(testModule.runners);
-  else {
-    registerBuiltinRunners(registry);
-    for (const kind of defaultRegistry.kinds()) registry.register(kind, defaultRegistry.get(kind)!);
-  }
-  const { recipes, plan } = await loadProjectPlan(projectRoot, wanted, testModule);
+  if (ctx.overrides.runners) registry.registerAll(ctx.overrides.runners);
+  else registerBuiltinRunners(registry);
+  const { recipes, plan } = await loadProjectPlan(projectRoot, wanted, ctx.overrides);
   if (plan.missingToolVersions.length > 0 && !options.json) {
     ctx.warn(
       `warning: no pinned version for ${plan.missingToolVersions.join(', ')}; run \`edgezoo setup\` (fingerprints use "unknown")`,
@@ -94,7 +128,7 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   }
 
   const report = createReporter(ctx, plan.steps, options.json === true);
-  const cache = new LocalCache(artifactPaths(projectRoot).cache, {
+  const localCache = new LocalCache(artifactPaths(projectRoot).cache, {
     verify: options.verifyCache as VerifyMode,
     onEvict: ({ fingerprint, problem }) =>
       report({
@@ -104,6 +138,14 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   });
 
   const controller = new AbortController();
+  const remote =
+    remoteSettings &&
+    new RemoteCache(localCache, {
+      ...remoteSettings,
+      signal: controller.signal,
+      onWarning: (message) => report({ type: 'warning', message }),
+    });
+  const cache: Cache = remote ?? localCache;
   let interrupts = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     interrupts += 1;
@@ -123,14 +165,21 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
       projectRoot,
       cache,
       runners: registry,
+      ...(ctx.overrides.catalogue ? { catalogue: ctx.overrides.catalogue } : {}),
       ...(jobs === undefined ? {} : { jobs }),
       ...(memoryBudgetMiB === undefined ? {} : { memoryBudgetMiB }),
       force: options.force === true,
       signal: controller.signal,
       onEvent: report,
     });
+    await remote?.flush();
     report.close();
     if (!options.json) for (const line of formatSummaryTable(summary)) ctx.print(line);
+    if (remote) {
+      const stats = remote.stats();
+      if (options.json) report({ type: 'remote-cache', ...stats });
+      else ctx.print(formatRemoteCacheStats(stats));
+    }
     if (summary.interrupted) return EXIT_INTERRUPTED;
     // publish refuses a version whose last build failed: record how each one ended.
     await mkdir(artifactPaths(projectRoot).zoo, { recursive: true });
@@ -151,10 +200,11 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
       ctx.warn(`error: the zoo index was not written: ${error.message}`);
       indexOk = false;
     }
-    if (options.diagnose) await printDiagnoses(ctx, plan.steps, recipes, projectRoot, cache);
+    if (options.diagnose) await printDiagnoses(ctx, plan.steps, recipes, projectRoot, localCache);
     return summary.ok && indexOk ? 0 : 1;
   } finally {
     report.close();
+    remote?.close();
     // The converter workers live as long as the build: stop them so the process can exit.
     await stopSharedWorkerPool();
     process.off('SIGINT', onSignal);

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { loadProjectPlan, loadTestRunnerModule } from '../build/index.js';
+import { loadProjectPlan } from '../build/index.js';
 import { LocalCache } from '../cache/index.js';
 import { UsageError } from '../errors.js';
 import { artifactPaths } from '../paths.js';
 import { shortFingerprint, type Fingerprint } from '../plan/index.js';
 import type { CliContext } from './context.js';
+import { formatBytes } from '../util/format.js';
 
 export function register(program: Command, ctx: CliContext): void {
   const cache = program.command('cache').description('Check and clean the build cache (artifacts/cache)');
@@ -51,7 +52,7 @@ export function register(program: Command, ctx: CliContext): void {
       const projectRoot = ctx.projectRoot();
       // The plan of every recipe decides what is kept; an invalid recipe stops gc (it throws)
       // rather than letting its entries look unused.
-      const { plan } = await loadProjectPlan(projectRoot, [], await loadTestRunnerModule());
+      const { plan } = await loadProjectPlan(projectRoot, [], ctx.overrides);
       const keep = new Set<string>(plan.steps.map((step) => step.fingerprint));
       const store = new LocalCache(artifactPaths(projectRoot).cache);
       const report = await store.gc(keep, { dryRun: options.dryRun === true, staleAfterMs: minutes * 60_000 });
@@ -68,16 +69,4 @@ export function register(program: Command, ctx: CliContext): void {
         `${options.dryRun ? 'would free' : 'freed'} ${formatBytes(report.freedBytes)} (${report.entries.length} entries, ${report.temporaries.length} temporary folders; ${keep.size} entries in use kept)`,
       );
     });
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }

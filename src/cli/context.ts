@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { BuildOverrides } from '../build/project.js';
 import { findProjectRoot } from '../paths.js';
 
 /** What every verb gets: where to write, whether a person is watching, and the project root. */
@@ -13,9 +14,11 @@ export interface CliContext {
   projectRoot(): string;
   /** Set by a verb's action; `main` returns it. 0 ok, 1 something failed, 2 wrong usage. */
   exitCode: number;
+  /** Runners and recipes given to `main` in place of the project's (tests only). */
+  overrides: BuildOverrides;
 }
 
-export function createContext(program: Command): CliContext {
+export function createContext(program: Command, overrides: BuildOverrides = {}): CliContext {
   const ctx: CliContext = {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -26,6 +29,7 @@ export function createContext(program: Command): CliContext {
       return findProjectRoot(opts.project ?? process.cwd());
     },
     exitCode: 0,
+    overrides,
   };
   return ctx;
 }

@@ -18,9 +18,10 @@ function compiledIsCurrent() {
   }
 }
 
-// The test suite's stand-in step runners are TypeScript modules the build imports by path; they
-// import edgezoo's classes from src/, so the CLI must run from src/ too (one EdgezooError class).
-const compiled = !process.env.EDGEZOO_TEST_RUNNERS && compiledIsCurrent();
+// Only this entry ever loads dist/: the tests' stand-in entry (test/support/edgezoo-with-runners.mjs)
+// imports src/ through tsx, CLI and stand-in runners alike, so one process never holds two copies
+// of a class (two EdgezooErrors would fail `instanceof`).
+const compiled = compiledIsCurrent();
 if (!compiled) (await import('tsx/esm/api')).register();
 const { main } = compiled ? await import('../../dist/cli/main.js') : await import('./main.ts');
 process.exitCode = await main(process.argv);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { formatBytes, type ZooIndex } from '../zoo/index.js';
+import { formatBytes } from '../util/format.js';
+import type { ZooIndex } from '../zoo/index.js';
 import type { CliContext } from './context.js';
 import { addIndexOptions, openIndex, type IndexFlags } from './index-source.js';
 

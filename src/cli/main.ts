@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import type { BuildOverrides } from '../build/project.js';
 import { isEdgezooError } from '../errors.js';
 import { toolRoot } from '../paths.js';
 import { createContext, type RegisterVerb } from './context.js';
@@ -62,8 +63,12 @@ function dropOutputToClosedPipes(): void {
   }
 }
 
-/** Runs the CLI and returns its exit code: 0 success, 1 something asked for failed, 2 wrong usage. */
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the CLI and returns its exit code: 0 success, 1 something asked for failed, 2 wrong usage.
+ * `overrides` replace the step runners and recipes of `build`, `plan` and `cache gc`: a program
+ * that embeds the CLI (the tests' stand-in entry) passes them; `edgezoo` itself never does.
+ */
+export async function main(argv: string[], overrides: BuildOverrides = {}): Promise<number> {
   dropOutputToClosedPipes();
   const program = new Command('edgezoo')
     .description('Build, validate, publish and pull a zoo of edge-ready models from YAML recipes.')
@@ -71,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-C, --project <dir>', 'project folder (default: the nearest folder with recipes/)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  const ctx = createContext(program);
+  const ctx = createContext(program, overrides);
   const verb = requestedVerb(argv);
   // --version needs no verb module; --help without a verb lists them all.
   const versionOnly = verb === undefined && argv.slice(2).some((arg) => arg === '--version' || arg === '-V');

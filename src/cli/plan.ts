@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import pLimit from 'p-limit';
-import { loadProjectPlan, loadTestRunnerModule } from '../build/index.js';
+import { loadProjectPlan } from '../build/index.js';
 import { LocalCache } from '../cache/index.js';
 import { artifactPaths } from '../paths.js';
 import { shortFingerprint } from '../plan/index.js';
@@ -16,7 +16,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (names: string[], options: { json?: boolean }) => {
       const projectRoot = ctx.projectRoot();
       const wanted = await recipeNamesFromArgs(names, process.cwd(), projectRoot);
-      const { plan } = await loadProjectPlan(projectRoot, wanted, await loadTestRunnerModule());
+      const { plan } = await loadProjectPlan(projectRoot, wanted, ctx.overrides);
       const cache = new LocalCache(artifactPaths(projectRoot).cache);
       const lookups = pLimit(16);
       const cached = await Promise.all(

@@ -9,7 +9,6 @@ import { publishRefusals } from '../publish/gates.js';
 import { parseModelSpec } from '../publish/pull.js';
 import type { Publisher, PublishEvent } from '../publish/types.js';
 import {
-  formatBytes,
   generateSigningKeyPair,
   parsePrivateKey,
   readManifestIfAny,
@@ -17,6 +16,7 @@ import {
   writeIndex,
   yankVersion,
 } from '../zoo/index.js';
+import { formatBytes } from '../util/format.js';
 import type { CliContext } from './context.js';
 import { projectRecipeVersions } from './recipe-args.js';
 

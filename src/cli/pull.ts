@@ -9,7 +9,7 @@ import {
   type PulledFile,
   type PullProgress,
 } from '../publish/pull.js';
-import { formatBytes } from '../zoo/index.js';
+import { formatBytes } from '../util/format.js';
 import type { CliContext } from './context.js';
 import { addIndexOptions, openIndex, type IndexFlags } from './index-source.js';
 

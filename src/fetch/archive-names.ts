@@ -1,4 +1,5 @@
 /** Rules shared by the zip and tar readers: which entry names are safe, and which are "near". */
+import { editDistance } from '../util/text.js';
 
 /**
  * True when an archive entry name could not escape an extraction folder: relative, no `..`
@@ -37,17 +38,4 @@ export function nearestNames(wanted: string, names: readonly string[], limit = 5
   }
   scored.sort((a, b) => a.score - b.score || a.name.localeCompare(b.name));
   return scored.slice(0, limit).map((entry) => entry.name);
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }

@@ -15,7 +15,7 @@ import {
   TooManyRedirectsError,
   TruncatedDownloadError,
 } from './errors.js';
-import { hashInto, sha256File } from './hash.js';
+import { hashFileInto, sha256FileWithSize } from '../util/hash.js';
 import {
   DEFAULT_RETRY_TIMING,
   ifRangeValidator,
@@ -27,7 +27,8 @@ import {
   retryDelayMs,
   type RetryTiming,
 } from './http-rules.js';
-import { acquireFileLock, sleepOrAbort } from './lock.js';
+import { acquireLock } from '../util/lock.js';
+import { sleepOrAbort } from '../util/sleep.js';
 import { checkFetchableUrl, planRedirect, redactUrl } from './url-policy.js';
 
 /** Progress of one download: bytes on disk so far (including a resumed prefix) and the total when known. */
@@ -64,6 +65,8 @@ export interface DownloadOptions {
   retryTiming?: Partial<RetryTiming>;
   /** Mode of the finished file; default 0o644. */
   fileMode?: number;
+  /** Told when another process is fetching the same file and this one waits for it. */
+  onLockWait?: (message: string) => void;
 }
 
 /** A finished download. */
@@ -115,7 +118,7 @@ const USER_AGENT = 'edgezoo (+https://github.com/edgezoo)';
  * without Range. Resuming without a validator is never attempted: the bytes might belong to a
  * different version of the file.
  *
- * Concurrency: the partial path is guarded by an O_EXCL lock file (see `acquireFileLock`); a
+ * Concurrency: the partial path is guarded by a lock file (`<partial>.lock`, see `acquireLock`); a
  * second download of the same file waits, then reuses the finished destination when `sha256`
  * matches. Different partial paths never interfere.
  */
@@ -124,7 +127,11 @@ export async function downloadToFile(options: DownloadOptions): Promise<Download
   const partialPath = options.partialPath ?? `${options.destination}.partial`;
   await mkdir(path.dirname(partialPath), { recursive: true });
   await mkdir(path.dirname(options.destination), { recursive: true });
-  const lock = await acquireFileLock(partialPath, options.signal);
+  const lock = await acquireLock(`${partialPath}.lock`, {
+    purpose: `download of ${redactUrl(startUrl)}`,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onLockWait ? { onWait: options.onLockWait } : {}),
+  });
   try {
     if (options.sha256 !== undefined) {
       const existing = await hashIfExists(options.destination);
@@ -370,7 +377,7 @@ async function receiveBody(
 
 /** Hashes the kept prefix; a partial that changed under us (not `offset` bytes) is a bug, not a retry. */
 async function prefixHash(hash: Hash, partialPath: string, offset: number): Promise<number> {
-  const bytes = await hashInto(hash, partialPath);
+  const bytes = await hashFileInto(hash, partialPath);
   if (bytes !== offset)
     throw new Error(`partial download ${partialPath} changed size while locked (${offset} -> ${bytes})`);
   return bytes;
@@ -485,5 +492,5 @@ export async function hashIfExists(filePath: string): Promise<{ sha256: string; 
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  return sha256File(filePath);
+  return sha256FileWithSize(filePath);
 }

@@ -2,34 +2,26 @@ import { chmod, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileSource } from '../recipe/types.js';
 import { artifactPaths } from '../paths.js';
-import { downloadToFile, hashIfExists, type DownloadProgress } from './download.js';
+import { downloadToFile, hashIfExists, type DownloadOptions } from './download.js';
 import { InvalidSha256Error, Sha256MismatchError } from './errors.js';
-import { SHA256_HEX, sha256File } from './hash.js';
+import { SHA256_HEX, sha256FileWithSize } from '../util/hash.js';
 import { resolveProjectFile } from './local.js';
-import { acquireFileLock } from './lock.js';
+import { acquireLock } from '../util/lock.js';
 import { describePackageLocation, extractPackageFile, readPackageMemo, type PackageFileLocation } from './package.js';
 import { redactUrl } from './url-policy.js';
 
 /** Options of `fetchFile`. */
-export interface FetchFileOptions {
+export interface FetchFileOptions
+  extends Pick<
+    DownloadOptions,
+    'signal' | 'onProgress' | 'onLockWait' | 'timeoutMs' | 'retries' | 'headers' | 'sensitiveHeaders' | 'retryTiming'
+  > {
   /** The project the recipe belongs to; `path` sources resolve against it. */
   projectRoot: string;
   /** Root of the shared content-addressed download cache, usually `artifacts/downloads`. */
   downloadsDir: string;
-  signal?: AbortSignal;
-  onProgress?: (progress: DownloadProgress) => void;
-  /** Idle timeout of HTTP downloads. Default 30 000 ms. */
-  timeoutMs?: number;
   /** Size cap for downloads and extracted package files. Default 16 GiB. */
   maxBytes?: number;
-  /** HTTP retries after the first attempt. Default 4. */
-  retries?: number;
-  /** Extra HTTP headers (e.g. a token); never forwarded across origins on redirect. */
-  headers?: Record<string, string>;
-  /** Further header names to treat as credentials. */
-  sensitiveHeaders?: string[];
-  /** Backoff tuning for tests. */
-  retryTiming?: { baseDelayMs?: number; maxDelayMs?: number; maxRetryAfterMs?: number };
   /** Python interpreters to try for pypi packages; default the toolchain's tf venv, then python3. */
   pythonCandidates?: string[];
 }
@@ -76,7 +68,7 @@ export async function fetchFile(source: FileSource, options: FetchFileOptions): 
 
   if (location.kind === 'path') {
     const real = await resolveProjectFile(options.projectRoot, location.path);
-    const { sha256, bytes } = await sha256File(real);
+    const { sha256, bytes } = await sha256FileWithSize(real);
     if (sha256 !== source.sha256) throw new Sha256MismatchError(where, source.sha256, sha256);
     return { path: real, sha256, bytes, fromCache: false };
   }
@@ -94,7 +86,16 @@ export async function fetchFile(source: FileSource, options: FetchFileOptions): 
       partialPath,
       maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
       fileMode: 0o444,
-      ...pick(options, ['signal', 'onProgress', 'timeoutMs', 'retries', 'headers', 'sensitiveHeaders', 'retryTiming']),
+      ...pick(options, [
+        'signal',
+        'onProgress',
+        'onLockWait',
+        'timeoutMs',
+        'retries',
+        'headers',
+        'sensitiveHeaders',
+        'retryTiming',
+      ]),
     });
     // `reused`: another fetch finished it while we waited for the lock.
     return { path: result.path, sha256: result.sha256, bytes: result.bytes, fromCache: result.reused };
@@ -116,7 +117,11 @@ async function fetchPackage(
   if (memo !== undefined && memo.sha256 !== expected) throw new Sha256MismatchError(where, expected, memo.sha256);
 
   await mkdir(path.dirname(partialPath), { recursive: true });
-  const lock = await acquireFileLock(partialPath, options.signal);
+  const lock = await acquireLock(`${partialPath}.lock`, {
+    purpose: `extraction of ${where}`,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onLockWait ? { onWait: options.onLockWait } : {}),
+  });
   try {
     const cached = await verifiedCacheEntry(finalPath, expected);
     if (cached) return cached;

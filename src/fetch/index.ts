@@ -5,7 +5,6 @@
  */
 export { fetchFile, cachedFilePath, type FetchFileOptions, type FetchedFile } from './fetch-file.js';
 export { downloadToFile, type DownloadOptions, type DownloadResult, type DownloadProgress } from './download.js';
-export { sha256File, SHA256_HEX } from './hash.js';
 export { DEFAULT_RETRY_TIMING, type RetryTiming } from './http-rules.js';
 export {
   checkFetchableUrl,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import semver from 'semver';
 import { nearestNames, normaliseEntryName, isSafeEntryName } from './archive-names.js';
 import { ArchiveError, FetchError, PackageDownloadError, PackageFileNotFoundError } from './errors.js';
-import { runTool } from './run-tool.js';
+import { CommandNotFoundError, runCommand, type CommandResult } from '../toolchain/process.js';
 import { extractTarGzEntry } from './tar.js';
 import { extractZipEntry, readZipEntries } from './zip.js';
 
@@ -204,12 +204,12 @@ async function pipDownload(
   let lastFailure: PackageDownloadError | undefined;
   for (const python of context.pythonCandidates) {
     if (path.isAbsolute(python) && !existsSync(python)) continue;
-    const run = await runTool(python, args, { cwd: scratch, ...(context.signal ? { signal: context.signal } : {}) });
-    if (run.notFound) continue;
-    if (run.exitCode === 0) return findArchive(scratch, ['.whl'], where);
-    lastFailure = new PackageDownloadError(where, `${python} ${args.join(' ')}`, run.exitCode, run.stderrTail);
+    const run = await runRegistryClient([python, ...args], scratch, context.signal);
+    if (run === undefined) continue;
+    if (run.code === 0) return findArchive(scratch, ['.whl'], where);
+    lastFailure = new PackageDownloadError(where, `${python} ${args.join(' ')}`, run.code, stderrTail(run));
     // An interpreter without pip is "not working"; a registry answer (no such version) is final.
-    if (!/No module named pip/.test(run.stderrTail)) throw lastFailure;
+    if (!/No module named pip/.test(run.stderr)) throw lastFailure;
   }
   throw (
     lastFailure ??
@@ -234,16 +234,44 @@ async function npmPack(location: PackageFileLocation, scratch: string, context: 
     `${location.name}@${location.version}`,
   ];
   // cwd is the scratch folder so the project's own package.json and .npmrc do not take part.
-  const run = await runTool(npm, args, { cwd: scratch, ...(context.signal ? { signal: context.signal } : {}) });
-  if (run.notFound || run.exitCode !== 0) {
+  const run = await runRegistryClient([npm, ...args], scratch, context.signal);
+  if (run === undefined || run.code !== 0) {
     throw new PackageDownloadError(
       where,
       `npm ${args.join(' ')}`,
-      run.exitCode,
-      run.notFound ? 'npm is not installed' : run.stderrTail,
+      run?.code ?? null,
+      run === undefined ? 'npm is not installed' : stderrTail(run),
     );
   }
   return findArchive(scratch, ['.tgz'], where);
+}
+
+/**
+ * Runs pip or npm (no shell, so names and versions cannot be read as shell syntax) in the
+ * scratch folder; undefined when the executable is not there.
+ */
+async function runRegistryClient(
+  command: string[],
+  scratch: string,
+  signal: AbortSignal | undefined,
+): Promise<CommandResult | undefined> {
+  try {
+    return await runCommand(command, {
+      cwd: scratch,
+      check: false,
+      timeoutMs: 10 * 60_000,
+      maxOutput: 64 * 1024,
+      ...(signal ? { signal } : {}),
+    });
+  } catch (error) {
+    if (error instanceof CommandNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/** The last few KiB of stderr: enough to explain a failure, bounded for huge logs. */
+function stderrTail(run: CommandResult): string {
+  return run.stderr.slice(-4096);
 }
 
 async function findArchive(folder: string, extensions: string[], where: string): Promise<string> {

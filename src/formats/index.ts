@@ -1,13 +1,11 @@
 /**
- * The model-format registry, netron-style: each format recognises its files (`match`) and opens
- * them (`inspect`, `formatSummary`). `edgezoo inspect` and anything else that gets "some model
- * file" dispatch through here. To add a format, add its entry to `formats`.
+ * Opening "some model file", netron-style: each format recognises its files (`match`) and opens
+ * them (`inspect`, `formatSummary`). The formats are the catalogue's (src/catalogue: a FormatSpec
+ * is a ModelFormat); `edgezoo inspect` passes them in.
  */
 import { open as openFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
-import { onnxFormat } from './onnx/index.js';
-import { tfliteFormat } from './tflite/index.js';
 
 /** One model format: how to recognise a file and summarise it. */
 export interface ModelFormat<Summary = unknown> {
@@ -22,16 +20,12 @@ export interface ModelFormat<Summary = unknown> {
   formatSummary(summary: Summary): string[];
 }
 
-/** The registered formats, in matching order. */
-// biome-ignore lint/suspicious/noExplicitAny: each format has its own summary type; callers use ModelFormat<Summary> through a match
-export const formats: ReadonlyArray<ModelFormat<any>> = [onnxFormat, tfliteFormat];
-
 /** How many leading bytes `match` is given. */
 export const HEADER_BYTES = 64;
 
 /** A file edgezoo does not know how to read. */
 export class UnknownModelFormatError extends EdgezooError {
-  constructor(filePath: string) {
+  constructor(filePath: string, formats: readonly ModelFormat[]) {
     super(
       'FORMAT_UNKNOWN',
       `${filePath} is not a model format edgezoo knows (${formats.map((f) => f.name).join(', ')})`,
@@ -42,8 +36,12 @@ export class UnknownModelFormatError extends EdgezooError {
   }
 }
 
-/** Finds the format of a file: by extension first, then by content. Undefined when none fits. */
-export function matchFormat(filePath: string, header: Uint8Array): ModelFormat | undefined {
+/** Finds the format of a file among `formats`: by extension first, then by content. Undefined when none fits. */
+export function matchFormat<F extends ModelFormat>(
+  filePath: string,
+  header: Uint8Array,
+  formats: readonly F[],
+): F | undefined {
   const extension = path.extname(filePath).toLowerCase();
   return formats.find((f) => f.extensions.includes(extension)) ?? formats.find((f) => f.match(header));
 }
@@ -77,10 +75,10 @@ export interface OpenedModel {
 }
 
 /** Recognises and summarises a model file. Throws UnknownModelFormatError or the format's typed error. */
-export async function openModel(filePath: string): Promise<OpenedModel> {
+export async function openModel(filePath: string, formats: readonly ModelFormat[]): Promise<OpenedModel> {
   const header = await readHeader(filePath);
-  const format = matchFormat(filePath, header);
-  if (!format) throw new UnknownModelFormatError(filePath);
+  const format = matchFormat(filePath, header, formats);
+  if (!format) throw new UnknownModelFormatError(filePath, formats);
   const summary = await format.inspect(filePath);
   return { format: format.name, summary, lines: format.formatSummary(summary) };
 }

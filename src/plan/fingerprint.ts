@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
-import type { Fingerprint, InputDigests, JsonValue, StepKind, ToolchainInfo } from './types.js';
+import type { Fingerprint, InputDigests, StepKind, ToolchainInfo } from './types.js';
 
 /**
  * Bumped when edgezoo changes what a runner writes for the same inputs (file layout, result
@@ -12,7 +12,8 @@ export const FINGERPRINT_SCHEMA = 2;
 /** What `fingerprintStep` hashes. */
 export interface FingerprintInput {
   kind: StepKind;
-  params: { [key: string]: JsonValue };
+  /** The step's params: plain JSON data (see ./params.ts). */
+  params: object;
   /** Fingerprints of the dependency steps, in the step's `deps` order. */
   depFingerprints: Fingerprint[];
   /** Digest keys of the local files the step reads. */

@@ -1,18 +1,34 @@
 /** Planning: recipes -> a DAG of fingerprinted steps. Pure, except `computeInputDigests`. */
-export { planBuild, currentPlatform, localInputsOf, PlanError, TOOLS } from './plan.js';
+export { planBuild, currentPlatform, localInputsOf, PlanError, EDGEZOO_TOOL } from './plan.js';
 export { fingerprintStep, shortFingerprint, isFingerprint, FINGERPRINT_SCHEMA } from './fingerprint.js';
 export type { FingerprintInput, FingerprintResult } from './fingerprint.js';
 export { canonicalJson } from './canonical-json.js';
-export { computeInputDigests, expandGlob, sha256File, InputFileMissingError } from './input-digests.js';
-export { STEP_KINDS } from './types.js';
+export { computeInputDigests, InputFileMissingError } from './input-digests.js';
+export { STEP_KINDS, stepOfKind } from './types.js';
 export type {
   BuildPlan,
   Fingerprint,
   InputDigests,
   JsonValue,
   PlannedStep,
+  PlannedStepOf,
   ResourceClass,
+  StepBase,
   SkippedTarget,
   StepKind,
   ToolchainInfo,
 } from './types.js';
+export type {
+  BenchmarkParams,
+  ConvertParams,
+  FetchParams,
+  PackagedTarget,
+  PackageParams,
+  PrepareParams,
+  ProvenanceParams,
+  ReferenceParams,
+  SourceParams,
+  StepParamsByKind,
+  ToleranceParams,
+  ValidateParams,
+} from './params.js';

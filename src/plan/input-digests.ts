@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { expandProjectGlob } from '../util/glob.js';
+import { sha256File, sha256Hex } from '../util/hash.js';
 import type { Recipe } from '../recipe/types.js';
 import { localInputsOf } from './plan.js';
 import type { InputDigests } from './types.js';
@@ -64,76 +65,16 @@ export async function computeInputDigests(
       if (kind === 'file') {
         digests[key] = await hashFileCached(key, recipe.name);
       } else {
-        const matches = await expandGlob(projectRoot, key);
+        // The sample loader reads exactly these files: one matcher, so no edit can miss the key.
+        const matches = await expandProjectGlob(projectRoot, key);
         const lines: string[] = [];
         for (const match of matches) lines.push(`${match} ${await hashFileCached(match, recipe.name)}`);
-        digests[key] = createHash('sha256').update(lines.join('\n')).digest('hex');
+        digests[key] = sha256Hex(lines.join('\n'));
       }
     }
   }
   if (statCacheChanged && options.statCacheFile) await writeStatCache(options.statCacheFile, statCache);
   return digests;
-}
-
-/** The sha256 (lower-case hex) of a file's bytes, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/**
- * Project-relative POSIX paths matching a glob, sorted. Supports `*` and `?` within one path
- * segment and `**` for any depth, which is what recipes use (`models/x/calib/*.npy`).
- */
-export async function expandGlob(projectRoot: string, pattern: string): Promise<string[]> {
-  const segments = pattern.split('/').filter((segment) => segment !== '' && segment !== '.');
-  const results: string[] = [];
-  const walk = async (dir: string, index: number): Promise<void> => {
-    if (index === segments.length) {
-      results.push(dir);
-      return;
-    }
-    const segment = segments[index]!;
-    if (!/[*?]/.test(segment)) {
-      const next = dir ? `${dir}/${segment}` : segment;
-      if (index === segments.length - 1) {
-        const info = await stat(path.join(projectRoot, next)).catch(() => undefined);
-        if (info?.isFile()) results.push(next);
-      } else {
-        await walk(next, index + 1);
-      }
-      return;
-    }
-    const entries = await readdir(path.join(projectRoot, dir || '.'), { withFileTypes: true }).catch(() => []);
-    if (segment === '**') {
-      await walk(dir, index + 1);
-      for (const entry of entries)
-        if (entry.isDirectory()) await walkDeep(dir ? `${dir}/${entry.name}` : entry.name, index);
-      return;
-    }
-    const matcher = segmentMatcher(segment);
-    const last = index === segments.length - 1;
-    for (const entry of entries) {
-      if (!matcher.test(entry.name)) continue;
-      const next = dir ? `${dir}/${entry.name}` : entry.name;
-      if (last ? entry.isFile() : entry.isDirectory()) await walk(next, index + 1);
-    }
-  };
-  // `**` matches zero or more directories: try the rest here, then in every subfolder.
-  const walkDeep = async (dir: string, index: number): Promise<void> => {
-    await walk(dir, index);
-  };
-  await walk('', 0);
-  return [...new Set(results)].sort();
-}
-
-function segmentMatcher(segment: string): RegExp {
-  const source = segment
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '[^/]*')
-    .replace(/\?/g, '[^/]');
-  return new RegExp(`^${source}$`);
 }
 
 async function readStatCache(file: string): Promise<Map<string, StatCacheRecord>> {
@@ -151,9 +92,6 @@ async function readStatCache(file: string): Promise<Map<string, StatCacheRecord>
 }
 
 async function writeStatCache(file: string, records: Map<string, StatCacheRecord>): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  // Write then rename, so a concurrent build never reads half a file.
-  const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  await writeFile(temporary, JSON.stringify({ version: STAT_CACHE_VERSION, files: Object.fromEntries(records) }));
-  await rename(temporary, file);
+  // Atomic, so a concurrent build never reads half a file.
+  await writeFileAtomic(file, JSON.stringify({ version: STAT_CACHE_VERSION, files: Object.fromEntries(records) }));
 }

@@ -1,44 +1,24 @@
 import os from 'node:os';
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
+import { CALIBRATED_PRECISIONS, type Precision } from '../catalogue/precisions.js';
+import { MEMORY_MIB, type BackendSpec } from '../catalogue/types.js';
 import { EdgezooError } from '../errors.js';
-import {
-  CALIBRATED_PRECISIONS,
-  type FileSource,
-  type Precision,
-  type Recipe,
-  type TargetFormat,
-} from '../recipe/types.js';
+import type { FileSource, Recipe, TargetFormat } from '../recipe/types.js';
 import { fingerprintStep } from './fingerprint.js';
+import type { PackagedTarget, ProvenanceParams, SourceParams } from './params.js';
 import type {
   BuildPlan,
   Fingerprint,
   InputDigests,
-  JsonValue,
   PlannedStep,
-  ResourceClass,
   SkippedTarget,
-  StepKind,
+  StepBase,
   ToolchainInfo,
 } from './types.js';
 
-/**
- * Tool names steps call, keyed as in the toolchain's version record (pip distribution names,
- * plus `edgezoo` itself and `onnxruntime-node`). One place, so the toolchain can match them.
- */
-export const TOOLS = {
-  edgezoo: 'edgezoo',
-  simplifier: 'onnxslim',
-  torch: 'torch',
-  tf2onnx: 'tf2onnx',
-  onnxruntime: 'onnxruntime',
-  onnxruntimeNode: 'onnxruntime-node',
-  onnx2tf: 'onnx2tf',
-  litertTorch: 'litert-torch',
-  litert: 'ai-edge-litert',
-  openvino: 'openvino',
-} as const;
-
-/** Memory estimates (MiB) of steps that load TensorFlow or PyTorch; measured peaks rounded up. */
-const HEAVY_MEMORY_MIB = { tensorflow: 4096, torch: 3072, openvino: 2048 } as const;
+/** edgezoo's own version keys every step (its runners write what the steps make). */
+export const EDGEZOO_TOOL = 'edgezoo';
 
 /** Raised when a recipe asks for a road the planner does not have; points at the recipe. */
 export class PlanError extends EdgezooError {
@@ -65,29 +45,26 @@ export function localInputsOf(recipe: Recipe): Array<{ key: string; kind: 'file'
   return inputs;
 }
 
-interface StepDraft {
-  id: string;
-  kind: StepKind;
-  target?: { format: TargetFormat; precision: Precision };
-  params: Record<string, unknown>;
-  deps: string[];
-  inputFiles: string[];
-  resource: ResourceClass;
-  memoryMiB?: number;
-  tools: string[];
-  runsAfterFailedDeps?: boolean;
-  exportTo?: string;
-}
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-const FORMAT_ORDER: readonly TargetFormat[] = ['onnx', 'tflite', 'openvino'];
+/** A step before it has a model and a fingerprint; memory and failed-deps behaviour default. */
+type StepDraft = DistributiveOmit<PlannedStep, 'model' | 'fingerprint' | 'memoryMiB' | 'runsAfterFailedDeps'> &
+  Partial<Pick<StepBase, 'memoryMiB' | 'runsAfterFailedDeps'>>;
 
 /**
  * Plans the build of `recipes`: per recipe a DAG fetch -> prepare -> convert[format,
- * precision] -> validate -> benchmark -> package, with a fingerprint per step. Pure: it reads
- * no file; local inputs come in as `inputDigests` (see `computeInputDigests`).
+ * precision] -> validate (against the model's one reference step) -> benchmark -> package, with
+ * a fingerprint per step. Pure: it reads
+ * no file; local inputs come in as `inputDigests` (see `computeInputDigests`). Formats,
+ * converters and their tools come from `catalogue`.
  * Throws `PlanError` for a recipe asking for a road that does not exist.
  */
-export function planBuild(recipes: readonly Recipe[], toolchain: ToolchainInfo, inputDigests: InputDigests): BuildPlan {
+export function planBuild(
+  recipes: readonly Recipe[],
+  toolchain: ToolchainInfo,
+  inputDigests: InputDigests,
+  catalogue: Catalogue = BUILTIN_CATALOGUE,
+): BuildPlan {
   const steps: PlannedStep[] = [];
   const skipped: SkippedTarget[] = [];
   const byId = new Map<string, PlannedStep>();
@@ -95,7 +72,7 @@ export function planBuild(recipes: readonly Recipe[], toolchain: ToolchainInfo, 
   const canonicalMemo = new WeakMap<object, string>();
 
   for (const recipe of [...recipes].sort((a, b) => a.name.localeCompare(b.name))) {
-    for (const draft of draftRecipeSteps(recipe)) {
+    for (const draft of draftRecipeSteps(recipe, catalogue)) {
       if (byId.has(draft.id))
         throw new PlanError(recipe.name, `two recipes plan the step "${draft.id}"`, 'model names must be unique');
       const depFingerprints = draft.deps.map((dep) => {
@@ -105,29 +82,20 @@ export function planBuild(recipes: readonly Recipe[], toolchain: ToolchainInfo, 
       });
       // Params share objects with the recipe (no deep copy: planning 200 recipes stays fast);
       // recipes are plain JSON data and nobody mutates a plan.
-      const params = draft.params as { [key: string]: JsonValue };
       const { fingerprint, missingTools: missing } = fingerprintStep(
-        { kind: draft.kind, params, depFingerprints, inputFiles: draft.inputFiles, tools: draft.tools },
+        { kind: draft.kind, params: draft.params, depFingerprints, inputFiles: draft.inputFiles, tools: draft.tools },
         toolchain,
         inputDigests,
         canonicalMemo,
       );
       for (const tool of missing) missingTools.add(tool);
       const step: PlannedStep = {
-        id: draft.id,
-        kind: draft.kind,
+        ...draft,
         model: recipe.name,
-        params,
-        deps: draft.deps,
-        inputFiles: draft.inputFiles,
-        resource: draft.resource,
         memoryMiB: draft.memoryMiB ?? 0,
-        tools: draft.tools,
         runsAfterFailedDeps: draft.runsAfterFailedDeps ?? false,
         fingerprint: fingerprint as Fingerprint,
       };
-      if (draft.target) step.target = draft.target;
-      if (draft.exportTo) step.exportTo = draft.exportTo;
       steps.push(step);
       byId.set(step.id, step);
     }
@@ -144,7 +112,7 @@ export function planBuild(recipes: readonly Recipe[], toolchain: ToolchainInfo, 
 }
 
 /** The steps of one recipe, dependencies first. */
-function draftRecipeSteps(recipe: Recipe): StepDraft[] {
+function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
   const model = recipe.name;
   const drafts: StepDraft[] = [];
   const source = recipe.source;
@@ -170,24 +138,41 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
   }
   const sourceDeps = fetchFile ? [fetchId] : [];
 
-  const wanted = wantedTargets(recipe);
-  const needsOnnx = wanted.some(({ format }) => format !== 'tflite' || recipe.converters.tflite === 'onnx2tf');
-  if (
-    wanted.some(({ format }) => format === 'tflite') &&
-    recipe.converters.tflite === 'litert-torch' &&
-    source.kind !== 'pytorch'
-  ) {
-    throw new PlanError(
-      model,
-      `converters.tflite is litert-torch, which needs a pytorch source (this one is ${source.kind})`,
-      'use converters: { tflite: onnx2tf }',
-    );
+  const wanted = wantedTargets(recipe, catalogue);
+  const converters = new Map<string, BackendSpec>();
+  for (const { format } of wanted) {
+    if (converters.has(format)) continue;
+    const choice = recipe.converters[format];
+    const backend =
+      choice === undefined ? undefined : catalogue.converterChoices(format).find((b) => b.name === choice);
+    if (backend && backend.from !== 'onnx' && backend.from !== source.kind) {
+      throw new PlanError(
+        model,
+        `converters.${format} is ${backend.name}, which needs a ${backend.from} source (this one is ${source.kind})`,
+        `use converters: { ${format}: ${catalogue.format(format)?.defaultConverter ?? 'another converter'} }`,
+      );
+    }
+    if (backend) converters.set(format, backend);
   }
+  const convertersOf = wanted.map(({ format, precision }) => {
+    const backend = catalogue.converterFor(format, precision, recipe.converters[format]);
+    if (!backend?.precisions.includes(precision)) {
+      throw new PlanError(
+        model,
+        backend
+          ? `converters.${format} is ${backend.name}, which makes ${format} in ${backend.precisions.join(', ')}, not ${precision}`
+          : `no converter makes ${format}/${precision}`,
+        `list ${format}/${precision} under skip with the reason`,
+      );
+    }
+    return backend;
+  });
+  const needsOnnx = convertersOf.some((backend) => backend.from === 'onnx');
 
   const prepareId = `${model}/prepare`;
   if (needsOnnx) {
-    const sourceTools =
-      source.kind === 'pytorch' ? [TOOLS.torch, ...factoryPackage] : source.kind === 'tflite' ? [TOOLS.tf2onnx] : [];
+    const chain = catalogue.prepareChain(source.kind);
+    const memoryMiB = Math.max(...chain.map((backend) => MEMORY_MIB[backend.memory]));
     drafts.push({
       id: prepareId,
       kind: 'prepare',
@@ -203,21 +188,43 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
       },
       deps: sourceDeps,
       inputFiles: [...sourceModelCode, ...(recipe.replacements?.kind === 'path' ? [recipe.replacements.path] : [])],
-      resource: source.kind === 'onnx' ? 'convert' : 'heavy',
-      memoryMiB:
-        source.kind === 'pytorch' ? HEAVY_MEMORY_MIB.torch : source.kind === 'tflite' ? HEAVY_MEMORY_MIB.tensorflow : 0,
-      tools: [TOOLS.edgezoo, ...sourceTools, TOOLS.simplifier],
+      resource: memoryMiB > 0 ? 'heavy' : 'convert',
+      memoryMiB,
+      tools: [
+        EDGEZOO_TOOL,
+        ...chain.flatMap((backend) => [
+          ...backend.cacheKeyTools,
+          ...(backend.from === 'pytorch' ? factoryPackage : []),
+        ]),
+      ],
     });
   }
 
-  const artifactSteps: Array<{
-    format: TargetFormat;
-    precision: Precision;
-    convert: string;
-    validate: string;
-    benchmark: string;
-  }> = [];
-  for (const { format, precision } of wanted) {
+  // The source's outputs on the validation samples, computed once for every artifact's validation.
+  const referenceId = `${model}/reference`;
+  if (wanted.length > 0) {
+    drafts.push({
+      id: referenceId,
+      kind: 'reference',
+      params: {
+        model,
+        source: sourceParams(recipe),
+        inputs: recipe.inputs,
+        outputs: recipe.outputs,
+        preprocess: recipe.preprocess,
+        samples: { samples: recipe.validation.samples, count: recipe.validation.count, seed: recipe.validation.seed },
+      },
+      // The source model run by its own runtime: it reads the fetched file (and the model code).
+      deps: sourceDeps,
+      inputFiles: [...sourceModelCode, ...(recipe.validation.samples ? [recipe.validation.samples] : [])],
+      resource: 'convert',
+      tools: [EDGEZOO_TOOL, catalogue.referenceTool(source.kind), ...factoryPackage],
+    });
+  }
+
+  const artifactSteps: PackagedTarget[] = [];
+  for (const [index, { format, precision }] of wanted.entries()) {
+    const backend = convertersOf[index]!;
     const suffix = `${format}/${precision}`;
     const calibrated = CALIBRATED_PRECISIONS.includes(precision);
     if (calibrated && !recipe.calibration) {
@@ -228,7 +235,9 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
       );
     }
     const calibration = calibrated ? recipe.calibration : undefined;
-    const road = convertRoad(recipe, format, precision);
+    // A backend that reads the source itself (litert-torch) instead of the prepared ONNX.
+    const readsSource = backend.from !== 'onnx';
+    const memoryMiB = MEMORY_MIB[backend.memory];
     const convertId = `${model}/convert/${suffix}`;
     drafts.push({
       id: convertId,
@@ -238,8 +247,8 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
         model,
         format,
         precision,
-        converter: road.converter,
-        from: road.from,
+        converter: backend.name,
+        from: backend.from,
         inputs: recipe.inputs,
         outputs: recipe.outputs,
         opset: recipe.opset,
@@ -248,15 +257,16 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
         // Only calibrated conversions read preprocessing and samples: keep them out of the
         // others' keys so editing the calibration set does not rebuild fp32 artifacts.
         ...(calibration ? { calibration, preprocess: recipe.preprocess } : {}),
-        ...(road.from === 'pytorch' ? { source: sourceParams(recipe) } : {}),
+        ...(readsSource ? { source: sourceParams(recipe) } : {}),
       },
-      deps: road.from === 'pytorch' ? sourceDeps : [prepareId],
-      inputFiles: [...(road.from === 'pytorch' ? sourceModelCode : []), ...(calibration ? [calibration.samples] : [])],
-      resource: road.memoryMiB > 0 ? 'heavy' : 'convert',
-      memoryMiB: road.memoryMiB,
-      tools: [TOOLS.edgezoo, ...road.tools, ...(road.from === 'pytorch' ? factoryPackage : [])],
+      deps: readsSource ? sourceDeps : [prepareId],
+      inputFiles: [...(readsSource ? sourceModelCode : []), ...(calibration ? [calibration.samples] : [])],
+      resource: memoryMiB > 0 ? 'heavy' : 'convert',
+      memoryMiB,
+      tools: [EDGEZOO_TOOL, ...backend.cacheKeyTools, ...(readsSource ? factoryPackage : [])],
     });
 
+    const runtimeTool = catalogue.requireFormat(format).runtime.tool;
     const validateId = `${model}/validate/${suffix}`;
     drafts.push({
       id: validateId,
@@ -266,7 +276,6 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
         model,
         format,
         precision,
-        reference: sourceParams(recipe),
         inputs: recipe.inputs,
         outputs: recipe.outputs,
         preprocess: recipe.preprocess,
@@ -274,11 +283,10 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
         // Only the overrides that apply to this artifact, so tightening int8 does not rerun fp32.
         tolerance: { byPrecision: recipe.tolerances[precision] ?? null, byTarget: recipe.tolerances[suffix] ?? null },
       },
-      // The reference is the source model run by its own runtime: it reads the fetched file.
-      deps: [convertId, ...sourceDeps],
-      inputFiles: [...sourceModelCode, ...(recipe.validation.samples ? [recipe.validation.samples] : [])],
+      deps: [convertId, referenceId],
+      inputFiles: recipe.validation.samples ? [recipe.validation.samples] : [],
       resource: 'convert',
-      tools: [TOOLS.edgezoo, runtimeOf(format), ...referenceTools(recipe, factoryPackage)],
+      tools: [EDGEZOO_TOOL, runtimeTool],
     });
 
     const benchmarkId = `${model}/benchmark/${suffix}`;
@@ -291,7 +299,7 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
       deps: [convertId, validateId],
       inputFiles: [],
       resource: 'convert',
-      tools: [TOOLS.edgezoo, runtimeOf(format)],
+      tools: [EDGEZOO_TOOL, runtimeTool],
     });
     artifactSteps.push({ format, precision, convert: convertId, validate: validateId, benchmark: benchmarkId });
   }
@@ -313,17 +321,24 @@ function draftRecipeSteps(recipe: Recipe): StepDraft[] {
       ...(recipe.labels?.kind === 'path' ? [recipe.labels.path] : []),
     ],
     resource: 'light',
-    tools: [TOOLS.edgezoo],
+    tools: [EDGEZOO_TOOL],
     runsAfterFailedDeps: true,
     exportTo: `zoo/${model}/${recipe.version}`,
   });
   return drafts;
 }
 
-/** Targets the recipe asks for and does not skip, in a stable order. */
-function wantedTargets(recipe: Recipe): Array<{ format: TargetFormat; precision: Precision }> {
+/** Targets the recipe asks for and does not skip, in catalogue format order. */
+function wantedTargets(recipe: Recipe, catalogue: Catalogue): Array<{ format: TargetFormat; precision: Precision }> {
+  // A recipe checked against another catalogue (a plugin's format) must not lose targets silently.
+  for (const format of Object.keys(recipe.targets))
+    if (!catalogue.format(format))
+      throw new PlanError(
+        recipe.name,
+        `target format "${format}" is not in the catalogue (${catalogue.formatNames().join(', ')})`,
+      );
   const wanted: Array<{ format: TargetFormat; precision: Precision }> = [];
-  for (const format of FORMAT_ORDER) {
+  for (const format of catalogue.formatNames()) {
     for (const precision of [...new Set(recipe.targets[format] ?? [])]) {
       if (recipe.skip[`${format}/${precision}`] === undefined) wanted.push({ format, precision });
     }
@@ -331,56 +346,13 @@ function wantedTargets(recipe: Recipe): Array<{ format: TargetFormat; precision:
   return wanted;
 }
 
-interface ConvertRoad {
-  converter: string;
-  from: 'onnx' | 'pytorch';
-  tools: string[];
-  memoryMiB: number;
-}
-
-function convertRoad(recipe: Recipe, format: TargetFormat, precision: Precision): ConvertRoad {
-  switch (format) {
-    case 'onnx':
-      // fp32 is the prepared model itself (with metadata); the rest go through onnxruntime's tools.
-      return precision === 'fp32'
-        ? { converter: 'edgezoo', from: 'onnx', tools: [], memoryMiB: 0 }
-        : { converter: 'onnxruntime', from: 'onnx', tools: [TOOLS.onnxruntime], memoryMiB: 0 };
-    case 'tflite':
-      return recipe.converters.tflite === 'litert-torch'
-        ? {
-            converter: 'litert-torch',
-            from: 'pytorch',
-            tools: [TOOLS.litertTorch, TOOLS.torch],
-            memoryMiB: HEAVY_MEMORY_MIB.torch,
-          }
-        : { converter: 'onnx2tf', from: 'onnx', tools: [TOOLS.onnx2tf], memoryMiB: HEAVY_MEMORY_MIB.tensorflow };
-    case 'openvino':
-      return { converter: 'ovc', from: 'onnx', tools: [TOOLS.openvino], memoryMiB: HEAVY_MEMORY_MIB.openvino };
-  }
-}
-
-function runtimeOf(format: TargetFormat): string {
-  return format === 'onnx' ? TOOLS.onnxruntimeNode : format === 'tflite' ? TOOLS.litert : TOOLS.openvino;
-}
-
-function referenceTools(recipe: Recipe, factoryPackage: string[]): string[] {
-  switch (recipe.source.kind) {
-    case 'pytorch':
-      return [TOOLS.torch, ...factoryPackage];
-    case 'tflite':
-      return [TOOLS.litert];
-    case 'onnx':
-      return [TOOLS.onnxruntimeNode];
-  }
-}
-
 /** What converters write into every artifact's metadata besides the source identity. */
-function provenanceParams(recipe: Recipe): Record<string, unknown> {
+function provenanceParams(recipe: Recipe): ProvenanceParams {
   return { version: recipe.version, license: recipe.license };
 }
 
 /** The source as steps see it: what identifies it, never where it lies on disk. */
-function sourceParams(recipe: Recipe): Record<string, unknown> {
+function sourceParams(recipe: Recipe): SourceParams {
   const source = recipe.source;
   if (source.kind === 'pytorch') {
     return {

@@ -1,4 +1,5 @@
 import type { Precision, TargetFormat } from '../recipe/types.js';
+import type { StepParamsByKind } from './params.js';
 
 /**
  * A step's cache key: lower-case hex sha256 over everything that decides its outputs (see
@@ -8,9 +9,17 @@ import type { Precision, TargetFormat } from '../recipe/types.js';
 export type Fingerprint = string & { readonly __brand: 'Fingerprint' };
 
 /** What a step does. Runners are registered per kind. */
-export type StepKind = 'fetch' | 'prepare' | 'convert' | 'validate' | 'benchmark' | 'package';
+export type StepKind = keyof StepParamsByKind;
 
-export const STEP_KINDS: readonly StepKind[] = ['fetch', 'prepare', 'convert', 'validate', 'benchmark', 'package'];
+export const STEP_KINDS: readonly StepKind[] = [
+  'fetch',
+  'prepare',
+  'convert',
+  'reference',
+  'validate',
+  'benchmark',
+  'package',
+];
 
 /**
  * Which executor limiter admits a step:
@@ -25,17 +34,14 @@ export type ResourceClass = 'convert' | 'heavy' | 'network' | 'light';
 /** JSON values: what step params and step results are made of. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-/** One node of the build graph. Everything in it is JSON-serialisable. */
-export interface PlannedStep {
+/** What every step has besides its kind and params. */
+export interface StepBase {
   /** Stable, readable and unique in a plan: `mobilenet-v2/convert/tflite/int8`. */
   id: string;
-  kind: StepKind;
   /** The recipe (model) this step belongs to. */
   model: string;
   /** Set for convert/validate/benchmark steps. */
   target?: { format: TargetFormat; precision: Precision };
-  /** Normalised, JSON-serialisable: everything from the recipe this step's runner may use. */
-  params: { [key: string]: JsonValue };
   /** Ids of the steps whose outputs this one reads; order is part of the fingerprint. */
   deps: string[];
   /**
@@ -57,6 +63,15 @@ export interface PlannedStep {
   exportTo?: string;
   fingerprint: Fingerprint;
 }
+
+/**
+ * A step of kind `K`: its params are `StepParamsByKind[K]` (./params.ts), normalised and
+ * JSON-serialisable: everything from the recipe its runner may use.
+ */
+export type PlannedStepOf<K extends StepKind> = StepBase & { kind: K; params: StepParamsByKind[K] };
+
+/** One node of the build graph, a union keyed on `kind`. Everything in it is JSON-serialisable. */
+export type PlannedStep = { [K in StepKind]: PlannedStepOf<K> }[StepKind];
 
 /** A target the recipe lists in `skip`: kept in the plan so the model card can show it. */
 export interface SkippedTarget {
@@ -89,4 +104,10 @@ export interface BuildPlan {
   models: string[];
   /** Tools some step calls whose version the toolchain did not report (fingerprints use "unknown"). */
   missingToolVersions: string[];
+}
+
+/** `step` as a step of `kind`; throws when it is another kind (a caller bug). */
+export function stepOfKind<K extends StepKind>(step: PlannedStep, kind: K): PlannedStepOf<K> {
+  if (step.kind !== kind) throw new Error(`${step.id} is a ${step.kind} step, not ${kind}`);
+  return step as PlannedStepOf<K>;
 }

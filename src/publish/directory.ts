@@ -4,7 +4,7 @@
  * zoo and never rewritten, then index.json, its signature and index.html are regenerated from
  * everything in the target, so a target can collect versions published from different zoos.
  */
-import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
 import {
@@ -15,14 +15,15 @@ import {
   VersionImmutableError,
   buildIndex,
   readManifestIfAny,
-  sha256File,
   versionDir,
-  writeFileAtomic,
   writeIndex,
   yankVersion,
   type IndexVersion,
   type YankRecord,
 } from '../zoo/index.js';
+import { sha256File } from '../util/hash.js';
+import { copyFileAtomic, writeFileAtomic } from '../util/atomic-write.js';
+import { pathExists } from '../util/path-exists.js';
 import { renderPullClients } from './clients.js';
 import { renderModelPages, renderSiteHtml } from './site.js';
 import type { PublishOptions, PublishReport, PublishedVersion, Publisher } from './types.js';
@@ -104,7 +105,7 @@ export class DirectoryPublisher implements Publisher {
         const published = await readManifestIfAny(versionDir(this.targetDir, model.name, version.version));
         const state = published
           ? 'unchanged'
-          : (await exists(versionDir(this.targetDir, model.name, version.version)))
+          : (await pathExists(versionDir(this.targetDir, model.name, version.version)))
             ? 'completed'
             : 'new';
         plans.push({ name: model.name, version, files, state });
@@ -121,7 +122,7 @@ export class DirectoryPublisher implements Publisher {
       await mkdir(to, { recursive: true });
       for (const file of plan.files) {
         const target = path.join(to, file.name);
-        if (await exists(target)) {
+        if (await pathExists(target)) {
           filesSkipped += 1;
           options.onEvent?.({
             kind: 'file',
@@ -133,7 +134,7 @@ export class DirectoryPublisher implements Publisher {
           });
           continue;
         }
-        const bytes = await copyAtomic(path.join(from, file.name), target);
+        const bytes = await copyFileAtomic(path.join(from, file.name), target);
         filesUploaded += 1;
         bytesUploaded += bytes;
         options.onEvent?.({
@@ -185,7 +186,7 @@ export class DirectoryPublisher implements Publisher {
       const target = path.join(to, file.name);
       const there = published
         ? publishedSha.get(file.name)
-        : (await exists(target))
+        : (await pathExists(target))
           ? await sha256File(target)
           : undefined;
       if (published && there === undefined) {
@@ -215,25 +216,4 @@ export class DirectoryPublisher implements Publisher {
       (f) => f.name !== YANK_FILE || version.yanked !== undefined,
     );
   }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function copyAtomic(from: string, to: string): Promise<number> {
-  const temp = path.join(path.dirname(to), `.${path.basename(to)}.tmp-${process.pid}`);
-  try {
-    await copyFile(from, temp);
-    await rename(temp, to);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  return (await stat(to)).size;
 }

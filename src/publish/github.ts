@@ -26,7 +26,6 @@ import {
   indexVersionOf,
   MANIFEST_FILE,
   parseManifest,
-  sha256Bytes,
   signBytes,
   stableJson,
   versionDir,
@@ -39,6 +38,7 @@ import {
   type Manifest,
   type YankRecord,
 } from '../zoo/index.js';
+import { sha256Hex } from '../util/hash.js';
 import { renderPullClients } from './clients.js';
 import { DEFAULT_GITHUB_URL, githubIndexUrl, INDEX_RELEASE_TAG, relativeReleaseUrl } from './github-layout.js';
 import type { PublishOptions, PublishReport, PublishedVersion, Publisher } from './types.js';
@@ -286,7 +286,7 @@ export class GitHubReleasesPublisher implements Publisher {
     const bytes = Buffer.from(stableJson(record), 'utf8');
     await this.uploadAsset(
       release,
-      { name: YANK_FILE, size: bytes.length, sha256: sha256Bytes(bytes), read: async () => bytes },
+      { name: YANK_FILE, size: bytes.length, sha256: sha256Hex(bytes), read: async () => bytes },
       tag,
     );
     return record;
@@ -374,13 +374,13 @@ export class GitHubReleasesPublisher implements Publisher {
           );
       }
       const cardDigest = cardAsset.digest?.startsWith('sha256:') ? cardAsset.digest.slice(7) : undefined;
-      const card = cardDigest ?? sha256Bytes(await this.downloadAsset(cardAsset));
+      const card = cardDigest ?? sha256Hex(await this.downloadAsset(cardAsset));
       const yankAsset = asset(YANK_FILE);
       const yank = yankAsset
         ? yankSchema.parse(JSON.parse((await this.downloadAsset(yankAsset)).toString('utf8')))
         : undefined;
       const version = indexVersionOf(manifest, {
-        manifestSha256: sha256Bytes(manifestBytes),
+        manifestSha256: sha256Hex(manifestBytes),
         card: { sha256: card, size: cardAsset.size },
         yank,
         urlOf: (file) => relativeReleaseUrl(tag, file),
@@ -437,7 +437,7 @@ export class GitHubReleasesPublisher implements Publisher {
       });
       return true;
     }
-    const sha256 = sha256Bytes(bytes);
+    const sha256 = sha256Hex(bytes);
     if (current?.state === 'uploaded' && current.size === bytes.length) {
       const digest = current.digest?.startsWith('sha256:') ? current.digest.slice(7) : undefined;
       const same = digest !== undefined ? digest === sha256 : (await this.downloadAsset(current)).equals(bytes);
@@ -786,13 +786,13 @@ async function localAssets(dir: string, version: IndexVersion): Promise<LocalAss
     const full = path.join(dir, file.name);
     const size = (await stat(full)).size;
     // Card and manifest are small; the artifacts' sha256 come from the manifest (checked by the zoo layer).
-    const sha256 = file.sha256 ?? sha256Bytes(await readFile(full));
+    const sha256 = file.sha256 ?? sha256Hex(await readFile(full));
     assets.push({ name: file.name, size, sha256, read: () => readFile(full) });
   }
   const sumsText = assets.map((a) => `${a.sha256}  ${a.name}\n`).join('');
   const sumsBytes = Buffer.from(sumsText, 'utf8');
   return [
-    { name: SUMS_ASSET, size: sumsBytes.length, sha256: sha256Bytes(sumsBytes), read: async () => sumsBytes },
+    { name: SUMS_ASSET, size: sumsBytes.length, sha256: sha256Hex(sumsBytes), read: async () => sumsBytes },
     ...assets,
   ];
 }

@@ -24,7 +24,6 @@ import { checkFetchableUrl, isLoopbackHost, planRedirect, redactUrl } from '../f
 import type { RetryTiming } from '../fetch/http-rules.js';
 import {
   INDEX_SIGNATURE_FILE,
-  formatBytes,
   parseIndex,
   pulledDocumentName,
   verifyBytes,
@@ -33,6 +32,8 @@ import {
   type IndexVersion,
   type ZooIndex,
 } from '../zoo/index.js';
+import { formatBytes } from '../util/format.js';
+import { editDistance } from '../util/text.js';
 
 /** index.json above this is refused before it is read (a 10 000-model zoo is about 30 MiB). */
 export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
@@ -381,20 +382,6 @@ function nearestNames(wanted: string, names: string[]): string[] {
     .sort((a, b) => a.d - b.d)
     .slice(0, 3)
     .map((x) => x.name);
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const next = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = next;
-    }
-  }
-  return row[b.length]!;
 }
 
 /** Progress of one file of a pull. */

@@ -1,11 +1,13 @@
 /**
  * The one rule that needs the file system: a path that looks fine as text may still leave the
- * project through a symlink (models/x -> /etc). Kept apart so parsing stays pure.
+ * project through a symlink (models/x -> /etc), and so may any file a glob matches. Kept apart
+ * so parsing stays pure.
  */
 import { lstat, realpath } from 'node:fs/promises';
 import path from 'node:path';
+import { expandProjectGlob, GlobMatchOutsideProjectError, globBase } from '../util/glob.js';
 import type { RecipeProblem, SourcePosition } from './types.js';
-import { globBase, normaliseProjectPath } from './project-path.js';
+import { normaliseProjectPath } from './project-path.js';
 import { makeProblem, ProblemCode } from './problems.js';
 
 /** A path a recipe names, with where it was written. */
@@ -20,7 +22,9 @@ export interface PathReference {
 
 /**
  * Reports each referenced path whose existing part resolves (through symlinks) outside the
- * project. Paths that do not exist yet are not errors here: build steps report missing files.
+ * project, and each glob that matches a file resolving outside it (with the same matcher the
+ * build loads samples with). Paths that do not exist yet are not errors here: build steps
+ * report missing files.
  */
 export async function checkPathsStayInProject(
   references: readonly PathReference[],
@@ -41,9 +45,34 @@ export async function checkPathsStayInProject(
           `${reference.field}: "${reference.value}" leaves the project through the symlink ${escapeTarget.link} -> ${escapeTarget.target}; keep model files inside the project`,
         ),
       );
+      continue;
+    }
+    if (reference.glob) {
+      const outside = await findGlobMatchOutside(projectRoot, reference.value);
+      if (outside !== undefined)
+        problems.push(
+          makeProblem(
+            reference.position,
+            ProblemCode.pathEscapes,
+            `${reference.field}: ${outside.message}; keep sample files inside the project`,
+          ),
+        );
     }
   }
   return problems;
+}
+
+async function findGlobMatchOutside(
+  projectRoot: string,
+  pattern: string,
+): Promise<GlobMatchOutsideProjectError | undefined> {
+  try {
+    await expandProjectGlob(projectRoot, pattern);
+    return undefined;
+  } catch (error) {
+    if (error instanceof GlobMatchOutsideProjectError) return error;
+    throw error;
+  }
 }
 
 async function findSymlinkEscape(

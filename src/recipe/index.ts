@@ -18,16 +18,16 @@ export {
 } from './load.js';
 export {
   RecipeYamlSchema,
+  recipeYamlSchema,
   recipeJsonSchema,
   renderRecipeJsonSchema,
-  DEFAULT_TARGETS,
   ALL_PRECISIONS,
-  TARGET_FORMATS,
   type RecipeYaml,
 } from './schema.js';
 export { formatProblem, ProblemCode, type ProblemCodeValue } from './problems.js';
 export { checkSpdxExpression, SPDX_LICENSE_IDS } from './spdx.js';
-export { checkProjectPath, globBase } from './project-path.js';
+export { checkProjectPath } from './project-path.js';
 export { checkPathsStayInProject, type PathReference } from './fs-rules.js';
 export { YAML_LIMITS } from './yaml-document.js';
 export { generateRecipeReference } from './reference.js';
+export { targetKeys } from './rules.js';

@@ -6,8 +6,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
 import type { Recipe, RecipeProblem, SourcePosition } from './types.js';
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
 import { checkSourceGraph } from './source-graph.js';
-import { RecipeYamlSchema } from './schema.js';
+import { recipeYamlSchema } from './schema.js';
 import { parseYamlSource, positionByScan, tooLargeMessage, YAML_LIMITS } from './yaml-document.js';
 import { problemsFromIssues, valueAt } from './issues.js';
 import { checkRecipeRules } from './rules.js';
@@ -23,7 +25,7 @@ import {
   type ValuePath,
 } from './problems.js';
 import { FACTORY_PATTERN } from './schema.js';
-import { isGlob } from './project-path.js';
+import { isGlob } from '../util/glob.js';
 
 /** What loading one recipe file gives: the recipe when it has no problems, and every problem. */
 export interface RecipeLoadResult {
@@ -51,6 +53,8 @@ export interface LoadRecipeOptions {
    * model anyway).
    */
   sourceGraph?: boolean;
+  /** The formats and backends recipes may name (default: the built-in catalogue). */
+  catalogue?: Catalogue;
 }
 
 /** A recipe that does not load; carries every problem. Thrown by `requireRecipe`. */
@@ -79,22 +83,32 @@ export function isEdgezooRecipeError(error: unknown): error is RecipeInvalidErro
  * Parses and checks recipe text without touching the file system. `fileLabel` is the
  * project-relative path problems print (its base name must equal the recipe's name).
  */
-export function parseRecipeText(text: string, fileLabel: string): ParsedRecipe {
+export function parseRecipeText(
+  text: string,
+  fileLabel: string,
+  catalogue: Catalogue = BUILTIN_CATALOGUE,
+): ParsedRecipe {
   const source = parseYamlSource(text, fileLabel);
   if (source.value === undefined || source.problems.length > 0)
     return { problems: sortProblems(source.problems), paths: [] };
 
   const problems: RecipeProblem[] = [];
-  const parsed = RecipeYamlSchema.safeParse(source.value);
-  if (!parsed.success) problems.push(...problemsFromIssues(parsed.error.issues, RecipeYamlSchema, source));
+  const schema = recipeYamlSchema(catalogue);
+  const parsed = schema.safeParse(source.value);
+  if (!parsed.success) problems.push(...problemsFromIssues(parsed.error.issues, schema, source));
   if (isMapping(source.value)) {
-    for (const finding of checkRecipeRules(source.value, fileLabel)) {
+    for (const finding of checkRecipeRules(source.value, fileLabel, catalogue)) {
       problems.push(makeProblem(source.locate(finding.path, finding.part), finding.code, finding.message));
     }
   }
   const paths = collectPaths(source.value, source.locate);
   if (problems.length > 0 || !parsed.success) return { problems: sortProblems(problems), paths };
-  return { recipe: normaliseRecipe(parsed.data), problems: [], paths, locate: (at) => source.locate(at, 'value') };
+  return {
+    recipe: normaliseRecipe(parsed.data, catalogue),
+    problems: [],
+    paths,
+    locate: (at) => source.locate(at, 'value'),
+  };
 }
 
 /** Loads one recipe file: size, encoding, YAML, schema, rules, then symlink escapes. */
@@ -129,12 +143,13 @@ export async function loadRecipe(
   const decoded = decodeRecipeBytes(bytes, label);
   if ('problem' in decoded) return { file: label, problems: [decoded.problem] };
 
-  const parsed = parseRecipeText(decoded.text, label);
+  const catalogue = options.catalogue ?? BUILTIN_CATALOGUE;
+  const parsed = parseRecipeText(decoded.text, label, catalogue);
   if (parsed.recipe === undefined) return { file: label, problems: parsed.problems };
   const escapes = await checkPathsStayInProject(parsed.paths, projectRoot);
   if (escapes.length > 0) return { file: label, problems: sortProblems(escapes) };
   if (options.sourceGraph && parsed.locate) {
-    const graph = await checkSourceGraph(parsed.recipe, projectRoot, parsed.locate);
+    const graph = await checkSourceGraph(parsed.recipe, projectRoot, parsed.locate, catalogue);
     if (graph.length > 0) return { file: label, problems: sortProblems(graph) };
   }
   return { file: label, recipe: parsed.recipe, problems: [] };

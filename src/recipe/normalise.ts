@@ -9,7 +9,8 @@ import type {
   Recipe,
   TargetFormat,
 } from './types.js';
-import { FACTORY_PATTERN, TARGET_FORMATS, type RecipeYaml } from './schema.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
+import { FACTORY_PATTERN, type RecipeYaml } from './schema.js';
 import { normaliseProjectPath } from './project-path.js';
 
 type YamlLocation = NonNullable<RecipeYaml['source']['onnx']>;
@@ -19,7 +20,7 @@ type YamlPackage = NonNullable<YamlLocation['package']>;
  * Builds the normalised Recipe. Call only on a value that passed the schema and the rules:
  * it relies on them (exactly one source kind, exactly one location per file, pinned packages).
  */
-export function normaliseRecipe(yaml: RecipeYaml): Recipe {
+export function normaliseRecipe(yaml: RecipeYaml, catalogue: Catalogue): Recipe {
   const recipe: Recipe = {
     name: yaml.name,
     version: yaml.version,
@@ -48,9 +49,9 @@ export function normaliseRecipe(yaml: RecipeYaml): Recipe {
       topk: yaml.validation.topk,
       seed: yaml.validation.seed,
     },
-    targets: normaliseTargets(yaml.targets),
+    targets: normaliseTargets(yaml.targets, catalogue),
     skip: yaml.skip,
-    converters: { tflite: yaml.converters.tflite },
+    converters: { ...(yaml.converters as Record<string, string>) },
     opset: yaml.opset,
     tolerances: Object.fromEntries(
       Object.entries(yaml.tolerances).map(([key, tolerance]) => [
@@ -77,9 +78,9 @@ export function normaliseRecipe(yaml: RecipeYaml): Recipe {
   return recipe;
 }
 
-function normaliseTargets(targets: RecipeYaml['targets']): Recipe['targets'] {
+function normaliseTargets(targets: RecipeYaml['targets'], catalogue: Catalogue): Recipe['targets'] {
   const out: Recipe['targets'] = {};
-  for (const format of TARGET_FORMATS as readonly TargetFormat[]) {
+  for (const format of catalogue.formatNames() as TargetFormat[]) {
     const precisions = targets[format];
     if (precisions !== undefined) out[format] = precisions as Precision[];
   }

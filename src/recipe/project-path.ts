@@ -26,21 +26,3 @@ export function normaliseProjectPath(value: string): string {
     .filter((segment) => segment !== '' && segment !== '.')
     .join('/');
 }
-
-const GLOB_CHARS = /[*?[\]{}]/;
-
-/** The part of a glob before its first wildcard segment: `models/x/calib/*.npy` -> `models/x/calib`. */
-export function globBase(glob: string): string {
-  const segments = normaliseProjectPath(glob).split('/');
-  const fixed: string[] = [];
-  for (const segment of segments) {
-    if (GLOB_CHARS.test(segment)) break;
-    fixed.push(segment);
-  }
-  return fixed.join('/');
-}
-
-/** True when the string has glob wildcards. */
-export function isGlob(value: string): boolean {
-  return GLOB_CHARS.test(value);
-}

@@ -3,7 +3,8 @@
  * zod schema), so the documentation cannot drift from what `edgezoo check` accepts.
  */
 import { recipeJsonSchema } from './schema.js';
-import { PRECISIONS_BY_FORMAT } from './types.js';
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
 
 type JsonSchema = {
   type?: string | string[];
@@ -29,8 +30,8 @@ interface Row {
 }
 
 /** The Markdown reference of every recipe field: key, type, required/default and description. */
-export function generateRecipeReference(): string {
-  const schema = recipeJsonSchema() as JsonSchema;
+export function generateRecipeReference(catalogue: Catalogue = BUILTIN_CATALOGUE): string {
+  const schema = recipeJsonSchema(catalogue) as JsonSchema;
   const rows: Row[] = [];
   collectRows(schema, '', rows);
   const lines = [
@@ -52,13 +53,13 @@ export function generateRecipeReference(): string {
     '',
     '| Format | Precisions |',
     '| --- | --- |',
-    ...Object.entries(PRECISIONS_BY_FORMAT).map(([format, precisions]) => `| ${format} | ${precisions.join(', ')} |`),
+    ...catalogue.formatNames().map((format) => `| ${format} | ${catalogue.precisionsOf(format).join(', ')} |`),
     '',
     '#### Rules beyond the types',
     '',
     '- `name` equals the file name: `recipes/mobilenet-v2.yaml` holds `name: mobilenet-v2`.',
     '- `source` holds exactly one of `onnx`, `tflite`, `pytorch`, `package`; each file location holds exactly one of `url`, `path`, `package`, and a package exactly one of `pypi`, `npm`.',
-    '- Paths are relative to the project: no absolute paths, no `..`, no backslashes, and no symlink that leads outside the project.',
+    '- Paths are relative to the project: no absolute paths, no `..`, no backslashes, and no symlink that leads outside the project. Sample globs are picomatch globs (`*`, `**`, `?`, `[ab]`, `{png,jpg}`), dot files match only where the glob spells the dot, and every file a glob matches must resolve inside the project.',
     '- `int8` and `int16-act` targets need `calibration` (unless listed in `skip`); calibration and validation samples must be different sets.',
     "- A dim given by name in `inputs[].shape` must be listed in that input's `dynamic`; `layout` has one letter per dim.",
     '- `skip` keys are `format/precision` of a built target; `tolerances` keys are a precision or `format/precision`.',

@@ -4,8 +4,11 @@
  * values of the wrong type, which the schema already reports).
  */
 import path from 'node:path';
-import { CALIBRATED_PRECISIONS, PRECISIONS_BY_FORMAT, type Precision, type TargetFormat } from './types.js';
-import { DEFAULT_TARGETS, FACTORY_PATTERN, TARGET_FORMATS } from './schema.js';
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
+import { CALIBRATED_PRECISIONS, PRECISION_NAMES } from '../catalogue/precisions.js';
+import type { TargetFormat } from './types.js';
+import { FACTORY_PATTERN } from './schema.js';
 import { checkProjectPath, normaliseProjectPath } from './project-path.js';
 import {
   formatValuePath,
@@ -30,13 +33,25 @@ const SOURCE_KINDS = ['onnx', 'tflite', 'pytorch', 'package'] as const;
 const LOCATION_KINDS = ['url', 'path', 'package'] as const;
 const REGISTRIES = ['pypi', 'npm'] as const;
 
-/** Every `format/precision` a recipe may name in `skip` and `tolerances`. */
-export const TARGET_KEYS: readonly string[] = TARGET_FORMATS.flatMap((format) =>
-  PRECISIONS_BY_FORMAT[format].map((precision) => `${format}/${precision}`),
-);
+/** How recipes name source kinds in messages. */
+const SOURCE_TITLES: Readonly<Record<string, string>> = { onnx: 'ONNX', tflite: 'TFLite', pytorch: 'PyTorch' };
 
-/** Runs every cross-field rule on the plain value of a recipe file named `fileLabel`. */
-export function checkRecipeRules(recipe: Record<string, unknown>, fileLabel: string): RuleFinding[] {
+/** Every `format/precision` a recipe may name in `skip` and `tolerances`. */
+export function targetKeys(catalogue: Catalogue = BUILTIN_CATALOGUE): string[] {
+  return catalogue
+    .formatNames()
+    .flatMap((format) => catalogue.precisionsOf(format).map((precision) => `${format}/${precision}`));
+}
+
+/**
+ * Runs every cross-field rule on the plain value of a recipe file named `fileLabel`; formats,
+ * precisions and converters are the catalogue's.
+ */
+export function checkRecipeRules(
+  recipe: Record<string, unknown>,
+  fileLabel: string,
+  catalogue: Catalogue = BUILTIN_CATALOGUE,
+): RuleFinding[] {
   const findings: RuleFinding[] = [];
   const report = (findingPath: ValuePath, part: NodePart, code: ProblemCodeValue, message: string) => {
     const label = formatValuePath(findingPath.length > 0 && part === 'key' ? findingPath.slice(0, -1) : findingPath);
@@ -44,9 +59,9 @@ export function checkRecipeRules(recipe: Record<string, unknown>, fileLabel: str
   };
 
   checkName(recipe, fileLabel, report);
-  checkSource(recipe, report);
+  checkSource(recipe, report, catalogue);
   checkInputs(recipe, report);
-  checkTargets(recipe, report);
+  checkTargets(recipe, report, catalogue);
   checkSamples(recipe, report);
   checkLicense(recipe, report);
   checkPreprocess(recipe, report);
@@ -96,7 +111,7 @@ function checkLocation(value: unknown, at: ValuePath, report: Report): void {
   if (isMapping(value.package)) exactlyOne(value.package, [...at, 'package'], REGISTRIES, report);
 }
 
-function checkSource(recipe: Record<string, unknown>, report: Report): void {
+function checkSource(recipe: Record<string, unknown>, report: Report, catalogue: Catalogue): void {
   const source = recipe.source;
   if (!isMapping(source)) return;
   exactlyOne(source, ['source'], SOURCE_KINDS, report);
@@ -124,13 +139,16 @@ function checkSource(recipe: Record<string, unknown>, report: Report): void {
       );
     }
   }
-  const converter = isMapping(recipe.converters) ? recipe.converters.tflite : undefined;
-  if (converter === 'litert-torch' && presentKeys(source, SOURCE_KINDS).length === 1 && !isMapping(pytorch)) {
+  // A converter that reads the source itself (not the prepared ONNX) needs a source of its kind.
+  const sourceKinds = presentKeys(source, SOURCE_KINDS);
+  for (const [format, choice] of Object.entries(isMapping(recipe.converters) ? recipe.converters : {})) {
+    const backend = catalogue.converterChoices(format).find((b) => b.name === choice);
+    if (!backend || backend.from === 'onnx' || sourceKinds.length !== 1 || isMapping(source[backend.from])) continue;
     report(
-      ['converters', 'tflite'],
+      ['converters', format],
       'value',
       ProblemCode.inconsistent,
-      'litert-torch converts PyTorch models only; this recipe has no pytorch source (use onnx2tf)',
+      `${backend.name} converts ${SOURCE_TITLES[backend.from] ?? backend.from} models only; this recipe has no ${backend.from} source (use ${catalogue.format(format)?.defaultConverter ?? 'another converter'})`,
     );
   }
 }
@@ -220,21 +238,30 @@ function checkInputs(recipe: Record<string, unknown>, report: Report): void {
 /** The targets a recipe builds: its own `targets`, or the defaults when it gives none. */
 function effectiveTargets(
   recipe: Record<string, unknown>,
+  catalogue: Catalogue,
 ): Array<{ format: TargetFormat; precisions: unknown[]; declared: boolean }> {
   if (recipe.targets === undefined) {
-    return TARGET_FORMATS.map((format) => ({ format, precisions: [...DEFAULT_TARGETS[format]], declared: false }));
+    return catalogue.formats.map((format) => ({
+      format: format.name,
+      precisions: [...format.defaultPrecisions],
+      declared: false,
+    }));
   }
   if (!isMapping(recipe.targets)) return [];
   const declared = recipe.targets;
-  return TARGET_FORMATS.filter((format) => Array.isArray(declared[format])).map((format) => ({
-    format,
-    precisions: declared[format] as unknown[],
-    declared: true,
-  }));
+  return catalogue
+    .formatNames()
+    .filter((format) => Array.isArray(declared[format]))
+    .map((format) => ({
+      format,
+      precisions: declared[format] as unknown[],
+      declared: true,
+    }));
 }
 
-function checkTargets(recipe: Record<string, unknown>, report: Report): void {
-  const targets = effectiveTargets(recipe);
+function checkTargets(recipe: Record<string, unknown>, report: Report, catalogue: Catalogue): void {
+  const targets = effectiveTargets(recipe, catalogue);
+  const keys = targetKeys(catalogue);
   const skip = isMapping(recipe.skip) ? recipe.skip : {};
   const built = new Set<string>();
   let needsCalibration: { path: ValuePath; precision: string } | undefined;
@@ -253,7 +280,7 @@ function checkTargets(recipe: Record<string, unknown>, report: Report): void {
       built.add(`${format}/${precision}`);
       const calibrated =
         (CALIBRATED_PRECISIONS as readonly string[]).includes(precision) &&
-        (PRECISIONS_BY_FORMAT[format] as readonly string[]).includes(precision);
+        (catalogue.precisionsOf(format) as readonly string[]).includes(precision);
       if (calibrated && declared && !Object.hasOwn(skip, `${format}/${precision}`) && needsCalibration === undefined) {
         needsCalibration = { path: ['targets', format, index], precision };
       }
@@ -269,8 +296,8 @@ function checkTargets(recipe: Record<string, unknown>, report: Report): void {
     );
   }
   for (const key of Object.keys(skip)) {
-    if (!TARGET_KEYS.includes(key)) {
-      report(['skip', key], 'key', ProblemCode.invalidValue, unknownTargetKeyMessage(key));
+    if (!keys.includes(key)) {
+      report(['skip', key], 'key', ProblemCode.invalidValue, unknownTargetKeyMessage(key, keys));
     } else if (!built.has(key)) {
       report(
         ['skip', key],
@@ -282,17 +309,15 @@ function checkTargets(recipe: Record<string, unknown>, report: Report): void {
   }
   if (isMapping(recipe.tolerances)) {
     for (const key of Object.keys(recipe.tolerances)) {
-      if (!TARGET_KEYS.includes(key) && !(ALL_PRECISION_KEYS as readonly string[]).includes(key)) {
-        report(['tolerances', key], 'key', ProblemCode.invalidValue, unknownTargetKeyMessage(key, true));
+      if (!keys.includes(key) && !(PRECISION_NAMES as readonly string[]).includes(key)) {
+        report(['tolerances', key], 'key', ProblemCode.invalidValue, unknownTargetKeyMessage(key, keys, true));
       }
     }
   }
 }
 
-const ALL_PRECISION_KEYS: readonly Precision[] = ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'];
-
-function unknownTargetKeyMessage(key: string, allowPrecision = false): string {
-  const candidates = allowPrecision ? [...ALL_PRECISION_KEYS, ...TARGET_KEYS] : TARGET_KEYS;
+function unknownTargetKeyMessage(key: string, keys: readonly string[], allowPrecision = false): string {
+  const candidates = allowPrecision ? [...PRECISION_NAMES, ...keys] : keys;
   const suggestion = nearest(key, candidates, { ignoreCase: true });
   const expected = allowPrecision
     ? 'a precision (fp16) or "format/precision" (tflite/int8)'

@@ -7,22 +7,15 @@
  */
 import semver from 'semver';
 import { z } from 'zod';
-import { PRECISIONS_BY_FORMAT, type Precision, type TargetFormat } from './types.js';
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import type { Catalogue } from '../catalogue/catalogue.js';
+import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import { checkProjectPath } from './project-path.js';
 import { checkSpdxExpression } from './spdx.js';
 
 /** Every precision any format knows, in the order people read them. */
-export const ALL_PRECISIONS = ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'] as const;
-export const TARGET_FORMATS = ['onnx', 'tflite', 'openvino'] as const;
-export const TFLITE_CONVERTERS = ['onnx2tf', 'litert-torch'] as const;
+export const ALL_PRECISIONS = PRECISION_NAMES;
 export const TENSOR_DTYPES = ['float32', 'float16', 'int64', 'int32', 'int8', 'uint8', 'bool'] as const;
-
-/** What `targets` holds when a recipe leaves it out: every precision that needs no calibration. */
-export const DEFAULT_TARGETS: Readonly<Record<TargetFormat, readonly Precision[]>> = {
-  onnx: ['fp32', 'fp16'],
-  tflite: ['fp32', 'fp16', 'dynamic-int8'],
-  openvino: ['fp32', 'fp16'],
-};
 
 const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const SHA256 = /^[0-9a-fA-F]{64}$/;
@@ -249,6 +242,15 @@ const inlineReplacements = z
   })
   .describe('onnx2tf parameter replacements given inline.');
 
+/**
+ * A parameter-replacement JSON file a recipe names: the inline form's content, with whatever
+ * else onnx2tf files carry at the top level kept.
+ */
+export const replacementFileSchema = z.looseObject({
+  format_version: z.literal(1),
+  operations: z.array(replacementOperation).min(1),
+});
+
 const replacements = z
   .union(
     [
@@ -262,28 +264,6 @@ const replacements = z
   )
   .describe('Fixes for layers a converter gets wrong, in the onnx2tf parameter-replacement format (a file or inline).');
 
-function precisionList(format: (typeof TARGET_FORMATS)[number]) {
-  const allowed = PRECISIONS_BY_FORMAT[format] as readonly string[];
-  return z
-    .array(z.enum(allowed as [string, ...string[]]))
-    .min(1)
-    .optional()
-    .describe(`Precisions to build as ${format}: ${allowed.join(', ')}.`);
-}
-
-const targets = z
-  .strictObject({
-    onnx: precisionList('onnx'),
-    tflite: precisionList('tflite'),
-    openvino: precisionList('openvino'),
-  })
-  .default(() => ({
-    onnx: [...DEFAULT_TARGETS.onnx],
-    tflite: [...DEFAULT_TARGETS.tflite],
-    openvino: [...DEFAULT_TARGETS.openvino],
-  }))
-  .describe('Artifacts to build: target format -> precisions. Default: every precision that needs no calibration.');
-
 const tolerance = z
   .strictObject({
     atol: z.number().min(0).optional().describe('Maximum absolute error per element.'),
@@ -294,93 +274,145 @@ const tolerance = z
   })
   .describe('Thresholds that override the defaults.');
 
-/** The YAML form of a recipe. */
-export const RecipeYamlSchema = z
-  .strictObject({
-    name: z
-      .string()
-      .max(64)
-      .regex(KEBAB, { message: 'expected lower-case letters, digits and single dashes, such as "mobilenet-v2"' })
-      .describe('Model name: lower-case letters, digits and dashes; must equal the file name (recipes/<name>.yaml).'),
-    version: z
-      .string()
-      .refine((value) => semver.valid(value) === value, { message: 'expected a semver version such as "1.0.0"' })
-      .describe('Semver version of this model in the zoo, e.g. "1.0.0". A published version never changes.'),
-    license: z
-      .string()
-      .superRefine((value, ctx) => {
-        const problem = checkSpdxExpression(value);
-        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: value });
-      })
-      .describe(
-        'SPDX license id or expression of the model weights, e.g. Apache-2.0, MIT, "CC-BY-NC-4.0", or LicenseRef-<name> with `license_file`.',
-      ),
-    license_file: projectPath('Repository-relative path of the license text, when the source ships one.').optional(),
-    description: z.string().min(1).describe('One or two sentences for the model card: what the model does.'),
-    task: z
-      .string()
-      .regex(KEBAB, { message: 'expected a kebab-case task such as "image-classification"' })
-      .describe(
-        'What the model does, kebab-case: image-classification, object-detection, face-detection, segmentation, ...',
-      ),
-    homepage: url.optional().describe('Where the model is described (paper, repository).'),
-    tags: z
-      .array(z.string().regex(KEBAB, { message: 'expected a kebab-case tag' }))
-      .default([])
-      .describe('Kebab-case keywords for search.'),
-    source,
-    labels: z
-      .union([
-        projectPath('Repository-relative text file with one class name per line.'),
-        z.array(z.string().min(1)).min(1),
-      ])
-      .optional()
-      .describe(
-        'Class names of the classifier output, in index order: a repository-relative text file with one per line, or a list. The model card and its code print them.',
-      ),
-    inputs: z.array(input).min(1).describe('Model inputs: fixes dynamic dims, names the layout and value range.'),
-    outputs: z
-      .array(output)
-      .default([])
-      .describe('Optional: names, layouts and classifier flags of outputs (others come from the model).'),
-    preprocess,
-    calibration: calibration.optional(),
-    validation,
-    replacements: replacements.optional(),
-    targets,
-    skip: z
-      .record(z.string(), z.string().min(1))
-      .default({})
-      .describe('Targets known not to build, as "format/precision": reason (shown on the model card).'),
-    converters: z
-      .strictObject({
-        tflite: z
-          .enum(TFLITE_CONVERTERS)
-          .default('onnx2tf')
-          .describe('Tool that makes TFLite: onnx2tf (any source, via ONNX) or litert-torch (pytorch sources only).'),
-      })
-      .prefault({})
-      .describe('Which converter makes each format, where there is a choice.'),
-    opset: z.number().int().min(7).max(23).default(17).describe('ONNX opset for exports and conversions.'),
-    tolerances: z
-      .record(z.string(), tolerance)
-      .default({})
-      .describe(
-        'Overrides of the default validation thresholds, keyed by precision (fp16) or "format/precision" (tflite/int8).',
-      ),
-  })
-  .meta({
-    title: 'edgezoo recipe',
-    description:
-      'One model of the edgezoo zoo: where it comes from, its inputs, and which edge artifacts to build and validate.',
+function precisionList(catalogue: Catalogue, format: string) {
+  const allowed = catalogue.precisionsOf(format);
+  return z
+    .array(z.enum(allowed as [string, ...string[]]))
+    .min(1)
+    .optional()
+    .describe(`Precisions to build as ${format}: ${allowed.join(', ')}.`);
+}
+
+/** `targets`: one optional precision list per format of the catalogue. */
+function targetsSchema(catalogue: Catalogue) {
+  return z
+    .strictObject(
+      Object.fromEntries(catalogue.formats.map((format) => [format.name, precisionList(catalogue, format.name)])),
+    )
+    .default(() => Object.fromEntries(catalogue.formats.map((format) => [format.name, [...format.defaultPrecisions]])))
+    .describe('Artifacts to build: target format -> precisions. Default: every precision that needs no calibration.');
+}
+
+/** `converters`: for each format that offers a choice of backend, the one to use. */
+function convertersSchema(catalogue: Catalogue) {
+  const entries = catalogue.formats.flatMap((format) => {
+    const choices = catalogue.converterChoices(format.name);
+    if (choices.length === 0 || format.defaultConverter === undefined) return [];
+    const names = choices.map((b) => b.name);
+    const described = choices.map((b) => `${b.name} (${b.summary})`);
+    const list =
+      described.length > 1 ? `${described.slice(0, -1).join(', ')} or ${described.at(-1)}` : (described[0] ?? '');
+    return [
+      [
+        format.name,
+        z
+          .enum(names as [string, ...string[]])
+          .default(format.defaultConverter)
+          .describe(`Tool that makes ${format.title}: ${list}.`),
+      ],
+    ];
   });
+  return z
+    .strictObject(Object.fromEntries(entries))
+    .prefault({})
+    .describe('Which converter makes each format, where there is a choice.');
+}
+
+const schemas = new WeakMap<Catalogue, ReturnType<typeof buildRecipeYamlSchema>>();
+
+/** The YAML form of a recipe for the formats and backends of `catalogue`. */
+export function recipeYamlSchema(catalogue: Catalogue = BUILTIN_CATALOGUE) {
+  let schema = schemas.get(catalogue);
+  if (!schema) {
+    schema = buildRecipeYamlSchema(catalogue);
+    schemas.set(catalogue, schema);
+  }
+  return schema;
+}
+
+function buildRecipeYamlSchema(catalogue: Catalogue) {
+  return z
+    .strictObject({
+      name: z
+        .string()
+        .max(64)
+        .regex(KEBAB, { message: 'expected lower-case letters, digits and single dashes, such as "mobilenet-v2"' })
+        .describe('Model name: lower-case letters, digits and dashes; must equal the file name (recipes/<name>.yaml).'),
+      version: z
+        .string()
+        .refine((value) => semver.valid(value) === value, { message: 'expected a semver version such as "1.0.0"' })
+        .describe('Semver version of this model in the zoo, e.g. "1.0.0". A published version never changes.'),
+      license: z
+        .string()
+        .superRefine((value, ctx) => {
+          const problem = checkSpdxExpression(value);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: value });
+        })
+        .describe(
+          'SPDX license id or expression of the model weights, e.g. Apache-2.0, MIT, "CC-BY-NC-4.0", or LicenseRef-<name> with `license_file`.',
+        ),
+      license_file: projectPath('Repository-relative path of the license text, when the source ships one.').optional(),
+      description: z.string().min(1).describe('One or two sentences for the model card: what the model does.'),
+      task: z
+        .string()
+        .regex(KEBAB, { message: 'expected a kebab-case task such as "image-classification"' })
+        .describe(
+          'What the model does, kebab-case: image-classification, object-detection, face-detection, segmentation, ...',
+        ),
+      homepage: url.optional().describe('Where the model is described (paper, repository).'),
+      tags: z
+        .array(z.string().regex(KEBAB, { message: 'expected a kebab-case tag' }))
+        .default([])
+        .describe('Kebab-case keywords for search.'),
+      source,
+      labels: z
+        .union([
+          projectPath('Repository-relative text file with one class name per line.'),
+          z.array(z.string().min(1)).min(1),
+        ])
+        .optional()
+        .describe(
+          'Class names of the classifier output, in index order: a repository-relative text file with one per line, or a list. The model card and its code print them.',
+        ),
+      inputs: z.array(input).min(1).describe('Model inputs: fixes dynamic dims, names the layout and value range.'),
+      outputs: z
+        .array(output)
+        .default([])
+        .describe('Optional: names, layouts and classifier flags of outputs (others come from the model).'),
+      preprocess,
+      calibration: calibration.optional(),
+      validation,
+      replacements: replacements.optional(),
+      targets: targetsSchema(catalogue),
+      skip: z
+        .record(z.string(), z.string().min(1))
+        .default({})
+        .describe('Targets known not to build, as "format/precision": reason (shown on the model card).'),
+      converters: convertersSchema(catalogue),
+      opset: z.number().int().min(7).max(23).default(17).describe('ONNX opset for exports and conversions.'),
+      tolerances: z
+        .record(z.string(), tolerance)
+        .default({})
+        .describe(
+          'Overrides of the default validation thresholds, keyed by precision (fp16) or "format/precision" (tflite/int8).',
+        ),
+    })
+    .meta({
+      title: 'edgezoo recipe',
+      description:
+        'One model of the edgezoo zoo: where it comes from, its inputs, and which edge artifacts to build and validate.',
+    });
+}
+
+/** The YAML form of a recipe for the built-in catalogue. */
+export const RecipeYamlSchema = recipeYamlSchema();
 
 /** A recipe after schema parsing (defaults applied), before normalisation. */
 export type RecipeYaml = z.output<typeof RecipeYamlSchema>;
 
 /** The JSON Schema for editors (draft-07, the draft YAML language servers support best). */
-export function recipeJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(RecipeYamlSchema, {
+export function recipeJsonSchema(catalogue: Catalogue = BUILTIN_CATALOGUE): Record<string, unknown> {
+  const schema = z.toJSONSchema(recipeYamlSchema(catalogue), {
     io: 'input',
     target: 'draft-07',
     unrepresentable: 'any',
@@ -389,6 +421,6 @@ export function recipeJsonSchema(): Record<string, unknown> {
 }
 
 /** recipes/recipe.schema.json as committed: the JSON Schema, 2-space indented, newline at the end. */
-export function renderRecipeJsonSchema(): string {
-  return `${JSON.stringify(recipeJsonSchema(), null, 2)}\n`;
+export function renderRecipeJsonSchema(catalogue: Catalogue = BUILTIN_CATALOGUE): string {
+  return `${JSON.stringify(recipeJsonSchema(catalogue), null, 2)}\n`;
 }

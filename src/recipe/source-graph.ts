@@ -5,6 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { Catalogue } from '../catalogue/catalogue.js';
 import type { ValuePath } from './problems.js';
 import { makeProblem, ProblemCode } from './problems.js';
 import { nearest } from './suggest.js';
@@ -31,6 +32,7 @@ export async function checkSourceGraph(
   recipe: Recipe,
   projectRoot: string,
   locate: (at: ValuePath) => SourcePosition,
+  catalogue: Catalogue,
 ): Promise<RecipeProblem[]> {
   const file = await localSourceFile(recipe, projectRoot);
   if (file === undefined) return [];
@@ -38,7 +40,7 @@ export async function checkSourceGraph(
   try {
     // Loaded on use: only a recipe whose source is at hand pays for the format readers.
     const { openModel } = await import('../formats/index.js');
-    summary = (await openModel(file)).summary as GraphSummary;
+    summary = (await openModel(file, catalogue.formats)).summary as GraphSummary;
   } catch {
     // A file that does not decode is the build's (and `inspect`'s) to report, with its reason.
     return [];

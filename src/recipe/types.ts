@@ -5,28 +5,16 @@
  * Paths in it are repository-relative POSIX paths that were checked to stay inside the project.
  */
 
-/** Target formats of the zoo. */
-export type TargetFormat = 'onnx' | 'tflite' | 'openvino';
+import type { Precision } from '../catalogue/precisions.js';
+
+export { CALIBRATED_PRECISIONS, type Precision } from '../catalogue/precisions.js';
 
 /**
- * Precisions, by what people deploy:
- * - fp32, fp16: float weights and activations (fp16 keeps float32 inputs/outputs);
- * - dynamic-int8: int8 weights, float activations (ONNX quantize_dynamic, TFLite dynamic range);
- * - int8: full integer with calibration (ONNX static QDQ per-channel; TFLite full-integer with
- *   int8 inputs and outputs);
- * - int16-act: TFLite full-integer with int16 activations and int8 weights.
+ * A target format of the zoo: the name of a FormatSpec of the catalogue (src/catalogue), such as
+ * `onnx`, `tflite` or `openvino`. Recipes are checked against the catalogue, so a recipe only
+ * ever holds names it knows.
  */
-export type Precision = 'fp32' | 'fp16' | 'dynamic-int8' | 'int8' | 'int16-act';
-
-/** Which precisions each target format accepts. */
-export const PRECISIONS_BY_FORMAT: Readonly<Record<TargetFormat, readonly Precision[]>> = {
-  onnx: ['fp32', 'fp16', 'dynamic-int8', 'int8'],
-  tflite: ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'],
-  openvino: ['fp32', 'fp16'],
-};
-
-/** Precisions that need calibration samples. */
-export const CALIBRATED_PRECISIONS: readonly Precision[] = ['int8', 'int16-act'];
+export type TargetFormat = string;
 
 /** Where a file comes from. Exactly one location; the sha256 is always required. */
 export type FileLocation =
@@ -155,8 +143,11 @@ export interface Recipe {
   targets: Partial<Record<TargetFormat, Precision[]>>;
   /** Targets the recipe knows cannot be built, with the reason the model card shows. Keys `format/precision`. */
   skip: Record<string, string>;
-  /** Which tool makes TFLite from this model. */
-  converters: { tflite: 'onnx2tf' | 'litert-torch' };
+  /**
+   * Which backend makes a format, for formats that offer a choice (`tflite`: onnx2tf or
+   * litert-torch); defaults applied.
+   */
+  converters: Record<TargetFormat, string>;
   /** ONNX opset for exports and conversions. */
   opset: number;
   /** Overrides of the default thresholds, by precision or by `format/precision`. */

@@ -1,9 +1,14 @@
 /**
  * `edgezoo doctor`: is every converter tool installed, of the locked version, and does it run?
- * Each tool is checked by running it (`--help`, or importing it in its env's Python).
- * Returns data; the CLI prints it.
+ * What to check comes from the catalogue: every requirement its backends, runtimes and envs
+ * declare, each checked the way it declares (importing a module in its env's Python, with a
+ * named smoke check, or running a command line). Returns data; the CLI prints it.
  */
 import path from 'node:path';
+import pLimit from 'p-limit';
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import { probeLabel, type Catalogue } from '../catalogue/catalogue.js';
+import type { SmokeCheck } from '../catalogue/types.js';
 import {
   allEnvs,
   envProcessEnv,
@@ -14,7 +19,8 @@ import {
   type EnvDef,
   type EnvName,
 } from './envs.js';
-import { openvinoConsentFile, openvinoTelemetryOff, runCommand, staleReason, tailLines } from './setup.js';
+import { runCommand, tailLines } from './process.js';
+import { openvinoConsentFile, openvinoTelemetryOff, staleReason } from './setup.js';
 import { readFile } from 'node:fs/promises';
 
 export interface DoctorCheck {
@@ -54,70 +60,54 @@ export interface DoctorOptions {
   envs?: readonly EnvName[];
   /** Timeout of each command (default 120 s). */
   timeoutMs?: number;
+  /** Whose requirements to check; default the built-in catalogue. */
+  catalogue?: Catalogue;
 }
 
-interface ImportProbe {
-  tool: string;
-  dist?: string;
-  module?: string;
-  code?: string;
-}
-
-interface CliProbe {
+/** Import `module` (then run the named smoke check) in the env's Python; reported as `tool`. */
+export interface ImportProbe {
   tool: string;
   dist: string;
-  /** Executable in the env's bin, or `-m module`. */
-  argv: string[];
+  module: string;
+  smoke?: SmokeCheck;
+}
+
+/** Run `argv` (an executable of the env's bin, or `-m module ...`); reported as `tool`. */
+export interface CliProbe {
+  tool: string;
+  dist: string;
+  argv: readonly string[];
 }
 
 const SETUP_HINT = 'run `edgezoo setup`';
 
-const IMPORTS: Record<EnvName, ImportProbe[]> = {
-  tf: [
-    { tool: 'tensorflow', dist: 'tensorflow', module: 'tensorflow', code: 'assert int(m.add(1, 2)) == 3' },
-    {
-      tool: 'onnx',
-      dist: 'onnx',
-      module: 'onnx',
-      code: 'm.checker.check_model(m.helper.make_model(m.helper.make_graph([], "g", [], [])))',
-    },
-    {
-      tool: 'onnxruntime',
-      dist: 'onnxruntime',
-      module: 'onnxruntime',
-      code: 'assert "CPUExecutionProvider" in m.get_available_providers()',
-    },
-    { tool: 'onnxruntime.quantization', dist: 'onnxruntime', module: 'onnxruntime.quantization' },
-    { tool: 'onnxconverter-common', dist: 'onnxconverter-common', module: 'onnxconverter_common.float16' },
-    { tool: 'ai-edge-litert', dist: 'ai-edge-litert', module: 'ai_edge_litert.interpreter' },
-    { tool: 'openvino', dist: 'openvino', module: 'openvino', code: 'assert "CPU" in m.Core().available_devices' },
-    { tool: 'pillow', dist: 'pillow', module: 'PIL.Image' },
-  ],
-  torch: [
-    { tool: 'torch', dist: 'torch', module: 'torch', code: 'assert int(m.ones(2).sum()) == 2' },
-    { tool: 'litert-torch', dist: 'litert-torch', module: 'litert_torch' },
-    { tool: 'torchao', dist: 'torchao', module: 'torchao.quantization.pt2e.quantize_pt2e' },
-    { tool: 'ai-edge-litert', dist: 'ai-edge-litert', module: 'ai_edge_litert.interpreter' },
-    { tool: 'onnx', dist: 'onnx', module: 'onnx' },
-    { tool: 'onnxscript', dist: 'onnxscript', module: 'onnxscript' },
-    { tool: 'pillow', dist: 'pillow', module: 'PIL.Image' },
-  ],
-};
-
-const CLIS: Record<EnvName, CliProbe[]> = {
-  tf: [
-    { tool: 'onnx2tf', dist: 'onnx2tf', argv: ['onnx2tf', '-h'] },
-    { tool: 'onnxsim', dist: 'onnxsim', argv: ['onnxsim', '-h'] },
-    { tool: 'onnxslim', dist: 'onnxslim', argv: ['onnxslim', '-h'] },
-    { tool: 'tf2onnx', dist: 'tf2onnx', argv: ['-m', 'tf2onnx.convert', '--help'] },
-    { tool: 'ovc', dist: 'openvino', argv: ['ovc', '--help'] },
-  ],
-  torch: [],
-};
+/**
+ * The checks doctor runs in `env`, from the catalogue's requirements (one per probe label). A
+ * distribution declared with no probe is still listed, as an import-free version check.
+ */
+export function doctorProbes(catalogue: Catalogue, env: EnvName): { imports: ImportProbe[]; clis: CliProbe[] } {
+  const imports: ImportProbe[] = [];
+  const clis: CliProbe[] = [];
+  for (const requirement of catalogue.requirements(env)) {
+    for (const probe of requirement.probes) {
+      const tool = probeLabel(probe, requirement.distribution);
+      if ('import' in probe)
+        imports.push({
+          tool,
+          dist: requirement.distribution,
+          module: probe.import,
+          ...(probe.smoke ? { smoke: probe.smoke } : {}),
+        });
+      else clis.push({ tool, dist: requirement.distribution, argv: probe.cli });
+    }
+  }
+  return { imports, clis };
+}
 
 export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorReport> {
   const started = Date.now();
   const timeoutMs = opts.timeoutMs ?? 120_000;
+  const catalogue = opts.catalogue ?? BUILTIN_CATALOGUE;
   const defs = allEnvs().filter((d) => !opts.envs || opts.envs.includes(d.name));
   const envs: DoctorEnv[] = [];
   const tasks: Array<() => Promise<DoctorCheck[]>> = [];
@@ -136,10 +126,11 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorReport>
     }
     envs.push(envInfo);
     const locked = (dist?: string) => (dist ? pins.get(normalizeName(dist)) : undefined);
+    const probes = doctorProbes(catalogue, def.name);
     const all = [
       { tool: 'python', how: 'python -c "import sys"' },
-      ...IMPORTS[def.name].map((p) => ({ tool: p.tool, how: `import ${p.module}` })),
-      ...CLIS[def.name].map((p) => ({ tool: p.tool, how: p.argv.join(' ') })),
+      ...probes.imports.map((p) => ({ tool: p.tool, how: `import ${p.module}` })),
+      ...probes.clis.map((p) => ({ tool: p.tool, how: p.argv.join(' ') })),
     ];
     if (envInfo.stale === 'not installed') {
       // Nothing to run: say so for every tool without starting anything.
@@ -156,12 +147,12 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<DoctorReport>
       );
       continue;
     }
-    tasks.push(() => probeImports(def, IMPORTS[def.name], locked, timeoutMs));
-    for (const cli of CLIS[def.name]) tasks.push(async () => [await probeCli(def, cli, locked(cli.dist), timeoutMs)]);
+    tasks.push(() => probeImports(def, probes.imports, locked, timeoutMs));
+    for (const cli of probes.clis) tasks.push(async () => [await probeCli(def, cli, locked(cli.dist), timeoutMs)]);
   }
 
   // Two at a time: the machine has two cores and most probes import TensorFlow or torch.
-  const checks = (await mapLimit(tasks, 2, (t) => t())).flat();
+  const checks = (await pLimit(2).map(tasks, (task) => task())).flat();
   for (const check of checks) {
     const env = envs.find((e) => e.env === check.env);
     if (check.ok && env?.stale) {
@@ -198,11 +189,11 @@ async function probeImports(
   timeoutMs: number,
 ): Promise<DoctorCheck[]> {
   const started = Date.now();
-  const spec: Array<{ id: string; module?: string; dist?: string; code?: string }> = [
-    { id: 'python', module: 'sys', code: 'import sys; assert sys.version_info[:2] >= (3, 10)' },
-    ...probes.map((p) => ({ id: p.tool, module: p.module, dist: p.dist, code: p.code })),
+  const spec: Array<{ id: string; module?: string; dist?: string; smoke?: SmokeCheck }> = [
+    { id: 'python', module: 'sys' },
+    ...probes.map((p) => ({ id: p.tool, module: p.module, dist: p.dist, ...(p.smoke ? { smoke: p.smoke } : {}) })),
   ];
-  const versionCmd = 'import sys; print("%d.%d.%d" % sys.version_info[:3])';
+  const versionCmd = 'import sys; assert sys.version_info[:2] >= (3, 10); print("%d.%d.%d" % sys.version_info[:3])';
   const base = { env: def.name };
   try {
     const version = (
@@ -239,7 +230,7 @@ async function probeImports(
         ...base,
         tool: s.id,
         ok: Boolean(got?.ok),
-        how: isPython ? `${def.python} -c "import sys"` : `import ${s.module}${s.code ? ' + smoke test' : ''}`,
+        how: isPython ? `${def.python} -c "import sys"` : `import ${s.module}${s.smoke ? ` + ${s.smoke}` : ''}`,
         ms: got?.ms ?? Date.now() - started,
       };
       const v = isPython ? version : (got?.version ?? undefined);
@@ -305,17 +296,4 @@ async function probeCli(
     check.hint = SETUP_HINT;
   }
   return check;
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }

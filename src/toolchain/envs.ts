@@ -8,15 +8,15 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Catalogue } from '../catalogue/catalogue.js';
 import { artifactPaths, toolRoot } from '../paths.js';
 
 export const ENV_NAMES = ['tf', 'torch'] as const;
 export type EnvName = (typeof ENV_NAMES)[number];
 
+/** Where an env's files are. What it holds is the catalogue's (src/catalogue/envs.ts and its entries). */
 export interface EnvDef {
   name: EnvName;
-  /** What the env is for, one line. */
-  purpose: string;
   /** Human-written top-level requirements (`setup --lock` input). */
   inFile: string;
   /** Exact pins; the only thing `setup` installs from. */
@@ -29,49 +29,12 @@ export interface EnvDef {
   python: string;
   /** Written last by setup: `{ lockSha256, ... }`. */
   stampFile: string;
-  /** Distributions whose versions identify the env's converters (for fingerprints/doctor). */
-  keyPackages: string[];
 }
 
 export const TOOLCHAIN_DIR = path.join(toolRoot, 'src', 'toolchain');
 export const ENVS_SRC_DIR = path.join(TOOLCHAIN_DIR, 'envs');
 export const WORKER_SCRIPT = path.join(TOOLCHAIN_DIR, 'worker.py');
 export const PYTHON_OPS_DIR = path.join(TOOLCHAIN_DIR, 'python');
-
-const PURPOSE: Record<EnvName, string> = {
-  tf: 'onnx2tf + TensorFlow 2.19, onnxruntime quantization, onnxslim, onnxconverter-common, tf2onnx, OpenVINO ovc',
-  torch: 'torch 2.13 (CPU), torch.onnx export, litert-torch (PyTorch -> TFLite, PT2E int8)',
-};
-
-const KEY_PACKAGES: Record<EnvName, string[]> = {
-  tf: [
-    'onnx2tf',
-    'tensorflow',
-    'tf-keras',
-    'numpy',
-    'protobuf',
-    'onnx',
-    'onnxruntime',
-    'onnxsim',
-    'onnxslim',
-    'onnxconverter-common',
-    'tf2onnx',
-    'openvino',
-    'ai-edge-litert',
-  ],
-  torch: [
-    'torch',
-    'litert-torch',
-    'litert-converter',
-    'ai-edge-litert',
-    'ai-edge-quantizer',
-    'torchao',
-    'onnx',
-    'onnxscript',
-    'numpy',
-    'protobuf',
-  ],
-};
 
 /** Root of the venvs; `EDGEZOO_ENVS_DIR` overrides it (tests, read-only installs). */
 export function envsRoot(): string {
@@ -87,14 +50,12 @@ export function envDef(name: EnvName, root: string = envsRoot()): EnvDef {
   const binDir = path.join(dir, 'bin');
   return {
     name,
-    purpose: PURPOSE[name],
     inFile: path.join(ENVS_SRC_DIR, `${name}.in`),
     lockFile: path.join(ENVS_SRC_DIR, `${name}.lock`),
     dir,
     binDir,
     python: path.join(binDir, 'python'),
     stampFile: path.join(dir, '.edgezoo-stamp.json'),
-    keyPackages: KEY_PACKAGES[name],
   };
 }
 
@@ -145,10 +106,16 @@ export async function lockPins(env: EnvName | EnvDef): Promise<Map<string, strin
 
 /**
  * Versions of the converter tools, read from the committed lock files (no Python started):
- * keys `<env>/<distribution>` (e.g. `tf/onnx2tf`, `torch/ai-edge-litert`), plus `<env>/python`
- * and `<env>/lock` (the lock's sha256). Meant for build cache fingerprints.
+ * keys `<env>/<distribution>` (e.g. `tf/onnx2tf`, `torch/ai-edge-litert`) for every distribution
+ * the catalogue names in that env, plus `<env>/python` and `<env>/lock` (the lock's sha256).
+ * Meant for build cache fingerprints and artifact provenance.
  */
-export async function toolVersions(envs: readonly EnvName[] = ENV_NAMES): Promise<Record<string, string>> {
+export async function toolVersions(
+  envs: readonly EnvName[] = ENV_NAMES,
+  catalogue?: Catalogue,
+): Promise<Record<string, string>> {
+  // Imported here: the catalogue's backends run their tools through this module's workers.
+  const known = catalogue ?? (await import('../catalogue/builtin.js')).BUILTIN_CATALOGUE;
   const out: Record<string, string> = {};
   for (const name of envs) {
     const def = envDef(name);
@@ -157,27 +124,13 @@ export async function toolVersions(envs: readonly EnvName[] = ENV_NAMES): Promis
     out[`${name}/lock`] = sha256(text);
     const py = lockPython(text);
     if (py) out[`${name}/python`] = py;
-    for (const pkg of def.keyPackages) {
+    for (const pkg of known.distributions(name)) {
       const v = pins.get(normalizeName(pkg));
       if (v !== undefined) out[`${name}/${pkg}`] = v;
     }
   }
   return out;
 }
-
-/** Which env holds a tool; the build engine asks this to pick a worker. */
-export const TOOL_ENV: Record<string, EnvName> = {
-  onnx2tf: 'tf',
-  tensorflow: 'tf',
-  onnxruntime: 'tf',
-  onnxslim: 'tf',
-  onnxsim: 'tf',
-  'onnxconverter-common': 'tf',
-  tf2onnx: 'tf',
-  openvino: 'tf',
-  torch: 'torch',
-  'litert-torch': 'torch',
-};
 
 /**
  * Environment variables for processes running in `def`: its bin first on PATH (onnx2tf starts

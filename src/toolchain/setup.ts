@@ -6,12 +6,14 @@
  * whose venvs are intact only reads files and takes milliseconds. Library code: no printing,
  * progress goes through `onProgress`, failures are typed errors.
  */
-import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { EdgezooError } from '../errors.js';
+import { acquireLock } from '../util/lock.js';
+import { pathExists } from '../util/path-exists.js';
+import { CommandFailedError, CommandNotFoundError, runCommand } from './process.js';
 import {
   allEnvs,
   envDef,
@@ -23,122 +25,6 @@ import {
   type EnvDef,
   type EnvName,
 } from './envs.js';
-
-// ---------------------------------------------------------------------------------------------
-// Running commands
-
-export interface CommandResult {
-  command: string[];
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-export interface RunOptions {
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  timeoutMs?: number;
-  /** Called with every complete line the command writes (stdout and stderr). */
-  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
-  /** Throw `ToolchainCommandError` on a non-zero exit (default true). */
-  check?: boolean;
-  /** Keep at most this many characters of each stream (the tail). Default 256 KiB. */
-  maxOutput?: number;
-}
-
-/** A command of the toolchain failed: carries the command, its exit code and its stderr's tail. */
-export class ToolchainCommandError extends EdgezooError {
-  readonly command: string[];
-  readonly commandExitCode: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stderrTail: string;
-
-  constructor(what: string, result: CommandResult, hint?: string) {
-    const tail = tailLines(result.stderr || result.stdout, 40);
-    const status = result.signal ? `signal ${result.signal}` : `exit code ${result.code}`;
-    super(
-      'TOOLCHAIN_COMMAND_FAILED',
-      `${what} failed (${status}): ${result.command.map(quoteArg).join(' ')}\n${indent(tail)}`,
-      hint === undefined ? {} : { hint },
-    );
-    this.command = result.command;
-    this.commandExitCode = result.code;
-    this.signal = result.signal;
-    this.stderrTail = tail;
-  }
-}
-
-export function tailLines(text: string, n: number): string {
-  const lines = text.replace(/\s+$/, '').split('\n');
-  return lines.slice(-n).join('\n');
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => `  ${l}`)
-    .join('\n');
-}
-
-function quoteArg(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-export function runCommand(command: string[], opts: RunOptions = {}): Promise<CommandResult> {
-  const [file, ...args] = command;
-  if (!file) throw new Error('empty command');
-  const max = opts.maxOutput ?? 256 * 1024;
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: opts.cwd,
-      env: opts.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out = { stdout: '', stderr: '' };
-    const partial = { stdout: '', stderr: '' };
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    if (opts.timeoutMs) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGKILL');
-      }, opts.timeoutMs);
-    }
-    const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      out[stream] = (out[stream] + text).slice(-max);
-      if (opts.onLine) {
-        const lines = (partial[stream] + text).split(/\r?\n|\r/);
-        partial[stream] = lines.pop() ?? '';
-        for (const line of lines) if (line.trim()) opts.onLine(line, stream);
-      }
-    };
-    child.stdout.on('data', onData('stdout'));
-    child.stderr.on('data', onData('stderr'));
-    child.on('error', (error) => {
-      if (timer) clearTimeout(timer);
-      reject(
-        new EdgezooError('TOOLCHAIN_COMMAND_FAILED', `cannot run ${file}: ${error.message}`, {
-          cause: error,
-          hint: 'run `edgezoo setup` (and check that python3 is installed)',
-        }),
-      );
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      if (opts.onLine) {
-        for (const s of ['stdout', 'stderr'] as const) if (partial[s].trim()) opts.onLine(partial[s], s);
-      }
-      const result: CommandResult = { command, code, signal, ...out, ms: Date.now() - started };
-      if (timedOut) result.stderr += `\n(killed after ${opts.timeoutMs} ms)`;
-      if ((opts.check ?? true) && code !== 0) reject(new ToolchainCommandError(path.basename(file), result));
-      else resolve(result);
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -217,9 +103,10 @@ async function setupLocked(opts: SetupOptions): Promise<SetupResult> {
   const defs = (opts.envs ?? allEnvs(root).map((d) => d.name)).map((name) => envDef(name, root));
   const progress = opts.onProgress ?? (() => {});
   await mkdir(root, { recursive: true });
-  const release = await acquireLock(path.join(root, '.setup.lock'), (message) =>
-    progress({ env: defs[0]?.name ?? 'tf', phase: 'wait', message }),
-  );
+  const lock = await acquireLock(path.join(root, '.setup.lock'), {
+    purpose: 'edgezoo setup',
+    onWait: (message) => progress({ env: defs[0]?.name ?? 'tf', phase: 'wait', message }),
+  });
   try {
     const results: SetupEnvResult[] = [];
     for (const def of defs) {
@@ -227,7 +114,7 @@ async function setupLocked(opts: SetupOptions): Promise<SetupResult> {
     }
     return { envs: results, ms: Date.now() - started };
   } finally {
-    await release();
+    await lock.release();
   }
 }
 
@@ -237,7 +124,7 @@ export async function staleReason(def: EnvDef, lockSha256: string): Promise<stri
   try {
     stamp = JSON.parse(await readFile(def.stampFile, 'utf8')) as Stamp;
   } catch {
-    return (await exists(def.dir)) ? 'no valid stamp (an interrupted or foreign install)' : 'not installed';
+    return (await pathExists(def.dir)) ? 'no valid stamp (an interrupted or foreign install)' : 'not installed';
   }
   if (stamp.lockSha256 !== lockSha256) return 'lock changed';
   try {
@@ -270,7 +157,7 @@ async function installEnv(
     progress({ env: def.name, phase: 'unchanged', message: `${def.name}: up to date` });
     return { env: def.name, action: 'unchanged', lockSha256: digest, dir: def.dir, ms: Date.now() - started };
   }
-  const existed = await exists(def.dir);
+  const existed = await pathExists(def.dir);
   const basePython = await checkBasePython(opts.python, lockPython(lockText));
 
   progress({ env: def.name, phase: 'venv', message: `${def.name}: ${reason}; creating venv in ${def.dir}` });
@@ -383,7 +270,15 @@ async function readLock(def: EnvDef): Promise<string> {
 
 async function checkBasePython(requested: string | undefined, wanted: string | undefined) {
   const py = requested ?? process.env.EDGEZOO_PYTHON ?? 'python3';
-  const r = await runCommand([py, '-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']);
+  const r = await runCommand([py, '-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']).catch(
+    (error: unknown) => {
+      if (!(error instanceof CommandNotFoundError)) throw error;
+      throw new EdgezooError('TOOLCHAIN_PYTHON_MISSING', error.message, {
+        cause: error,
+        hint: 'install Python 3.11, or point EDGEZOO_PYTHON at one',
+      });
+    },
+  );
   const version = r.stdout.trim();
   if (wanted && wanted.split('.').slice(0, 2).join('.') !== version.split('.').slice(0, 2).join('.')) {
     throw new EdgezooError(
@@ -399,7 +294,7 @@ async function checkBasePython(requested: string | undefined, wanted: string | u
 
 function rethrowWithHint(hint: string) {
   return (error: unknown): never => {
-    if (error instanceof ToolchainCommandError) {
+    if (error instanceof CommandFailedError) {
       throw new EdgezooError(error.code, error.message, { hint, cause: error });
     }
     throw error;
@@ -424,56 +319,4 @@ export async function ensureOpenvinoTelemetryOff(def: EnvDef, progress: (e: Setu
   if (await openvinoTelemetryOff()) return;
   progress({ env: def.name, phase: 'telemetry', message: 'turning OpenVINO telemetry off (opt_in_out --opt_out)' });
   await runCommand([path.join(def.binDir, 'opt_in_out'), '--opt_out'], { env: envProcessEnv(def) });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A lock file holding our pid; waits while another live process holds it, takes over a dead one's. */
-async function acquireLock(file: string, onWait: (message: string) => void, timeoutMs = 60 * 60 * 1000) {
-  const started = Date.now();
-  let told = false;
-  for (;;) {
-    try {
-      const handle = await open(file, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return async () => {
-        await rm(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
-    if (!Number.isFinite(holder) || holder === process.pid || !alive(holder)) {
-      await rm(file, { force: true });
-      continue;
-    }
-    if (Date.now() - started > timeoutMs) {
-      throw new EdgezooError('TOOLCHAIN_BUSY', `another edgezoo setup (pid ${holder}) holds ${file}`);
-    }
-    if (!told) {
-      onWait(`waiting for another edgezoo setup (pid ${holder}) to finish`);
-      told = true;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }

@@ -1,21 +1,28 @@
 """edgezoo's long-lived Python worker: converter operations over JSON lines on stdio.
 
-Protocol (one JSON object per line, UTF-8):
-  worker -> host, once at start:  {"event": "ready", "pid": ..., "python": "3.11.7", "ops": [...]}
-  host -> worker:                  {"id": 1, "op": "ping", "args": {...}}
-  worker -> host:                  {"id": 1, "ok": true, "result": ..., "seconds": 0.01}
-                                or {"id": 1, "ok": false, "error": {"type", "message", "traceback"}}
+The protocol is defined in TypeScript (src/toolchain/protocol/, see wire.ts for the lines) and
+generated as JSON Schema (src/toolchain/protocol/worker-protocol.schema.json), which this worker
+reads at start:
+  worker -> host, once at start: {"event": "ready", "pid", "python", "ops", "missingOps",
+                                  "unknownOps", "brokenModules"}
+  host -> worker:                {"id": 1, "op": "ping", "args": {...}}
+  worker -> host:                {"id": 1, "ok": true, "result": ..., "seconds": 0.01}
+                              or {"id": 1, "ok": false, "error": {"code", "message", "op", ...}, "seconds": ...}
+Every request is checked against its op's schema before the op runs (BAD_REQUEST otherwise).
+Expected failures are `OpError(code, message)` (registry.py); any other exception is TOOL_FAILED.
 
-Only protocol lines ever reach the real stdout: at start the worker keeps a private duplicate
-of file descriptor 1 for itself and points fd 1 at stderr, so whatever a converter prints
-(Python print, C++ logging, child processes such as onnxsim) lands on stderr.
+Only protocol lines ever reach the real stdout: at start the worker keeps private duplicates of
+file descriptors 0 and 1 for itself, points fd 1 at stderr (whatever a converter prints, Python
+print, C++ logging, child processes such as onnxsim, lands on stderr) and fd 0 at /dev/null (a
+child cannot read requests meant for the worker).
+
+The host starts the worker as the leader of its own process group and kills the group to stop
+an op midway. When the host goes away (stdin closes; also when it was SIGKILLed) while an op
+runs, the worker kills its group at once: no converter runs on for minutes for nobody.
 
 Operations are registered by the modules src/toolchain/python/ops_*.py with the `op` decorator
 from `registry.py`; they must import heavy libraries (tensorflow, torch) inside the function, so
 the worker starts fast in any environment and an op whose package is missing fails alone.
-
-`python worker.py --once OP '{"json": "args"}'` runs one op in this fresh process and prints its
-response line, for comparing a warm worker with a fresh process.
 """
 
 from __future__ import annotations
@@ -23,31 +30,31 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import queue
+import signal
 import sys
+import threading
 import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPS_DIR = os.path.join(HERE, "python")
+EXIT_OP = "__exit__"
 
 
-def _claim_stdout() -> int:
-    """Keeps fd 1 for the protocol and sends everything else written to stdout to stderr."""
-    proto_fd = os.dup(1)
+def _claim_stdio() -> tuple[int, int]:
+    """Keeps fds 0 and 1 for the protocol (returns their duplicates); see the module comment."""
+    proto_in = os.dup(0)
+    proto_out = os.dup(1)
     os.dup2(2, 1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     try:
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     except Exception:
         pass
-    return proto_fd
-
-
-def _write(fd: int, message: dict) -> None:
-    data = (json.dumps(message, default=_json_default, allow_nan=False) + "\n").encode("utf-8")
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+    return proto_in, proto_out
 
 
 def _json_default(value):
@@ -61,59 +68,156 @@ def _json_default(value):
     return str(value)
 
 
-BROKEN_MODULES: dict = {}
+def _encode(message: dict) -> bytes:
+    return (json.dumps(message, default=_json_default, allow_nan=False) + "\n").encode("utf-8")
 
 
-def _load_ops() -> dict:
-    """Imports every ops_*.py; a module that fails to import is reported, not fatal."""
-    sys.path.insert(0, OPS_DIR)
-    registry = importlib.import_module("registry")
+def _write(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _end_group() -> None:
+    """Ends the worker and every process its op started, now (the host is gone)."""
+    try:
+        if os.getpgrp() == os.getpid():  # the leader of its own group, as the host starts it
+            os.killpg(os.getpid(), signal.SIGKILL)
+    finally:
+        os._exit(1)
+
+
+class _Requests:
+    """Request lines, read on a thread of their own so that stdin closing is noticed while an op
+    runs (the main thread is inside the op then)."""
+
+    def __init__(self, fd: int):
+        self.lines: queue.Queue = queue.Queue()
+        self.busy = False
+        self._stream = os.fdopen(fd, "rb")
+        threading.Thread(target=self._read, name="edgezoo-requests", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for line in self._stream:
+                self.lines.put(line)
+        except OSError:
+            pass
+        if self.busy:
+            _end_group()
+        self.lines.put(None)
+
+    def next(self):
+        """The next request line, or None when stdin closed."""
+        return self.lines.get()
+
+
+def _load_ops(registry) -> tuple[dict, dict]:
+    """Imports every ops_*.py: (registered ops, {module: import error}). A module that fails to
+    import is reported, not fatal: the other modules' ops stay usable."""
+    broken = {}
     for name in sorted(os.listdir(OPS_DIR)):
         if name.startswith("ops_") and name.endswith(".py"):
             try:
                 importlib.import_module(name[:-3])
-            except Exception as exc:  # keep the other modules' ops usable
-                BROKEN_MODULES[name[:-3]] = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:
+                broken[name[:-3]] = f"{type(exc).__name__}: {exc}"
                 traceback.print_exc(file=sys.stderr)
-    return registry.OPS
+    return registry.OPS, broken
 
 
-def _error(exc: BaseException) -> dict:
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc) or type(exc).__name__,
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-    }
+class Worker:
+    def __init__(self):
+        sys.path.insert(0, OPS_DIR)
+        protocol_module = importlib.import_module("protocol")
+        self.registry = importlib.import_module("registry")
+        self.protocol = protocol_module.Protocol.load()
+        self.ops, self.broken = _load_ops(self.registry)
 
+    def ready(self) -> dict:
+        known = set(self.protocol.ops)
+        return {
+            "event": "ready",
+            "pid": os.getpid(),
+            "python": ".".join(map(str, sys.version_info[:3])),
+            "ops": sorted(known & set(self.ops)),
+            "missingOps": sorted(known - set(self.ops)),
+            "unknownOps": sorted(set(self.ops) - known),
+            "brokenModules": self.broken,
+        }
 
-def _run(ops: dict, request: dict) -> dict:
-    rid = request.get("id")
-    op = request.get("op")
-    args = request.get("args") or {}
-    started = time.perf_counter()
-    cwd = os.getcwd()
-    try:
-        fn = ops.get(op)
+    def _failure(self, op, exc: BaseException) -> dict:
+        OpError = self.registry.OpError
+        if isinstance(exc, OpError) and exc.code in self.protocol.error_codes:
+            error = {"code": exc.code, "message": exc.message or exc.code}
+            if exc.node is not None:
+                error["node"] = exc.node
+            if exc.detail is not None:
+                error["detail"] = exc.detail
+        elif isinstance(exc, OpError):
+            error = {"code": "WORKER_BUG", "message": f"OpError with a code outside the protocol ({exc.code}): {exc}"}
+        elif isinstance(exc, SystemExit):  # onnx2tf and argparse-based tools call sys.exit on errors
+            error = {"code": "TOOL_EXITED", "message": f"{op} called sys.exit({exc.code})"}
+            error["detail"] = {"exitCode": exc.code if isinstance(exc.code, int) else str(exc.code)}
+        else:
+            error = {"code": "TOOL_FAILED", "message": str(exc) or type(exc).__name__}
+        if isinstance(op, str):
+            error["op"] = op
+        error["type"] = type(exc).__name__
+        error["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return error
+
+    def _call(self, request: dict):
+        OpError = self.registry.OpError
+        op = request.get("op")
+        args = request.get("args", {})
+        if not isinstance(op, str) or op not in self.protocol.ops:
+            raise OpError("UNKNOWN_OP", f"unknown op {op!r}; known: {', '.join(self.protocol.ops)}")
+        fn = self.ops.get(op)
         if fn is None:
-            raise KeyError(f"unknown op {op!r}; known: {', '.join(sorted(ops))}")
+            broken = "; ".join(f"{m}: {e}" for m, e in sorted(self.broken.items())) or "none"
+            raise OpError(
+                "OP_UNAVAILABLE",
+                f"{op} is not available in this worker: no ops module registered it "
+                f"(modules that failed to import: {broken})",
+                detail={"brokenModules": self.broken},
+            )
         if not isinstance(args, dict):
-            raise TypeError("args must be a JSON object")
-        result = fn(**args)
-        response = {"id": rid, "ok": True, "result": result}
-    except SystemExit as exc:  # onnx2tf and argparse-based tools call sys.exit on errors
-        response = {"id": rid, "ok": False, "error": _error(RuntimeError(f"{op} called sys.exit({exc.code})"))}
-        response["error"]["type"] = "SystemExit"
-    except Exception as exc:  # one failing op must not end the worker
-        response = {"id": rid, "ok": False, "error": _error(exc)}
-    finally:
+            raise OpError("BAD_REQUEST", f"bad request for {op}: args must be a JSON object")
+        errors = self.protocol.check_request(op, args)
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise OpError(
+                "BAD_REQUEST",
+                f"bad request for {op}: {errors[0]['path']}: {errors[0]['message']}{more}",
+                detail={"errors": errors},
+            )
+        return fn(**args)
+
+    def handle(self, request: dict) -> bytes:
+        rid = request.get("id")
+        started = time.perf_counter()
+        cwd = os.getcwd()
         try:
-            os.chdir(cwd)
-        except OSError:
-            pass
-        sys.stdout.flush()
-        sys.stderr.flush()
-    response["seconds"] = round(time.perf_counter() - started, 4)
-    return response
+            reply = {"id": rid, "ok": True, "result": self._call(request)}
+        except BaseException as exc:  # one failing op must not end the worker (SystemExit included)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            reply = {"id": rid, "ok": False, "error": self._failure(request.get("op"), exc)}
+        finally:
+            try:
+                os.chdir(cwd)
+            except OSError:
+                pass
+            sys.stdout.flush()
+            sys.stderr.flush()
+        reply["seconds"] = round(time.perf_counter() - started, 4)
+        try:
+            return _encode(reply)
+        except (TypeError, ValueError) as exc:  # NaN, or an object json cannot write
+            error = {"code": "WORKER_BUG", "message": f"the result of {request.get('op')} is not JSON: {exc}"}
+            return _encode({"id": rid, "ok": False, "error": error, "seconds": reply["seconds"]})
 
 
 def _prepare_environment() -> None:
@@ -125,23 +229,14 @@ def _prepare_environment() -> None:
 
 
 def serve() -> int:
-    proto_fd = _claim_stdout()
+    proto_in, proto_out = _claim_stdio()
     _prepare_environment()
-    ops = _load_ops()
-    _write(
-        proto_fd,
-        {
-            "event": "ready",
-            "pid": os.getpid(),
-            "python": ".".join(map(str, sys.version_info[:3])),
-            "ops": sorted(ops),
-            "brokenModules": BROKEN_MODULES,
-        },
-    )
-    stdin = sys.stdin.buffer
+    worker = Worker()
+    _write(proto_out, _encode(worker.ready()))
+    requests = _Requests(proto_in)
     while True:
-        line = stdin.readline()
-        if not line:
+        line = requests.next()
+        if line is None:
             return 0
         line = line.strip()
         if not line:
@@ -150,32 +245,20 @@ def serve() -> int:
             request = json.loads(line)
             if not isinstance(request, dict):
                 raise ValueError("a request must be a JSON object")
-        except Exception as exc:
-            _write(proto_fd, {"id": None, "ok": False, "error": _error(exc)})
+        except ValueError as exc:
+            error = {"code": "BAD_REQUEST", "message": f"a request line that is not a JSON object: {exc}"}
+            _write(proto_out, _encode({"id": None, "ok": False, "error": error, "seconds": 0}))
             continue
-        if request.get("op") == "__exit__":
-            _write(proto_fd, {"id": request.get("id"), "ok": True, "result": None})
+        if request.get("op") == EXIT_OP:
+            _write(proto_out, _encode({"id": request.get("id"), "ok": True, "result": None, "seconds": 0}))
             return 0
-        _write(proto_fd, _run(ops, request))
-
-
-def once(op: str, raw_args: str) -> int:
-    proto_fd = _claim_stdout()
-    _prepare_environment()
-    ops = _load_ops()
-    response = _run(ops, {"id": 0, "op": op, "args": json.loads(raw_args) if raw_args else {}})
-    _write(proto_fd, response)
-    return 0 if response["ok"] else 1
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) >= 2 and argv[1] == "--once":
-        if len(argv) < 3:
-            print("usage: worker.py --once OP [JSON_ARGS]", file=sys.stderr)
-            return 2
-        return once(argv[2], argv[3] if len(argv) > 3 else "{}")
-    return serve()
+        requests.busy = True
+        try:
+            reply = worker.handle(request)
+        finally:
+            requests.busy = False
+        _write(proto_out, reply)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(serve())

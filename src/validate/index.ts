@@ -49,7 +49,6 @@ export {
   type OutputComparison,
   type OutputMatch,
 } from './compare.js';
-export { globFiles } from './glob.js';
 export { loadOutputs, saveOutputs } from './outputs-store.js';
 export { seededRandom } from './random.js';
 export {
@@ -65,7 +64,6 @@ export {
 export type { ModelRunner, RunnerOptions, RuntimeName, TensorInfo } from './runners/runner.js';
 export { OnnxRuntimeRunner } from './runners/onnxruntime.js';
 export {
-  WORKER_OPS,
   WorkerModelRunner,
   type RunnerWorker,
   type WorkerBenchmarkReply,

@@ -1,30 +1,46 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import type { ComparedOutputs } from './compare.js';
 import { ValidateError } from './errors.js';
 import { readNpy, writeNpy } from './npy.js';
 import type { QuantizationParams } from './transforms.js';
 
+const quantizationSchema: z.ZodType<QuantizationParams> = z.object({
+  dtype: z.enum(['int8', 'uint8', 'int16']),
+  scale: z.array(z.number()),
+  zeroPoint: z.array(z.number()),
+  axis: z.number().int().optional(),
+});
+
 /** index.json of a saved outputs folder. */
-interface OutputsIndex {
-  format: 'edgezoo-outputs/1';
-  outputs: Array<{ name: string; file: string; layout?: string; quantization?: QuantizationParams }>;
-}
+const outputsIndexSchema = z.object({
+  format: z.literal('edgezoo-outputs/1'),
+  outputs: z.array(
+    z.object({
+      name: z.string(),
+      // A file of the folder itself.
+      file: z.string().refine((file) => path.basename(file) === file && file !== '..', 'must stay in the folder'),
+      layout: z.string().optional(),
+      quantization: quantizationSchema.optional(),
+    }),
+  ),
+});
+type OutputsIndex = z.infer<typeof outputsIndexSchema>;
 
 /**
- * Saves outputs (e.g. the reference's, computed once per model and reused by every artifact's
- * validate step through the cache) as `<index>.npy` files plus `index.json` keeping names,
- * order, layouts and quantisation. Written into a temporary folder, then renamed into `dir`.
+ * Saves outputs (the reference's, computed once per model by the reference step and read by
+ * every artifact's validate step) into `dir` as `<index>.npy` files plus `index.json` keeping
+ * names, order, layouts and quantisation. `dir` is a step's output folder: the cache makes the
+ * whole folder appear at once, so the files are written in place.
  */
 export async function saveOutputs(dir: string, outputs: ComparedOutputs): Promise<void> {
-  const temporary = `${dir}.tmp-${process.pid}`;
-  await rm(temporary, { recursive: true, force: true });
-  await mkdir(temporary, { recursive: true });
+  await mkdir(dir, { recursive: true });
   const index: OutputsIndex = { format: 'edgezoo-outputs/1', outputs: [] };
   let position = 0;
   for (const [name, output] of Object.entries(outputs)) {
     const file = `${position++}.npy`;
-    await writeNpy(path.join(temporary, file), output.tensor);
+    await writeNpy(path.join(dir, file), output.tensor);
     index.outputs.push({
       name,
       file,
@@ -32,25 +48,27 @@ export async function saveOutputs(dir: string, outputs: ComparedOutputs): Promis
       ...(output.quantization ? { quantization: output.quantization } : {}),
     });
   }
-  await writeFile(path.join(temporary, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
-  await rm(dir, { recursive: true, force: true });
-  await rename(temporary, dir);
+  await writeFile(path.join(dir, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
 }
 
 /** Loads outputs written by `saveOutputs`. */
 export async function loadOutputs(dir: string): Promise<ComparedOutputs> {
-  let index: OutputsIndex;
+  let json: unknown;
   try {
-    index = JSON.parse(await readFile(path.join(dir, 'index.json'), 'utf8')) as OutputsIndex;
+    json = JSON.parse(await readFile(path.join(dir, 'index.json'), 'utf8'));
   } catch (error) {
     throw new ValidateError('OUTPUTS_UNREADABLE', `${dir}: no readable index.json of saved outputs`, { cause: error });
   }
-  if (index.format !== 'edgezoo-outputs/1')
-    throw new ValidateError('OUTPUTS_UNREADABLE', `${dir}: unknown outputs format ${String(index.format)}`);
+  const parsed = outputsIndexSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ValidateError(
+      'OUTPUTS_UNREADABLE',
+      `${dir}/index.json: not an outputs index${issue ? ` (${issue.path.join('.') || 'root'}: ${issue.message})` : ''}`,
+    );
+  }
   const outputs: ComparedOutputs = {};
-  for (const entry of index.outputs) {
-    if (path.basename(entry.file) !== entry.file)
-      throw new ValidateError('OUTPUTS_UNREADABLE', `${dir}: output file '${entry.file}' must stay in the folder`);
+  for (const entry of parsed.data.outputs) {
     const tensor = await readNpy(path.join(dir, entry.file));
     outputs[entry.name] = {
       tensor,

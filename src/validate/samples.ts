@@ -3,7 +3,7 @@ import path from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import type { InputSpec, Preprocess, Recipe } from '../recipe/types.js';
 import { SampleError } from './errors.js';
-import { globFiles } from './glob.js';
+import { expandProjectGlob } from '../util/glob.js';
 import { decodeNpy } from './npy.js';
 import { seededRandom } from './random.js';
 import { concatBatch, elementCount, formatDims, isFloatDtype, type Tensor } from './tensor.js';
@@ -42,7 +42,7 @@ function sampleSetOf(recipe: Recipe, kind: SampleSetKind): { samples?: string; c
 export async function sampleFiles(recipe: Recipe, projectRoot: string, kind: SampleSetKind): Promise<string[]> {
   const set = sampleSetOf(recipe, kind);
   if (!set?.samples) return [];
-  const files = await globFiles(projectRoot, set.samples);
+  const files = await expandProjectGlob(projectRoot, set.samples);
   if (files.length === 0) {
     throw new SampleError(
       `${kind} samples '${set.samples}' match no files in ${projectRoot}`,

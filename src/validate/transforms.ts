@@ -69,9 +69,10 @@ export function transpose<T extends Tensor>(tensor: T, perm: readonly number[]):
   }
   // Stride in the input of a step along each output axis.
   const stepStrides = perm.map((axis) => inStrides[axis]!);
-  const source = tensor.data as unknown as ArrayLike<number | bigint>;
+  const source: ArrayLike<number | bigint> = tensor.data;
   const out = allocate(tensor.dtype, source.length);
-  const target = out as unknown as { [index: number]: number | bigint };
+  // Same dtype in and out: every element read from `source` fits `out`.
+  const target: { [index: number]: number | bigint } = out;
   const index = new Array<number>(rank).fill(0);
   let inOffset = 0;
   for (let outOffset = 0; outOffset < source.length; outOffset++) {

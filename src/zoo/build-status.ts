@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { EdgezooError } from '../errors.js';
-import { stableJson, writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { stableJson } from './stable-json.js';
 
 export const BUILD_STATUS_FILE = 'build-status.json';
 export const BUILD_STATUS_SCHEMA = 'edgezoo.build-status/1';

@@ -7,7 +7,7 @@
  */
 import { dump } from 'js-yaml';
 import { pulledDocumentName } from './document-names.js';
-import { formatBytes } from './files.js';
+import { formatBytes } from '../util/format.js';
 import { artifactIo, inputKind } from './io-contract.js';
 import { LICENSE_FILE } from './layout.js';
 import { javascriptSnippet, pythonSnippet, type PythonRuntime } from './snippets.js';

@@ -37,7 +37,7 @@ export {
   generateSigningKeyPair,
   type SigningKeyPair,
 } from './signing.js';
-export { sha256File, sha256Bytes, stableJson, writeFileAtomic, formatBytes } from './files.js';
+export { stableJson } from './stable-json.js';
 export * from './layout.js';
 export {
   BUILD_STATUS_FILE,

@@ -15,8 +15,9 @@ export function versionDir(zooDir: string, name: string, version: string): strin
 }
 
 /**
- * Stable file name of an artifact: `<model>-<version>-<format>-<precision>.<ext>`.
- * OpenVINO IR stays two files (`.xml` and `.bin` with the same stem) rather than an archive:
+ * Stable file name of one file of an artifact: `<model>-<version>-<format>-<precision><ext>`,
+ * with the extension of the built file (`.onnx`, `.tflite`; `.xml` and `.bin` for OpenVINO IR).
+ * A multi-file artifact stays several files with one stem rather than an archive: OpenVINO's
  * `read_model(xml)` finds the weights next to the model with no unpacking, and each file gets
  * its own sha256 and resumable download.
  */
@@ -25,8 +26,7 @@ export function artifactFileName(
   version: string,
   format: TargetFormat,
   precision: string,
-  role: 'model' | 'weights' = 'model',
+  extension: string,
 ): string {
-  const ext = format === 'onnx' ? 'onnx' : format === 'tflite' ? 'tflite' : role === 'model' ? 'xml' : 'bin';
-  return `${name}-${version}-${format}-${precision}.${ext}`;
+  return `${name}-${version}-${format}-${precision}${extension}`;
 }

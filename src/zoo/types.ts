@@ -6,6 +6,8 @@
  * inferred from the same schemas.
  */
 import { z } from 'zod';
+import { PRECISION_NAMES } from '../catalogue/precisions.js';
+import { CATALOGUE_NAME } from '../catalogue/types.js';
 import type { Precision, Recipe, TargetFormat } from '../recipe/types.js';
 
 export const MANIFEST_SCHEMA = 'edgezoo.manifest/1';
@@ -13,8 +15,12 @@ export const INDEX_SCHEMA = 'edgezoo.index/1';
 export const YANK_SCHEMA = 'edgezoo.yank/1';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lower-case hex sha256 (64 characters)');
-const formatSchema = z.enum(['onnx', 'tflite', 'openvino']);
-const precisionSchema = z.enum(['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act']);
+/**
+ * A format name of the catalogue that built the zoo. Any catalogue name, not only the formats this
+ * edgezoo knows: `pull` must still list a zoo that a newer edgezoo built with one more format.
+ */
+const formatSchema = z.string().regex(CATALOGUE_NAME, 'a format name: lower-case letters, digits and dashes');
+const precisionSchema = z.enum(PRECISION_NAMES as [Precision, ...Precision[]]);
 /** Model names: the recipe rule (lower-case letters, digits, dashes); also keeps paths and tags safe. */
 const modelName = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'lower-case letters, digits and dashes');
 /** A file name inside a version folder: no separators, no dot-dot, so a hostile index cannot escape `--out`. */
@@ -237,12 +243,12 @@ export type ZooIndex = z.infer<typeof zooIndexSchema>;
 export interface ArtifactInput {
   format: TargetFormat;
   precision: Precision;
-  /** Path of the built file to copy in (for OpenVINO: the `.xml`). */
+  /** Path of the built file to copy in (for OpenVINO: the `.xml`); the zoo file gets its extension. */
   file: string;
   /** sha256 of `file` as the build recorded it; re-checked while copying. */
   sha256: string;
   size: number;
-  /** Further files of the artifact; OpenVINO defaults to the `.bin` next to the `.xml`. */
+  /** Further files of the artifact (OpenVINO's `.bin`), each named in the zoo with its own extension. */
   companionFiles?: Array<{ file: string; sha256?: string }>;
   signature: ArtifactSignature;
   validation: ValidationFigures;

@@ -8,8 +8,11 @@ import path from 'node:path';
 import semver from 'semver';
 import { EdgezooError } from '../errors.js';
 import { renderModelCard } from './card.js';
+import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import { CARD_FILE, LICENSE_FILE, MANIFEST_FILE, YANK_FILE, artifactFileName, versionDir } from './layout.js';
-import { sha256Bytes, sha256File, stableJson, temporarySibling, writeFileAtomic } from './files.js';
+import { stableJson } from './stable-json.js';
+import { sha256Hex, sha256File } from '../util/hash.js';
+import { temporarySibling, writeFileAtomic } from '../util/atomic-write.js';
 import {
   MANIFEST_SCHEMA,
   YANK_SCHEMA,
@@ -123,7 +126,7 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
     name: recipe.name,
     version: recipe.version,
     license: recipe.license,
-    licenseFile: licenseBytes && { name: LICENSE_FILE, sha256: sha256Bytes(licenseBytes), size: licenseBytes.length },
+    licenseFile: licenseBytes && { name: LICENSE_FILE, sha256: sha256Hex(licenseBytes), size: licenseBytes.length },
     description: recipe.description,
     task: recipe.task,
     homepage: recipe.homepage,
@@ -176,17 +179,12 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
 }
 
 async function planArtifactFiles(name: string, version: string, artifact: ArtifactInput): Promise<PlannedFile[]> {
-  const sources: Array<{ file: string; sha256?: string }> = [{ file: artifact.file, sha256: artifact.sha256 }];
-  if (artifact.companionFiles) sources.push(...artifact.companionFiles);
-  else if (artifact.format === 'openvino') sources.push({ file: `${artifact.file.replace(/\.xml$/i, '')}.bin` });
-  if (artifact.format === 'openvino' && sources.length !== 2) {
-    throw new EdgezooError(
-      'ARTIFACT_INVALID',
-      `${name}@${version} openvino/${artifact.precision}: an IR is one .xml and one .bin, got ${sources.length} files`,
-    );
-  }
+  const sources: Array<{ file: string; sha256?: string }> = [
+    { file: artifact.file, sha256: artifact.sha256 },
+    ...(artifact.companionFiles ?? []),
+  ];
   const planned: PlannedFile[] = [];
-  for (const [i, source] of sources.entries()) {
+  for (const source of sources) {
     let size: number;
     try {
       size = (await stat(source.file)).size;
@@ -206,7 +204,7 @@ async function planArtifactFiles(name: string, version: string, artifact: Artifa
       );
     }
     planned.push({
-      name: artifactFileName(name, version, artifact.format, artifact.precision, i === 0 ? 'model' : 'weights'),
+      name: artifactFileName(name, version, artifact.format, artifact.precision, path.extname(source.file)),
       sourcePath: source.file,
       sha256,
       size,
@@ -216,7 +214,7 @@ async function planArtifactFiles(name: string, version: string, artifact: Artifa
 }
 
 function compareTargets(a: { format: string; precision: string }, b: { format: string; precision: string }): number {
-  const order = ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'];
+  const order: readonly string[] = PRECISION_NAMES;
   return a.format.localeCompare(b.format) || order.indexOf(a.precision) - order.indexOf(b.precision);
 }
 

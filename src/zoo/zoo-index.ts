@@ -8,7 +8,9 @@ import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import semver from 'semver';
 import { EdgezooError } from '../errors.js';
-import { sha256Bytes, stableJson, writeFileAtomic } from './files.js';
+import { stableJson } from './stable-json.js';
+import { sha256Hex } from '../util/hash.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { CARD_FILE, INDEX_FILE, INDEX_SIGNATURE_FILE, MANIFEST_FILE, versionDir } from './layout.js';
 import { signBytes } from './signing.js';
 import {
@@ -69,8 +71,8 @@ export async function buildIndex(zooDir: string): Promise<ZooIndex> {
       const card = await readFile(path.join(dir, CARD_FILE));
       versions.push(
         indexVersionOf(manifest, {
-          manifestSha256: sha256Bytes(manifestText),
-          card: { sha256: sha256Bytes(card), size: card.length },
+          manifestSha256: sha256Hex(manifestText),
+          card: { sha256: sha256Hex(card), size: card.length },
           yank: await readYank(dir),
           urlOf: rel,
         }),

@@ -57,16 +57,17 @@ test('an op no converter knows: onnx2tf and ovc failures name it and its node', 
       [
         "bad: step bad/convert/tflite/fp32: onnx2tf failed (ModuleNotFoundError: No module named 'onnx2tf.ops.Mystery')",
         '  | ERROR: Mystery OP is not yet implemented.',
-        "  | ModuleNotFoundError: No module named 'onnx2tf.ops.Mystery'",
         '  | unsupported op Mystery at node mystery_node',
         '  full log: artifacts/logs/bad/convert-tflite-fp32.log',
       ].join('\n'),
     );
-    const ovc = failures.get('bad/convert/openvino/fp32')!.reason;
-    assert.match(ovc, /^bad: step bad\/convert\/openvino\/fp32: ovc failed \(OpConversionFailure: /);
-    assert.match(
-      ovc,
-      /\n {2}\| -- No conversion rule found for operations: com\.example\.Mystery\n {2}\| unsupported op Mystery at node mystery_node\n {2}full log: artifacts\/logs\/bad\/convert-openvino-fp32\.log$/,
+    assert.equal(
+      failures.get('bad/convert/openvino/fp32')!.reason,
+      [
+        'bad: step bad/convert/openvino/fp32: ovc failed (OpConversionFailure: No conversion rule found for operations: com.example.Mystery)',
+        '  | unsupported op Mystery at node mystery_node',
+        '  full log: artifacts/logs/bad/convert-openvino-fp32.log',
+      ].join('\n'),
     );
     // A tool error is not a deterministic result: not cached, retried next build.
     assert.equal(failures.get('bad/convert/tflite/fp32')!.deterministic, false);

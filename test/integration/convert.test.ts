@@ -12,12 +12,13 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ARTIFACT_JSON_FILE, type ArtifactJson } from '../../src/build/runners/index.js';
+import { ARTIFACT_FILE, type ArtifactRecord } from '../../src/build/step-files.js';
 import { buildModel, loadModel, saveModel } from '../../src/formats/onnx/index.js';
+import { inspectOpenvinoIr } from '../../src/formats/openvino/index.js';
 import { inspectTflite } from '../../src/formats/tflite/index.js';
 import { loadRecipe } from '../../src/recipe/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
-import { runInWorker, stopSharedWorkerPool } from '../../src/toolchain/pool.js';
+import { openWorkerSession, runInWorker, stopSharedWorkerPool } from '../../src/toolchain/pool.js';
 import {
   loadSamples,
   OnnxRuntimeRunner,
@@ -36,19 +37,21 @@ let root: string;
 let outputs: Record<string, string> = {};
 const buildFailures: string[] = [];
 
-function artifactOf(stepId: string): { dir: string; artifact: ArtifactJson } {
+function artifactOf(stepId: string): { dir: string; artifact: ArtifactRecord } {
   const dir = outputs[stepId];
   assert.ok(dir, `${stepId} was not built (failures: ${buildFailures.join('; ')})`);
-  return { dir, artifact: JSON.parse(readFileSync(path.join(dir, ARTIFACT_JSON_FILE), 'utf8')) as ArtifactJson };
+  return {
+    dir,
+    artifact: ARTIFACT_FILE.schema.parse(JSON.parse(readFileSync(path.join(dir, ARTIFACT_FILE.name), 'utf8'))),
+  };
 }
-
-const worker = { call: (op: string, args: Record<string, unknown>) => runInWorker('tf', op, args) };
 
 async function openRunner(format: string, file: string): Promise<ModelRunner> {
   const runner: ModelRunner =
     format === 'onnx'
       ? new OnnxRuntimeRunner()
-      : new WorkerModelRunner(format === 'tflite' ? 'litert' : 'openvino', worker);
+      : // A session: the model stays in the one worker that loaded it (given back on dispose).
+        new WorkerModelRunner(format === 'tflite' ? 'litert' : 'openvino', openWorkerSession('tf'));
   await runner.load(file);
   return runner;
 }
@@ -262,11 +265,28 @@ describe('tiny CNN through every target', () => {
           assert.equal(meta['edgezoo.recipe_fingerprint']?.length, 64);
         }
         if (format === 'openvino') {
-          const info = await runInWorker<{ edgezoo: Record<string, string> }>('tf', 'openvino.info', {
-            model: path.join(dir, 'model.xml'),
-          });
+          const xml = path.join(dir, 'model.xml');
+          const info = await runInWorker('tf', 'openvino.info', { model: xml });
           assert.equal(info.edgezoo['edgezoo.name'], 'tiny-cnn');
           assert.deepEqual(JSON.parse(info.edgezoo['edgezoo.layouts']!), { input: 'NCHW', logits: 'ND' });
+          // The TypeScript IR reader the build uses sees what OpenVINO's own reader sees.
+          const summary = await inspectOpenvinoIr(xml);
+          assert.deepEqual(summary.edgezoo, info.edgezoo);
+          const { Parameter, Result, Constant, ...ops } = info.ops;
+          assert.equal(
+            summary.opCount,
+            Object.values(ops).reduce((n, c) => n + c, 0),
+          );
+          assert.equal(summary.flags.transposeCount, info.ops.Transpose ?? 0);
+          assert.equal(artifact.inspect.opCount, summary.opCount);
+          assert.deepEqual(
+            summary.inputs.map((t) => [t.name, t.shape]),
+            info.inputs.map((t) => [t.name, t.shape]),
+          );
+          assert.deepEqual(
+            summary.outputs.map((t) => [t.name, t.shape]),
+            info.outputs.map((t) => [t.name, t.shape]),
+          );
         }
       } finally {
         await runner.dispose();

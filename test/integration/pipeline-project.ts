@@ -9,11 +9,13 @@ import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { envDef } from '../../src/toolchain/envs.js';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(repo, 'src', 'cli', 'edgezoo.mjs');
 const fixture = path.join(repo, 'test', 'fixtures', 'tiny-cnn');
-export const torchPython = path.join(repo, 'artifacts', 'envs', 'torch', 'bin', 'python');
+/** The torch env's Python, wherever EDGEZOO_ENVS_DIR puts the envs. */
+export const torchPython = envDef('torch').python;
 
 export interface CliRun {
   code: number | null;
@@ -45,6 +47,23 @@ export function run(
 /** The real CLI in `root`. */
 export function runCli(root: string, args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   return run(process.execPath, [cli, ...args], { cwd: root, env });
+}
+
+/** The real CLI in `root` with the step runners exported by `runnersModule` (see test/support). */
+export function runCliWithRunners(
+  root: string,
+  runnersModule: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliRun> {
+  return run(
+    process.execPath,
+    [path.join(repo, 'test', 'support', 'edgezoo-with-runners.mjs'), runnersModule, ...args],
+    {
+      cwd: root,
+      env,
+    },
+  );
 }
 
 export async function sha256Of(file: string): Promise<string> {

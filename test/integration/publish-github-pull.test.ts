@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GitHubReleasesPublisher } from '../../src/publish/index.js';
 import { generateSigningKeyPair, parseIndex, parsePrivateKey, yankVersion } from '../../src/zoo/index.js';
-import { writeSampleVersion } from '../../src/zoo/sample.js';
+import { writeSampleVersion } from '../fixtures/sample-zoo.js';
 import { FakeGitHub } from './publish-github-fake.js';
 import { edgezooCli, pythonWithCryptography, run, pythonWithoutCryptography } from './pull-clients.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GitHubReleasesPublisher } from '../../src/publish/index.js';
-import { writeSampleVersion } from '../../src/zoo/sample.js';
+import { writeSampleVersion } from '../fixtures/sample-zoo.js';
 import { FakeGitHub } from './publish-github-fake.js';
 
 let root: string;

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { writeSampleVersion } from '../../src/zoo/sample.js';
+import { writeSampleVersion } from '../fixtures/sample-zoo.js';
 import { FakeGitHub } from './publish-github-fake.js';
 import { seededRandom } from '../../src/validate/random.js';
 

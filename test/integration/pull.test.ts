@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DirectoryPublisher, loadIndex, pullArtifacts, resolvePull } from '../../src/publish/index.js';
 import { generateSigningKeyPair, parsePrivateKey, parsePublicKey, yankVersion } from '../../src/zoo/index.js';
-import { writeSampleVersion } from '../../src/zoo/sample.js';
+import { writeSampleVersion } from '../fixtures/sample-zoo.js';
 import { pythonWithCryptography, run } from './pull-clients.js';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/edgezoo.mjs');

@@ -7,7 +7,6 @@
  * Screenshots of the pages go to artifacts/test-screenshots/ for people to look at.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
@@ -18,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { DirectoryPublisher } from '../../src/publish/index.js';
 import { generateSigningKeyPair, parsePrivateKey, yankVersion } from '../../src/zoo/index.js';
-import { writeSampleVersion } from '../../src/zoo/sample.js';
+import { writeSampleVersion } from '../fixtures/sample-zoo.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (install it with: apt-get install -y chromium)`;

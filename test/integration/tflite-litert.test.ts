@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { toolRoot } from '../../src/paths.js';
+import { envDef } from '../../src/toolchain/envs.js';
 import {
   EDGEZOO_METADATA_NAME,
   inspectTflite,
@@ -20,7 +20,7 @@ import {
 } from '../../src/formats/tflite/index.js';
 
 const run = promisify(execFile);
-const python = process.env.EDGEZOO_TF_PYTHON ?? path.join(toolRoot, 'artifacts', 'envs', 'tf', 'bin', 'python');
+const python = process.env.EDGEZOO_TF_PYTHON ?? envDef('tf').python;
 
 async function canImport(module: string): Promise<boolean> {
   if (!existsSync(python)) return false;

@@ -1,6 +1,7 @@
 // Integration tests of the Python converter toolchain: setup from the locks, doctor, the worker.
 // Needs the venvs (`edgezoo setup`, which `npm run test:integration` runs first; the first
 // test here runs setup too, a no-op when they are current).
+import { BUILTIN_CATALOGUE } from '../../src/catalogue/index.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,13 +10,10 @@ import { after, before, describe, test } from 'node:test';
 import { runDoctor } from '../../src/toolchain/doctor.js';
 import { lockDigest, toolVersions } from '../../src/toolchain/envs.js';
 import { setupToolchain } from '../../src/toolchain/setup.js';
-import {
-  PythonWorker,
-  runOnce,
-  WorkerCrashedError,
-  WorkerOpError,
-  WorkerTimeoutError,
-} from '../../src/toolchain/worker.js';
+import { PythonWorker, WorkerCrashedError, WorkerOpError, WorkerTimeoutError } from '../../src/toolchain/worker.js';
+import { inspectModel, loadModel } from '../../src/formats/onnx/index.js';
+import { inspectTflite } from '../../src/formats/tflite/index.js';
+import { modelCode } from './worker-fixtures.js';
 
 let tmp = '';
 
@@ -88,61 +86,68 @@ describe('worker', () => {
   after(() => worker.stop());
 
   test('answers ping and versions; tool output does not corrupt the protocol', async () => {
-    const pong = await worker.request<{ pong: boolean; echo: unknown }>('ping', { echo: { a: [1, 'x'] } });
+    const pong = await worker.request('ping', { echo: { a: [1, 'x'] } });
     assert.deepEqual(pong.echo, { a: [1, 'x'] });
-    const v = await worker.request<Record<string, string | null>>('versions');
-    assert.equal(v.torch, '2.13.0+cpu');
-    await worker.request('debug.noise', { text: 'hello-from-python' });
-    assert.ok(logs.some((l) => l.includes('hello-from-python (fd 1)')));
-    assert.ok(logs.some((l) => l.includes('hello-from-python (child)')));
+    const torchDistributions = BUILTIN_CATALOGUE.distributions('torch');
+    const v = await worker.request('versions', { distributions: torchDistributions });
+    assert.equal(v.distributions.torch, '2.13.0+cpu');
+    assert.deepEqual(Object.keys(v.distributions), torchDistributions);
+    assert.equal(
+      (await worker.request('versions', { distributions: ['no-such-dist'] })).distributions['no-such-dist'],
+      null,
+    );
+    await worker.request('validate.load', modelCode('noisy', { text: 'hello-from-python' }));
+    assert.ok(logs.includes('hello-from-python (fd 1)'));
+    assert.ok(logs.includes('hello-from-python (child)'));
   });
 
   test('survives a request that raises', async () => {
     const pid = worker.pid;
-    await assert.rejects(worker.request('debug.raise', { message: 'boom' }), (e: unknown) => {
+    await assert.rejects(worker.request('validate.load', modelCode('slow', { seconds: 'soon' })), (e: unknown) => {
       assert.ok(e instanceof WorkerOpError);
-      assert.equal(e.pythonType, 'ValueError');
-      assert.match(e.pythonTraceback, /boom/);
+      assert.equal(e.code, 'TOOL_FAILED');
+      assert.equal(e.pythonType, 'TypeError');
+      assert.match(e.pythonTraceback, /model_code\.py", line \d+, in slow/);
       return true;
     });
-    await assert.rejects(worker.request('no.such.op'), WorkerOpError);
-    assert.equal((await worker.request<{ pid: number }>('ping')).pid, pid);
+    await assert.rejects(worker.request('no.such.op' as 'ping', {}), { code: 'UNKNOWN_OP' });
+    assert.equal((await worker.request('ping', {})).pid, pid);
   });
 
   test('restarts after being killed; only the request in flight fails', async () => {
     const pid = worker.pid!;
-    const inFlight = worker.request('debug.sleep', { seconds: 30 });
-    const next = worker.request<{ pid: number }>('ping');
+    const inFlight = worker.request('validate.load', modelCode('slow', { seconds: 30 }));
+    const next = worker.request('ping', {});
     await new Promise((r) => setTimeout(r, 200));
     process.kill(pid, 'SIGKILL');
     await assert.rejects(inFlight, WorkerCrashedError);
     const pong = await next;
     assert.notEqual(pong.pid, pid);
-    await assert.rejects(worker.request('debug.exit', { code: 7 }), /exit code 7/);
-    assert.equal((await worker.request<{ pong: boolean }>('ping')).pong, true);
+    await assert.rejects(worker.request('validate.load', modelCode('crash', { code: 7 })), {
+      code: 'WORKER_CRASHED',
+      message: /^the torch worker died during validate\.load \(exit code 7\)/,
+    });
+    assert.equal((await worker.request('ping', {})).pong, true);
   });
 
   test('kills a request past its timeout and goes on', async () => {
-    await assert.rejects(worker.request('debug.sleep', { seconds: 30 }, { timeoutMs: 300 }), WorkerTimeoutError);
-    assert.equal((await worker.request<{ pong: boolean }>('ping')).pong, true);
+    await assert.rejects(
+      worker.request('validate.load', modelCode('slow', { seconds: 30 }), { timeoutMs: 300 }),
+      WorkerTimeoutError,
+    );
+    assert.equal((await worker.request('ping', {})).pong, true);
   });
 
   test('restarts when RSS exceeds the memory budget', async () => {
-    const small = new PythonWorker('torch', { memoryBudgetMb: 150 });
+    const small = new PythonWorker('torch', { memoryBudgetMb: 400 });
     try {
-      const pid = (await small.request<{ pid: number }>('ping')).pid;
-      await small.request('debug.alloc', { mb: 200 });
+      const pid = (await small.request('ping', {})).pid;
+      await small.request('validate.load', modelCode('hungry', { mb: 500 }));
       assert.equal(small.stats.memoryRestarts, 1);
-      assert.notEqual((await small.request<{ pid: number }>('ping')).pid, pid);
+      assert.notEqual((await small.request('ping', {})).pid, pid);
     } finally {
       await small.stop();
     }
-  });
-
-  test('runs an op in a fresh process (--once)', async () => {
-    const pong = await runOnce<{ pong: boolean; echo: number }>('torch', 'ping', { echo: 5 });
-    assert.equal(pong.echo, 5);
-    await assert.rejects(runOnce('torch', 'debug.raise'), WorkerOpError);
   });
 });
 
@@ -172,20 +177,23 @@ test('a tiny CNN goes torch -> ONNX -> onnx2tf TFLite + OpenVINO IR through the 
   try {
     const onnx = path.join(tmp, 'tiny.onnx');
     await torchW.request('torch.onnx_export', {
-      source: { file: model },
+      source: { file: model, callable: 'build' },
       inputs: [{ shape: [1, 3, 16, 16] }],
       output: onnx,
       inputNames: ['input'],
       outputNames: ['logits'],
     });
-    const info = await tfW.request<{ inputs: Array<{ name: string; shape: number[] }> }>('onnx.info', { model: onnx });
-    assert.deepEqual(info.inputs[0], { name: 'input', dtype: 'float32', shape: [1, 3, 16, 16] });
-    const out = await tfW.request<{ tflite: Record<string, string> }>('onnx2tf.convert', {
+    const info = inspectModel(loadModel(onnx));
+    assert.deepEqual(
+      info.inputs.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
+      [{ name: 'input', dtype: 'float32', shape: [1, 3, 16, 16] }],
+    );
+    const out = await tfW.request('onnx2tf.convert', {
       model: onnx,
       outputDir: path.join(tmp, 'tflite'),
     });
     assert.deepEqual(Object.keys(out.tflite).sort(), ['float16', 'float32']);
-    const tfl = await tfW.request<{ inputs: Array<{ shape: number[] }> }>('tflite.info', { model: out.tflite.float32 });
+    const tfl = await inspectTflite(out.tflite.float32!);
     assert.deepEqual(tfl.inputs[0]?.shape, [1, 16, 16, 3]); // NHWC after onnx2tf
     await tfW.request('openvino.convert', { model: onnx, output: path.join(tmp, 'ov', 'tiny.xml') });
     assert.deepEqual((await readdir(path.join(tmp, 'ov'))).sort(), ['tiny.bin', 'tiny.xml']);

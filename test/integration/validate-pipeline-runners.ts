@@ -1,5 +1,5 @@
 /**
- * EDGEZOO_TEST_RUNNERS module of validate-pipeline.test.ts (not a test file): the real step
+ * Runners module of validate-pipeline.test.ts for test/support/edgezoo-with-runners.mjs (not a test file): the real step
  * runners, with the convert runner wrapped so chosen artifacts come out wrong in one known way
  * after a real conversion. Which artifact is spoiled how is chosen by model name:
  * - `tiny-weights`: onnx/fp32 gets the first conv's weights scaled by 1.5 (an artifact built
@@ -15,6 +15,7 @@ import { runConvertStep } from '../../src/build/runners/convert.js';
 import { runFetchStep } from '../../src/build/runners/fetch.js';
 import { runPackageStep } from '../../src/build/runners/package.js';
 import { runPrepareStep } from '../../src/build/runners/prepare.js';
+import { runReferenceStep } from '../../src/build/runners/reference.js';
 import { runValidateStep } from '../../src/build/runners/validate.js';
 import type { StepRunner, StepRunners } from '../../src/build/types.js';
 import { loadModel, saveModel, tensorFromArray, tensorValues } from '../../src/formats/onnx/index.js';
@@ -64,7 +65,7 @@ async function swapOutputNames(dir: string): Promise<void> {
   saveModel(model, file);
 }
 
-const spoilingConvert: StepRunner = async (step, ctx) => {
+const spoilingConvert: StepRunner<'convert'> = async (step, ctx) => {
   const result = await runConvertStep(step, ctx);
   const target = step.target ? `${step.target.format}/${step.target.precision}` : '';
   if (step.model === 'tiny-weights' && target === 'onnx/fp32') await perturbWeights(ctx.outDir);
@@ -84,6 +85,7 @@ export const runners: StepRunners = {
   fetch: runFetchStep,
   prepare: runPrepareStep,
   convert: spoilingConvert,
+  reference: runReferenceStep,
   validate: runValidateStep,
   benchmark: runBenchmarkStep,
   package: runPackageStep,

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { readNpy, writeNpy } from '../../src/validate/index.js';
-import { makeTinyCnnProject, readJson, runCli, tinyCnnRecipe, writeRecipe } from './pipeline-project.js';
+import { makeTinyCnnProject, readJson, runCliWithRunners, tinyCnnRecipe, writeRecipe } from './pipeline-project.js';
 
 const spoilers = path.join(path.dirname(fileURLToPath(import.meta.url)), 'validate-pipeline-runners.ts');
 let root = '';
@@ -99,7 +99,7 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  build = await runCli(root, ['build', '--all'], { EDGEZOO_TEST_RUNNERS: spoilers });
+  build = await runCliWithRunners(root, spoilers, ['build', '--all']);
 });
 
 after(async () => {
@@ -206,9 +206,7 @@ test('a failed artifact is never in index.json; it is listed as failed without a
 test('--diagnose names the first diverging op of the failed ONNX artifact and says TFLite is not supported', {
   timeout: 3 * 60_000,
 }, async () => {
-  const diagnosed = await runCli(root, ['build', 'tiny-weights', 'tiny-layout', '--diagnose'], {
-    EDGEZOO_TEST_RUNNERS: spoilers,
-  });
+  const diagnosed = await runCliWithRunners(root, spoilers, ['build', 'tiny-weights', 'tiny-layout', '--diagnose']);
   assert.equal(diagnosed.code, 1);
   assert.match(
     diagnosed.stdout,

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { buildModel, encodeModel } from '../../src/formats/onnx/index.js';
 import { buildTfliteModel } from '../../src/formats/tflite/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
-import { toolRoot } from '../../src/paths.js';
+import { envDef } from '../../src/toolchain/envs.js';
+import { openWorkerSession, stopSharedWorkerPool } from '../../src/toolchain/pool.js';
+import { WorkerOpError } from '../../src/toolchain/worker.js';
 import {
   benchmarkModel,
   decodeNpy,
@@ -19,72 +20,24 @@ import {
   prepareFeeds,
   runReference,
   validateArtifact,
-  WORKER_OPS,
   WorkerModelRunner,
+  writeNpy,
   type ModelRunner,
-  type RunnerWorker,
   type Tensor,
 } from '../../src/validate/index.js';
 
 /**
- * These tests drive src/validate/python/runners.py in the project's tf environment (numpy,
- * ai-edge-litert, openvino) through a minimal JSON-lines loop written here, the same calls the
- * toolchain's worker makes. They skip when that environment has not been set up.
+ * These tests drive the validation ops (src/toolchain/python/ops_validate.py) in the project's
+ * tf environment (numpy, ai-edge-litert, openvino) through the real worker, as the validate
+ * step does: a WorkerSession per runner. They skip when that environment has not been set up.
  */
-const python = path.join(toolRoot, 'artifacts', 'envs', 'tf', 'bin', 'python');
-const runnersDir = path.join(toolRoot, 'src', 'validate', 'python');
+const python = envDef('tf').python;
 const hasEnv = existsSync(python);
 const folder = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-validate-py-'));
-after(() => rmSync(folder, { recursive: true, force: true }));
-
-const LOOP = `
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import runners
-ops = {"${WORKER_OPS.load}": runners.load_model, "${WORKER_OPS.run}": runners.run_model,
-       "${WORKER_OPS.benchmark}": runners.benchmark_model, "${WORKER_OPS.release}": runners.release_model}
-for line in sys.stdin:
-    request = json.loads(line)
-    try:
-        reply = {"id": request["id"], "ok": True, "result": ops[request["op"]](**request["args"])}
-    except Exception as exc:
-        reply = {"id": request["id"], "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    print(json.dumps(reply), flush=True)
-`;
-
-/** A stand-in for the toolchain worker: one Python process, JSON lines both ways. */
-class LoopWorker implements RunnerWorker {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-  private nextId = 1;
-  constructor() {
-    this.child = spawn(python, ['-u', '-c', LOOP, runnersDir], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, CI: 'true' },
-    });
-    this.child.stderr.resume();
-    createInterface({ input: this.child.stdout }).on('line', (line) => {
-      const reply = JSON.parse(line) as { id: number; ok: boolean; result?: unknown; error?: string };
-      const waiter = this.pending.get(reply.id);
-      this.pending.delete(reply.id);
-      if (reply.ok) waiter?.resolve(reply.result);
-      else waiter?.reject(new Error(reply.error));
-    });
-  }
-  call(op: string, args: Record<string, unknown>): Promise<unknown> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.child.stdin.write(`${JSON.stringify({ id, op, args })}\n`);
-    });
-  }
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.stdin.end();
-    });
-  }
-}
+after(async () => {
+  await stopSharedWorkerPool();
+  rmSync(folder, { recursive: true, force: true });
+});
 
 function recipeFor(inputs: Recipe['inputs'], outputs: Recipe['outputs'] = []): Recipe {
   return {
@@ -107,20 +60,109 @@ function recipeFor(inputs: Recipe['inputs'], outputs: Recipe['outputs'] = []): R
   };
 }
 
-async function withWorker<T>(fn: (worker: LoopWorker) => Promise<T>): Promise<T> {
-  const worker = new LoopWorker();
-  try {
-    return await fn(worker);
-  } finally {
-    await worker.close();
-  }
-}
+describe('validation ops in the worker', {
+  skip: hasEnv ? false : `no Python environment at ${python} (run edgezoo setup)`,
+}, () => {
+  test('the ops report per-axis quantisation, time in the worker, and fail with codes', async () => {
+    // A graph with no ops: its int8 input, quantised per axis, is its output.
+    const model = path.join(folder, 'per-axis.tflite');
+    writeFileSync(
+      model,
+      buildTfliteModel({
+        operatorCodes: [],
+        buffers: [{}, {}],
+        subgraphs: [
+          {
+            name: 'main',
+            tensors: [
+              {
+                name: 'x',
+                dtype: 'INT8',
+                shape: [1, 2],
+                buffer: 1,
+                quantization: { scale: [0.5, 0.25], zeroPoint: [0, 0], quantizedDimension: 1 },
+              },
+            ],
+            inputs: [0],
+            outputs: [0],
+            operators: [],
+          },
+        ],
+      }),
+    );
+    const session = openWorkerSession('tf');
+    const loaded = await session.call('validate.load', { runtime: 'litert', model });
+    // LiteRT reports one zero point for these; TypeScript gets one per scale.
+    assert.deepEqual(loaded.inputs[0], {
+      name: 'x',
+      dims: [1, 2],
+      dtype: 'int8',
+      quantization: { scale: [0.5, 0.25], zeroPoint: [0, 0], axis: 1 },
+    });
+    const feed = path.join(folder, 'per-axis-x.npy');
+    await writeNpy(feed, { dtype: 'int8', dims: [1, 2], data: Int8Array.from([7, -9]) });
+    const ran = await session.call('validate.run', {
+      handle: loaded.handle,
+      inputs: { x: feed },
+      outputDir: path.join(folder, 'per-axis-out'),
+    });
+    assert.deepEqual(
+      ran.outputs.map((o) => [o.name, o.dims, o.dtype]),
+      [['x', [1, 2], 'int8']],
+    );
+    assert.deepEqual([...decodeNpy(readBytes(ran.outputs[0]!.npy)).data], [7, -9]);
 
-describe('runners.py', { skip: hasEnv ? false : `no Python environment at ${python} (run edgezoo setup)` }, () => {
-  test('its self-test passes', () => {
-    const result = spawnSync(python, [path.join(runnersDir, 'runners.py'), '--selftest'], { encoding: 'utf8' });
-    assert.equal(result.status, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, /^10 passed, 0 failed$/m);
+    const bench = await session.call('validate.benchmark', {
+      handle: loaded.handle,
+      inputs: { x: feed },
+      warmup: 1,
+      iterations: 10,
+    });
+    const sorted = [...bench.latenciesMs].sort((a, b) => a - b);
+    assert.equal(bench.latenciesMs.length, 10);
+    // Nearest-rank percentiles, as the TypeScript benchmark computes them.
+    assert.equal(bench.medianMs, sorted[4]);
+    assert.equal(bench.p90Ms, sorted[8]);
+
+    const failure = async (promise: Promise<unknown>) => {
+      const error = await promise.then(
+        () => assert.fail('the op did not fail'),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof WorkerOpError, String(error));
+      return { code: error.code, message: error.message };
+    };
+    const int64 = path.join(folder, 'per-axis-int64.npy');
+    await writeNpy(int64, { dtype: 'int64', dims: [1, 2], data: BigInt64Array.from([1n, 2n]) });
+    const outputDir = path.join(folder, 'per-axis-bad');
+    assert.deepEqual(
+      await failure(session.call('validate.run', { handle: loaded.handle, inputs: { x: int64 }, outputDir })),
+      {
+        code: 'INPUT_MISMATCH',
+        message: `validate.run failed in the tf worker: input 'x': the model takes int8, ${int64} holds int64`,
+      },
+    );
+    assert.deepEqual(
+      await failure(session.call('validate.run', { handle: loaded.handle, inputs: { y: feed }, outputDir })),
+      {
+        code: 'INPUT_MISMATCH',
+        message: "validate.run failed in the tf worker: the model has no input 'y'; it has x",
+      },
+    );
+    assert.deepEqual(await failure(session.call('validate.load', { runtime: 'tensorrt' as 'litert', model })), {
+      code: 'BAD_REQUEST',
+      message:
+        'validate.load failed in the tf worker: bad request for validate.load: args.runtime: expected one of "litert", "openvino", "pytorch"; received "tensorrt"',
+    });
+    await session.call('validate.release', { handle: loaded.handle });
+    assert.deepEqual(
+      await failure(session.call('validate.run', { handle: loaded.handle, inputs: { x: feed }, outputDir })),
+      {
+        code: 'MODEL_HANDLE_UNKNOWN',
+        message: `validate.run failed in the tf worker: no loaded model with handle ${loaded.handle} in this worker`,
+      },
+    );
+    session.close();
   });
 
   test('numpy reads what edgezoo writes and edgezoo reads what numpy writes, for every dtype', () => {
@@ -220,8 +262,8 @@ print(json.dumps(out))
     const reference = await runReference(referenceRunner, samples, recipe);
     await referenceRunner.dispose();
 
-    await withWorker(async (worker) => {
-      const runner = new WorkerModelRunner('litert', worker);
+    {
+      const runner = new WorkerModelRunner('litert', openWorkerSession('tf'));
       await runner.load(tflitePath);
       const [input] = runner.inputs();
       assert.deepEqual(
@@ -250,7 +292,7 @@ print(json.dumps(out))
       // The same model with an output scale that is wrong for its data: dequantised values are off.
       const wrongPath = path.join(folder, 'double_int8_wrong.tflite');
       writeFileSync(wrongPath, int8Model(0.5 / 255));
-      const wrong = new WorkerModelRunner('litert', worker);
+      const wrong = new WorkerModelRunner('litert', openWorkerSession('tf'));
       await wrong.load(wrongPath);
       const failed = await validateArtifact({
         recipe,
@@ -263,7 +305,7 @@ print(json.dumps(out))
       await wrong.dispose();
       assert.equal(failed.status, 'failed');
       assert.match(failed.outputs[0]!.failures[0]!, /^cosine similarity 0\.\d+ is below the minimum 0\.98$/);
-    });
+    }
   });
 
   test('OpenVINO runs an ONNX model and agrees with onnxruntime; benchmarks are timed in the worker', async () => {
@@ -292,8 +334,9 @@ print(json.dumps(out))
     await ort.load(onnxPath);
     const reference = await runReference(ort, samples, recipe);
     await ort.dispose();
-    await withWorker(async (worker) => {
-      const runner = new WorkerModelRunner('openvino', worker, { threads: 1 });
+    {
+      const session = openWorkerSession('tf');
+      const runner = new WorkerModelRunner('openvino', session, { threads: 1 });
       await runner.load(onnxPath);
       const verdict = await validateArtifact({
         recipe,
@@ -308,7 +351,7 @@ print(json.dumps(out))
       assert.equal(verdict.outputs[0]!.metrics!.top1, 1);
 
       const bench = await benchmarkModel(
-        (threads) => new WorkerModelRunner('openvino', worker, { threads }),
+        (threads) => new WorkerModelRunner('openvino', session, { threads }),
         onnxPath,
         (r: ModelRunner) => prepareFeeds(samples.samples[0]!, recipe.inputs, r.inputs()),
         { warmup: 2, iterations: 10, threads: [1, 2] },
@@ -319,7 +362,7 @@ print(json.dumps(out))
         assert.equal(run.iterations, 10);
         assert.ok(run.loadMs > 0 && run.medianMs > 0 && run.p90Ms >= run.medianMs, JSON.stringify(run));
       }
-    });
+    }
   });
 });
 

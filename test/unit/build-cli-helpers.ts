@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(repo, 'src', 'cli', 'edgezoo.mjs');
+const entry = path.join(repo, 'test', 'support', 'edgezoo-with-runners.mjs');
 const standins = path.join(repo, 'test', 'unit', 'build-fixtures.ts');
 
 const temporaryDirs: string[] = [];
@@ -30,11 +30,11 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Starts the real CLI with the stand-in runners. */
+/** Starts the real CLI with the stand-in runners and recipes of build-fixtures.ts. */
 export function startCli(root: string, args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [cli, ...args], {
+  const child = spawn(process.execPath, [entry, standins, ...args], {
     cwd: root,
-    env: { ...process.env, EDGEZOO_TEST_RUNNERS: standins, EDGEZOO_STANDIN_MODELS: '3', ...env },
+    env: { ...process.env, EDGEZOO_STANDIN_MODELS: '3', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -37,25 +37,25 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     const planned = JSON.parse((await runCli(root, ['plan', '--json'])).stdout) as {
       steps: Array<{ id: string; cached: boolean; fingerprint: string }>;
     };
-    assert.equal(planned.steps.length, 36);
+    assert.equal(planned.steps.length, 39);
     assert.ok(planned.steps.every((step) => !step.cached));
 
     const first = await runCli(root, ['build', '--all', '--json']);
     assert.equal(first.code, 0, first.stderr);
     const firstEvents = events(first.stdout);
     assert.equal(firstEvents[0]!.type, 'plan');
-    assert.equal(firstEvents.filter((event) => event.type === 'step-done').length, 36);
+    assert.equal(firstEvents.filter((event) => event.type === 'step-done').length, 39);
     const summary = firstEvents.at(-1)!;
     assert.ok(summary.type === 'summary' && summary.ok);
 
     const second = await runCli(root, ['build', '--all']);
     assert.equal(second.code, 0);
-    assert.match(second.stdout, /^total\s+36\s+0\s+36\s+0\s+0\s+\S+$/m);
+    assert.match(second.stdout, /^total\s+39\s+0\s+39\s+0\s+0\s+\S+$/m);
     assert.match(second.stdout, /^build ok$/m);
     const replanned = JSON.parse((await runCli(root, ['plan', '--json'])).stdout) as typeof planned;
     assert.ok(replanned.steps.every((step) => step.cached));
     const human = await runCli(root, ['plan', 'm01']);
-    assert.match(human.stdout, /^m01: 12 steps, 12 cached, 0 to run$/m);
+    assert.match(human.stdout, /^m01: 13 steps, 13 cached, 0 to run$/m);
     assert.match(human.stdout, /^ {2}convert\/tflite\/fp32\s+[0-9a-f]{12} {2}cached {2}<- prepare$/m);
   });
 
@@ -63,10 +63,10 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     const root = await makeProject();
     const run = await runCli(root, ['build', '--all'], { EDGEZOO_STANDIN_FAIL: '^m01/prepare$' });
     assert.equal(run.code, 1);
-    assert.match(run.stdout, /^m00\s+12\s+12\s+0\s+0\s+0\s/m);
-    // fetch and package ran (the package records what failed); prepare failed, 9 were blocked.
-    assert.match(run.stdout, /^m01\s+12\s+2\s+0\s+10\s+0\s/m);
-    assert.match(run.stdout, /^m02\s+12\s+12\s+0\s+0\s+0\s/m);
+    assert.match(run.stdout, /^m00\s+13\s+13\s+0\s+0\s+0\s/m);
+    // fetch, reference and package ran (the package records what failed); prepare failed, 9 were blocked.
+    assert.match(run.stdout, /^m01\s+13\s+3\s+0\s+10\s+0\s/m);
+    assert.match(run.stdout, /^m02\s+13\s+13\s+0\s+0\s+0\s/m);
     assert.match(run.stdout, /^failed: m01\/prepare: stand-in failure of m01\/prepare \(9 dependent steps not run\)$/m);
     assert.match(
       run.stdout,
@@ -98,7 +98,7 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
       verify.stdout,
       new RegExp(`^corrupt ${entry.slice(0, 12)}: output\\.txt has sha256 [0-9a-f]{12}…, [0-9a-f]{12}… expected$`, 'm'),
     );
-    assert.match(verify.stdout, /^checked 12 entries: 1 corrupt$/m);
+    assert.match(verify.stdout, /^checked 13 entries: 1 corrupt$/m);
 
     const rebuild = await runCli(root, ['build', 'm00', '--json']);
     assert.equal(rebuild.code, 0);
@@ -112,7 +112,7 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     assert.ok(rebuildEvents.filter((event) => event.type === 'step-done').length >= 1);
     const clean = await runCli(root, ['cache', 'verify', '--json']);
     assert.equal(clean.code, 0);
-    assert.deepEqual(JSON.parse(clean.stdout), { checked: 12, corrupt: [], fixed: false });
+    assert.deepEqual(JSON.parse(clean.stdout), { checked: 13, corrupt: [], fixed: false });
   });
 
   it('on SIGINT kills running steps and their children, keeps no partial entry; a rebuild reuses what finished', async () => {
@@ -143,13 +143,13 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     assert.ok(pids.length >= 2);
     assert.deepEqual(pids.filter(isRunning), [], 'no orphan child process');
     const finished = (await readdir(cacheDir)).filter((name) => /^[0-9a-f]{64}$/.test(name)).length;
-    assert.ok(finished >= 5 && finished < 36, `${finished} entries`);
+    assert.ok(finished >= 5 && finished < 39, `${finished} entries`);
 
     const rebuild = await runCli(root, ['build', '--all', '--json'], { EDGEZOO_STANDIN_SLEEP_MS: '0' });
     assert.equal(rebuild.code, 0);
     const rebuildEvents = events(rebuild.stdout);
     assert.equal(rebuildEvents.filter((event) => event.type === 'step-cached').length, finished);
-    assert.equal(rebuildEvents.filter((event) => event.type === 'step-done').length, 36 - finished);
+    assert.equal(rebuildEvents.filter((event) => event.type === 'step-done').length, 39 - finished);
   });
 
   it('two builds on one cache at once both succeed and leave it intact', async () => {
@@ -160,7 +160,7 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     assert.equal(b.code, 0, b.stdout + b.stderr);
     const verify = await runCli(root, ['cache', 'verify']);
     assert.equal(verify.code, 0);
-    assert.equal(verify.stdout, 'checked 36 entries: all intact\n');
+    assert.equal(verify.stdout, 'checked 39 entries: all intact\n');
   });
 
   it('gc removes what the current plan does not use and reports freed bytes', async () => {
@@ -168,15 +168,15 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     assert.equal((await runCli(root, ['build', '--all'])).code, 0);
     const dry = await runCli(root, ['cache', 'gc', '--dry-run'], { EDGEZOO_STANDIN_MODELS: '2' });
     assert.equal(dry.code, 0);
-    // m02 had 12 entries; its fetch is shared with nobody (the stand-in paths differ per model).
+    // m02 had 13 entries; its fetch is shared with nobody (the stand-in paths differ per model).
     assert.match(
       dry.stdout,
-      /^would free \d+(\.\d)? (B|KiB) \(12 entries, 0 temporary folders; 24 entries in use kept\)$/m,
+      /^would free \d+(\.\d)? (B|KiB) \(13 entries, 0 temporary folders; 26 entries in use kept\)$/m,
     );
     const gc = await runCli(root, ['cache', 'gc', '--json'], { EDGEZOO_STANDIN_MODELS: '2' });
     const report = JSON.parse(gc.stdout) as { entries: unknown[]; freedBytes: number };
-    assert.equal(report.entries.length, 12);
+    assert.equal(report.entries.length, 13);
     assert.ok(report.freedBytes > 0);
-    assert.equal((await runCli(root, ['cache', 'verify'])).stdout, 'checked 24 entries: all intact\n');
+    assert.equal((await runCli(root, ['cache', 'verify'])).stdout, 'checked 26 entries: all intact\n');
   });
 });

@@ -1,20 +1,20 @@
 /**
  * Test helpers of the build engine (not a test file): Recipe literals, and stand-in step
  * runners that sleep, write files, fail on demand and record their concurrency. The module is
- * also an EDGEZOO_TEST_RUNNERS module for the CLI (exports `runners` and `recipes`), steered
- * by environment variables because the CLI runs in another process:
+ * also a runners module for test/support/edgezoo-with-runners.mjs (exports `runners` and
+ * `recipes`), steered by environment variables because the CLI runs in another process:
  * - EDGEZOO_STANDIN_MODELS: how many models (default 3), named m00, m01, ...
  * - EDGEZOO_STANDIN_SLEEP_MS: time each step takes (default 0)
  * - EDGEZOO_STANDIN_FAIL: regex of step ids that throw (an error, not cached)
  * - EDGEZOO_STANDIN_INVALID: regex of step ids that return a deterministic failure
  * - EDGEZOO_STANDIN_TRACE: file that gets `start`/`end` JSON lines per step
  * - EDGEZOO_STANDIN_CHILD: file; each step then runs a child `sh` (with a grandchild
- *   `sleep` taking EDGEZOO_STANDIN_SLEEP_MS) through spawnTied and appends both pids to the file
+ *   `sleep` taking EDGEZOO_STANDIN_SLEEP_MS) through runCommand and appends both pids to the file
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { spawnTied } from '../../src/build/spawn.js';
+import { runCommand } from '../../src/toolchain/process.js';
 import type { StepRunner, StepRunners } from '../../src/build/types.js';
 import { EdgezooError } from '../../src/errors.js';
 import type { Precision, Recipe, TargetFormat } from '../../src/recipe/types.js';
@@ -99,9 +99,9 @@ export const standinRunner: StepRunner = async (step, ctx) => {
     if (childFile) {
       // The step's time is spent in a grandchild, like a converter started by a Python driver.
       const seconds = (sleepMs / 1000).toFixed(3);
-      await spawnTied('sh', ['-c', `echo $$ >> "${childFile}"; sleep ${seconds} & echo $! >> "${childFile}"; wait`], {
+      await runCommand(['sh', '-c', `echo $$ >> "${childFile}"; sleep ${seconds} & echo $! >> "${childFile}"; wait`], {
         signal: ctx.signal,
-        log: ctx.log,
+        onLine: ctx.log,
         killGraceMs: 500,
       });
     } else if (sleepMs > 0) {
@@ -131,12 +131,13 @@ export const runners: StepRunners = {
   fetch: standinRunner,
   prepare: standinRunner,
   convert: standinRunner,
+  reference: standinRunner,
   validate: standinRunner,
   benchmark: standinRunner,
   package: standinRunner,
 };
 
-/** The models the CLI builds under EDGEZOO_TEST_RUNNERS=<this file>. */
+/** The models the CLI builds when run with this module's runners. */
 export const recipes: Recipe[] = Array.from(
   { length: Number(process.env['EDGEZOO_STANDIN_MODELS'] ?? '3') },
   (_, index) => makeRecipe(`m${String(index).padStart(2, '0')}`),

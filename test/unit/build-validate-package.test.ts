@@ -10,13 +10,14 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { runBenchmarkStep } from '../../src/build/runners/benchmark.js';
 import { runPackageStep } from '../../src/build/runners/package.js';
+import { runReferenceStep } from '../../src/build/runners/reference.js';
 import { runValidateStep } from '../../src/build/runners/validate.js';
 import type { StepContext, StepInput, StepResult } from '../../src/build/types.js';
 import { buildModel, encodeModel, type BuildModelSpec } from '../../src/formats/onnx/index.js';
-import { planBuild } from '../../src/plan/index.js';
-import type { PlannedStep } from '../../src/plan/types.js';
+import { BUILTIN_CATALOGUE } from '../../src/catalogue/index.js';
+import { planBuild, stepOfKind, type PlannedStepOf, type StepKind } from '../../src/plan/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
-import { seededRandom } from '../../src/validate/index.js';
+import { loadOutputs, seededRandom } from '../../src/validate/index.js';
 import { parseManifest } from '../../src/zoo/index.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-build-validate-'));
@@ -96,6 +97,8 @@ function convertOutput(name: string, model: Uint8Array, signature: Record<string
     inspect: { transposeCount: 0, flexOps: [], customOps: [], quantizationKind: 'none', opCount: 5 },
     bytes: model.length,
     sizeRatio: 1,
+    layouts: {},
+    metadataLocation: 'onnx-metadata_props',
   };
   writeFileSync(path.join(dir, 'artifact.json'), JSON.stringify(record));
   return { dir, files: ['artifact.json', 'model.onnx'], result: ok };
@@ -116,28 +119,41 @@ function context(
     signal: new AbortController().signal,
     recipe,
     projectRoot: root,
+    catalogue: BUILTIN_CATALOGUE,
   };
 }
 
-function step(id: string): PlannedStep {
+function step<K extends StepKind>(id: string, kind: K): PlannedStepOf<K> {
   const found = stepById.get(id);
   assert.ok(found, id);
-  return found;
+  return stepOfKind(found, kind);
 }
 
 const fetched: StepInput = { dir: fetchDir, files: ['source.onnx'], result: ok };
+let reference: StepInput;
 let passedValidation: StepInput;
 let failedValidation: StepInput;
 let passedConvert: StepInput;
 let failedConvert: StepInput;
 let benchmark: StepInput;
 
+test('the reference step runs the source once in its own runtime and keeps its outputs', async () => {
+  const ctx = context('reference', { 'clf/fetch': fetched });
+  const result = (await runReferenceStep(step('clf/reference', 'reference'), ctx)) as StepResult;
+  assert.deepEqual(result, { status: 'ok', figures: { samples: 12, synthetic: true, outputs: 1 } });
+  assert.deepEqual(readdirSync(ctx.outDir).sort(), ['0.npy', 'index.json']);
+  const outputs = await loadOutputs(ctx.outDir);
+  assert.deepEqual(Object.keys(outputs), ['logits']);
+  assert.deepEqual(outputs.logits!.tensor.dims, [12, 10]);
+  reference = { dir: ctx.outDir, files: ['0.npy', 'index.json'], result };
+});
+
 test('the same model passes, with an output renamed by the converter followed through outputMapping', async () => {
   passedConvert = convertOutput('convert-fp32', classifier({ logitsName: 'Identity:0' }), {
     outputMapping: { logits: 'Identity:0' },
   });
-  const ctx = context('validate-fp32', { 'clf/convert/onnx/fp32': passedConvert, 'clf/fetch': fetched });
-  const result = (await runValidateStep(step('clf/validate/onnx/fp32'), ctx)) as StepResult;
+  const ctx = context('validate-fp32', { 'clf/convert/onnx/fp32': passedConvert, 'clf/reference': reference });
+  const result = (await runValidateStep(step('clf/validate/onnx/fp32', 'validate'), ctx)) as StepResult;
   assert.equal(result.status, 'ok', JSON.stringify(result));
   const validation = JSON.parse(readFileSync(path.join(ctx.outDir, 'validation.json'), 'utf8'));
   assert.equal(validation.status, 'passed');
@@ -150,22 +166,19 @@ test('the same model passes, with an output renamed by the converter followed th
     tensors.outputs.map((o: { name: string }) => o.name),
     ['Identity:0'],
   );
-  // The reference was computed once and kept for the model's other artifacts.
-  assert.equal(readdirSync(path.join(root, 'artifacts', 'references')).length, 1);
   passedValidation = { dir: ctx.outDir, files: ['tensors.json', 'validation.json'], result };
 });
 
 test('a perturbed artifact is a deterministic failure naming the metric', async () => {
   failedConvert = convertOutput('convert-fp16', classifier({ convScale: 1.3 }));
-  const ctx = context('validate-fp16', { 'clf/convert/onnx/fp16': failedConvert, 'clf/fetch': fetched });
-  const result = (await runValidateStep(step('clf/validate/onnx/fp16'), ctx)) as StepResult;
+  const ctx = context('validate-fp16', { 'clf/convert/onnx/fp16': failedConvert, 'clf/reference': reference });
+  const result = (await runValidateStep(step('clf/validate/onnx/fp16', 'validate'), ctx)) as StepResult;
   assert.equal(result.status, 'failed');
   assert.match(
     (result as { reason: string }).reason,
     /^output 'logits': max abs error \S+ exceeds the allowed \S+ \(atol 0\.001 \+ rtol 0\.02 × max\|reference\| \S+\)/,
   );
   failedValidation = { dir: ctx.outDir, files: ['tensors.json', 'validation.json'], result };
-  assert.equal(readdirSync(path.join(root, 'artifacts', 'references')).length, 1);
 });
 
 test('benchmark.json has load time, median and p90 per thread count and peak memory', async () => {
@@ -173,7 +186,7 @@ test('benchmark.json has load time, median and p90 per thread count and peak mem
     'clf/convert/onnx/fp32': passedConvert,
     'clf/validate/onnx/fp32': passedValidation,
   });
-  const result = (await runBenchmarkStep(step('clf/benchmark/onnx/fp32'), ctx)) as StepResult;
+  const result = (await runBenchmarkStep(step('clf/benchmark/onnx/fp32', 'benchmark'), ctx)) as StepResult;
   assert.equal(result.status, 'ok');
   const record = JSON.parse(readFileSync(path.join(ctx.outDir, 'benchmark.json'), 'utf8'));
   assert.equal(record.runtime, 'onnxruntime');
@@ -199,7 +212,7 @@ test('package lists the passed artifact with figures, the failed one with its re
       'clf/benchmark/onnx/fp16': 'blocked by clf/validate/onnx/fp16',
     },
   );
-  await runPackageStep(step('clf/package'), ctx);
+  await runPackageStep(step('clf/package', 'package'), ctx);
   assert.deepEqual(readdirSync(ctx.outDir).sort(), ['README.md', 'clf-1.0.0-onnx-fp32.onnx', 'manifest.json']);
   const manifest = parseManifest(readFileSync(path.join(ctx.outDir, 'manifest.json'), 'utf8'), 'manifest.json');
   assert.equal(manifest.artifacts.length, 1);
@@ -237,7 +250,7 @@ test('package with no passed artifact returns a failure and writes no version', 
       'clf/benchmark/onnx/fp16': 'blocked by clf/validate/onnx/fp16',
     },
   );
-  const result = await runPackageStep(step('clf/package'), ctx);
+  const result = await runPackageStep(step('clf/package', 'package'), ctx);
   assert.deepEqual(result, {
     status: 'failed',
     reason: 'no version written for clf@1.0.0: none of its 2 targets passed',

@@ -19,7 +19,7 @@ import {
   javascriptSnippet,
   writeModelVersion,
 } from '../../src/zoo/index.js';
-import { type sampleRecipe, sampleVersionInput } from '../../src/zoo/sample.js';
+import { type sampleRecipe, sampleVersionInput } from '../fixtures/sample-zoo.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
 let root: string;

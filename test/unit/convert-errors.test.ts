@@ -1,14 +1,8 @@
 /** Converter failures read well: which lines of a tool's log are shown, and the exact message. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  ConverterError,
-  convertBackend,
-  keyLogLines,
-  NoBackendError,
-  prepareBackends,
-  stepLogFile,
-} from '../../src/toolchain/backends/index.js';
+import { BUILTIN_CATALOGUE as catalogue, NoBackendError } from '../../src/catalogue/index.js';
+import { ConverterError, keyLogLines, stepLogFile } from '../../src/toolchain/backends/index.js';
 import { channelsLast, convertedLayout } from '../../src/toolchain/backends/layouts.js';
 
 // What onnx2tf 1.29 prints when an op cannot be converted (colours included), among progress noise.
@@ -55,23 +49,23 @@ test('ConverterError names model, step, tool, how it ended, the key lines and th
   assert.match(error.hint!, /replacements:/);
 });
 
-test('the registry picks the planned converter and refuses a precision it lacks', () => {
-  assert.equal(convertBackend('onnx2tf', 'int16-act').name, 'onnx2tf');
-  assert.equal(convertBackend('edgezoo', 'fp32').to, 'onnx');
-  assert.equal(convertBackend('onnxruntime', 'int8').env, 'tf');
-  assert.equal(convertBackend('litert-torch', 'int8').env, 'torch');
+test('the catalogue picks the planned converter and refuses a precision it lacks', () => {
+  assert.equal(catalogue.requireConverter('onnx2tf', 'int16-act').name, 'onnx2tf');
+  assert.equal(catalogue.requireConverter('edgezoo', 'fp32').to, 'onnx');
+  assert.equal(catalogue.requireConverter('onnxruntime', 'int8').env, 'tf');
+  assert.equal(catalogue.requireConverter('litert-torch', 'int8').env, 'torch');
   assert.throws(
-    () => convertBackend('ovc', 'int8'),
+    () => catalogue.requireConverter('ovc', 'int8'),
     (e: unknown) =>
       e instanceof NoBackendError &&
       /^no converter backend for converter "ovc" at int8; known: torch-onnx \(pytorch -> onnx: fp32\)/.test(e.message),
   );
   assert.deepEqual(
-    prepareBackends('tflite').map((b) => b.name),
+    catalogue.prepareChain('tflite').map((b) => b.name),
     ['tf2onnx', 'onnx-prepare'],
   );
   assert.deepEqual(
-    prepareBackends('pytorch').map((b) => b.name),
+    catalogue.prepareChain('pytorch').map((b) => b.name),
     ['torch-onnx', 'onnx-prepare'],
   );
 });

@@ -1,17 +1,15 @@
 /**
  * Fixes found by building the real zoo: inputs onnx2tf must keep as they are, layouts read from
- * the produced dims, node names onnx2tf accepts, the default-domain opset, and a validate
- * runner that survives its worker losing the loaded model.
+ * the produced dims, node names onnx2tf accepts and the default-domain opset (the validate runner
+ * that survives its worker losing the loaded model: worker-session.test.ts).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ReloadingRunnerWorker, lostLoadedModel } from '../../src/build/runners/validate.js';
 import { buildModel, sanitizeNodeNames } from '../../src/formats/onnx/index.js';
 import { tfliteSignature } from '../../src/toolchain/backends/index.js';
 import { layoutFromDims } from '../../src/toolchain/backends/layouts.js';
 import { defaultDomainOpset } from '../../src/toolchain/backends/onnx-prepare.js';
 import { keepShapeInputNames } from '../../src/toolchain/backends/onnx2tf.js';
-import { WorkerCrashedError, WorkerOpError } from '../../src/toolchain/worker.js';
 import type { InputSpec } from '../../src/recipe/types.js';
 
 test('keepShapeInputNames: -kat for rank >= 3 inputs that are not channels-first', () => {
@@ -92,105 +90,6 @@ test('defaultDomainOpset reads the ai.onnx entry only', () => {
   );
   assert.equal(defaultDomainOpset({ opsetImport: [{ domain: 'ai.onnx', version: 17 }] }), 17);
   assert.equal(defaultDomainOpset({ opsetImport: [{ domain: 'com.microsoft', version: 1 }] }), undefined);
-});
-
-/** A fake pinned worker session: models live in a process that can be replaced. */
-class FakeSession {
-  generation = 1;
-  models = new Map<number, string>();
-  nextHandle = 1;
-  closed = 0;
-  calls: string[] = [];
-  crashOnNextRun = false;
-  async call<T>(op: string, args: Record<string, unknown>): Promise<T> {
-    this.calls.push(op);
-    if (op === 'validate.load') {
-      const handle = this.nextHandle++;
-      this.models.set(handle, args.model as string);
-      return { handle } as T;
-    }
-    if (op === 'validate.release') {
-      this.models.delete(args.handle as number);
-      return null as T;
-    }
-    if (this.crashOnNextRun) {
-      this.crashOnNextRun = false;
-      this.restart();
-      throw new WorkerCrashedError('the tf worker died during validate.run (SIGFPE)', '');
-    }
-    if (!this.models.has(args.handle as number)) {
-      throw new WorkerOpError('tf', op, {
-        type: 'KeyError',
-        message: `'no loaded model with handle ${String(args.handle)}'`,
-        traceback: '',
-      });
-    }
-    return { ran: this.models.get(args.handle as number), handle: args.handle } as T;
-  }
-  restart() {
-    this.generation++;
-    this.models.clear();
-  }
-  close() {
-    this.closed++;
-  }
-}
-
-test('ReloadingRunnerWorker loads again when the worker process was replaced, keeping the runner handle', async () => {
-  const session = new FakeSession();
-  const worker = new ReloadingRunnerWorker(session);
-  const { handle } = (await worker.call('validate.load', { model: 'a.tflite' })) as { handle: number };
-  session.restart(); // e.g. a memory-budget restart between two runs
-  const reply = (await worker.call('validate.run', { handle, inputs: {} })) as { ran: string; handle: number };
-  assert.equal(reply.ran, 'a.tflite');
-  assert.notEqual(reply.handle, handle, 'the run used the new handle');
-  assert.equal(worker.reloads, 1);
-  await worker.call('validate.release', { handle });
-  assert.equal(session.closed, 1);
-  assert.equal(session.models.size, 0);
-});
-
-test('ReloadingRunnerWorker retries once after a crash or a lost handle, then gives up', async () => {
-  const session = new FakeSession();
-  const worker = new ReloadingRunnerWorker(session);
-  const { handle } = (await worker.call('validate.load', { model: 'b.tflite' })) as { handle: number };
-  session.crashOnNextRun = true;
-  const reply = (await worker.call('validate.run', { handle })) as { ran: string };
-  assert.equal(reply.ran, 'b.tflite');
-  assert.deepEqual(session.calls, ['validate.load', 'validate.run', 'validate.load', 'validate.run']);
-  // A second loss within the same runner is not hidden.
-  session.models.clear();
-  await assert.rejects(() => worker.call('validate.run', { handle }), /lost the loaded model again after one reload/);
-});
-
-test('ReloadingRunnerWorker gives the worker back when a load fails', async () => {
-  const session = new FakeSession();
-  session.call = async () => {
-    throw new WorkerCrashedError('the tf worker died during validate.load (SIGSEGV)', '');
-  };
-  const worker = new ReloadingRunnerWorker(session);
-  await assert.rejects(() => worker.call('validate.load', { model: 'c.tflite' }), /SIGSEGV/);
-  assert.equal(session.closed, 1);
-});
-
-test('lostLoadedModel: crashes and unknown handles, not other op errors', () => {
-  assert.equal(lostLoadedModel(new WorkerCrashedError('died', '')), true);
-  assert.equal(
-    lostLoadedModel(
-      new WorkerOpError('tf', 'validate.run', {
-        type: 'KeyError',
-        message: "'no loaded model with handle 32'",
-        traceback: '',
-      }),
-    ),
-    true,
-  );
-  assert.equal(
-    lostLoadedModel(
-      new WorkerOpError('tf', 'validate.run', { type: 'ValueError', message: 'bad input', traceback: '' }),
-    ),
-    false,
-  );
 });
 
 test('fixDynamicDims: the anonymous dim "?" (paddle2onnx) may be fixed to different sizes on one input', async () => {

@@ -7,15 +7,13 @@ import {
   executePlan,
   MemoryGate,
   StepRunnerRegistry,
-  spawnTied,
-  StepCancelledError,
   type BuildEvent,
   type StepRunner,
 } from '../../src/build/index.js';
 import { LocalCache } from '../../src/cache/index.js';
-import { planBuild } from '../../src/plan/index.js';
+import { planBuild, STEP_KINDS } from '../../src/plan/index.js';
 import type { Recipe } from '../../src/recipe/types.js';
-import { abortableSleep, isRunning, makeRecipe, maxConcurrency, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
+import { abortableSleep, makeRecipe, maxConcurrency, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
 import { writeFile } from 'node:fs/promises';
 
 const temporaryDirs: string[] = [];
@@ -63,8 +61,7 @@ async function harness(behaviour: { sleepMs?: number; fail?: RegExp; invalid?: R
     trace,
     build: (recipes, options = {}) => {
       const registry = new StepRunnerRegistry();
-      for (const kind of ['fetch', 'prepare', 'convert', 'validate', 'benchmark', 'package'] as const)
-        registry.register(kind, options.runner ?? runner);
+      for (const kind of STEP_KINDS) registry.register(kind, options.runner ?? runner);
       return executePlan({
         plan: planBuild(recipes, TEST_TOOLCHAIN, {}),
         recipes,
@@ -97,18 +94,18 @@ describe('executePlan', () => {
       for (const dep of step.deps)
         assert.ok(ended.get(dep)! <= started.get(step.id)!, `${dep} ended before ${step.id} started`);
     }
-    const cpuBound = h.trace.filter((line) => /\/(prepare|convert|validate|benchmark)/.test(line.id));
+    const cpuBound = h.trace.filter((line) => /\/(prepare|convert|reference|validate|benchmark)/.test(line.id));
     assert.equal(maxConcurrency(cpuBound), 2);
     assert.deepEqual(
       summary.models.map((model) => [model.model, model.run, model.cached, model.failed]),
       [
-        ['m0', 12, 0, 0],
-        ['m1', 12, 0, 0],
-        ['m2', 12, 0, 0],
+        ['m0', 13, 0, 0],
+        ['m1', 13, 0, 0],
+        ['m2', 13, 0, 0],
       ],
     );
     // One log file per step.
-    assert.equal((await readdir(path.join(h.root, 'artifacts', 'logs', 'm0'))).length, 12);
+    assert.equal((await readdir(path.join(h.root, 'artifacts', 'logs', 'm0'))).length, 13);
     assert.equal(
       await readFile(path.join(h.root, 'artifacts', 'logs', 'm0', 'convert-tflite-fp32.log'), 'utf8'),
       'wrote m0/convert/tflite/fp32\n',
@@ -126,13 +123,13 @@ describe('executePlan', () => {
     assert.equal(h.trace.length, 0, 'no runner ran');
     assert.deepEqual(
       cached.models.map((model) => model.cached),
-      [12, 12],
+      [13, 13],
     );
-    assert.equal(h.events.filter((event) => event.type === 'step-cached').length, 24);
+    assert.equal(h.events.filter((event) => event.type === 'step-cached').length, 26);
     const forced = await h.build(models(2), { force: true });
     assert.deepEqual(
       forced.models.map((model) => model.run),
-      [12, 12],
+      [13, 13],
     );
     assert.equal((await h.cache.verifyAll()).corrupt.length, 0);
   });
@@ -142,7 +139,7 @@ describe('executePlan', () => {
     const summary = await h.build(models(3));
     assert.equal(summary.ok, false);
     const m1 = summary.models.find((model) => model.model === 'm1')!;
-    assert.deepEqual([m1.run, m1.failed], [9, 3]);
+    assert.deepEqual([m1.run, m1.failed], [10, 3]);
     assert.deepEqual(
       [...m1.failures].sort((a, b) => a.step.localeCompare(b.step)),
       [
@@ -230,7 +227,7 @@ describe('executePlan', () => {
     assert.equal(interrupted.interrupted, true);
     assert.equal(interrupted.ok, false);
     const finished = (await h.cache.list()).length;
-    assert.ok(finished > 0 && finished < 24, `some steps finished (${finished})`);
+    assert.ok(finished > 0 && finished < 26, `some steps finished (${finished})`);
     assert.deepEqual(
       (await readdir(h.cache.root)).filter((name) => name.startsWith('.')),
       [],
@@ -244,7 +241,7 @@ describe('executePlan', () => {
       rebuilt.models.reduce((sum, model) => sum + model.cached, 0),
       finished,
     );
-    assert.equal(h.trace.filter((line) => line.event === 'start').length, 24 - finished);
+    assert.equal(h.trace.filter((line) => line.event === 'start').length, 26 - finished);
   });
 
   it('admits heavy steps only while their memory estimates fit the budget', async () => {
@@ -263,37 +260,5 @@ describe('executePlan', () => {
     const h = await harness({ sleepMs: 10 });
     await h.build(models(3, { targets: targets('tflite/fp32') }), { jobs: 2, memoryBudgetMiB: 5000 });
     assert.equal(maxConcurrency(h.trace.filter((line) => line.id.includes('/convert/tflite'))), 1);
-  });
-});
-
-describe('spawnTied', () => {
-  it('kills the whole process group on abort', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-spawn-'));
-    temporaryDirs.push(dir);
-    const pids = path.join(dir, 'pids');
-    const controller = new AbortController();
-    const running = spawnTied('sh', ['-c', `echo $$ >> ${pids}; sleep 30 & echo $! >> ${pids}; wait`], {
-      signal: controller.signal,
-      killGraceMs: 200,
-    });
-    for (let tries = 0; tries < 100; tries++) {
-      const text = await readFile(pids, 'utf8').catch(() => '');
-      if (text.trim().split('\n').length >= 2) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    controller.abort();
-    await assert.rejects(running, StepCancelledError);
-    const alive = (await readFile(pids, 'utf8')).trim().split('\n').map(Number).filter(isRunning);
-    assert.deepEqual(alive, [], 'the shell and its sleep are gone');
-  });
-
-  it('rejects with the command, exit code and stderr tail', async () => {
-    await assert.rejects(
-      spawnTied('sh', ['-c', 'echo one >&2; echo two >&2; exit 3'], { signal: new AbortController().signal }),
-      {
-        code: 'CHILD_FAILED',
-        message: 'sh -c echo one >&2; echo two >&2; exit 3 exited with code 3:\none\ntwo',
-      },
-    );
   });
 });

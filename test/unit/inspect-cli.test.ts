@@ -55,7 +55,7 @@ test('edgezoo inspect on a corrupt, unknown or missing file exits 1 with a typed
   writeFileSync(unknown, 'hello');
   const other = await run(['inspect', unknown]);
   assert.equal(other.code, 1);
-  assert.match(other.stderr, /notes\.txt is not a model format edgezoo knows \(onnx, tflite\)/);
+  assert.match(other.stderr, /notes\.txt is not a model format edgezoo knows \(onnx, tflite, openvino\)/);
   const missing = await run(['inspect', path.join(dir, 'nope.onnx')]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /nope\.onnx does not exist/);

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PlanError, planBuild, canonicalJson, type BuildPlan, type PlannedStep } from '../../src/plan/index.js';
+import {
+  PlanError,
+  planBuild,
+  canonicalJson,
+  stepOfKind,
+  type BuildPlan,
+  type PlannedStep,
+} from '../../src/plan/index.js';
 import { makeRecipe, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
 
 const byId = (plan: BuildPlan) => new Map(plan.steps.map((step) => [step.id, step]));
@@ -16,7 +23,7 @@ const changedIds = (a: BuildPlan, b: BuildPlan) =>
     .sort();
 
 describe('planBuild', () => {
-  it('plans fetch -> prepare -> convert -> validate -> benchmark -> package with readable ids', () => {
+  it('plans fetch -> prepare -> reference, convert -> validate -> benchmark -> package with readable ids', () => {
     const plan = planBuild(
       [
         makeRecipe('mobilenet-v2', {
@@ -34,6 +41,7 @@ describe('planBuild', () => {
       [
         'mobilenet-v2/fetch',
         'mobilenet-v2/prepare',
+        'mobilenet-v2/reference',
         'mobilenet-v2/convert/onnx/fp32',
         'mobilenet-v2/validate/onnx/fp32',
         'mobilenet-v2/benchmark/onnx/fp32',
@@ -49,6 +57,14 @@ describe('planBuild', () => {
     assert.equal(steps.get('mobilenet-v2/convert/tflite/int8')!.resource, 'heavy');
     assert.ok(steps.get('mobilenet-v2/convert/tflite/int8')!.tools.includes('onnx2tf'));
     assert.equal(steps.get('mobilenet-v2/fetch')!.resource, 'network');
+    // Every validation compares with the model's one reference, which reads the fetched source.
+    assert.deepEqual(steps.get('mobilenet-v2/reference')!.deps, ['mobilenet-v2/fetch']);
+    assert.ok(steps.get('mobilenet-v2/reference')!.tools.includes('onnxruntime-node'));
+    assert.deepEqual(steps.get('mobilenet-v2/validate/tflite/int8')!.deps, [
+      'mobilenet-v2/convert/tflite/int8',
+      'mobilenet-v2/reference',
+    ]);
+    assert.deepEqual(steps.get('mobilenet-v2/validate/tflite/int8')!.tools, ['edgezoo', 'ai-edge-litert']);
     assert.deepEqual(steps.get('mobilenet-v2/benchmark/onnx/fp32')!.deps, [
       'mobilenet-v2/convert/onnx/fp32',
       'mobilenet-v2/validate/onnx/fp32',
@@ -81,8 +97,8 @@ describe('planBuild', () => {
       { model: 'm', target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' },
     ]);
     assert.ok(!plan.steps.some((step) => step.id.includes('int16-act')));
-    const pkg = byId(plan).get('m/package')!;
-    assert.deepEqual(pkg.params['skipped'], [{ target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' }]);
+    const pkg = stepOfKind(byId(plan).get('m/package')!, 'package');
+    assert.deepEqual(pkg.params.skipped, [{ target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' }]);
   });
 
   it('routes litert-torch conversions from the fetched weights and the model code, not from ONNX', () => {
@@ -166,6 +182,22 @@ describe('planBuild', () => {
       'm/validate/onnx/int8',
     ]);
 
+    // A new onnxruntime-node (the ONNX reference's and artifacts' runtime): the reference, every
+    // validation and the ONNX benchmarks, never a conversion.
+    const newOrtNode = planBuild(
+      [base],
+      { ...TEST_TOOLCHAIN, versions: { ...TEST_TOOLCHAIN.versions, 'onnxruntime-node': '1.31.0' } },
+      digests,
+    );
+    assert.deepEqual(changedIds(plan, newOrtNode), [
+      'm/benchmark/onnx/fp32',
+      'm/benchmark/onnx/int8',
+      'm/package',
+      'm/reference',
+      'm/validate/onnx/fp32',
+      'm/validate/onnx/int8',
+    ]);
+
     // The source bytes: everything.
     const newSource = planBuild(
       [
@@ -226,7 +258,8 @@ describe('planBuild', () => {
       times.push((used.user + used.system) / 1000);
     }
     const median = times.sort((a, b) => a - b)[2]!;
-    assert.equal(plan!.steps.length, 200 * (2 + 6 * 3 + 1));
+    // fetch, prepare, reference, 3 per target, package.
+    assert.equal(plan!.steps.length, 200 * (3 + 6 * 3 + 1));
     assert.ok(median < 200, `planning took ${median.toFixed(1)} ms`);
     const ids = new Set(plan!.steps.map((step: PlannedStep) => step.id));
     assert.equal(ids.size, plan!.steps.length);

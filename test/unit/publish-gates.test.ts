@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { updateBuildStatus } from '../../src/zoo/index.js';
-import { writeSampleVersion } from '../../src/zoo/sample.js';
+import { writeSampleVersion } from '../fixtures/sample-zoo.js';
 
 const cli = path.resolve(import.meta.dirname, '../../src/cli/edgezoo.mjs');
 let root: string;

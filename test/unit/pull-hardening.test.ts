@@ -21,7 +21,7 @@ import {
   type LoadedIndex,
 } from '../../src/publish/index.js';
 import { buildIndex } from '../../src/zoo/index.js';
-import { writeSampleVersion } from '../../src/zoo/sample.js';
+import { writeSampleVersion } from '../fixtures/sample-zoo.js';
 
 const cli = path.resolve(import.meta.dirname, '../../src/cli/edgezoo.mjs');
 const SECRET = 's3cret-Pa55';

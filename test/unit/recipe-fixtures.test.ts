@@ -125,6 +125,8 @@ const expected: Record<string, string[]> = {
   'scalar-top-level': [
     'recipes/scalar-top-level.yaml:1:1: expected a mapping of recipe keys (name: ..., version: ...) at the top level, received the scalar "just a sentence, not a recipe"',
   ],
+  // Two letters swapped is one edit (Damerau), so the suggestion comes (plain Levenshtein counted 2).
+  'transposed-key': ['recipes/transposed-key.yaml:1:1: unknown key "nmae"; did you mean "name"?'],
   'two-locations': [
     'recipes/two-locations.yaml:9:5: source.tflite: expected exactly one of url, path, package; received url and path',
   ],
@@ -234,6 +236,34 @@ test('a symlink that stays inside the project is fine', async (t) => {
   const file = path.join(root, 'recipes', 'symlink-escape.yaml');
   copyFileSync(path.join(invalidDir, 'symlink-escape.yaml'), file);
   assert.deepEqual((await loadRecipe(file, root)).problems, []);
+});
+
+test('a sample glob matching a symlink that leads out of the project is refused, naming the file', async (t) => {
+  const root = makeProject();
+  const outside = mkdtempSync(path.join(tmpdir(), 'edgezoo-outside-'));
+  t.after(() => {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  });
+  const file = path.join(root, 'recipes', 'linked-sample.yaml');
+  const text = readFileSync(path.join(invalidDir, 'symlink-escape.yaml'), 'utf8')
+    .replaceAll('symlink-escape', 'linked-sample')
+    .replace('inputs:', 'validation: { samples: "models/linked-sample/val/*.{png,jpg}" }\ninputs:')
+    // Image samples: the input's range must be what the (default) preprocess makes of pixels.
+    .replace('shape: [1, 3, 224, 224] }', 'shape: [1, 3, 224, 224], range: [0, 255] }');
+  writeFileSync(file, text);
+  const val = path.join(root, 'models', 'linked-sample', 'val');
+  mkdirSync(val, { recursive: true });
+  writeFileSync(path.join(val, 'a.png'), 'inside');
+  writeFileSync(path.join(outside, 'b.jpg'), 'outside');
+  assert.deepEqual((await loadRecipe(file, root)).problems, []);
+  // The folder is inside the project; only the file is a link out of it.
+  symlinkSync(path.join(outside, 'b.jpg'), path.join(val, 'b.jpg'));
+  const result = await loadRecipe(file, root);
+  assert.deepEqual(result.problems.map(formatProblem), [
+    `recipes/linked-sample.yaml:10:24: validation.samples: "models/linked-sample/val/*.{png,jpg}" matches models/linked-sample/val/b.jpg, which leads outside the project through a symlink (to ${realpathSync(path.join(outside, 'b.jpg'))}); keep sample files inside the project`,
+  ]);
+  assert.equal(result.problems[0]?.code, 'RECIPE_PATH_ESCAPES');
 });
 
 test('a recipe over 1 MiB is refused before it is read', async (t) => {

@@ -14,14 +14,15 @@ import {
   checkSpdxExpression,
   discoverRecipes,
   formatProblem,
-  globBase,
   isEdgezooRecipeError,
   loadRecipe,
   parseRecipeText,
   requireRecipe,
   type Recipe,
 } from '../../src/recipe/index.js';
-import { editDistance, nearest } from '../../src/recipe/suggest.js';
+import { nearest } from '../../src/recipe/suggest.js';
+import { globBase } from '../../src/util/glob.js';
+import { editDistance } from '../../src/util/text.js';
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/recipes');
 const SHA = '5c1b9f1e4b3d2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f';
@@ -344,6 +345,13 @@ test('a few aliases to share values are fine', () => {
 
 test('suggestions by edit distance', () => {
   assert.equal(editDistance('kitten', 'sitting'), 3);
+  // Optimal string alignment: a swap of neighbours is one edit, but no substring is edited twice.
+  assert.equal(editDistance('nmae', 'name'), 1);
+  assert.equal(editDistance('ab', 'ba'), 1);
+  assert.equal(editDistance('ca', 'abc'), 3);
+  assert.equal(editDistance('', 'abc'), 3);
+  assert.equal(editDistance('same', 'same'), 0);
+  assert.equal(nearest('nmae', ['name', 'version']), 'name');
   assert.equal(nearest('sorce', ['source', 'inputs']), 'source');
   assert.equal(nearest('channelOrder', ['channel_order', 'scale']), 'channel_order');
   assert.equal(nearest('zzzzzz', ['source', 'inputs']), undefined);

@@ -18,7 +18,6 @@ import {
   saveOutputs,
   TensorError,
   validateArtifact,
-  WORKER_OPS,
   WorkerModelRunner,
   writeNpy,
   type ArtifactSignature,
@@ -29,6 +28,7 @@ import {
   type Tensor,
 } from '../../src/validate/index.js';
 import { seededRandom } from '../../src/validate/random.js';
+import { MODEL_OPS, OPS, type ModelOpName, type OpReply, type OpRequest } from '../../src/toolchain/protocol/index.js';
 
 const folder = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-validate-onnx-'));
 after(() => rmSync(folder, { recursive: true, force: true }));
@@ -357,14 +357,18 @@ describe('diagnoseOnnx', () => {
 
 /**
  * Stands in for the Python worker: speaks the validate.* operations over .npy files like
- * src/validate/python/runners.py, running a "TFLite" model that is logits = int8(x summed per
- * channel) with quantisation it reports itself.
+ * src/toolchain/python/ops_validate.py, running a "TFLite" model that is logits = int8(x summed
+ * per channel) with quantisation it reports itself. Its replies are parsed by the protocol's
+ * reply schemas, as the real worker's are.
  */
 class FakeLiteRtWorker implements RunnerWorker {
   calls: string[] = [];
-  async call(op: string, args: Record<string, unknown>): Promise<unknown> {
+  async call<N extends ModelOpName>(op: N, args: OpRequest<N>): Promise<OpReply<N>> {
     this.calls.push(op);
-    if (op === WORKER_OPS.load) {
+    return OPS[op].reply.parse(await this.answer(op, args as Record<string, unknown>)) as OpReply<N>;
+  }
+  private async answer(op: ModelOpName, args: Record<string, unknown>): Promise<unknown> {
+    if (op === MODEL_OPS.load) {
       assert.equal(args.runtime, 'litert');
       return {
         handle: 1,
@@ -381,7 +385,7 @@ class FakeLiteRtWorker implements RunnerWorker {
         rssDeltaBytes: 4096,
       };
     }
-    if (op === WORKER_OPS.run) {
+    if (op === MODEL_OPS.run) {
       const inputs = args.inputs as Record<string, string>;
       const x = await readNpy(inputs['serving_default_x:0']!);
       assert.deepEqual(x.dims, [1, 4, 4, 3], 'the runner fed NHWC');
@@ -392,10 +396,10 @@ class FakeLiteRtWorker implements RunnerWorker {
       mkdirSync(outputDir, { recursive: true });
       const npy = path.join(outputDir, '0.npy');
       await writeNpy(npy, { dtype: 'int8', dims: [1, 3], data: q });
-      return { outputs: [{ name: 'StatefulPartitionedCall:0', npy }], seconds: 0.001 };
+      return { outputs: [{ name: 'StatefulPartitionedCall:0', npy, dims: [1, 3], dtype: 'int8' }], seconds: 0.001 };
     }
-    if (op === WORKER_OPS.benchmark) return { latenciesMs: [1, 2, 3], medianMs: 2, p90Ms: 3, peakRssDeltaBytes: 100 };
-    if (op === WORKER_OPS.release) return { released: 1 };
+    if (op === MODEL_OPS.benchmark) return { latenciesMs: [1, 2, 3], medianMs: 2, p90Ms: 3, peakRssDeltaBytes: 100 };
+    if (op === MODEL_OPS.release) return { released: 1 };
     throw new Error(`unknown op ${op}`);
   }
 }
@@ -437,8 +441,8 @@ describe('WorkerModelRunner', () => {
     assert.ok(verdict.outputs[0]!.metrics!.maxAbsError <= 0.125 + 1e-6, 'within half a quantisation step');
     await runner.dispose();
     assert.deepEqual(
-      worker.calls.filter((c) => c !== WORKER_OPS.run),
-      [WORKER_OPS.load, WORKER_OPS.release],
+      worker.calls.filter((c) => c !== MODEL_OPS.run),
+      [MODEL_OPS.load, MODEL_OPS.release],
     );
     assert.equal(worker.calls.length, 18);
   });

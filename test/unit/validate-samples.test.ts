@@ -5,14 +5,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import sharp from 'sharp';
 import type { InputSpec, Recipe } from '../../src/recipe/types.js';
-import {
-  encodeNpy,
-  globFiles,
-  loadSamples,
-  SampleError,
-  stackSampleInput,
-  type Tensor,
-} from '../../src/validate/index.js';
+import { encodeNpy, loadSamples, SampleError, stackSampleInput, type Tensor } from '../../src/validate/index.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-samples-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -77,22 +70,6 @@ write('models/tiny/val/c.npy', npy(ones([2, 3, 2, 2], 3))); // two samples stack
 write('models/tiny/val/notes.txt', 'not a sample');
 write('models/tiny/calib/a.npy', npy(ones([1, 3, 2, 2], 9)));
 write('models/tiny/bad/wrong.npy', npy(ones([1, 2, 2, 3], 0)));
-
-describe('glob', () => {
-  test('matches sorted, by segment, with ** and braces', async () => {
-    assert.deepEqual(await globFiles(root, 'models/tiny/val/*.npy'), [
-      'models/tiny/val/a.npy',
-      'models/tiny/val/b.npy',
-      'models/tiny/val/c.npy',
-    ]);
-    assert.deepEqual(await globFiles(root, 'models/**/a.npy'), ['models/tiny/calib/a.npy', 'models/tiny/val/a.npy']);
-    assert.deepEqual(await globFiles(root, 'models/tiny/val/[ab].{npy,txt}'), [
-      'models/tiny/val/a.npy',
-      'models/tiny/val/b.npy',
-    ]);
-    assert.deepEqual(await globFiles(root, 'models/nothing/*'), []);
-  });
-});
 
 describe('loadSamples', () => {
   test('.npy samples: sorted, batch dim added or split, first count, preprocessed per channel', async () => {

@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { PRECISIONS_BY_FORMAT, type Recipe, type TargetFormat } from '../../src/recipe/index.js';
+import { BUILTIN_CATALOGUE } from '../../src/catalogue/index.js';
+import type { Recipe, TargetFormat } from '../../src/recipe/index.js';
 import { checkSampleSetsDisjoint, loadSamples, sampleFiles } from '../../src/validate/index.js';
 
-const ALL_FORMATS = Object.keys(PRECISIONS_BY_FORMAT) as TargetFormat[];
+const ALL_FORMATS: TargetFormat[] = BUILTIN_CATALOGUE.formatNames();
 
 /** Weights come from a registry package pinned to one version, with a sha256; PyTorch architectures are our own file. */
 export function assertPinnedPackageWeights(recipe: Recipe, root: string): void {
@@ -46,7 +47,7 @@ export function assertEveryTargetOrSkipped(recipe: Recipe): void {
   for (const format of ALL_FORMATS) {
     assert.deepEqual(
       [...(recipe.targets[format] ?? [])].sort(),
-      [...PRECISIONS_BY_FORMAT[format]].sort(),
+      [...BUILTIN_CATALOGUE.precisionsOf(format)].sort(),
       `${format} targets`,
     );
   }

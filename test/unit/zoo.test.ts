@@ -10,14 +10,14 @@ import {
   parsePrivateKey,
   parsePublicKey,
   readManifestIfAny,
-  sha256File,
   verifyBytes,
   writeIndex,
   writeModelVersion,
   yankVersion,
   VersionImmutableError,
 } from '../../src/zoo/index.js';
-import { sampleVersionInput, writeSampleVersion } from '../../src/zoo/sample.js';
+import { sha256File } from '../../src/util/hash.js';
+import { sampleVersionInput, writeSampleVersion } from '../fixtures/sample-zoo.js';
 
 let root: string;
 let zoo: string;

@@ -7,48 +7,21 @@
  * static-shape models does not depend on the values, and the benchmark's params hold only the
  * inputs, so real samples would not be in its cache key anyway.
  */
-import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { PlannedStep } from '../../plan/types.js';
-import type { InputSpec, Precision, TargetFormat } from '../../recipe/types.js';
+import type { PlannedStepOf } from '../../plan/index.js';
 import { benchmarkModel, defaultThreadCounts, prepareFeeds, syntheticSamples } from '../../validate/index.js';
+import { BENCHMARK_FILE, writeStepFile, type BenchmarkRecord } from '../step-files.js';
 import type { StepContext, StepResult } from '../types.js';
 import { artifactRunner, inputOf, readArtifactRecord, validationSignature } from './validate.js';
-
-/** `benchmark.json` of a benchmark step. */
-export interface BenchmarkRecord {
-  runtime: string;
-  /** Load (and compile) time of the single-thread run. */
-  loadMs: number;
-  runs: Array<{
-    threads: number;
-    loadMs: number;
-    medianMs: number;
-    p90Ms: number;
-    minMs: number;
-    iterations: number;
-    timedIn: 'in-process' | 'worker';
-  }>;
-  /** The largest resident memory the model added over all runs, in MiB. */
-  peakRssMb: number;
-  /** The machine it ran on (the model card shows it next to the latency). */
-  host?: string;
-  warmup: number;
-}
 
 /** Untimed runs before the clock starts, and timed runs per thread count. */
 const WARMUP = 5;
 const ITERATIONS = 30;
 
 /** The benchmark step runner (see the module comment). */
-export async function runBenchmarkStep(step: PlannedStep, ctx: StepContext): Promise<StepResult> {
-  const params = step.params as unknown as {
-    model: string;
-    format: TargetFormat;
-    precision: Precision;
-    inputs: InputSpec[];
-  };
+export async function runBenchmarkStep(step: PlannedStepOf<'benchmark'>, ctx: StepContext): Promise<StepResult> {
+  const params = step.params;
   const target = `${params.format}/${params.precision}`;
   const convert = inputOf(ctx, `${params.model}/convert/${target}`);
   const record = await readArtifactRecord(convert.dir);
@@ -76,7 +49,7 @@ export async function runBenchmarkStep(step: PlannedStep, ctx: StepContext): Pro
     warmup: result.warmup,
     host: `${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} (${os.availableParallelism()} cores), ${os.platform()} ${os.arch()}`,
   };
-  await writeFile(path.join(ctx.outDir, 'benchmark.json'), `${JSON.stringify(benchmark, null, 2)}\n`);
+  await writeStepFile(ctx.outDir, BENCHMARK_FILE, benchmark);
   for (const run of benchmark.runs)
     ctx.log(
       `${target} ${result.runtime} threads=${run.threads}: median ${run.medianMs.toFixed(3)} ms, p90 ${run.p90Ms.toFixed(3)} ms, load ${run.loadMs.toFixed(1)} ms`,

@@ -1,7 +1,6 @@
 import { chmod, constants, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { artifactPaths } from '../../paths.js';
-import type { FileSource } from '../../recipe/types.js';
 import type { StepRunner } from '../types.js';
 
 /** File name of the fetched file inside the fetch step's outputs, by what it is. */
@@ -12,16 +11,16 @@ export const FETCHED_FILE_NAMES = { onnx: 'source.onnx', tflite: 'source.tflite'
  * verified by sha256, and copies it into the step's outputs as `source.onnx`,
  * `source.tflite` or `weights.pt`.
  */
-export const runFetchStep: StepRunner = async (step, ctx) => {
+export const runFetchStep: StepRunner<'fetch'> = async (step, ctx) => {
   // Imported lazily: the build engine and its tests do not need the download client loaded.
   const { fetchFile } = await import('../../fetch/index.js');
-  const file = step.params['file'] as unknown as FileSource;
-  const sourceKind = step.params['sourceKind'] as keyof typeof FETCHED_FILE_NAMES;
+  const { file, sourceKind } = step.params;
   let lastReported = 0;
   const fetched = await fetchFile(file, {
     projectRoot: ctx.projectRoot,
     downloadsDir: artifactPaths(ctx.projectRoot).downloads,
     signal: ctx.signal,
+    onLockWait: ctx.log,
     onProgress: (progress) => {
       const now = Date.now();
       if (now - lastReported < 1000) return;

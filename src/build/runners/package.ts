@@ -14,12 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { EdgezooError } from '../../errors.js';
 import { canonicalJson } from '../../plan/index.js';
-import type { PlannedStep } from '../../plan/types.js';
+import type { PlannedStepOf } from '../../plan/index.js';
 import type { FileLocation, Precision, Recipe, TargetFormat } from '../../recipe/types.js';
-import type { ArtifactValidation, QuantizationParams, TensorInfo } from '../../validate/index.js';
+import type { QuantizationParams, TensorInfo } from '../../validate/index.js';
 import {
   NoArtifactsError,
-  sha256File,
   writeModelVersion,
   type ArtifactInput,
   type BenchmarkFigures,
@@ -29,34 +28,22 @@ import {
   type TensorSignature,
   type ValidationFigures,
 } from '../../zoo/index.js';
+import {
+  BENCHMARK_FILE,
+  readStepFileIfAny,
+  TENSORS_FILE,
+  VALIDATION_FILE,
+  type ArtifactRecord,
+  type BenchmarkRecord,
+  type TensorsRecord,
+  type ValidationRecord,
+} from '../step-files.js';
+import { sha256File } from '../../util/hash.js';
 import type { StepContext, StepResult } from '../types.js';
-import type { BenchmarkRecord } from './benchmark.js';
-import { readArtifactRecord, type ArtifactRecord, type ArtifactTensors } from './validate.js';
-
-/** The params the planner gives a package step. */
-interface PackageParams {
-  model: string;
-  recipe: Recipe;
-  artifacts: Array<{
-    format: TargetFormat;
-    precision: Precision;
-    convert: string;
-    validate: string;
-    benchmark: string;
-  }>;
-  skipped: Array<{ target: string; reason: string }>;
-}
-
-async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
+import { readArtifactRecord } from './validate.js';
 
 /** The validator's verdict in the manifest's terms. */
-export function validationFigures(validation: ArtifactValidation & { reason?: string }): ValidationFigures {
+export function validationFigures(validation: ValidationRecord): ValidationFigures {
   const metrics: ValidationFigures['metrics'] = {};
   for (const output of validation.outputs ?? []) {
     const m = output.metrics;
@@ -92,22 +79,16 @@ function benchmarkFigures(
     p90Ms: run.p90Ms,
     threads: run.threads,
     peakRssMb: benchmark.peakRssMb,
-    runtime: runtimeVersion ? `${benchmark.runtime} ${runtimeVersion}` : benchmark.runtime,
     ...(benchmark.host ? { host: benchmark.host } : {}),
+    runtime: runtimeVersion ? `${benchmark.runtime} ${runtimeVersion}` : benchmark.runtime,
   };
 }
-
-const RUNTIME_TOOL: Record<string, string> = {
-  onnxruntime: 'onnxruntime-node',
-  litert: 'ai-edge-litert',
-  openvino: 'openvino',
-};
 
 /** The artifact's inputs and outputs as the runtime reports them, with layouts and quantisation from the record. */
 function signatureOf(
   recipe: Recipe,
   record: ArtifactRecord,
-  tensors: ArtifactTensors | undefined,
+  tensors: TensorsRecord | undefined,
 ): { inputs: TensorSignature[]; outputs: TensorSignature[] } {
   const signature = record.signature ?? {};
   const recipeInputByArtifact = new Map<string, string>();
@@ -190,8 +171,8 @@ function splitTarget(target: string): { format: TargetFormat; precision: Precisi
 }
 
 /** The package step runner (see the module comment). */
-export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promise<StepResult | undefined> {
-  const params = step.params as unknown as PackageParams;
+export async function runPackageStep(step: PlannedStepOf<'package'>, ctx: StepContext): Promise<StepResult> {
+  const params = step.params;
   const recipe = params.recipe;
   const artifacts: ArtifactInput[] = [];
   const failed: FailedTarget[] = [];
@@ -206,12 +187,11 @@ export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promi
       failed.push({ format: target.format, precision: target.precision, reason: `conversion failed: ${reason}` });
       continue;
     }
+    const format = ctx.catalogue.requireFormat(target.format);
     const record = await readArtifactRecord(convert.dir);
-    Object.assign(toolVersions, record.toolVersions ?? {});
+    Object.assign(toolVersions, record.toolVersions);
     const validate = ctx.inputs[target.validate];
-    const verdict =
-      validate &&
-      (await readJson<ArtifactValidation & { reason?: string }>(path.join(validate.dir, 'validation.json')));
+    const verdict = validate && (await readStepFileIfAny(validate.dir, VALIDATION_FILE));
     if (!validate || !verdict) {
       failed.push({
         format: target.format,
@@ -230,22 +210,23 @@ export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promi
       });
       continue;
     }
-    const tensors = await readJson<ArtifactTensors>(path.join(validate.dir, 'tensors.json'));
+    const tensors = await readStepFileIfAny(validate.dir, TENSORS_FILE);
     const benchmarkInput = ctx.inputs[target.benchmark];
-    const benchmarkRecord =
-      benchmarkInput && (await readJson<BenchmarkRecord>(path.join(benchmarkInput.dir, 'benchmark.json')));
+    const benchmarkRecord = benchmarkInput && (await readStepFileIfAny(benchmarkInput.dir, BENCHMARK_FILE));
     if (!benchmarkRecord)
       ctx.log(`${label}: no benchmark (${ctx.failedDeps[target.benchmark] ?? 'no benchmark.json'})`);
     const benchmark =
-      benchmarkRecord &&
-      benchmarkFigures(
-        benchmarkRecord,
-        record.toolVersions?.[RUNTIME_TOOL[benchmarkRecord.runtime] ?? ''] ?? undefined,
-      );
+      benchmarkRecord && benchmarkFigures(benchmarkRecord, record.toolVersions[format.runtime.tool] ?? undefined);
     const file = path.join(convert.dir, record.primary);
-    const companions = (record.files ?? [])
-      .filter((name) => name !== record.primary)
-      .map((name) => ({ file: path.join(convert.dir, name) }));
+    const companionNames = record.files.filter((name) => name !== record.primary);
+    const extensions = companionNames.map((name) => path.extname(name));
+    if (extensions.join() !== format.companionExtensions.join()) {
+      throw new EdgezooError(
+        'ARTIFACT_INVALID',
+        `${params.model} ${label}: a ${format.title} artifact is ${[path.extname(record.primary), ...format.companionExtensions].join(' + ')}, the convert step made ${record.files.join(', ')}`,
+      );
+    }
+    const companions = companionNames.map((name) => ({ file: path.join(convert.dir, name) }));
     const inspect = record.inspect;
     artifacts.push({
       format: target.format,
@@ -257,7 +238,7 @@ export async function runPackageStep(step: PlannedStep, ctx: StepContext): Promi
       signature: signatureOf(recipe, record, tensors),
       validation,
       ...(benchmark ? { benchmark } : {}),
-      toolVersions: record.toolVersions ?? {},
+      toolVersions: record.toolVersions,
       ...(inspect ? { transposeCount: inspect.transposeCount, flexOps: inspect.flexOps } : {}),
       ...(typeof record.sizeRatio === 'number' ? { sizeRatio: record.sizeRatio } : {}),
     });

@@ -4,48 +4,23 @@
  * PyTorch sources are exported with torch.onnx.export, TFLite sources go through tf2onnx first.
  * Reads only its params and the fetch step's folder (what the fingerprint covers).
  */
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { inspectModel, likelyImageLayout, loadModel, saveModel, setMetadata } from '../../formats/onnx/index.js';
-import type { PlannedStep } from '../../plan/types.js';
-import type { InputSpec, OutputSpec, ParameterReplacement } from '../../recipe/types.js';
-import {
-  prepareBackends,
-  type ConvertJob,
-  type ModelKind,
-  type PreparedSignature,
-  type TorchSource,
-} from '../../toolchain/backends/index.js';
+import type { PlannedStepOf, SourceParams } from '../../plan/index.js';
+import type { ParameterReplacement } from '../../recipe/types.js';
+import type { ConvertJob, PreparedSignature, TorchSource } from '../../toolchain/backends/index.js';
+import { EdgezooError } from '../../errors.js';
+import { replacementFileSchema } from '../../recipe/schema.js';
 import { defaultLayout } from '../../toolchain/backends/layouts.js';
 import { backendToolVersions, provenanceProps } from '../../toolchain/backends/provenance.js';
+import { PREPARE_FILE, writeStepFile } from '../step-files.js';
 import type { StepContext, StepResult } from '../types.js';
 import { FETCHED_FILE_NAMES } from './fetch.js';
 
-/** The prepare step's params (src/plan/plan.ts). */
-export interface PrepareParams {
-  model: string;
-  source: SourceParams;
-  inputs: InputSpec[];
-  outputs: OutputSpec[];
-  opset: number;
-  replacements: { kind: 'path'; path: string } | { kind: 'inline'; value: ParameterReplacement } | null;
-  provenance: { version: string; license: string };
-}
-
-/** The source as plan.ts's sourceParams gives it. */
-export type SourceParams =
-  | {
-      kind: 'pytorch';
-      factory: { module: string; function: string; isFile: boolean };
-      kwargs: Record<string, unknown>;
-      weightsSha256: string | null;
-    }
-  | { kind: 'onnx' | 'tflite'; sha256: string };
-
-/** Files of the prepare step's output folder. */
+/** The prepared model in the prepare step's output folder (beside prepare.json). */
 export const PREPARED_MODEL_FILE = 'model.onnx';
-export const PREPARE_JSON_FILE = 'prepare.json';
 
 /** The sha256 that identifies a source (the weights' for PyTorch; 'none' when the factory loads its own). */
 export function sourceSha256(source: SourceParams): string {
@@ -65,8 +40,9 @@ export function torchSourceOf(source: SourceParams, projectRoot: string, fetchDi
   };
 }
 
-export async function runPrepareStep(step: PlannedStep, ctx: StepContext): Promise<StepResult> {
-  const params = step.params as unknown as PrepareParams;
+/** The prepare step runner (see the module comment). */
+export async function runPrepareStep(step: PlannedStepOf<'prepare'>, ctx: StepContext): Promise<StepResult> {
+  const params = step.params;
   const fetchDir = step.deps.length > 0 ? ctx.inputs[step.deps[0]!]?.dir : undefined;
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-prepare-'));
   try {
@@ -75,13 +51,12 @@ export async function runPrepareStep(step: PlannedStep, ctx: StepContext): Promi
         ? undefined
         : params.replacements.kind === 'inline'
           ? params.replacements.value
-          : (JSON.parse(
-              await readFile(path.join(ctx.projectRoot, params.replacements.path), 'utf8'),
-            ) as ParameterReplacement);
-    const backends = prepareBackends(params.source.kind as ModelKind);
+          : await readReplacements(path.join(ctx.projectRoot, params.replacements.path));
+    const backends = ctx.catalogue.prepareChain(params.source.kind);
     let current: string | undefined =
       params.source.kind === 'pytorch' ? undefined : path.join(fetchDir!, FETCHED_FILE_NAMES[params.source.kind]);
-    let notes: Record<string, unknown> = {};
+    // The one note a prepare backend leaves (onnx-prepare): the replacements it applied to the graph.
+    let replacementsApplied: string[] | undefined;
     for (const [index, backend] of backends.entries()) {
       const last = index === backends.length - 1;
       const outDir = last ? ctx.outDir : path.join(workDir, `${index}-${backend.name}`);
@@ -92,6 +67,7 @@ export async function runPrepareStep(step: PlannedStep, ctx: StepContext): Promi
         stepId: step.id,
         model: params.model,
         precision: 'fp32',
+        strategy: backend.strategies[0],
         ...(current ? { inputFile: current } : {}),
         ...(params.source.kind === 'pytorch'
           ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, fetchDir) }
@@ -107,7 +83,8 @@ export async function runPrepareStep(step: PlannedStep, ctx: StepContext): Promi
       };
       ctx.log(`[edgezoo] prepare: ${backend.name} (${backend.from} -> ${backend.to})`);
       const output = await backend.convert(job);
-      if (output.notes) notes = { ...notes, ...output.notes };
+      const applied = output.notes?.replacementsApplied;
+      if (Array.isArray(applied)) replacementsApplied = applied.map(String);
       current = path.join(outDir, output.primary);
     }
 
@@ -150,10 +127,11 @@ export async function runPrepareStep(step: PlannedStep, ctx: StepContext): Promi
       ),
       modelPath,
     );
-    await writeFile(
-      path.join(ctx.outDir, PREPARE_JSON_FILE),
-      `${JSON.stringify({ ...prepared, toolVersions, ...notes }, null, 2)}\n`,
-    );
+    await writeStepFile(ctx.outDir, PREPARE_FILE, {
+      ...prepared,
+      toolVersions,
+      ...(replacementsApplied ? { replacementsApplied } : {}),
+    });
     const bytes = (await stat(modelPath)).size;
     ctx.log(
       `[edgezoo] prepared ${PREPARED_MODEL_FILE}: ${bytes} bytes, ${summary.nodeCount} nodes, inputs ${prepared.inputs.map((i) => `${i.name}${JSON.stringify(i.shape)}`).join(', ')}`,
@@ -162,4 +140,23 @@ export async function runPrepareStep(step: PlannedStep, ctx: StepContext): Promi
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A recipe's replacement JSON file. Its shape was checked when the recipe was loaded (the path
+ * form is checked for JSON syntax only there, so a broken file is reported here).
+ */
+async function readReplacements(file: string): Promise<ParameterReplacement> {
+  let parsed: ReturnType<typeof replacementFileSchema.safeParse>;
+  try {
+    parsed = replacementFileSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+  } catch (error) {
+    throw new EdgezooError('REPLACEMENTS_INVALID', `${file}: not JSON`, { cause: error });
+  }
+  if (!parsed.success)
+    throw new EdgezooError(
+      'REPLACEMENTS_INVALID',
+      `${file}: not an onnx2tf parameter-replacement file: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+    );
+  return parsed.data;
 }

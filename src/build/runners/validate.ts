@@ -2,80 +2,48 @@
  * The validate step: runs an artifact in the runtime a user would run it in and compares it
  * with the source model run by its own runtime, on the recipe's validation samples.
  *
- * Inputs: the convert step's folder (artifact files + `artifact.json`, see ArtifactRecord) and,
- * when the source is a file, the fetch step's folder (`source.onnx`, `source.tflite` or
- * `weights.pt`). Outputs: `validation.json` (the ArtifactValidation of src/validate) and
+ * Inputs: the convert step's folder (artifact files + `artifact.json`, see ArtifactRecord) and
+ * the model's reference step's folder (the source's outputs on the same samples, see
+ * ./reference.ts). Outputs: `validation.json` (the ArtifactValidation of src/validate) and
  * `tensors.json` (the artifact's inputs and outputs as its runtime reports them, which the
  * package step turns into the manifest's signature).
  *
  * A failed comparison, or an artifact whose recorded signature does not fit the samples, is a
  * deterministic `{status: 'failed'}` (cached); a runtime that crashes is an error (retried).
  */
-import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../../errors.js';
-import { artifactPaths } from '../../paths.js';
-import { canonicalJson } from '../../plan/index.js';
-import type { PlannedStep } from '../../plan/types.js';
-import type {
-  InputSpec,
-  OutputSpec,
-  Precision,
-  Preprocess,
-  Recipe,
-  TargetFormat,
-  Tolerance,
-} from '../../recipe/types.js';
-import { openWorkerSession, type WorkerSession } from '../../toolchain/pool.js';
-import { WorkerCrashedError, WorkerOpError } from '../../toolchain/worker.js';
+import type { PlannedStepOf, ValidateParams } from '../../plan/index.js';
+import type { Recipe, TargetFormat, Tolerance } from '../../recipe/types.js';
+import { openWorkerSession } from '../../toolchain/pool.js';
 import {
   TensorError,
-  OnnxRuntimeRunner,
   diagnoseOnnx,
   resolveThresholds,
-  WorkerModelRunner,
   loadOutputs,
   loadSamples,
-  runReference,
-  saveOutputs,
   validateArtifact,
   type ArtifactSignature,
   type ArtifactValidation,
-  type ComparedOutputs,
-  type LoadedSamples,
   type ModelRunner,
   type OnnxDiagnosis,
   type RunnerWorker,
-  WORKER_OPS,
-  type TensorInfo,
 } from '../../validate/index.js';
+import type { Catalogue } from '../../catalogue/catalogue.js';
+import {
+  ARTIFACT_FILE,
+  readStepFile,
+  TENSORS_FILE,
+  VALIDATION_FILE,
+  writeStepFile,
+  type ArtifactRecord,
+  type TensorsRecord,
+} from '../step-files.js';
 import type { StepContext, StepInput, StepResult } from '../types.js';
-import { ARTIFACT_JSON_FILE, type ArtifactJson } from './convert.js';
-import { FETCHED_FILE_NAMES } from './fetch.js';
 
-/** `artifact.json` of a convert step, as the convert runner writes it (one type for both sides of the contract). */
-export type ArtifactRecord = ArtifactJson;
-
-/** Reads and minimally checks `artifact.json` in a convert step's folder. */
-export async function readArtifactRecord(convertDir: string): Promise<ArtifactRecord> {
-  let record: ArtifactRecord;
-  try {
-    record = JSON.parse(await readFile(path.join(convertDir, ARTIFACT_JSON_FILE), 'utf8')) as ArtifactRecord;
-  } catch (error) {
-    throw new EdgezooError(
-      'ARTIFACT_RECORD_MISSING',
-      `${convertDir}: the convert step left no readable artifact.json`,
-      { cause: error },
-    );
-  }
-  if (typeof record.primary !== 'string' || path.basename(record.primary) !== record.primary) {
-    throw new EdgezooError(
-      'ARTIFACT_RECORD_INVALID',
-      `${convertDir}/artifact.json: "primary" must name a file of the folder`,
-    );
-  }
-  return record;
+/** Reads and checks `artifact.json` in a convert step's folder. */
+export function readArtifactRecord(convertDir: string): Promise<ArtifactRecord> {
+  return readStepFile(convertDir, ARTIFACT_FILE);
 }
 
 /**
@@ -86,26 +54,6 @@ export function validationSignature(record: ArtifactRecord): ArtifactSignature {
   const { outputMapping, ...signature } = record.signature ?? {};
   if (outputMapping && !signature.outputNames) signature.outputNames = outputMapping;
   return signature;
-}
-
-/** The params the planner gives a validate step (src/plan/plan.ts). */
-export interface ValidateParams {
-  model: string;
-  format: TargetFormat;
-  precision: Precision;
-  reference:
-    | { kind: 'onnx' | 'tflite'; sha256: string }
-    | {
-        kind: 'pytorch';
-        factory: { module: string; function: string; isFile: boolean };
-        kwargs: Record<string, unknown>;
-        weightsSha256: string | null;
-      };
-  inputs: InputSpec[];
-  outputs: OutputSpec[];
-  preprocess: Preprocess;
-  validation: Recipe['validation'];
-  tolerance: { byPrecision: Tolerance | null; byTarget: Tolerance | null };
 }
 
 /**
@@ -128,99 +76,19 @@ export function recipeFromParams(recipe: Recipe, params: ValidateParams): Recipe
 
 /**
  * A RunnerWorker over one pinned worker of `env` (a WorkerSession, tied to the step's signal and
- * log) that survives the loss of its loaded model once: when the worker process was replaced
- * since `validate.load` (its generation changed: a crash, or a memory-budget restart), or a call
- * fails because the process died or no longer knows the handle, the model is loaded again and
- * the call retried once. So a worker killed by one step's converter (SIGFPE) fails that step
- * only, not every validate/benchmark step that had a model loaded in it. The runner keeps the
- * handle of its first load; this maps it to the current one. `validate.release` ends the session.
+ * log), which loads a model again when its worker process was replaced (see src/toolchain/session.ts).
  */
 export function stepWorker(env: 'tf' | 'torch', ctx: Pick<StepContext, 'signal' | 'log'>): RunnerWorker {
-  return new ReloadingRunnerWorker(openWorkerSession(env, { signal: ctx.signal, log: ctx.log }), ctx.log);
+  return openWorkerSession(env, { signal: ctx.signal, log: ctx.log });
 }
 
-/** True when `error` says the worker lost its loaded models (its process died or was replaced). */
-export function lostLoadedModel(error: unknown): boolean {
-  if (error instanceof WorkerCrashedError) return true;
-  return error instanceof WorkerOpError && /no loaded model with handle/.test(error.message);
-}
-
-/** See `stepWorker`. Exported for tests. */
-export class ReloadingRunnerWorker implements RunnerWorker {
-  private loadArgs: Record<string, unknown> | undefined;
-  /** The runner's handle (of the first load) -> the handle in the current process. */
-  private readonly handles = new Map<unknown, unknown>();
-  private loadedGeneration = 0;
-  /** How many times a lost model was loaded again (for tests and logs). */
-  reloads = 0;
-
-  constructor(
-    private readonly session: Pick<WorkerSession, 'call' | 'generation' | 'close'>,
-    private readonly log: (line: string) => void = () => undefined,
-  ) {}
-
-  async call(op: string, args: Record<string, unknown>): Promise<unknown> {
-    if (op === WORKER_OPS.load) {
-      let reply: { handle: unknown };
-      try {
-        reply = (await this.session.call(op, args)) as { handle: unknown };
-      } catch (error) {
-        // The runner never disposes a model it failed to load: give the worker back now.
-        if (this.handles.size === 0) this.session.close();
-        throw error;
-      }
-      this.loadArgs = args;
-      this.handles.set(reply.handle, reply.handle);
-      this.loadedGeneration = this.session.generation;
-      return reply;
-    }
-    if (op === WORKER_OPS.release) {
-      try {
-        if (this.handles.has(args.handle) && this.session.generation === this.loadedGeneration)
-          await this.session.call(op, { ...args, handle: this.handles.get(args.handle) });
-      } finally {
-        this.handles.delete(args.handle);
-        if (this.handles.size === 0) this.session.close();
-      }
-      return null;
-    }
-    if (!this.handles.has(args.handle) || !this.loadArgs) return this.session.call(op, args);
-    if (this.session.generation !== this.loadedGeneration)
-      await this.reload(args.handle, `the worker process was replaced since the model was loaded (before ${op})`);
-    try {
-      return await this.session.call(op, { ...args, handle: this.handles.get(args.handle) });
-    } catch (error) {
-      if (!lostLoadedModel(error)) throw error;
-      await this.reload(args.handle, error instanceof Error ? error.message.split('\n')[0]! : String(error));
-      return this.session.call(op, { ...args, handle: this.handles.get(args.handle) });
-    }
-  }
-
-  private async reload(runnerHandle: unknown, why: string): Promise<void> {
-    if (this.reloads > 0)
-      throw new EdgezooError('WORKER_MODEL_LOST', `the worker lost the loaded model again after one reload (${why})`);
-    this.reloads++;
-    this.log(`[edgezoo] loading the model again: ${why}`);
-    const reply = (await this.session.call(WORKER_OPS.load, this.loadArgs!)) as { handle: unknown };
-    this.handles.set(runnerHandle, reply.handle);
-    this.loadedGeneration = this.session.generation;
-  }
-}
-
-/** An unloaded runner for an artifact of `format`, in the runtime a user would use. */
+/** An unloaded runner for an artifact of `format`, in the runtime a user would use (the format's). */
 export function artifactRunner(
   format: TargetFormat,
-  ctx: Pick<StepContext, 'signal' | 'log'>,
+  ctx: Pick<StepContext, 'signal' | 'log'> & { catalogue: Catalogue },
   threads = 1,
 ): ModelRunner {
-  switch (format) {
-    case 'onnx':
-      return new OnnxRuntimeRunner({ threads });
-    case 'tflite':
-      return new WorkerModelRunner('litert', stepWorker('tf', ctx), { threads });
-    case 'openvino':
-      return new WorkerModelRunner('openvino', stepWorker('tf', ctx), { threads });
-  }
+  return ctx.catalogue.requireFormat(format).runtime.open({ worker: (env) => stepWorker(env, ctx) }, threads);
 }
 
 /** The dependency input whose id ends with `suffix` (`/fetch`, `/convert/tflite/int8`). */
@@ -229,114 +97,6 @@ export function inputOf(ctx: StepContext, id: string): StepInput {
   if (!input)
     throw new EdgezooError('STEP_INPUT_MISSING', `the step has no outputs of ${id} (planner or executor bug)`);
   return input;
-}
-
-/**
- * Reference outputs, memoised per build process and on disk under artifacts/references/<key>.
- *
- * Why not a plan step: the planner gives each validate step its own reference inputs; rather
- * than change the plan, every validate step of a model asks here and the first computes. The
- * key covers what the outputs depend on: the reference params (source sha256, factory, kwargs),
- * the recipe inputs/outputs, the sha256 of the factory file for PyTorch sources, and a hash of
- * the loaded sample tensors themselves (so sample files and preprocessing are both in it).
- * Runtime versions are not in the key; `rm -r artifacts/references` after a toolchain upgrade.
- */
-const referenceMemo = new Map<string, Promise<ComparedOutputs>>();
-
-async function referenceKey(params: ValidateParams, samples: LoadedSamples, projectRoot: string): Promise<string> {
-  const hash = createHash('sha256');
-  hash.update(
-    canonicalJson({
-      schema: 'edgezoo.reference/1',
-      reference: params.reference,
-      inputs: params.inputs,
-      outputs: params.outputs,
-    }),
-  );
-  if (params.reference.kind === 'pytorch' && params.reference.factory.isFile) {
-    hash.update(await readFile(path.join(projectRoot, params.reference.factory.module)));
-  }
-  for (const sample of samples.samples) {
-    for (const name of Object.keys(sample.inputs).sort()) {
-      const tensor = sample.inputs[name]!;
-      hash.update(`${name}:${tensor.dtype}:${tensor.dims.join('x')}`);
-      hash.update(new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
-    }
-  }
-  return hash.digest('hex');
-}
-
-async function computeReference(
-  params: ValidateParams,
-  recipe: Recipe,
-  samples: LoadedSamples,
-  fetchDir: string | undefined,
-  ctx: StepContext,
-): Promise<ComparedOutputs> {
-  const reference = params.reference;
-  let runner: ModelRunner;
-  let modelPath: string;
-  if (reference.kind === 'pytorch') {
-    const { factory, kwargs } = reference;
-    if (!factory.isFile)
-      throw new EdgezooError(
-        'REFERENCE_UNSUPPORTED',
-        `${params.model}: the reference of a package factory (${factory.module}) is not supported yet`,
-      );
-    const torchSource: Record<string, unknown> = {
-      file: path.join(ctx.projectRoot, factory.module),
-      callable: factory.function,
-      kwargs,
-    };
-    if (fetchDir) torchSource.stateDict = path.join(fetchDir, FETCHED_FILE_NAMES.pytorch);
-    const outputNames = params.outputs.map((output) => output.name);
-    runner = new WorkerModelRunner('pytorch', stepWorker('torch', ctx), {
-      torchSource,
-      ...(outputNames.length > 0 ? { outputNames } : {}),
-    });
-    modelPath = factory.module;
-  } else {
-    if (!fetchDir)
-      throw new EdgezooError('STEP_INPUT_MISSING', `${params.model}: no fetched source to run as the reference`);
-    modelPath = path.join(fetchDir, FETCHED_FILE_NAMES[reference.kind]);
-    runner =
-      reference.kind === 'onnx'
-        ? new OnnxRuntimeRunner({ threads: 1 })
-        : new WorkerModelRunner('litert', stepWorker('tf', ctx), { threads: 1 });
-  }
-  await runner.load(modelPath);
-  try {
-    return await runReference(runner, samples, recipe);
-  } finally {
-    await runner.dispose();
-  }
-}
-
-/** The reference's outputs over `samples`: from memory, from artifacts/references, or computed once. */
-export async function referenceOutputs(
-  params: ValidateParams,
-  recipe: Recipe,
-  samples: LoadedSamples,
-  fetchDir: string | undefined,
-  ctx: StepContext,
-): Promise<ComparedOutputs> {
-  const key = await referenceKey(params, samples, ctx.projectRoot);
-  let pending = referenceMemo.get(key);
-  if (!pending) {
-    const dir = path.join(artifactPaths(ctx.projectRoot).artifacts, 'references', key);
-    pending = loadOutputs(dir).catch(async () => {
-      ctx.log(`reference: running the ${params.reference.kind} source on ${samples.samples.length} samples`);
-      const outputs = await computeReference(params, recipe, samples, fetchDir, ctx);
-      await saveOutputs(dir, outputs);
-      return outputs;
-    });
-    referenceMemo.set(key, pending);
-    // A failed computation (a crashed worker) must not poison later steps of this build.
-    pending.catch(() => referenceMemo.delete(key));
-  } else {
-    ctx.log('reference: reusing the outputs computed for another artifact of this model');
-  }
-  return pending;
 }
 
 /** One line naming what failed, for the build summary and the manifest. */
@@ -363,31 +123,23 @@ function resultFigures(validation: ArtifactValidation) {
   return figures;
 }
 
-/** The artifact's tensors as its runtime reported them (`tensors.json`). */
-export interface ArtifactTensors {
-  runtime: ModelRunner['runtime'];
-  inputs: TensorInfo[];
-  outputs: TensorInfo[];
-}
-
 /** The validate step runner (see the module comment). */
-export async function runValidateStep(step: PlannedStep, ctx: StepContext): Promise<StepResult> {
-  const params = step.params as unknown as ValidateParams;
+export async function runValidateStep(step: PlannedStepOf<'validate'>, ctx: StepContext): Promise<StepResult> {
+  const params = step.params;
   const target = `${params.format}/${params.precision}`;
   const convert = inputOf(ctx, `${params.model}/convert/${target}`);
-  const fetchDir = ctx.inputs[`${params.model}/fetch`]?.dir;
   const record = await readArtifactRecord(convert.dir);
   const signature = validationSignature(record);
   const recipe = recipeFromParams(ctx.recipe, params);
   const samples = await loadSamples(recipe, ctx.projectRoot, 'validation');
   if (samples.synthetic)
     ctx.log(`no validation samples: ${samples.samples.length} seeded random inputs (seed ${params.validation.seed})`);
-  const reference = await referenceOutputs(params, recipe, samples, fetchDir, ctx);
+  const reference = await loadOutputs(inputOf(ctx, `${params.model}/reference`).dir);
 
   const runner = artifactRunner(params.format, ctx);
   await runner.load(path.join(convert.dir, record.primary));
   let validation: ArtifactValidation;
-  let tensors: ArtifactTensors;
+  let tensors: TensorsRecord;
   try {
     tensors = { runtime: runner.runtime, inputs: runner.inputs(), outputs: runner.outputs() };
     try {
@@ -405,36 +157,26 @@ export async function runValidateStep(step: PlannedStep, ctx: StepContext): Prom
       // artifact's): as deterministic as a metric out of tolerance, so cached as a failure.
       if (!(error instanceof TensorError)) throw error;
       const reason = `the artifact cannot take the validation samples: ${error.message}`;
-      await writeFile(
-        path.join(ctx.outDir, 'validation.json'),
-        `${JSON.stringify(
-          {
-            status: 'failed',
-            reason,
-            format: params.format,
-            precision: params.precision,
-            runtime: runner.runtime,
-            samples: samples.samples.length,
-            synthetic: samples.synthetic,
-            outputs: [],
-            unmatchedArtifactOutputs: [],
-          },
-          null,
-          2,
-        )}\n`,
-      );
-      await writeFile(path.join(ctx.outDir, 'tensors.json'), `${JSON.stringify(tensors, null, 2)}\n`);
+      await writeStepFile(ctx.outDir, VALIDATION_FILE, {
+        status: 'failed',
+        reason,
+        format: params.format,
+        precision: params.precision,
+        runtime: runner.runtime,
+        samples: samples.samples.length,
+        synthetic: samples.synthetic,
+        outputs: [],
+        unmatchedArtifactOutputs: [],
+      });
+      await writeStepFile(ctx.outDir, TENSORS_FILE, tensors);
       return { status: 'failed', reason };
     }
   } finally {
     await runner.dispose();
   }
   const reason = validation.status === 'failed' ? failureReason(validation) : undefined;
-  await writeFile(
-    path.join(ctx.outDir, 'validation.json'),
-    `${JSON.stringify(reason ? { ...validation, reason } : validation, null, 2)}\n`,
-  );
-  await writeFile(path.join(ctx.outDir, 'tensors.json'), `${JSON.stringify(tensors, null, 2)}\n`);
+  await writeStepFile(ctx.outDir, VALIDATION_FILE, reason ? { ...validation, reason } : validation);
+  await writeStepFile(ctx.outDir, TENSORS_FILE, tensors);
   ctx.log(
     `${target}: ${validation.status} on ${validation.samples} ${samples.synthetic ? 'synthetic ' : ''}samples in ${runner.runtime}`,
   );
@@ -453,12 +195,12 @@ export type ArtifactDiagnosis = { supported: true; diagnosis: OnnxDiagnosis } | 
  * TFLite and OpenVINO artifacts rename and fuse tensors, so they are not diagnosed (yet).
  */
 export async function diagnoseFailedArtifact(
-  step: PlannedStep,
+  step: PlannedStepOf<'validate'>,
   outputsOf: (stepId: string) => Promise<string | undefined>,
   recipe: Recipe,
   projectRoot: string,
 ): Promise<ArtifactDiagnosis> {
-  const params = step.params as unknown as ValidateParams;
+  const params = step.params;
   if (params.format !== 'onnx') {
     return {
       supported: false,

@@ -1,5 +1,6 @@
 import type { GraphProto, ModelProto, NodeProto, TypeProto, ValueInfoProto } from './onnx-proto.generated.js';
 import { dtypeName, tensorByteLength, tensorElementCount } from './tensor.js';
+import { formatBytes } from '../../util/format.js';
 
 /** A graph input or output: dims are numbers, symbolic names, or null when unknown. */
 export interface OnnxTensorSignature {
@@ -181,13 +182,6 @@ export function inspectModel(model: ModelProto): OnnxSummary {
 function formatShape(shape: OnnxTensorSignature['shape']): string {
   if (shape === null) return '(unknown shape)';
   return `[${shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${bytes} B`;
 }
 
 /** The human summary printed by `edgezoo inspect` (lines, no trailing newline). */

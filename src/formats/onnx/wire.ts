@@ -203,7 +203,7 @@ export class ProtoReader {
 
   /** Reads a varint of up to 10 bytes exactly (protobufjs would need long.js for that). */
   private varint64(signed: boolean): Int64 {
-    const buf = (this.reader as unknown as { buf: Uint8Array }).buf;
+    const buf = this.reader.buf;
     const end = this.reader.len;
     let pos = this.reader.pos;
     let lo = 0;

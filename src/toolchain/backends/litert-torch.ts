@@ -7,15 +7,29 @@ import path from 'node:path';
 import { inspectTflite } from '../../formats/tflite/index.js';
 import { tfliteSignature } from './onnx2tf.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
-import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+import type { BackendSpec } from '../../catalogue/types.js';
+import type { ConvertJob, ConvertOutput } from './types.js';
 
-export const litertTorchBackend: ConverterBackend = {
+export const litertTorchBackend: BackendSpec = {
   name: 'litert-torch',
-  tools: ['litert-torch', 'torch'],
+  summary: 'pytorch sources only',
+  stage: 'convert',
   from: 'pytorch',
   to: 'tflite',
   precisions: ['fp32', 'int8'],
   env: 'torch',
+  tools: ['litert-torch', 'torch'],
+  cacheKeyTools: ['litert-torch', 'torch'],
+  requires: [
+    { env: 'torch', distribution: 'litert-torch', probes: [{ import: 'litert_torch' }] },
+    { env: 'torch', distribution: 'torch', probes: [{ import: 'torch', smoke: 'torch-ones' }] },
+    { env: 'torch', distribution: 'torchao', probes: [{ import: 'torchao.quantization.pt2e.quantize_pt2e' }] },
+    { env: 'torch', distribution: 'ai-edge-litert', probes: [{ import: 'ai_edge_litert.interpreter' }] },
+    { env: 'torch', distribution: 'litert-converter', probes: [] },
+    { env: 'torch', distribution: 'ai-edge-quantizer', probes: [] },
+  ],
+  memory: 'torch',
+  strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const fail = (how: string) =>
       new ConverterError({
@@ -27,7 +41,16 @@ export const litertTorchBackend: ConverterBackend = {
         logFile: stepLogFile(job.model, job.stepId),
       });
     if (!job.torchSource) throw fail('no PyTorch source given');
-    if (job.precision === 'int8' && !job.calibration) throw fail('PT2E int8 needs calibration samples');
+    const calibration = job.precision === 'int8' ? job.calibration : undefined;
+    if (job.precision === 'int8' && !calibration) throw fail('PT2E int8 needs calibration samples');
+    // PyTorch consumes the recipe's layout (NCHW).
+    const calibrationFiles = calibration
+      ? job.inputs.map((input) => {
+          const file = calibration.byInput[input.name];
+          if (!file) throw fail(`no calibration samples for input ${input.name}`);
+          return file;
+        })
+      : null;
     const output = path.join(job.outDir, 'model.tflite');
     await runConverterOp(job, 'litert-torch', 'torch', 'litert_torch.convert', {
       source: job.torchSource,
@@ -37,8 +60,7 @@ export const litertTorchBackend: ConverterBackend = {
       })),
       output,
       quantize: job.precision === 'int8' ? 'pt2e_int8' : null,
-      // PyTorch consumes the recipe's layout (NCHW).
-      calibration: job.precision === 'int8' ? job.inputs.map((input) => job.calibration!.byInput[input.name]) : null,
+      calibration: calibrationFiles,
       perChannel: true,
     });
     const summary = await inspectTflite(output);

@@ -14,18 +14,29 @@ import {
   saveModel,
 } from '../../formats/onnx/index.js';
 import { runConverterOp } from './run-tool.js';
-import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+import type { BackendSpec } from '../../catalogue/types.js';
+import type { ConvertJob, ConvertOutput } from './types.js';
 
 /** The file prepare leaves for onnx2tf when some replacements only onnx2tf can apply. */
 export const ONNX2TF_REPLACEMENTS_FILE = 'onnx2tf-replacements.json';
 
-export const onnxPrepareBackend: ConverterBackend = {
+export const onnxPrepareBackend: BackendSpec = {
   name: 'onnx-prepare',
-  tools: ['onnxslim'],
+  summary: 'static shapes, replacements, opset upgrade and onnxslim',
+  stage: 'prepare',
   from: 'onnx',
   to: 'onnx',
   precisions: ['fp32'],
   env: 'tf',
+  tools: ['onnxslim'],
+  cacheKeyTools: ['onnxslim'],
+  requires: [
+    { env: 'tf', distribution: 'onnxslim', probes: [{ cli: ['onnxslim', '-h'] }] },
+    { env: 'tf', distribution: 'onnx', probes: [{ import: 'onnx', smoke: 'onnx-checker' }] },
+  ],
+  // onnxslim runs in a worker that is up anyway; the step is not admitted against the memory budget.
+  memory: 'light',
+  strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const source = await upgradeOpset(job);
     let model = fixDynamicDims(loadModel(source), job.inputs);
@@ -74,17 +85,11 @@ async function upgradeOpset(job: ConvertJob): Promise<string> {
   const current = defaultDomainOpset(loadModel(job.inputFile!, { loadExternalData: false }));
   if (current === undefined || current >= job.opset) return job.inputFile!;
   const output = path.join(job.workDir, 'upgraded.onnx');
-  const result = await runConverterOp<{ from: number; to: number; upgraded: boolean; reason?: string }>(
-    job,
-    'onnx',
-    'tf',
-    'onnx.upgrade_opset',
-    {
-      model: job.inputFile,
-      output,
-      opset: job.opset,
-    },
-  );
+  const result = await runConverterOp(job, 'onnx', 'tf', 'onnx.upgrade_opset', {
+    model: job.inputFile!,
+    output,
+    opset: job.opset,
+  });
   if (result.upgraded) {
     job.log(`[edgezoo] opset upgraded from ${current} to ${job.opset} (onnx.version_converter)`);
     return output;

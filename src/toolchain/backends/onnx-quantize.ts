@@ -6,15 +6,22 @@
 import { copyFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
-import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+import type { BackendSpec } from '../../catalogue/types.js';
+import type { ConvertJob, ConvertOutput } from './types.js';
 
-export const onnxFp32Backend: ConverterBackend = {
+export const onnxFp32Backend: BackendSpec = {
   name: 'edgezoo',
-  tools: [],
+  summary: 'the prepared model with edgezoo metadata',
+  stage: 'convert',
   from: 'onnx',
   to: 'onnx',
   precisions: ['fp32'],
   env: null,
+  tools: [],
+  cacheKeyTools: [],
+  requires: [],
+  memory: 'light',
+  strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     await copyFile(job.inputFile!, path.join(job.outDir, 'model.onnx'));
     return {
@@ -26,13 +33,29 @@ export const onnxFp32Backend: ConverterBackend = {
   },
 };
 
-export const onnxruntimeQuantizeBackend: ConverterBackend = {
+export const onnxruntimeQuantizeBackend: BackendSpec = {
   name: 'onnxruntime',
-  tools: ['onnxruntime', 'onnxconverter-common'],
+  summary: 'onnxconverter-common float16, onnxruntime quantize_dynamic and quantize_static',
+  stage: 'convert',
   from: 'onnx',
   to: 'onnx',
   precisions: ['fp16', 'dynamic-int8', 'int8'],
   env: 'tf',
+  tools: ['onnxruntime', 'onnxconverter-common'],
+  cacheKeyTools: ['onnxruntime'],
+  requires: [
+    {
+      env: 'tf',
+      distribution: 'onnxruntime',
+      probes: [
+        { import: 'onnxruntime', smoke: 'onnxruntime-cpu' },
+        { import: 'onnxruntime.quantization', label: 'onnxruntime.quantization' },
+      ],
+    },
+    { env: 'tf', distribution: 'onnxconverter-common', probes: [{ import: 'onnxconverter_common.float16' }] },
+  ],
+  memory: 'light',
+  strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const output = path.join(job.outDir, 'model.onnx');
     const model = job.inputFile!;

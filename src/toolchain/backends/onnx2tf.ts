@@ -9,13 +9,20 @@
  */
 import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import { loadModel, sanitizeNodeNames, saveModel } from '../../formats/onnx/index.js';
 import { inspectTflite, type TfliteTensorSignature } from '../../formats/tflite/index.js';
 import type { Precision } from '../../recipe/types.js';
 import type { ArtifactSignature, QuantizationParams } from '../../validate/index.js';
 import { convertedLayout, defaultLayout, layoutFromDims, numericShape } from './layouts.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
-import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+import type { BackendSpec } from '../../catalogue/types.js';
+import type { ConvertJob, ConvertOutput } from './types.js';
+
+/** The parameter-replacement file prepare leaves for onnx2tf (what this backend reads of it; the rest is kept). */
+const onnx2tfReplacementsSchema = z.looseObject({
+  operations: z.array(z.looseObject({ op_name: z.string().optional() })),
+});
 
 /** Which of onnx2tf's outputs (`model_<suffix>.tflite`) is each precision. */
 const ONNX2TF_SUFFIX: Partial<Record<Precision, string>> = {
@@ -28,13 +35,25 @@ const ONNX2TF_SUFFIX: Partial<Record<Precision, string>> = {
   'int16-act': 'integer_quant_with_int16_act',
 };
 
-export const onnx2tfBackend: ConverterBackend = {
+export const onnx2tfBackend: BackendSpec = {
   name: 'onnx2tf',
-  tools: ['onnx2tf', 'tensorflow'],
+  summary: 'any source, via ONNX',
+  stage: 'convert',
   from: 'onnx',
   to: 'tflite',
   precisions: ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'],
   env: 'tf',
+  tools: ['onnx2tf', 'tensorflow'],
+  cacheKeyTools: ['onnx2tf'],
+  requires: [
+    { env: 'tf', distribution: 'onnx2tf', probes: [{ cli: ['onnx2tf', '-h'] }] },
+    // onnx2tf starts onnxsim by name when it simplifies.
+    { env: 'tf', distribution: 'onnxsim', probes: [{ cli: ['onnxsim', '-h'] }] },
+    { env: 'tf', distribution: 'tensorflow', probes: [{ import: 'tensorflow', smoke: 'tensorflow-add' }] },
+    { env: 'tf', distribution: 'tf-keras', probes: [] },
+  ],
+  memory: 'tensorflow',
+  strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const suffix = ONNX2TF_SUFFIX[job.precision]!;
     const integer = job.precision === 'int8' || job.precision === 'int16-act';
@@ -50,20 +69,19 @@ export const onnx2tfBackend: ConverterBackend = {
     if (integer && !job.calibration) throw fail('integer quantization needs calibration samples');
     const outputDir = path.join(job.workDir, 'onnx2tf');
     const calibration = integer
-      ? job.inputs.map((input) => ({
-          input: input.name,
+      ? job.inputs.map((input) => {
           // onnx2tf feeds calibration data to the NHWC model it built.
-          npy: job.calibration!.nhwcByInput[input.name] ?? job.calibration!.byInput[input.name],
+          const npy = job.calibration!.nhwcByInput[input.name] ?? job.calibration!.byInput[input.name];
+          if (!npy) throw fail(`no calibration samples for input ${input.name}`);
           // The samples are preprocessed already; onnx2tf's -oiqt still wants a mean and std.
-          mean: 0,
-          std: 1,
-        }))
+          return { input: input.name, npy, mean: 0, std: 1 };
+        })
       : undefined;
     const handOver = await onnx2tfInput(job);
     const keepShape = keepShapeInputNames(job.inputs);
     if (keepShape.length > 0)
       job.log(`[edgezoo] onnx2tf keeps the shape of ${keepShape.join(', ')} (-kat): not channels-first in the recipe`);
-    const result = await runConverterOp<{ tflite: Record<string, string> }>(job, 'onnx2tf', 'tf', 'onnx2tf.convert', {
+    const result = await runConverterOp(job, 'onnx2tf', 'tf', 'onnx2tf.convert', {
       model: handOver.model,
       outputDir,
       name: 'model',
@@ -129,10 +147,8 @@ async function onnx2tfInput(job: ConvertJob): Promise<{ model: string; replaceme
   saveModel(model, copy);
   let replacementFile: string | null = job.onnx2tfReplacementFile ?? null;
   if (replacementFile) {
-    const replacement = JSON.parse(await readFile(replacementFile, 'utf8')) as {
-      operations?: Array<{ op_name?: string }>;
-    };
-    for (const entry of replacement.operations ?? [])
+    const replacement = onnx2tfReplacementsSchema.parse(JSON.parse(await readFile(replacementFile, 'utf8')));
+    for (const entry of replacement.operations)
       if (entry.op_name && renamed[entry.op_name]) entry.op_name = renamed[entry.op_name];
     replacementFile = path.join(job.workDir, 'onnx2tf-replacements.json');
     await writeFile(replacementFile, `${JSON.stringify(replacement, null, 2)}\n`);

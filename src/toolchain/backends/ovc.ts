@@ -7,19 +7,26 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { runConverterOp } from './run-tool.js';
-import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+import type { BackendSpec } from '../../catalogue/types.js';
+import type { ConvertJob, ConvertOutput } from './types.js';
 
-export const ovcBackend: ConverterBackend = {
+export const ovcBackend: BackendSpec = {
   name: 'ovc',
-  tools: ['openvino'],
+  summary: "OpenVINO's converter",
+  stage: 'convert',
   from: 'onnx',
   to: 'openvino',
   precisions: ['fp32', 'fp16'],
   env: 'tf',
+  tools: ['openvino'],
+  cacheKeyTools: ['openvino'],
+  requires: [{ env: 'tf', distribution: 'openvino', probes: [{ cli: ['ovc', '--help'], label: 'ovc' }] }],
+  memory: 'openvino',
+  strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const xml = path.join(job.outDir, 'model.xml');
     await runConverterOp(job, 'ovc', 'tf', 'openvino.convert', {
-      model: job.inputFile,
+      model: job.inputFile!,
       output: xml,
       compressToFp16: job.precision === 'fp16',
       rtInfo: job.metadata ?? {},

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { edgezooMetadata, type EdgezooModelInfo } from '../../formats/onnx/index.js';
 import { toolRoot } from '../../paths.js';
 import { toolVersions as lockedToolVersions } from '../envs.js';
-import type { ConverterBackend } from './types.js';
+import type { BackendSpec } from '../../catalogue/types.js';
 
 /**
  * What identifies an artifact's origin: the same fields for every format, written as ONNX
@@ -20,7 +20,7 @@ let edgezooVersion: Promise<string> | undefined;
  * Versions of the tools `backends` use, from the lock files (what `edgezoo setup` installs), plus
  * edgezoo's own version. Keys are pip distribution names.
  */
-export async function backendToolVersions(backends: readonly ConverterBackend[]): Promise<Record<string, string>> {
+export async function backendToolVersions(backends: readonly BackendSpec[]): Promise<Record<string, string>> {
   lockedVersions ??= lockedToolVersions().catch(() => ({}));
   const locked = await lockedVersions;
   edgezooVersion ??= readFile(path.join(toolRoot, 'package.json'), 'utf8').then(

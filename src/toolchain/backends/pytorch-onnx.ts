@@ -1,18 +1,29 @@
 /** PyTorch -> ONNX with torch.onnx.export in the torch env (prepare road of PyTorch sources). */
 import path from 'node:path';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
-import type { ConverterBackend, ConvertJob, ConvertOutput } from './types.js';
+import type { BackendSpec } from '../../catalogue/types.js';
+import type { ConvertJob, ConvertOutput } from './types.js';
 
 /** Opsets the dynamo exporter of torch 2.13 writes; below it the TorchScript exporter is used. */
 const DYNAMO_MIN_OPSET = 18;
 
-export const torchOnnxBackend: ConverterBackend = {
+export const torchOnnxBackend: BackendSpec = {
   name: 'torch-onnx',
-  tools: ['torch'],
+  summary: 'PyTorch -> ONNX with torch.onnx.export',
+  stage: 'import',
   from: 'pytorch',
   to: 'onnx',
   precisions: ['fp32'],
   env: 'torch',
+  tools: ['torch'],
+  cacheKeyTools: ['torch'],
+  requires: [
+    { env: 'torch', distribution: 'torch', probes: [{ import: 'torch', smoke: 'torch-ones' }] },
+    { env: 'torch', distribution: 'onnx', probes: [{ import: 'onnx' }] },
+    { env: 'torch', distribution: 'onnxscript', probes: [{ import: 'onnxscript' }] },
+  ],
+  memory: 'torch',
+  strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     if (!job.torchSource) {
       throw new ConverterError({

@@ -2,12 +2,11 @@
  * Calling a converter op in the shared worker, and turning its failure into an error a person
  * can act on: model, step, tool, how it ended, the log lines that matter, where the full log is.
  */
-import { StepCancelledError } from '../../build/spawn.js';
-import { allNodes, loadModel } from '../../formats/onnx/index.js';
-import { EdgezooError } from '../../errors.js';
+import { EdgezooError, StepCancelledError } from '../../errors.js';
 import type { EnvName } from '../envs.js';
 import { runInWorker } from '../pool.js';
-import { WorkerCrashedError, WorkerOpError, WorkerTimeoutError } from '../worker.js';
+import { OpNotSupportedDetailSchema, type OpName, type OpReply, type OpRequest } from '../protocol/index.js';
+import { WorkerError, WorkerOpError } from '../worker.js';
 import type { ConvertJob } from './types.js';
 
 /** A converter tool failed on a model. */
@@ -51,10 +50,15 @@ export function stepLogFile(model: string, stepId: string): string {
 const KEY_LINE =
   /unsupported|not supported|not implemented|NOT_IMPLEMENTED|no (?:converter|conversion)|onnx_op_type|onnx_op_name|op_type|node name|\bERROR\b|Error:|error:|Exception|Traceback \(most recent|raise |Flex|select_tf_ops|Check '.*' failed/i;
 
-/** The lines worth showing from a tool's output: the ones naming ops, nodes and errors, last first kept. */
+/**
+ * The lines worth showing from a tool's output: the ones naming ops, nodes and errors, last first
+ * kept. edgezoo's own notes (`[edgezoo] ...`) are not the tool's words and never count.
+ */
 export function keyLogLines(lines: readonly string[], max = 12): string[] {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes (ESC [ ... m)
-  const clean = lines.map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trimEnd()).filter((line) => line.trim() !== '');
+  const clean = lines
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes (ESC [ ... m)
+    .map((line) => line.replace(/\x1b\[[0-9;]*m/g, '').trimEnd())
+    .filter((line) => line.trim() !== '' && !line.startsWith('[edgezoo] '));
   const picked = clean.filter(
     (line) => KEY_LINE.test(line) && !/^\s*File "|^Traceback \(most recent call last\):$/.test(line),
   );
@@ -66,13 +70,13 @@ export function keyLogLines(lines: readonly string[], max = 12): string[] {
  * Runs `op` of `env` for `job` in the shared worker; its stderr goes to the step log. Python
  * failures become ConverterError; cancellation stays StepCancelledError.
  */
-export async function runConverterOp<T>(
+export async function runConverterOp<N extends OpName>(
   job: ConvertJob,
   tool: string,
   env: EnvName,
-  op: string,
-  args: Record<string, unknown>,
-): Promise<T> {
+  op: N,
+  args: OpRequest<N>,
+): Promise<OpReply<N>> {
   const seen: string[] = [];
   const log = (line: string) => {
     seen.push(line);
@@ -81,22 +85,22 @@ export async function runConverterOp<T>(
   };
   job.log(`[edgezoo] ${tool}: ${op} ${JSON.stringify(args)}`);
   try {
-    return await runInWorker<T>(env, op, args, { signal: job.signal, log });
+    return await runInWorker(env, op, args, { signal: job.signal, log });
   } catch (error) {
     if (error instanceof StepCancelledError || job.signal.aborted) throw error;
-    let how: string;
+    if (!(error instanceof WorkerError)) throw error;
+    let how = firstLine(error.message);
     const pythonLines: string[] = [];
+    const opLines: string[] = [];
     if (error instanceof WorkerOpError) {
-      // The message is "<op> failed in the <env> worker: <Type>: <message>".
-      how = firstLine(error.message.replace(/^.*? failed in the \w+ worker: /, ''));
-      pythonLines.push(...error.pythonTraceback.split('\n'));
+      // A tool's own exception reads best with its type (ModuleNotFoundError: ...); edgezoo's
+      // expected failures say it all in the message.
+      const toolRaised = error.code === 'TOOL_FAILED' || error.code === 'TOOL_EXITED';
+      how = firstLine(error.code === 'TOOL_FAILED' ? `${error.pythonType}: ${error.reason}` : error.reason);
+      // The traceback goes to the log; only a tool's own exception has lines worth showing.
+      if (toolRaised) pythonLines.push(...error.pythonTraceback.split('\n'));
       for (const line of error.pythonTraceback.split('\n')) job.log(line);
-    } else if (error instanceof WorkerCrashedError) {
-      how = firstLine(error.message);
-    } else if (error instanceof WorkerTimeoutError) {
-      how = error.message;
-    } else {
-      throw error;
+      if (error.code === 'OP_NOT_SUPPORTED') opLines.push(...unsupportedOpLines(error.detail));
     }
     const keyLines = keyLogLines([
       ...seen,
@@ -107,7 +111,7 @@ export async function runConverterOp<T>(
       stepId: job.stepId,
       tool,
       how,
-      keyLines: [...keyLines, ...unsupportedOpNodes(job.inputFile, [...keyLines, how])],
+      keyLines: [...keyLines, ...opLines],
       logFile: stepLogFile(job.model, job.stepId),
     });
   }
@@ -118,40 +122,19 @@ function firstLine(text: string): string {
   return line.length > 400 ? `${line.slice(0, 397)}...` : line;
 }
 
-// How tools name an op type they cannot convert: onnx2tf ("X OP is not yet implemented",
-// "No module named 'onnx2tf.ops.X'"), OpenVINO ("No conversion rule found for operations: d.X, Y").
-const UNSUPPORTED_OP = [
-  /No module named 'onnx2tf\.ops\.(\w+)'/,
-  /\b(\w+) OP is not yet implemented/,
-  /No conversion rule found for operations: (.+)$/,
-];
-
 /**
- * For an ONNX input: "unsupported op X at nodes a, b" lines naming the nodes of each op type the
- * tool's messages call unsupported, so a person can write a replacement for the right node.
+ * "unsupported op X at nodes a, b" lines from an OP_NOT_SUPPORTED failure's detail (the worker
+ * found the nodes of each op type the tool could not convert), so a person can write a
+ * replacement for the right node.
  */
-export function unsupportedOpNodes(inputFile: string | undefined, lines: readonly string[]): string[] {
-  const opTypes = new Set<string>();
-  for (const line of lines) {
-    for (const pattern of UNSUPPORTED_OP) {
-      const match = pattern.exec(line);
-      if (!match) continue;
-      for (const name of match[1]!.split(/,\s*/)) opTypes.add(name.trim().split('.').pop()!);
-    }
-  }
-  if (opTypes.size === 0 || !inputFile?.endsWith('.onnx')) return [];
-  let nodes: Array<{ name?: string; opType?: string }>;
-  try {
-    nodes = [...allNodes(loadModel(inputFile, { loadExternalData: false }).graph!)];
-  } catch {
-    return [];
-  }
-  return [...opTypes].flatMap((opType) => {
-    const names = nodes.filter((n) => n.opType === opType).map((n) => n.name || '(unnamed)');
-    return names.length > 0
+export function unsupportedOpLines(detail: Record<string, unknown> | undefined): string[] {
+  const parsed = OpNotSupportedDetailSchema.safeParse(detail);
+  if (!parsed.success) return [];
+  return Object.entries(parsed.data.nodes).flatMap(([opType, names]) =>
+    names.length > 0
       ? [
           `unsupported op ${opType} at node${names.length > 1 ? 's' : ''} ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', ...' : ''}`,
         ]
-      : [];
-  });
+      : [],
+  );
 }

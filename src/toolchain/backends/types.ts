@@ -1,16 +1,13 @@
 /**
- * One interface for every converter backend: what it takes (a source file of one kind), what it
- * makes (files of one format), which precisions it offers and which Python env runs it.
- * The prepare and convert step runners (src/build/runners) pick a backend through the registry
- * (./registry.ts) and do everything around it: metadata, inspection, artifact.json.
+ * What a converter backend (a `BackendSpec` of src/catalogue) gets and gives: `ConvertJob` in,
+ * `ConvertOutput` out. The prepare and convert step runners (src/build/runners) pick backends
+ * through the catalogue and do everything around them: metadata, inspection, artifact.json.
  */
+import type { ConversionStrategy } from '../../catalogue/types.js';
 import type { JsonValue } from '../../plan/types.js';
 import type { InputSpec, OutputSpec, ParameterReplacement, Precision } from '../../recipe/types.js';
 import type { ArtifactSignature } from '../../validate/index.js';
-import type { EnvName } from '../envs.js';
-
-/** Kinds of model file a backend reads or writes. */
-export type ModelKind = 'pytorch' | 'onnx' | 'tflite' | 'openvino';
+import type { TorchSource } from '../protocol/index.js';
 
 /** Calibration data staged for a backend: per recipe input, samples stacked on axis 0. */
 export interface CalibrationArrays {
@@ -27,16 +24,8 @@ export interface PreparedSignature {
   outputs: Array<{ name: string; dtype: string; shape: Array<number | string | null>; layout?: string }>;
 }
 
-/** The PyTorch source as the torch ops want it. */
-export interface TorchSource {
-  /** Absolute path of the factory file, or a module name importable in the torch env. */
-  file?: string;
-  module?: string;
-  callable: string;
-  kwargs: Record<string, unknown>;
-  /** Absolute path of the state dict (loaded with weights_only=True), when the recipe has weights. */
-  stateDict?: string;
-}
+/** The PyTorch source as the torch ops want it (defined by the worker protocol). */
+export type { TorchSource } from '../protocol/index.js';
 
 /** What a backend gets. Everything in it derives from the step's params and input folders. */
 export interface ConvertJob {
@@ -68,6 +57,8 @@ export interface ConvertJob {
   outDir: string;
   /** A private scratch folder, deleted after the step. */
   workDir: string;
+  /** How to run the backend: one of its `strategies` (the default unless a cascade picked another). */
+  strategy: ConversionStrategy;
   log: (line: string) => void;
   signal: AbortSignal;
 }
@@ -86,18 +77,4 @@ export interface ConvertOutput {
   fp32Bytes?: number;
   /** Facts worth keeping in artifact.json (e.g. which onnx2tf file was taken). */
   notes?: Record<string, JsonValue>;
-}
-
-/** One converter. */
-export interface ConverterBackend {
-  /** The `converter` of convert steps (plan.ts) or a prepare road: `onnx2tf`, `ovc`, `torch-onnx`... */
-  name: string;
-  /** The pip distributions whose versions identify the tool (artifact.json toolVersions). */
-  tools: readonly string[];
-  from: ModelKind;
-  to: ModelKind;
-  precisions: readonly Precision[];
-  /** The Python env that runs it; null when it runs in TypeScript. */
-  env: EnvName | null;
-  convert(job: ConvertJob): Promise<ConvertOutput>;
 }

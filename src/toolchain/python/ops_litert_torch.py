@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from registry import ensure_parent, file_info, op
+from registry import OpError, ensure_parent, file_info, op
 from torch_source import example_inputs, load_model
 
 
@@ -19,10 +19,8 @@ def litert_torch_convert(source, inputs, output, quantize=None, calibration=None
     if not quantize:
         litert_torch.convert(model, args).export(output)
         return file_info(output)
-    if quantize != "pt2e_int8":
-        raise ValueError(f"unknown quantize {quantize!r} (known: pt2e_int8)")
     if not calibration:
-        raise ValueError("pt2e_int8 needs calibration data")
+        raise OpError("CALIBRATION_MISSING", "pt2e_int8 needs calibration data")
     import numpy as np
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
     from litert_torch.quantize.quant_config import QuantConfig

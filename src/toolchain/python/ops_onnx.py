@@ -1,45 +1,19 @@
-"""ONNX-to-ONNX ops ("tf" env): inspect, simplify, quantize (static QDQ / dynamic), float16."""
+"""ONNX-to-ONNX ops ("tf" env): simplify, opset upgrade, quantize (static QDQ / dynamic), float16."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 
-from registry import ensure_parent, file_info, op
-
-
-def _value_info(v):
-    t = v.type.tensor_type
-    import onnx
-
-    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
-    return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, "shape": dims}
-
-
-@op("onnx.info")
-def onnx_info(model):
-    import onnx
-
-    m = onnx.load(model, load_external_data=False)
-    inits = {i.name for i in m.graph.initializer}
-    ops = {}
-    for n in m.graph.node:
-        ops[n.op_type] = ops.get(n.op_type, 0) + 1
-    return {
-        "irVersion": m.ir_version,
-        "opsets": {o.domain or "ai.onnx": o.version for o in m.opset_import},
-        "inputs": [_value_info(v) for v in m.graph.input if v.name not in inits],
-        "outputs": [_value_info(v) for v in m.graph.output],
-        "ops": ops,
-    }
+from registry import OpError, ensure_parent, file_info, op
 
 
 @op("onnx.slim")
-def onnx_slim(model, output, **options):
+def onnx_slim(model, output, options=None):
     """onnxslim.slim(model, output, **options); options e.g. {"skip_fusion_patterns": [...]}."""
     import onnxslim
 
-    onnxslim.slim(model, ensure_parent(output), **options)
+    onnxslim.slim(model, ensure_parent(output), **(options or {}))
     return file_info(output)
 
 
@@ -52,7 +26,11 @@ class _NpyReader:
         self.arrays = {name: np.load(path) for name, path in calibration.items()}
         counts = {len(a) for a in self.arrays.values()}
         if len(counts) != 1:
-            raise ValueError(f"calibration arrays differ in sample count: {sorted(counts)}")
+            raise OpError(
+                "CALIBRATION_INVALID",
+                f"calibration arrays differ in sample count: {sorted(counts)}",
+                detail={"counts": {name: len(a) for name, a in self.arrays.items()}},
+            )
         self.count = min(counts.pop(), limit or 1 << 30)
         self.i = 0
 
@@ -93,6 +71,9 @@ def onnx_quantize_static(
 
     class Reader(_NpyReader, CalibrationDataReader):
         pass
+
+    if not calibration:
+        raise OpError("CALIBRATION_MISSING", "static quantization needs calibration data (an .npy per input)")
 
     output = ensure_parent(output)
     with tempfile.TemporaryDirectory(prefix="edgezoo-ortq-") as tmp:

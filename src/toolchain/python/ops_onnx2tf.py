@@ -6,7 +6,8 @@ Traps handled here:
   calibration data) it reads calibration_image_sample_data_20x128x128x3_float32.npy from the
   working directory and downloads it from GitHub when missing: the op writes that file first and
   runs onnx2tf with that folder as working directory.
-- Integer quantization without explicit calibration data would use that sample file: refused.
+- Integer quantization without explicit calibration data would use that sample file: refused
+  (CALIBRATION_MISSING).
 - It starts `onnxsim` by name: worker.py puts the venv's bin first on PATH.
 """
 
@@ -17,7 +18,7 @@ import os
 import shutil
 import tempfile
 
-from registry import op
+from registry import OpError, op, unsupported_ops
 
 SAMPLE_NAME = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
@@ -71,10 +72,12 @@ def onnx2tf_convert(
     Writes <name>_float32.tflite and <name>_float16.tflite (+ _dynamic_range_quant,
     + _integer_quant, _full_integer_quant, _integer_quant_with_int16_act,
     _full_integer_quant_with_int16_act) and a SavedModel into outputDir."""
+    if integerQuant and not calibration:
+        raise OpError(
+            "CALIBRATION_MISSING", "integerQuant needs calibration data: without it onnx2tf downloads sample images"
+        )
     import onnx2tf
 
-    if integerQuant and not calibration:
-        raise ValueError("integerQuant needs calibration data: without it onnx2tf downloads sample images")
     out_dir = os.path.abspath(outputDir)
     os.makedirs(out_dir, exist_ok=True)
     base = name or os.path.splitext(os.path.basename(model))[0]
@@ -120,6 +123,12 @@ def onnx2tf_convert(
         os.chdir(work)
         try:
             onnx2tf.convert(**kwargs)
+        except ModuleNotFoundError as error:
+            # onnx2tf imports onnx2tf.ops.<OpType> for each node: a missing module is an op it lacks.
+            if not (error.name or "").startswith("onnx2tf.ops."):
+                raise
+            op_type = error.name.rsplit(".", 1)[1]
+            raise unsupported_ops(model, [op_type], f"ModuleNotFoundError: {error}") from error
         finally:
             os.chdir(cwd)
     files = sorted(f for f in os.listdir(out_dir) if f.endswith(".tflite"))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 
-from registry import file_info, op
+from registry import file_info, op, unsupported_ops
+
+_NO_RULE = re.compile(r"No conversion rule found for operations: ([^\n]+)")
 
 
 def ensure_telemetry_off():
@@ -35,7 +38,15 @@ def openvino_convert(model, output, compressToFp16=False, inputShapes=None, rtIn
     kwargs = {}
     if inputShapes:
         kwargs["input"] = {k: ov.PartialShape(v) for k, v in inputShapes.items()}
-    m = ov.convert_model(model, **kwargs)
+    try:
+        m = ov.convert_model(model, **kwargs)
+    except Exception as error:
+        # OpConversionFailure: "... No conversion rule found for operations: com.example.Mystery, X"
+        found = _NO_RULE.search(str(error))
+        if not found:
+            raise
+        op_types = [t.strip() for t in found.group(1).split(",")]
+        raise unsupported_ops(model, op_types, f"{type(error).__name__}: {found.group(0).strip()}") from error
     for key, value in (rtInfo or {}).items():
         m.set_rt_info(str(value), ["edgezoo", key])
     xml = os.path.abspath(output if output.endswith(".xml") else output + ".xml")

@@ -36,13 +36,3 @@ def torch_onnx_export(
     with torch.no_grad():
         torch.onnx.export(model, args, ensure_parent(output), **kwargs)
     return file_info(output)
-
-
-@op("torch.export_program")
-def torch_export_program(source, inputs, output):
-    """Saves torch.export.export(model, inputs) as a .pt2 for later ops."""
-    import torch
-
-    ep = torch.export.export(load_model(source), example_inputs(inputs))
-    torch.export.save(ep, ensure_parent(output))
-    return file_info(output)

@@ -1,42 +1,334 @@
-"""Validation runners as worker ops (any env): validate.load / run / benchmark / release.
+"""Validation runners as worker ops (any env): validate.load / run / benchmark / release run a
+model in its own runtime: LiteRT (.tflite), OpenVINO (.xml) and PyTorch (model code). Which
+runtimes work depends on the env: LiteRT and OpenVINO in "tf", PyTorch in "torch". Tensors
+travel as .npy files, never as JSON.
 
-The runtime code lives in src/validate/python/runners.py (owned by the validator, testable on
-its own); this module only puts that folder on sys.path and registers its session functions
-under the names src/validate/runners/worker.ts calls (WORKER_OPS). Which runtimes work depends
-on the env: LiteRT and OpenVINO in "tf", PyTorch in "torch".
+The TypeScript side (src/validate/runners/worker.ts) owns everything around a run: it
+quantises inputs and dequantises outputs with the parameters reported here, transposes
+layouts and compares. So this module reports each tensor's dtype and quantisation, feeds
+arrays exactly as given (a dtype that does not match is an error, never a silent cast) and
+writes outputs as the runtime returns them.
+
+A loaded model lives in this process only, under a handle; a handle this process does not know
+is MODEL_HANDLE_UNKNOWN (the host then loads the model again: src/toolchain/session.ts).
+Heavy imports happen inside the functions.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
-from registry import op
+from registry import OpError, op
 
-_VALIDATE_PY = os.path.normpath(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "validate", "python")
-)
-if _VALIDATE_PY not in sys.path:
-    sys.path.insert(0, _VALIDATE_PY)
+_SESSIONS: dict = {}
+_NEXT_HANDLE = [1]
 
-import runners as _runners  # noqa: E402  (needs the path above; imports no heavy library)
+
+# ---------------------------------------------------------------- helpers
+
+
+def _rss_bytes() -> int:
+    """Current resident set size (Linux /proc; elsewhere the lifetime peak, the best there is)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _dtype_name(dtype) -> str:
+    import numpy as np
+
+    return np.dtype(dtype).name
+
+
+def _percentile(sorted_values, fraction):
+    """Nearest-rank percentile of an ascending list (as the TS benchmark computes it)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, int(-(-fraction * len(sorted_values) // 1)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def tflite_quantization(details: dict):
+    """The quantisation of a TFLite tensor detail as {scale: [], zeroPoint: [], axis}, or None for
+    float tensors. Per-axis parameters come from `quantization_parameters`; the legacy
+    `quantization` (scale, zero_point) pair is used when that is absent."""
+    params = details.get("quantization_parameters") or {}
+    scales = [float(s) for s in list(params.get("scales", []))]
+    zeros = [int(z) for z in list(params.get("zero_points", []))]
+    if not scales:
+        scale, zero = details.get("quantization", (0.0, 0)) or (0.0, 0)
+        if not scale:
+            return None
+        scales, zeros = [float(scale)], [int(zero)]
+    if all(s == 0.0 for s in scales):
+        return None
+    if len(zeros) <= 1 < len(scales):
+        # LiteRT reports one zero point for a per-axis tensor whose zero points are all 0: it
+        # applies to every channel (TypeScript wants one per scale).
+        zeros = (zeros or [0]) * len(scales)
+    result = {"scale": scales, "zeroPoint": zeros}
+    if len(scales) > 1:
+        result["axis"] = int(params.get("quantized_dimension", 0))
+    return result
+
+
+def _tensor_info(name, shape, dtype, quantization=None) -> dict:
+    info = {"name": name, "dims": [int(d) if int(d) >= 0 else "?" for d in shape], "dtype": _dtype_name(dtype)}
+    if quantization:
+        info["quantization"] = quantization
+    return info
+
+
+def _load_feed(path, expected_dtype, name):
+    import numpy as np
+
+    array = np.load(path, allow_pickle=False)
+    if expected_dtype is not None and array.dtype != np.dtype(expected_dtype):
+        raise OpError(
+            "INPUT_MISMATCH",
+            f"input {name!r}: the model takes {_dtype_name(expected_dtype)}, {path} holds {array.dtype.name}",
+            detail={"input": name, "expected": _dtype_name(expected_dtype), "received": array.dtype.name},
+        )
+    return np.ascontiguousarray(array)
+
+
+def _no_such_input(name, known) -> OpError:
+    return OpError(
+        "INPUT_MISMATCH",
+        f"the model has no input {name!r}; it has {', '.join(known)}",
+        detail={"input": name, "inputs": list(known)},
+    )
+
+
+# ---------------------------------------------------------------- runtimes
+
+
+class _TfliteSession:
+    def __init__(self, model, threads):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=model, num_threads=int(threads))
+        self.interpreter.allocate_tensors()
+
+    def describe(self):
+        it = self.interpreter
+
+        def info(d):
+            return _tensor_info(d["name"], d.get("shape_signature", d["shape"]), d["dtype"], tflite_quantization(d))
+
+        return [info(d) for d in it.get_input_details()], [info(d) for d in it.get_output_details()]
+
+    def set_inputs(self, inputs):
+        it = self.interpreter
+        details = {d["name"]: d for d in it.get_input_details()}
+        arrays = {}
+        for name, path in inputs.items():
+            if name not in details:
+                raise _no_such_input(name, details)
+            arrays[name] = _load_feed(path, details[name]["dtype"], name)
+        resized = False
+        for name, array in arrays.items():
+            if list(array.shape) != [int(x) for x in details[name]["shape"]]:
+                it.resize_tensor_input(details[name]["index"], list(array.shape))
+                resized = True
+        if resized:
+            it.allocate_tensors()
+        for name, array in arrays.items():
+            it.set_tensor(details[name]["index"], array)
+
+    def invoke(self):
+        self.interpreter.invoke()
+
+    def get_outputs(self):
+        it = self.interpreter
+        return {d["name"]: it.get_tensor(d["index"]) for d in it.get_output_details()}
+
+
+class _OpenvinoSession:
+    def __init__(self, model, threads):
+        import openvino as ov
+
+        core = ov.Core()
+        self.model = core.read_model(model)
+        # On CPUs with bf16 support (AVX512_BF16, AMX) OpenVINO runs in bf16 by default, which
+        # would judge an fp32 IR by bf16 arithmetic on some machines only: pin f32 execution.
+        self.compiled = core.compile_model(
+            self.model, "CPU", {"INFERENCE_NUM_THREADS": int(threads), "INFERENCE_PRECISION_HINT": "f32"}
+        )
+        self.request = self.compiled.create_infer_request()
+
+    @staticmethod
+    def _name(port, index, prefix):
+        try:
+            return port.get_any_name()
+        except RuntimeError:  # unnamed port
+            return f"{prefix}_{index}"
+
+    def describe(self):
+        def info(port, index, prefix):
+            shape = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
+            return _tensor_info(self._name(port, index, prefix), shape, port.get_element_type().to_dtype())
+
+        return (
+            [info(p, i, "input") for i, p in enumerate(self.compiled.inputs)],
+            [info(p, i, "output") for i, p in enumerate(self.compiled.outputs)],
+        )
+
+    def set_inputs(self, inputs):
+        import openvino as ov
+
+        ports = {self._name(p, i, "input"): p for i, p in enumerate(self.compiled.inputs)}
+        for name, path in inputs.items():
+            if name not in ports:
+                raise _no_such_input(name, ports)
+            array = _load_feed(path, ports[name].get_element_type().to_dtype(), name)
+            self.request.set_tensor(ports[name], ov.Tensor(array))
+
+    def invoke(self):
+        self.request.infer()
+
+    def get_outputs(self):
+        return {
+            self._name(p, i, "output"): self.request.get_tensor(p).data.copy()
+            for i, p in enumerate(self.compiled.outputs)
+        }
+
+
+class _TorchSession:
+    """model: {"file" | "module", "callable", "kwargs", "stateDict"} (see torch_source.py); inputs
+    are passed positionally in the order given."""
+
+    def __init__(self, model, threads, output_names=None):
+        import torch
+
+        torch.set_num_threads(int(threads))
+        from torch_source import load_model
+
+        self.torch = torch
+        self.module = load_model(model)
+        self.output_names = list(output_names or [])
+        self.args = ()
+        self.result = None
+
+    def describe(self):
+        return [], []  # PyTorch modules carry no signature; the recipe's inputs are the truth
+
+    def set_inputs(self, inputs):
+        self.args = tuple(self.torch.from_numpy(_load_feed(path, None, name)) for name, path in inputs.items())
+
+    def invoke(self):
+        with self.torch.inference_mode():
+            self.result = self.module(*self.args)
+
+    def get_outputs(self):
+        result = self.result
+        if isinstance(result, dict):
+            items = list(result.items())
+        else:
+            values = list(result) if isinstance(result, (tuple, list)) else [result]
+            names = self.output_names + [f"output_{i}" for i in range(len(self.output_names), len(values))]
+            items = list(zip(names, values, strict=False))
+        return {name: value.detach().cpu().numpy() for name, value in items}
+
+
+_RUNTIMES = {"litert": _TfliteSession, "openvino": _OpenvinoSession, "pytorch": _TorchSession}
+
+
+def _session(handle):
+    session = _SESSIONS.get(int(handle))
+    if session is None:
+        raise OpError(
+            "MODEL_HANDLE_UNKNOWN", f"no loaded model with handle {handle} in this worker", detail={"handle": handle}
+        )
+    return session
+
+
+# ---------------------------------------------------------------- operations
 
 
 @op("validate.load")
-def validate_load(runtime, model, threads=1, outputNames=None):
-    return _runners.load_model(runtime, model, threads, outputNames)
+def load_model(runtime, model, threads=1, outputNames=None):
+    """Loads a model and keeps it for later runs. Returns {handle, inputs, outputs, loadSeconds,
+    rssDeltaBytes}; inputs/outputs are [{name, dims, dtype, quantization?}]. `runtime` is one of
+    _RUNTIMES (the request schema allows no other)."""
+    if (runtime == "pytorch") != isinstance(model, dict):
+        expected = "a torch source object" if runtime == "pytorch" else "a file path"
+        raise OpError(
+            "BAD_REQUEST", f"bad request for validate.load: args.model: the {runtime} runtime takes {expected}"
+        )
+    before = _rss_bytes()
+    started = time.perf_counter()
+    session = _TorchSession(model, threads, outputNames) if runtime == "pytorch" else _RUNTIMES[runtime](model, threads)
+    load_seconds = time.perf_counter() - started
+    handle = _NEXT_HANDLE[0]
+    _NEXT_HANDLE[0] += 1
+    _SESSIONS[handle] = session
+    inputs, outputs = session.describe()
+    return {
+        "handle": handle,
+        "inputs": inputs,
+        "outputs": outputs,
+        "loadSeconds": load_seconds,
+        "rssDeltaBytes": max(0, _rss_bytes() - before),
+    }
 
 
 @op("validate.run")
-def validate_run(handle, inputs, outputDir):
-    return _runners.run_model(handle, inputs, outputDir)
+def run_model(handle, inputs, outputDir):
+    """inputs: {name: path.npy}. Writes each output to outputDir/<index>.npy (names can hold
+    characters a file name cannot). Returns {outputs: [{name, npy, dims, dtype}], seconds}."""
+    import numpy as np
+
+    session = _session(handle)
+    session.set_inputs(inputs)
+    started = time.perf_counter()
+    session.invoke()
+    seconds = time.perf_counter() - started
+    os.makedirs(outputDir, exist_ok=True)
+    written = []
+    for index, (name, array) in enumerate(session.get_outputs().items()):
+        path = os.path.join(outputDir, f"{index}.npy")
+        array = np.ascontiguousarray(array)
+        np.save(path, array, allow_pickle=False)
+        written.append({"name": name, "npy": path, "dims": list(array.shape), "dtype": array.dtype.name})
+    return {"outputs": written, "seconds": seconds}
 
 
 @op("validate.benchmark")
-def validate_benchmark(handle, inputs, warmup=3, iterations=20):
-    return _runners.benchmark_model(handle, inputs, warmup, iterations)
+def benchmark_model(handle, inputs, warmup=3, iterations=20):
+    """Times `iterations` invocations after `warmup` ones; only invoke() is inside the clock.
+    Returns {latenciesMs, medianMs, p90Ms, peakRssDeltaBytes} (RSS sampled around every run)."""
+    session = _session(handle)
+    session.set_inputs(inputs)
+    baseline = _rss_bytes()
+    peak = baseline
+    for _ in range(int(warmup)):
+        session.invoke()
+        peak = max(peak, _rss_bytes())
+    latencies = []
+    for _ in range(int(iterations)):
+        started = time.perf_counter()
+        session.invoke()
+        latencies.append((time.perf_counter() - started) * 1000.0)
+        peak = max(peak, _rss_bytes())
+    ordered = sorted(latencies)
+    return {
+        "latenciesMs": latencies,
+        "medianMs": _percentile(ordered, 0.5),
+        "p90Ms": _percentile(ordered, 0.9),
+        "peakRssDeltaBytes": max(0, peak - baseline),
+    }
 
 
 @op("validate.release")
-def validate_release(handle):
-    return _runners.release_model(handle)
+def release_model(handle):
+    """Forgets a loaded model. Releasing an unknown handle is not an error."""
+    _SESSIONS.pop(int(handle), None)
+    return {"released": int(handle)}

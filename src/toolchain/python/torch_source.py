@@ -9,11 +9,9 @@ import sys
 
 def load_model(source):
     """source: {"file": "model.py" | "module": "pkg.mod", "callable": "build", "kwargs": {...}, "stateDict": "w.pt"}
-    (the callable returns an nn.Module) or {"exportedProgram": "m.pt2"} (torch.export.save)."""
+    (TorchSourceSchema in src/toolchain/protocol/ops.ts); the callable returns an nn.Module."""
     import torch
 
-    if "exportedProgram" in source:
-        return torch.export.load(source["exportedProgram"]).module()
     if source.get("module"):
         # A factory from a package installed in the torch env, e.g. facenet_pytorch.models.mtcnn.
         module = importlib.import_module(source["module"])

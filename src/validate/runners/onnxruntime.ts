@@ -77,7 +77,7 @@ export class OnnxRuntimeRunner implements ModelRunner {
           `${this.modelPath}: output '${name}' has type ${value.type}, which validation does not handle`,
         );
       // Copy out of onnxruntime's buffers so the tensor outlives the session.
-      const data = (value.data as unknown as { slice(): Tensor['data'] }).slice();
+      const data = value.data.slice() as Tensor['data'];
       outputs[name] = { dtype, dims: [...value.dims], data } as Tensor;
       value.dispose();
     }

@@ -5,68 +5,37 @@ import { RunnerError } from '../errors.js';
 import { readNpy, writeNpy } from '../npy.js';
 import type { Dtype, Tensor } from '../tensor.js';
 import type { QuantizedDtype } from '../transforms.js';
+import {
+  MODEL_OPS,
+  type ModelOpName,
+  type OpReply,
+  type OpRequest,
+  type TorchSource,
+  type WireTensorInfo,
+} from '../../toolchain/protocol/index.js';
 import type { ModelRunner, RunnerOptions, RuntimeName, TensorInfo } from './runner.js';
 
 /**
- * What the worker-backed runners need from the toolchain's long-lived Python worker
- * (src/toolchain/worker.ts): send one operation with JSON arguments, get its JSON result, or a
- * rejected promise when the operation failed. The operations are the functions of
- * src/validate/python/runners.py, registered in the worker as:
- *   validate.load      load_model(runtime, model, threads, outputNames?) -> LoadResult
- *   validate.run       run_model(handle, inputs: {name: .npy}, outputDir) -> RunResult
- *   validate.benchmark benchmark_model(handle, inputs, warmup, iterations) -> BenchmarkReply
- *   validate.release   release_model(handle)
+ * What the worker-backed runners need from the toolchain's long-lived Python worker: the model
+ * ops of the worker protocol (src/toolchain/protocol/ops.ts: validate.load, validate.run,
+ * validate.benchmark, validate.release), typed by op name, a rejected promise when one failed.
+ * A WorkerSession (src/toolchain/session.ts) is one, and reloads a model its worker lost.
  */
 export interface RunnerWorker {
-  call(op: string, args: Record<string, unknown>): Promise<unknown>;
+  call<N extends ModelOpName>(op: N, args: OpRequest<N>): Promise<OpReply<N>>;
 }
 
-/** Names of the worker operations, in one place for the toolchain's registration. */
-export const WORKER_OPS = {
-  load: 'validate.load',
-  run: 'validate.run',
-  benchmark: 'validate.benchmark',
-  release: 'validate.release',
-} as const;
-
-interface WireTensorInfo {
-  name: string;
-  dims: Array<number | string>;
-  dtype: string;
-  quantization?: { scale: number[]; zeroPoint: number[]; axis?: number };
-}
-
-interface LoadResult {
-  handle: number;
-  inputs: WireTensorInfo[];
-  outputs: WireTensorInfo[];
-  loadSeconds: number;
-  rssDeltaBytes: number;
-}
-
-interface RunResult {
-  outputs: Array<{ name: string; npy: string }>;
-  seconds: number;
-}
+type LoadResult = OpReply<'validate.load'>;
 
 /** Timings measured by the Python side around the runtime's own invoke (IPC excluded). */
-export interface WorkerBenchmarkReply {
-  latenciesMs: number[];
-  medianMs: number;
-  p90Ms: number;
-  peakRssDeltaBytes: number;
-}
+export type WorkerBenchmarkReply = OpReply<'validate.benchmark'>;
 
 const KNOWN_DTYPES = new Set<Dtype>(['float32', 'float16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool']);
 
 /** Options of `WorkerModelRunner`. */
 export interface WorkerRunnerOptions extends RunnerOptions {
-  /**
-   * PyTorch only: the model as src/toolchain/python/torch_source.py takes it
-   * ({file, callable, kwargs, stateDict} or {exportedProgram}); `load(path)` then ignores `path`
-   * unless this is absent, when `path` is taken as an exported program (.pt2).
-   */
-  torchSource?: Record<string, unknown>;
+  /** PyTorch only, and required there: the model code and weights; `load(path)` then names it only in messages. */
+  torchSource?: TorchSource;
   /** PyTorch only: names for the module's outputs, in order (else output_0, output_1 ...). */
   outputNames?: string[];
   /** Where tensors are exchanged as .npy files; default a fresh folder in the OS temp dir. */
@@ -94,15 +63,17 @@ export class WorkerModelRunner implements ModelRunner {
   }
 
   async load(modelPath: string): Promise<void> {
+    let model: string | TorchSource = path.resolve(modelPath);
+    if (this.runtime === 'pytorch') {
+      if (!this.options.torchSource)
+        throw new RunnerError(`pytorch cannot load ${modelPath}: no torch source given (caller bug)`);
+      model = this.options.torchSource;
+    }
     this.folder = this.options.exchangeDir ?? (await mkdtemp(path.join(os.tmpdir(), `edgezoo-${this.runtime}-`)));
-    const model =
-      this.runtime === 'pytorch'
-        ? (this.options.torchSource ?? { exportedProgram: path.resolve(modelPath) })
-        : path.resolve(modelPath);
-    const args: Record<string, unknown> = { runtime: this.runtime, model, threads: this.options.threads ?? 1 };
+    const args: OpRequest<'validate.load'> = { runtime: this.runtime, model, threads: this.options.threads ?? 1 };
     if (this.options.outputNames) args.outputNames = this.options.outputNames;
     try {
-      this.loaded = (await this.worker.call(WORKER_OPS.load, args)) as LoadResult;
+      this.loaded = await this.worker.call(MODEL_OPS.load, args);
     } catch (error) {
       throw new RunnerError(`${this.runtime} cannot load ${modelPath}: ${messageOf(error)}`, { cause: error });
     }
@@ -139,9 +110,9 @@ export class WorkerModelRunner implements ModelRunner {
     const tag = `run${this.runCount++}`;
     const inputs = await this.writeFeeds(feeds, tag);
     const outputDir = path.join(this.folder!, `${tag}-out`);
-    let reply: RunResult;
+    let reply: OpReply<'validate.run'>;
     try {
-      reply = (await this.worker.call(WORKER_OPS.run, { handle, inputs, outputDir })) as RunResult;
+      reply = await this.worker.call(MODEL_OPS.run, { handle, inputs, outputDir });
     } catch (error) {
       throw new RunnerError(`${this.runtime} failed to run the model: ${messageOf(error)}`, { cause: error });
     }
@@ -162,12 +133,12 @@ export class WorkerModelRunner implements ModelRunner {
     const { handle } = this.requireLoaded();
     const inputs = await this.writeFeeds(feeds, `bench${this.runCount++}`);
     try {
-      return (await this.worker.call(WORKER_OPS.benchmark, {
+      return await this.worker.call(MODEL_OPS.benchmark, {
         handle,
         inputs,
         warmup: options.warmup,
         iterations: options.iterations,
-      })) as WorkerBenchmarkReply;
+      });
     } catch (error) {
       throw new RunnerError(`${this.runtime} failed to benchmark the model: ${messageOf(error)}`, { cause: error });
     } finally {
@@ -178,7 +149,7 @@ export class WorkerModelRunner implements ModelRunner {
   async dispose(): Promise<void> {
     const loaded = this.loaded;
     this.loaded = undefined;
-    if (loaded) await this.worker.call(WORKER_OPS.release, { handle: loaded.handle }).catch(() => undefined);
+    if (loaded) await this.worker.call(MODEL_OPS.release, { handle: loaded.handle }).catch(() => undefined);
     if (this.folder && !this.options.exchangeDir) await rm(this.folder, { recursive: true, force: true });
     else if (this.folder) {
       // A caller-owned folder: remove only what this runner wrote.

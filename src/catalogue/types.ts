@@ -1,0 +1,184 @@
+/**
+ * The catalogue's descriptors: one `FormatSpec` per artifact format, one `BackendSpec` per
+ * converter, one `EnvSpec` per Python environment. Everything that needs to know which formats,
+ * converters, runtimes and tools exist (planner, recipe schema, doctor, env versions, convert /
+ * validate / benchmark / package steps, `inspect`) reads a `Catalogue` built from them
+ * (./catalogue.ts); nothing else keeps a table of them.
+ */
+import type { ModelFormat } from '../formats/index.js';
+import type { EdgezooModelInfo } from '../formats/onnx/index.js';
+import type { JsonValue } from '../plan/types.js';
+import type { ConvertJob, ConvertOutput } from '../toolchain/backends/types.js';
+import type { EnvName } from '../toolchain/envs.js';
+import type { ModelRunner, RunnerWorker, RuntimeName } from '../validate/index.js';
+import type { Precision } from './precisions.js';
+
+/** Catalogue names (formats, backends, strategies): lower-case letters, digits and dashes. */
+export const CATALOGUE_NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+
+/**
+ * Named smoke checks doctor may run after importing a module (src/toolchain/python/probe.py
+ * holds their code; doctor sends only names, never code).
+ */
+export type SmokeCheck = 'tensorflow-add' | 'onnx-checker' | 'onnxruntime-cpu' | 'openvino-cpu' | 'torch-ones';
+
+/** One check doctor runs for a requirement. `label` names the check in the report. */
+export type Probe =
+  /** Import `import` in the env's Python (then run the named smoke check on it). */
+  | { import: string; smoke?: SmokeCheck; label?: string }
+  /** Run a command line: an executable of the env's bin, or `['-m', module, ...]`; exit 0 expected. */
+  | { cli: readonly string[]; label?: string };
+
+/** A pip distribution some catalogue entry needs in a Python env, and how doctor checks it. */
+export interface PythonRequirement {
+  env: EnvName;
+  /** The pip distribution (as in the lock file), e.g. `onnx2tf`. */
+  distribution: string;
+  /** Checks doctor runs; with none, only the installed version is compared with the lock. */
+  probes: readonly Probe[];
+}
+
+/** A Python environment: one lock file, one venv, the distributions every tool in it shares. */
+export interface EnvSpec {
+  name: EnvName;
+  /** What the env is for, one line. */
+  purpose: string;
+  /** Distributions of the env that are no one backend's own (numpy, protobuf, pillow...). */
+  requires: readonly PythonRequirement[];
+}
+
+/**
+ * Memory classes of converter steps: what the process loads. Steps of a class other than
+ * `light` are admitted against the build's memory budget (see MEMORY_MIB).
+ */
+export type MemoryClass = 'light' | 'openvino' | 'torch' | 'tensorflow';
+
+/** Estimated peak memory (MiB) per memory class: measured peaks of the zoo's steps, rounded up. */
+export const MEMORY_MIB: Readonly<Record<MemoryClass, number>> = {
+  light: 0,
+  openvino: 2048,
+  torch: 3072,
+  tensorflow: 4096,
+};
+
+/**
+ * One way of running a backend. A backend lists its strategies in the order they are worth
+ * trying; the first is the default. The options are passed to the backend as given (JSON, so
+ * they can join a cache key).
+ */
+export interface ConversionStrategy {
+  name: string;
+  options: Readonly<Record<string, JsonValue>>;
+}
+
+/**
+ * Which part of the road a backend serves:
+ * - import: a source that is not ONNX -> ONNX (torch.onnx.export, tf2onnx);
+ * - prepare: ONNX -> the prepared ONNX every target starts from (static shapes, simplified);
+ * - convert: prepared ONNX (or the source itself) -> an artifact of a target format.
+ */
+export type BackendStage = 'import' | 'prepare' | 'convert';
+
+/** One converter: what it reads and makes, what it needs, and the code that runs it. */
+export interface BackendSpec {
+  /** The `converter` of convert steps and of artifact.json: `onnx2tf`, `ovc`, `torch-onnx`... */
+  name: string;
+  /** A few words for the recipe reference: `any source, via ONNX`. */
+  summary: string;
+  stage: BackendStage;
+  /** The model kind it reads: `onnx` (the prepared model), or a source kind (`pytorch`, `tflite`). */
+  from: string;
+  /** The format it makes (`onnx` for import and prepare backends). */
+  to: string;
+  precisions: readonly Precision[];
+  /** The Python env that runs it; null when it runs in TypeScript. */
+  env: EnvName | null;
+  /** Pip distributions whose versions identify what it made (artifact.json and metadata `toolVersions`). */
+  tools: readonly string[];
+  /**
+   * Tools whose versions key the cache of the steps that run it. A Python tool's version
+   * includes its env's lock digest, so one tool per env stands for every pin of that env.
+   */
+  cacheKeyTools: readonly string[];
+  /** What it needs installed, and how doctor checks that it runs. */
+  requires: readonly PythonRequirement[];
+  memory: MemoryClass;
+  /** Ways to run it, the default first. */
+  strategies: readonly [ConversionStrategy, ...ConversionStrategy[]];
+  convert(job: ConvertJob): Promise<ConvertOutput>;
+}
+
+/** What inspecting an artifact found (artifact.json `inspect`). */
+export interface ArtifactInspection {
+  transposeCount: number;
+  flexOps: string[];
+  customOps: string[];
+  quantizationKind: string;
+  opCount: number;
+}
+
+/** What a format gets to seal a converted artifact (see `FormatSpec.finishArtifact`). */
+export interface FinishArtifactContext {
+  /** Absolute path of the primary file (writable: metadata goes into it). */
+  primaryPath: string;
+  precision: Precision;
+  /** The backend that made it. */
+  converter: string;
+  /** What the backend recorded (layouts, renames, quantisation of inputs and outputs). */
+  output: ConvertOutput;
+  /** Layout of every tensor of the model the artifact was made from, by name. */
+  sourceLayouts: Readonly<Record<string, string>>;
+  /** The edgezoo metadata for the given layouts (artifact tensor name -> layout). */
+  provenance(layouts: Record<string, string>): EdgezooModelInfo;
+  log(line: string): void;
+  signal: AbortSignal;
+}
+
+/** A sealed artifact: its tensors' layouts (as written into its metadata) and what is inside. */
+export interface FinishedArtifact {
+  layouts: Record<string, string>;
+  inspection: ArtifactInspection;
+}
+
+/** What a runtime needs from the step that runs it. */
+export interface RuntimeContext {
+  /** A worker of `env` tied to the step (signal, log), for runtimes that run in Python. */
+  worker(env: EnvName): RunnerWorker;
+}
+
+/** The runtime a user runs artifacts of a format in; validation and benchmarks use it. */
+export interface RuntimeSpec {
+  /** `ModelRunner.runtime` of its runners, as validation.json and benchmark.json record it. */
+  name: RuntimeName;
+  /** The tool whose version keys validate and benchmark steps (a pip distribution or an npm package). */
+  tool: string;
+  /** The env that holds `tool`; null for an npm package of edgezoo itself. */
+  env: EnvName | null;
+  requires: readonly PythonRequirement[];
+  /** An unloaded runner with `threads` intra-op threads. */
+  open(ctx: RuntimeContext, threads: number): ModelRunner;
+}
+
+/**
+ * One artifact format: how to recognise and summarise its files (`ModelFormat`, for
+ * `edgezoo inspect`), which files make an artifact, how edgezoo metadata goes into it, and the
+ * runtime that validates it.
+ */
+export interface FormatSpec<Summary = unknown> extends ModelFormat<Summary> {
+  /** How people write it: `TFLite`, `OpenVINO IR`. */
+  title: string;
+  /** What a recipe builds when it gives no `targets` (every precision that needs no calibration, or fewer). */
+  defaultPrecisions: readonly Precision[];
+  /**
+   * Set when a recipe may choose among several backends making this format
+   * (`converters: { <format>: <backend> }`): the backend used when it does not.
+   */
+  defaultConverter?: string;
+  /** Files beside the primary one (OpenVINO's `.bin`), by extension; the zoo names them alike. */
+  companionExtensions: readonly string[];
+  /** Where the edgezoo metadata lives in its files (artifact.json `metadataLocation`). */
+  metadataLocation: string;
+  /** Writes the edgezoo metadata into a converted artifact (when the backend did not) and inspects it. */
+  finishArtifact(ctx: FinishArtifactContext): Promise<FinishedArtifact>;
+  runtime: RuntimeSpec;
+}

@@ -1,0 +1,144 @@
+/**
+ * What the planner gives each kind of step: the params of `PlannedStepOf<K>`. Runners read
+ * them as typed here and nothing else of the recipe (the params are what the fingerprint
+ * covers). Everything is JSON: params are hashed as canonical JSON.
+ */
+import type { Precision } from '../catalogue/precisions.js';
+import type {
+  FileSource,
+  InputSpec,
+  ModelSource,
+  OutputSpec,
+  Preprocess,
+  Recipe,
+  SampleSet,
+  TargetFormat,
+  Tolerance,
+} from '../recipe/types.js';
+
+/** The source as steps see it: what identifies it, never where it lies on disk. */
+export type SourceParams =
+  | {
+      kind: 'pytorch';
+      factory: { module: string; function: string; isFile: boolean };
+      kwargs: Record<string, unknown>;
+      weightsSha256: string | null;
+    }
+  | { kind: 'onnx' | 'tflite'; sha256: string };
+
+/** What converters write into every artifact's metadata besides the source identity. */
+export interface ProvenanceParams {
+  version: string;
+  license: string;
+}
+
+/**
+ * fetch: the source file (or PyTorch weights) to bring, verified by sha256. No model name: the
+ * output is the file named by its sha256, so recipes sharing a source share one cache entry.
+ */
+export interface FetchParams {
+  file: FileSource;
+  role: 'weights' | 'source';
+  sourceKind: ModelSource['kind'];
+}
+
+/** prepare: the source as one static-shaped, simplified fp32 ONNX model. */
+export interface PrepareParams {
+  model: string;
+  source: SourceParams;
+  inputs: InputSpec[];
+  outputs: OutputSpec[];
+  opset: number;
+  replacements: NonNullable<Recipe['replacements']> | null;
+  /** Written into the artifact's metadata, so part of what the step makes. */
+  provenance: ProvenanceParams;
+}
+
+/** convert: one artifact (format x precision) through the backend `converter` of the catalogue. */
+export interface ConvertParams {
+  model: string;
+  format: TargetFormat;
+  precision: Precision;
+  /** The backend's name (src/catalogue). */
+  converter: string;
+  /** What the backend reads: `onnx` (the prepared model) or the source's own kind. */
+  from: string;
+  inputs: InputSpec[];
+  outputs: OutputSpec[];
+  opset: number;
+  provenance: ProvenanceParams;
+  /** Calibrated precisions only. */
+  calibration?: SampleSet;
+  /** Calibrated precisions only. */
+  preprocess?: Preprocess;
+  /** Backends that read the source itself (not the prepared ONNX) only. */
+  source?: SourceParams;
+}
+
+/**
+ * reference: the source model run by its own runtime (onnxruntime, LiteRT, PyTorch) on the
+ * validation samples, once per model; every validate step of the model compares against it.
+ */
+export interface ReferenceParams {
+  model: string;
+  source: SourceParams;
+  inputs: InputSpec[];
+  outputs: OutputSpec[];
+  preprocess: Preprocess;
+  /** Which samples (or, with none, the seed of the random inputs); not `topk`, which only judging uses. */
+  samples: Pick<Recipe['validation'], 'samples' | 'count' | 'seed'>;
+}
+
+/** The two tolerance overrides that apply to one artifact. */
+export interface ToleranceParams {
+  byPrecision: Tolerance | null;
+  byTarget: Tolerance | null;
+}
+
+/** validate: one artifact against the reference step's outputs, on the same samples. */
+export interface ValidateParams {
+  model: string;
+  format: TargetFormat;
+  precision: Precision;
+  inputs: InputSpec[];
+  outputs: OutputSpec[];
+  preprocess: Preprocess;
+  validation: Recipe['validation'];
+  tolerance: ToleranceParams;
+}
+
+/** benchmark: one artifact's latency and memory in its runtime. */
+export interface BenchmarkParams {
+  model: string;
+  format: TargetFormat;
+  precision: Precision;
+  inputs: InputSpec[];
+}
+
+/** One artifact the package step lists, with the ids of the steps that made and judged it. */
+export interface PackagedTarget {
+  format: TargetFormat;
+  precision: Precision;
+  convert: string;
+  validate: string;
+  benchmark: string;
+}
+
+/** package: one model version of the zoo. */
+export interface PackageParams {
+  model: string;
+  recipe: Recipe;
+  artifacts: PackagedTarget[];
+  skipped: Array<{ target: string; reason: string }>;
+}
+
+/** The params of each step kind. */
+export interface StepParamsByKind {
+  fetch: FetchParams;
+  prepare: PrepareParams;
+  convert: ConvertParams;
+  reference: ReferenceParams;
+  validate: ValidateParams;
+  benchmark: BenchmarkParams;
+  package: PackageParams;
+}

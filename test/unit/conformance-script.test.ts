@@ -1,0 +1,97 @@
+/**
+ * The conformance benchmark's pure parts: recipe names within the schema's limit, which cases a
+ * recipe cannot express, and the failure taxonomy on reasons the real build gave.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  caseRecipe,
+  categorize,
+  inexpressibleReason,
+  isOtherInput,
+  isPermutedShape,
+  recipeName,
+} from '../../scripts/conformance.js';
+import { parseRecipeText } from '../../src/recipe/index.js';
+
+test('recipe names: test_ prefix dropped, dashes, and long names cut to 64 with a hash', () => {
+  assert.equal(recipeName('test_layer_normalization_2d_axis0'), 'layer-normalization-2d-axis0');
+  const long = 'test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_false';
+  const other = 'test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_true';
+  assert.ok(recipeName(long).length <= 64);
+  assert.match(recipeName(long), /^[a-z0-9]+(-[a-z0-9]+)*$/);
+  assert.notEqual(recipeName(long), recipeName(other));
+});
+
+test('cases a recipe cannot express: scalar, integer or bool inputs; float inputs are fine', () => {
+  const f = (shape: number[], dtype = 'float32') => ({ name: 'x', dtype, shape });
+  assert.equal(inexpressibleReason([f([1, 3, 4, 4])]), undefined);
+  assert.equal(inexpressibleReason([f([3, 4]), f([])]), 'scalar input (shape: [])');
+  assert.match(inexpressibleReason([f([3, 4]), f([2], 'int64')]) ?? '', /^int64 input/);
+  assert.match(inexpressibleReason([f([3, 4]), f([1], 'bool')]) ?? '', /^bool input/);
+});
+
+test('failure taxonomy on reasons the real build gave', () => {
+  assert.equal(categorize('needs Flex ops: FlexSinh'), 'tflite: needs Flex ops');
+  assert.equal(
+    categorize(
+      "conversion failed: asin: step asin/convert/tflite/fp32: onnx2tf failed (ConverterError: Could not translate MLIR to FlatBuffer. error: 'tf.Asin' op is neither a custom op nor a flex op)",
+    ),
+    'tflite: op has no builtin or Flex kernel',
+  );
+  const otherInput =
+    "the artifact cannot take the validation samples: input 'K': the sample's shape [2, 6, 24] (layout DDD) does not fit the artifact's input 'serving_default_Q:0' [2, 4, 24]";
+  assert.ok(isOtherInput(otherInput));
+  assert.equal(categorize(otherInput), 'validation: inputs paired by position (artifact reorders them)');
+  const sameInput =
+    "the artifact cannot take the validation samples: input 'x': the sample's shape [1, 3, 4, 4] (layout NCHW) does not fit the artifact's input 'serving_default_x:0' [1, 4, 3, 4]";
+  assert.equal(isOtherInput(sameInput), false);
+  assert.equal(categorize(sameInput), 'validation: input layout not applied (artifact input serving_default_<name>:0)');
+  assert.equal(
+    categorize('the artifact cannot take the validation samples: cannot transpose layout NCHW into D: different ranks'),
+    'validation: inputs paired by position (artifact reorders them)',
+  );
+  const permuted =
+    "output 'present_key': shape [2, 18, 8, 3] differs from the reference's [2, 3, 18, 8]; output 'present_value': shape [2, 18, 10, 3] differs from the reference's [2, 3, 18, 10]";
+  assert.ok(isPermutedShape(permuted));
+  assert.equal(categorize(permuted), 'validation: output permuted (same dims, other order)');
+  assert.equal(
+    categorize("output 'y': shape [1, 2, 3] differs from the reference's [1, 2, 4]"),
+    'validation: output shape differs',
+  );
+  assert.equal(
+    categorize(
+      "output 'output_1': max abs error 4 exceeds the allowed 0.0021 (atol 0.0001 + rtol 0.001 × max|reference| 2)",
+    ),
+    'validation: wrong numbers',
+  );
+  assert.equal(categorize('prepare: onnx prepare failed (Scan)'), 'prepare failed');
+  assert.equal(categorize('something new'), 'other');
+});
+
+test('a case recipe passes the recipe schema and rules', () => {
+  const name = recipeName('test_add_bcast');
+  const text = caseRecipe(
+    {
+      case: 'test_add_bcast',
+      op: 'Add',
+      status: 'ok',
+      inputs: [
+        { name: 'x', dtype: 'float32', shape: [3, 4, 5] },
+        { name: 'y', dtype: 'float32', shape: [5] },
+      ],
+    },
+    name,
+    'a'.repeat(64),
+    ['tflite/fp32', 'openvino/fp32', 'onnx/fp16'],
+  );
+  const parsed = parseRecipeText(text, `recipes/${name}.yaml`);
+  assert.deepEqual(parsed.problems, []);
+  assert.equal(parsed.recipe?.name, 'add-bcast');
+  assert.deepEqual(parsed.recipe?.targets, { tflite: ['fp32'], openvino: ['fp32'], onnx: ['fp16'] });
+  assert.deepEqual(
+    parsed.recipe?.inputs.map((i) => i.shape),
+    [[3, 4, 5], [5]],
+  );
+  assert.equal(parsed.recipe?.validation.samples, 'models/test_add_bcast/val/*.npy');
+});
