@@ -9,16 +9,17 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { STAMP_FILE, sourceStamp } from '../src/cli/build-stamp.mjs';
+import { benchOptions, goal, machineLine, median, numberOption, requirement, summariseGoals } from './lib/bench.js';
 
 const GOAL_MS = 200;
 const root = path.resolve(import.meta.dirname, '..');
 const cli = path.join(root, 'src', 'cli', 'edgezoo.mjs');
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '15' } } });
-const runs = Number(values.runs);
+const values = benchOptions('usage: npx tsx scripts/bench-startup.ts [--runs N]  (default 15)', {
+  runs: { type: 'string', default: '15' },
+});
+const runs = numberOption('runs', values.runs);
 
-let failed = false;
 let stamp: string | undefined;
 try {
   stamp = (JSON.parse(readFileSync(path.join(root, 'dist', STAMP_FILE), 'utf8')) as { sources: string }).sources;
@@ -41,21 +42,20 @@ function time(args: string[]): number[] {
   return times.sort((a, b) => a - b);
 }
 
+console.log(machineLine());
 for (const args of [['--version'], ['pull', '--help'], ['check', '--help']]) {
   const times = time(args);
-  const median = times[Math.floor(times.length / 2)]!;
-  const goal = args[0] === '--version';
-  const ok = !goal || median < GOAL_MS;
-  failed ||= !ok;
+  const name = `node edgezoo ${args.join(' ')}`;
   console.log(
-    `node edgezoo ${args.join(' ')}: median ${median.toFixed(0)} ms, min ${times[0]!.toFixed(0)} ms, max ${times.at(-1)!.toFixed(0)} ms over ${runs} runs${goal ? ` (goal < ${GOAL_MS} ms) ${ok ? 'ok' : 'MISSED'}` : ''}`,
+    `${name}: median ${median(times).toFixed(0)} ms, min ${times[0]!.toFixed(0)} ms, max ${times.at(-1)!.toFixed(0)} ms over ${runs} runs`,
   );
+  if (args[0] === '--version') goal(`${name} median`, median(times), '<', GOAL_MS, 'ms');
 }
 
 const npx = spawnSync('npx', ['edgezoo', '--version'], { cwd: root, encoding: 'utf8' });
-const quiet = npx.status === 0 && npx.stderr === '';
-failed ||= !quiet;
-console.log(
-  `npx edgezoo --version: exit ${npx.status}, stderr ${quiet ? 'empty ok' : `"${npx.stderr.trim()}" MISSED`}`,
+requirement(
+  'npx edgezoo --version is quiet',
+  npx.status === 0 && npx.stderr === '',
+  `exit ${npx.status}, stderr ${npx.stderr === '' ? 'empty' : `"${npx.stderr.trim()}"`}`,
 );
-process.exit(failed ? 1 : 0);
+summariseGoals();

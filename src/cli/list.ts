@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../util/format.js';
 import type { ZooIndex } from '../zoo/index.js';
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import type { CliContext } from './context.js';
 import { addIndexOptions, openIndex, type IndexFlags } from './index-source.js';
 
@@ -45,8 +47,8 @@ export function register(program: Command, ctx: CliContext): void {
     .command('list')
     .description('List the models, versions and artifacts of a zoo index')
     .option('--task <task>', 'only models of this task (e.g. image-classification)')
-    .option('--format <format>', 'only artifacts of this format (onnx, tflite, openvino)')
-    .option('--precision <precision>', 'only artifacts of this precision (fp32, fp16, dynamic-int8, int8, int16-act)');
+    .option('--format <format>', `only artifacts of this format (${BUILTIN_CATALOGUE.formatNames().join(', ')})`)
+    .option('--precision <precision>', `only artifacts of this precision (${PRECISION_NAMES.join(', ')})`);
   addIndexOptions(command)
     .option('--json', 'print JSON for machines')
     .action(async (flags: ListFlags) => {

@@ -10,6 +10,8 @@ import {
   type PullProgress,
 } from '../publish/pull.js';
 import { formatBytes } from '../util/format.js';
+import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
+import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import type { CliContext } from './context.js';
 import { addIndexOptions, openIndex, type IndexFlags } from './index-source.js';
 
@@ -33,8 +35,8 @@ export function register(program: Command, ctx: CliContext): void {
       '<model>',
       'NAME or NAME@RANGE (a semver range like 1, ^1.2 or an exact 1.0.0; yanked versions only when exact)',
     )
-    .option('--format <format>', 'onnx, tflite or openvino (default: all)')
-    .option('--precision <precision>', 'fp32, fp16, dynamic-int8, int8 or int16-act (default: all)')
+    .option('--format <format>', `${BUILTIN_CATALOGUE.formatNames().join(', ')} (default: all)`)
+    .option('--precision <precision>', `${PRECISION_NAMES.join(', ')} (default: all)`)
     .option('--out <dir>', 'where to put the files (default: the current folder)');
   addIndexOptions(command)
     .option('--concurrency <n>', 'files downloaded at once', '4')

@@ -9,8 +9,7 @@
  * and credentials for the index come from the environment, go only to the index's own origin
  * and never into a message.
  */
-import { createHash, type KeyObject } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
 import { chmod, constants, copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +32,7 @@ import {
   type ZooIndex,
 } from '../zoo/index.js';
 import { formatBytes } from '../util/format.js';
+import { sha256File } from '../util/hash.js';
 import { editDistance } from '../util/text.js';
 
 /** index.json above this is refused before it is read (a 10 000-model zoo is about 30 MiB). */
@@ -594,7 +594,7 @@ async function pullFile(loaded: LoadedIndex, file: WantedFile, options: PullOpti
 async function sizeIfSha256(file: string, sha256: string): Promise<number | undefined> {
   try {
     const size = (await stat(file)).size;
-    return (await hashFile(file)) === sha256 ? size : undefined;
+    return (await sha256File(file)) === sha256 ? size : undefined;
   } catch {
     return undefined;
   }
@@ -618,17 +618,11 @@ async function copyVerified(source: string, destination: string, sha256: string)
     }
     throw error;
   }
-  const actual = await hashFile(partial);
+  const actual = await sha256File(partial);
   if (actual !== sha256) {
     await rm(partial, { force: true });
     throw new Sha256MismatchError(source, sha256, actual);
   }
   await chmod(partial, 0o644);
   await rename(partial, destination);
-}
-
-async function hashFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

@@ -8,6 +8,7 @@
  */
 import MarkdownIt from 'markdown-it';
 import semver from 'semver';
+import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import type { IndexModel, IndexVersion, ZooIndex } from '../zoo/index.js';
 
 export interface SiteOptions {
@@ -77,7 +78,7 @@ export function renderSiteHtml(index: ZooIndex, options: SiteOptions = { signed:
   const formats = [
     ...new Set(index.models.flatMap((m) => m.versions.flatMap((v) => v.artifacts.map((a) => a.format)))),
   ].sort();
-  const precisions = ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'].filter((p) =>
+  const precisions = PRECISION_NAMES.filter((p) =>
     index.models.some((m) => m.versions.some((v) => v.artifacts.some((a) => a.precision === p))),
   );
   const rows = index.models.map((model) => {

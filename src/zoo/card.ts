@@ -6,6 +6,7 @@
  * and the details: files, figures, what was skipped or failed, provenance and license.
  */
 import { dump } from 'js-yaml';
+import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import { pulledDocumentName } from './document-names.js';
 import { formatBytes } from '../util/format.js';
 import { artifactIo, inputKind } from './io-contract.js';
@@ -83,7 +84,7 @@ export function huggingFacePipelineTag(task: string, audio: boolean): string | u
   return undefined;
 }
 
-const PRECISION_ORDER = ['fp32', 'fp16', 'dynamic-int8', 'int8', 'int16-act'];
+/** The formats the card has code for, in the order it shows them; a format missing here gets no code section. */
 const RUNTIME_OF: Record<string, { python: PythonRuntime; title: string }> = {
   onnx: { python: 'onnxruntime', title: 'onnxruntime' },
   tflite: { python: 'litert', title: 'LiteRT (ai-edge-litert)' },
@@ -154,7 +155,7 @@ function frontMatter(manifest: Manifest, formats: string[], audio: boolean): str
 
 /** The artifact a format's code uses: its fp32 one when there is one, else the first precision. */
 function preferred(artifacts: readonly ManifestArtifact[]): ManifestArtifact | undefined {
-  return [...artifacts].sort((a, b) => PRECISION_ORDER.indexOf(a.precision) - PRECISION_ORDER.indexOf(b.precision))[0];
+  return [...artifacts].sort((a, b) => PRECISION_NAMES.indexOf(a.precision) - PRECISION_NAMES.indexOf(b.precision))[0];
 }
 
 function summaryTable(manifest: Manifest): string[] {
@@ -274,7 +275,7 @@ function codeSection(manifest: Manifest): string[] {
   if (manifest.artifacts.length === 0) return [];
   const lines = ['## Run it', ''];
   const manifestFile = pulledDocumentName(manifest.name, manifest.version, 'manifest');
-  for (const format of ['onnx', 'tflite', 'openvino']) {
+  for (const format of Object.keys(RUNTIME_OF)) {
     const ofFormat = manifest.artifacts.filter((a) => a.format === format);
     const artifact = preferred(ofFormat);
     if (!artifact) continue;
