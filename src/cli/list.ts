@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../util/format.js';
 import type { ZooIndex } from '../zoo/index.js';
-import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
 import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import type { CliContext } from './context.js';
 import { addIndexOptions, openIndex, type IndexFlags } from './index-source.js';
@@ -47,7 +46,8 @@ export function register(program: Command, ctx: CliContext): void {
     .command('list')
     .description('List the models, versions and artifacts of a zoo index')
     .option('--task <task>', 'only models of this task (e.g. image-classification)')
-    .option('--format <format>', `only artifacts of this format (${BUILTIN_CATALOGUE.formatNames().join(', ')})`)
+    // As in pull: the index's format names, without loading the catalogue.
+    .option('--format <format>', 'only artifacts of this format, e.g. onnx, tflite or openvino')
     .option('--precision <precision>', `only artifacts of this precision (${PRECISION_NAMES.join(', ')})`);
   addIndexOptions(command)
     .option('--json', 'print JSON for machines')

@@ -10,7 +10,6 @@ import {
   type PullProgress,
 } from '../publish/pull.js';
 import { formatBytes } from '../util/format.js';
-import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
 import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import type { CliContext } from './context.js';
 import { addIndexOptions, openIndex, type IndexFlags } from './index-source.js';
@@ -35,7 +34,9 @@ export function register(program: Command, ctx: CliContext): void {
       '<model>',
       'NAME or NAME@RANGE (a semver range like 1, ^1.2 or an exact 1.0.0; yanked versions only when exact)',
     )
-    .option('--format <format>', `${BUILTIN_CATALOGUE.formatNames().join(', ')} (default: all)`)
+    // Format names as the index lists them (a zoo may be built with more formats than this
+    // edgezoo knows), and no catalogue import: loading its backends costs pull ~0.1 s of start-up.
+    .option('--format <format>', 'a format of the index, e.g. onnx, tflite or openvino (default: all)')
     .option('--precision <precision>', `${PRECISION_NAMES.join(', ')} (default: all)`)
     .option('--out <dir>', 'where to put the files (default: the current folder)');
   addIndexOptions(command)
