@@ -62,4 +62,5 @@ export const tfliteFormat = {
   inspect: (path: string): Promise<TfliteSummary> => inspectTflite(path),
   formatSummary: (summary: TfliteSummary): string[] => formatTfliteSummary(summary),
 };
+export { flattenBiasShapes, BIAS_INPUT, type BiasReshape } from './bias-shape.js';
 export * as tfliteFixtures from './fixtures.js';
