@@ -178,6 +178,12 @@ export interface FormatSpec<Summary = unknown> extends ModelFormat<Summary> {
   companionExtensions: readonly string[];
   /** Where the edgezoo metadata lives in its files (artifact.json `metadataLocation`). */
   metadataLocation: string;
+  /**
+   * The inspected quantisation kinds (`ArtifactInspection.quantizationKind`) an artifact of each
+   * precision may have. A precision listed here whose artifact inspects as another kind is
+   * mislabelled (a "dynamic-int8" that is float32): the convert step fails with that reason.
+   */
+  quantizationKinds?: Partial<Record<Precision, readonly string[]>>;
   /** Writes the edgezoo metadata into a converted artifact (when the backend did not) and inspects it. */
   finishArtifact(ctx: FinishArtifactContext): Promise<FinishedArtifact>;
   runtime: RuntimeSpec;

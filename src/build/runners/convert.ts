@@ -23,7 +23,9 @@ import {
 } from '../../toolchain/backends/index.js';
 import { defaultLayout } from '../../toolchain/backends/layouts.js';
 import { backendToolVersions, provenanceProps, type ArtifactProvenance } from '../../toolchain/backends/provenance.js';
-import { loadSamples, stackSampleInput, writeNpy } from '../../validate/index.js';
+import { labelProblem } from '../../quant/labels.js';
+import { stackCalibrationInput } from '../../quant/calibration.js';
+import { loadSamples, writeNpy } from '../../validate/index.js';
 import { ARTIFACT_FILE, PREPARE_FILE, readStepFile, writeStepFile, type ArtifactRecord } from '../step-files.js';
 import type { StepContext, StepResult } from '../types.js';
 import { PREPARED_MODEL_FILE, sourceSha256, torchSourceOf } from './prepare.js';
@@ -105,6 +107,13 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
       signal: ctx.signal,
     });
 
+    // The label must be what the bytes are (src/quant/labels.ts): deterministic, so a cached failure.
+    const mislabelled = labelProblem(format, params.precision, inspection.quantizationKind);
+    if (mislabelled) {
+      ctx.log(`[edgezoo] ${mislabelled}`);
+      return { status: 'failed', reason: mislabelled, figures: { quantizationKind: inspection.quantizationKind } };
+    }
+
     const bytes = await totalBytes(ctx.outDir, output.files);
     const fp32Bytes = params.precision === 'fp32' ? bytes : output.fp32Bytes;
     const artifact: ArtifactRecord = {
@@ -162,14 +171,17 @@ async function stageCalibration(params: ConvertParams, ctx: StepContext, workDir
   const samples = await loadSamples(recipe, ctx.projectRoot, 'calibration');
   const dir = path.join(workDir, 'calibration');
   await mkdir(dir);
-  const arrays: CalibrationArrays = { byInput: {}, nhwcByInput: {}, count: samples.samples.length };
+  const arrays: CalibrationArrays = { byInput: {}, batchAxis: {}, nhwcByInput: {}, count: samples.samples.length };
   for (const [index, input] of params.inputs.entries()) {
     const file = path.join(dir, `${index}.npy`);
-    await writeNpy(file, stackSampleInput(samples, input));
+    // Each input on its own batch axis (src/quant/calibration.ts): a DND state is not sliced on axis 0.
+    const { tensor, batchAxis } = stackCalibrationInput(samples, input);
+    await writeNpy(file, tensor);
     arrays.byInput[input.name] = file;
+    arrays.batchAxis[input.name] = batchAxis;
     if (input.layout === 'NCHW') {
       const nhwc = path.join(dir, `${index}.nhwc.npy`);
-      await writeNpy(nhwc, stackSampleInput(samples, input, 'NHWC'));
+      await writeNpy(nhwc, stackCalibrationInput(samples, input, 'NHWC').tensor);
       arrays.nhwcByInput[input.name] = nhwc;
     }
   }

@@ -18,6 +18,12 @@ export const onnxFormat: FormatSpec<OnnxSummary> = {
   defaultPrecisions: ['fp32', 'fp16'],
   companionExtensions: [],
   metadataLocation: 'onnx-metadata_props',
+  quantizationKinds: {
+    fp32: ['float32'],
+    fp16: ['float16'],
+    'dynamic-int8': ['dynamic-int8'],
+    int8: ['qdq-int8', 'qoperator'],
+  },
   async finishArtifact(ctx) {
     const model = loadModel(ctx.primaryPath);
     const summary = inspectModel(model);

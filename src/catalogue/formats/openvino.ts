@@ -24,6 +24,11 @@ export const openvinoFormat: FormatSpec<OpenvinoSummary> = {
   defaultPrecisions: ['fp32', 'fp16'],
   companionExtensions: ['.bin'],
   metadataLocation: 'openvino-rt_info',
+  quantizationKinds: {
+    fp32: ['float32'],
+    fp16: ['float16-weights'],
+    int8: ['fake-quantize'],
+  },
   async finishArtifact(ctx) {
     const summary = await inspectOpenvinoIr(ctx.primaryPath);
     if (!summary.edgezoo['edgezoo.name'])

@@ -19,6 +19,14 @@ export const tfliteFormat: FormatSpec<TfliteSummary> = {
   defaultConverter: 'onnx2tf',
   companionExtensions: [],
   metadataLocation: 'tflite-metadata-edgezoo',
+  quantizationKinds: {
+    fp32: ['float32'],
+    fp16: ['float16-weights'],
+    'dynamic-int8': ['dynamic-range-int8'],
+    // `mixed`: int8 activations with layers the quantization search kept in float.
+    int8: ['full-integer-int8', 'mixed'],
+    'int16-act': ['int16-activations'],
+  },
   async finishArtifact(ctx) {
     const before = await inspectTflite(ctx.primaryPath);
     // TFLite converters rename and move tensors: the backend recorded each one's layout.

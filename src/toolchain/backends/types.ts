@@ -9,11 +9,16 @@ import type { InputSpec, OutputSpec, ParameterReplacement, Precision } from '../
 import type { ArtifactSignature } from '../../validate/index.js';
 import type { TorchSource } from '../protocol/index.js';
 
-/** Calibration data staged for a backend: per recipe input, samples stacked on axis 0. */
+/**
+ * Calibration data staged for a backend: per recipe input, samples stacked on the input's batch
+ * axis (`batchAxis`: the `N` of its layout; a state [2,1,128] of layout DND is stacked on axis 1).
+ */
 export interface CalibrationArrays {
   /** Recipe input name -> .npy in the recipe's layout (e.g. NCHW), float32, preprocessed. */
   byInput: Record<string, string>;
-  /** Recipe input name -> .npy in NHWC, for 4-D image inputs (what onnx2tf wants). */
+  /** Recipe input name -> the axis of `byInput` its samples are stacked on (null: a new leading axis). */
+  batchAxis: Record<string, number | null>;
+  /** Recipe input name -> .npy in NHWC (stacked on axis 0), for 4-D NCHW image inputs (what onnx2tf wants). */
   nhwcByInput: Record<string, string>;
   count: number;
 }
