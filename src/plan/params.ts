@@ -4,6 +4,7 @@
  * covers). Everything is JSON: params are hashed as canonical JSON.
  */
 import type { Precision } from '../catalogue/precisions.js';
+import type { QuantSettings } from '../quant/search.js';
 import type {
   FileSource,
   InputSpec,
@@ -71,6 +72,8 @@ export interface ConvertParams {
   calibration?: SampleSet;
   /** Calibrated precisions only. */
   preprocess?: Preprocess;
+  /** Calibrated precisions only: the recipe's `quantization:` entry for the target, if any. */
+  quantization?: QuantSettings;
   /** Backends that read the source itself (not the prepared ONNX) only. */
   source?: SourceParams;
 }

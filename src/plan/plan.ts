@@ -257,6 +257,7 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
         // Only calibrated conversions read preprocessing and samples: keep them out of the
         // others' keys so editing the calibration set does not rebuild fp32 artifacts.
         ...(calibration ? { calibration, preprocess: recipe.preprocess } : {}),
+        ...(calibration && recipe.quantization?.[suffix] ? { quantization: recipe.quantization[suffix] } : {}),
         ...(readsSource ? { source: sourceParams(recipe) } : {}),
       },
       deps: readsSource ? sourceDeps : [prepareId],

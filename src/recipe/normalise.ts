@@ -60,6 +60,20 @@ export function normaliseRecipe(yaml: RecipeYaml, catalogue: Catalogue): Recipe 
       ]),
     ),
   };
+  if (Object.keys(yaml.quantization).length > 0)
+    recipe.quantization = Object.fromEntries(
+      Object.entries(yaml.quantization).map(([key, q]) => [
+        key,
+        {
+          ...(q.search !== undefined ? { search: q.search } : {}),
+          ...(q.max_attempts !== undefined ? { maxAttempts: q.max_attempts } : {}),
+          ...(q.keep_float !== undefined ? { keepFloat: q.keep_float } : {}),
+          ...(q.keep_float_ops !== undefined ? { keepFloatOps: q.keep_float_ops } : {}),
+          ...(q.op_types !== undefined ? { opTypes: q.op_types } : {}),
+          ...(q.activations !== undefined ? { activations: q.activations } : {}),
+        },
+      ]),
+    );
   if (yaml.license_file !== undefined) recipe.licenseFile = normaliseProjectPath(yaml.license_file);
   if (yaml.homepage !== undefined) recipe.homepage = yaml.homepage;
   if (yaml.labels !== undefined)

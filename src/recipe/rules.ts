@@ -7,7 +7,7 @@ import path from 'node:path';
 import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
 import type { Catalogue } from '../catalogue/catalogue.js';
 import { CALIBRATED_PRECISIONS, PRECISION_NAMES } from '../catalogue/precisions.js';
-import type { TargetFormat } from './types.js';
+import type { Precision, TargetFormat } from './types.js';
 import { FACTORY_PATTERN } from './schema.js';
 import { checkProjectPath, normaliseProjectPath } from './project-path.js';
 import {
@@ -305,6 +305,21 @@ function checkTargets(recipe: Record<string, unknown>, report: Report, catalogue
         ProblemCode.inconsistent,
         `"${key}" is not among the targets this recipe builds; remove it from skip`,
       );
+    }
+  }
+  if (isMapping(recipe.quantization)) {
+    for (const key of Object.keys(recipe.quantization)) {
+      const precision = key.split('/')[1] ?? '';
+      if (!keys.includes(key)) {
+        report(['quantization', key], 'key', ProblemCode.invalidValue, unknownTargetKeyMessage(key, keys));
+      } else if (!CALIBRATED_PRECISIONS.includes(precision as Precision)) {
+        report(
+          ['quantization', key],
+          'key',
+          ProblemCode.inconsistent,
+          `"${key}" is not a calibrated target: only ${CALIBRATED_PRECISIONS.join(' and ')} targets are searched`,
+        );
+      }
     }
   }
   if (isMapping(recipe.tolerances)) {

@@ -390,6 +390,42 @@ function buildRecipeYamlSchema(catalogue: Catalogue) {
         .describe('Targets known not to build, as "format/precision": reason (shown on the model card).'),
       converters: convertersSchema(catalogue),
       opset: z.number().int().min(7).max(23).default(17).describe('ONNX opset for exports and conversions.'),
+      quantization: z
+        .record(
+          z.string(),
+          z.strictObject({
+            search: z
+              .boolean()
+              .optional()
+              .describe('false: build only the full quantization (no search). Default true.'),
+            max_attempts: z
+              .number()
+              .int()
+              .min(1)
+              .max(10)
+              .optional()
+              .describe('At most this many attempts (default 5).'),
+            keep_float: z
+              .array(z.string().min(1))
+              .optional()
+              .describe(
+                'Pin: layers kept float (ONNX node names; TFLite output tensor names), as the search prints them.',
+              ),
+            keep_float_ops: z
+              .array(z.string().min(1))
+              .optional()
+              .describe('Pin: op types kept float (TFLite MEAN, ONNX Softmax).'),
+            op_types: z
+              .array(z.string().min(1))
+              .optional()
+              .describe('Pin (ONNX): quantise only these op types (Conv, ConvTranspose, MatMul, Gemm).'),
+            activations: z.enum(['int8', 'int16']).optional().describe('Pin: the activation type.'),
+          }),
+        )
+        .default({})
+        .describe(
+          'The quantization search of calibrated targets, keyed by "format/precision" (tflite/int8): turn it off, bound it, or pin the configuration it printed. Any of keep_float, keep_float_ops, op_types, activations pins one configuration (no search).',
+        ),
       tolerances: z
         .record(z.string(), tolerance)
         .default({})

@@ -6,6 +6,7 @@
  */
 
 import type { Precision } from '../catalogue/precisions.js';
+import type { QuantSettings } from '../quant/search.js';
 
 export { CALIBRATED_PRECISIONS, type Precision } from '../catalogue/precisions.js';
 
@@ -152,6 +153,11 @@ export interface Recipe {
   opset: number;
   /** Overrides of the default thresholds, by precision or by `format/precision`. */
   tolerances: Record<string, Tolerance>;
+  /**
+   * The quantization search of calibrated targets, by `format/precision` (src/quant/search.ts).
+   * Optional in the type so fixtures need no edit; normalise always sets it.
+   */
+  quantization?: Record<string, QuantSettings>;
 }
 
 /** Where a problem is: a project-relative file, 1-based line and column. */

@@ -84,6 +84,7 @@ test('the JSON Schema names its draft and title, and describes every property', 
     'skip',
     'converters',
     'opset',
+    'quantization',
     'tolerances',
   ]);
 });

@@ -1,11 +1,14 @@
 /**
  * ONNX -> ONNX in other precisions: fp32 is the prepared model itself (edgezoo only adds
  * metadata); fp16 through onnxconverter-common (float32 inputs/outputs kept); int8 as static
- * QDQ per-channel with the recipe's calibration samples; dynamic-int8 with quantize_dynamic.
+ * QDQ per-channel with the recipe's calibration samples, some layers kept float when the
+ * quantization search (src/quant) asks; dynamic-int8 with quantize_dynamic.
  */
 import { copyFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
+import type { JsonValue } from '../../plan/types.js';
+import { quantizeOnnx } from '../../quant/onnx.js';
+import { runConverterOp } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
 
@@ -75,28 +78,16 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
         });
         break;
       case 'int8': {
-        const calibration = job.calibration;
-        if (!calibration) {
-          throw new ConverterError({
-            model: job.model,
-            stepId: job.stepId,
-            tool: 'onnxruntime quantize_static',
-            how: 'no calibration samples',
-            keyLines: [],
-            logFile: stepLogFile(job.model, job.stepId),
-          });
-        }
+        // One configuration of the quantization search (src/quant): the strategy says which.
         // Calibration arrays are keyed by the prepared model's input names, which are the recipe's.
-        await runConverterOp(job, 'onnxruntime quantize_static', 'tf', 'onnx.quantize_static', {
-          model,
-          output,
-          calibration: calibration.byInput,
-          perChannel: true,
-          activationType: 'QInt8',
-          weightType: 'QInt8',
-          calibrateMethod: 'MinMax',
-        });
-        break;
+        const applied = await quantizeOnnx(job, output);
+        return {
+          primary: 'model.onnx',
+          files: ['model.onnx'],
+          signature: {},
+          fp32Bytes: (await stat(model)).size,
+          notes: { quantization: applied as unknown as JsonValue },
+        };
       }
       default:
         throw new Error(`onnxruntime backend asked for ${job.precision} (registry bug)`);

@@ -14,6 +14,7 @@ import { loadModel, sanitizeNodeNames, saveModel } from '../../formats/onnx/inde
 import { inspectTflite, type TfliteTensorSignature } from '../../formats/tflite/index.js';
 import type { Precision } from '../../recipe/types.js';
 import type { ArtifactSignature, QuantizationParams } from '../../validate/index.js';
+import { quantizeTflite } from '../../quant/tflite.js';
 import { convertedLayout, defaultLayout, layoutFromDims, numericShape } from './layouts.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
@@ -67,16 +68,9 @@ export const onnx2tfBackend: BackendSpec = {
         logFile: stepLogFile(job.model, job.stepId),
       });
     if (integer && !job.calibration) throw fail('integer quantization needs calibration samples');
+    // int8 / int16-act: the float32 model of this backend, quantised by the search's configuration (src/quant).
+    if (integer) return quantizeTflite(job, (floatJob) => onnx2tfBackend.convert(floatJob), tfliteSignature, 'onnx2tf');
     const outputDir = path.join(job.workDir, 'onnx2tf');
-    const calibration = integer
-      ? job.inputs.map((input) => {
-          // onnx2tf feeds calibration data to the NHWC model it built.
-          const npy = job.calibration!.nhwcByInput[input.name] ?? job.calibration!.byInput[input.name];
-          if (!npy) throw fail(`no calibration samples for input ${input.name}`);
-          // The samples are preprocessed already; onnx2tf's -oiqt still wants a mean and std.
-          return { input: input.name, npy, mean: 0, std: 1 };
-        })
-      : undefined;
     const handOver = await onnx2tfInput(job);
     const keepShape = keepShapeInputNames(job.inputs);
     if (keepShape.length > 0)
@@ -86,11 +80,7 @@ export const onnx2tfBackend: BackendSpec = {
       outputDir,
       name: 'model',
       dynamicRangeQuant: job.precision === 'dynamic-int8',
-      integerQuant: integer,
-      quantType: 'per-channel',
-      inputQuantDtype: 'int8',
-      outputQuantDtype: 'int8',
-      calibration,
+      integerQuant: false,
       paramReplacementFile: handOver.replacementFile,
       keepShapeAbsolutelyInputNames: keepShape.length > 0 ? keepShape : null,
       // The prepared model is simplified already; a second pass only costs time.

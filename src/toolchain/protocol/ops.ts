@@ -55,6 +55,27 @@ const ExampleInput = z.union([
 
 const QuantType = z.enum(['QInt8', 'QUInt8', 'QInt16', 'QUInt16']);
 
+/** Calibration samples of one model input: an .npy stacked on `batchAxis` (null: on a new leading axis). */
+const CalibrationInput = z.strictObject({
+  name: z.string().optional().describe('the model input (ONNX); TFLite takes the list in interpreter order'),
+  npy: FilePath,
+  batchAxis: Int.min(0).nullable(),
+});
+
+/** Layers worst first, by the tool's own error analysis. */
+const LayerRanking = z.object({
+  layers: z.array(
+    z.object({
+      node: z.string().describe('what the quantizer excludes: ONNX node name, TFLite output tensor name'),
+      tensor: z.string(),
+      opType: z.string(),
+      score: z.number().describe('higher is worse'),
+      sqnr: z.number().nullable().optional(),
+    }),
+  ),
+  metric: z.string(),
+});
+
 /** A tensor of a loaded model as its runtime reports it. */
 const WireTensorInfo = z.object({
   name: z.string(),
@@ -245,6 +266,61 @@ export const OPS = {
       optimize: z.boolean().optional(),
     }),
     reply: WrittenFile,
+  }),
+  'quant.onnx_static': op({
+    summary: 'QDQ quantization with onnxruntime, some nodes excluded or only some op types quantised',
+    request: z.strictObject({
+      model: FilePath,
+      output: FilePath,
+      calibration: z.array(CalibrationInput).describe('one per model input'),
+      preprocessedOutput: FilePath.nullable().optional().describe("where to keep quant_pre_process's model"),
+      preprocess: z.boolean().optional().describe('quant_pre_process first; default true'),
+      perChannel: z.boolean().optional().describe('default true'),
+      activationType: QuantType.optional().describe('default QInt8'),
+      weightType: QuantType.optional().describe('default QInt8'),
+      calibrateMethod: z.enum(['MinMax', 'Entropy', 'Percentile', 'Distribution']).optional(),
+      nodesToExclude: StringList.nullable().optional().describe('node names kept float'),
+      excludeOpTypes: StringList.nullable().optional().describe('every node of these op types kept float'),
+      opTypes: StringList.nullable().optional().describe('only these op types are quantised'),
+      limit: Int.min(1).nullable().optional().describe('calibration samples used at most'),
+      extraOptions: ToolOptions.nullable().optional(),
+    }),
+    reply: WrittenFile.extend({ nodes: Int.min(0) }),
+  }),
+  'quant.onnx_rank': op({
+    summary: "layers ranked by their own quantization error (onnxruntime qdq_loss_debug's qdq_err)",
+    request: z.strictObject({
+      floatModel: FilePath.describe('the model quantize_static read (pre-processed)'),
+      qdqModel: FilePath,
+      calibration: z.array(CalibrationInput),
+      limit: Int.min(1).optional().describe('samples used; default 8'),
+    }),
+    reply: LayerRanking,
+  }),
+  'quant.tflite': op({
+    summary: 'a float32 .tflite quantised: int8 (MLIR quantizer, denylisted nodes kept float) or 16x8',
+    request: z.strictObject({
+      model: FilePath,
+      output: FilePath,
+      calibration: z.array(CalibrationInput).describe('in interpreter input order and layout'),
+      activations: z.enum(['int8', 'int16']).optional().describe('default int8'),
+      ioType: z.enum(['int8', 'float32']).optional().describe('int8 activations only; default int8'),
+      denylistedNodes: StringList.nullable().optional().describe('output tensor names kept float (int8 only)'),
+      denylistedOps: StringList.nullable().optional().describe('op names kept float (int8 only)'),
+      allowFloat: z.boolean().optional().describe('int16: ops without a 16x8 kernel stay float; default true'),
+      perChannel: z.boolean().optional().describe('default true'),
+      limit: Int.min(1).nullable().optional(),
+    }),
+    reply: WrittenFile,
+  }),
+  'quant.tflite_rank': op({
+    summary: "layers ranked by TFLite's QuantizationDebugger (rmse/scale of each layer output, full int8)",
+    request: z.strictObject({
+      model: FilePath.describe('the float32 .tflite'),
+      calibration: z.array(CalibrationInput),
+      limit: Int.min(1).optional().describe('samples used; default 8'),
+    }),
+    reply: LayerRanking,
   }),
   'litert_torch.convert': op({
     summary: 'PyTorch -> TFLite with litert-torch: float32, or int8 through PT2E (calibrated)',
