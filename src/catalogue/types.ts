@@ -195,6 +195,12 @@ export interface FormatSpec<Summary = unknown> extends ModelFormat<Summary> {
    * (`converters: { <format>: <backend> }`): the backend used when it does not.
    */
   defaultConverter?: string;
+  /**
+   * Artifacts must use the runtime's builtin ops only: one whose inspection lists Flex or custom
+   * ops fails its conversion unless the recipe's `allow_ops` names each (TFLite: stock LiteRT,
+   * LiteRT.js and microcontrollers have no Select-TF-ops delegate).
+   */
+  builtinOpsOnly?: boolean;
   /** Files beside the primary one (OpenVINO's `.bin`), by extension; the zoo names them alike. */
   companionExtensions: readonly string[];
   /** Where the edgezoo metadata lives in its files (artifact.json `metadataLocation`). */

@@ -133,7 +133,8 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
         });
         return { output, ...finished };
       },
-      judge: async (converted) => opsVerdict(converted.inspection, params.allowOps ?? []),
+      judge: async (converted) =>
+        format.builtinOpsOnly ? opsVerdict(converted.inspection, params.allowOps ?? []) : { ok: true },
       failureOf: (error) => {
         converterErrors.push(error);
         return attemptFailure(error);

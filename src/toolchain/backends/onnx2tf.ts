@@ -149,7 +149,8 @@ export function keepShapeInputNames(
 /** The onnx2tf keyword arguments of a strategy beyond the ones the op names (-rtpo, raw flags). */
 function onnx2tfFlags(options: Onnx2tfStrategyOptions, pseudoOps: readonly string[]): Record<string, JsonValue> | null {
   const flags: Record<string, JsonValue> = { ...(options.flags as Record<string, JsonValue> | undefined) };
-  if (pseudoOps.length > 0) flags.replace_to_pseudo_operators = [...pseudoOps];
+  // onnx2tf's command line lower-cases these names and its ops compare lower-case; its Python API does not.
+  if (pseudoOps.length > 0) flags.replace_to_pseudo_operators = pseudoOps.map((name) => name.toLowerCase());
   return Object.keys(flags).length > 0 ? flags : null;
 }
 
