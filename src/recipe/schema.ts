@@ -45,10 +45,46 @@ const sha256 = z
   .regex(SHA256, { message: 'expected a sha256: 64 hexadecimal digits' })
   .describe('sha256 of the file, 64 hex digits (`sha256sum FILE`). Downloads and local files are checked against it.');
 
+// Query parameters that carry a secret (a token, a signed URL's signature), by name.
+const CREDENTIAL_PARAMETER = /token|secret|passw|api[-_]?key|^key$|auth|session|signature|^sig$|credential/i;
+
+/**
+ * Why a URL written in a recipe carries credentials, or undefined. A recipe is copied into the
+ * manifest, the model card, index.json, the published site and `plan --json`, so a secret in it
+ * would be published; the message never repeats the secret.
+ */
+export function urlCredentialProblem(value: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    return undefined;
+  }
+  const consequence =
+    'a recipe is copied into the manifest, the model card, index.json, the site and `plan --json`, so edgezoo downloads recipe URLs without credentials: put the file where it can be read without them, in a registry package or in the project';
+  if (parsed.username !== '' || parsed.password !== '')
+    return `the URL carries a user name or password (user:password@), which is refused: ${consequence}`;
+  for (const name of parsed.searchParams.keys())
+    if (CREDENTIAL_PARAMETER.test(name))
+      return `the URL's query parameter "${name}" looks like a credential, which is refused: ${consequence}`;
+  return undefined;
+}
+
 const url = z
   .string()
-  .regex(HTTP_URL, { message: 'expected an https:// URL (plain http only for 127.0.0.1/localhost)' })
-  .describe('An https:// URL to download the file from (plain http is accepted only for 127.0.0.1 and localhost).');
+  .superRefine((value, ctx) => {
+    const credentials = urlCredentialProblem(value);
+    if (credentials !== undefined) ctx.addIssue({ code: 'custom', message: credentials, input: value });
+    else if (!HTTP_URL.test(value))
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected an https:// URL (plain http only for 127.0.0.1/localhost), received ${JSON.stringify(value)}`,
+        input: value,
+      });
+  })
+  .describe(
+    'An https:// URL to download the file from (plain http is accepted only for 127.0.0.1 and localhost), without credentials: no user:password@ and no token or signature in the query.',
+  );
 
 /** A file inside a registry package pinned to one exact version. */
 const packageFile = z
