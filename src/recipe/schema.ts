@@ -19,9 +19,11 @@ export const TENSOR_DTYPES = ['float32', 'float16', 'int64', 'int32', 'int8', 'u
 
 const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const SHA256 = /^[0-9a-fA-F]{64}$/;
-// A factory is `file.py:function` (a repository file) or `package.module:function` (importable).
+// A factory is a Python file of the project under models/<name>/ and a function in it. A package's
+// module is not accepted: whatever the factory names is imported and run by the build, so a
+// recipe could otherwise run any installed module (`os:system` with a `command` kwarg).
 export const FACTORY_PATTERN =
-  /^(?:(?<file>[A-Za-z0-9_./-]+\.py)|(?<module>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)):(?<function>[A-Za-z_][A-Za-z0-9_]*)$/;
+  /^(?<file>(?:\.\/)?models\/[A-Za-z0-9_.-]+\/(?:[A-Za-z0-9_.-]+\/)*[A-Za-z0-9_.-]+\.py):(?<function>[A-Za-z_][A-Za-z0-9_]*)$/;
 const PYPI_PIN = /^(?<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)==(?<version>[0-9][A-Za-z0-9.+!_-]*)$/;
 const NPM_PIN = /^(?<name>(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*)@(?<version>[^@\s]+)$/;
 const HTTP_URL = /^(https:\/\/[^\s/]+|http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?)(\/\S*)?$/;
@@ -134,10 +136,11 @@ const pytorchSource = z
     factory: z
       .string()
       .regex(FACTORY_PATTERN, {
-        message: 'expected "path/to/file.py:function" or "package.module:function"',
+        message:
+          'expected a Python file of the project under models/ and its function, such as "models/my-model/model.py:build" (not a module of an installed package: the build imports and runs the factory)',
       })
       .describe(
-        'Builds the torch.nn.Module: a repository file and function (`models/x/model.py:build`) or an importable module and function (`facenet_pytorch.models.mtcnn:PNet`).',
+        'Builds the torch.nn.Module: a Python file of the project under `models/<name>/` and the function in it (`models/x/model.py:build`). The build imports and runs this code.',
       ),
     weights: fileLocation
       .optional()

@@ -112,3 +112,51 @@ test('credentials in a recipe URL are refused by check, plan and build, and neve
   for (const file of listFiles(root).filter((file) => !file.startsWith('recipes/')))
     assert.doesNotMatch(readFileSync(path.join(root, file), 'utf8'), new RegExp(secret), file);
 });
+
+test('a PyTorch factory must be a Python file of the project under models/: os:system is refused (item 7)', (t) => {
+  const pytorch = (name: string, factory: string) =>
+    [
+      `name: ${name}`,
+      'version: 1.0.0',
+      'license: MIT',
+      'description: A probe.',
+      'task: image-classification',
+      'source:',
+      `  pytorch: { factory: "${factory}", kwargs: { command: "touch pwned" } }`,
+      'inputs:',
+      '  - { name: x, shape: [1, 3, 8, 8] }',
+      'targets: { onnx: [fp32] }',
+      '',
+    ].join('\n');
+  const root = makeProject(t, {
+    'recipes/os-system.yaml': pytorch('os-system', 'os:system'),
+    'recipes/package-module.yaml': pytorch('package-module', 'facenet_pytorch.models.mtcnn:PNet'),
+    'recipes/outside-models.yaml': pytorch('outside-models', 'scripts/tool.py:build'),
+    'recipes/climbs-out.yaml': pytorch('climbs-out', 'models/../../etc/x.py:build'),
+    'recipes/fine.yaml': pytorch('fine', 'models/fine/model.py:build'),
+    'models/fine/model.py': 'def build(command):\n    raise SystemExit(1)\n',
+  });
+  const expected =
+    'expected a Python file of the project under models/ and its function, such as "models/my-model/model.py:build" (not a module of an installed package: the build imports and runs the factory)';
+  const check = run(root, 'check');
+  assert.equal(
+    check.stdout,
+    [
+      'recipes/climbs-out.yaml:7:23: source.pytorch.factory: the path leaves the project: ".." segments are not allowed',
+      `recipes/os-system.yaml:7:23: source.pytorch.factory: ${expected}, received "os:system"`,
+      `recipes/outside-models.yaml:7:23: source.pytorch.factory: ${expected}, received "scripts/tool.py:build"`,
+      `recipes/package-module.yaml:7:23: source.pytorch.factory: ${expected}, received "facenet_pytorch.models.mtcnn:PNet"`,
+      '4 problems in 4 of 5 recipes',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(check.status, 1);
+  const build = run(root, 'build', 'os-system');
+  assert.equal(build.status, 1);
+  assertNoStackTrace(build.all);
+  assert.deepEqual(
+    listFiles(root).filter((file) => file.endsWith('pwned')),
+    [],
+    'nothing ran',
+  );
+});
