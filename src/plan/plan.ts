@@ -288,7 +288,8 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
       // After validate: an artifact that does not validate is not worth timing.
       deps: [convertId, validateId],
       inputFiles: [],
-      resource: 'convert',
+      // Timed alone: a converter running beside it would make its latencies noise.
+      resource: 'exclusive',
       tools: [EDGEZOO_TOOL, runtimeTool],
     });
     artifactSteps.push({ format, precision, convert: convertId, validate: validateId, benchmark: benchmarkId });
