@@ -124,6 +124,11 @@ export interface BackendSpec {
   /** What it needs installed, and how doctor checks that it runs. */
   requires: readonly PythonRequirement[];
   memory: MemoryClass;
+  /**
+   * Set when its calibrated precisions (int8, int16-act) take the quantization search's
+   * `quant-*` strategies (src/quant/search.ts) instead of its own: it reads `options.quant`.
+   */
+  quantSearch?: boolean;
   /** Ways to run it, the default first. */
   strategies: readonly [ConversionStrategy, ...ConversionStrategy[]];
   convert(job: ConvertJob): Promise<ConvertOutput>;

@@ -165,11 +165,16 @@ export interface RankedLayer {
   score: number;
 }
 
-/** The names a `keepFloatTop` config keeps float: the k worst-ranked layers (ties in ranking order). */
+/**
+ * The names a `keepFloatTop` config keeps float: the k worst-ranked layers, at most half of the
+ * ranked ones (a model kept mostly float is not an int8 model).
+ */
 export function topLayers(ranking: readonly RankedLayer[], k: number): string[] {
+  const distinct = new Set(ranking.map((l) => l.node).filter(Boolean)).size;
+  const limit = Math.min(k, Math.floor(distinct / 2));
   const names: string[] = [];
   for (const layer of ranking) {
-    if (names.length >= k) break;
+    if (names.length >= limit) break;
     if (layer.node && !names.includes(layer.node)) names.push(layer.node);
   }
   return names;

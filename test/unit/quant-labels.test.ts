@@ -126,7 +126,7 @@ targets:
       assert.equal(dynamic.result.status, 'failed');
       assert.match(
         dynamic.result.status === 'failed' ? dynamic.result.reason : '',
-        /^mislabelled artifact: a TFLite dynamic-int8 must inspect as dynamic-range-int8, this one is float32/,
+        /rejected \(ops\): mislabelled artifact: a TFLite dynamic-int8 must inspect as dynamic-range-int8, this one is float32/,
       );
       // No artifact.json: nothing downstream can take it for a dynamic-int8 artifact.
       assert.ok(!dynamic.files.includes('artifact.json'), dynamic.files.join());

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { ArtifactInspection, FinishedArtifact, StrategyContext } from '../../catalogue/types.js';
+import type { ArtifactInspection, BackendSpec, FinishedArtifact, StrategyContext } from '../../catalogue/types.js';
 import { EdgezooError } from '../../errors.js';
 import { allNodes, loadModel } from '../../formats/onnx/index.js';
 import type { ConvertParams, PlannedStepOf } from '../../plan/index.js';
@@ -26,6 +26,7 @@ import { defaultLayout } from '../../toolchain/backends/layouts.js';
 import { ConverterError } from '../../toolchain/backends/run-tool.js';
 import { backendToolVersions, provenanceProps, type ArtifactProvenance } from '../../toolchain/backends/provenance.js';
 import { labelProblem } from '../../quant/labels.js';
+import { isPinned, quantPinLines, quantStrategies, type AppliedQuantization } from '../../quant/search.js';
 import { stackCalibrationInput } from '../../quant/calibration.js';
 import { loadSamples, writeNpy } from '../../validate/index.js';
 import { ARTIFACT_FILE, PREPARE_FILE, readStepFile, writeStepFile, type ArtifactRecord } from '../step-files.js';
@@ -82,9 +83,13 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
 
     const sourceKind = params.source?.kind ?? (prepared ? 'onnx' : 'unknown');
     const routes = [backend];
-    const candidates = strategyCandidates(routes, params.strategies, () =>
-      strategyContext(params.precision, params.inputs, inputFile, sourceKind),
-    );
+    // Calibrated targets of backends that take them: the quantization search's candidates (src/quant).
+    const candidates =
+      calibration && backend.quantSearch
+        ? quantCandidates(backend, params)
+        : strategyCandidates(routes, params.strategies, () =>
+            strategyContext(params.precision, params.inputs, inputFile, sourceKind),
+          );
     let attemptNo = 0;
     const converterErrors: unknown[] = [];
     const outcome = await runAttempts<StrategyCandidate, Converted>({
@@ -135,8 +140,12 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
         });
         return { output, ...finished };
       },
-      judge: async (converted) =>
-        format.builtinOpsOnly ? opsVerdict(converted.inspection, params.allowOps ?? []) : { ok: true },
+      judge: async (converted) => {
+        // A label the bytes do not bear (a search rung that left nothing quantised) is rejected like a wrong op.
+        const mislabelled = labelProblem(format, params.precision, converted.inspection.quantizationKind);
+        if (mislabelled) return { ok: false, stage: 'ops', reason: mislabelled };
+        return format.builtinOpsOnly ? opsVerdict(converted.inspection, params.allowOps ?? []) : { ok: true };
+      },
       failureOf: (error) => {
         converterErrors.push(error);
         return attemptFailure(error);
@@ -146,13 +155,6 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
     if (!outcome.winner) return finalFailure(step.id, outcome.attempts, converterErrors, ctx);
     const { candidate, result } = outcome.winner;
     const { output, layouts, inspection } = result;
-
-    // The label must be what the bytes are (src/quant/labels.ts): deterministic, so a cached failure.
-    const mislabelled = labelProblem(format, params.precision, inspection.quantizationKind);
-    if (mislabelled) {
-      ctx.log(`[edgezoo] ${mislabelled}`);
-      return { status: 'failed', reason: mislabelled, figures: { quantizationKind: inspection.quantizationKind } };
-    }
 
     const bytes = await totalBytes(ctx.outDir, output.files);
     const fp32Bytes = params.precision === 'fp32' ? bytes : output.fp32Bytes;
@@ -173,7 +175,12 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
       ...(output.notes ? { notes: output.notes } : {}),
       attempts: outcome.attempts,
     };
-    if (outcome.winner.index > 0) {
+    const quantLines = quantWinnerLines(params, output);
+    if (quantLines) {
+      artifact.pin = quantLines;
+      ctx.log(`[edgezoo] quantization ${candidate.strategy.name} chosen; pin it in the recipe with:`);
+      for (const line of quantLines) ctx.log(`[edgezoo]   ${line}`);
+    } else if (outcome.winner.index > 0) {
       const lines = pinLines({
         format: params.format,
         precision: params.precision,
@@ -203,6 +210,32 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The quantization search's candidates for a calibrated target: `quant-*` strategies of the
+ * backend, each converting the float model with the recipe's pinned strategy (if any).
+ */
+function quantCandidates(backend: BackendSpec, params: ConvertParams): StrategyCandidate[] {
+  const floatStrategy = params.strategies?.[0];
+  return quantStrategies(params.format, params.precision, params.quantization).map((strategy) => ({
+    backend,
+    strategy: floatStrategy
+      ? { ...strategy, options: { ...strategy.options, convertStrategy: floatStrategy } }
+      : strategy,
+  }));
+}
+
+/** The recipe lines pinning a searched quantization: when a layer stayed float or the search went past its first rung. */
+function quantWinnerLines(params: ConvertParams, output: ConvertOutput): string[] | undefined {
+  const applied = output.notes?.quantization as AppliedQuantization | undefined;
+  if (!applied || isPinned(params.quantization)) return undefined;
+  const searched =
+    applied.keptFloat.length > 0 ||
+    applied.keptFloatOps.length > 0 ||
+    applied.opTypes !== null ||
+    applied.floatFallback;
+  return searched ? quantPinLines(`${params.format}/${params.precision}`, applied, params.precision) : undefined;
 }
 
 /** What one attempt made: the backend's output, sealed by the format. */

@@ -59,6 +59,7 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
   ],
   memory: 'light',
   strategies: [{ name: 'default', options: {} }],
+  quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const output = path.join(job.outDir, 'model.onnx');
     const model = job.inputFile!;

@@ -18,7 +18,7 @@ import type { ArtifactSignature, QuantizationParams } from '../../validate/index
 import { quantizeTflite } from '../../quant/tflite.js';
 import { convertedLayout, defaultLayout, layoutFromDims, numericShape } from './layouts.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
-import type { BackendSpec } from '../../catalogue/types.js';
+import type { BackendSpec, ConversionStrategy } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
 import {
   ONNX2TF_GRAPH_REWRITES,
@@ -63,8 +63,8 @@ export const onnx2tfBackend: BackendSpec = {
   ],
   memory: 'tensorflow',
   strategies: ONNX2TF_STRATEGIES,
+  quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
-    const options = onnx2tfStrategyOptions(job.strategy);
     const suffix = ONNX2TF_SUFFIX[job.precision]!;
     const integer = job.precision === 'int8' || job.precision === 'int16-act';
     const fail = (how: string) =>
@@ -78,7 +78,15 @@ export const onnx2tfBackend: BackendSpec = {
       });
     if (integer && !job.calibration) throw fail('integer quantization needs calibration samples');
     // int8 / int16-act: the float32 model of this backend, quantised by the search's configuration (src/quant).
-    if (integer) return quantizeTflite(job, (floatJob) => onnx2tfBackend.convert(floatJob), tfliteSignature, 'onnx2tf');
+    // The float model is converted with the strategy the search names (the recipe's pinned one), else the default.
+    if (integer)
+      return quantizeTflite(
+        job,
+        (floatJob) => onnx2tfBackend.convert({ ...floatJob, strategy: floatStrategyOf(job.strategy) }),
+        tfliteSignature,
+        'onnx2tf',
+      );
+    const options = onnx2tfStrategyOptions(job.strategy);
     const outputDir = path.join(job.workDir, 'onnx2tf');
     const handOver = await onnx2tfInput(job, options);
     const keepShape = keepShapeInputNames(job.inputs, options.keepShape);
@@ -118,6 +126,14 @@ export const onnx2tfBackend: BackendSpec = {
     };
   },
 };
+
+/** The onnx2tf strategy of the float model a quantization strategy starts from. */
+function floatStrategyOf(strategy: ConversionStrategy): ConversionStrategy {
+  const options = strategy.options as Record<string, unknown>;
+  if (!('quant' in options)) return strategy;
+  const name = typeof options.convertStrategy === 'string' ? options.convertStrategy : undefined;
+  return ONNX2TF_STRATEGIES.find((s) => s.name === name) ?? ONNX2TF_STRATEGIES[0];
+}
 
 /**
  * Inputs onnx2tf must leave as they are (`-kat`): rank >= 3 inputs whose recipe layout is not
