@@ -161,18 +161,23 @@ function preferred(artifacts: readonly ManifestArtifact[]): ManifestArtifact | u
 function summaryTable(manifest: Manifest): string[] {
   if (manifest.artifacts.length === 0) return ['No artifact passed validation.', ''];
   const lines = [
-    '| format | precision | size | latency | vs source | speed-up |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| format | precision | size | latency | vs source | speed-up | kept float |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
   ];
+  let slower = false;
   for (const a of manifest.artifacts) {
     const size = a.files.reduce((sum, f) => sum + f.size, 0);
     const fp32 = manifest.artifacts.find((x) => x.format === a.format && x.precision === 'fp32');
-    const speedUp =
+    const ratio =
       a.benchmark && fp32?.benchmark && a.benchmark.medianMs > 0
-        ? `${(fp32.benchmark.medianMs / a.benchmark.medianMs).toFixed(2)}x`
-        : '-';
+        ? fp32.benchmark.medianMs / a.benchmark.medianMs
+        : undefined;
+    // An integer artifact slower than fp32 on the same runtime is said so: people pick int8 for speed.
+    const isSlower = ratio !== undefined && ratio < 1 && a.precision !== 'fp32' && a.precision !== 'fp16';
+    slower ||= isSlower;
+    const speedUp = ratio === undefined ? '-' : `${ratio.toFixed(2)}x${isSlower ? ' (slower than fp32)' : ''}`;
     lines.push(
-      `| ${a.format} | ${a.precision} | ${formatBytes(size)} | ${a.benchmark ? `${a.benchmark.medianMs.toFixed(2)} ms` : '-'} | ${agreement(a)} | ${speedUp} |`,
+      `| ${a.format} | ${a.precision} | ${formatBytes(size)} | ${a.benchmark ? `${a.benchmark.medianMs.toFixed(2)} ms` : '-'} | ${agreement(a)} | ${speedUp} | ${cell(keptFloat(a))} |`,
     );
   }
   const benchmarks = manifest.artifacts.map((a) => a.benchmark).filter((b) => b !== undefined);
@@ -181,10 +186,23 @@ function summaryTable(manifest: Manifest): string[] {
   lines.push('');
   if (benchmarks.length > 0)
     lines.push(
-      `Latency: median per run, ${threads.join('/')} thread${threads.length === 1 && threads[0] === 1 ? '' : 's'}, on ${hosts.join('; ')}. vs source: the lowest cosine similarity of any output against the source model${manifest.outputs.some((o) => o.classifier) ? ', and top-1 agreement of the classifier output' : ''}, on ${manifest.artifacts[0]?.validation.samples ?? 'the'} validation samples${manifest.artifacts.some((a) => a.validation.synthetic) ? ' (synthetic: seeded random inputs)' : ''}. Speed-up: against fp32 of the same format.`,
+      `Latency: median per run, ${threads.join('/')} thread${threads.length === 1 && threads[0] === 1 ? '' : 's'}, on ${hosts.join('; ')}. vs source: the lowest cosine similarity of any output against the source model${manifest.outputs.some((o) => o.classifier) ? ', and top-1 agreement of the classifier output' : ''}, on ${manifest.artifacts[0]?.validation.samples ?? 'the'} validation samples${manifest.artifacts.some((a) => a.validation.synthetic) ? ' (synthetic: seeded random inputs)' : ''}. Speed-up: against fp32 of the same format${slower ? ' (an integer artifact slower than fp32 is marked: its runtime has no faster kernels for it on this host)' : ''}. Kept float: what the quantization search left unquantised to pass validation.`,
       '',
     );
   return lines;
+}
+
+/** What stayed float in a calibrated artifact: "none", "3 of 120 layers", "all but Conv/MatMul", "ops without 16x8 kernels". */
+export function keptFloat(a: ManifestArtifact): string {
+  const q = a.quantization;
+  if (!q) return a.precision === 'int8' || a.precision === 'int16-act' ? 'not recorded' : '-';
+  const parts: string[] = [];
+  if (q.keptFloat.length > 0)
+    parts.push(`${q.keptFloat.length}${q.layers ? ` of ${q.layers}` : ''} layer${q.keptFloat.length === 1 ? '' : 's'}`);
+  if (q.keptFloatOps.length > 0) parts.push(`every ${q.keptFloatOps.join('/')}`);
+  if (q.opTypes) parts.push(`all but ${q.opTypes.join('/')}`);
+  if (q.floatFallback) parts.push('ops without a 16x8 kernel');
+  return parts.length > 0 ? parts.join(', ') : 'none';
 }
 
 /** "cos 0.99998, top-1 100 %": the worst output's cosine, and the classifier's top-1 agreement. */

@@ -97,6 +97,23 @@ export const artifactFileSchema = z.object({
 });
 export type ArtifactFile = z.infer<typeof artifactFileSchema>;
 
+/** What the quantization search chose for a calibrated artifact (src/quant/search.ts). */
+export const artifactQuantizationSchema = z.object({
+  /** The configuration that passed (`quant-full`, `quant-keep-float-5`, `quant-pinned`...). */
+  strategy: z.string(),
+  activations: z.enum(['int8', 'int16']),
+  /** Layers kept float by name (ONNX node names, TFLite output tensor names). */
+  keptFloat: z.array(z.string()),
+  keptFloatOps: z.array(z.string()),
+  /** ONNX: the only op types quantised, when limited. */
+  opTypes: z.array(z.string()).nullable(),
+  /** int16: ops without a 16x8 kernel fell back to float. */
+  floatFallback: z.boolean().nullable(),
+  /** Layers the model has, as the ranking counted them, when known. */
+  layers: z.number().int().nullable(),
+});
+export type ArtifactQuantization = z.infer<typeof artifactQuantizationSchema>;
+
 /** A downloadable artifact as recorded in `manifest.json`. Only artifacts that passed validation get here. */
 export const manifestArtifactSchema = z.object({
   format: formatSchema,
@@ -113,6 +130,8 @@ export const manifestArtifactSchema = z.object({
   flexOps: z.array(z.string()).optional(),
   /** Size of this artifact over the fp32 reference model. */
   sizeRatio: z.number().optional(),
+  /** Calibrated artifacts: what the quantization search chose (what stayed float). */
+  quantization: artifactQuantizationSchema.optional(),
 });
 export type ManifestArtifact = z.infer<typeof manifestArtifactSchema>;
 
@@ -257,6 +276,7 @@ export interface ArtifactInput {
   transposeCount?: number;
   flexOps?: string[];
   sizeRatio?: number;
+  quantization?: ArtifactQuantization;
 }
 
 /** Everything the packaging step knows about one model version. */

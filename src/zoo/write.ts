@@ -116,6 +116,7 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
       transposeCount: artifact.transposeCount,
       flexOps: artifact.flexOps,
       sizeRatio: artifact.sizeRatio,
+      quantization: artifact.quantization,
     });
   }
   manifestArtifacts.sort(compareTargets);

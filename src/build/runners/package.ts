@@ -19,6 +19,8 @@ import type { FileLocation, Precision, Recipe, TargetFormat } from '../../recipe
 import type { QuantizationParams, TensorInfo } from '../../validate/index.js';
 import {
   NoArtifactsError,
+  artifactQuantizationSchema,
+  type ArtifactQuantization,
   writeModelVersion,
   type ArtifactInput,
   type BenchmarkFigures,
@@ -239,6 +241,7 @@ export async function runPackageStep(step: PlannedStepOf<'package'>, ctx: StepCo
       toolVersions: record.toolVersions,
       ...(inspect ? { transposeCount: inspect.transposeCount, flexOps: inspect.flexOps } : {}),
       ...(typeof record.sizeRatio === 'number' ? { sizeRatio: record.sizeRatio } : {}),
+      ...quantizationOf(record),
     });
   }
 
@@ -282,4 +285,12 @@ export async function runPackageStep(step: PlannedStepOf<'package'>, ctx: StepCo
   }
   ctx.log(`packaged ${artifacts.length} artifact(s); ${failed.length} failed, ${skipped.length} skipped`);
   return { status: 'ok' };
+}
+
+/** What the quantization search chose, from artifact.json's notes (calibrated artifacts only). */
+function quantizationOf(record: ArtifactRecord): { quantization?: ArtifactQuantization } {
+  const parsed = artifactQuantizationSchema
+    .omit({ strategy: true })
+    .safeParse((record.notes as Record<string, unknown> | undefined)?.quantization);
+  return parsed.success ? { quantization: { strategy: record.strategy ?? 'default', ...parsed.data } } : {};
 }
