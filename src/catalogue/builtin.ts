@@ -8,6 +8,7 @@ import { litertTorchBackend } from '../toolchain/backends/litert-torch.js';
 import { onnx2tfBackend } from '../toolchain/backends/onnx2tf.js';
 import { onnxPrepareBackend } from '../toolchain/backends/onnx-prepare.js';
 import { onnxFp32Backend, onnxruntimeQuantizeBackend } from '../toolchain/backends/onnx-quantize.js';
+import { nncfBackend } from '../toolchain/backends/nncf.js';
 import { ovcBackend } from '../toolchain/backends/ovc.js';
 import { torchOnnxBackend } from '../toolchain/backends/pytorch-onnx.js';
 import { tf2onnxBackend } from '../toolchain/backends/tf2onnx.js';
@@ -29,6 +30,7 @@ export const BUILTIN_CATALOGUE = new Catalogue({
     onnx2tfBackend,
     litertTorchBackend,
     ovcBackend,
+    nncfBackend,
   ],
   envs: [tfEnv, torchEnv],
 });

@@ -2,7 +2,7 @@
  * The converters for real (needs the tf and torch venvs): the tiny CNN, trained here with seed 0,
  * goes through the real plan and executor up to convert in every target and precision
  * (ONNX fp32/fp16/dynamic-int8/int8, TFLite fp32/fp16/dynamic-int8/int8/int16-act via onnx2tf,
- * TFLite fp32/int8 via litert-torch, OpenVINO fp32/fp16); an ONNX source made with buildModel and a
+ * TFLite fp32/int8 via litert-torch, OpenVINO fp32/fp16, int8 via NNCF); an ONNX source made with buildModel and a
  * TFLite source (onnx2tf's fp32 output) go through prepare (tf2onnx) and ovc. Every artifact is
  * opened in its own runtime, checked for its inputs/outputs/layout/quantisation and metadata, and
  * compared with the prepared ONNX model on the validation samples.
@@ -31,7 +31,7 @@ import {
 import { buildUpToConvert, sha256File, tinyCnnRecipe, trainTinyCnn, writeRecipe } from './convert-project.js';
 
 const ALL_TARGETS =
-  '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16] }';
+  '{ onnx: [fp32, fp16, dynamic-int8, int8], tflite: [fp32, fp16, dynamic-int8, int8, int16-act], openvino: [fp32, fp16, int8] }';
 
 let root: string;
 let outputs: Record<string, string> = {};
@@ -216,6 +216,8 @@ describe('tiny CNN through every target', () => {
     ['tflite/int16-act', 'int16-activations'],
     ['openvino/fp32', 'float32'],
     ['openvino/fp16', 'float16-weights'],
+    // NNCF post-training quantization (the tf env's nncf pin).
+    ['openvino/int8', 'fake-quantize'],
   ];
   for (const [target, quantization] of expectations) {
     test(`${target}: opens in its runtime with the recorded signature, metadata and no Transpose/Flex`, async () => {

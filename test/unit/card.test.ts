@@ -18,8 +18,10 @@ import {
   pythonSnippet,
   javascriptSnippet,
   writeModelVersion,
+  renderModelCard,
 } from '../../src/zoo/index.js';
 import { type sampleRecipe, sampleVersionInput } from '../fixtures/sample-zoo.js';
+import { keptFloat } from '../../src/zoo/card.js';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
 let root: string;
@@ -70,7 +72,7 @@ test('front matter has only keys Hugging Face reads; the table, pull command and
     [],
   );
   assert.equal(front.pipeline_tag, 'image-classification');
-  assert.match(text, /^\| format \| precision \| size \| latency \| vs source \| speed-up \|$/m);
+  assert.match(text, /^\| format \| precision \| size \| latency \| vs source \| speed-up \| kept float \|$/m);
   assert.match(text, /^python3 pull\.py labelled-net@1\.0\.0 --format onnx --precision fp32 /m);
   assert.match(
     text,
@@ -135,4 +137,37 @@ test('an input whose preprocessing does not start from pixels is a tensor, not a
     artifactIo(manifest, manifest.artifacts[0]!).inputs.map((i) => i.kind),
     ['tensor'],
   );
+});
+
+test('the compact table says what the quantization search kept float, and marks an int8 slower than fp32', async () => {
+  const { manifest } = await card('quantised-net', {});
+  const int8 = manifest.artifacts.find((a) => a.format === 'tflite' && a.precision === 'int8')!;
+  const fp32 = {
+    ...int8,
+    precision: 'fp32' as const,
+    quantization: undefined,
+    benchmark: { ...int8.benchmark!, medianMs: 1 },
+  };
+  const searched = {
+    ...int8,
+    benchmark: { ...int8.benchmark!, medianMs: 2 },
+    quantization: {
+      strategy: 'quant-keep-float-5',
+      activations: 'int8' as const,
+      keptFloat: ['a', 'b', 'c', 'd', 'e'],
+      keptFloatOps: [],
+      opTypes: null,
+      floatFallback: null,
+      layers: 120,
+    },
+  };
+  const text = renderModelCard({ ...manifest, artifacts: [manifest.artifacts[0]!, fp32, searched] });
+  assert.match(text, /^\| tflite \| int8 \| .* \| 0\.50x \(slower than fp32\) \| 5 of 120 layers \|$/m);
+  assert.match(text, /^\| tflite \| fp32 \| .* \| 1\.00x \| - \|$/m);
+  assert.match(text, /an integer artifact slower than fp32 is marked/);
+  assert.equal(
+    keptFloat({ ...searched, quantization: { ...searched.quantization, keptFloat: [], opTypes: ['Conv'] } }),
+    'all but Conv',
+  );
+  assert.equal(keptFloat({ ...searched, quantization: { ...searched.quantization, keptFloat: [] } }), 'none');
 });

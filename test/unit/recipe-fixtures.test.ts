@@ -86,7 +86,7 @@ const expected: Record<string, string[]> = {
     'recipes/many-problems.yaml:7:16: source.onnx.url: expected an https:// URL (plain http only for 127.0.0.1/localhost), received "ftp://example.com/m.onnx"',
     'recipes/many-problems.yaml:7:52: source.onnx.sha256: expected a sha256: 64 hexadecimal digits, received "xyz"',
     'recipes/many-problems.yaml:8:9: inputs: expected at least 1 item, received a list of 0 items',
-    'recipes/many-problems.yaml:10:14: targets.openvino[0]: openvino does not support precision "int8"; openvino builds fp32, fp16',
+    'recipes/many-problems.yaml:10:14: targets.openvino[0]: openvino does not support precision "int16-act"; openvino builds fp32, fp16, int8',
     'recipes/many-problems.yaml:11:8: opset: expected a number >= 7, received the number 3',
   ],
   'merge-key': [
@@ -116,7 +116,7 @@ const expected: Record<string, string[]> = {
     'recipes/package-format.yaml:7:52: source.package.file: cannot tell the model format of "facenet_pytorch/data/onet.pt"; expected a file ending in .onnx or .tflite (for other files use source.pytorch with weights.package)',
   ],
   'precision-for-target': [
-    'recipes/precision-for-target.yaml:13:20: targets.openvino[1]: openvino does not support precision "int16-act"; openvino builds fp32, fp16',
+    'recipes/precision-for-target.yaml:13:20: targets.openvino[1]: openvino does not support precision "int16-act"; openvino builds fp32, fp16, int8',
   ],
   'proto-key': ['recipes/proto-key.yaml:15:3: the key "__proto__" is not allowed (it could change object prototypes)'],
   'same-samples': [

@@ -221,6 +221,18 @@ export const OPS = {
     }),
     reply: z.object({ xml: WrittenFile, bin: WrittenFile }),
   }),
+  'nncf.quantize': op({
+    summary: 'ONNX -> OpenVINO IR int8 with nncf.quantize (post-training, calibrated)',
+    request: z.strictObject({
+      model: FilePath.describe('ONNX, read with openvino.convert_model'),
+      output: FilePath.describe('the .xml; the .bin goes beside it'),
+      calibration: z.array(CalibrationInput).describe('one per model input'),
+      subsetSize: Int.min(1).optional().describe('samples nncf uses; default 300'),
+      preset: z.enum(['performance', 'mixed']).optional().describe('default performance'),
+      rtInfo: z.record(z.string(), z.string()).nullable().optional().describe('stored under rt_info "edgezoo"'),
+    }),
+    reply: z.object({ xml: WrittenFile, bin: WrittenFile, fakeQuantize: Int.min(0) }),
+  }),
   'openvino.info': op({
     summary: "an IR's inputs, outputs, op counts and edgezoo rt_info",
     request: z.strictObject({ model: FilePath }),
