@@ -11,6 +11,7 @@ import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
 import type { Catalogue } from '../catalogue/catalogue.js';
 import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import { checkProjectPath } from './project-path.js';
+import { MAX_SAMPLE_COUNT, MAX_TENSOR_ELEMENTS } from './size-rules.js';
 import { checkSpdxExpression } from './spdx.js';
 
 /** Every precision any format knows, in the order people read them. */
@@ -174,7 +175,7 @@ const input = z
     name: z.string().min(1).describe('Input name as in the model graph.'),
     shape: z
       .array(
-        z.union([z.number().int().min(1), dimName], {
+        z.union([z.number().int().min(1).max(MAX_TENSOR_ELEMENTS), dimName], {
           message: 'expected a positive integer or the name of a dynamic dim',
         }),
       )
@@ -248,6 +249,7 @@ const calibration = z
       .number()
       .int()
       .min(1)
+      .max(MAX_SAMPLE_COUNT)
       .default(64)
       .describe('How many of the matched files to use (sorted by name, first N).'),
   })
@@ -258,7 +260,13 @@ const validation = z
     samples: projectPath(
       'Glob of repository-relative .npy files or images; leave out to validate on random inputs within each input range.',
     ).optional(),
-    count: z.number().int().min(1).default(16).describe('How many samples (or random inputs) to compare on.'),
+    count: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_SAMPLE_COUNT)
+      .default(16)
+      .describe('How many samples (or random inputs) to compare on.'),
     topk: z.number().int().min(1).default(5).describe('k of the top-k agreement reported for classifier outputs.'),
     seed: z.number().int().min(0).default(0).describe('Seed for random inputs when no samples are given.'),
   })

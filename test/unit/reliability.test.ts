@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkSizes, sizeLimits } from '../../src/recipe/size-rules.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = path.join(repoRoot, 'src/cli/edgezoo.mjs');
@@ -159,4 +160,61 @@ test('a PyTorch factory must be a Python file of the project under models/: os:s
     [],
     'nothing ran',
   );
+});
+
+test('huge shapes and sample counts are clear check errors, not internal build errors (partial: sizes)', (t) => {
+  const withInputs = (name: string, input: string, lines: string[] = []) =>
+    recipe(name, { lines }).replace('  - { name: x, shape: [1, 3, 8, 8] }', `  - ${input}`);
+  const root = makeProject(t, {
+    'recipes/elements.yaml': withInputs('elements', '{ name: x, shape: [1, 3, 100000, 100000] }'),
+    'recipes/huge-dim.yaml': withInputs('huge-dim', '{ name: x, shape: [1, 1000000000000] }'),
+    'recipes/huge-count.yaml': recipe('huge-count', { lines: ['validation: { count: 1000000000 }'] }),
+    'recipes/set-too-big.yaml': withInputs('set-too-big', '{ name: x, shape: [1, 3, 2048, 2048] }', [
+      'validation: { count: 10000 }',
+    ]),
+  });
+  const check = run(root, 'check');
+  assert.equal(check.status, 1);
+  const lines = check.stdout.split('\n');
+  assert.equal(
+    lines[0],
+    'recipes/elements.yaml:9:23: inputs[0].shape: 1 x 3 x 100000 x 100000 is 3.00e+10 elements, more than a tensor may hold (2147483647: runtimes index tensors with 32-bit integers)',
+  );
+  assert.equal(
+    lines[1],
+    'recipes/huge-count.yaml:11:22: validation.count: expected a number <= 10000, received the number 1000000000',
+  );
+  assert.equal(
+    lines[2],
+    'recipes/huge-dim.yaml:9:27: inputs[0].shape[1]: expected a number <= 2147483647, received the number 1000000000000',
+  );
+  assert.match(
+    lines[3] ?? '',
+    /^recipes\/set-too-big\.yaml:11:22: validation\.count: 10000 samples of 48\.0 MiB are 469 GiB, more than this machine holds for a sample set \(a quarter of its [\d.]+ [GT]iB of memory, [\d.]+ [GMT]iB\); lower the count$/,
+  );
+  assert.equal(lines[4], '4 problems in 4 of 4 recipes');
+  for (const verb of ['plan', 'build']) {
+    const result = run(root, verb, 'elements');
+    assert.equal(result.status, 1, verb);
+    assert.match(result.all, /more than a tensor may hold/, verb);
+    assertNoStackTrace(result.all);
+  }
+});
+
+test('the size rule scales with the machine: a sample may take 1/16 of its memory, a set 1/4', () => {
+  const findings: string[] = [];
+  const report = (at: ReadonlyArray<string | number>, _part: unknown, code: string, message: string) =>
+    findings.push(`${at.join('.')} ${code} ${message}`);
+  const inputs = [{ name: 'x', shape: [1, 1024, 1024], dtype: 'int64' }]; // 8 MiB a sample
+  checkSizes({ inputs, validation: { count: 16 } }, report, sizeLimits(1024 ** 3)); // 1 GiB machine
+  assert.deepEqual(findings, []);
+  checkSizes({ inputs, validation: { count: 64 } }, report, sizeLimits(1024 ** 3));
+  assert.deepEqual(findings, [
+    'validation.count RECIPE_SIZE_LIMIT 64 samples of 8.0 MiB are 512 MiB, more than this machine holds for a sample set (a quarter of its 1.0 GiB of memory, 256 MiB); lower the count',
+  ]);
+  findings.length = 0;
+  checkSizes({ inputs, calibration: { count: 2 } }, report, sizeLimits(64 * 1024 ** 2)); // 64 MiB machine
+  assert.deepEqual(findings, [
+    'inputs.0.shape RECIPE_SIZE_LIMIT one sample of this input is 8.0 MiB, more than this machine can validate (a sample may take a sixteenth of its 64.0 MiB of memory, 4.0 MiB)',
+  ]);
 });
