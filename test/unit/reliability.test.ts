@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -217,4 +218,41 @@ test('the size rule scales with the machine: a sample may take 1/16 of its memor
   assert.deepEqual(findings, [
     'inputs.0.shape RECIPE_SIZE_LIMIT one sample of this input is 8.0 MiB, more than this machine can validate (a sample may take a sixteenth of its 64.0 MiB of memory, 4.0 MiB)',
   ]);
+});
+
+test('ONNX errors name the file: inspect and the build (partial: ONNX errors)', (t) => {
+  const garbage = Buffer.from([0x0e, 0x07, 0x12, 0x04, 0x61, 0x62, 0x63, 0x64]);
+  const truncated = Buffer.from([0x08, 0x07, 0x12, 0x04, 0x61, 0x62, 0x63, 0x64, 0x3a, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+  const root = makeProject(t, {
+    'garbage.onnx': garbage,
+    'truncated.onnx': truncated,
+    'empty.onnx': '',
+    'models/corrupt/model.onnx': garbage,
+  });
+  for (const [file, reason] of [
+    ['garbage.onnx', 'corrupt ONNX data: wire type 6 in ModelProto at byte 0'],
+    [
+      'truncated.onnx',
+      'ONNX data is truncated or corrupt: a field at byte 9 declares 4294967295 bytes but only 0 remain',
+    ],
+    ['empty.onnx', 'not an ONNX model: the file is empty'],
+  ] as const) {
+    const inspect = run(root, 'inspect', file);
+    assert.equal(inspect.status, 1, file);
+    assert.equal(inspect.stdout, '');
+    assert.equal(inspect.stderr, `edgezoo: ${file}: ${reason}\n`);
+  }
+  const sha = createHash('sha256').update(garbage).digest('hex');
+  mkdirSync(path.join(root, 'recipes'));
+  writeFileSync(
+    path.join(root, 'recipes/corrupt.yaml'),
+    recipe('corrupt', { source: `{ path: models/corrupt/model.onnx, sha256: ${sha} }` }),
+  );
+  const build = run(root, 'build', 'corrupt');
+  assert.equal(build.status, 1);
+  assert.match(
+    build.stdout,
+    /^failed: corrupt\/prepare: \/.*\/source\.onnx: corrupt ONNX data: wire type 6 in ModelProto at byte 0 \(\d+ dependent steps not run\)$/m,
+  );
+  assertNoStackTrace(build.all);
 });
