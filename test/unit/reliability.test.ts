@@ -9,11 +9,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkSizes, sizeLimits } from '../../src/recipe/size-rules.js';
+import { fetchFile } from '../../src/fetch/index.js';
+import { extractTarGzEntry } from '../../src/fetch/tar.js';
+import { buildTarGz, buildZip } from './archive-fixtures.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = path.join(repoRoot, 'src/cli/edgezoo.mjs');
@@ -255,4 +267,77 @@ test('ONNX errors name the file: inspect and the build (partial: ONNX errors)', 
     /^failed: corrupt\/prepare: \/.*\/source\.onnx: corrupt ONNX data: wire type 6 in ModelProto at byte 0 \(\d+ dependent steps not run\)$/m,
   );
   assertNoStackTrace(build.all);
+});
+
+/** A stand-in registry client: a shell script that copies `archive` where pip or npm would put it. */
+function fakeClient(folder: string, name: string, option: string, archive: string, stdout = ''): string {
+  const file = path.join(folder, name);
+  writeFileSync(
+    file,
+    `#!/bin/sh\nwhile [ $# -gt 0 ]; do if [ "$1" = "${option}" ]; then cp "${archive}" "$2/"; fi; shift; done\ncat <<'EOF'\n${stdout}\nEOF\n`,
+  );
+  chmodSync(file, 0o755);
+  return file;
+}
+
+test('unpacking stops at the size the recipe or the package lists, before the sha256 check (partial: zip bombs)', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'edgezoo-bomb-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const zeros = Buffer.alloc(64 * 1024 ** 2); // inflates from about 64 KiB
+  const real = Buffer.from('the real model file');
+  const downloadsDir = path.join(root, 'downloads');
+
+  // A wheel whose wanted entry is a bomb: with the recipe's size it is refused at its header.
+  const wheel = path.join(root, 'bomb-1.0.0-py3-none-any.whl');
+  writeFileSync(wheel, buildZip([{ name: 'bomb/model.onnx', data: zeros }]));
+  const python = fakeClient(root, 'python', '-d', wheel);
+  const pypi = { kind: 'package', registry: 'pypi', name: 'bomb', version: '1.0.0', file: 'bomb/model.onnx' } as const;
+  const options = { projectRoot: root, downloadsDir, pythonCandidates: [python] };
+  const sha = createHash('sha256').update(real).digest('hex');
+  await assert.rejects(fetchFile({ location: pypi, sha256: sha, size: real.length }, options), {
+    code: 'SIZE_MISMATCH',
+    message: `refusing pypi:bomb==1.0.0:bomb/model.onnx: it grows past the ${real.length} bytes the recipe's size gives; stopped there, before the sha256 check`,
+  });
+  assert.deepEqual(readdirSync(path.join(downloadsDir, 'tmp')), [], 'no partial file is left');
+  // Without a size the entry is inflated whole (64 MiB here) and only the sha256 refuses it.
+  await assert.rejects(fetchFile({ location: pypi, sha256: sha }, options), { code: 'SHA256_MISMATCH' });
+
+  // An npm package: npm's own listing of the tarball (`npm pack --json`) bounds the file and the stream.
+  const tarball = path.join(root, 'bomb-1.0.0.tgz');
+  writeFileSync(
+    tarball,
+    buildTarGz([
+      { name: 'package/padding.bin', data: zeros },
+      { name: 'package/model.onnx', data: real },
+    ]),
+  );
+  const listing = JSON.stringify([
+    {
+      files: [
+        { path: 'model.onnx', size: real.length },
+        { path: 'padding.bin', size: 10 },
+      ],
+      unpackedSize: real.length + 10,
+      entryCount: 2,
+    },
+  ]);
+  const bin = path.join(root, 'bin');
+  mkdirSync(bin);
+  fakeClient(bin, 'npm', '--pack-destination', tarball, listing);
+  const savedPath = process.env.PATH;
+  process.env.PATH = `${bin}:${savedPath}`;
+  t.after(() => {
+    process.env.PATH = savedPath;
+  });
+  const npm = { kind: 'package', registry: 'npm', name: 'bomb', version: '1.0.0', file: 'model.onnx' } as const;
+  await assert.rejects(fetchFile({ location: npm, sha256: sha }, { projectRoot: root, downloadsDir }), {
+    code: 'ARCHIVE_INVALID',
+    message:
+      /^cannot read archive npm:bomb@1\.0\.0:model\.onnx: the tarball inflates past 1052701 bytes, more than its listed contents take$/,
+  });
+  // The same tarball read without a listing is only as bounded as the caller's cap.
+  const out = path.join(root, 'out.bin');
+  const whole = await extractTarGzEntry(tarball, 'model.onnx', out, 'bomb.tgz', { stripComponents: 1 });
+  assert.equal(whole.extracted?.bytes, real.length);
+  assert.equal(existsSync(out), true);
 });
