@@ -20,7 +20,7 @@ import type {
 export type SourceParams =
   | {
       kind: 'pytorch';
-      factory: { module: string; function: string; isFile: boolean };
+      factory: { file: string; function: string };
       kwargs: Record<string, unknown>;
       weightsSha256: string | null;
     }

@@ -105,12 +105,7 @@ function normaliseSource(source: RecipeYaml['source']): ModelSource {
   if (source.pytorch !== undefined) {
     const match = FACTORY_PATTERN.exec(source.pytorch.factory);
     const groups = match?.groups ?? {};
-    const file = groups.file;
-    const factory = {
-      module: file !== undefined ? normaliseProjectPath(file) : (groups.module ?? ''),
-      function: groups.function ?? '',
-      isFile: file !== undefined,
-    };
+    const factory = { file: normaliseProjectPath(groups.file ?? ''), function: groups.function ?? '' };
     const result: ModelSource = { kind: 'pytorch', factory, kwargs: source.pytorch.kwargs };
     if (source.pytorch.weights !== undefined) result.weights = normaliseFile(source.pytorch.weights);
     return result;

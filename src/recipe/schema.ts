@@ -19,9 +19,11 @@ export const TENSOR_DTYPES = ['float32', 'float16', 'int64', 'int32', 'int8', 'u
 
 const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const SHA256 = /^[0-9a-fA-F]{64}$/;
-// A factory is `file.py:function` (a repository file) or `package.module:function` (importable).
+// A factory is a Python file of the project under models/<name>/ and a function in it. A package's
+// module is not accepted: whatever the factory names is imported and run by the build, so a
+// recipe could otherwise run any installed module (`os:system` with a `command` kwarg).
 export const FACTORY_PATTERN =
-  /^(?:(?<file>[A-Za-z0-9_./-]+\.py)|(?<module>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)):(?<function>[A-Za-z_][A-Za-z0-9_]*)$/;
+  /^(?<file>(?:\.\/)?models\/[A-Za-z0-9_.-]+\/(?:[A-Za-z0-9_.-]+\/)*[A-Za-z0-9_.-]+\.py):(?<function>[A-Za-z_][A-Za-z0-9_]*)$/;
 const PYPI_PIN = /^(?<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)==(?<version>[0-9][A-Za-z0-9.+!_-]*)$/;
 const NPM_PIN = /^(?<name>(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*)@(?<version>[^@\s]+)$/;
 const HTTP_URL = /^(https:\/\/[^\s/]+|http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?)(\/\S*)?$/;
@@ -45,10 +47,46 @@ const sha256 = z
   .regex(SHA256, { message: 'expected a sha256: 64 hexadecimal digits' })
   .describe('sha256 of the file, 64 hex digits (`sha256sum FILE`). Downloads and local files are checked against it.');
 
+// Query parameters that carry a secret (a token, a signed URL's signature), by name.
+const CREDENTIAL_PARAMETER = /token|secret|passw|api[-_]?key|^key$|auth|session|signature|^sig$|credential/i;
+
+/**
+ * Why a URL written in a recipe carries credentials, or undefined. A recipe is copied into the
+ * manifest, the model card, index.json, the published site and `plan --json`, so a secret in it
+ * would be published; the message never repeats the secret.
+ */
+export function urlCredentialProblem(value: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    return undefined;
+  }
+  const consequence =
+    'a recipe is copied into the manifest, the model card, index.json, the site and `plan --json`, so edgezoo downloads recipe URLs without credentials: put the file where it can be read without them, in a registry package or in the project';
+  if (parsed.username !== '' || parsed.password !== '')
+    return `the URL carries a user name or password (user:password@), which is refused: ${consequence}`;
+  for (const name of parsed.searchParams.keys())
+    if (CREDENTIAL_PARAMETER.test(name))
+      return `the URL's query parameter "${name}" looks like a credential, which is refused: ${consequence}`;
+  return undefined;
+}
+
 const url = z
   .string()
-  .regex(HTTP_URL, { message: 'expected an https:// URL (plain http only for 127.0.0.1/localhost)' })
-  .describe('An https:// URL to download the file from (plain http is accepted only for 127.0.0.1 and localhost).');
+  .superRefine((value, ctx) => {
+    const credentials = urlCredentialProblem(value);
+    if (credentials !== undefined) ctx.addIssue({ code: 'custom', message: credentials, input: value });
+    else if (!HTTP_URL.test(value))
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected an https:// URL (plain http only for 127.0.0.1/localhost), received ${JSON.stringify(value)}`,
+        input: value,
+      });
+  })
+  .describe(
+    'An https:// URL to download the file from (plain http is accepted only for 127.0.0.1 and localhost), without credentials: no user:password@ and no token or signature in the query.',
+  );
 
 /** A file inside a registry package pinned to one exact version. */
 const packageFile = z
@@ -98,10 +136,11 @@ const pytorchSource = z
     factory: z
       .string()
       .regex(FACTORY_PATTERN, {
-        message: 'expected "path/to/file.py:function" or "package.module:function"',
+        message:
+          'expected a Python file of the project under models/ and its function, such as "models/my-model/model.py:build" (not a module of an installed package: the build imports and runs the factory)',
       })
       .describe(
-        'Builds the torch.nn.Module: a repository file and function (`models/x/model.py:build`) or an importable module and function (`facenet_pytorch.models.mtcnn:PNet`).',
+        'Builds the torch.nn.Module: a Python file of the project under `models/<name>/` and the function in it (`models/x/model.py:build`). The build imports and runs this code.',
       ),
     weights: fileLocation
       .optional()

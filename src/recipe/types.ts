@@ -34,11 +34,8 @@ export type ModelSource =
   | { kind: 'tflite'; file: FileSource }
   | {
       kind: 'pytorch';
-      /**
-       * Builds the nn.Module: a repository file (`models/x/model.py:build`) or an importable
-       * module of the torch environment (`facenet_pytorch.models.mtcnn:PNet`).
-       */
-      factory: { module: string; function: string; isFile: boolean };
+      /** Builds the nn.Module: a project file under models/ and a function in it (`models/x/model.py:build`). */
+      factory: { file: string; function: string };
       /** A state dict loaded with torch.load(weights_only=True); absent when the factory loads its own. */
       weights?: FileSource;
       /** Keyword arguments passed to the factory. */

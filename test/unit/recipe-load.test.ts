@@ -116,7 +116,7 @@ test('a minimal recipe gets every default', () => {
   });
 });
 
-test('pytorch sources: repository file or importable module, weights from a package, litert-torch', () => {
+test('pytorch sources: a project file under models/, weights from a package, litert-torch', () => {
   const fromFile = parseOk(
     minimal(
       'pt-file',
@@ -127,7 +127,7 @@ test('pytorch sources: repository file or importable module, weights from a pack
   );
   assert.deepEqual(fromFile.source, {
     kind: 'pytorch',
-    factory: { module: 'models/pt-file/model.py', function: 'build', isFile: true },
+    factory: { file: 'models/pt-file/model.py', function: 'build' },
     kwargs: { width: 0.5 },
     weights: {
       location: {
@@ -141,16 +141,6 @@ test('pytorch sources: repository file or importable module, weights from a pack
     },
   });
   assert.equal(fromFile.converters.tflite, 'litert-torch');
-
-  const fromModule = parseOk(
-    minimal('pt-module', 'source:\n  pytorch: { factory: "facenet_pytorch.models.mtcnn:PNet" }\n'),
-    'recipes/pt-module.yaml',
-  );
-  assert.deepEqual(fromModule.source, {
-    kind: 'pytorch',
-    factory: { module: 'facenet_pytorch.models.mtcnn', function: 'PNet', isFile: false },
-    kwargs: {},
-  });
 });
 
 test('package sources: the short form takes the format from the extension; npm pins parse', () => {
