@@ -254,6 +254,8 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
         // others' keys so editing the calibration set does not rebuild fp32 artifacts.
         ...(calibration ? { calibration, preprocess: recipe.preprocess } : {}),
         ...(readsSource ? { source: sourceParams(recipe) } : {}),
+        strategies: recipe.strategies?.[suffix] ?? recipe.strategies?.[format] ?? null,
+        allowOps: [...new Set([...(recipe.allowOps?.[format] ?? []), ...(recipe.allowOps?.[suffix] ?? [])])].sort(),
       },
       deps: readsSource ? sourceDeps : [prepareId],
       inputFiles: [...(readsSource ? sourceModelCode : []), ...(calibration ? [calibration.samples] : [])],

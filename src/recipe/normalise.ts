@@ -60,6 +60,8 @@ export function normaliseRecipe(yaml: RecipeYaml, catalogue: Catalogue): Recipe 
     targets: normaliseTargets(yaml.targets, catalogue),
     skip: yaml.skip,
     converters: { ...(yaml.converters as Record<string, string>) },
+    strategies: yaml.strategies,
+    allowOps: yaml.allow_ops,
     opset: yaml.opset,
     tolerances: Object.fromEntries(
       Object.entries(yaml.tolerances).map(([key, tolerance]) => [

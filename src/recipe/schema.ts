@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
 import type { Catalogue } from '../catalogue/catalogue.js';
 import { PRECISION_NAMES } from '../catalogue/precisions.js';
+import { CATALOGUE_NAME } from '../catalogue/types.js';
 import { checkProjectPath } from './project-path.js';
 import { checkSpdxExpression } from './spdx.js';
 
@@ -378,6 +379,19 @@ function convertersSchema(catalogue: Catalogue) {
     .describe('Which converter makes each format, where there is a choice.');
 }
 
+/** `strategies`: pins of converter strategies by format or `format/precision`; names the catalogue's. */
+function strategiesSchema(catalogue: Catalogue) {
+  const lists = catalogue.backends
+    .filter((backend) => backend.stage === 'convert' && backend.strategies.length > 1)
+    .map((backend) => `${backend.name}: ${backend.strategies.map((s) => s.name).join(', ')}`);
+  return z
+    .record(z.string(), z.array(z.string().regex(CATALOGUE_NAME)).min(1))
+    .default({})
+    .describe(
+      `Pins how a target is converted, keyed by format (tflite) or "format/precision" (tflite/fp16): the converter's strategies to try, in order (${lists.join('; ')}). Default: the converter's default strategy, and its others only after a failure; the build prints these lines when another one won.`,
+    );
+}
+
 const schemas = new WeakMap<Catalogue, ReturnType<typeof buildRecipeYamlSchema>>();
 
 /** The YAML form of a recipe for the formats and backends of `catalogue`. */
@@ -449,6 +463,13 @@ function buildRecipeYamlSchema(catalogue: Catalogue) {
         .default({})
         .describe('Targets known not to build, as "format/precision": reason (shown on the model card).'),
       converters: convertersSchema(catalogue),
+      strategies: strategiesSchema(catalogue),
+      allow_ops: z
+        .record(z.string(), z.array(z.string().min(1)).min(1))
+        .default({})
+        .describe(
+          'Flex or custom ops an artifact may need, by name as `edgezoo inspect` lists them (FlexAtan), keyed by format (tflite) or "format/precision". Default: none, so TFLite artifacts are builtin-only (stock LiteRT runs them); a conversion that needs others tries the next strategy, then fails.',
+        ),
       opset: z.number().int().min(7).max(23).default(17).describe('ONNX opset for exports and conversions.'),
       tolerances: z
         .record(z.string(), tolerance)

@@ -159,6 +159,13 @@ export interface Recipe {
    * litert-torch); defaults applied.
    */
   converters: Record<TargetFormat, string>;
+  /**
+   * Pinned converter strategies, keyed by format or `format/precision` (the more precise key
+   * wins): exactly these are tried, in order. Absent: the default, then the others after a failure.
+   */
+  strategies?: Record<string, string[]>;
+  /** Flex / custom ops an artifact may contain, keyed by format or `format/precision` (both apply). */
+  allowOps?: Record<string, string[]>;
   /** ONNX opset for exports and conversions. */
   opset: number;
   /** Overrides of the default thresholds, by precision or by `format/precision`. */

@@ -81,6 +81,8 @@ test('the example recipe loads and normalises to the Recipe contract', async () 
       },
       skip: { 'tflite/int8': 'onnx2tf full-integer quantisation loses too much accuracy on this model' },
       converters: { tflite: 'onnx2tf' },
+      strategies: {},
+      allowOps: {},
       opset: 17,
       tolerances: { fp16: { atol: 0.01 }, 'tflite/dynamic-int8': { top1: 0.9 } },
     });
@@ -111,6 +113,8 @@ test('a minimal recipe gets every default', () => {
     targets: { onnx: ['fp32', 'fp16'], tflite: ['fp32', 'fp16', 'dynamic-int8'], openvino: ['fp32', 'fp16'] },
     skip: {},
     converters: { tflite: 'onnx2tf' },
+    strategies: {},
+    allowOps: {},
     opset: 17,
     tolerances: {},
   });
