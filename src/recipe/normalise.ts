@@ -48,6 +48,14 @@ export function normaliseRecipe(yaml: RecipeYaml, catalogue: Catalogue): Recipe 
       count: yaml.validation.count,
       topk: yaml.validation.topk,
       seed: yaml.validation.seed,
+      ...(yaml.validation.stream
+        ? {
+            stream: {
+              feedback: { ...yaml.validation.stream.feedback },
+              ...(yaml.validation.stream.chunks === undefined ? {} : { chunks: yaml.validation.stream.chunks }),
+            },
+          }
+        : {}),
     },
     targets: normaliseTargets(yaml.targets, catalogue),
     skip: yaml.skip,
@@ -130,6 +138,7 @@ function normaliseSource(source: RecipeYaml['source']): ModelSource {
     const file: FileSource = {
       location: normalisePackage(source.package),
       sha256: source.package.sha256.toLowerCase(),
+      ...(source.package.size === undefined ? {} : { size: source.package.size }),
     };
     return source.package.file.endsWith('.tflite') ? { kind: 'tflite', file } : { kind: 'onnx', file };
   }
@@ -137,7 +146,11 @@ function normaliseSource(source: RecipeYaml['source']): ModelSource {
 }
 
 function normaliseFile(location: YamlLocation): FileSource {
-  return { location: normaliseLocation(location), sha256: location.sha256.toLowerCase() };
+  return {
+    location: normaliseLocation(location),
+    sha256: location.sha256.toLowerCase(),
+    ...(location.size === undefined ? {} : { size: location.size }),
+  };
 }
 
 function normaliseLocation(location: YamlLocation): FileLocation {

@@ -28,6 +28,8 @@ export interface FileSource {
   location: FileLocation;
   /** Lower-case hex sha256 of the file's bytes. */
   sha256: string;
+  /** The file's size in bytes, when the recipe gives it: downloads and unpacking stop past it. */
+  size?: number;
 }
 
 export type ModelSource =
@@ -97,6 +99,18 @@ export interface ParameterReplacement {
   }>;
 }
 
+/**
+ * Chained validation of a stateful model: the samples, in order, run as streams of `chunks`
+ * steps; in each stream every step after the first takes `feedback[output]` of the step before
+ * as its input `input`, in the reference and in the artifact alike.
+ */
+export interface StreamValidation {
+  /** Output name -> input name. */
+  feedback: Record<string, string>;
+  /** Steps per stream; absent: one stream of every sample. */
+  chunks?: number;
+}
+
 export interface Tolerance {
   atol?: number;
   rtol?: number;
@@ -135,6 +149,8 @@ export interface Recipe {
     topk: number;
     /** Seed for random inputs when no samples are given. */
     seed: number;
+    /** Stateful models: validate on chained steps with outputs fed back as inputs. */
+    stream?: StreamValidation;
   };
   /** onnx2tf-format parameter replacements, as a repository-relative JSON file or inline. */
   replacements?: { kind: 'path'; path: string } | { kind: 'inline'; value: ParameterReplacement };
