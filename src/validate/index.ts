@@ -80,6 +80,7 @@ export {
 } from './run.js';
 export {
   benchmarkModel,
+  latencyFigures,
   defaultThreadCounts,
   percentile,
   type BenchmarkOptions,
