@@ -78,6 +78,7 @@ export {
   type ArtifactValidation,
   type ValidateArtifactOptions,
 } from './run.js';
+export { artifactOutputsAsSource, feedBack, startsStream, type StreamRun } from './stream.js';
 export {
   benchmarkModel,
   latencyFigures,
