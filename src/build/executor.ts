@@ -10,6 +10,7 @@ import { isEdgezooError } from '../errors.js';
 import type { BuildPlan, PlannedStep, ResourceClass } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
 import { exportOutputs } from './export.js';
+import { ExclusiveSlot } from './exclusive-slot.js';
 import { MemoryGate } from './memory-gate.js';
 import type { StepRunnerRegistry } from './registry.js';
 import type { BuildEvent, BuildSummary, ModelSummary, StepInput, StepResult } from './types.js';
@@ -69,13 +70,16 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
   const jobs = Math.max(1, options.jobs ?? os.availableParallelism());
   // One limiter per resource class, owned here. 'heavy' steps pass the memory gate first and
   // then take a CPU slot from the 'convert' limiter; no task ever calls its own limiter.
-  const limiters: Record<Exclude<ResourceClass, 'heavy'>, LimitFunction> = {
+  // 'exclusive' steps (benchmarks) take no limiter slot: the exclusive slot runs them alone,
+  // once no 'convert' or 'heavy' step runs or waits for one.
+  const limiters: Record<Exclude<ResourceClass, 'heavy' | 'exclusive'>, LimitFunction> = {
     convert: pLimit(jobs),
     network: pLimit(Math.max(1, options.networkJobs ?? 4)),
     light: pLimit(Math.max(1, options.lightJobs ?? 16)),
   };
   const cacheLookups = pLimit(Math.max(1, options.lightJobs ?? 16));
   const memoryGate = new MemoryGate(options.memoryBudgetMiB ?? defaultMemoryBudgetMiB());
+  const cpuSlot = new ExclusiveSlot();
   const startedAt = Date.now();
   const spans = new Map<string, { first: number; last: number }>();
   const touch = (model: string, from: number) => {
@@ -224,8 +228,12 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
 
       const run =
         step.resource === 'heavy'
-          ? await memoryGate.run(step.memoryMiB, () => limiters.convert(runFresh))
-          : await limiters[step.resource](runFresh);
+          ? await cpuSlot.shared(() => memoryGate.run(step.memoryMiB, () => limiters.convert(runFresh)))
+          : step.resource === 'convert'
+            ? await cpuSlot.shared(() => limiters.convert(runFresh))
+            : step.resource === 'exclusive'
+              ? await cpuSlot.exclusive(runFresh)
+              : await limiters[step.resource](runFresh);
       if ('state' in run) return run;
 
       // Stored only when the result is fully determined by the fingerprint: a package run

@@ -5,6 +5,7 @@
 export { executePlan, defaultMemoryBudgetMiB, type ExecuteOptions } from './executor.js';
 export { StepRunnerRegistry } from './registry.js';
 export { MemoryGate } from './memory-gate.js';
+export { ExclusiveSlot } from './exclusive-slot.js';
 export { exportOutputs, EXPORT_MARKER } from './export.js';
 export {
   buildStatusOf,

@@ -8,6 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ArtifactInspection } from '../catalogue/types.js';
+import { attemptRecordSchema, type AttemptRecord } from './attempts.js';
 import { PRECISION_NAMES, type Precision } from '../catalogue/precisions.js';
 import { EdgezooError } from '../errors.js';
 import type { PreparedSignature } from '../toolchain/backends/types.js';
@@ -145,6 +146,10 @@ export interface ArtifactRecord {
   /** Where the edgezoo metadata lives in the file (the format's `metadataLocation`). */
   metadataLocation: string;
   notes?: Record<string, unknown>;
+  /** Every conversion attempt, in order, the last one the winner (src/build/attempts.ts). */
+  attempts?: AttemptRecord[];
+  /** When a fallback strategy won: the recipe lines that pin it. */
+  pin?: string[];
 }
 
 /** A name of a file in the step's own folder: no separators, no dot-dot. */
@@ -171,6 +176,8 @@ export const ARTIFACT_FILE: StepFile<ArtifactRecord> = {
     layouts: stringRecord,
     metadataLocation: z.string(),
     notes: z.record(z.string(), jsonValue).optional(),
+    attempts: z.array(attemptRecordSchema).optional(),
+    pin: z.array(z.string()).optional(),
   }),
 };
 

@@ -62,13 +62,34 @@ export const MEMORY_MIB: Readonly<Record<MemoryClass, number>> = {
 };
 
 /**
+ * What a strategy's `when` may look at to say whether it applies to a model: the recipe's
+ * inputs, the precision, and the op types of the model the backend reads (the prepared ONNX
+ * model; empty for backends that read another source).
+ */
+export interface StrategyContext {
+  precision: Precision;
+  inputs: ReadonlyArray<{ name: string; shape: readonly unknown[]; layout: string; dtype?: string }>;
+  /** Op types of the model the backend reads (ONNX `op_type`s), empty when unknown. */
+  opTypes: ReadonlySet<string>;
+  /** The recipe source's kind: `onnx`, `tflite`, `pytorch`. */
+  sourceKind: string;
+}
+
+/**
  * One way of running a backend. A backend lists its strategies in the order they are worth
- * trying; the first is the default. The options are passed to the backend as given (JSON, so
- * they can join a cache key).
+ * trying; the first is the default. The options are data the backend turns into its flags
+ * (JSON, so they can join a cache key and artifact.json); `when` says whether the strategy can
+ * change anything for a model (absent: always), so the cascade skips the ones that cannot.
+ * Adding a strategy is adding one entry to a backend's list.
  */
 export interface ConversionStrategy {
+  /** A catalogue name (lower-case, dashes): what recipes pin in `strategies:`. */
   name: string;
   options: Readonly<Record<string, JsonValue>>;
+  /** One line for logs, the recipe reference and `--help`: what it changes and when it helps. */
+  description?: string;
+  /** Whether trying it can help this model (a pinned strategy is tried regardless). */
+  when?(ctx: StrategyContext): boolean;
 }
 
 /**
@@ -174,6 +195,12 @@ export interface FormatSpec<Summary = unknown> extends ModelFormat<Summary> {
    * (`converters: { <format>: <backend> }`): the backend used when it does not.
    */
   defaultConverter?: string;
+  /**
+   * Artifacts must use the runtime's builtin ops only: one whose inspection lists Flex or custom
+   * ops fails its conversion unless the recipe's `allow_ops` names each (TFLite: stock LiteRT,
+   * LiteRT.js and microcontrollers have no Select-TF-ops delegate).
+   */
+  builtinOpsOnly?: boolean;
   /** Files beside the primary one (OpenVINO's `.bin`), by extension; the zoo names them alike. */
   companionExtensions: readonly string[];
   /** Where the edgezoo metadata lives in its files (artifact.json `metadataLocation`). */

@@ -20,7 +20,7 @@ import type {
 export type SourceParams =
   | {
       kind: 'pytorch';
-      factory: { module: string; function: string; isFile: boolean };
+      factory: { file: string; function: string };
       kwargs: Record<string, unknown>;
       weightsSha256: string | null;
     }
@@ -73,6 +73,10 @@ export interface ConvertParams {
   preprocess?: Preprocess;
   /** Backends that read the source itself (not the prepared ONNX) only. */
   source?: SourceParams;
+  /** The recipe's pinned strategies for this target (`strategies:`), or null: default first, others after a failure. */
+  strategies: string[] | null;
+  /** Flex / custom ops the recipe allows in this artifact (`allow_ops:`); others fail it. */
+  allowOps: string[];
 }
 
 /**

@@ -35,8 +35,7 @@ export function currentPlatform(): string {
 /** The digest keys of every local file a recipe's steps read (see `InputDigests`). */
 export function localInputsOf(recipe: Recipe): Array<{ key: string; kind: 'file' | 'glob' }> {
   const inputs: Array<{ key: string; kind: 'file' | 'glob' }> = [];
-  if (recipe.source.kind === 'pytorch' && recipe.source.factory.isFile)
-    inputs.push({ key: recipe.source.factory.module, kind: 'file' });
+  if (recipe.source.kind === 'pytorch') inputs.push({ key: recipe.source.factory.file, kind: 'file' });
   if (recipe.replacements?.kind === 'path') inputs.push({ key: recipe.replacements.path, kind: 'file' });
   if (recipe.calibration) inputs.push({ key: recipe.calibration.samples, kind: 'glob' });
   if (recipe.validation.samples) inputs.push({ key: recipe.validation.samples, kind: 'glob' });
@@ -116,10 +115,7 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
   const model = recipe.name;
   const drafts: StepDraft[] = [];
   const source = recipe.source;
-  const sourceModelCode = source.kind === 'pytorch' && source.factory.isFile ? [source.factory.module] : [];
-  // A factory imported from a package of the torch environment: that package's version matters.
-  const factoryPackage =
-    source.kind === 'pytorch' && !source.factory.isFile ? [distributionName(source.factory.module)] : [];
+  const sourceModelCode = source.kind === 'pytorch' ? [source.factory.file] : [];
 
   const fetchFile: FileSource | undefined = source.kind === 'pytorch' ? source.weights : source.file;
   const fetchId = `${model}/fetch`;
@@ -190,13 +186,7 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
       inputFiles: [...sourceModelCode, ...(recipe.replacements?.kind === 'path' ? [recipe.replacements.path] : [])],
       resource: memoryMiB > 0 ? 'heavy' : 'convert',
       memoryMiB,
-      tools: [
-        EDGEZOO_TOOL,
-        ...chain.flatMap((backend) => [
-          ...backend.cacheKeyTools,
-          ...(backend.from === 'pytorch' ? factoryPackage : []),
-        ]),
-      ],
+      tools: [EDGEZOO_TOOL, ...chain.flatMap((backend) => backend.cacheKeyTools)],
     });
   }
 
@@ -218,7 +208,7 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
       deps: sourceDeps,
       inputFiles: [...sourceModelCode, ...(recipe.validation.samples ? [recipe.validation.samples] : [])],
       resource: 'convert',
-      tools: [EDGEZOO_TOOL, catalogue.referenceTool(source.kind), ...factoryPackage],
+      tools: [EDGEZOO_TOOL, catalogue.referenceTool(source.kind)],
     });
   }
 
@@ -259,12 +249,14 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
         // others' keys so editing the calibration set does not rebuild fp32 artifacts.
         ...(calibration ? { calibration, preprocess: recipe.preprocess } : {}),
         ...(readsSource ? { source: sourceParams(recipe) } : {}),
+        strategies: recipe.strategies?.[suffix] ?? recipe.strategies?.[format] ?? null,
+        allowOps: [...new Set([...(recipe.allowOps?.[format] ?? []), ...(recipe.allowOps?.[suffix] ?? [])])].sort(),
       },
       deps: readsSource ? sourceDeps : [prepareId],
       inputFiles: [...(readsSource ? sourceModelCode : []), ...(calibration ? [calibration.samples] : [])],
       resource: memoryMiB > 0 ? 'heavy' : 'convert',
       memoryMiB,
-      tools: [EDGEZOO_TOOL, ...backend.cacheKeyTools, ...(readsSource ? factoryPackage : [])],
+      tools: [EDGEZOO_TOOL, ...backend.cacheKeyTools],
     });
 
     const runtimeTool = catalogue.requireFormat(format).runtime.tool;
@@ -299,7 +291,8 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
       // After validate: an artifact that does not validate is not worth timing.
       deps: [convertId, validateId],
       inputFiles: [],
-      resource: 'convert',
+      // Timed alone: a converter running beside it would make its latencies noise.
+      resource: 'exclusive',
       tools: [EDGEZOO_TOOL, runtimeTool],
     });
     artifactSteps.push({ format, precision, convert: convertId, validate: validateId, benchmark: benchmarkId });
@@ -364,9 +357,4 @@ function sourceParams(recipe: Recipe): SourceParams {
     };
   }
   return { kind: source.kind, sha256: source.file.sha256 };
-}
-
-/** `facenet_pytorch.models.mtcnn` -> `facenet-pytorch`: the pip distribution a module most likely comes from. */
-function distributionName(module: string): string {
-  return (module.split('.')[0] ?? module).toLowerCase().replace(/_/g, '-');
 }

@@ -26,10 +26,13 @@ export const STEP_KINDS: readonly StepKind[] = [
  * - convert: CPU-bound work (converters, validation, benchmarks), one per `--jobs` slot;
  * - heavy: like convert, and also admitted only while the sum of running `memoryMiB` estimates
  *   fits the memory budget (TensorFlow / PyTorch processes take several GiB each);
+ * - exclusive: runs alone among the CPU-bound steps (benchmarks, whose timings and memory
+ *   figures are noise beside a converter): only while no convert or heavy step runs or waits
+ *   for a slot, one at a time, and no convert or heavy step starts while it runs;
  * - network: downloads, limited separately so they overlap with CPU work;
  * - light: bookkeeping in process (packaging), generous.
  */
-export type ResourceClass = 'convert' | 'heavy' | 'network' | 'light';
+export type ResourceClass = 'convert' | 'heavy' | 'exclusive' | 'network' | 'light';
 
 /** JSON values: what step params and step results are made of. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

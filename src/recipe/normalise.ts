@@ -52,6 +52,8 @@ export function normaliseRecipe(yaml: RecipeYaml, catalogue: Catalogue): Recipe 
     targets: normaliseTargets(yaml.targets, catalogue),
     skip: yaml.skip,
     converters: { ...(yaml.converters as Record<string, string>) },
+    strategies: yaml.strategies,
+    allowOps: yaml.allow_ops,
     opset: yaml.opset,
     tolerances: Object.fromEntries(
       Object.entries(yaml.tolerances).map(([key, tolerance]) => [
@@ -106,12 +108,7 @@ function normaliseSource(source: RecipeYaml['source']): ModelSource {
   if (source.pytorch !== undefined) {
     const match = FACTORY_PATTERN.exec(source.pytorch.factory);
     const groups = match?.groups ?? {};
-    const file = groups.file;
-    const factory = {
-      module: file !== undefined ? normaliseProjectPath(file) : (groups.module ?? ''),
-      function: groups.function ?? '',
-      isFile: file !== undefined,
-    };
+    const factory = { file: normaliseProjectPath(groups.file ?? ''), function: groups.function ?? '' };
     const result: ModelSource = { kind: 'pytorch', factory, kwargs: source.pytorch.kwargs };
     if (source.pytorch.weights !== undefined) result.weights = normaliseFile(source.pytorch.weights);
     return result;

@@ -65,6 +65,7 @@ export function generateRecipeReference(catalogue: Catalogue = BUILTIN_CATALOGUE
     '- `inputs[].value` makes an input a constant: nested lists in its (fixed) shape, a single value for `shape: []`, whole numbers for integer dtypes, true/false for bool. Prepare folds it into the ONNX graph (the simplifier then drops what it decides, such as the dead branch of an `If`), so no artifact takes that input; the reference is fed the value. Not for PyTorch sources.',
     '- `skip` keys are `format/precision` of a built target; `tolerances` keys are a precision or `format/precision`.',
     '- `license` is an SPDX id or expression; a `LicenseRef-*` needs `license_file`. `converters.tflite: litert-torch` needs a `pytorch` source.',
+    '- URLs carry no credentials: a `user:password@` or a query parameter named like a token, key, secret or signature is refused, because a recipe is copied into the manifest, the model card, index.json, the published site and `plan --json`. Recipe downloads are made without credentials.',
     '- YAML: no tags, no merge keys (`<<`), no duplicate keys, one document, at most 1 MiB, 32 levels of nesting and a few alias expansions.',
   ];
   return `${lines.join('\n')}\n`;

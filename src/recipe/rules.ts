@@ -66,7 +66,53 @@ export function checkRecipeRules(
   checkLicense(recipe, report);
   checkPreprocess(recipe, report);
   checkLabels(recipe, report);
+  checkStrategies(recipe, report, catalogue);
   return findings;
+}
+
+/**
+ * `strategies:` and `allow_ops:` keys name a format or a `format/precision` target; pinned
+ * strategies are strategies of the converter that makes the format for this recipe.
+ */
+function checkStrategies(recipe: Record<string, unknown>, report: Report, catalogue: Catalogue): void {
+  const formats = catalogue.formatNames();
+  const targets = targetKeys(catalogue);
+  for (const field of ['strategies', 'allow_ops'] as const) {
+    const value = recipe[field];
+    if (!isMapping(value)) continue;
+    for (const [key, list] of Object.entries(value)) {
+      if (!formats.includes(key) && !targets.includes(key)) {
+        report(
+          [field, key],
+          'key',
+          ProblemCode.invalidValue,
+          `"${key}" is neither a format (${formats.join(', ')}) nor a format/precision target`,
+        );
+        continue;
+      }
+      if (field !== 'strategies' || !Array.isArray(list)) continue;
+      const format = key.split('/')[0]!;
+      const precision = key.split('/')[1];
+      const converters = isMapping(recipe.converters) ? recipe.converters : {};
+      const choice = typeof converters[format] === 'string' ? (converters[format] as string) : undefined;
+      const backend = precision
+        ? catalogue.converterFor(format, precision as never, choice)
+        : (catalogue.converterChoices(format).find((b) => b.name === choice) ??
+          catalogue.targetBackends(format).find((b) => b.name === catalogue.format(format)?.defaultConverter) ??
+          catalogue.targetBackends(format)[0]);
+      if (!backend) continue;
+      const names = backend.strategies.map((s) => s.name);
+      list.forEach((name: unknown, index) => {
+        if (typeof name === 'string' && !names.includes(name))
+          report(
+            [field, key, index],
+            'value',
+            ProblemCode.invalidValue,
+            `${backend.name} has no strategy "${name}" (it has ${names.join(', ')})`,
+          );
+      });
+    }
+  }
 }
 
 type Report = (path: ValuePath, part: NodePart, code: ProblemCodeValue, message: string) => void;

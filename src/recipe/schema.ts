@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
 import type { Catalogue } from '../catalogue/catalogue.js';
 import { PRECISION_NAMES } from '../catalogue/precisions.js';
+import { CATALOGUE_NAME } from '../catalogue/types.js';
 import { checkProjectPath } from './project-path.js';
 import { checkSpdxExpression } from './spdx.js';
 import type { InputValue } from './types.js';
@@ -20,9 +21,11 @@ export const TENSOR_DTYPES = ['float32', 'float16', 'int64', 'int32', 'int8', 'u
 
 const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const SHA256 = /^[0-9a-fA-F]{64}$/;
-// A factory is `file.py:function` (a repository file) or `package.module:function` (importable).
+// A factory is a Python file of the project under models/<name>/ and a function in it. A package's
+// module is not accepted: whatever the factory names is imported and run by the build, so a
+// recipe could otherwise run any installed module (`os:system` with a `command` kwarg).
 export const FACTORY_PATTERN =
-  /^(?:(?<file>[A-Za-z0-9_./-]+\.py)|(?<module>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)):(?<function>[A-Za-z_][A-Za-z0-9_]*)$/;
+  /^(?<file>(?:\.\/)?models\/[A-Za-z0-9_.-]+\/(?:[A-Za-z0-9_.-]+\/)*[A-Za-z0-9_.-]+\.py):(?<function>[A-Za-z_][A-Za-z0-9_]*)$/;
 const PYPI_PIN = /^(?<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)==(?<version>[0-9][A-Za-z0-9.+!_-]*)$/;
 const NPM_PIN = /^(?<name>(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*)@(?<version>[^@\s]+)$/;
 const HTTP_URL = /^(https:\/\/[^\s/]+|http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?)(\/\S*)?$/;
@@ -46,10 +49,46 @@ const sha256 = z
   .regex(SHA256, { message: 'expected a sha256: 64 hexadecimal digits' })
   .describe('sha256 of the file, 64 hex digits (`sha256sum FILE`). Downloads and local files are checked against it.');
 
+// Query parameters that carry a secret (a token, a signed URL's signature), by name.
+const CREDENTIAL_PARAMETER = /token|secret|passw|api[-_]?key|^key$|auth|session|signature|^sig$|credential/i;
+
+/**
+ * Why a URL written in a recipe carries credentials, or undefined. A recipe is copied into the
+ * manifest, the model card, index.json, the published site and `plan --json`, so a secret in it
+ * would be published; the message never repeats the secret.
+ */
+export function urlCredentialProblem(value: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    return undefined;
+  }
+  const consequence =
+    'a recipe is copied into the manifest, the model card, index.json, the site and `plan --json`, so edgezoo downloads recipe URLs without credentials: put the file where it can be read without them, in a registry package or in the project';
+  if (parsed.username !== '' || parsed.password !== '')
+    return `the URL carries a user name or password (user:password@), which is refused: ${consequence}`;
+  for (const name of parsed.searchParams.keys())
+    if (CREDENTIAL_PARAMETER.test(name))
+      return `the URL's query parameter "${name}" looks like a credential, which is refused: ${consequence}`;
+  return undefined;
+}
+
 const url = z
   .string()
-  .regex(HTTP_URL, { message: 'expected an https:// URL (plain http only for 127.0.0.1/localhost)' })
-  .describe('An https:// URL to download the file from (plain http is accepted only for 127.0.0.1 and localhost).');
+  .superRefine((value, ctx) => {
+    const credentials = urlCredentialProblem(value);
+    if (credentials !== undefined) ctx.addIssue({ code: 'custom', message: credentials, input: value });
+    else if (!HTTP_URL.test(value))
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected an https:// URL (plain http only for 127.0.0.1/localhost), received ${JSON.stringify(value)}`,
+        input: value,
+      });
+  })
+  .describe(
+    'An https:// URL to download the file from (plain http is accepted only for 127.0.0.1 and localhost), without credentials: no user:password@ and no token or signature in the query.',
+  );
 
 /** A file inside a registry package pinned to one exact version. */
 const packageFile = z
@@ -99,10 +138,11 @@ const pytorchSource = z
     factory: z
       .string()
       .regex(FACTORY_PATTERN, {
-        message: 'expected "path/to/file.py:function" or "package.module:function"',
+        message:
+          'expected a Python file of the project under models/ and its function, such as "models/my-model/model.py:build" (not a module of an installed package: the build imports and runs the factory)',
       })
       .describe(
-        'Builds the torch.nn.Module: a repository file and function (`models/x/model.py:build`) or an importable module and function (`facenet_pytorch.models.mtcnn:PNet`).',
+        'Builds the torch.nn.Module: a Python file of the project under `models/<name>/` and the function in it (`models/x/model.py:build`). The build imports and runs this code.',
       ),
     weights: fileLocation
       .optional()
@@ -327,6 +367,19 @@ function convertersSchema(catalogue: Catalogue) {
     .describe('Which converter makes each format, where there is a choice.');
 }
 
+/** `strategies`: pins of converter strategies by format or `format/precision`; names the catalogue's. */
+function strategiesSchema(catalogue: Catalogue) {
+  const lists = catalogue.backends
+    .filter((backend) => backend.stage === 'convert' && backend.strategies.length > 1)
+    .map((backend) => `${backend.name}: ${backend.strategies.map((s) => s.name).join(', ')}`);
+  return z
+    .record(z.string(), z.array(z.string().regex(CATALOGUE_NAME)).min(1))
+    .default({})
+    .describe(
+      `Pins how a target is converted, keyed by format (tflite) or "format/precision" (tflite/fp16): the converter's strategies to try, in order (${lists.join('; ')}). Default: the converter's default strategy, and its others only after a failure; the build prints these lines when another one won.`,
+    );
+}
+
 const schemas = new WeakMap<Catalogue, ReturnType<typeof buildRecipeYamlSchema>>();
 
 /** The YAML form of a recipe for the formats and backends of `catalogue`. */
@@ -398,6 +451,13 @@ function buildRecipeYamlSchema(catalogue: Catalogue) {
         .default({})
         .describe('Targets known not to build, as "format/precision": reason (shown on the model card).'),
       converters: convertersSchema(catalogue),
+      strategies: strategiesSchema(catalogue),
+      allow_ops: z
+        .record(z.string(), z.array(z.string().min(1)).min(1))
+        .default({})
+        .describe(
+          'Flex or custom ops an artifact may need, by name as `edgezoo inspect` lists them (FlexAtan), keyed by format (tflite) or "format/precision". Default: none, so TFLite artifacts are builtin-only (stock LiteRT runs them); a conversion that needs others tries the next strategy, then fails.',
+        ),
       opset: z.number().int().min(7).max(23).default(17).describe('ONNX opset for exports and conversions.'),
       tolerances: z
         .record(z.string(), tolerance)

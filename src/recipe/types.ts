@@ -34,11 +34,8 @@ export type ModelSource =
   | { kind: 'tflite'; file: FileSource }
   | {
       kind: 'pytorch';
-      /**
-       * Builds the nn.Module: a repository file (`models/x/model.py:build`) or an importable
-       * module of the torch environment (`facenet_pytorch.models.mtcnn:PNet`).
-       */
-      factory: { module: string; function: string; isFile: boolean };
+      /** Builds the nn.Module: a project file under models/ and a function in it (`models/x/model.py:build`). */
+      factory: { file: string; function: string };
       /** A state dict loaded with torch.load(weights_only=True); absent when the factory loads its own. */
       weights?: FileSource;
       /** Keyword arguments passed to the factory. */
@@ -156,6 +153,13 @@ export interface Recipe {
    * litert-torch); defaults applied.
    */
   converters: Record<TargetFormat, string>;
+  /**
+   * Pinned converter strategies, keyed by format or `format/precision` (the more precise key
+   * wins): exactly these are tried, in order. Absent: the default, then the others after a failure.
+   */
+  strategies?: Record<string, string[]>;
+  /** Flex / custom ops an artifact may contain, keyed by format or `format/precision` (both apply). */
+  allowOps?: Record<string, string[]>;
   /** ONNX opset for exports and conversions. */
   opset: number;
   /** Overrides of the default thresholds, by precision or by `format/precision`. */

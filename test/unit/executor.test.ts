@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
+  ExclusiveSlot,
   executePlan,
   MemoryGate,
   StepRunnerRegistry,
@@ -260,5 +261,80 @@ describe('executePlan', () => {
     const h = await harness({ sleepMs: 10 });
     await h.build(models(3, { targets: targets('tflite/fp32') }), { jobs: 2, memoryBudgetMiB: 5000 });
     assert.equal(maxConcurrency(h.trace.filter((line) => line.id.includes('/convert/tflite'))), 1);
+  });
+
+  it('runs benchmarks alone: never beside a converter, validation or reference step, one at a time', async () => {
+    const h = await harness({ sleepMs: 12 });
+    const recipes = models(4, { targets: targets('onnx/fp32', 'onnx/fp16', 'tflite/fp32') });
+    const summary = await h.build(recipes, { jobs: 3 });
+    assert.equal(summary.ok, true);
+    const cpuBound = /\/(prepare|convert|reference|validate)/;
+    const running = new Set<string>();
+    let benchmarks = 0;
+    for (const line of [...h.trace].sort((a, b) => a.t - b.t || (a.event === 'end' ? -1 : 1))) {
+      if (line.event === 'end') {
+        running.delete(line.id);
+        continue;
+      }
+      const beside = [...running];
+      if (line.id.includes('/benchmark/')) {
+        benchmarks += 1;
+        assert.deepEqual(
+          beside.filter((id) => cpuBound.test(id) || id.includes('/benchmark/')),
+          [],
+          `${line.id} started beside ${beside.join(', ')}`,
+        );
+      } else if (cpuBound.test(line.id)) {
+        assert.deepEqual(
+          beside.filter((id) => id.includes('/benchmark/')),
+          [],
+          `${line.id} started during a benchmark`,
+        );
+      }
+      running.add(line.id);
+    }
+    assert.equal(benchmarks, 12);
+    // The converters were not held back to one at a time by the benchmarks.
+    assert.equal(maxConcurrency(h.trace.filter((line) => cpuBound.test(line.id))), 3);
+  });
+
+  it('the exclusive slot lets shared work go first and holds new shared work while an exclusive task runs', async () => {
+    const slot = new ExclusiveSlot();
+    const log: string[] = [];
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const shared = (name: string, ms: number) =>
+      slot.shared(async () => {
+        log.push(`start ${name}`);
+        await sleep(ms);
+        log.push(`end ${name}`);
+      });
+    const exclusive = (name: string, ms: number) =>
+      slot.exclusive(async () => {
+        log.push(`start ${name}`);
+        assert.deepEqual(slot.state, { shared: 0, exclusive: true });
+        await sleep(ms);
+        log.push(`end ${name}`);
+      });
+    const first = shared('convert-a', 20);
+    const bench1 = exclusive('bench-1', 20); // waits for convert-a
+    const second = shared('convert-b', 10); // shared work goes before the waiting benchmark
+    await Promise.all([first, second]);
+    await sleep(5); // bench-1 runs now
+    const late = shared('convert-c', 5); // arrives during bench-1: waits for it
+    const bench2 = exclusive('bench-2', 5); // after convert-c
+    await Promise.all([bench1, late, bench2]);
+    assert.deepEqual(log, [
+      'start convert-a',
+      'start convert-b',
+      'end convert-b',
+      'end convert-a',
+      'start bench-1',
+      'end bench-1',
+      'start convert-c',
+      'end convert-c',
+      'start bench-2',
+      'end bench-2',
+    ]);
+    assert.deepEqual(slot.state, { shared: 0, exclusive: false });
   });
 });

@@ -105,7 +105,7 @@ describe('planBuild', () => {
     const recipe = makeRecipe('tiny', {
       source: {
         kind: 'pytorch',
-        factory: { module: 'models/tiny/model.py', function: 'build', isFile: true },
+        factory: { file: 'models/tiny/model.py', function: 'build' },
         weights: { location: { kind: 'path', path: 'models/tiny/w.pt' }, sha256: 'b'.repeat(64) },
         kwargs: {},
       },

@@ -37,7 +37,7 @@ const expected: Record<string, string[]> = {
     'recipes/backslash-path.yaml:8:11: source.onnx.path: paths use forward slashes; a backslash is not allowed',
   ],
   'bad-factory': [
-    'recipes/bad-factory.yaml:8:14: source.pytorch.factory: expected "path/to/file.py:function" or "package.module:function", received "models/bad-factory/model:build"',
+    'recipes/bad-factory.yaml:8:14: source.pytorch.factory: expected a Python file of the project under models/ and its function, such as "models/my-model/model.py:build" (not a module of an installed package: the build imports and runs the factory), received "models/bad-factory/model:build"',
   ],
   'bad-semver': ['recipes/bad-semver.yaml:2:10: version: expected a semver version such as "1.0.0", received "1.0"'],
   'bad-sha256': [

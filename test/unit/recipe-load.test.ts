@@ -81,6 +81,8 @@ test('the example recipe loads and normalises to the Recipe contract', async () 
       },
       skip: { 'tflite/int8': 'onnx2tf full-integer quantisation loses too much accuracy on this model' },
       converters: { tflite: 'onnx2tf' },
+      strategies: {},
+      allowOps: {},
       opset: 17,
       tolerances: { fp16: { atol: 0.01 }, 'tflite/dynamic-int8': { top1: 0.9 } },
     });
@@ -111,12 +113,14 @@ test('a minimal recipe gets every default', () => {
     targets: { onnx: ['fp32', 'fp16'], tflite: ['fp32', 'fp16', 'dynamic-int8'], openvino: ['fp32', 'fp16'] },
     skip: {},
     converters: { tflite: 'onnx2tf' },
+    strategies: {},
+    allowOps: {},
     opset: 17,
     tolerances: {},
   });
 });
 
-test('pytorch sources: repository file or importable module, weights from a package, litert-torch', () => {
+test('pytorch sources: a project file under models/, weights from a package, litert-torch', () => {
   const fromFile = parseOk(
     minimal(
       'pt-file',
@@ -127,7 +131,7 @@ test('pytorch sources: repository file or importable module, weights from a pack
   );
   assert.deepEqual(fromFile.source, {
     kind: 'pytorch',
-    factory: { module: 'models/pt-file/model.py', function: 'build', isFile: true },
+    factory: { file: 'models/pt-file/model.py', function: 'build' },
     kwargs: { width: 0.5 },
     weights: {
       location: {
@@ -141,16 +145,6 @@ test('pytorch sources: repository file or importable module, weights from a pack
     },
   });
   assert.equal(fromFile.converters.tflite, 'litert-torch');
-
-  const fromModule = parseOk(
-    minimal('pt-module', 'source:\n  pytorch: { factory: "facenet_pytorch.models.mtcnn:PNet" }\n'),
-    'recipes/pt-module.yaml',
-  );
-  assert.deepEqual(fromModule.source, {
-    kind: 'pytorch',
-    factory: { module: 'facenet_pytorch.models.mtcnn', function: 'PNet', isFile: false },
-    kwargs: {},
-  });
 });
 
 test('package sources: the short form takes the format from the extension; npm pins parse', () => {

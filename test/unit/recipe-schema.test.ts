@@ -83,6 +83,8 @@ test('the JSON Schema names its draft and title, and describes every property', 
     'targets',
     'skip',
     'converters',
+    'strategies',
+    'allow_ops',
     'opset',
     'tolerances',
   ]);

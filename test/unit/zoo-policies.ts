@@ -23,11 +23,7 @@ export function assertPinnedPackageWeights(recipe: Recipe, root: string): void {
   }
   assert.match(file.sha256, /^[0-9a-f]{64}$/);
   if (recipe.source.kind === 'pytorch') {
-    assert.ok(
-      recipe.source.factory.isFile,
-      'the architecture is our own file, not the package (which imports torchvision)',
-    );
-    const code = path.join(root, recipe.source.factory.module);
+    const code = path.join(root, recipe.source.factory.file);
     assert.ok(existsSync(code), code);
     assert.match(readFileSync(code, 'utf8'), new RegExp(`^def ${recipe.source.factory.function}\\(`, 'm'));
   }

@@ -7,11 +7,12 @@
  * its dependencies' folders.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { ArtifactInspection } from '../../catalogue/types.js';
-import { loadModel } from '../../formats/onnx/index.js';
+import type { ArtifactInspection, FinishedArtifact, StrategyContext } from '../../catalogue/types.js';
+import { EdgezooError } from '../../errors.js';
+import { allNodes, loadModel } from '../../formats/onnx/index.js';
 import type { ConvertParams, PlannedStepOf } from '../../plan/index.js';
 import type { Recipe } from '../../recipe/types.js';
 import {
@@ -22,9 +23,20 @@ import {
   type PreparedSignature,
 } from '../../toolchain/backends/index.js';
 import { defaultLayout } from '../../toolchain/backends/layouts.js';
+import { ConverterError } from '../../toolchain/backends/run-tool.js';
 import { backendToolVersions, provenanceProps, type ArtifactProvenance } from '../../toolchain/backends/provenance.js';
 import { loadSamples, stackSampleInput, writeNpy } from '../../validate/index.js';
 import { ARTIFACT_FILE, PREPARE_FILE, readStepFile, writeStepFile, type ArtifactRecord } from '../step-files.js';
+import {
+  describeFailedAttempts,
+  opsVerdict,
+  pinLines,
+  runAttempts,
+  strategyCandidates,
+  type AttemptFailure,
+  type AttemptRecord,
+  type StrategyCandidate,
+} from '../attempts.js';
 import type { StepContext, StepResult } from '../types.js';
 import { PREPARED_MODEL_FILE, sourceSha256, torchSourceOf } from './prepare.js';
 
@@ -35,7 +47,6 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
   const params = step.params;
   const backend = ctx.catalogue.requireConverter(params.converter, params.precision);
   const format = ctx.catalogue.requireFormat(params.format);
-  const strategy = backend.strategies[0];
   const depDir = step.deps.length > 0 ? ctx.inputs[step.deps[0]!]?.dir : undefined;
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-convert-'));
   try {
@@ -67,51 +78,80 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
         )
       : Object.fromEntries(params.inputs.map((i) => [i.name, i.layout]));
 
-    const scratch = path.join(workDir, 'backend');
-    await mkdir(scratch);
-    const job: ConvertJob = {
-      stepId: step.id,
-      model: params.model,
-      precision: params.precision,
-      ...(inputFile ? { inputFile } : {}),
-      ...(prepared ? { prepared } : {}),
-      ...(params.from === 'pytorch' && params.source
-        ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, depDir) }
-        : {}),
-      inputs: params.inputs,
-      outputs: params.outputs,
-      opset: params.opset,
-      ...(calibration ? { calibration } : {}),
-      ...(replacementFile ? { onnx2tfReplacementFile: replacementFile } : {}),
-      metadata: provenanceProps(provenanceOf(sourceLayouts)),
-      outDir: ctx.outDir,
-      workDir: scratch,
-      strategy,
+    const sourceKind = params.source?.kind ?? (prepared ? 'onnx' : 'unknown');
+    const routes = [backend];
+    const candidates = strategyCandidates(routes, params.strategies, () =>
+      strategyContext(params.precision, params.inputs, inputFile, sourceKind),
+    );
+    let attemptNo = 0;
+    const converterErrors: unknown[] = [];
+    const outcome = await runAttempts<StrategyCandidate, Converted>({
+      candidates,
+      label: (c) => ({ converter: c.backend.name, strategy: c.strategy.name }),
       log: ctx.log,
-      signal: ctx.signal,
-    };
-    ctx.log(`[edgezoo] convert: ${backend.name} ${params.from} -> ${params.format} ${params.precision}`);
-    const output = await backend.convert(job);
-
-    // Metadata into the final bytes, then what is inside them.
-    const { layouts, inspection } = await format.finishArtifact({
-      primaryPath: path.join(ctx.outDir, output.primary),
-      precision: params.precision,
-      converter: backend.name,
-      output,
-      sourceLayouts,
-      provenance: provenanceOf,
-      log: ctx.log,
-      signal: ctx.signal,
+      attempt: async (candidate) => {
+        attemptNo += 1;
+        const scratch = path.join(workDir, `backend-${attemptNo}`);
+        await mkdir(scratch);
+        const job: ConvertJob = {
+          stepId: step.id,
+          model: params.model,
+          precision: params.precision,
+          ...(inputFile ? { inputFile } : {}),
+          ...(prepared ? { prepared } : {}),
+          ...(params.from === 'pytorch' && params.source
+            ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, depDir) }
+            : {}),
+          inputs: params.inputs,
+          outputs: params.outputs,
+          opset: params.opset,
+          ...(calibration ? { calibration } : {}),
+          ...(replacementFile ? { onnx2tfReplacementFile: replacementFile } : {}),
+          metadata: provenanceProps(provenanceOf(sourceLayouts)),
+          outDir: ctx.outDir,
+          workDir: scratch,
+          strategy: candidate.strategy,
+          log: ctx.log,
+          signal: ctx.signal,
+        };
+        const strategyNote =
+          candidate.strategy === candidate.backend.strategies[0] ? '' : ` (strategy ${candidate.strategy.name})`;
+        ctx.log(
+          `[edgezoo] convert: ${candidate.backend.name} ${params.from} -> ${params.format} ${params.precision}${strategyNote}`,
+        );
+        const output = await candidate.backend.convert(job);
+        // Metadata into the final bytes, then what is inside them.
+        const finished = await format.finishArtifact({
+          primaryPath: path.join(ctx.outDir, output.primary),
+          precision: params.precision,
+          converter: candidate.backend.name,
+          output,
+          sourceLayouts,
+          provenance: provenanceOf,
+          log: ctx.log,
+          signal: ctx.signal,
+        });
+        return { output, ...finished };
+      },
+      judge: async (converted) =>
+        format.builtinOpsOnly ? opsVerdict(converted.inspection, params.allowOps ?? []) : { ok: true },
+      failureOf: (error) => {
+        converterErrors.push(error);
+        return attemptFailure(error);
+      },
+      discard: () => emptyDir(ctx.outDir),
     });
+    if (!outcome.winner) return finalFailure(step.id, outcome.attempts, converterErrors, ctx);
+    const { candidate, result } = outcome.winner;
+    const { output, layouts, inspection } = result;
 
     const bytes = await totalBytes(ctx.outDir, output.files);
     const fp32Bytes = params.precision === 'fp32' ? bytes : output.fp32Bytes;
     const artifact: ArtifactRecord = {
       format: params.format,
       precision: params.precision,
-      converter: backend.name,
-      strategy: strategy.name,
+      converter: candidate.backend.name,
+      strategy: candidate.strategy.name,
       primary: output.primary,
       files: output.files,
       signature: { ...output.signature, ...(output.outputMapping ? { outputMapping: output.outputMapping } : {}) },
@@ -122,7 +162,21 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
       layouts,
       metadataLocation: format.metadataLocation,
       ...(output.notes ? { notes: output.notes } : {}),
+      attempts: outcome.attempts,
     };
+    if (outcome.winner.index > 0) {
+      const lines = pinLines({
+        format: params.format,
+        precision: params.precision,
+        winner: { converter: candidate.backend.name, strategy: candidate.strategy.name },
+        recipeConverter: params.converter,
+      });
+      artifact.pin = lines;
+      ctx.log(
+        `[edgezoo] ${candidate.backend.name} ${candidate.strategy.name} won after ${outcome.winner.index} failed attempt(s); pin it in the recipe with:`,
+      );
+      for (const line of lines) ctx.log(`[edgezoo]   ${line}`);
+    }
     await writeStepFile(ctx.outDir, ARTIFACT_FILE, artifact);
     ctx.log(
       `[edgezoo] ${output.primary}: ${bytes} bytes (x${artifact.sizeRatio ?? '?'} of fp32), ${inspection.transposeCount} Transpose, ${inspection.flexOps.length} Flex, ${inspection.quantizationKind}`,
@@ -134,11 +188,72 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
         sizeRatio: artifact.sizeRatio,
         transposeCount: inspection.transposeCount,
         flexOps: inspection.flexOps.length,
+        ...(outcome.winner.index > 0 ? { strategy: candidate.strategy.name, attempts: outcome.attempts.length } : {}),
       },
     };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** What one attempt made: the backend's output, sealed by the format. */
+type Converted = { output: ConvertOutput } & FinishedArtifact;
+
+/** The context strategies' `when` look at: op types are read from the prepared model only now (after a failure). */
+function strategyContext(
+  precision: ConvertParams['precision'],
+  inputs: ConvertParams['inputs'],
+  inputFile: string | undefined,
+  sourceKind: string,
+): StrategyContext {
+  const opTypes = new Set<string>();
+  if (inputFile) {
+    const model = loadModel(inputFile, { loadExternalData: false });
+    for (const node of allNodes(model.graph!)) if (node.opType) opTypes.add(node.opType);
+  }
+  return { precision, inputs, opTypes, sourceKind };
+}
+
+/** A converter's failure as one attempt: its first line and key lines, the ops it names. */
+function attemptFailure(error: unknown): AttemptFailure {
+  if (error instanceof ConverterError) {
+    const head = error.message.split('\n')[0] ?? '';
+    const reason = head.replace(/^[^:]+: step [^:]+: /, '');
+    const ops = error.keyLines.flatMap((line) => /^unsupported op (\S+)/.exec(line)?.[1] ?? []);
+    const opLine = error.keyLines.find((line) => /^unsupported op /.test(line));
+    return { reason: opLine ? `${reason}; ${opLine}` : reason, ops };
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  return { reason: text.split('\n')[0] ?? text };
+}
+
+/**
+ * No attempt passed. When every attempt failed to convert, the first converter error is thrown
+ * (a tool error: not cached, retried next build), with the other attempts appended; when the
+ * judge rejected an artifact, the step fails deterministically (cached), naming the ops and every
+ * attempt.
+ */
+function finalFailure(
+  stepId: string,
+  attempts: readonly AttemptRecord[],
+  errors: readonly unknown[],
+  ctx: StepContext,
+): StepResult {
+  const reason = describeFailedAttempts(attempts);
+  ctx.log(`[edgezoo] ${stepId}: no strategy passed: ${reason}`);
+  if (!attempts.every((a) => a.stage === 'convert'))
+    return { status: 'failed', reason, figures: { attempts: attempts.length } };
+  const first = errors[0];
+  if (attempts.length === 1 || !(first instanceof EdgezooError)) throw first;
+  const others = attempts.slice(1).map((a) => `  also tried ${a.converter} ${a.strategy}: ${a.reason ?? 'failed'}`);
+  throw new EdgezooError(first.code, `${first.message}\n${others.join('\n')}`, {
+    ...(first.hint === undefined ? {} : { hint: first.hint }),
+    cause: first,
+  });
+}
+
+async function emptyDir(dir: string): Promise<void> {
+  for (const entry of await readdir(dir)) await rm(path.join(dir, entry), { recursive: true, force: true });
 }
 
 /** The prepared model's recorded source sha256 (its metadata), so every artifact names the original source. */

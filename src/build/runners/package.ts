@@ -196,17 +196,15 @@ async function provenanceOf(recipe: Recipe, projectRoot: string): Promise<Proven
     return {
       kind: 'pytorch',
       sha256: source.weights.sha256,
-      location: `${source.factory.module}:${source.factory.function} + ${describeLocation(source.weights.location)}`,
+      location: `${source.factory.file}:${source.factory.function} + ${describeLocation(source.weights.location)}`,
     };
   }
   // A factory that loads its own weights: the best identity is its code.
-  const code = source.factory.isFile
-    ? await readFile(path.join(projectRoot, source.factory.module))
-    : Buffer.from(`${source.factory.module}:${source.factory.function}`);
+  const code = await readFile(path.join(projectRoot, source.factory.file));
   return {
     kind: 'pytorch',
     sha256: createHash('sha256').update(code).digest('hex'),
-    location: `${source.factory.module}:${source.factory.function}`,
+    location: `${source.factory.file}:${source.factory.function}`,
   };
 }
 

@@ -31,9 +31,7 @@ export function sourceSha256(source: SourceParams): string {
 export function torchSourceOf(source: SourceParams, projectRoot: string, fetchDir: string | undefined): TorchSource {
   if (source.kind !== 'pytorch') throw new Error(`torchSourceOf(${source.kind}) (caller bug)`);
   return {
-    ...(source.factory.isFile
-      ? { file: path.join(projectRoot, source.factory.module) }
-      : { module: source.factory.module }),
+    file: path.join(projectRoot, source.factory.file),
     callable: source.factory.function,
     kwargs: source.kwargs,
     ...(fetchDir ? { stateDict: path.join(fetchDir, FETCHED_FILE_NAMES.pytorch) } : {}),

@@ -63,13 +63,8 @@ function referenceRunner(
   const source = params.source;
   if (source.kind === 'pytorch') {
     const { factory, kwargs } = source;
-    if (!factory.isFile)
-      throw new EdgezooError(
-        'REFERENCE_UNSUPPORTED',
-        `${params.model}: the reference of a package factory (${factory.module}) is not supported yet`,
-      );
     const torchSource: TorchSource = {
-      file: path.join(ctx.projectRoot, factory.module),
+      file: path.join(ctx.projectRoot, factory.file),
       callable: factory.function,
       kwargs,
     };
@@ -79,7 +74,7 @@ function referenceRunner(
       torchSource,
       ...(outputNames.length > 0 ? { outputNames } : {}),
     });
-    return { runner, modelPath: factory.module };
+    return { runner, modelPath: factory.file };
   }
   if (!fetchDir)
     throw new EdgezooError('STEP_INPUT_MISSING', `${params.model}: no fetched source to run as the reference`);

@@ -17,6 +17,7 @@ export const tfliteFormat: FormatSpec<TfliteSummary> = {
   title: 'TFLite',
   defaultPrecisions: ['fp32', 'fp16', 'dynamic-int8'],
   defaultConverter: 'onnx2tf',
+  builtinOpsOnly: true,
   companionExtensions: [],
   metadataLocation: 'tflite-metadata-edgezoo',
   async finishArtifact(ctx) {

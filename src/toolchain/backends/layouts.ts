@@ -47,6 +47,13 @@ export function numericShape(shape: ReadonlyArray<number | string | null>): numb
   return shape.map((d) => (typeof d === 'number' ? d : 1));
 }
 
+/** The recipe inputs as the PyTorch ops take them: static shape and dtype, in recipe order. */
+export function staticInputs(
+  inputs: ReadonlyArray<{ shape: ReadonlyArray<number | string | null>; dtype: string }>,
+): Array<{ shape: number[]; dtype: string }> {
+  return inputs.map((input) => ({ shape: numericShape(input.shape), dtype: input.dtype }));
+}
+
 /**
  * The layout a converted tensor's dims say it has, for when `convertedLayout` cannot name it: the
  * source layout's letters permuted so that their sizes give `convertedShape`. Axes of equal size

@@ -4,6 +4,7 @@
  * litert-torch keeps the PyTorch input layout (NCHW stays NCHW): layouts are read back anyway.
  */
 import path from 'node:path';
+import { staticInputs } from './layouts.js';
 import { inspectTflite } from '../../formats/tflite/index.js';
 import { tfliteSignature } from './onnx2tf.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
@@ -54,10 +55,7 @@ export const litertTorchBackend: BackendSpec = {
     const output = path.join(job.outDir, 'model.tflite');
     await runConverterOp(job, 'litert-torch', 'torch', 'litert_torch.convert', {
       source: job.torchSource,
-      inputs: job.inputs.map((input) => ({
-        shape: input.shape.map((d) => (typeof d === 'number' ? d : 1)),
-        dtype: input.dtype,
-      })),
+      inputs: staticInputs(job.inputs),
       output,
       quantize: job.precision === 'int8' ? 'pt2e_int8' : null,
       calibration: calibrationFiles,

@@ -10,7 +10,8 @@
 import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { loadModel, sanitizeNodeNames, saveModel } from '../../formats/onnx/index.js';
+import { allNodes, loadModel, sanitizeNodeNames, saveModel } from '../../formats/onnx/index.js';
+import type { JsonValue } from '../../plan/types.js';
 import { inspectTflite, type TfliteTensorSignature } from '../../formats/tflite/index.js';
 import type { Precision } from '../../recipe/types.js';
 import {
@@ -25,6 +26,13 @@ import { convertedLayout, defaultLayout, layoutFromDims, numericShape } from './
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
+import {
+  ONNX2TF_GRAPH_REWRITES,
+  ONNX2TF_STRATEGIES,
+  onnx2tfStrategyOptions,
+  pseudoOpsIn,
+  type Onnx2tfStrategyOptions,
+} from './onnx2tf-strategies.js';
 
 /** The parameter-replacement file prepare leaves for onnx2tf (what this backend reads of it; the rest is kept). */
 const onnx2tfReplacementsSchema = z.looseObject({
@@ -60,8 +68,9 @@ export const onnx2tfBackend: BackendSpec = {
     { env: 'tf', distribution: 'tf-keras', probes: [] },
   ],
   memory: 'tensorflow',
-  strategies: [{ name: 'default', options: {} }],
+  strategies: ONNX2TF_STRATEGIES,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
+    const options = onnx2tfStrategyOptions(job.strategy);
     const suffix = ONNX2TF_SUFFIX[job.precision]!;
     const integer = job.precision === 'int8' || job.precision === 'int16-act';
     const fail = (how: string) =>
@@ -84,10 +93,14 @@ export const onnx2tfBackend: BackendSpec = {
           return { input: input.name, npy, mean: 0, std: 1 };
         })
       : undefined;
-    const handOver = await onnx2tfInput(job);
-    const keepShape = keepShapeInputNames(job.inputs);
+    const handOver = await onnx2tfInput(job, options);
+    const keepShape = keepShapeInputNames(job.inputs, options.keepShape);
     if (keepShape.length > 0)
-      job.log(`[edgezoo] onnx2tf keeps the shape of ${keepShape.join(', ')} (-kat): not channels-first in the recipe`);
+      job.log(
+        `[edgezoo] onnx2tf keeps the shape of ${keepShape.join(', ')} (-kat): ${options.keepShape === 'all-but-images' ? 'not a 4-D image' : 'not channels-first in the recipe'}`,
+      );
+    if (handOver.pseudoOps.length > 0)
+      job.log(`[edgezoo] onnx2tf replaces ${handOver.pseudoOps.join(', ')} with pseudo ops (-rtpo)`);
     const result = await runConverterOp(job, 'onnx2tf', 'tf', 'onnx2tf.convert', {
       model: handOver.model,
       outputDir,
@@ -100,9 +113,10 @@ export const onnx2tfBackend: BackendSpec = {
       calibration,
       paramReplacementFile: handOver.replacementFile,
       keepShapeAbsolutelyInputNames: keepShape.length > 0 ? keepShape : null,
-      // The prepared model is simplified already; a second pass only costs time.
-      notUseOnnxsim: true,
+      // The prepared model is simplified already; a second pass only costs time (unless a strategy asks).
+      notUseOnnxsim: options.simplify !== true,
       verbosity: 'error',
+      options: onnx2tfFlags(options, handOver.pseudoOps),
     });
     const produced = result.tflite[suffix];
     if (!produced)
@@ -130,8 +144,21 @@ export const onnx2tfBackend: BackendSpec = {
  */
 export function keepShapeInputNames(
   inputs: ReadonlyArray<{ name: string; shape: readonly unknown[]; layout: string }>,
+  rule: Onnx2tfStrategyOptions['keepShape'] = 'non-channels-first',
 ): string[] {
-  return inputs.filter((input) => input.shape.length >= 3 && !input.layout.startsWith('NC')).map((input) => input.name);
+  const keep =
+    rule === 'all-but-images'
+      ? (input: (typeof inputs)[number]) => !(input.shape.length === 4 && input.layout === 'NCHW')
+      : (input: (typeof inputs)[number]) => !input.layout.startsWith('NC');
+  return inputs.filter((input) => input.shape.length >= 3 && keep(input)).map((input) => input.name);
+}
+
+/** The onnx2tf keyword arguments of a strategy beyond the ones the op names (-rtpo, raw flags). */
+function onnx2tfFlags(options: Onnx2tfStrategyOptions, pseudoOps: readonly string[]): Record<string, JsonValue> | null {
+  const flags: Record<string, JsonValue> = { ...(options.flags as Record<string, JsonValue> | undefined) };
+  // onnx2tf's command line lower-cases these names and its ops compare lower-case; its Python API does not.
+  if (pseudoOps.length > 0) flags.replace_to_pseudo_operators = pseudoOps.map((name) => name.toLowerCase());
+  return Object.keys(flags).length > 0 ? flags : null;
 }
 
 /**
@@ -139,17 +166,30 @@ export function keepShapeInputNames(
  * TF scope names (onnx2tf stops on `Softmax@0`), written to the job's work folder only when a
  * name had to change. The replacement file's `op_name`s follow the renames.
  */
-async function onnx2tfInput(job: ConvertJob): Promise<{ model: string; replacementFile: string | null }> {
+async function onnx2tfInput(
+  job: ConvertJob,
+  options: Onnx2tfStrategyOptions,
+): Promise<{ model: string; replacementFile: string | null; pseudoOps: string[] }> {
   const { model, renamed } = sanitizeNodeNames(loadModel(job.inputFile!));
+  const opTypes = new Set([...allNodes(model.graph!)].map((node) => node.opType ?? ''));
+  const pseudoOps = options.pseudoOps ? pseudoOpsIn(opTypes).filter((op) => options.pseudoOps!.includes(op)) : [];
+  let rewritten = 0;
+  for (const name of options.rewrites ?? []) {
+    const changes = ONNX2TF_GRAPH_REWRITES[name]!(model);
+    for (const change of changes) job.log(`[edgezoo] rewrite ${name}: ${change}`);
+    rewritten += changes.length;
+  }
   const count = Object.keys(renamed).length;
-  if (count === 0) return { model: job.inputFile!, replacementFile: job.onnx2tfReplacementFile ?? null };
+  if (count === 0 && rewritten === 0)
+    return { model: job.inputFile!, replacementFile: job.onnx2tfReplacementFile ?? null, pseudoOps };
   const examples = Object.entries(renamed)
     .slice(0, 3)
     .map(([from, to]) => `${from} -> ${to}`)
     .join(', ');
-  job.log(
-    `[edgezoo] ${count} node name(s) renamed for onnx2tf (not valid TF scope names): ${examples}${count > 3 ? ', ...' : ''}`,
-  );
+  if (count > 0)
+    job.log(
+      `[edgezoo] ${count} node name(s) renamed for onnx2tf (not valid TF scope names): ${examples}${count > 3 ? ', ...' : ''}`,
+    );
   const copy = path.join(job.workDir, 'onnx2tf-input.onnx');
   saveModel(model, copy);
   let replacementFile: string | null = job.onnx2tfReplacementFile ?? null;
@@ -160,7 +200,7 @@ async function onnx2tfInput(job: ConvertJob): Promise<{ model: string; replaceme
     replacementFile = path.join(job.workDir, 'onnx2tf-replacements.json');
     await writeFile(replacementFile, `${JSON.stringify(replacement, null, 2)}\n`);
   }
-  return { model: copy, replacementFile };
+  return { model: copy, replacementFile, pseudoOps };
 }
 
 function quantizationOf(tensor: TfliteTensorSignature): QuantizationParams | undefined {

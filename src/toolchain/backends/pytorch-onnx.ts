@@ -1,5 +1,6 @@
 /** PyTorch -> ONNX with torch.onnx.export in the torch env (prepare road of PyTorch sources). */
 import path from 'node:path';
+import { staticInputs } from './layouts.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
@@ -39,10 +40,7 @@ export const torchOnnxBackend: BackendSpec = {
     await runConverterOp(job, 'torch.onnx.export', 'torch', 'torch.onnx_export', {
       source: job.torchSource,
       // Static shapes: the recipe fixes every dim (dynamic dims stay out of the export).
-      inputs: job.inputs.map((input) => ({
-        shape: input.shape.map((d) => (typeof d === 'number' ? d : 1)),
-        dtype: input.dtype,
-      })),
+      inputs: staticInputs(job.inputs),
       output,
       opset: job.opset,
       // torch 2.13's dynamo exporter cannot write opsets below 18; the TorchScript one still can.

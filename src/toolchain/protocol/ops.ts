@@ -28,23 +28,15 @@ const WrittenFile = z.object({ path: z.string(), bytes: Int.min(0) });
 
 /**
  * A PyTorch model as src/toolchain/python/torch_source.py builds it: a factory in a Python file
- * (or an importable module of the torch env), called with `kwargs`, then the state dict loaded
- * with weights_only=True.
+ * of the project (never an installed module: see FACTORY_PATTERN in src/recipe/schema.ts), called
+ * with `kwargs`, then the state dict loaded with weights_only=True.
  */
-export const TorchSourceSchema = z.union([
-  z.strictObject({
-    file: FilePath.describe('the factory file (absolute); its folder is put on sys.path'),
-    callable: z.string().min(1).describe('the factory function; returns an nn.Module'),
-    kwargs: ToolOptions.optional(),
-    stateDict: FilePath.optional().describe('weights, loaded with torch.load(weights_only=True)'),
-  }),
-  z.strictObject({
-    module: z.string().min(1).describe('a module importable in the torch env'),
-    callable: z.string().min(1),
-    kwargs: ToolOptions.optional(),
-    stateDict: FilePath.optional(),
-  }),
-]);
+export const TorchSourceSchema = z.strictObject({
+  file: FilePath.describe('the factory file (absolute); its folder is put on sys.path'),
+  callable: z.string().min(1).describe('the factory function; returns an nn.Module'),
+  kwargs: ToolOptions.optional(),
+  stateDict: FilePath.optional().describe('weights, loaded with torch.load(weights_only=True)'),
+});
 export type TorchSource = z.input<typeof TorchSourceSchema>;
 
 /** An example input of a PyTorch export: random values of `shape`, or the first sample of an .npy. */

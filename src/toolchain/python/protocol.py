@@ -62,21 +62,23 @@ class Protocol:
         return [{"path": e["path"], "message": e["message"]} for e in errors[:_MAX_ERRORS]]
 
 
+# bool before int: True is an int in Python, but a boolean in JSON.
+_JSON_TYPE_NAMES = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
 def _type_name(value) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
+    for python_type, name in _JSON_TYPE_NAMES:
+        if isinstance(value, python_type):
+            return name
     return type(value).__name__
 
 

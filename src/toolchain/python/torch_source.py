@@ -8,23 +8,21 @@ import sys
 
 
 def load_model(source):
-    """source: {"file": "model.py" | "module": "pkg.mod", "callable": "build", "kwargs": {...}, "stateDict": "w.pt"}
-    (TorchSourceSchema in src/toolchain/protocol/ops.ts); the callable returns an nn.Module."""
+    """source: {"file": "model.py", "callable": "build", "kwargs": {...}, "stateDict": "w.pt"}
+    (TorchSourceSchema in src/toolchain/protocol/ops.ts); the callable returns an nn.Module. The
+    file is the project's own model code (never an installed module: a recipe naming one could
+    run anything installed)."""
     import torch
 
-    if source.get("module"):
-        # A factory from a package installed in the torch env, e.g. facenet_pytorch.models.mtcnn.
-        module = importlib.import_module(source["module"])
-    else:
-        path = os.path.abspath(source["file"])
-        name = "edgezoo_model_" + str(abs(hash(path)))
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        # The model file may import its neighbours (models/x/layers.py).
-        if os.path.dirname(path) not in sys.path:
-            sys.path.insert(0, os.path.dirname(path))
-        spec.loader.exec_module(module)
+    path = os.path.abspath(source["file"])
+    name = "edgezoo_model_" + str(abs(hash(path)))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    # The model file may import its neighbours (models/x/layers.py).
+    if os.path.dirname(path) not in sys.path:
+        sys.path.insert(0, os.path.dirname(path))
+    spec.loader.exec_module(module)
     model = getattr(module, source.get("callable", "build"))(**source.get("kwargs", {}))
     if source.get("stateDict"):
         state = torch.load(source["stateDict"], map_location="cpu", weights_only=True)

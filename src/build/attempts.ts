@@ -1,0 +1,236 @@
+/**
+ * The attempt loop of conversions: try candidates in order (a converter backend and one of its
+ * strategies; the quantisation search of calibrated precisions passes its own candidates),
+ * judge what each makes, keep the first that passes. Each attempt is logged and recorded
+ * (artifact.json `attempts`); the winner is printed as the recipe lines that pin it; a final
+ * failure names every candidate tried and why each failed.
+ *
+ * The cascade starts only after a failure: candidates come from an iterable that is read one
+ * at a time, so a model that converts on the first try computes nothing for the others (the
+ * strategy context, with the model's op types, is built only when the second is asked for).
+ */
+import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import type { BackendSpec, ConversionStrategy, StrategyContext } from '../catalogue/types.js';
+import { StepCancelledError } from '../errors.js';
+
+/** Why an attempt did not pass: the converter failed, or the judge rejected what it made. */
+export type AttemptStage = 'convert' | 'ops' | 'numbers';
+
+/** One attempt as artifact.json (`attempts`) and the step log record it. */
+export interface AttemptRecord {
+  /** The backend that ran (`onnx2tf`, `litert-torch`), or the searching loop's own label. */
+  converter: string;
+  /** The strategy (or quantisation setting) tried. */
+  strategy: string;
+  outcome: 'passed' | 'failed';
+  /** Set when it failed: which part of the attempt failed. */
+  stage?: AttemptStage;
+  /** One line: why it failed (the converter's key line, the ops, the metric out of tolerance). */
+  reason?: string;
+  /** The ops that failed it, when known (Flex/custom ops of the artifact, the op the converter lacks). */
+  ops?: string[];
+  seconds: number;
+}
+
+export const attemptRecordSchema: z.ZodType<AttemptRecord> = z.object({
+  converter: z.string(),
+  strategy: z.string(),
+  outcome: z.enum(['passed', 'failed']),
+  stage: z.enum(['convert', 'ops', 'numbers']).optional(),
+  reason: z.string().optional(),
+  ops: z.array(z.string()).optional(),
+  seconds: z.number(),
+});
+
+/** What a judge says of an attempt's result. */
+export type Verdict =
+  | { ok: true }
+  | { ok: false; stage: Exclude<AttemptStage, 'convert'>; reason: string; ops?: string[] };
+
+/** An attempt whose converter failed: what the loop records (thrown by `attempt`, or mapped by `failureOf`). */
+export interface AttemptFailure {
+  reason: string;
+  ops?: string[];
+}
+
+/** A conversion candidate: a backend and one of its strategies. */
+export interface StrategyCandidate {
+  backend: BackendSpec;
+  strategy: ConversionStrategy;
+}
+
+export interface AttemptLoop<C, R> {
+  /** Candidates in order; read lazily, one at a time. */
+  candidates: Iterable<C>;
+  /** How the log and the record name a candidate. */
+  label(candidate: C): { converter: string; strategy: string };
+  /** Runs one candidate. Throwing is a failed attempt unless `fatal(error)` says the loop must stop. */
+  attempt(candidate: C, index: number): Promise<R>;
+  /** Judges what an attempt made. */
+  judge(result: R, candidate: C): Promise<Verdict>;
+  /**
+   * Errors that end the loop instead of failing one attempt (cancellation always does; the
+   * caller adds others: out of memory, a worker that died).
+   */
+  fatal?(error: unknown): boolean;
+  /** One line for a converter's thrown error (default: its message's first line). */
+  failureOf?(error: unknown): AttemptFailure;
+  /** Called with a rejected result before the next attempt (to clean the output folder). */
+  discard?(result: R | undefined, candidate: C): Promise<void>;
+  log(line: string): void;
+}
+
+export interface AttemptOutcome<C, R> {
+  /** The first candidate that passed, with what it made. */
+  winner?: { candidate: C; result: R; index: number };
+  attempts: AttemptRecord[];
+}
+
+/** Runs the attempt loop (see the module comment). */
+export async function runAttempts<C, R>(loop: AttemptLoop<C, R>): Promise<AttemptOutcome<C, R>> {
+  const attempts: AttemptRecord[] = [];
+  let index = 0;
+  for (const candidate of loop.candidates) {
+    const { converter, strategy } = loop.label(candidate);
+    const started = performance.now();
+    const seconds = () => Math.round((performance.now() - started) / 10) / 100;
+    if (index > 0) loop.log(`[edgezoo] attempt ${index + 1}: ${converter} strategy ${strategy}`);
+    let result: R | undefined;
+    try {
+      result = await loop.attempt(candidate, index);
+    } catch (error) {
+      if (error instanceof StepCancelledError || loop.fatal?.(error)) throw error;
+      const failure = loop.failureOf?.(error) ?? { reason: firstLine(error) };
+      attempts.push({
+        converter,
+        strategy,
+        outcome: 'failed',
+        stage: 'convert',
+        reason: failure.reason,
+        ...(failure.ops && failure.ops.length > 0 ? { ops: failure.ops } : {}),
+        seconds: seconds(),
+      });
+      loop.log(`[edgezoo] attempt ${index + 1} (${converter} ${strategy}) failed to convert: ${failure.reason}`);
+      await loop.discard?.(undefined, candidate);
+      index += 1;
+      continue;
+    }
+    const verdict = await loop.judge(result, candidate);
+    if (verdict.ok) {
+      attempts.push({ converter, strategy, outcome: 'passed', seconds: seconds() });
+      if (index > 0) loop.log(`[edgezoo] attempt ${index + 1} (${converter} ${strategy}) passed`);
+      return { winner: { candidate, result, index }, attempts };
+    }
+    attempts.push({
+      converter,
+      strategy,
+      outcome: 'failed',
+      stage: verdict.stage,
+      reason: verdict.reason,
+      ...(verdict.ops && verdict.ops.length > 0 ? { ops: verdict.ops } : {}),
+      seconds: seconds(),
+    });
+    loop.log(
+      `[edgezoo] attempt ${index + 1} (${converter} ${strategy}) rejected (${verdict.stage}): ${verdict.reason}`,
+    );
+    await loop.discard?.(result, candidate);
+    index += 1;
+  }
+  return { attempts };
+}
+
+/**
+ * The candidates of a conversion, lazily: with `pinned` (the recipe's `strategies:` for the
+ * target), exactly those strategies of the first route, in that order; otherwise the first
+ * route's default, then (only when asked for, i.e. after a failure) its other strategies whose
+ * `when` holds, then each other route's strategies likewise. `context` is called at most once,
+ * and only when a second candidate is read.
+ */
+export function* strategyCandidates(
+  routes: readonly BackendSpec[],
+  pinned: readonly string[] | null | undefined,
+  context: () => StrategyContext,
+): Generator<StrategyCandidate> {
+  const first = routes[0];
+  if (!first) return;
+  if (pinned && pinned.length > 0) {
+    for (const name of pinned) {
+      const strategy = first.strategies.find((s) => s.name === name);
+      if (!strategy)
+        throw new Error(
+          `${first.name} has no strategy "${name}" (it has ${first.strategies.map((s) => s.name).join(', ')})`,
+        );
+      yield { backend: first, strategy };
+    }
+    return;
+  }
+  yield { backend: first, strategy: first.strategies[0] };
+  let ctx: StrategyContext | undefined;
+  const applies = (strategy: ConversionStrategy) => {
+    if (!strategy.when) return true;
+    ctx ??= context();
+    return strategy.when(ctx);
+  };
+  for (const strategy of first.strategies.slice(1)) if (applies(strategy)) yield { backend: first, strategy };
+  for (const route of routes.slice(1))
+    for (const [i, strategy] of route.strategies.entries())
+      if (i === 0 || applies(strategy)) yield { backend: route, strategy };
+}
+
+/**
+ * The recipe lines that pin a winning attempt (printed in the step log and the build summary,
+ * recorded in the manifest): `strategies:` keyed by `format/precision` and, when the winner
+ * came from another route than the recipe's converter, `converters:` too.
+ */
+export function pinLines(args: {
+  format: string;
+  precision: string;
+  winner: { converter: string; strategy: string };
+  /** The converter the recipe chose (or defaulted to) for the format. */
+  recipeConverter: string;
+}): string[] {
+  const lines: string[] = [];
+  if (args.winner.converter !== args.recipeConverter)
+    lines.push(`converters: { ${args.format}: ${args.winner.converter} }`);
+  lines.push(`strategies: { ${args.format}/${args.precision}: [${args.winner.strategy}] }`);
+  return lines;
+}
+
+/** A final failure: the op(s) to blame and every attempt, one line each. */
+export function describeFailedAttempts(attempts: readonly AttemptRecord[]): string {
+  const ops = [...new Set(attempts.flatMap((a) => a.ops ?? []))];
+  const tried = attempts
+    .map(
+      (a) =>
+        `${a.converter} ${a.strategy}: ${a.stage === 'convert' ? 'failed' : `rejected (${a.stage})`}: ${a.reason ?? ''}`,
+    )
+    .join('; ');
+  return `${ops.length > 0 ? `ops ${ops.join(', ')}; ` : ''}${attempts.length} strateg${attempts.length === 1 ? 'y' : 'ies'} tried: ${tried}`;
+}
+
+/** The judge's structural half: Flex and custom ops fail an artifact unless the recipe allows each by name. */
+export function opsVerdict(
+  inspection: { flexOps: readonly string[]; customOps: readonly string[] },
+  allowed: readonly string[],
+): Verdict {
+  const flex = inspection.flexOps.filter((op) => !allowed.includes(op));
+  const custom = inspection.customOps.filter((op) => !allowed.includes(op));
+  if (flex.length === 0 && custom.length === 0) return { ok: true };
+  const parts = [
+    ...(flex.length > 0 ? [`needs Flex ops ${flex.join(', ')} (the Select-TF-ops delegate)`] : []),
+    ...(custom.length > 0 ? [`needs custom ops ${custom.join(', ')}`] : []),
+  ];
+  return {
+    ok: false,
+    stage: 'ops',
+    reason: `${parts.join(' and ')}; allow them with allow_ops`,
+    ops: [...flex, ...custom],
+  };
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const line = text.split('\n')[0] ?? '';
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}

@@ -1,0 +1,119 @@
+/**
+ * The ways of running onnx2tf, in the order the convert step tries them (the first is the
+ * default; the rest are tried only after an attempt fails: the converter stops, the artifact
+ * needs Flex or custom ops the recipe does not allow, or its outputs disagree with the
+ * reference). Each entry is data: `options` (checked by `onnx2tfStrategyOptions`) is what the
+ * backend turns into onnx2tf keyword arguments and ONNX graph rewrites; `when` says whether
+ * the entry can change anything for a model, so the cascade skips it otherwise.
+ *
+ * Adding a strategy is adding one entry to ONNX2TF_STRATEGIES (and, for a new graph rewrite,
+ * one function to ONNX2TF_GRAPH_REWRITES). Recipes pin entries by name
+ * (`strategies: { tflite: [pseudo-ops] }`).
+ */
+import { z } from 'zod';
+import type { ModelProto } from '../../formats/onnx/index.js';
+import type { ConversionStrategy, StrategyContext } from '../../catalogue/types.js';
+
+/**
+ * What an onnx2tf strategy may set. Every field is optional; absent fields keep the default
+ * behaviour (the default strategy has none).
+ */
+export const onnx2tfStrategyOptionsSchema = z.strictObject({
+  /**
+   * Which inputs onnx2tf keeps as they are (-kat): `non-channels-first` (the default rule:
+   * rank >= 3 inputs whose recipe layout is not N C ...) or `all-but-images` (also every
+   * channels-first input that is not a 4-D image, e.g. [1, 3, 16] sequences).
+   */
+  keepShape: z.enum(['non-channels-first', 'all-but-images']).optional(),
+  /** ONNX op types onnx2tf replaces with builtin-only pseudo ops (-rtpo). */
+  pseudoOps: z.array(z.string()).optional(),
+  /** Let onnx2tf run onnxsim again (off by default: the prepared model is simplified already). */
+  simplify: z.boolean().optional(),
+  /** ONNX graph rewrites applied before onnx2tf, in order (names of ONNX2TF_GRAPH_REWRITES). */
+  rewrites: z.array(z.string()).optional(),
+  /** Other onnx2tf.convert keyword arguments, as onnx2tf names them (`enable_rnn_unroll: true`). */
+  flags: z.record(z.string(), z.json()).optional(),
+});
+
+export type Onnx2tfStrategyOptions = z.infer<typeof onnx2tfStrategyOptionsSchema>;
+
+/** The options of an onnx2tf strategy, checked (a bad catalogue entry is a programming error). */
+export function onnx2tfStrategyOptions(strategy: ConversionStrategy): Onnx2tfStrategyOptions {
+  const parsed = onnx2tfStrategyOptionsSchema.safeParse(strategy.options);
+  if (!parsed.success)
+    throw new Error(`onnx2tf strategy "${strategy.name}" has invalid options: ${parsed.error.issues[0]?.message}`);
+  for (const rewrite of parsed.data.rewrites ?? [])
+    if (!ONNX2TF_GRAPH_REWRITES[rewrite])
+      throw new Error(`onnx2tf strategy "${strategy.name}" names an unknown graph rewrite "${rewrite}"`);
+  return parsed.data;
+}
+
+/**
+ * A rewrite of the ONNX model handed to onnx2tf: changes `model` in place and returns one line
+ * per change for the step log (none: nothing to do for this model).
+ */
+export type GraphRewrite = (model: ModelProto) => string[];
+
+/** Graph rewrites strategies may name in `options.rewrites`. */
+export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {};
+
+/** The ops onnx2tf 1.29 can replace with pseudo ops (`-rtpo`; its --help lists them). */
+export const ONNX2TF_PSEUDO_OPS = [
+  'Asin',
+  'Acos',
+  'Atan',
+  'Abs',
+  'PReLU',
+  'LeakyReLU',
+  'Power',
+  'GatherND',
+  'Neg',
+  'HardSwish',
+  'Erf',
+  'GeLU',
+  'MatMulInteger',
+] as const;
+
+/** ONNX op types behind each -rtpo name (onnx2tf names some by their TF op: Power is Pow, PReLU is PRelu). */
+const PSEUDO_OP_ONNX_TYPES: Readonly<Record<string, readonly string[]>> = {
+  Power: ['Pow'],
+  PReLU: ['PRelu'],
+  LeakyReLU: ['LeakyRelu'],
+  GeLU: ['Gelu'],
+};
+
+/** The -rtpo names whose ONNX ops are in the model. */
+export function pseudoOpsIn(opTypes: ReadonlySet<string>): string[] {
+  return ONNX2TF_PSEUDO_OPS.filter((name) => (PSEUDO_OP_ONNX_TYPES[name] ?? [name]).some((op) => opTypes.has(op)));
+}
+
+/** Whether an input is a 4-D channels-first image (what onnx2tf is made to move channels-last). */
+function isImage(input: StrategyContext['inputs'][number]): boolean {
+  return input.shape.length === 4 && input.layout === 'NCHW';
+}
+
+/** The ordered strategy list of the onnx2tf backend. */
+export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStrategy[]] = [
+  {
+    name: 'default',
+    options: {},
+    description: 'onnx2tf as edgezoo runs it first: channels-last images, no pseudo ops',
+  },
+  {
+    name: 'keep-shape',
+    options: { keepShape: 'all-but-images' },
+    description: 'keep the shape of every rank >= 3 input that is not a 4-D image (-kat): sequences, volumes',
+    when: (ctx) => ctx.inputs.some((input) => input.shape.length >= 3 && !isImage(input)),
+  },
+  {
+    name: 'pseudo-ops',
+    options: { pseudoOps: [...ONNX2TF_PSEUDO_OPS] },
+    description: `replace ${ONNX2TF_PSEUDO_OPS.join(', ')} with builtin-only pseudo ops (-rtpo): avoids Flex`,
+    when: (ctx) => pseudoOpsIn(ctx.opTypes).length > 0,
+  },
+  {
+    name: 'simplify',
+    options: { simplify: true },
+    description: 'let onnx2tf run onnxsim on the prepared model once more',
+  },
+];

@@ -1,0 +1,87 @@
+/**
+ * Self-repairing conversion with the real onnx2tf (needs the tf venv): a model with an Atan op
+ * becomes a Flex op (FlexAtan) by default, which the judge rejects (TFLite is builtin-only unless
+ * the recipe allows the op); the pseudo-ops strategy (-rtpo) then makes a builtin-only artifact,
+ * recorded in artifact.json with every attempt and printed as the recipe line that pins it.
+ * A recipe allowing FlexAtan keeps the default; a recipe pinning pseudo-ops makes one attempt.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ARTIFACT_FILE, readStepFile } from '../../src/build/step-files.js';
+import { buildModel, saveModel } from '../../src/formats/onnx/index.js';
+import { buildUpToConvert, sha256File, writeRecipe } from './convert-project.js';
+
+function atanRecipe(name: string, file: string, extra: string[]): string {
+  return [
+    `name: ${name}`,
+    'version: 0.1.0',
+    'license: MIT',
+    'description: one Atan op',
+    'task: test',
+    `source: { onnx: { path: models/atan/model.onnx, sha256: ${sha256File(file)} } }`,
+    'inputs: [{ name: x, shape: [1, 3, 4, 4], layout: NCHW, range: [-2, 2] }]',
+    'targets: { tflite: [fp32] }',
+    ...extra,
+    '',
+  ].join('\n');
+}
+
+test('Atan: Flex by default is rejected, the pseudo-op strategy wins builtin-only; allow_ops and pins', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
+  try {
+    mkdirSync(path.join(root, 'models', 'atan'), { recursive: true });
+    const file = path.join(root, 'models', 'atan', 'model.onnx');
+    saveModel(
+      buildModel({
+        opset: 17,
+        inputs: [{ name: 'x', shape: [1, 3, 4, 4] }],
+        outputs: [{ name: 'y', shape: [1, 3, 4, 4] }],
+        nodes: [{ op: 'Atan', inputs: ['x'], outputs: ['y'], name: 'atan' }],
+      }),
+      file,
+    );
+    writeRecipe(root, 'atan-auto', atanRecipe('atan-auto', file, []));
+    writeRecipe(root, 'atan-flex', atanRecipe('atan-flex', file, ['allow_ops: { tflite: [FlexAtan] }']));
+    writeRecipe(root, 'atan-pinned', atanRecipe('atan-pinned', file, ['strategies: { tflite: [pseudo-ops] }']));
+    const failures: string[] = [];
+    const { summary, outputs } = await buildUpToConvert(root, ['atan-auto', 'atan-flex', 'atan-pinned'], (event) => {
+      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(failures, []);
+    assert.equal(summary.ok, true);
+
+    const auto = await readStepFile(outputs['atan-auto/convert/tflite/fp32']!, ARTIFACT_FILE);
+    assert.equal(auto.strategy, 'pseudo-ops');
+    assert.deepEqual(auto.inspect.flexOps, []);
+    assert.deepEqual(auto.inspect.customOps, []);
+    assert.deepEqual(
+      auto.attempts?.map((a) => [a.strategy, a.outcome, a.stage, a.ops]),
+      [
+        ['default', 'failed', 'ops', ['FlexAtan']],
+        ['pseudo-ops', 'passed', undefined, undefined],
+      ],
+    );
+    assert.deepEqual(auto.pin, ['strategies: { tflite/fp32: [pseudo-ops] }']);
+    const log = readFileSync(path.join(root, 'artifacts', 'logs', 'atan-auto', 'convert-tflite-fp32.log'), 'utf8');
+    assert.match(log, /pin it in the recipe with:\n.*strategies: \{ tflite\/fp32: \[pseudo-ops\] \}/);
+    assert.match(log, /onnx2tf replaces Atan with pseudo ops \(-rtpo\)/);
+
+    const flex = await readStepFile(outputs['atan-flex/convert/tflite/fp32']!, ARTIFACT_FILE);
+    assert.equal(flex.strategy, 'default');
+    assert.deepEqual(flex.inspect.flexOps, ['FlexAtan']);
+    assert.equal(flex.attempts?.length, 1);
+    assert.equal(flex.pin, undefined);
+
+    const pinned = await readStepFile(outputs['atan-pinned/convert/tflite/fp32']!, ARTIFACT_FILE);
+    assert.deepEqual(
+      pinned.attempts?.map((a) => [a.strategy, a.outcome]),
+      [['pseudo-ops', 'passed']],
+    );
+    assert.deepEqual(pinned.inspect.flexOps, []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
