@@ -8,6 +8,7 @@ import { decodeNpy } from './npy.js';
 import { seededRandom } from './random.js';
 import { concatBatch, elementCount, formatDims, isFloatDtype, type Tensor } from './tensor.js';
 import { castTensor, transposeLayout } from './transforms.js';
+import { int64Of } from '../formats/onnx/patch.js';
 
 /** Which sample set of a recipe. */
 export type SampleSetKind = 'validation' | 'calibration';
@@ -356,8 +357,7 @@ export function constantTensor(input: InputSpec): Tensor {
       `input '${input.name}': value has ${flat.length} element(s), its shape ${formatDims(dims)} needs ${elementCount(dims)}`,
     );
   const numbers = flat.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v));
-  if (input.dtype === 'int64')
-    return { dtype: 'int64', dims, data: BigInt64Array.from(numbers, (v) => BigInt(Math.trunc(v))) };
+  if (input.dtype === 'int64') return { dtype: 'int64', dims, data: BigInt64Array.from(numbers, int64Of) };
   const values: Tensor = { dtype: 'float32', dims, data: Float32Array.from(numbers) };
   // Float samples stay float32 (as files are loaded); feeding casts to the artifact's dtype.
   return isFloatDtype(input.dtype) ? values : castTensor(values, input.dtype);

@@ -49,6 +49,18 @@ const CONSTANT_TYPES: Record<InputSpec['dtype'], number> = {
   bool: TensorProto_DataType.BOOL,
 };
 
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+/**
+ * A YAML number as int64, saturating: INT64_MAX (Slice's "to the end") reads as 2^63 in a
+ * double and would wrap to INT64_MIN.
+ */
+export function int64Of(value: number): bigint {
+  const whole = BigInt(Math.trunc(value));
+  return whole > INT64_MAX ? INT64_MAX : whole < INT64_MIN ? INT64_MIN : whole;
+}
+
 function flatValues(value: InputValue): number[] {
   if (Array.isArray(value)) return value.flatMap(flatValues);
   return [typeof value === 'boolean' ? (value ? 1 : 0) : value];
@@ -76,7 +88,7 @@ export function foldConstantInputs(model: ModelProto, inputs: readonly InputSpec
     const type = CONSTANT_TYPES[spec.dtype];
     const data =
       spec.dtype === 'int64'
-        ? BigInt64Array.from(values, (v) => BigInt(Math.trunc(v)))
+        ? BigInt64Array.from(values, int64Of)
         : spec.dtype === 'int32'
           ? Int32Array.from(values)
           : spec.dtype === 'int8'
