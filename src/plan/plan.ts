@@ -202,7 +202,13 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
         inputs: recipe.inputs,
         outputs: recipe.outputs,
         preprocess: recipe.preprocess,
-        samples: { samples: recipe.validation.samples, count: recipe.validation.count, seed: recipe.validation.seed },
+        samples: {
+          samples: recipe.validation.samples,
+          count: recipe.validation.count,
+          seed: recipe.validation.seed,
+          // A stream runs the reference on chained steps: other outputs than one step at a time.
+          ...(recipe.validation.stream ? { stream: recipe.validation.stream } : {}),
+        },
       },
       // The source model run by its own runtime: it reads the fetched file (and the model code).
       deps: sourceDeps,

@@ -48,6 +48,14 @@ export function normaliseRecipe(yaml: RecipeYaml, catalogue: Catalogue): Recipe 
       count: yaml.validation.count,
       topk: yaml.validation.topk,
       seed: yaml.validation.seed,
+      ...(yaml.validation.stream
+        ? {
+            stream: {
+              feedback: { ...yaml.validation.stream.feedback },
+              ...(yaml.validation.stream.chunks === undefined ? {} : { chunks: yaml.validation.stream.chunks }),
+            },
+          }
+        : {}),
     },
     targets: normaliseTargets(yaml.targets, catalogue),
     skip: yaml.skip,

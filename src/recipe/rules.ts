@@ -63,6 +63,7 @@ export function checkRecipeRules(
   checkInputs(recipe, report);
   checkTargets(recipe, report, catalogue);
   checkSamples(recipe, report);
+  checkStream(recipe, report);
   checkLicense(recipe, report);
   checkPreprocess(recipe, report);
   checkLabels(recipe, report);
@@ -442,6 +443,48 @@ function checkSamples(recipe: Record<string, unknown>, report: Report): void {
       ProblemCode.samplesOverlap,
       'the same samples as calibration.samples; validating on calibration data hides quantisation error, so use a separate set',
     );
+  }
+}
+
+/**
+ * `validation.stream.feedback` pairs an output with an input: the output must be one the recipe
+ * names (when it names outputs), the input one of its inputs, and no input fed twice.
+ */
+function checkStream(recipe: Record<string, unknown>, report: Report): void {
+  const stream = isMapping(recipe.validation) ? recipe.validation.stream : undefined;
+  if (!isMapping(stream) || !isMapping(stream.feedback)) return;
+  const namesOf = (list: unknown) =>
+    Array.isArray(list)
+      ? list.flatMap((item: unknown) => (isMapping(item) && typeof item.name === 'string' ? [item.name] : []))
+      : [];
+  const inputs = namesOf(recipe.inputs);
+  const outputs = namesOf(recipe.outputs);
+  const fed = new Map<string, string>();
+  for (const [output, input] of Object.entries(stream.feedback)) {
+    const at: ValuePath = ['validation', 'stream', 'feedback', output];
+    if (outputs.length > 0 && !outputs.includes(output)) {
+      const near = nearest(output, outputs);
+      report(
+        at,
+        'key',
+        ProblemCode.inconsistent,
+        `"${output}" is not an output of the recipe (outputs: ${outputs.join(', ')})${near ? `; did you mean "${near}"?` : ''}`,
+      );
+    }
+    if (typeof input !== 'string') continue;
+    if (inputs.length > 0 && !inputs.includes(input)) {
+      const near = nearest(input, inputs);
+      report(
+        at,
+        'value',
+        ProblemCode.inconsistent,
+        `"${input}" is not an input of the recipe (inputs: ${inputs.join(', ')})${near ? `; did you mean "${near}"?` : ''}`,
+      );
+    }
+    const earlier = fed.get(input);
+    if (earlier !== undefined)
+      report(at, 'value', ProblemCode.inconsistent, `input "${input}" is already fed back from output "${earlier}"`);
+    else fed.set(input, output);
   }
 }
 

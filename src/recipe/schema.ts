@@ -271,6 +271,27 @@ const validation = z
     count: z.number().int().min(1).default(16).describe('How many samples (or random inputs) to compare on.'),
     topk: z.number().int().min(1).default(5).describe('k of the top-k agreement reported for classifier outputs.'),
     seed: z.number().int().min(0).default(0).describe('Seed for random inputs when no samples are given.'),
+    stream: z
+      .strictObject({
+        feedback: z
+          .record(z.string().min(1), z.string().min(1))
+          .refine((value) => Object.keys(value).length > 0, 'name at least one output: input pair')
+          .describe(
+            'Output -> input: each sample after the first of a stream gets this output of the step before as that input (the recurrent state), e.g. `{ stateN: state }`.',
+          ),
+        chunks: z
+          .number()
+          .int()
+          .min(2)
+          .optional()
+          .describe(
+            'Samples per stream: the samples, in order, are cut into streams of this many chained steps, each starting from its first sample as given. Default: one stream of every sample.',
+          ),
+      })
+      .optional()
+      .describe(
+        'Stateful models: validate on chained steps, the state fed back, so errors that grow over a stream show (the reference runs the same chain).',
+      ),
   })
   .prefault({})
   .describe('How every artifact is compared with the source model.');

@@ -104,6 +104,18 @@ export interface ParameterReplacement {
   }>;
 }
 
+/**
+ * Chained validation of a stateful model: the samples, in order, run as streams of `chunks`
+ * steps; in each stream every step after the first takes `feedback[output]` of the step before
+ * as its input `input`, in the reference and in the artifact alike.
+ */
+export interface StreamValidation {
+  /** Output name -> input name. */
+  feedback: Record<string, string>;
+  /** Steps per stream; absent: one stream of every sample. */
+  chunks?: number;
+}
+
 export interface Tolerance {
   atol?: number;
   rtol?: number;
@@ -142,6 +154,8 @@ export interface Recipe {
     topk: number;
     /** Seed for random inputs when no samples are given. */
     seed: number;
+    /** Stateful models: validate on chained steps with outputs fed back as inputs. */
+    stream?: StreamValidation;
   };
   /** onnx2tf-format parameter replacements, as a repository-relative JSON file or inline. */
   replacements?: { kind: 'path'; path: string } | { kind: 'inline'; value: ParameterReplacement };

@@ -10,7 +10,7 @@
  */
 import { TensorError } from './errors.js';
 import { transpose } from './transforms.js';
-import type { Tensor } from './tensor.js';
+import { allocate, type Tensor } from './tensor.js';
 
 /** The identity permutation of `rank` axes. */
 export function identityPerm(rank: number): number[] {
@@ -117,29 +117,61 @@ export function toArtifactOrder<T extends Tensor>(tensor: T, perm: readonly numb
 }
 
 /**
+ * An artifact output stacked over `samples` samples along axis 0, moved back into its source's
+ * axis order sample by sample: a permutation that moves axis 0 (onnx2tf's [2,1,128] LSTM state as
+ * [1,2,128]) must not mix samples. With `samples` <= 1, or axis 0 kept, one transpose does.
+ */
+export function toSourceOrderStacked<T extends Tensor>(tensor: T, perm: readonly number[], samples: number): T {
+  if (samples <= 1 || perm[0] === 0) return toSourceOrder(tensor, perm);
+  const first = tensor.dims[0] ?? 0;
+  if (first % samples !== 0) throw new TensorError(`an output of ${first} rows does not split into ${samples} samples`);
+  const rows = first / samples;
+  const dims = [rows, ...tensor.dims.slice(1)];
+  const size = tensor.data.length / samples;
+  const parts = Array.from({ length: samples }, (_, i) =>
+    toSourceOrder({ ...tensor, dims, data: tensor.data.slice(i * size, (i + 1) * size) } as T, perm),
+  );
+  const out = allocate(tensor.dtype, tensor.data.length);
+  parts.forEach((part, i) =>
+    (out as { set(a: ArrayLike<number | bigint>, o: number): void }).set(
+      part.data as ArrayLike<number | bigint>,
+      i * size,
+    ),
+  );
+  return { ...tensor, dims: [parts[0]!.dims[0]! * samples, ...parts[0]!.dims.slice(1)], data: out } as T;
+}
+
+/**
  * Of the candidate permutations of an artifact output, the one under which it agrees best with
  * the reference (least summed absolute error over finite elements, a non-finite mismatch
- * counting as huge; the earlier candidate on a tie), with that error. Candidates whose shape does
- * not give the reference's are passed over; undefined when none does. `values` are the artifact
- * output's float values (dequantised).
+ * counting as huge; the earlier candidate on a tie), with that error. Both are stacked over
+ * `samples` samples along axis 0. Candidates whose shape does not give the reference's are passed
+ * over; undefined when none does. `values` are the artifact output's float values (dequantised).
  */
 export function bestOutputPermutation(
   reference: Tensor<'float32'>,
   values: Tensor<'float32'>,
   candidates: ReadonlyArray<readonly number[]>,
+  samples = 1,
 ): { perm: number[]; error: number } | undefined {
   let best: { perm: number[]; error: number } | undefined;
   for (const perm of candidates) {
     if (perm.length !== values.dims.length) continue;
-    const inverse = invertPerm(perm);
-    if (!sameDims(permuteShape(values.dims, inverse), reference.dims)) continue;
-    const moved = transpose(values, inverse).data as Float32Array;
+    let moved: Tensor<'float32'>;
+    try {
+      moved = toSourceOrderStacked(values, perm, samples);
+    } catch (error) {
+      if (error instanceof TensorError) continue;
+      throw error;
+    }
+    if (!sameDims(moved.dims, reference.dims)) continue;
+    const a = moved.data as Float32Array;
     const ref = reference.data as Float32Array;
     let error = 0;
     for (let i = 0; i < ref.length; i++) {
-      const d = Math.abs(moved[i]! - ref[i]!);
+      const d = Math.abs(a[i]! - ref[i]!);
       if (Number.isFinite(d)) error += d;
-      else if (!(Number.isNaN(moved[i]!) && Number.isNaN(ref[i]!)) && moved[i] !== ref[i]) error += 1e30;
+      else if (!(Number.isNaN(a[i]!) && Number.isNaN(ref[i]!)) && a[i] !== ref[i]) error += 1e30;
     }
     if (!best || error < best.error) best = { perm: [...perm], error };
   }
@@ -151,6 +183,7 @@ export function settleOutputPermutation(
   reference: Tensor<'float32'>,
   values: Tensor<'float32'>,
   candidates: ReadonlyArray<readonly number[]>,
+  samples = 1,
 ): number[] | undefined {
-  return bestOutputPermutation(reference, values, candidates)?.perm;
+  return bestOutputPermutation(reference, values, candidates, samples)?.perm;
 }

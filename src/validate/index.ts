@@ -81,6 +81,7 @@ export {
   type ArtifactValidation,
   type ValidateArtifactOptions,
 } from './run.js';
+export { artifactOutputsAsSource, feedBack, startsStream, type StreamRun } from './stream.js';
 export {
   benchmarkModel,
   defaultThreadCounts,
@@ -102,4 +103,5 @@ export {
   bestOutputPermutation,
   toArtifactOrder,
   toSourceOrder,
+  toSourceOrderStacked,
 } from './binding.js';

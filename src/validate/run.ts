@@ -5,14 +5,9 @@ import type { ModelRunner, TensorInfo } from './runners/runner.js';
 import type { LoadedSamples, Sample } from './samples.js';
 import { concatBatch, formatDims, isFloatDtype, type Tensor } from './tensor.js';
 import { castTensor, dequantize, quantize, transposeLayout, type QuantizationParams } from './transforms.js';
-import {
-  bestOutputPermutation,
-  permutedLayout,
-  settleOutputPermutation,
-  toArtifactOrder,
-  toSourceOrder,
-} from './binding.js';
+import { bestOutputPermutation, permutedLayout, toArtifactOrder, toSourceOrderStacked } from './binding.js';
 import { resolveThresholds } from './thresholds.js';
+import { artifactOutputsAsSource, feedBack, startsStream, type StreamRun } from './stream.js';
 
 /**
  * How an artifact's signature differs from the recipe's, as recorded when it was converted
@@ -155,18 +150,26 @@ function sampleInput(sample: Sample, name: string): Tensor {
 
 /**
  * Runs every sample through a loaded runner and stacks each output along axis 0 (scalars become
- * [1]), keyed by the runner's output names in its output order.
+ * [1]), keyed by the runner's output names in its output order. With `stream`, the samples are
+ * chained: each step after the first of a stream takes the fed-back outputs of the step before.
  */
 export async function runSamples(
   runner: ModelRunner,
   samples: readonly Sample[],
   recipeInputs: readonly InputSpec[],
   signature: ArtifactSignature = {},
+  stream?: StreamRun,
 ): Promise<Record<string, Tensor>> {
   const runnerInputs = runner.inputs();
   const perOutput = new Map<string, Tensor[]>();
-  for (const sample of samples) {
+  let previous: Record<string, Tensor> | undefined;
+  for (const [index, own] of samples.entries()) {
+    const sample =
+      stream && previous && !startsStream(index, stream.spec)
+        ? feedBack(own, previous, stream.spec, recipeInputs)
+        : own;
     const results = await runner.run(prepareFeeds(sample, recipeInputs, runnerInputs, signature));
+    if (stream) previous = stream.asSource ? stream.asSource(results) : results;
     for (const [name, tensor] of Object.entries(results)) {
       const list = perOutput.get(name) ?? [];
       list.push(tensor.dims.length === 0 ? { ...tensor, dims: [1] } : tensor);
@@ -188,7 +191,14 @@ export async function runReference(
   recipe: Recipe,
   signature: ArtifactSignature = {},
 ): Promise<ComparedOutputs> {
-  const stacked = await runSamples(runner, samples.samples, recipe.inputs, signature);
+  const stream = recipe.validation.stream;
+  const stacked = await runSamples(
+    runner,
+    samples.samples,
+    recipe.inputs,
+    signature,
+    stream ? { spec: stream } : undefined,
+  );
   const layouts = new Map(recipe.outputs.map((output) => [output.name, output.layout]));
   const outputs: ComparedOutputs = {};
   for (const [name, tensor] of Object.entries(stacked)) {
@@ -214,13 +224,14 @@ function pairOutputsByNumbers(
   reference: ComparedOutputs,
   signature: ArtifactSignature,
   quantization: Map<string, QuantizationParams | undefined>,
+  samples: number,
 ): Record<string, string> {
   const scored: Array<{ ref: string; art: string; error: number }> = [];
   for (const [art, raw] of Object.entries(stacked)) {
     const values = floatValues(raw, quantization.get(art) ?? signature.outputQuantization?.[art]);
     const candidates = signature.outputPerms?.[art] ?? [values.dims.map((_, i) => i)];
     for (const [ref, output] of Object.entries(reference)) {
-      const best = bestOutputPermutation(castTensor(output.tensor, 'float32'), values, candidates);
+      const best = bestOutputPermutation(castTensor(output.tensor, 'float32'), values, candidates, samples);
       if (best) scored.push({ ref, art, error: best.error });
     }
   }
@@ -273,40 +284,61 @@ export interface ArtifactValidation extends ComparisonResult {
  */
 export async function validateArtifact(options: ValidateArtifactOptions): Promise<ArtifactValidation> {
   const { recipe, samples, runner, signature = {} } = options;
-  const stacked = await runSamples(runner, samples.samples, recipe.inputs, signature);
   const quantization = new Map(runner.outputs().map((info) => [info.name, info.quantization]));
   const referenceLayouts = new Map(Object.entries(options.reference).map(([name, output]) => [name, output.layout]));
+  const spec = recipe.validation.stream;
+  const stream: StreamRun | undefined = spec && {
+    spec,
+    asSource: artifactOutputsAsSource({
+      renames: signature.outputNames ?? {},
+      quantization: new Map(
+        runner.outputs().map((info) => [info.name, info.quantization ?? signature.outputQuantization?.[info.name]]),
+      ),
+      outputLayouts: signature.outputLayouts ?? {},
+      referenceLayouts,
+    }),
+  };
+  const stacked = await runSamples(runner, samples.samples, recipe.inputs, signature, stream);
+  const count = samples.samples.length;
   const outputNames = signature.outputPairingUncertain
-    ? pairOutputsByNumbers(stacked, options.reference, signature, quantization)
+    ? pairOutputsByNumbers(stacked, options.reference, signature, quantization, count)
     : (signature.outputNames ?? {});
   const renamedFrom = new Map(Object.entries(outputNames).map(([ref, art]) => [art, ref]));
   const artifact: ComparedOutputs = {};
   const outputBindings: TensorBinding[] = [];
-  for (const [name, raw] of Object.entries(stacked)) {
+  for (const [name, stackedTensor] of Object.entries(stacked)) {
     const source = renamedFrom.get(name) ?? name;
-    let tensor = raw;
     let q = quantization.get(name) ?? signature.outputQuantization?.[name];
     const candidates = signature.outputPerms?.[name];
     const reference = options.reference[source];
-    if (candidates && candidates.length > 0 && reference) {
+    const best =
+      candidates && candidates.length > 0 && reference
+        ? bestOutputPermutation(
+            castTensor(reference.tensor, 'float32'),
+            floatValues(stackedTensor, q),
+            candidates,
+            count,
+          )
+        : undefined;
+    if (best && reference) {
       // Bound by its permutation: moved back into the source's axis order, compared as the reference.
-      const values = floatValues(raw, q);
-      const perm =
-        settleOutputPermutation(castTensor(reference.tensor, 'float32'), values, candidates) ?? candidates[0]!;
-      if (perm.length === raw.dims.length) {
-        tensor = toSourceOrder(raw, perm);
-        if (q?.axis !== undefined) q = { ...q, axis: perm[q.axis < 0 ? q.axis + perm.length : q.axis]! };
-        outputBindings.push({ source, name, perm });
-        artifact[name] = {
-          tensor,
-          ...(reference.layout ? { layout: reference.layout } : {}),
-          ...(q ? { quantization: q } : {}),
-        };
-        continue;
-      }
+      const perm = best.perm;
+      if (q?.axis !== undefined) q = { ...q, axis: perm[q.axis < 0 ? q.axis + perm.length : q.axis]! };
+      outputBindings.push({ source, name, perm });
+      artifact[name] = {
+        tensor: toSourceOrderStacked(stackedTensor, perm, count),
+        ...(reference.layout ? { layout: reference.layout } : {}),
+        ...(q ? { quantization: q } : {}),
+      };
+      continue;
     }
-    // An output without a recorded layout is taken to be in its reference's layout.
-    const layout = signature.outputLayouts?.[name] ?? referenceLayouts.get(source);
+    const unitMoved = unitAxesMoved(stackedTensor, reference?.tensor, count);
+    const tensor = unitMoved ?? stackedTensor;
+    // An output without a recorded layout is taken to be in its reference's layout; one whose
+    // only change is where its size-1 axes are is in the reference's layout once reshaped.
+    const layout = unitMoved
+      ? referenceLayouts.get(source)
+      : (signature.outputLayouts?.[name] ?? referenceLayouts.get(source));
     artifact[name] = { tensor, ...(layout ? { layout } : {}), ...(q ? { quantization: q } : {}) };
   }
   const result = compareOutputs(options.reference, artifact, {
@@ -324,4 +356,22 @@ export async function validateArtifact(options: ValidateArtifactOptions): Promis
     synthetic: samples.synthetic,
     ...(outputBindings.length > 0 ? { outputBindings } : {}),
   };
+}
+
+/**
+ * An artifact output whose dims per sample are the reference's but for where its axes of size 1
+ * are (onnx2tf makes an LSTM state [2,1,128] into [1,2,128]) holds its elements in the same order:
+ * it is the reference's shape, reshaped. Outputs are stacked along axis 0, so transposing the
+ * stacked tensor would mix samples when that axis moved; undefined when the rule does not apply.
+ */
+function unitAxesMoved(artifact: Tensor, reference: Tensor | undefined, samples: number): Tensor | undefined {
+  if (!reference || samples === 0) return undefined;
+  const perSample = (dims: readonly number[]) =>
+    dims.length > 0 && dims[0]! % samples === 0 ? [dims[0]! / samples, ...dims.slice(1)] : undefined;
+  const a = perSample(artifact.dims);
+  const r = perSample(reference.dims);
+  if (!a || !r || a.join(',') === r.join(',')) return undefined;
+  const squeeze = (dims: number[]) => dims.filter((dim) => dim !== 1).join(',');
+  if (squeeze(a) !== squeeze(r)) return undefined;
+  return { ...artifact, dims: [...reference.dims] } as Tensor;
 }

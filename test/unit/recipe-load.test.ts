@@ -412,3 +412,29 @@ test('constant and scalar inputs: value in the shape and dtype, fixed dims, not 
     /inputs\[1\]\.value: a constant input \(value:\) is folded into the ONNX graph by prepare; PyTorch sources/,
   );
 });
+
+test("validation.stream: fed-back outputs and inputs must be the recipe's, each input fed once", () => {
+  const source = `source:\n  onnx: { path: m.onnx, sha256: ${SHA} }\n`;
+  const good = minimal(
+    'streamed',
+    source,
+    'outputs: [{ name: y }, { name: stateN }]\nvalidation: { count: 8, stream: { feedback: { stateN: x }, chunks: 4 } }\n',
+  );
+  assert.deepEqual(parseOk(good, 'recipes/streamed.yaml').validation, {
+    samples: '',
+    count: 8,
+    topk: 5,
+    seed: 0,
+    stream: { feedback: { stateN: 'x' }, chunks: 4 },
+  });
+  const bad = minimal(
+    'streamed',
+    source,
+    'outputs: [{ name: y }, { name: stateN }]\nvalidation: { stream: { feedback: { staten: x, y: h }, chunks: 1 } }\n',
+  );
+  assert.deepEqual(parseRecipeText(bad, 'recipes/streamed.yaml').problems.map(formatProblem), [
+    'recipes/streamed.yaml:11:37: validation.stream.feedback: "staten" is not an output of the recipe (outputs: y, stateN); did you mean "stateN"?',
+    'recipes/streamed.yaml:11:51: validation.stream.feedback.y: "h" is not an input of the recipe (inputs: x); did you mean "x"?',
+    'recipes/streamed.yaml:11:64: validation.stream.chunks: expected a number >= 2, received the number 1',
+  ]);
+});

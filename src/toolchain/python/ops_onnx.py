@@ -190,7 +190,7 @@ def onnx_float16(model, output, keepIoTypes=True, opBlockList=None):
         del source.graph.value_info[:]
         m = convert_float_to_float16(source, keep_io_types=keepIoTypes, op_block_list=block)
         onnx.save(m, ensure_parent(output))
-        refused, message = _op_refused_by_ort(output, m)
+        refused, _message = _op_refused_by_ort(output, m)
         if refused is None:
             break
         if not refused or refused in block:
