@@ -126,6 +126,9 @@ export function prepareFeeds(
     let tensor = sampleInput(sample, input.name);
     if (perm) tensor = toArtifactOrder(tensor, perm);
     else if (layout !== input.layout) tensor = transposeLayout(tensor, input.layout, layout);
+    // A scalar that the converter made a one-element vector (onnx2tf: shape [] -> [1]) is the same element.
+    if (tensor.dims.length === 0 && info.dims.length === 1 && (info.dims[0] === 1 || typeof info.dims[0] !== 'number'))
+      tensor = { ...tensor, dims: [1] };
     const fits =
       tensor.dims.length === info.dims.length &&
       info.dims.every((dim, i) => typeof dim !== 'number' || dim === tensor.dims[i]);

@@ -50,8 +50,9 @@ export async function sampleFiles(recipe: Recipe, projectRoot: string, kind: Sam
       'check the glob, or leave `samples` out to validate on random inputs',
     );
   }
-  if (recipe.inputs.length === 1) return files.slice(0, set.count);
-  const groups = groupByInput(files, recipe.inputs);
+  const fed = recipe.inputs.filter((input) => input.value === undefined);
+  if (fed.length === 1) return files.slice(0, set.count);
+  const groups = groupByInput(files, fed);
   return [...groups.keys()].slice(0, set.count).flatMap((key) => Object.values(groups.get(key)!));
 }
 
