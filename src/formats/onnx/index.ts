@@ -47,6 +47,7 @@ export {
   dropUnusedInitializers,
   edgezooMetadata,
   fixDynamicDims,
+  foldConstantInputs,
   renameTensors,
   sanitizeNodeNames,
   setMetadata,
