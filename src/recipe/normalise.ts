@@ -124,6 +124,7 @@ function normaliseSource(source: RecipeYaml['source']): ModelSource {
     const file: FileSource = {
       location: normalisePackage(source.package),
       sha256: source.package.sha256.toLowerCase(),
+      ...(source.package.size === undefined ? {} : { size: source.package.size }),
     };
     return source.package.file.endsWith('.tflite') ? { kind: 'tflite', file } : { kind: 'onnx', file };
   }
@@ -131,7 +132,11 @@ function normaliseSource(source: RecipeYaml['source']): ModelSource {
 }
 
 function normaliseFile(location: YamlLocation): FileSource {
-  return { location: normaliseLocation(location), sha256: location.sha256.toLowerCase() };
+  return {
+    location: normaliseLocation(location),
+    sha256: location.sha256.toLowerCase(),
+    ...(location.size === undefined ? {} : { size: location.size }),
+  };
 }
 
 function normaliseLocation(location: YamlLocation): FileLocation {

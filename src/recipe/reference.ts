@@ -64,6 +64,7 @@ export function generateRecipeReference(catalogue: Catalogue = BUILTIN_CATALOGUE
     "- A dim given by name in `inputs[].shape` must be listed in that input's `dynamic`; `layout` has one letter per dim.",
     '- `skip` keys are `format/precision` of a built target; `tolerances` keys are a precision or `format/precision`.',
     '- `license` is an SPDX id or expression; a `LicenseRef-*` needs `license_file`. `converters.tflite: litert-torch` needs a `pytorch` source.',
+    "- Sizes fit the machine: an input holds at most 2147483647 elements (runtimes index tensors with 32-bit integers), one sample of an input takes at most a sixteenth of the machine's memory, a validation or calibration set (`count` samples of every input) at most a quarter, and `count` is at most 10000.",
     '- URLs carry no credentials: a `user:password@` or a query parameter named like a token, key, secret or signature is refused, because a recipe is copied into the manifest, the model card, index.json, the published site and `plan --json`. Recipe downloads are made without credentials.',
     '- YAML: no tags, no merge keys (`<<`), no duplicate keys, one document, at most 1 MiB, 32 levels of nesting and a few alias expansions.',
   ];

@@ -20,6 +20,7 @@ import {
 } from './problems.js';
 import { nearest } from './suggest.js';
 import { channelsOf, pixelRange, rangeMatchesPixels, roundRangeEnd } from './pixel-range.js';
+import { checkSizes } from './size-rules.js';
 
 /** A problem found by a rule, before it gets its file position. */
 export interface RuleFinding {
@@ -61,6 +62,7 @@ export function checkRecipeRules(
   checkName(recipe, fileLabel, report);
   checkSource(recipe, report, catalogue);
   checkInputs(recipe, report);
+  checkSizes(recipe, report);
   checkTargets(recipe, report, catalogue);
   checkSamples(recipe, report);
   checkStream(recipe, report);

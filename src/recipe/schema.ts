@@ -12,6 +12,7 @@ import type { Catalogue } from '../catalogue/catalogue.js';
 import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import { CATALOGUE_NAME } from '../catalogue/types.js';
 import { checkProjectPath } from './project-path.js';
+import { MAX_SAMPLE_COUNT, MAX_TENSOR_ELEMENTS } from './size-rules.js';
 import { checkSpdxExpression } from './spdx.js';
 
 /** Every precision any format knows, in the order people read them. */
@@ -73,6 +74,15 @@ export function urlCredentialProblem(value: string): string | undefined {
   return undefined;
 }
 
+const size = z
+  .number()
+  .int()
+  .min(0)
+  .max(Number.MAX_SAFE_INTEGER)
+  .describe(
+    'Size of the file in bytes (`stat -c %s FILE`). Optional; when given, a download or a file unpacked from a package is cut off as soon as it grows past it, before the sha256 check (an archive entry that inflates to gigabytes is refused at once).',
+  );
+
 const url = z
   .string()
   .superRefine((value, ctx) => {
@@ -129,6 +139,7 @@ const fileLocation = z
     path: projectPath('Repository-relative path of the file, e.g. `models/x/model.onnx`.').optional(),
     package: packageFile.optional(),
     sha256,
+    size: size.optional(),
   })
   .describe('Where the file comes from: exactly one of `url`, `path` or `package`, and its `sha256`.');
 
@@ -158,7 +169,7 @@ const source = z
     tflite: fileLocation.optional().describe('A TFLite (LiteRT) model file.'),
     pytorch: pytorchSource.optional(),
     package: packageFile
-      .extend({ sha256 })
+      .extend({ sha256, size: size.optional() })
       .optional()
       .describe(
         'Short form for a model file inside a registry package; its format comes from the extension (.onnx or .tflite).',
@@ -175,7 +186,7 @@ const input = z
     name: z.string().min(1).describe('Input name as in the model graph.'),
     shape: z
       .array(
-        z.union([z.number().int().min(1), dimName], {
+        z.union([z.number().int().min(1).max(MAX_TENSOR_ELEMENTS), dimName], {
           message: 'expected a positive integer or the name of a dynamic dim',
         }),
       )
@@ -249,6 +260,7 @@ const calibration = z
       .number()
       .int()
       .min(1)
+      .max(MAX_SAMPLE_COUNT)
       .default(64)
       .describe('How many of the matched files to use (sorted by name, first N).'),
   })
@@ -259,7 +271,13 @@ const validation = z
     samples: projectPath(
       'Glob of repository-relative .npy files or images; leave out to validate on random inputs within each input range.',
     ).optional(),
-    count: z.number().int().min(1).default(16).describe('How many samples (or random inputs) to compare on.'),
+    count: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_SAMPLE_COUNT)
+      .default(16)
+      .describe('How many samples (or random inputs) to compare on.'),
     topk: z.number().int().min(1).default(5).describe('k of the top-k agreement reported for classifier outputs.'),
     seed: z.number().int().min(0).default(0).describe('Seed for random inputs when no samples are given.'),
     stream: z

@@ -27,6 +27,8 @@ export interface FileSource {
   location: FileLocation;
   /** Lower-case hex sha256 of the file's bytes. */
   sha256: string;
+  /** The file's size in bytes, when the recipe gives it: downloads and unpacking stop past it. */
+  size?: number;
 }
 
 export type ModelSource =
