@@ -83,6 +83,9 @@ const artifactSignatureSchema: z.ZodType<ArtifactSignature> = z.object({
   outputNames: stringRecord.optional(),
   inputQuantization: z.record(z.string(), quantizationParamsSchema).optional(),
   outputQuantization: z.record(z.string(), quantizationParamsSchema).optional(),
+  inputPerms: z.record(z.string(), z.array(z.number().int())).optional(),
+  outputPerms: z.record(z.string(), z.array(z.array(z.number().int()))).optional(),
+  outputPairingUncertain: z.boolean().optional(),
 });
 
 // ---- prepare.json -------------------------------------------------------------------------
@@ -213,6 +216,10 @@ const validationRecordSchema = z.object({
   outputs: z.array(outputVerdictSchema),
   unmatchedArtifactOutputs: z.array(z.string()),
   reason: z.string().optional(),
+  /** Outputs bound through a permutation: the one the numbers settled on (see src/validate/binding.ts). */
+  outputBindings: z
+    .array(z.object({ source: z.string(), name: z.string(), perm: z.array(z.number().int()) }))
+    .optional(),
 });
 
 export const VALIDATION_FILE: StepFile<ValidationRecord> = { name: 'validation.json', schema: validationRecordSchema };

@@ -245,7 +245,8 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
         precision,
         converter: backend.name,
         from: backend.from,
-        inputs: recipe.inputs,
+        // Constant inputs (`value:`) are folded into the prepared graph: converters never see them.
+        inputs: readsSource ? recipe.inputs : recipe.inputs.filter((input) => input.value === undefined),
         outputs: recipe.outputs,
         opset: recipe.opset,
         // Written into the artifact's metadata, so part of what the step makes.

@@ -106,6 +106,7 @@ function normaliseInput(input: RecipeYaml['inputs'][number]): InputSpec {
     layout: input.layout ?? (input.shape.length === 4 ? 'NCHW' : 'D'.repeat(input.shape.length)),
     dtype: input.dtype,
     range: input.range,
+    ...(input.value !== undefined ? { value: input.value } : {}),
   };
 }
 

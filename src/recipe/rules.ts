@@ -251,6 +251,7 @@ function checkInputs(recipe: Record<string, unknown>, report: Report): void {
         );
       }
     }
+    if (input.value !== undefined && shape !== undefined) checkInputValue(recipe, input, at, shape, report);
     const range = input.range;
     if (
       Array.isArray(range) &&
@@ -282,6 +283,62 @@ function checkInputs(recipe: Record<string, unknown>, report: Report): void {
       else outputNames.set(output.name, index);
     });
   }
+}
+
+/**
+ * A constant input's `value`: nested lists in the input's shape (a scalar for `shape: []`), whole
+ * numbers for integer dtypes, true/false (or 0/1) for bool, fixed dims only; and a source that
+ * prepare folds it into (ONNX or TFLite: PyTorch sources are exported with every input).
+ */
+function checkInputValue(
+  recipe: Record<string, unknown>,
+  input: Record<string, unknown>,
+  at: ValuePath,
+  shape: unknown[],
+  report: Report,
+): void {
+  const where: ValuePath = [...at, 'value'];
+  if (isMapping(recipe.source) && recipe.source.pytorch !== undefined) {
+    report(
+      where,
+      'value',
+      ProblemCode.inconsistent,
+      'a constant input (value:) is folded into the ONNX graph by prepare; PyTorch sources are exported with every input (give the constant in the factory instead)',
+    );
+    return;
+  }
+  if (shape.some((dim) => typeof dim !== 'number')) {
+    report(where, 'value', ProblemCode.inconsistent, 'a constant input needs a fixed shape (no dynamic dims)');
+    return;
+  }
+  const dims = shape as number[];
+  const dtype = typeof input.dtype === 'string' ? input.dtype : 'float32';
+  const problem = valueProblem(input.value, dims, dtype);
+  if (problem) report(where, 'value', ProblemCode.inconsistent, problem);
+}
+
+function valueProblem(value: unknown, dims: readonly number[], dtype: string): string | undefined {
+  const describe = `shape [${dims.join(', ')}]`;
+  if (dims.length === 0) {
+    if (Array.isArray(value)) return `expected a single value for ${describe} (a scalar), received a list`;
+    if (dtype === 'bool') {
+      if (typeof value === 'boolean' || value === 0 || value === 1) return undefined;
+      return `expected true or false for a bool input, received ${JSON.stringify(value)}`;
+    }
+    if (typeof value !== 'number') return `expected a number (dtype ${dtype}), received ${JSON.stringify(value)}`;
+    if (/^(u?int)/.test(dtype) && !Number.isInteger(value))
+      return `expected a whole number (dtype ${dtype}), received ${value}`;
+    return undefined;
+  }
+  if (!Array.isArray(value))
+    return `expected nested lists in ${describe} (${dims[0]} item(s) at the top), received ${JSON.stringify(value)}`;
+  if (value.length !== dims[0])
+    return `expected ${dims[0]} item(s) for ${describe}, received a list of ${value.length}`;
+  for (const item of value) {
+    const problem = valueProblem(item, dims.slice(1), dtype);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
 /** The targets a recipe builds: its own `targets`, or the defaults when it gives none. */

@@ -14,6 +14,7 @@ import { CATALOGUE_NAME } from '../catalogue/types.js';
 import { checkProjectPath } from './project-path.js';
 import { MAX_SAMPLE_COUNT, MAX_TENSOR_ELEMENTS } from './size-rules.js';
 import { checkSpdxExpression } from './spdx.js';
+import type { InputValue } from './types.js';
 
 /** Every precision any format knows, in the order people read them. */
 export const ALL_PRECISIONS = PRECISION_NAMES;
@@ -181,6 +182,10 @@ const dimName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected a dim name (letters, digits, underscore)' });
 
+const inputValue: z.ZodType<InputValue> = z.lazy(() =>
+  z.union([z.number(), z.boolean(), z.array(inputValue)], { message: 'expected a number, true/false or a list' }),
+);
+
 const input = z
   .strictObject({
     name: z.string().min(1).describe('Input name as in the model graph.'),
@@ -190,9 +195,8 @@ const input = z
           message: 'expected a positive integer or the name of a dynamic dim',
         }),
       )
-      .min(1)
       .describe(
-        'Shape the artifacts are built with. Numbers are fixed dims; a name keeps that dim dynamic and must be listed in `dynamic`.',
+        'Shape the artifacts are built with. Numbers are fixed dims; a name keeps that dim dynamic and must be listed in `dynamic`; `[]` is a scalar.',
       ),
     dynamic: z
       .array(dimName)
@@ -210,6 +214,11 @@ const input = z
       .tuple([z.number(), z.number()])
       .default([0, 1])
       .describe('Value range of the input after preprocessing, [low, high]; used for random inputs and calibration.'),
+    value: inputValue
+      .optional()
+      .describe(
+        'A constant for this input (a number, true/false, or nested lists in its shape): folded into the graph before conversion, so the artifacts do not take it (a sample rate, a flag).',
+      ),
   })
   .describe('One model input.');
 

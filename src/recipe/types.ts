@@ -49,6 +49,9 @@ export type Layout = string;
 
 export type TensorDtype = 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 
+/** A constant input's value: a number or boolean (scalar), or nested lists in the input's shape. */
+export type InputValue = number | boolean | InputValue[];
+
 export interface InputSpec {
   name: string;
   /** Numbers are fixed dims; a string is a symbolic dim, allowed only when listed in `dynamic`. */
@@ -59,6 +62,11 @@ export interface InputSpec {
   dtype: TensorDtype;
   /** Value range of the model input after preprocessing, used for random data and calibration. */
   range: [number, number];
+  /**
+   * A constant: prepare folds it into the graph (the artifacts have no such input) and the
+   * reference is fed it; absent for inputs the caller feeds.
+   */
+  value?: InputValue;
 }
 
 export interface OutputSpec {

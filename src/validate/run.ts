@@ -4,7 +4,8 @@ import { TensorError } from './errors.js';
 import type { ModelRunner, TensorInfo } from './runners/runner.js';
 import type { LoadedSamples, Sample } from './samples.js';
 import { concatBatch, formatDims, isFloatDtype, type Tensor } from './tensor.js';
-import { castTensor, quantize, transposeLayout, type QuantizationParams } from './transforms.js';
+import { castTensor, dequantize, quantize, transposeLayout, type QuantizationParams } from './transforms.js';
+import { bestOutputPermutation, permutedLayout, toArtifactOrder, toSourceOrderStacked } from './binding.js';
 import { resolveThresholds } from './thresholds.js';
 import { artifactOutputsAsSource, feedBack, startsStream, type StreamRun } from './stream.js';
 
@@ -27,9 +28,46 @@ export interface ArtifactSignature {
    */
   inputQuantization?: Record<string, QuantizationParams>;
   outputQuantization?: Record<string, QuantizationParams>;
+  /**
+   * Artifact input name -> the permutation from its recipe input (artifact axis i = recipe axis
+   * perm[i]), at any rank; wins over `inputLayouts`.
+   */
+  inputPerms?: Record<string, number[]>;
+  /**
+   * Artifact output name -> the permutations from its source output that its shape allows, most
+   * likely first; validation keeps the one under which the numbers agree. Wins over `outputLayouts`.
+   */
+  outputPerms?: Record<string, number[][]>;
+  /**
+   * The converter's names did not pair every output (they were paired by order or shape, or its
+   * names are not the source's): validation pairs outputs of fitting shapes by their numbers.
+   */
+  outputPairingUncertain?: boolean;
 }
 
-/** Pairs each recipe input with a runner input: same name, then the recorded rename, then order. */
+/** The binding validation used: which artifact tensor each source tensor is, and its permutation. */
+export interface TensorBinding {
+  /** The recipe input / source output name. */
+  source: string;
+  /** The artifact's tensor name. */
+  name: string;
+  /** Artifact axis i = source axis perm[i]. */
+  perm: number[];
+}
+
+/** `serving_default_x_1:0` and `x.1` are the same tensor: compare names without what runtimes add. */
+export function plainTensorName(name: string): string {
+  return name
+    .replace(/^serving_default_/, '')
+    .replace(/:\d+$/, '')
+    .replace(/[^A-Za-z0-9]/g, '')
+    .toLowerCase();
+}
+
+/**
+ * Pairs each recipe input with a runner input: same name, then the recorded rename, then the
+ * same name without runtime decorations (when unique), then the order of those left.
+ */
 function pairInputs(
   recipeInputs: readonly InputSpec[],
   runnerInputs: readonly TensorInfo[],
@@ -42,6 +80,15 @@ function pairInputs(
     if (info) used.add(info.name);
     return { input, info };
   });
+  for (const pair of pairs) {
+    if (pair.info) continue;
+    const plain = plainTensorName(pair.input.name);
+    const same = runnerInputs.filter((info) => !used.has(info.name) && plainTensorName(info.name) === plain);
+    if (same.length === 1) {
+      pair.info = same[0];
+      used.add(same[0]!.name);
+    }
+  }
   const left = runnerInputs.filter((info) => !used.has(info.name));
   for (const pair of pairs) if (!pair.info) pair.info = left.shift();
   return pairs;
@@ -64,11 +111,24 @@ export function prepareFeeds(
     return Object.fromEntries(recipeInputs.map((input) => [input.name, sampleInput(sample, input.name)]));
   }
   const feeds: Record<string, Tensor> = {};
-  for (const { input, info } of pairInputs(recipeInputs, runnerInputs, signature.inputNames ?? {})) {
+  // A constant input (`value:`) was folded into an artifact's graph: fed only where the model still takes it (the source).
+  const names = new Set(runnerInputs.map((info) => info.name));
+  const taken = recipeInputs.filter(
+    (input) =>
+      input.value === undefined || names.has(input.name) || names.has(signature.inputNames?.[input.name] ?? ''),
+  );
+  for (const { input, info } of pairInputs(taken, runnerInputs, signature.inputNames ?? {})) {
     if (!info) throw new TensorError(`the artifact has no input left for recipe input '${input.name}'`);
-    const layout = signature.inputLayouts?.[info.name] ?? input.layout;
+    const perm = signature.inputPerms?.[info.name];
+    const layout = perm
+      ? permutedLayout(input.layout, perm) || input.layout
+      : (signature.inputLayouts?.[info.name] ?? input.layout);
     let tensor = sampleInput(sample, input.name);
-    if (layout !== input.layout) tensor = transposeLayout(tensor, input.layout, layout);
+    if (perm) tensor = toArtifactOrder(tensor, perm);
+    else if (layout !== input.layout) tensor = transposeLayout(tensor, input.layout, layout);
+    // A scalar that the converter made a one-element vector (onnx2tf: shape [] -> [1]) is the same element.
+    if (tensor.dims.length === 0 && info.dims.length === 1 && (info.dims[0] === 1 || typeof info.dims[0] !== 'number'))
+      tensor = { ...tensor, dims: [1] };
     const fits =
       tensor.dims.length === info.dims.length &&
       info.dims.every((dim, i) => typeof dim !== 'number' || dim === tensor.dims[i]);
@@ -151,6 +211,46 @@ export async function runReference(
   return outputs;
 }
 
+function floatValues(tensor: Tensor, q: QuantizationParams | undefined): Tensor<'float32'> {
+  return q && !isFloatDtype(tensor.dtype) ? dequantize(tensor, q) : castTensor(tensor, 'float32');
+}
+
+/**
+ * Reference output -> artifact output, for artifacts whose names do not tell their outputs apart
+ * (onnx2tf names the three outputs of one Split `output_3`, `output_3_1`, `output_3_2`, whatever
+ * the ONNX names): each pair of a shape that fits (through a candidate permutation) is scored by
+ * its error, and the closest pairs are taken first. Outputs the numbers cannot place keep the
+ * recorded pairing.
+ */
+function pairOutputsByNumbers(
+  stacked: Record<string, Tensor>,
+  reference: ComparedOutputs,
+  signature: ArtifactSignature,
+  quantization: Map<string, QuantizationParams | undefined>,
+  samples: number,
+): Record<string, string> {
+  const scored: Array<{ ref: string; art: string; error: number }> = [];
+  for (const [art, raw] of Object.entries(stacked)) {
+    const values = floatValues(raw, quantization.get(art) ?? signature.outputQuantization?.[art]);
+    const candidates = signature.outputPerms?.[art] ?? [values.dims.map((_, i) => i)];
+    for (const [ref, output] of Object.entries(reference)) {
+      const best = bestOutputPermutation(castTensor(output.tensor, 'float32'), values, candidates, samples);
+      if (best) scored.push({ ref, art, error: best.error });
+    }
+  }
+  scored.sort((a, b) => a.error - b.error);
+  const pairs: Record<string, string> = {};
+  const taken = new Set<string>();
+  for (const { ref, art } of scored) {
+    if (pairs[ref] !== undefined || taken.has(art)) continue;
+    pairs[ref] = art;
+    taken.add(art);
+  }
+  for (const [ref, art] of Object.entries(signature.outputNames ?? {}))
+    if (pairs[ref] === undefined && !taken.has(art)) pairs[ref] = art;
+  return pairs;
+}
+
 /** What `validateArtifact` needs. */
 export interface ValidateArtifactOptions {
   recipe: Recipe;
@@ -173,6 +273,11 @@ export interface ArtifactValidation extends ComparisonResult {
   samples: number;
   /** The samples were seeded random inputs: the card must say so. */
   synthetic: boolean;
+  /**
+   * How each output was bound, where the artifact permutes its axes: the permutation the numbers
+   * settled on among those its shape allowed (the manifest's contract records it).
+   */
+  outputBindings?: TensorBinding[];
 }
 
 /**
@@ -197,25 +302,53 @@ export async function validateArtifact(options: ValidateArtifactOptions): Promis
     }),
   };
   const stacked = await runSamples(runner, samples.samples, recipe.inputs, signature, stream);
-  const renamedFrom = new Map(Object.entries(signature.outputNames ?? {}).map(([ref, art]) => [art, ref]));
+  const count = samples.samples.length;
+  const outputNames = signature.outputPairingUncertain
+    ? pairOutputsByNumbers(stacked, options.reference, signature, quantization, count)
+    : (signature.outputNames ?? {});
+  const renamedFrom = new Map(Object.entries(outputNames).map(([ref, art]) => [art, ref]));
   const artifact: ComparedOutputs = {};
+  const outputBindings: TensorBinding[] = [];
   for (const [name, stackedTensor] of Object.entries(stacked)) {
     const source = renamedFrom.get(name) ?? name;
-    const unitMoved = unitAxesMoved(stackedTensor, options.reference[source]?.tensor, samples.samples.length);
+    let q = quantization.get(name) ?? signature.outputQuantization?.[name];
+    const candidates = signature.outputPerms?.[name];
+    const reference = options.reference[source];
+    const best =
+      candidates && candidates.length > 0 && reference
+        ? bestOutputPermutation(
+            castTensor(reference.tensor, 'float32'),
+            floatValues(stackedTensor, q),
+            candidates,
+            count,
+          )
+        : undefined;
+    if (best && reference) {
+      // Bound by its permutation: moved back into the source's axis order, compared as the reference.
+      const perm = best.perm;
+      if (q?.axis !== undefined) q = { ...q, axis: perm[q.axis < 0 ? q.axis + perm.length : q.axis]! };
+      outputBindings.push({ source, name, perm });
+      artifact[name] = {
+        tensor: toSourceOrderStacked(stackedTensor, perm, count),
+        ...(reference.layout ? { layout: reference.layout } : {}),
+        ...(q ? { quantization: q } : {}),
+      };
+      continue;
+    }
+    const unitMoved = unitAxesMoved(stackedTensor, reference?.tensor, count);
     const tensor = unitMoved ?? stackedTensor;
     // An output without a recorded layout is taken to be in its reference's layout; one whose
     // only change is where its size-1 axes are is in the reference's layout once reshaped.
     const layout = unitMoved
       ? referenceLayouts.get(source)
       : (signature.outputLayouts?.[name] ?? referenceLayouts.get(source));
-    const q = quantization.get(name) ?? signature.outputQuantization?.[name];
     artifact[name] = { tensor, ...(layout ? { layout } : {}), ...(q ? { quantization: q } : {}) };
   }
   const result = compareOutputs(options.reference, artifact, {
     thresholds: resolveThresholds(options.precision, options.format, recipe.tolerances),
     classifierOutputs: recipe.outputs.filter((output) => output.classifier).map((output) => output.name),
     topk: recipe.validation.topk,
-    mapping: signature.outputNames ?? {},
+    mapping: outputNames,
   });
   return {
     ...result,
@@ -224,6 +357,7 @@ export async function validateArtifact(options: ValidateArtifactOptions): Promis
     runtime: runner.runtime,
     samples: samples.samples.length,
     synthetic: samples.synthetic,
+    ...(outputBindings.length > 0 ? { outputBindings } : {}),
   };
 }
 

@@ -309,7 +309,7 @@ function detailsSection(manifest: Manifest): string[] {
   lines.push('', '| target | inputs | outputs | notes |', '| --- | --- | --- | --- |');
   for (const a of manifest.artifacts) {
     const tensor = (t: ManifestArtifact['signature']['inputs'][number]) =>
-      `${cell(t.name)} ${t.dtype} [${t.shape.join(', ')}]${t.layout ? ` ${t.layout}` : ''}${t.quantization ? ` q(${t.quantization.scale.map((s) => Number(s.toPrecision(4))).join('/')}, ${t.quantization.zeroPoint.join('/')})` : ''}`;
+      `${cell(t.name)}${t.source !== undefined && t.source !== t.name ? ` (source ${cell(t.source)})` : ''} ${t.dtype} [${t.shape.join(', ')}]${t.layout ? ` ${t.layout}` : ''}${t.perm?.some((axis, i) => axis !== i) ? ` = source axes [${t.perm.join(', ')}]` : ''}${t.quantization ? ` q(${t.quantization.scale.map((s) => Number(s.toPrecision(4))).join('/')}, ${t.quantization.zeroPoint.join('/')})` : ''}`;
     const notes: string[] = [];
     if (a.sizeRatio !== undefined) notes.push(`${(a.sizeRatio * 100).toFixed(0)} % of fp32`);
     if (a.transposeCount !== undefined) notes.push(`${a.transposeCount} Transpose`);

@@ -46,6 +46,7 @@ export {
   dropUnusedInitializers,
   edgezooMetadata,
   fixDynamicDims,
+  foldConstantInputs,
   renameTensors,
   sanitizeNodeNames,
   setMetadata,

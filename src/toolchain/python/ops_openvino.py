@@ -57,7 +57,8 @@ def openvino_convert(model, output, compressToFp16=False, inputShapes=None, rtIn
 
 @op("openvino.info")
 def openvino_info(model):
-    """Inputs/outputs (name, shape, dtype), op counts and the edgezoo rt_info of an IR."""
+    """Inputs/outputs (name, shape with -1 for each dynamic dim, dtype), op counts and the
+    edgezoo rt_info of an IR."""
     ensure_telemetry_off()
     import openvino as ov
 
@@ -68,9 +69,11 @@ def openvino_info(model):
         ops[t] = ops.get(t, 0) + 1
 
     def port(p):
+        # A partial shape (Resize with scales fed at run time, Upsample) has dynamic dims:
+        # to_shape() raises on those, so each dim is read alone (-1 when dynamic).
         return {
             "name": p.get_any_name(),
-            "shape": [int(d) for d in p.get_partial_shape().to_shape()],
+            "shape": [d.get_length() if d.is_static else -1 for d in p.get_partial_shape()],
             "dtype": p.get_element_type().get_type_name(),
         }
 

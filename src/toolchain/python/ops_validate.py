@@ -96,7 +96,8 @@ def _load_feed(path, expected_dtype, name):
             f"input {name!r}: the model takes {_dtype_name(expected_dtype)}, {path} holds {array.dtype.name}",
             detail={"input": name, "expected": _dtype_name(expected_dtype), "received": array.dtype.name},
         )
-    return np.ascontiguousarray(array)
+    # np.ascontiguousarray makes a 0-d array 1-d: a scalar input must stay shape ().
+    return np.ascontiguousarray(array) if array.ndim > 0 else array
 
 
 def _no_such_input(name, known) -> OpError:
