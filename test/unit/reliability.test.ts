@@ -4,6 +4,18 @@
  * in a throw-away project where it can be. Each must end in one clear line naming the problem,
  * with no stack trace, no secret echoed and nothing already built lost. Cases that need the
  * converters are in test/integration/reliability.test.ts.
+ *
+ * Probe items pinned elsewhere, each by a test that fails without its fix:
+ * - download lock, empty or held by a live unrelated pid: test/unit/lock.test.ts
+ * - no 0-artifact version: test/unit/zoo.test.ts, test/unit/build-validate-package.test.ts
+ * - index.json and document size caps, a remote index naming file:/loopback/plain http,
+ *   --index credentials (refused in the URL, taken from the environment, never printed):
+ *   test/unit/pull-hardening.test.ts (through the CLI)
+ * - the GitHub token only to the API's origin over https: test/integration/publish-github-pull.test.ts
+ * - EPIPE (`inspect x.onnx | head`): test/unit/cli-basics.test.ts
+ * - workers killed with their build (SIGKILL, SIGTERM, exit): test/integration/convert-pool.test.ts
+ * - Damerau suggestions (`nmae`): test/unit/recipe-fixtures.test.ts, test/unit/recipe-load.test.ts
+ * - mutated ONNX and TFLite files: test/unit/onnx-fuzz.test.ts, test/unit/tflite-fuzz.test.ts
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +29,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -390,4 +403,41 @@ test('ONNX external data: every file the model names must be listed with its sha
     /^failed: wrong-sha\/fetch: sha256 mismatch for models\/ext\/model\.onnx\.data: expected b{64}, got [0-9a-f]{64} \(\d+ dependent steps not run\)$/m,
   );
   assertNoStackTrace(build.all);
+});
+
+test("sample globs: a symlink inside the glob's folder leading out is refused, and {a,b} samples reach the fingerprint (items 2, 3)", (t) => {
+  const root = makeProject(t, {
+    'recipes/globbed.yaml': recipe('globbed', {
+      lines: ['validation: { samples: "models/globbed/val/*.{npy,raw}", count: 2 }'],
+    }),
+    'models/globbed/model.onnx': 'stand-in',
+    'models/globbed/val/a.npy': 'first',
+    'models/globbed/val/b.raw': 'second',
+  });
+  const validateFingerprint = () => {
+    const plan = run(root, 'plan', '--json');
+    assert.equal(plan.status, 0, plan.all);
+    const steps = JSON.parse(plan.stdout).steps as Array<{ kind: string; fingerprint: string }>;
+    return steps.find((step) => step.kind === 'validate')?.fingerprint;
+  };
+  const before = validateFingerprint();
+  writeFileSync(path.join(root, 'models/globbed/val/b.raw'), 'edited');
+  assert.notEqual(validateFingerprint(), before, 'an edited {npy,raw} sample changes what validate is keyed by');
+
+  const outside = mkdtempSync(path.join(tmpdir(), 'edgezoo-outside-'));
+  t.after(() => rmSync(outside, { recursive: true, force: true }));
+  writeFileSync(path.join(outside, 'private.npy'), 'secret');
+  symlinkSync(path.join(outside, 'private.npy'), path.join(root, 'models/globbed/val/c.npy'));
+  const check = run(root, 'check');
+  assert.equal(check.status, 1);
+  assert.match(
+    check.stdout,
+    /^recipes\/globbed\.yaml:11:24: validation\.samples: "models\/globbed\/val\/\*\.\{npy,raw\}" matches models\/globbed\/val\/c\.npy, which leads outside the project through a symlink \(to .*private\.npy\); keep sample files inside the project$/m,
+  );
+  for (const verb of ['plan', 'build']) {
+    const result = run(root, verb, 'globbed');
+    assert.equal(result.status, 1, verb);
+    assert.match(result.all, /c\.npy, which leads outside the project through a symlink/, verb);
+    assertNoStackTrace(result.all);
+  }
 });
