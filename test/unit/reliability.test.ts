@@ -28,6 +28,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -376,14 +377,23 @@ test('ONNX external data: every file the model names must be listed with its sha
   write('wrong-sha', `${model}, external_data: [${data('model.onnx.data', 'b'.repeat(64))}] }`);
   write('climbs-out', `${model}, external_data: [${data('../secret.bin')}] }`);
   write('twice', `${model}, external_data: [${data('model.onnx.data')}, ${data('model.onnx.data')}] }`);
+  const outside = mkdtempSync(path.join(tmpdir(), 'edgezoo-outside-'));
+  t.after(() => rmSync(outside, { recursive: true, force: true }));
+  writeFileSync(path.join(outside, 'secret.bin'), 'secret');
+  symlinkSync(path.join(outside, 'secret.bin'), path.join(root, 'models/ext/linked.data'));
+  write(
+    'linked',
+    `${model}, external_data: [{ name: model.onnx.data, path: models/ext/linked.data, sha256: ${SHA} }] }`,
+  );
 
   const check = run(root, 'check');
   assert.equal(
     check.stdout,
     [
       'recipes/climbs-out.yaml:7:138: source.onnx.external_data[0].name: expected the location the model gives for this file, relative to the .onnx file, such as "model.onnx.data" (no ".." and no segment starting with a dot), received "../secret.bin"',
+      `recipes/linked.yaml:7:161: source.onnx.external_data[0].path: "models/ext/linked.data" leaves the project through the symlink models/ext/linked.data -> ${realpathSync(path.join(outside, 'secret.bin'))}; keep model files inside the project`,
       'recipes/twice.yaml:7:275: source.onnx.external_data[1].name: "model.onnx.data" is already the name of external_data[0]',
-      '2 problems in 2 of 5 recipes',
+      '3 problems in 3 of 6 recipes',
       '',
     ].join('\n'),
   );
