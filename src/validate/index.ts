@@ -84,6 +84,7 @@ export {
 export { artifactOutputsAsSource, feedBack, startsStream, type StreamRun } from './stream.js';
 export {
   benchmarkModel,
+  latencyFigures,
   defaultThreadCounts,
   percentile,
   type BenchmarkOptions,

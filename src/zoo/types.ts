@@ -87,8 +87,19 @@ export const benchmarkFiguresSchema = z.object({
   peakRssMb: z.number(),
   /** The runtime and version that ran it, e.g. `onnxruntime-node 1.30.0`. */
   runtime: z.string().optional(),
-  /** The machine it ran on: CPU model, cores, OS and architecture. */
+  /** The machine it ran on: CPU model, cores, memory, OS and architecture, Node version. */
   host: z.string().optional(),
+  /** The same, field by field. */
+  machine: z
+    .object({
+      cpu: z.string(),
+      cores: z.number().int(),
+      memoryMiB: z.number().int(),
+      os: z.string(),
+      arch: z.string(),
+      node: z.string(),
+    })
+    .optional(),
 });
 export type BenchmarkFigures = z.infer<typeof benchmarkFiguresSchema>;
 

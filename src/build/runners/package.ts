@@ -82,6 +82,7 @@ function benchmarkFigures(
     threads: run.threads,
     peakRssMb: benchmark.peakRssMb,
     ...(benchmark.host ? { host: benchmark.host } : {}),
+    ...(benchmark.machine ? { machine: benchmark.machine } : {}),
     runtime: runtimeVersion ? `${benchmark.runtime} ${runtimeVersion}` : benchmark.runtime,
   };
 }
@@ -259,7 +260,11 @@ export async function runPackageStep(step: PlannedStepOf<'package'>, ctx: StepCo
     if (!benchmarkRecord)
       ctx.log(`${label}: no benchmark (${ctx.failedDeps[target.benchmark] ?? 'no benchmark.json'})`);
     const benchmark =
-      benchmarkRecord && benchmarkFigures(benchmarkRecord, record.toolVersions[format.runtime.tool] ?? undefined);
+      benchmarkRecord &&
+      benchmarkFigures(
+        benchmarkRecord,
+        benchmarkRecord.runtimeVersion ?? record.toolVersions[format.runtime.tool] ?? undefined,
+      );
     const file = path.join(convert.dir, record.primary);
     const companionNames = record.files.filter((name) => name !== record.primary);
     const extensions = companionNames.map((name) => path.extname(name));

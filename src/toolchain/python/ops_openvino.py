@@ -52,7 +52,36 @@ def openvino_convert(model, output, compressToFp16=False, inputShapes=None, rtIn
     xml = os.path.abspath(output if output.endswith(".xml") else output + ".xml")
     os.makedirs(os.path.dirname(xml), exist_ok=True)
     ov.save_model(m, xml, compress_to_fp16=bool(compressToFp16))
+    del m
+    _stable_layer_names(xml)
     return {"xml": file_info(xml), "bin": file_info(xml[:-4] + ".bin")}
+
+
+# Names OpenVINO makes up for nodes it creates: the type and a process-wide counter
+# (`Reshape_2691`), with suffixes its passes add (`Reshape_2691_compressed`).
+_MADE_UP_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9]*)_\d+((?:_[A-Za-z]+)*)$")
+
+
+def _stable_layer_names(xml):
+    """Renames the layers OpenVINO named from its process-wide node counter after their place
+    in the graph, so the same model gives the same IR bytes whatever the worker converted before
+    (a shard's worker and a one-machine build's worker see other models first). Only layer names
+    change: inputs and outputs (Parameter, Result) keep theirs, and tensor names are untouched."""
+    import openvino as ov
+
+    model = ov.Core().read_model(xml)
+    for index, node in enumerate(model.get_ordered_ops()):
+        if node.get_type_name() in ("Parameter", "Result"):
+            continue
+        found = _MADE_UP_NAME.match(node.get_friendly_name())
+        if found:
+            node.set_friendly_name(f"{found.group(1)}_{index}{found.group(2)}")
+    stable = xml[:-4] + ".stable.xml"
+    # A new file, then renamed over: read_model maps the .bin, which must not change under it.
+    ov.save_model(model, stable, compress_to_fp16=False)
+    del model
+    os.replace(stable[:-4] + ".bin", xml[:-4] + ".bin")
+    os.replace(stable, xml)
 
 
 @op("openvino.info")
