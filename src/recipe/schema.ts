@@ -568,6 +568,12 @@ function buildRecipeYamlSchema(catalogue: Catalogue) {
         .describe(
           'The quantization search of calibrated targets, keyed by "format/precision" (tflite/int8): turn it off, bound it, or pin the configuration it printed. Any of keep_float, keep_float_ops, op_types, activations pins one configuration (no search).',
         ),
+      dequantize: z
+        .boolean()
+        .default(false)
+        .describe(
+          'The source is dynamically quantized (DynamicQuantizeLinear + ConvInteger/MatMulInteger, as onnxruntime quantize_dynamic writes): prepare rewrites those blocks to float Conv/MatMul with dequantized weights, so every converter sees float ops.',
+        ),
       tolerances: z
         .record(z.string(), tolerance)
         .default({})

@@ -87,6 +87,7 @@ test('the JSON Schema names its draft and title, and describes every property', 
     'allow_ops',
     'opset',
     'quantization',
+    'dequantize',
     'tolerances',
   ]);
 });
