@@ -38,6 +38,15 @@ export interface FetchedFile {
 
 const DEFAULT_MAX_BYTES = 16 * 1024 ** 3;
 
+/** How messages name where a file comes from: the project path, the URL without credentials, or the package file. */
+export function describeFileLocation(location: FileSource['location']): string {
+  return location.kind === 'url'
+    ? redactUrl(location.url)
+    : location.kind === 'path'
+      ? location.path
+      : describePackageLocation(location);
+}
+
 /** Where the cache keeps a verified file with this sha256. */
 export function cachedFilePath(downloadsDir: string, sha256: string): string {
   return path.join(downloadsDir, 'sha256', sha256);
@@ -58,12 +67,7 @@ export function cachedFilePath(downloadsDir: string, sha256: string): string {
  */
 export async function fetchFile(source: FileSource, options: FetchFileOptions): Promise<FetchedFile> {
   const location = source.location;
-  const where =
-    location.kind === 'url'
-      ? redactUrl(location.url)
-      : location.kind === 'path'
-        ? location.path
-        : describePackageLocation(location);
+  const where = describeFileLocation(location);
   if (!SHA256_HEX.test(source.sha256)) throw new InvalidSha256Error(where, source.sha256);
 
   if (location.kind === 'path') {

@@ -137,6 +137,14 @@ function normaliseFile(location: YamlLocation): FileSource {
     location: normaliseLocation(location),
     sha256: location.sha256.toLowerCase(),
     ...(location.size === undefined ? {} : { size: location.size }),
+    ...('external_data' in location && location.external_data !== undefined
+      ? {
+          externalData: location.external_data.map((data) => ({
+            name: normaliseProjectPath(data.name),
+            file: normaliseFile(data),
+          })),
+        }
+      : {}),
   };
 }
 

@@ -165,6 +165,23 @@ function checkSource(recipe: Record<string, unknown>, report: Report, catalogue:
   if (!isMapping(source)) return;
   exactlyOne(source, ['source'], SOURCE_KINDS, report);
   checkLocation(source.onnx, ['source', 'onnx'], report);
+  if (isMapping(source.onnx) && Array.isArray(source.onnx.external_data)) {
+    const names = new Map<string, number>();
+    source.onnx.external_data.forEach((data: unknown, index) => {
+      const at: ValuePath = ['source', 'onnx', 'external_data', index];
+      checkLocation(data, at, report);
+      if (!isMapping(data) || typeof data.name !== 'string') return;
+      const earlier = names.get(data.name);
+      if (earlier !== undefined)
+        report(
+          [...at, 'name'],
+          'value',
+          ProblemCode.inconsistent,
+          `"${data.name}" is already the name of external_data[${earlier}]`,
+        );
+      else names.set(data.name, index);
+    });
+  }
   checkLocation(source.tflite, ['source', 'tflite'], report);
   const pytorch = source.pytorch;
   if (isMapping(pytorch)) {

@@ -144,6 +144,40 @@ const fileLocation = z
   })
   .describe('Where the file comes from: exactly one of `url`, `path` or `package`, and its `sha256`.');
 
+// A name the .onnx file gives as an external-data location: relative, no segment starting with a
+// dot (so no `..` and no hidden files), written beside the fetched model under exactly this name.
+const EXTERNAL_DATA_NAME = /^(?!\.)[A-Za-z0-9_.-]+(?:\/(?!\.)[A-Za-z0-9_.-]+)*$/;
+
+/** One external-data file of an ONNX model: where it comes from, its sha256, and the name the model uses. */
+const externalDataFile = fileLocation
+  .extend({
+    name: z
+      .string()
+      .regex(EXTERNAL_DATA_NAME, {
+        message:
+          'expected the location the model gives for this file, relative to the .onnx file, such as "model.onnx.data" (no ".." and no segment starting with a dot)',
+      })
+      .describe(
+        'The `location` the .onnx file gives for this data, relative to it, such as `model.onnx.data`; the file is fetched beside the model under this name.',
+      ),
+  })
+  .describe(
+    'An external-data file of the ONNX model: `name`, exactly one of `url`, `path` or `package`, and `sha256`.',
+  );
+
+/** An ONNX model file, with the files holding its external data when it has some. */
+const onnxFileLocation = fileLocation
+  .extend({
+    external_data: z
+      .array(externalDataFile)
+      .min(1)
+      .optional()
+      .describe(
+        'Files holding tensors the model stores outside the .onnx (ONNX external data), each checked against its sha256 and fetched beside the model. Every location the model names must be listed.',
+      ),
+  })
+  .describe('Where the file comes from: exactly one of `url`, `path` or `package`, and its `sha256`.');
+
 const pytorchSource = z
   .strictObject({
     factory: z
@@ -166,7 +200,7 @@ const pytorchSource = z
 
 const source = z
   .strictObject({
-    onnx: fileLocation.optional().describe('An ONNX model file.'),
+    onnx: onnxFileLocation.optional().describe('An ONNX model file.'),
     tflite: fileLocation.optional().describe('A TFLite (LiteRT) model file.'),
     pytorch: pytorchSource.optional(),
     package: packageFile

@@ -29,6 +29,15 @@ export interface FileSource {
   sha256: string;
   /** The file's size in bytes, when the recipe gives it: downloads and unpacking stop past it. */
   size?: number;
+  /** ONNX only: the files holding the model's external data, fetched beside it under `name`. */
+  externalData?: ExternalDataFile[];
+}
+
+/** One external-data file of an ONNX source. */
+export interface ExternalDataFile {
+  /** The location the .onnx file gives for it, relative to the model (a safe relative path). */
+  name: string;
+  file: FileSource;
 }
 
 export type ModelSource =

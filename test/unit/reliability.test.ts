@@ -26,6 +26,8 @@ import { checkSizes, sizeLimits } from '../../src/recipe/size-rules.js';
 import { fetchFile } from '../../src/fetch/index.js';
 import { extractTarGzEntry } from '../../src/fetch/tar.js';
 import { buildTarGz, buildZip } from './archive-fixtures.js';
+import { saveModel } from '../../src/formats/onnx/index.js';
+import { convNet } from './onnx-fixtures.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = path.join(repoRoot, 'src/cli/edgezoo.mjs');
@@ -264,7 +266,7 @@ test('ONNX errors name the file: inspect and the build (partial: ONNX errors)', 
   assert.equal(build.status, 1);
   assert.match(
     build.stdout,
-    /^failed: corrupt\/prepare: \/.*\/source\.onnx: corrupt ONNX data: wire type 6 in ModelProto at byte 0 \(\d+ dependent steps not run\)$/m,
+    /^failed: corrupt\/fetch: models\/corrupt\/model\.onnx: corrupt ONNX data: wire type 6 in ModelProto at byte 0 \(\d+ dependent steps not run\)$/m,
   );
   assertNoStackTrace(build.all);
 });
@@ -340,4 +342,52 @@ test('unpacking stops at the size the recipe or the package lists, before the sh
   const whole = await extractTarGzEntry(tarball, 'model.onnx', out, 'bomb.tgz', { stripComponents: 1 });
   assert.equal(whole.extracted?.bytes, real.length);
   assert.equal(existsSync(out), true);
+});
+
+test('ONNX external data: every file the model names must be listed with its sha256, under a safe name', (t) => {
+  const root = makeProject(t, {});
+  mkdirSync(path.join(root, 'models/ext'), { recursive: true });
+  saveModel(convNet(), path.join(root, 'models/ext/model.onnx'), { externalData: { sizeThreshold: 16 } });
+  const sha = (file: string) =>
+    createHash('sha256')
+      .update(readFileSync(path.join(root, file)))
+      .digest('hex');
+  const model = `{ path: models/ext/model.onnx, sha256: ${sha('models/ext/model.onnx')}`;
+  const data = (name: string, digest = sha('models/ext/model.onnx.data')) =>
+    `{ name: "${name}", path: models/ext/model.onnx.data, sha256: ${digest} }`;
+  const write = (name: string, source: string) =>
+    writeFileSync(path.join(root, `recipes/${name}.yaml`), recipe(name, { source }));
+  mkdirSync(path.join(root, 'recipes'));
+  write('unlisted', `${model} }`);
+  write('wrong-name', `${model}, external_data: [${data('weights.bin')}] }`);
+  write('wrong-sha', `${model}, external_data: [${data('model.onnx.data', 'b'.repeat(64))}] }`);
+  write('climbs-out', `${model}, external_data: [${data('../secret.bin')}] }`);
+  write('twice', `${model}, external_data: [${data('model.onnx.data')}, ${data('model.onnx.data')}] }`);
+
+  const check = run(root, 'check');
+  assert.equal(
+    check.stdout,
+    [
+      'recipes/climbs-out.yaml:7:138: source.onnx.external_data[0].name: expected the location the model gives for this file, relative to the .onnx file, such as "model.onnx.data" (no ".." and no segment starting with a dot), received "../secret.bin"',
+      'recipes/twice.yaml:7:275: source.onnx.external_data[1].name: "model.onnx.data" is already the name of external_data[0]',
+      '2 problems in 2 of 5 recipes',
+      '',
+    ].join('\n'),
+  );
+  const unlisted = 'models/ext/model.onnx stores tensors in "model.onnx.data", which the recipe does not list';
+  const build = run(root, 'build', 'unlisted', 'wrong-name', 'wrong-sha');
+  assert.equal(build.status, 1);
+  assert.match(
+    build.stdout,
+    new RegExp(`^failed: unlisted/fetch: ${unlisted} \\(\\d+ dependent steps not run\\)$`, 'm'),
+  );
+  assert.match(
+    build.stdout,
+    new RegExp(`^failed: wrong-name/fetch: ${unlisted} \\(\\d+ dependent steps not run\\)$`, 'm'),
+  );
+  assert.match(
+    build.stdout,
+    /^failed: wrong-sha\/fetch: sha256 mismatch for models\/ext\/model\.onnx\.data: expected b{64}, got [0-9a-f]{64} \(\d+ dependent steps not run\)$/m,
+  );
+  assertNoStackTrace(build.all);
 });

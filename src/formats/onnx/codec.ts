@@ -148,6 +148,17 @@ function parseNonNegative(tensor: TensorProto, key: string): number | undefined 
   return Number(text);
 }
 
+/** The distinct external-data locations a model's tensors name, in order of first use. */
+export function externalDataLocations(model: ModelProto): string[] {
+  const locations = new Set<string>();
+  for (const tensor of allTensors(model)) {
+    if (tensor.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
+    const location = externalField(tensor, 'location');
+    if (location !== undefined) locations.add(location);
+  }
+  return [...locations];
+}
+
 /**
  * Checks that an external-data `location` names a regular file inside `modelDir`: no absolute
  * paths, no `..` segments, and no symlink (of the file or a folder on the way) leading outside.

@@ -6,6 +6,7 @@ export { OnnxFormatError, OnnxPatchError } from './errors.js';
 export {
   MAX_PROTO_BYTES,
   allTensors,
+  externalDataLocations,
   decodeModel,
   encodeModel,
   loadModel,
