@@ -115,7 +115,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
     const begun = Date.now();
     try {
       if (signal.aborted) return { state: 'cancelled', reason: 'cancelled' };
-      const failedDeps = deps.filter(([, outcome]) => outcome.state !== 'ok');
+      const failedDeps = deps.filter(([dep, outcome]) => outcome.state !== 'ok' && !step.optionalDeps?.includes(dep));
       if (failedDeps.length > 0 && !step.runsAfterFailedDeps) {
         const [blocker, outcome] = failedDeps[0]!;
         const reason = `blocked by ${blocker}`;

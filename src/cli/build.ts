@@ -23,7 +23,13 @@ import {
 } from '../cache/index.js';
 import { EdgezooError, UsageError } from '../errors.js';
 import { artifactPaths } from '../paths.js';
-import { shortFingerprint, type Fingerprint, type PlannedStep } from '../plan/index.js';
+import {
+  CONVERTER_RUNS,
+  shortFingerprint,
+  type ConverterRuns,
+  type Fingerprint,
+  type PlannedStep,
+} from '../plan/index.js';
 import type { Recipe } from '../recipe/types.js';
 import { diagnoseFailedArtifact } from '../build/runners/validate.js';
 import { stopSharedWorkerPool } from '../toolchain/pool.js';
@@ -42,6 +48,7 @@ interface BuildOptions {
   /** A URL, or false for --no-remote-cache. */
   remoteCache?: string | false;
   remoteCacheReadOnly?: boolean;
+  converterRuns: string;
 }
 
 /** Exit code of an interrupted build (128 + SIGINT), as shells report Ctrl-C. */
@@ -60,6 +67,11 @@ export function register(program: Command, ctx: CliContext): void {
       '--verify-cache <mode>',
       'how cached files are checked before use: stat (re-hash files whose stat changed) or full (re-hash all)',
       'stat',
+    )
+    .option(
+      '--converter-runs <mode>',
+      'grouped: one converter run per model for the precisions a tool emits together (onnx2tf: fp32 + fp16); per-precision: one run per artifact',
+      'grouped',
     )
     .option('--memory-budget <MiB>', 'memory the heavy converter steps may use together (default: 60% of RAM)')
     .option(
@@ -107,6 +119,10 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   if (options.verifyCache !== 'stat' && options.verifyCache !== 'full') {
     throw new UsageError(`--verify-cache must be stat or full, received "${options.verifyCache}"`);
   }
+  if (!(CONVERTER_RUNS as readonly string[]).includes(options.converterRuns))
+    throw new UsageError(
+      `--converter-runs must be ${CONVERTER_RUNS.join(' or ')}, received "${options.converterRuns}"`,
+    );
   const remoteSettings = resolveRemoteCacheSettings(
     {
       ...(options.remoteCache === undefined ? {} : { url: options.remoteCache }),
@@ -120,7 +136,9 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   const registry = new StepRunnerRegistry();
   if (ctx.overrides.runners) registry.registerAll(ctx.overrides.runners);
   else registerBuiltinRunners(registry);
-  const { recipes, plan } = await loadProjectPlan(projectRoot, wanted, ctx.overrides);
+  const { recipes, plan } = await loadProjectPlan(projectRoot, wanted, ctx.overrides, {
+    converterRuns: options.converterRuns as ConverterRuns,
+  });
   if (plan.missingToolVersions.length > 0 && !options.json) {
     ctx.warn(
       `warning: no pinned version for ${plan.missingToolVersions.join(', ')}; run \`edgezoo setup\` (fingerprints use "unknown")`,
