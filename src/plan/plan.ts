@@ -87,11 +87,16 @@ export function planBuild(
     for (const draft of draftRecipeSteps(recipe, catalogue, options)) {
       if (byId.has(draft.id))
         throw new PlanError(recipe.name, `two recipes plan the step "${draft.id}"`, 'model names must be unique');
-      const depFingerprints = draft.deps.map((dep) => {
-        const planned = byId.get(dep);
-        if (!planned) throw new Error(`step ${draft.id} depends on ${dep}, planned later or never (planner bug)`);
-        return planned.fingerprint;
-      });
+      // Optional deps (the reference a convert step's judge uses) are not part of the key: a new
+      // runtime for the reference re-runs validations, never conversions (judge.json records which
+      // reference outputs judged an artifact, so the validate step re-validates when they changed).
+      const depFingerprints = draft.deps
+        .filter((dep) => !draft.optionalDeps?.includes(dep))
+        .map((dep) => {
+          const planned = byId.get(dep);
+          if (!planned) throw new Error(`step ${draft.id} depends on ${dep}, planned later or never (planner bug)`);
+          return planned.fingerprint;
+        });
       // Params share objects with the recipe (no deep copy: planning 200 recipes stays fast);
       // recipes are plain JSON data and nobody mutates a plan.
       const { fingerprint, missingTools: missing } = fingerprintStep(

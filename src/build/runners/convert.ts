@@ -60,7 +60,14 @@ type Conversion = Omit<ConvertRunParams, 'byPrecision'> & {
 
 /** How one precision of a conversion ended. */
 type TargetOutcome =
-  | { status: 'ok'; record: ArtifactRecord; dir: string; judge?: ArtifactVerdict; judgeParams?: ValidateParams }
+  | {
+      status: 'ok';
+      record: ArtifactRecord;
+      dir: string;
+      judge?: ArtifactVerdict;
+      judgeParams?: ValidateParams;
+      referenceDir?: string;
+    }
   | { status: 'failed'; reason: string; attempts: AttemptRecord[] }
   | { status: 'error'; error: unknown };
 
@@ -154,8 +161,14 @@ async function writeOutcome(outcome: TargetOutcome, dir: string, ctx: StepContex
   const { record } = outcome;
   for (const file of record.files) await cp(path.join(outcome.dir, file), path.join(dir, file));
   await writeStepFile(dir, ARTIFACT_FILE, record);
-  if (outcome.judge && outcome.judgeParams) {
-    const digest = await judgeDigest(dir, record.primary, validationSignature(record), outcome.judgeParams);
+  if (outcome.judge && outcome.judgeParams && outcome.referenceDir) {
+    const digest = await judgeDigest(
+      dir,
+      record.primary,
+      validationSignature(record),
+      outcome.judgeParams,
+      outcome.referenceDir,
+    );
     await writeStepFile(dir, JUDGE_FILE, {
       digest,
       validation: outcome.judge.validation,
@@ -386,6 +399,7 @@ async function convertWithAttempts(
         dir: result.dir,
         ...(judge ? { judge } : {}),
         ...(result.judgeParams ? { judgeParams: result.judgeParams } : {}),
+        ...(referenceDir ? { referenceDir } : {}),
       });
     }
     return results;

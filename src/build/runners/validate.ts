@@ -11,6 +11,7 @@
  * A failed comparison, or an artifact whose recorded signature does not fit the samples, is a
  * deterministic `{status: 'failed'}` (cached); a runtime that crashes is an error (retried).
  */
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgezooError } from '../../errors.js';
 import type { PlannedStepOf, ValidateParams } from '../../plan/index.js';
@@ -218,7 +219,8 @@ export async function runValidateStep(step: PlannedStepOf<'validate'>, ctx: Step
   const record = await readArtifactRecord(convert.dir);
   const signature = validationSignature(record);
   // The convert step's judge validated these very bytes with this signature and these params: reuse it.
-  const judged = await judgedVerdict(convert.dir, record, signature, params);
+  const referenceDir = inputOf(ctx, `${params.model}/reference`).dir;
+  const judged = await judgedVerdict(convert.dir, record, signature, params, referenceDir);
   if (judged) ctx.log(`${target}: the convert step's judge validated this artifact; its verdict is reused`);
   const verdict =
     judged ??
@@ -227,7 +229,7 @@ export async function runValidateStep(step: PlannedStepOf<'validate'>, ctx: Step
       dir: convert.dir,
       primary: record.primary,
       signature,
-      referenceDir: inputOf(ctx, `${params.model}/reference`).dir,
+      referenceDir,
       ctx,
     }));
   await writeStepFile(ctx.outDir, VALIDATION_FILE, verdict.validation);
@@ -247,9 +249,13 @@ export async function judgeDigest(
   primary: string,
   signature: ArtifactSignature,
   params: ValidateParams,
+  referenceDir: string,
 ): Promise<string> {
   const file = await sha256File(path.join(dir, primary));
-  return sha256Hex(canonicalJson({ file, signature, params }));
+  const reference: Record<string, string> = {};
+  for (const name of (await readdir(referenceDir)).sort())
+    reference[name] = await sha256File(path.join(referenceDir, name));
+  return sha256Hex(canonicalJson({ file, signature, params, reference }));
 }
 
 async function judgedVerdict(
@@ -257,10 +263,11 @@ async function judgedVerdict(
   record: ArtifactRecord,
   signature: ArtifactSignature,
   params: ValidateParams,
+  referenceDir: string,
 ): Promise<ArtifactVerdict | undefined> {
   const judge = await readStepFileIfAny(dir, JUDGE_FILE);
   if (!judge) return undefined;
-  if (judge.digest !== (await judgeDigest(dir, record.primary, signature, params))) return undefined;
+  if (judge.digest !== (await judgeDigest(dir, record.primary, signature, params, referenceDir))) return undefined;
   const { validation, tensors } = judge;
   return {
     validation,
