@@ -25,7 +25,7 @@ import {
   type PreparedSignature,
 } from '../../toolchain/backends/index.js';
 import { defaultLayout } from '../../toolchain/backends/layouts.js';
-import { ConverterError } from '../../toolchain/backends/run-tool.js';
+import { ConverterError, ConverterOutOfMemoryError } from '../../toolchain/backends/run-tool.js';
 import { backendToolVersions, provenanceProps, type ArtifactProvenance } from '../../toolchain/backends/provenance.js';
 import { loadSamples, stackSampleInput, writeNpy } from '../../validate/index.js';
 import {
@@ -91,8 +91,9 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
   };
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-convert-'));
   try {
-    const outcomes = await convertWithAttempts(step, conversion, ctx, workDir);
-    return await writeOutcome(outcomes.get(precision)!, ctx.outDir, ctx);
+    const memory = { peakMb: 0 };
+    const outcomes = await convertWithAttempts(step, conversion, ctx, workDir, memory);
+    return withPeak(await writeOutcome(outcomes.get(precision)!, ctx.outDir, ctx), memory);
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
@@ -103,7 +104,8 @@ export async function runConvertRunStep(step: PlannedStepOf<'convert-run'>, ctx:
   const params = step.params;
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-convert-'));
   try {
-    return await writeRunOutcomes(await convertWithAttempts(step, params, ctx, workDir), ctx);
+    const memory = { peakMb: 0 };
+    return withPeak(await writeRunOutcomes(await convertWithAttempts(step, params, ctx, workDir, memory), ctx), memory);
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
@@ -137,6 +139,12 @@ async function writeRunOutcomes(outcomes: Map<Precision, TargetOutcome>, ctx: St
     );
   }
   return { status: 'ok', figures };
+}
+
+/** The step result with the peak memory its converter runs took (the executor's memory gate uses it next time). */
+function withPeak(result: StepResult, memory: { peakMb: number }): StepResult {
+  if (memory.peakMb <= 0) return result;
+  return { ...result, figures: { ...result.figures, peakRssMb: Math.round(memory.peakMb) } };
 }
 
 /** A convert step of a grouped run: its precision's folder of the run, as if it had converted itself. */
@@ -202,6 +210,7 @@ async function convertWithAttempts(
   params: Conversion,
   ctx: StepContext,
   workDir: string,
+  memory: { peakMb: number },
 ): Promise<Map<Precision, TargetOutcome>> {
   const stepId = step.id;
   const deps = step.deps;
@@ -254,6 +263,8 @@ async function convertWithAttempts(
       label: (c) => ({ converter: c.backend.name, strategy: c.strategy.name }),
       log: ctx.log,
       failureOf: attemptFailure,
+      // Out of memory: another strategy would only be killed again.
+      fatal: (error) => error instanceof ConverterOutOfMemoryError,
       attempt: async (candidate, open) => {
         attemptNo += 1;
         const scratch = path.join(workDir, `attempt-${attemptNo}`);
@@ -283,6 +294,7 @@ async function convertWithAttempts(
           strategy: candidate.strategy,
           log: ctx.log,
           signal: ctx.signal,
+          memory,
         };
         const strategyNote =
           candidate.strategy === candidate.backend.strategies[0] ? '' : ` (strategy ${candidate.strategy.name})`;
