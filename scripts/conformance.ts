@@ -10,8 +10,11 @@
  *    float32 ones that onnxruntime itself reproduces, and writes each model with its own input
  *    tensors as .npy validation samples into a scratch project (`--out`, else a temporary
  *    folder that is removed afterwards).
- * 2. Cases a recipe cannot express yet (scalar inputs, integer or bool inputs that the model
- *    should get as constants) are counted as their own category and not built.
+ * 2. Inputs that feed a weight, scale or bias slot (Conv W, Resize scales: constants in a real
+ *    model) and every integer or bool input (axes, shapes, indices, flags) become `value:`
+ *    constants that prepare folds into the graph; float32 inputs, scalars too, are fed from the
+ *    case's data. Cases a recipe still cannot express (other dtypes, zero-size dims, constants
+ *    over 20000 elements or holding NaN) are counted as their own category and not built.
  * 3. One recipe per remaining case; `edgezoo build --all --json` builds them with the real CLI
  *    and its real converters, validating each artifact against onnxruntime on the case's inputs.
  * 4. Each target of each case is read back from its manifest: passed (for TFLite: and no Flex
@@ -25,13 +28,14 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { toolRoot } from '../src/paths.js';
 import { envDef } from '../src/toolchain/envs.js';
+import { readNpy } from '../src/validate/npy.js';
 
 type Target = `${'onnx' | 'tflite' | 'openvino'}/${string}`;
 
@@ -195,29 +199,81 @@ export function recipeName(testCase: string): string {
   return `${name.slice(0, MAX_RECIPE_NAME - 9).replace(/-+$/, '')}-${hash}`;
 }
 
+/** Input dtypes a recipe can give (fed float32; constants of these). */
+const RECIPE_DTYPES = new Set(['float32', 'int64', 'int32', 'int8', 'uint8', 'bool']);
+
+/** The most elements a constant input may have in a recipe (its YAML stays well under 1 MiB). */
+export const MAX_CONSTANT_ELEMENTS = 20_000;
+
 /**
- * Why a recipe cannot express a case's inputs today, or undefined when it can. Scalar inputs
- * fail the schema (`shape` needs a dim); integer and bool inputs of these tests are shapes, axes,
- * indices or flags that a model would have baked in (`value:` constants do not exist yet).
+ * The inputs a case's recipe gives as constants (`value:`), folded into the graph by prepare:
+ * those feeding a weight, scale or bias slot (a real model has constants there) and every input
+ * that is not float32 (shapes, axes, indices and flags that a model has baked in).
  */
-export function inexpressibleReason(inputs: readonly TensorInfo[]): string | undefined {
-  if (inputs.some((i) => i.shape.length === 0)) return 'scalar input (shape: [])';
-  const other = inputs.find((i) => i.dtype !== 'float32');
-  if (other) return `${other.dtype} input (a constant the recipe cannot give: no value:)`;
+export function constantInputNames(record: Pick<CaseRecord, 'inputs' | 'parameterInputs'>): Set<string> {
+  const names = new Set(record.parameterInputs ?? []);
+  for (const input of record.inputs ?? []) if (input.dtype !== 'float32') names.add(input.name);
+  return names;
+}
+
+/**
+ * Why a recipe cannot express a case's inputs, or undefined when it can: a dtype recipes do not
+ * have, a zero-size or symbolic dim, or nothing left to feed once the constants are folded.
+ * Scalar inputs (`shape: []`) and integer or bool constants are fine.
+ */
+export function inexpressibleReason(
+  inputs: readonly TensorInfo[],
+  constants: ReadonlySet<string> = new Set(),
+): string | undefined {
+  const other = inputs.find((i) => !RECIPE_DTYPES.has(i.dtype));
+  if (other) return `${other.dtype} input (no recipe dtype)`;
   if (inputs.some((i) => i.shape.some((d) => typeof d !== 'number' || d < 1))) return 'zero-size or symbolic input dim';
+  if (inputs.every((i) => constants.has(i.name))) return 'every input is a constant (nothing to feed)';
   return undefined;
 }
 
-/** The YAML recipe of one case: its model, its shapes, its own inputs as validation samples. */
-export function caseRecipe(record: CaseRecord, name: string, sha256: string, targets: readonly Target[]): string {
+/** Why a constant's data cannot be a recipe `value:` (too large, NaN or infinite), or undefined. */
+export function constantProblem(values: ArrayLike<number | bigint>): string | undefined {
+  if (values.length > MAX_CONSTANT_ELEMENTS)
+    return `a constant input of ${values.length} elements (more than ${MAX_CONSTANT_ELEMENTS} for a recipe value:)`;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (typeof v === 'number' && !Number.isFinite(v)) return 'a constant input holds NaN or infinity';
+  }
+  return undefined;
+}
+
+/** A tensor's values as the nested YAML flow lists of a recipe `value:` (a scalar for rank 0). */
+export function valueText(dims: readonly number[], values: ArrayLike<number | bigint>, dtype: string): string {
+  const item = (v: number | bigint) =>
+    dtype === 'bool' ? (Number(v) !== 0 ? 'true' : 'false') : typeof v === 'bigint' ? v.toString() : String(v);
+  let at = 0;
+  const walk = (axis: number): string => {
+    if (axis === dims.length) return item(values[at++]!);
+    return `[${Array.from({ length: dims[axis]! }, () => walk(axis + 1)).join(', ')}]`;
+  };
+  return walk(0);
+}
+
+/** The YAML recipe of one case: its model, its shapes, its own inputs as validation samples or constants. */
+export function caseRecipe(
+  record: CaseRecord,
+  name: string,
+  sha256: string,
+  targets: readonly Target[],
+  constants: ReadonlyMap<string, string> = new Map(),
+): string {
   const byFormat = new Map<string, string[]>();
   for (const t of targets) {
     const [format, precision] = t.split('/') as [string, string];
     byFormat.set(format, [...(byFormat.get(format) ?? []), precision]);
   }
-  const inputs = (record.inputs ?? []).map(
-    (i) => `  - { name: ${JSON.stringify(i.name)}, shape: [${i.shape.join(', ')}], range: [-1, 1] }`,
-  );
+  const inputs = (record.inputs ?? []).map((i) => {
+    const value = constants.get(i.name);
+    return value === undefined
+      ? `  - { name: ${JSON.stringify(i.name)}, shape: [${i.shape.join(', ')}], range: [-1, 1] }`
+      : `  - { name: ${JSON.stringify(i.name)}, dtype: ${i.dtype}, shape: [${i.shape.join(', ')}], value: ${value} }`;
+  });
   return [
     `name: ${name}`,
     'version: 1.0.0',
@@ -235,6 +291,35 @@ export function caseRecipe(record: CaseRecord, name: string, sha256: string, tar
     ...[...byFormat].map(([format, precisions]) => `  ${format}: [${precisions.join(', ')}]`),
     '',
   ].join('\n');
+}
+
+/**
+ * The `value:` text of each constant input of a case, read from its sample file, which is moved
+ * out of the validation samples (to models/<case>/const/); or why one cannot be a recipe value.
+ */
+async function caseConstants(
+  project: string,
+  record: CaseRecord,
+  names: ReadonlySet<string>,
+): Promise<{ values: Map<string, string> } | { problem: string }> {
+  const values = new Map<string, string>();
+  const inputs = record.inputs ?? [];
+  const folder = path.join(project, 'models', record.case);
+  for (const input of inputs.filter((i) => names.has(i.name))) {
+    const file = path.join(folder, 'val', inputs.length === 1 ? '0.npy' : `0.${input.name}.npy`);
+    const moved = path.join(folder, 'const', `${input.name}.npy`);
+    const source = existsSync(file) ? file : moved;
+    const tensor = await readNpy(source);
+    const data = tensor.data as ArrayLike<number | bigint>;
+    const problem = constantProblem(data);
+    if (problem) return { problem };
+    values.set(input.name, valueText(tensor.dims, data, input.dtype));
+    if (source === file) {
+      await mkdir(path.dirname(moved), { recursive: true });
+      await rename(file, moved);
+    }
+  }
+  return { values };
 }
 
 /**
@@ -274,23 +359,6 @@ export const FAILURE_CATEGORIES: ReadonlyArray<{ category: string; pattern: RegE
   { category: 'onnx fp16: conversion error', pattern: /float16|onnxconverter/ },
   { category: 'worker died', pattern: /worker died|SIG[A-Z]+/ },
 ];
-
-/**
- * Failures a runtime weight or scale can cause (a converter that needs constants, a shape that
- * depends on data); binding, layout, Flex and fp16 failures have other causes and keep their own.
- */
-const WEIGHT_CAUSED = new Set([
-  'onnx2tf: conversion error',
-  'openvino: openvino.info crash on a dynamic shape',
-  'openvino: op not converted',
-  'openvino: conversion error',
-  'validation: wrong numbers',
-  'validation: output shape differs',
-  'other',
-]);
-
-/** The category of a failed case whose weights are graph inputs (`parameterInputs`). */
-export const WEIGHTS_AS_INPUTS = 'weights or resize scales fed as graph inputs';
 
 /** True when an output shape difference is only an axis order: the same dims, permuted. */
 export function isPermutedShape(reason: string): boolean {
@@ -651,7 +719,7 @@ async function main(): Promise<number> {
     await mkdir(path.join(project, 'recipes'), { recursive: true });
     const listed = await listCases(options, project);
     const cases: CaseResult[] = [];
-    const toBuild: Array<{ record: CaseRecord; result: CaseResult }> = [];
+    const toBuild: Array<{ record: CaseRecord; result: CaseResult; constants: Map<string, string> }> = [];
     for (const record of listed.cases) {
       const base = {
         case: record.case,
@@ -665,24 +733,30 @@ async function main(): Promise<number> {
         cases.push({ ...base, status: record.status, ...(record.reason ? { reason: record.reason } : {}) });
         continue;
       }
-      const why = inexpressibleReason(record.inputs ?? []);
+      const constantNames = constantInputNames(record);
+      const why = inexpressibleReason(record.inputs ?? [], constantNames);
       if (why !== undefined) {
         cases.push({ ...base, status: 'inexpressible', reason: why });
         continue;
       }
       if (options.limit !== undefined && toBuild.length >= options.limit) continue;
+      const constants = await caseConstants(project, record, constantNames);
+      if ('problem' in constants) {
+        cases.push({ ...base, status: 'inexpressible', reason: constants.problem });
+        continue;
+      }
       const result: CaseResult = { ...base, status: 'built' };
       cases.push(result);
-      toBuild.push({ record, result });
+      toBuild.push({ record, result, constants: constants.values });
     }
     const names = new Set<string>();
-    for (const { record, result } of toBuild) {
+    for (const { record, result, constants } of toBuild) {
       if (names.has(result.recipe)) throw new Error(`two cases map to recipe ${result.recipe}`);
       names.add(result.recipe);
       const sha = await sha256Of(path.join(project, 'models', record.case, 'model.onnx'));
       await writeFile(
         path.join(project, 'recipes', `${result.recipe}.yaml`),
-        caseRecipe(record, result.recipe, sha, options.targets),
+        caseRecipe(record, result.recipe, sha, options.targets, constants),
       );
     }
     const started = Date.now();
@@ -690,12 +764,6 @@ async function main(): Promise<number> {
       const facts = await runBuild(project, options.jobs, toBuild.length);
       for (const { result } of toBuild) {
         result.targets = await readResults(project, result.recipe, options.targets, facts);
-        // Weights given at run time are what the test asks, not what a model has: kept apart so
-        // they do not hide converter faults on real graphs (folding them is the recipe's `value:`).
-        if (result.parameterInputs.length > 0)
-          for (const t of result.targets)
-            if (!t.passed && WEIGHT_CAUSED.has(t.category ?? ''))
-              Object.assign(t, { reasonCategory: t.category, category: WEIGHTS_AS_INPUTS });
       }
     }
     const report = summarize(

@@ -83,6 +83,9 @@ const artifactSignatureSchema: z.ZodType<ArtifactSignature> = z.object({
   outputNames: stringRecord.optional(),
   inputQuantization: z.record(z.string(), quantizationParamsSchema).optional(),
   outputQuantization: z.record(z.string(), quantizationParamsSchema).optional(),
+  inputPerms: z.record(z.string(), z.array(z.number().int())).optional(),
+  outputPerms: z.record(z.string(), z.array(z.array(z.number().int()))).optional(),
+  outputPairingUncertain: z.boolean().optional(),
 });
 
 // ---- prepare.json -------------------------------------------------------------------------
@@ -213,6 +216,10 @@ const validationRecordSchema = z.object({
   outputs: z.array(outputVerdictSchema),
   unmatchedArtifactOutputs: z.array(z.string()),
   reason: z.string().optional(),
+  /** Outputs bound through a permutation: the one the numbers settled on (see src/validate/binding.ts). */
+  outputBindings: z
+    .array(z.object({ source: z.string(), name: z.string(), perm: z.array(z.number().int()) }))
+    .optional(),
 });
 
 export const VALIDATION_FILE: StepFile<ValidationRecord> = { name: 'validation.json', schema: validationRecordSchema };
@@ -300,13 +307,43 @@ export interface BenchmarkRecord {
     minMs: number;
     iterations: number;
     timedIn: 'in-process' | 'worker';
+    /** Resident memory the model added at its peak (load and runs) with this many threads, MiB. */
+    peakRssMb?: number;
   }>;
   /** The largest resident memory the model added over all runs, in MiB. */
   peakRssMb: number;
-  /** The machine it ran on (the model card shows it next to the latency). */
+  /**
+   * How the peak was taken: `VmHWM` is the kernel's peak resident size (Linux; restarted just
+   * before the load) over the size before it; `sampled` is the resident size after every run.
+   */
+  peakRssSource?: 'VmHWM' | 'sampled';
+  /** The machine it ran on, in one line (the model card shows it next to the latency). */
   host?: string;
+  /** The same, field by field. */
+  machine?: BenchmarkMachine;
+  /** Version of the runtime that ran it (onnxruntime-node, ai-edge-litert, openvino). */
+  runtimeVersion?: string;
   warmup: number;
 }
+
+/** The machine a benchmark ran on. */
+export interface BenchmarkMachine {
+  cpu: string;
+  cores: number;
+  memoryMiB: number;
+  os: string;
+  arch: string;
+  node: string;
+}
+
+export const benchmarkMachineSchema = z.object({
+  cpu: z.string(),
+  cores: z.number().int(),
+  memoryMiB: z.number().int(),
+  os: z.string(),
+  arch: z.string(),
+  node: z.string(),
+});
 
 export const BENCHMARK_FILE: StepFile<BenchmarkRecord> = {
   name: 'benchmark.json',
@@ -322,10 +359,14 @@ export const BENCHMARK_FILE: StepFile<BenchmarkRecord> = {
         minMs: z.number(),
         iterations: z.number().int(),
         timedIn: z.enum(['in-process', 'worker']),
+        peakRssMb: z.number().optional(),
       }),
     ),
     peakRssMb: z.number(),
+    peakRssSource: z.enum(['VmHWM', 'sampled']).optional(),
     host: z.string().optional(),
+    machine: benchmarkMachineSchema.optional(),
+    runtimeVersion: z.string().optional(),
     warmup: z.number().int(),
   }),
 };

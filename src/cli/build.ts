@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
 import {
   buildStatusOf,
@@ -33,7 +34,16 @@ import {
 import type { Recipe } from '../recipe/types.js';
 import { diagnoseFailedArtifact } from '../build/runners/validate.js';
 import { stopSharedWorkerPool } from '../toolchain/pool.js';
-import { updateBuildStatus, writeIndex } from '../zoo/index.js';
+import { modelCosts, parseShardSpec, partitionModels, restrictPlan, type ShardSpec } from '../build/shard.js';
+import {
+  BUILD_COSTS_FILE,
+  readBuildCostsFile,
+  removeShardRecord,
+  updateBuildCosts,
+  updateBuildStatus,
+  writeIndex,
+  writeShardRecord,
+} from '../zoo/index.js';
 import type { CliContext } from './context.js';
 import { recipeNamesFromArgs } from './recipe-args.js';
 
@@ -49,6 +59,8 @@ interface BuildOptions {
   remoteCache?: string | false;
   remoteCacheReadOnly?: boolean;
   converterRuns: string;
+  shard?: string;
+  costs?: string;
 }
 
 /** Exit code of an interrupted build (128 + SIGINT), as shells report Ctrl-C. */
@@ -84,6 +96,14 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option('--no-remote-cache', `do not use the remote cache named by $${REMOTE_CACHE_ENV.url}`)
     .option(
+      '--shard <K/N>',
+      'build only part K of N of the models, balanced by the step costs of earlier builds; merge the parts with `edgezoo zoo merge`',
+    )
+    .option(
+      '--costs <file>',
+      `the step costs that balance --shard (default: artifacts/zoo/${BUILD_COSTS_FILE}, written by every build)`,
+    )
+    .option(
       '--remote-cache-read-only',
       `read from the remote cache, never upload (for untrusted builds such as pull requests from forks; also $${REMOTE_CACHE_ENV.readOnly}=1)`,
     )
@@ -98,6 +118,14 @@ export function register(program: Command, ctx: CliContext): void {
         `$${REMOTE_CACHE_ENV.token} (bearer), or $${REMOTE_CACHE_ENV.user} and`,
         `$${REMOTE_CACHE_ENV.password} (basic auth); they are never printed.`,
         '',
+        'Sharding: --shard K/N builds part K of N of the models (1 <= K <= N) into artifacts/zoo,',
+        'with shard.json saying which part it is. Every shard computes the same partition from the',
+        `same recipes and costs: models in descending cost (seconds recorded in ${BUILD_COSTS_FILE} by`,
+        'earlier builds, else an estimate from the steps each model plans), each to the shard with the',
+        'least so far. `edgezoo zoo merge PART...` checks that the parts are shards 1..N of one',
+        'partition and assembles the zoo and its index; the result equals a one-machine build of the',
+        'same recipes. Shards on several machines share their outputs through --remote-cache.',
+        '',
         'Exit status: 0 all built, 1 something failed, 2 wrong usage, 130 interrupted.',
       ].join('\n'),
     )
@@ -107,6 +135,7 @@ export function register(program: Command, ctx: CliContext): void {
 }
 
 async function runBuild(ctx: CliContext, names: string[], options: BuildOptions): Promise<number> {
+  let shardPartition: { spec: ShardSpec; digest: string } | undefined;
   if (names.length === 0 && !options.all)
     throw new UsageError(
       'name the models to build, or pass --all',
@@ -136,16 +165,45 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   const registry = new StepRunnerRegistry();
   if (ctx.overrides.runners) registry.registerAll(ctx.overrides.runners);
   else registerBuiltinRunners(registry);
-  const { recipes, plan } = await loadProjectPlan(projectRoot, wanted, ctx.overrides, {
+  const shard = options.shard === undefined ? undefined : parseShardSpec(options.shard);
+  const zooDir = artifactPaths(projectRoot).zoo;
+  const project = await loadProjectPlan(projectRoot, wanted, ctx.overrides, {
     converterRuns: options.converterRuns as ConverterRuns,
   });
+  let { recipes, plan } = project;
+  let shardModels: string[] | undefined;
+  if (shard) {
+    const costsFile = options.costs === undefined ? path.join(zooDir, BUILD_COSTS_FILE) : path.resolve(options.costs);
+    if (options.costs !== undefined) await assertReadable(costsFile, '--costs');
+    const costs = await readBuildCostsFile(costsFile);
+    const partition = partitionModels(modelCosts(plan, costs.steps), shard.count);
+    shardModels = partition.shards[shard.index - 1]!;
+    plan = restrictPlan(plan, shardModels);
+    const keep = new Set(shardModels);
+    recipes = recipes.filter((recipe) => keep.has(recipe.name));
+    shardPartition = { spec: shard, digest: partition.digest };
+    if (!options.json)
+      ctx.print(
+        `shard ${shard.index}/${shard.count}: ${shardModels.length} of ${project.plan.models.length} models, ~${Math.round(partition.seconds[shard.index - 1]!)} s of ~${Math.round(partition.seconds.reduce((a, b) => a + b, 0))} s (${shardModels.join(', ') || 'none'})`,
+      );
+  } else if (options.costs !== undefined) throw new UsageError('--costs balances --shard; give --shard K/N too');
   if (plan.missingToolVersions.length > 0 && !options.json) {
     ctx.warn(
       `warning: no pinned version for ${plan.missingToolVersions.join(', ')}; run \`edgezoo setup\` (fingerprints use "unknown")`,
     );
   }
 
-  const report = createReporter(ctx, plan.steps, options.json === true);
+  const display = createReporter(ctx, plan.steps, options.json === true);
+  // Seconds of every step that ran (not served from a cache): the costs the next --shard balances by.
+  const stepSeconds: Record<string, number> = {};
+  const report = Object.assign(
+    (event: BuildEvent) => {
+      if ((event.type === 'step-done' || event.type === 'step-failed') && event.durationMs !== undefined)
+        stepSeconds[event.step] = event.durationMs / 1000;
+      display(event);
+    },
+    { close: () => display.close() },
+  );
   const localCache = new LocalCache(artifactPaths(projectRoot).cache, {
     verify: options.verifyCache as VerifyMode,
     onEvict: ({ fingerprint, problem }) =>
@@ -205,6 +263,15 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
       artifactPaths(projectRoot).zoo,
       buildStatusOf(summary, new Map(recipes.map((r) => [r.name, r.version]))),
     );
+    await updateBuildCosts(zooDir, stepSeconds);
+    if (shardPartition)
+      await writeShardRecord(zooDir, {
+        shard: shardPartition.spec.index,
+        of: shardPartition.spec.count,
+        partition: shardPartition.digest,
+        models: recipes.map((recipe) => ({ name: recipe.name, version: recipe.version })),
+      });
+    else await removeShardRecord(zooDir);
     // The index covers every model of the zoo, so it is written here, once the executor has
     // exported every package step, not by each package step (they run in parallel and their
     // outputs reach artifacts/zoo only after they finish).
@@ -269,6 +336,14 @@ async function printDiagnoses(
       if (!(error instanceof EdgezooError)) throw error;
       ctx.print(`diagnose ${step.id}: could not diagnose: ${error.message}`);
     }
+  }
+}
+
+async function assertReadable(file: string, flag: string): Promise<void> {
+  try {
+    await access(file);
+  } catch {
+    throw new UsageError(`${flag}: ${file} does not exist`);
   }
 }
 

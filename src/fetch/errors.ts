@@ -26,6 +26,20 @@ export class Sha256MismatchError extends FetchError {
   }
 }
 
+/** The bytes are not the size the recipe gives (checked before the sha256, and cut off past it). */
+export class SizeMismatchError extends FetchError {
+  constructor(where: string, expected: number, actual: number | 'more') {
+    super(
+      'SIZE_MISMATCH',
+      where,
+      actual === 'more'
+        ? `refusing ${where}: it grows past the ${expected} bytes the recipe's size gives; stopped there, before the sha256 check`
+        : `refusing ${where}: it has ${actual} bytes, the recipe's size gives ${expected}`,
+      { hint: 'if the file changed upstream on purpose, check where it came from and then update size and sha256' },
+    );
+  }
+}
+
 /** The recipe's sha256 is not 64 lower-case hex digits. */
 export class InvalidSha256Error extends FetchError {
   constructor(where: string, value: string) {
@@ -187,9 +201,12 @@ export class PackageDownloadError extends FetchError {
 
 /** A wheel or tarball that cannot be read safely (corrupt, unsupported, or an unsafe entry name). */
 export class ArchiveError extends FetchError {
-  constructor(where: string, detail: string) {
+  /** The archive would unpack to more than the expected size (a bomb, or the wrong file). */
+  readonly tooLarge: boolean;
+  constructor(where: string, detail: string, options: { tooLarge?: boolean } = {}) {
     super('ARCHIVE_INVALID', where, `cannot read archive ${where}: ${detail}`, {
       hint: 'the package file is damaged or uses a layout edgezoo does not read',
     });
+    this.tooLarge = options.tooLarge ?? false;
   }
 }

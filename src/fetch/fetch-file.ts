@@ -1,9 +1,9 @@
-import { chmod, mkdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileSource } from '../recipe/types.js';
 import { artifactPaths } from '../paths.js';
 import { downloadToFile, hashIfExists, type DownloadOptions } from './download.js';
-import { InvalidSha256Error, Sha256MismatchError } from './errors.js';
+import { ArchiveError, InvalidSha256Error, Sha256MismatchError, SizeMismatchError, TooLargeError } from './errors.js';
 import { SHA256_HEX, sha256FileWithSize } from '../util/hash.js';
 import { resolveProjectFile } from './local.js';
 import { acquireLock } from '../util/lock.js';
@@ -38,6 +38,15 @@ export interface FetchedFile {
 
 const DEFAULT_MAX_BYTES = 16 * 1024 ** 3;
 
+/** How messages name where a file comes from: the project path, the URL without credentials, or the package file. */
+export function describeFileLocation(location: FileSource['location']): string {
+  return location.kind === 'url'
+    ? redactUrl(location.url)
+    : location.kind === 'path'
+      ? location.path
+      : describePackageLocation(location);
+}
+
 /** Where the cache keeps a verified file with this sha256. */
 export function cachedFilePath(downloadsDir: string, sha256: string): string {
   return path.join(downloadsDir, 'sha256', sha256);
@@ -58,16 +67,13 @@ export function cachedFilePath(downloadsDir: string, sha256: string): string {
  */
 export async function fetchFile(source: FileSource, options: FetchFileOptions): Promise<FetchedFile> {
   const location = source.location;
-  const where =
-    location.kind === 'url'
-      ? redactUrl(location.url)
-      : location.kind === 'path'
-        ? location.path
-        : describePackageLocation(location);
+  const where = describeFileLocation(location);
   if (!SHA256_HEX.test(source.sha256)) throw new InvalidSha256Error(where, source.sha256);
 
   if (location.kind === 'path') {
     const real = await resolveProjectFile(options.projectRoot, location.path);
+    const onDisk = (await stat(real)).size;
+    if (source.size !== undefined && onDisk !== source.size) throw new SizeMismatchError(where, source.size, onDisk);
     const { sha256, bytes } = await sha256FileWithSize(real);
     if (sha256 !== source.sha256) throw new Sha256MismatchError(where, source.sha256, sha256);
     return { path: real, sha256, bytes, fromCache: false };
@@ -78,13 +84,15 @@ export async function fetchFile(source: FileSource, options: FetchFileOptions): 
   const cached = await verifiedCacheEntry(finalPath, source.sha256);
   if (cached) return cached;
 
+  // The recipe's size, when given, is the cap: a download or an archive entry stops past it.
+  const maxBytes = source.size ?? options.maxBytes ?? DEFAULT_MAX_BYTES;
   if (location.kind === 'url') {
     const result = await downloadToFile({
       url: location.url,
       destination: finalPath,
       sha256: source.sha256,
       partialPath,
-      maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
+      maxBytes,
       fileMode: 0o444,
       ...pick(options, [
         'signal',
@@ -96,11 +104,15 @@ export async function fetchFile(source: FileSource, options: FetchFileOptions): 
         'sensitiveHeaders',
         'retryTiming',
       ]),
+    }).catch((error: unknown) => {
+      if (error instanceof TooLargeError && source.size !== undefined)
+        throw new SizeMismatchError(where, source.size, 'more');
+      throw error;
     });
     // `reused`: another fetch finished it while we waited for the lock.
     return { path: result.path, sha256: result.sha256, bytes: result.bytes, fromCache: result.reused };
   }
-  return fetchPackage(location, source.sha256, finalPath, partialPath, options);
+  return fetchPackage(location, source.sha256, finalPath, partialPath, { ...options, maxBytes }, source.size);
 }
 
 async function fetchPackage(
@@ -108,7 +120,8 @@ async function fetchPackage(
   expected: string,
   finalPath: string,
   partialPath: string,
-  options: FetchFileOptions,
+  options: FetchFileOptions & { maxBytes: number },
+  expectedBytes: number | undefined,
 ): Promise<FetchedFile> {
   const where = describePackageLocation(location);
   // A pinned release never changes, so a remembered different hash is a mismatch without
@@ -132,9 +145,15 @@ async function fetchPackage(
       pythonCandidates: options.pythonCandidates ?? [path.join(envs, 'tf', 'bin', 'python'), 'python3'],
       scratchParent: path.join(options.downloadsDir, 'tmp'),
       downloadsDir: options.downloadsDir,
-      maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
+      maxBytes: options.maxBytes,
       ...(options.signal ? { signal: options.signal } : {}),
+    }).catch((error: unknown) => {
+      if (error instanceof ArchiveError && error.tooLarge && expectedBytes !== undefined)
+        throw new SizeMismatchError(where, expectedBytes, 'more');
+      throw error;
     });
+    if (expectedBytes !== undefined && bytes !== expectedBytes)
+      throw new SizeMismatchError(where, expectedBytes, bytes);
     if (sha256 !== expected) {
       await rm(partialPath, { force: true });
       throw new Sha256MismatchError(where, expected, sha256);

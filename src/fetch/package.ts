@@ -142,9 +142,9 @@ export async function extractPackageFile(
   await mkdir(context.scratchParent, { recursive: true });
   const scratch = await mkdtemp(path.join(context.scratchParent, `pkg-${location.registry}-`));
   try {
-    const archive =
+    const { archive, contents } =
       location.registry === 'pypi'
-        ? await pipDownload(location, scratch, context)
+        ? { archive: await pipDownload(location, scratch, context), contents: undefined }
         : await npmPack(location, scratch, context);
     let result: { sha256: string; bytes: number };
     if (location.registry === 'pypi') {
@@ -156,9 +156,14 @@ export async function extractPackageFile(
       }
       result = await extractZipEntry(archive, entry, outPath, where, context.maxBytes);
     } else {
+      // npm lists what the tarball holds (every file's size, the total): the file may not be
+      // larger than listed, and the gzip stream may not inflate past the total plus tar headers.
+      const listed = contents?.files.get(wanted);
+      const maxBytes = Math.min(context.maxBytes ?? Number.MAX_SAFE_INTEGER, listed ?? Number.MAX_SAFE_INTEGER);
       const extraction = await extractTarGzEntry(archive, wanted, outPath, where, {
         stripComponents: 1,
-        ...(context.maxBytes === undefined ? {} : { maxBytes: context.maxBytes }),
+        maxBytes,
+        ...(contents === undefined ? {} : { maxTotalBytes: tarBytesBound(contents) }),
       });
       if (extraction.extracted === undefined) {
         throw new PackageFileNotFoundError(where, location.file, nearestNames(wanted, extraction.names));
@@ -222,7 +227,47 @@ async function pipDownload(
   );
 }
 
-async function npmPack(location: PackageFileLocation, scratch: string, context: PackageFetchContext): Promise<string> {
+/** What `npm pack --json` says a tarball holds, from the registry's package. */
+interface NpmPackContents {
+  /** Path (without `package/`) -> size in bytes. */
+  files: Map<string, number>;
+  unpackedSize: number;
+  entryCount: number;
+}
+
+/** A tarball of these contents: each entry a 512-byte header (plus a pax or long-name record) and padded data. */
+function tarBytesBound(contents: NpmPackContents): number {
+  return contents.unpackedSize + contents.entryCount * 4 * 512 + 1024 * 1024;
+}
+
+/** The `npm pack --json` report, or undefined when it is not the shape npm prints. */
+function parseNpmPackReport(stdout: string): NpmPackContents | undefined {
+  let report: unknown;
+  try {
+    report = JSON.parse(stdout);
+  } catch {
+    return undefined;
+  }
+  const first = Array.isArray(report) ? (report[0] as Record<string, unknown> | undefined) : undefined;
+  if (
+    first === undefined ||
+    !Array.isArray(first.files) ||
+    typeof first.unpackedSize !== 'number' ||
+    typeof first.entryCount !== 'number'
+  )
+    return undefined;
+  const files = new Map<string, number>();
+  for (const file of first.files as Array<{ path?: unknown; size?: unknown }>)
+    if (typeof file.path === 'string' && typeof file.size === 'number')
+      files.set(normaliseEntryName(file.path), file.size);
+  return { files, unpackedSize: first.unpackedSize, entryCount: first.entryCount };
+}
+
+async function npmPack(
+  location: PackageFileLocation,
+  scratch: string,
+  context: PackageFetchContext,
+): Promise<{ archive: string; contents: NpmPackContents | undefined }> {
   const where = describePackageLocation(location);
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const args = [
@@ -243,7 +288,7 @@ async function npmPack(location: PackageFileLocation, scratch: string, context: 
       run === undefined ? 'npm is not installed' : stderrTail(run),
     );
   }
-  return findArchive(scratch, ['.tgz'], where);
+  return { archive: await findArchive(scratch, ['.tgz'], where), contents: parseNpmPackReport(run.stdout) };
 }
 
 /**
@@ -260,7 +305,8 @@ async function runRegistryClient(
       cwd: scratch,
       check: false,
       timeoutMs: 10 * 60_000,
-      maxOutput: 64 * 1024,
+      // npm pack --json lists every file of the package; pip's output is short.
+      maxOutput: 8 * 1024 * 1024,
       ...(signal ? { signal } : {}),
     });
   } catch (error) {

@@ -33,7 +33,7 @@ export async function extractTarGzEntry(
   wanted: string,
   outPath: string,
   where: string,
-  options: { stripComponents?: number; maxBytes?: number } = {},
+  options: { stripComponents?: number; maxBytes?: number; maxTotalBytes?: number } = {},
 ): Promise<TarExtraction> {
   const strip = options.stripComponents ?? 0;
   const maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
@@ -42,7 +42,7 @@ export async function extractTarGzEntry(
   const gunzip = createGunzip();
   source.pipe(gunzip);
   source.on('error', (error) => gunzip.destroy(error));
-  const reader = new BlockReader(gunzip[Symbol.asyncIterator](), where);
+  const reader = new BlockReader(gunzip[Symbol.asyncIterator](), where, options.maxTotalBytes);
   const names: string[] = [];
   let pendingLongName: string | undefined;
   let pendingPaxPath: string | undefined;
@@ -85,7 +85,7 @@ export async function extractTarGzEntry(
         continue;
       }
       if (entry.size > maxBytes)
-        throw new ArchiveError(where, `entry ${name} is larger than the cap of ${maxBytes} bytes`);
+        throw new ArchiveError(where, `entry ${name} is larger than the cap of ${maxBytes} bytes`, { tooLarge: true });
       const extracted = await writeEntry(reader, entry.size, outPath);
       return { names, extracted };
     }
@@ -196,9 +196,12 @@ class BlockReader {
   private buffered: Buffer[] = [];
   private bufferedLength = 0;
   private ended = false;
+  private inflated = 0;
   constructor(
     private readonly chunks: AsyncIterator<unknown>,
     private readonly where: string,
+    /** Stop once the gzip stream has inflated to more than this (the size the package lists). */
+    private readonly maxTotalBytes = Number.MAX_SAFE_INTEGER,
   ) {}
 
   private async fill(minimum: number): Promise<void> {
@@ -209,6 +212,13 @@ class BlockReader {
         break;
       }
       const chunk = next.value as Buffer;
+      this.inflated += chunk.length;
+      if (this.inflated > this.maxTotalBytes)
+        throw new ArchiveError(
+          this.where,
+          `the tarball inflates past ${this.maxTotalBytes} bytes, more than its listed contents take`,
+          { tooLarge: true },
+        );
       this.buffered.push(chunk);
       this.bufferedLength += chunk.length;
     }

@@ -161,7 +161,9 @@ export async function extractZipEntry(
     );
   }
   if (entry.uncompressedSize > maxBytes)
-    throw new ArchiveError(where, `entry ${entry.name} is larger than the cap of ${maxBytes} bytes`);
+    throw new ArchiveError(where, `entry ${entry.name} is larger than the cap of ${maxBytes} bytes`, {
+      tooLarge: true,
+    });
   const handle = await open(zipPath, 'r');
   let dataStart: number;
   try {

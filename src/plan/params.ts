@@ -106,8 +106,11 @@ export interface ReferenceParams {
   inputs: InputSpec[];
   outputs: OutputSpec[];
   preprocess: Preprocess;
-  /** Which samples (or, with none, the seed of the random inputs); not `topk`, which only judging uses. */
-  samples: Pick<Recipe['validation'], 'samples' | 'count' | 'seed'>;
+  /**
+   * Which samples (or, with none, the seed of the random inputs) and how they are chained
+   * (`stream`); not `topk`, which only judging uses.
+   */
+  samples: Pick<Recipe['validation'], 'samples' | 'count' | 'seed' | 'stream'>;
 }
 
 /** The two tolerance overrides that apply to one artifact. */

@@ -220,7 +220,13 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
         inputs: recipe.inputs,
         outputs: recipe.outputs,
         preprocess: recipe.preprocess,
-        samples: { samples: recipe.validation.samples, count: recipe.validation.count, seed: recipe.validation.seed },
+        samples: {
+          samples: recipe.validation.samples,
+          count: recipe.validation.count,
+          seed: recipe.validation.seed,
+          // A stream runs the reference on chained steps: other outputs than one step at a time.
+          ...(recipe.validation.stream ? { stream: recipe.validation.stream } : {}),
+        },
       },
       // The source model run by its own runtime: it reads the fetched file (and the model code).
       deps: sourceDeps,
@@ -281,7 +287,8 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
       precision,
       converter: backend.name,
       from: backend.from,
-      inputs: recipe.inputs,
+      // Constant inputs (`value:`) are folded into the prepared graph: converters never see them.
+      inputs: readsSource ? recipe.inputs : recipe.inputs.filter((input) => input.value === undefined),
       outputs: recipe.outputs,
       opset: recipe.opset,
       // Written into the artifact's metadata, so part of what the step makes.

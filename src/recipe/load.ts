@@ -291,6 +291,12 @@ function collectPaths(
   add(['labels'], valueAt(value, ['labels']), { glob: false });
   for (const kind of ['onnx', 'tflite'] as const)
     add(['source', kind, 'path'], valueAt(value, ['source', kind, 'path']), { glob: false });
+  const externalData = valueAt(value, ['source', 'onnx', 'external_data']);
+  if (Array.isArray(externalData))
+    externalData.forEach((_data, index) => {
+      const at = ['source', 'onnx', 'external_data', index, 'path'];
+      add(at, valueAt(value, at), { glob: false });
+    });
   add(['source', 'pytorch', 'weights', 'path'], valueAt(value, ['source', 'pytorch', 'weights', 'path']), {
     glob: false,
   });

@@ -48,6 +48,14 @@ export function normaliseRecipe(yaml: RecipeYaml, catalogue: Catalogue): Recipe 
       count: yaml.validation.count,
       topk: yaml.validation.topk,
       seed: yaml.validation.seed,
+      ...(yaml.validation.stream
+        ? {
+            stream: {
+              feedback: { ...yaml.validation.stream.feedback },
+              ...(yaml.validation.stream.chunks === undefined ? {} : { chunks: yaml.validation.stream.chunks }),
+            },
+          }
+        : {}),
     },
     targets: normaliseTargets(yaml.targets, catalogue),
     skip: yaml.skip,
@@ -98,6 +106,7 @@ function normaliseInput(input: RecipeYaml['inputs'][number]): InputSpec {
     layout: input.layout ?? (input.shape.length === 4 ? 'NCHW' : 'D'.repeat(input.shape.length)),
     dtype: input.dtype,
     range: input.range,
+    ...(input.value !== undefined ? { value: input.value } : {}),
   };
 }
 
@@ -116,6 +125,7 @@ function normaliseSource(source: RecipeYaml['source']): ModelSource {
     const file: FileSource = {
       location: normalisePackage(source.package),
       sha256: source.package.sha256.toLowerCase(),
+      ...(source.package.size === undefined ? {} : { size: source.package.size }),
     };
     return source.package.file.endsWith('.tflite') ? { kind: 'tflite', file } : { kind: 'onnx', file };
   }
@@ -123,7 +133,19 @@ function normaliseSource(source: RecipeYaml['source']): ModelSource {
 }
 
 function normaliseFile(location: YamlLocation): FileSource {
-  return { location: normaliseLocation(location), sha256: location.sha256.toLowerCase() };
+  return {
+    location: normaliseLocation(location),
+    sha256: location.sha256.toLowerCase(),
+    ...(location.size === undefined ? {} : { size: location.size }),
+    ...('external_data' in location && location.external_data !== undefined
+      ? {
+          externalData: location.external_data.map((data) => ({
+            name: normaliseProjectPath(data.name),
+            file: normaliseFile(data),
+          })),
+        }
+      : {}),
+  };
 }
 
 function normaliseLocation(location: YamlLocation): FileLocation {

@@ -31,6 +31,7 @@ export const ProblemCode = {
   samplesOverlap: 'RECIPE_SAMPLES_OVERLAP',
   inconsistent: 'RECIPE_INCONSISTENT',
   notInGraph: 'RECIPE_NOT_IN_GRAPH',
+  sizeLimit: 'RECIPE_SIZE_LIMIT',
 } as const;
 
 export type ProblemCodeValue = (typeof ProblemCode)[keyof typeof ProblemCode];

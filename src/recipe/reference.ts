@@ -62,8 +62,10 @@ export function generateRecipeReference(catalogue: Catalogue = BUILTIN_CATALOGUE
     '- Paths are relative to the project: no absolute paths, no `..`, no backslashes, and no symlink that leads outside the project. Sample globs are picomatch globs (`*`, `**`, `?`, `[ab]`, `{png,jpg}`), dot files match only where the glob spells the dot, and every file a glob matches must resolve inside the project.',
     '- `int8` and `int16-act` targets need `calibration` (unless listed in `skip`); calibration and validation samples must be different sets.',
     "- A dim given by name in `inputs[].shape` must be listed in that input's `dynamic`; `layout` has one letter per dim.",
+    '- `inputs[].value` makes an input a constant: nested lists in its (fixed) shape, a single value for `shape: []`, whole numbers for integer dtypes, true/false for bool. Prepare folds it into the ONNX graph (the simplifier then drops what it decides, such as the dead branch of an `If`), so no artifact takes that input; the reference is fed the value. Not for PyTorch sources.',
     '- `skip` keys are `format/precision` of a built target; `tolerances` keys are a precision or `format/precision`.',
     '- `license` is an SPDX id or expression; a `LicenseRef-*` needs `license_file`. `converters.tflite: litert-torch` needs a `pytorch` source.',
+    "- Sizes fit the machine: an input holds at most 2147483647 elements (runtimes index tensors with 32-bit integers), one sample of an input takes at most a sixteenth of the machine's memory, a validation or calibration set (`count` samples of every input) at most a quarter, and `count` is at most 10000.",
     '- URLs carry no credentials: a `user:password@` or a query parameter named like a token, key, secret or signature is refused, because a recipe is copied into the manifest, the model card, index.json, the published site and `plan --json`. Recipe downloads are made without credentials.',
     '- YAML: no tags, no merge keys (`<<`), no duplicate keys, one document, at most 1 MiB, 32 levels of nesting and a few alias expansions.',
   ];

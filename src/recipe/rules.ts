@@ -20,6 +20,7 @@ import {
 } from './problems.js';
 import { nearest } from './suggest.js';
 import { channelsOf, pixelRange, rangeMatchesPixels, roundRangeEnd } from './pixel-range.js';
+import { checkSizes } from './size-rules.js';
 
 /** A problem found by a rule, before it gets its file position. */
 export interface RuleFinding {
@@ -61,8 +62,10 @@ export function checkRecipeRules(
   checkName(recipe, fileLabel, report);
   checkSource(recipe, report, catalogue);
   checkInputs(recipe, report);
+  checkSizes(recipe, report);
   checkTargets(recipe, report, catalogue);
   checkSamples(recipe, report);
+  checkStream(recipe, report);
   checkLicense(recipe, report);
   checkPreprocess(recipe, report);
   checkLabels(recipe, report);
@@ -162,6 +165,23 @@ function checkSource(recipe: Record<string, unknown>, report: Report, catalogue:
   if (!isMapping(source)) return;
   exactlyOne(source, ['source'], SOURCE_KINDS, report);
   checkLocation(source.onnx, ['source', 'onnx'], report);
+  if (isMapping(source.onnx) && Array.isArray(source.onnx.external_data)) {
+    const names = new Map<string, number>();
+    source.onnx.external_data.forEach((data: unknown, index) => {
+      const at: ValuePath = ['source', 'onnx', 'external_data', index];
+      checkLocation(data, at, report);
+      if (!isMapping(data) || typeof data.name !== 'string') return;
+      const earlier = names.get(data.name);
+      if (earlier !== undefined)
+        report(
+          [...at, 'name'],
+          'value',
+          ProblemCode.inconsistent,
+          `"${data.name}" is already the name of external_data[${earlier}]`,
+        );
+      else names.set(data.name, index);
+    });
+  }
   checkLocation(source.tflite, ['source', 'tflite'], report);
   const pytorch = source.pytorch;
   if (isMapping(pytorch)) {
@@ -248,6 +268,7 @@ function checkInputs(recipe: Record<string, unknown>, report: Report): void {
         );
       }
     }
+    if (input.value !== undefined && shape !== undefined) checkInputValue(recipe, input, at, shape, report);
     const range = input.range;
     if (
       Array.isArray(range) &&
@@ -279,6 +300,62 @@ function checkInputs(recipe: Record<string, unknown>, report: Report): void {
       else outputNames.set(output.name, index);
     });
   }
+}
+
+/**
+ * A constant input's `value`: nested lists in the input's shape (a scalar for `shape: []`), whole
+ * numbers for integer dtypes, true/false (or 0/1) for bool, fixed dims only; and a source that
+ * prepare folds it into (ONNX or TFLite: PyTorch sources are exported with every input).
+ */
+function checkInputValue(
+  recipe: Record<string, unknown>,
+  input: Record<string, unknown>,
+  at: ValuePath,
+  shape: unknown[],
+  report: Report,
+): void {
+  const where: ValuePath = [...at, 'value'];
+  if (isMapping(recipe.source) && recipe.source.pytorch !== undefined) {
+    report(
+      where,
+      'value',
+      ProblemCode.inconsistent,
+      'a constant input (value:) is folded into the ONNX graph by prepare; PyTorch sources are exported with every input (give the constant in the factory instead)',
+    );
+    return;
+  }
+  if (shape.some((dim) => typeof dim !== 'number')) {
+    report(where, 'value', ProblemCode.inconsistent, 'a constant input needs a fixed shape (no dynamic dims)');
+    return;
+  }
+  const dims = shape as number[];
+  const dtype = typeof input.dtype === 'string' ? input.dtype : 'float32';
+  const problem = valueProblem(input.value, dims, dtype);
+  if (problem) report(where, 'value', ProblemCode.inconsistent, problem);
+}
+
+function valueProblem(value: unknown, dims: readonly number[], dtype: string): string | undefined {
+  const describe = `shape [${dims.join(', ')}]`;
+  if (dims.length === 0) {
+    if (Array.isArray(value)) return `expected a single value for ${describe} (a scalar), received a list`;
+    if (dtype === 'bool') {
+      if (typeof value === 'boolean' || value === 0 || value === 1) return undefined;
+      return `expected true or false for a bool input, received ${JSON.stringify(value)}`;
+    }
+    if (typeof value !== 'number') return `expected a number (dtype ${dtype}), received ${JSON.stringify(value)}`;
+    if (/^(u?int)/.test(dtype) && !Number.isInteger(value))
+      return `expected a whole number (dtype ${dtype}), received ${value}`;
+    return undefined;
+  }
+  if (!Array.isArray(value))
+    return `expected nested lists in ${describe} (${dims[0]} item(s) at the top), received ${JSON.stringify(value)}`;
+  if (value.length !== dims[0])
+    return `expected ${dims[0]} item(s) for ${describe}, received a list of ${value.length}`;
+  for (const item of value) {
+    const problem = valueProblem(item, dims.slice(1), dtype);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
 /** The targets a recipe builds: its own `targets`, or the defaults when it gives none. */
@@ -385,6 +462,48 @@ function checkSamples(recipe: Record<string, unknown>, report: Report): void {
       ProblemCode.samplesOverlap,
       'the same samples as calibration.samples; validating on calibration data hides quantisation error, so use a separate set',
     );
+  }
+}
+
+/**
+ * `validation.stream.feedback` pairs an output with an input: the output must be one the recipe
+ * names (when it names outputs), the input one of its inputs, and no input fed twice.
+ */
+function checkStream(recipe: Record<string, unknown>, report: Report): void {
+  const stream = isMapping(recipe.validation) ? recipe.validation.stream : undefined;
+  if (!isMapping(stream) || !isMapping(stream.feedback)) return;
+  const namesOf = (list: unknown) =>
+    Array.isArray(list)
+      ? list.flatMap((item: unknown) => (isMapping(item) && typeof item.name === 'string' ? [item.name] : []))
+      : [];
+  const inputs = namesOf(recipe.inputs);
+  const outputs = namesOf(recipe.outputs);
+  const fed = new Map<string, string>();
+  for (const [output, input] of Object.entries(stream.feedback)) {
+    const at: ValuePath = ['validation', 'stream', 'feedback', output];
+    if (outputs.length > 0 && !outputs.includes(output)) {
+      const near = nearest(output, outputs);
+      report(
+        at,
+        'key',
+        ProblemCode.inconsistent,
+        `"${output}" is not an output of the recipe (outputs: ${outputs.join(', ')})${near ? `; did you mean "${near}"?` : ''}`,
+      );
+    }
+    if (typeof input !== 'string') continue;
+    if (inputs.length > 0 && !inputs.includes(input)) {
+      const near = nearest(input, inputs);
+      report(
+        at,
+        'value',
+        ProblemCode.inconsistent,
+        `"${input}" is not an input of the recipe (inputs: ${inputs.join(', ')})${near ? `; did you mean "${near}"?` : ''}`,
+      );
+    }
+    const earlier = fed.get(input);
+    if (earlier !== undefined)
+      report(at, 'value', ProblemCode.inconsistent, `input "${input}" is already fed back from output "${earlier}"`);
+    else fed.set(input, output);
   }
 }
 

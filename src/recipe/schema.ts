@@ -12,7 +12,9 @@ import type { Catalogue } from '../catalogue/catalogue.js';
 import { PRECISION_NAMES } from '../catalogue/precisions.js';
 import { CATALOGUE_NAME } from '../catalogue/types.js';
 import { checkProjectPath } from './project-path.js';
+import { MAX_SAMPLE_COUNT, MAX_TENSOR_ELEMENTS } from './size-rules.js';
 import { checkSpdxExpression } from './spdx.js';
+import type { InputValue } from './types.js';
 
 /** Every precision any format knows, in the order people read them. */
 export const ALL_PRECISIONS = PRECISION_NAMES;
@@ -73,6 +75,15 @@ export function urlCredentialProblem(value: string): string | undefined {
   return undefined;
 }
 
+const size = z
+  .number()
+  .int()
+  .min(0)
+  .max(Number.MAX_SAFE_INTEGER)
+  .describe(
+    'Size of the file in bytes (`stat -c %s FILE`). Optional; when given, a download or a file unpacked from a package is cut off as soon as it grows past it, before the sha256 check (an archive entry that inflates to gigabytes is refused at once).',
+  );
+
 const url = z
   .string()
   .superRefine((value, ctx) => {
@@ -129,6 +140,41 @@ const fileLocation = z
     path: projectPath('Repository-relative path of the file, e.g. `models/x/model.onnx`.').optional(),
     package: packageFile.optional(),
     sha256,
+    size: size.optional(),
+  })
+  .describe('Where the file comes from: exactly one of `url`, `path` or `package`, and its `sha256`.');
+
+// A name the .onnx file gives as an external-data location: relative, no segment starting with a
+// dot (so no `..` and no hidden files), written beside the fetched model under exactly this name.
+const EXTERNAL_DATA_NAME = /^(?!\.)[A-Za-z0-9_.-]+(?:\/(?!\.)[A-Za-z0-9_.-]+)*$/;
+
+/** One external-data file of an ONNX model: where it comes from, its sha256, and the name the model uses. */
+const externalDataFile = fileLocation
+  .extend({
+    name: z
+      .string()
+      .regex(EXTERNAL_DATA_NAME, {
+        message:
+          'expected the location the model gives for this file, relative to the .onnx file, such as "model.onnx.data" (no ".." and no segment starting with a dot)',
+      })
+      .describe(
+        'The `location` the .onnx file gives for this data, relative to it, such as `model.onnx.data`; the file is fetched beside the model under this name.',
+      ),
+  })
+  .describe(
+    'An external-data file of the ONNX model: `name`, exactly one of `url`, `path` or `package`, and `sha256`.',
+  );
+
+/** An ONNX model file, with the files holding its external data when it has some. */
+const onnxFileLocation = fileLocation
+  .extend({
+    external_data: z
+      .array(externalDataFile)
+      .min(1)
+      .optional()
+      .describe(
+        'Files holding tensors the model stores outside the .onnx (ONNX external data), each checked against its sha256 and fetched beside the model. Every location the model names must be listed.',
+      ),
   })
   .describe('Where the file comes from: exactly one of `url`, `path` or `package`, and its `sha256`.');
 
@@ -154,11 +200,11 @@ const pytorchSource = z
 
 const source = z
   .strictObject({
-    onnx: fileLocation.optional().describe('An ONNX model file.'),
+    onnx: onnxFileLocation.optional().describe('An ONNX model file.'),
     tflite: fileLocation.optional().describe('A TFLite (LiteRT) model file.'),
     pytorch: pytorchSource.optional(),
     package: packageFile
-      .extend({ sha256 })
+      .extend({ sha256, size: size.optional() })
       .optional()
       .describe(
         'Short form for a model file inside a registry package; its format comes from the extension (.onnx or .tflite).',
@@ -170,18 +216,21 @@ const dimName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected a dim name (letters, digits, underscore)' });
 
+const inputValue: z.ZodType<InputValue> = z.lazy(() =>
+  z.union([z.number(), z.boolean(), z.array(inputValue)], { message: 'expected a number, true/false or a list' }),
+);
+
 const input = z
   .strictObject({
     name: z.string().min(1).describe('Input name as in the model graph.'),
     shape: z
       .array(
-        z.union([z.number().int().min(1), dimName], {
+        z.union([z.number().int().min(1).max(MAX_TENSOR_ELEMENTS), dimName], {
           message: 'expected a positive integer or the name of a dynamic dim',
         }),
       )
-      .min(1)
       .describe(
-        'Shape the artifacts are built with. Numbers are fixed dims; a name keeps that dim dynamic and must be listed in `dynamic`.',
+        'Shape the artifacts are built with. Numbers are fixed dims; a name keeps that dim dynamic and must be listed in `dynamic`; `[]` is a scalar.',
       ),
     dynamic: z
       .array(dimName)
@@ -199,6 +248,11 @@ const input = z
       .tuple([z.number(), z.number()])
       .default([0, 1])
       .describe('Value range of the input after preprocessing, [low, high]; used for random inputs and calibration.'),
+    value: inputValue
+      .optional()
+      .describe(
+        'A constant for this input (a number, true/false, or nested lists in its shape): folded into the graph before conversion, so the artifacts do not take it (a sample rate, a flag).',
+      ),
   })
   .describe('One model input.');
 
@@ -249,6 +303,7 @@ const calibration = z
       .number()
       .int()
       .min(1)
+      .max(MAX_SAMPLE_COUNT)
       .default(64)
       .describe('How many of the matched files to use (sorted by name, first N).'),
   })
@@ -259,9 +314,36 @@ const validation = z
     samples: projectPath(
       'Glob of repository-relative .npy files or images; leave out to validate on random inputs within each input range.',
     ).optional(),
-    count: z.number().int().min(1).default(16).describe('How many samples (or random inputs) to compare on.'),
+    count: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_SAMPLE_COUNT)
+      .default(16)
+      .describe('How many samples (or random inputs) to compare on.'),
     topk: z.number().int().min(1).default(5).describe('k of the top-k agreement reported for classifier outputs.'),
     seed: z.number().int().min(0).default(0).describe('Seed for random inputs when no samples are given.'),
+    stream: z
+      .strictObject({
+        feedback: z
+          .record(z.string().min(1), z.string().min(1))
+          .refine((value) => Object.keys(value).length > 0, 'name at least one output: input pair')
+          .describe(
+            'Output -> input: each sample after the first of a stream gets this output of the step before as that input (the recurrent state), e.g. `{ stateN: state }`.',
+          ),
+        chunks: z
+          .number()
+          .int()
+          .min(2)
+          .optional()
+          .describe(
+            'Samples per stream: the samples, in order, are cut into streams of this many chained steps, each starting from its first sample as given. Default: one stream of every sample.',
+          ),
+      })
+      .optional()
+      .describe(
+        'Stateful models: validate on chained steps, the state fed back, so errors that grow over a stream show (the reference runs the same chain).',
+      ),
   })
   .prefault({})
   .describe('How every artifact is compared with the source model.');

@@ -27,6 +27,17 @@ export interface FileSource {
   location: FileLocation;
   /** Lower-case hex sha256 of the file's bytes. */
   sha256: string;
+  /** The file's size in bytes, when the recipe gives it: downloads and unpacking stop past it. */
+  size?: number;
+  /** ONNX only: the files holding the model's external data, fetched beside it under `name`. */
+  externalData?: ExternalDataFile[];
+}
+
+/** One external-data file of an ONNX source. */
+export interface ExternalDataFile {
+  /** The location the .onnx file gives for it, relative to the model (a safe relative path). */
+  name: string;
+  file: FileSource;
 }
 
 export type ModelSource =
@@ -47,6 +58,9 @@ export type Layout = string;
 
 export type TensorDtype = 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 
+/** A constant input's value: a number or boolean (scalar), or nested lists in the input's shape. */
+export type InputValue = number | boolean | InputValue[];
+
 export interface InputSpec {
   name: string;
   /** Numbers are fixed dims; a string is a symbolic dim, allowed only when listed in `dynamic`. */
@@ -57,6 +71,11 @@ export interface InputSpec {
   dtype: TensorDtype;
   /** Value range of the model input after preprocessing, used for random data and calibration. */
   range: [number, number];
+  /**
+   * A constant: prepare folds it into the graph (the artifacts have no such input) and the
+   * reference is fed it; absent for inputs the caller feeds.
+   */
+  value?: InputValue;
 }
 
 export interface OutputSpec {
@@ -94,6 +113,18 @@ export interface ParameterReplacement {
     values?: unknown;
     [extra: string]: unknown;
   }>;
+}
+
+/**
+ * Chained validation of a stateful model: the samples, in order, run as streams of `chunks`
+ * steps; in each stream every step after the first takes `feedback[output]` of the step before
+ * as its input `input`, in the reference and in the artifact alike.
+ */
+export interface StreamValidation {
+  /** Output name -> input name. */
+  feedback: Record<string, string>;
+  /** Steps per stream; absent: one stream of every sample. */
+  chunks?: number;
 }
 
 export interface Tolerance {
@@ -134,6 +165,8 @@ export interface Recipe {
     topk: number;
     /** Seed for random inputs when no samples are given. */
     seed: number;
+    /** Stateful models: validate on chained steps with outputs fed back as inputs. */
+    stream?: StreamValidation;
   };
   /** onnx2tf-format parameter replacements, as a repository-relative JSON file or inline. */
   replacements?: { kind: 'path'; path: string } | { kind: 'inline'; value: ParameterReplacement };

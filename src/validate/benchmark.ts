@@ -26,9 +26,11 @@ export interface BenchmarkRun {
   meanMs: number;
   iterations: number;
   /**
-   * Resident memory the model added at its peak: RSS sampled before loading and after every run.
-   * In process (onnxruntime-node) this is the Node process, so concurrent work inflates it: run
-   * benchmarks alone. For worker runtimes the Python side measures its own process.
+   * Resident memory the model added at its peak, load and runs, over the size before the load.
+   * In process this is the Node process, where memory freed by earlier work is reused (the build
+   * benchmarks ONNX in a process of its own: src/toolchain/ort-benchmark.ts). Worker runtimes:
+   * the Python side returns its freed heap to the system and restarts its kernel peak before
+   * loading.
    */
   peakRssDeltaBytes: number;
   /** Where the clock ran: 'in-process' around run(), or 'worker' around the runtime's invoke. */
@@ -87,7 +89,8 @@ export async function benchmarkModel(
           threads,
           loadMs,
           ...latencyFigures(reply.latenciesMs),
-          peakRssDeltaBytes: reply.peakRssDeltaBytes + (figures?.rssDeltaBytes ?? 0),
+          // The worker's peak counts from before the load (its kernel peak restarted there).
+          peakRssDeltaBytes: Math.max(reply.peakRssDeltaBytes, figures?.rssDeltaBytes ?? 0),
           timedIn: 'worker',
         });
         continue;
@@ -118,7 +121,8 @@ export async function benchmarkModel(
   return { runtime, warmup, runs };
 }
 
-function latencyFigures(latencies: readonly number[]) {
+/** Median, p90, min and mean of some latencies, and how many. */
+export function latencyFigures(latencies: readonly number[]) {
   const sorted = [...latencies].sort((a, b) => a - b);
   return {
     medianMs: percentile(sorted, 0.5),

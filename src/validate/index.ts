@@ -57,6 +57,7 @@ export {
   sampleFiles,
   stackSampleInput,
   syntheticSamples,
+  constantTensor,
   type LoadedSamples,
   type Sample,
   type SampleSetKind,
@@ -74,12 +75,16 @@ export {
   runReference,
   runSamples,
   validateArtifact,
+  plainTensorName,
+  type TensorBinding,
   type ArtifactSignature,
   type ArtifactValidation,
   type ValidateArtifactOptions,
 } from './run.js';
+export { artifactOutputsAsSource, feedBack, startsStream, type StreamRun } from './stream.js';
 export {
   benchmarkModel,
+  latencyFigures,
   defaultThreadCounts,
   percentile,
   type BenchmarkOptions,
@@ -87,3 +92,17 @@ export {
   type BenchmarkRun,
 } from './benchmark.js';
 export { diagnoseOnnx, type DiagnoseOptions, type OnnxDiagnosis, type TensorDivergence } from './diagnose.js';
+export {
+  channelsLastPerm,
+  fittingPerms,
+  identityPerm,
+  invertPerm,
+  isIdentityPerm,
+  permutedLayout,
+  permuteShape as permuteDimsBy,
+  settleOutputPermutation,
+  bestOutputPermutation,
+  toArtifactOrder,
+  toSourceOrder,
+  toSourceOrderStacked,
+} from './binding.js';

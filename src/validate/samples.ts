@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
-import type { InputSpec, Preprocess, Recipe } from '../recipe/types.js';
+import type { InputSpec, InputValue, Preprocess, Recipe } from '../recipe/types.js';
 import { SampleError } from './errors.js';
 import { expandProjectGlob } from '../util/glob.js';
 import { decodeNpy } from './npy.js';
 import { seededRandom } from './random.js';
 import { concatBatch, elementCount, formatDims, isFloatDtype, type Tensor } from './tensor.js';
 import { castTensor, transposeLayout } from './transforms.js';
+import { int64Of } from '../formats/onnx/patch.js';
 
 /** Which sample set of a recipe. */
 export type SampleSetKind = 'validation' | 'calibration';
@@ -49,8 +50,9 @@ export async function sampleFiles(recipe: Recipe, projectRoot: string, kind: Sam
       'check the glob, or leave `samples` out to validate on random inputs',
     );
   }
-  if (recipe.inputs.length === 1) return files.slice(0, set.count);
-  const groups = groupByInput(files, recipe.inputs);
+  const fed = recipe.inputs.filter((input) => input.value === undefined);
+  if (fed.length === 1) return files.slice(0, set.count);
+  const groups = groupByInput(files, fed);
   return [...groups.keys()].slice(0, set.count).flatMap((key) => Object.values(groups.get(key)!));
 }
 
@@ -94,19 +96,27 @@ export async function loadSamples(recipe: Recipe, projectRoot: string, kind: Sam
   }
   const files = await sampleFiles(recipe, projectRoot, kind);
   const samples: Sample[] = [];
-  if (recipe.inputs.length === 1) {
-    const input = recipe.inputs[0]!;
+  // Constant inputs (`value:`) have no sample files: every sample gets the constant.
+  const fed = recipe.inputs.filter((input) => input.value === undefined);
+  const constants = Object.fromEntries(
+    recipe.inputs.filter((input) => input.value !== undefined).map((input) => [input.name, constantTensor(input)]),
+  );
+  if (fed.length === 1) {
+    const input = fed[0]!;
     for (const file of files) {
       const tensors = await loadSampleFile(projectRoot, file, input, recipe.preprocess);
       tensors.forEach((tensor, index) =>
-        samples.push({ id: tensors.length > 1 ? `${file}#${index}` : file, inputs: { [input.name]: tensor } }),
+        samples.push({
+          id: tensors.length > 1 ? `${file}#${index}` : file,
+          inputs: { ...constants, [input.name]: tensor },
+        }),
       );
     }
   } else {
-    const groups = groupByInput(files, recipe.inputs);
+    const groups = groupByInput(files, fed);
     for (const [key, members] of groups) {
-      const inputs: Record<string, Tensor> = {};
-      for (const input of recipe.inputs) {
+      const inputs: Record<string, Tensor> = { ...constants };
+      for (const input of fed) {
         const tensors = await loadSampleFile(projectRoot, members[input.name]!, input, recipe.preprocess);
         if (tensors.length !== 1)
           throw new SampleError(
@@ -305,6 +315,11 @@ export function syntheticSamples(inputs: readonly InputSpec[], count: number, se
   return Array.from({ length: count }, (_, index) => {
     const tensors: Record<string, Tensor> = {};
     for (const input of inputs) {
+      if (input.value !== undefined) {
+        // A constant draws no random numbers: the fed inputs get the same values with or without it.
+        tensors[input.name] = constantTensor(input);
+        continue;
+      }
       const dims = input.shape.map((dim) => (typeof dim === 'number' ? dim : 1));
       const [low, high] = input.range;
       const length = elementCount(dims);
@@ -323,6 +338,30 @@ export function syntheticSamples(inputs: readonly InputSpec[], count: number, se
     }
     return { id: `random#${index}`, inputs: tensors };
   });
+}
+
+/**
+ * The tensor of a constant input (`value:`): its nested lists flattened in C order into the
+ * input's shape and dtype. A value whose element count does not fit the shape is a SampleError
+ * (the recipe rules report it at `check` already).
+ */
+export function constantTensor(input: InputSpec): Tensor {
+  const flat: Array<number | boolean> = [];
+  const walk = (value: InputValue) => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else flat.push(value);
+  };
+  walk(input.value!);
+  const dims = input.shape.map((dim) => (typeof dim === 'number' ? dim : 1));
+  if (flat.length !== elementCount(dims))
+    throw new SampleError(
+      `input '${input.name}': value has ${flat.length} element(s), its shape ${formatDims(dims)} needs ${elementCount(dims)}`,
+    );
+  const numbers = flat.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v));
+  if (input.dtype === 'int64') return { dtype: 'int64', dims, data: BigInt64Array.from(numbers, int64Of) };
+  const values: Tensor = { dtype: 'float32', dims, data: Float32Array.from(numbers) };
+  // Float samples stay float32 (as files are loaded); feeding casts to the artifact's dtype.
+  return isFloatDtype(input.dtype) ? values : castTensor(values, input.dtype);
 }
 
 /**

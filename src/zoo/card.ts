@@ -184,6 +184,24 @@ function summaryTable(manifest: Manifest): string[] {
       `Latency: median per run, ${threads.join('/')} thread${threads.length === 1 && threads[0] === 1 ? '' : 's'}, on ${hosts.join('; ')}. vs source: the lowest cosine similarity of any output against the source model${manifest.outputs.some((o) => o.classifier) ? ', and top-1 agreement of the classifier output' : ''}, on ${manifest.artifacts[0]?.validation.samples ?? 'the'} validation samples${manifest.artifacts.some((a) => a.validation.synthetic) ? ' (synthetic: seeded random inputs)' : ''}. Speed-up: against fp32 of the same format.`,
       '',
     );
+  const timed = manifest.artifacts.filter((a) => a.benchmark);
+  if (timed.length > 0) {
+    lines.push(
+      '| format | precision | runtime | load | median | p90 | peak memory |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const a of timed) {
+      const b = a.benchmark!;
+      lines.push(
+        `| ${a.format} | ${a.precision} | ${b.runtime ?? '-'} | ${b.loadMs.toFixed(1)} ms | ${b.medianMs.toFixed(2)} ms | ${b.p90Ms.toFixed(2)} ms | ${b.peakRssMb.toFixed(1)} MiB |`,
+      );
+    }
+    lines.push(
+      '',
+      'Each artifact timed alone (no converter running beside it), after warm-up; peak memory: the resident memory loading and running it added at its peak.',
+      '',
+    );
+  }
   return lines;
 }
 
@@ -309,7 +327,7 @@ function detailsSection(manifest: Manifest): string[] {
   lines.push('', '| target | inputs | outputs | notes |', '| --- | --- | --- | --- |');
   for (const a of manifest.artifacts) {
     const tensor = (t: ManifestArtifact['signature']['inputs'][number]) =>
-      `${cell(t.name)} ${t.dtype} [${t.shape.join(', ')}]${t.layout ? ` ${t.layout}` : ''}${t.quantization ? ` q(${t.quantization.scale.map((s) => Number(s.toPrecision(4))).join('/')}, ${t.quantization.zeroPoint.join('/')})` : ''}`;
+      `${cell(t.name)}${t.source !== undefined && t.source !== t.name ? ` (source ${cell(t.source)})` : ''} ${t.dtype} [${t.shape.join(', ')}]${t.layout ? ` ${t.layout}` : ''}${t.perm?.some((axis, i) => axis !== i) ? ` = source axes [${t.perm.join(', ')}]` : ''}${t.quantization ? ` q(${t.quantization.scale.map((s) => Number(s.toPrecision(4))).join('/')}, ${t.quantization.zeroPoint.join('/')})` : ''}`;
     const notes: string[] = [];
     if (a.sizeRatio !== undefined) notes.push(`${(a.sizeRatio * 100).toFixed(0)} % of fp32`);
     if (a.transposeCount !== undefined) notes.push(`${a.transposeCount} Transpose`);

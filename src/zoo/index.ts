@@ -47,3 +47,20 @@ export {
   type VersionBuildStatus,
 } from './build-status.js';
 export { pruneZoo, type PrunedVersion } from './prune.js';
+export {
+  BUILD_COSTS_FILE,
+  readBuildCosts,
+  readBuildCostsFile,
+  updateBuildCosts,
+  type BuildCosts,
+} from './build-costs.js';
+export {
+  mergeZooParts,
+  readShardRecord,
+  removeShardRecord,
+  writeShardRecord,
+  SHARD_FILE,
+  type MergeResult,
+  type ShardRecord,
+} from './merge.js';
+export { withoutBuildMeasurements, zooIndexDifferences } from './compare.js';

@@ -20,6 +20,8 @@ export interface IoInput {
   shape: Array<number | string>;
   /** The artifact's axis letters (NHWC for most TFLite images), else the recipe's. */
   layout: string;
+  /** Axis i of this input is axis perm[i] of the recipe input's (absent: same axes). */
+  perm?: number[];
   quantization?: TensorSignature['quantization'];
   kind: InputKind;
   /** Values after preprocessing, as the recipe declares them. */
@@ -32,6 +34,10 @@ export interface IoInput {
 
 export interface IoOutput {
   name: string;
+  /** The source model's output it is (converters rename outputs: `PartitionedCall:2`). */
+  sourceName: string;
+  /** Axis i of this output is axis perm[i] of the source's (absent: same axes). */
+  perm?: number[];
   dtype: string;
   shape: Array<number | string>;
   layout?: string;
@@ -98,6 +104,7 @@ function match<T extends { name: string }>(
   named: readonly TensorSignature[],
 ): T | undefined {
   const byName =
+    (tensor.source !== undefined ? candidates.find((c) => c.name === tensor.source) : undefined) ??
     candidates.find((c) => c.name === tensor.name) ??
     candidates.find((c) => plainName(c.name) === plainName(tensor.name));
   if (byName) return byName;
@@ -138,6 +145,7 @@ export function artifactIo(manifest: Manifest, artifact: ManifestArtifact): Arti
       dtype: tensor.dtype,
       shape: tensor.shape,
       layout,
+      ...(tensor.perm && !isIdentity(tensor.perm) ? { perm: tensor.perm } : {}),
       ...(tensor.quantization ? { quantization: tensor.quantization } : {}),
       kind,
       range: source?.range ?? [0, 1],
@@ -161,6 +169,8 @@ export function artifactIo(manifest: Manifest, artifact: ManifestArtifact): Arti
     const source = match(tensor, manifest.outputs, namedOutputs);
     return {
       name: tensor.name,
+      sourceName: source?.name ?? tensor.source ?? tensor.name,
+      ...(tensor.perm && !isIdentity(tensor.perm) ? { perm: tensor.perm } : {}),
       dtype: tensor.dtype,
       shape: tensor.shape,
       ...(tensor.layout ? { layout: tensor.layout } : {}),
@@ -174,6 +184,10 @@ export function artifactIo(manifest: Manifest, artifact: ManifestArtifact): Arti
     preprocess: manifest.preprocess,
     ...(manifest.labels ? { labels: manifest.labels } : {}),
   };
+}
+
+function isIdentity(perm: readonly number[]): boolean {
+  return perm.every((axis, i) => axis === i);
 }
 
 /** The preprocessing changes nothing: snippets leave it out. */

@@ -38,8 +38,12 @@ export const tensorSignatureSchema = z.object({
   name: z.string(),
   dtype: z.string(),
   shape: z.array(z.union([z.number().int(), z.string()])),
+  /** The recipe input / source model output this tensor is (converters rename: `serving_default_x:0`, `PartitionedCall:2`). */
+  source: z.string().optional(),
   /** Axis letters (NCHW, NHWC, ...), when known: TFLite artifacts are usually NHWC where the source is NCHW. */
   layout: z.string().optional(),
+  /** The permutation from the source tensor: axis i of this tensor is axis perm[i] of the source's (any rank). */
+  perm: z.array(z.number().int().nonnegative()).optional(),
   quantization: quantizationSchema.optional(),
 });
 export type TensorSignature = z.infer<typeof tensorSignatureSchema>;
@@ -83,8 +87,19 @@ export const benchmarkFiguresSchema = z.object({
   peakRssMb: z.number(),
   /** The runtime and version that ran it, e.g. `onnxruntime-node 1.30.0`. */
   runtime: z.string().optional(),
-  /** The machine it ran on: CPU model, cores, OS and architecture. */
+  /** The machine it ran on: CPU model, cores, memory, OS and architecture, Node version. */
   host: z.string().optional(),
+  /** The same, field by field. */
+  machine: z
+    .object({
+      cpu: z.string(),
+      cores: z.number().int(),
+      memoryMiB: z.number().int(),
+      os: z.string(),
+      arch: z.string(),
+      node: z.string(),
+    })
+    .optional(),
 });
 export type BenchmarkFigures = z.infer<typeof benchmarkFiguresSchema>;
 

@@ -71,6 +71,12 @@ test('front matter has only keys Hugging Face reads; the table, pull command and
   );
   assert.equal(front.pipeline_tag, 'image-classification');
   assert.match(text, /^\| format \| precision \| size \| latency \| vs source \| speed-up \|$/m);
+  // The benchmark of each artifact: runtime with its version, load, median, p90, peak memory.
+  assert.match(text, /^\| format \| precision \| runtime \| load \| median \| p90 \| peak memory \|$/m);
+  assert.match(
+    text,
+    /^\| onnx \| fp32 \| onnxruntime-node 1\.30\.0 \| 12\.5 ms \| 1\.75 ms \| 2\.25 ms \| 64\.0 MiB \|$/m,
+  );
   assert.match(text, /^python3 pull\.py labelled-net@1\.0\.0 --format onnx --precision fp32 /m);
   assert.match(
     text,

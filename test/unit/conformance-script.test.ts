@@ -7,7 +7,10 @@ import { test } from 'node:test';
 import {
   caseRecipe,
   categorize,
+  constantInputNames,
+  constantProblem,
   inexpressibleReason,
+  valueText,
   isOtherInput,
   isPermutedShape,
   recipeName,
@@ -23,12 +26,28 @@ test('recipe names: test_ prefix dropped, dashes, and long names cut to 64 with 
   assert.notEqual(recipeName(long), recipeName(other));
 });
 
-test('cases a recipe cannot express: scalar, integer or bool inputs; float inputs are fine', () => {
-  const f = (shape: number[], dtype = 'float32') => ({ name: 'x', dtype, shape });
+test('cases a recipe cannot express: other dtypes, empty dims, nothing to feed; scalars and int/bool constants are fine', () => {
+  const f = (shape: number[], dtype = 'float32', name = 'x') => ({ name, dtype, shape });
   assert.equal(inexpressibleReason([f([1, 3, 4, 4])]), undefined);
-  assert.equal(inexpressibleReason([f([3, 4]), f([])]), 'scalar input (shape: [])');
-  assert.match(inexpressibleReason([f([3, 4]), f([2], 'int64')]) ?? '', /^int64 input/);
-  assert.match(inexpressibleReason([f([3, 4]), f([1], 'bool')]) ?? '', /^bool input/);
+  assert.equal(inexpressibleReason([f([3, 4]), f([], 'float32', 'min')]), undefined);
+  const record = {
+    inputs: [f([3, 4]), f([2], 'int64', 'axes'), f([1, 3, 3, 3], 'float32', 'W')],
+    parameterInputs: ['W'],
+  };
+  const constants = constantInputNames(record);
+  assert.deepEqual([...constants].sort(), ['W', 'axes']);
+  assert.equal(inexpressibleReason(record.inputs, constants), undefined);
+  assert.equal(inexpressibleReason([f([2], 'float64')]), 'float64 input (no recipe dtype)');
+  assert.equal(inexpressibleReason([f([0, 2])]), 'zero-size or symbolic input dim');
+  assert.equal(inexpressibleReason([f([2], 'int64')], new Set(['x'])), 'every input is a constant (nothing to feed)');
+  assert.match(constantProblem(new Float32Array([1, Number.NaN])) ?? '', /NaN or infinity/);
+  assert.match(constantProblem(new Float32Array(20_001)) ?? '', /more than 20000/);
+  assert.equal(valueText([], BigInt64Array.from([16000n]), 'int64'), '16000');
+  assert.equal(valueText([2, 2], Uint8Array.from([1, 0, 0, 1]), 'bool'), '[[true, false], [false, true]]');
+  assert.equal(
+    valueText([3], BigInt64Array.from([9223372036854775807n, -1n, 0n]), 'int64'),
+    '[9223372036854775807, -1, 0]',
+  );
 });
 
 test('failure taxonomy on reasons the real build gave', () => {

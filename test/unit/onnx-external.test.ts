@@ -70,7 +70,7 @@ test('external data location with ../ is refused', () => {
   assert.throws(() => loadModel(file), {
     name: 'OnnxFormatError',
     code: 'ONNX_EXTERNAL_DATA_UNSAFE',
-    message: 'tensor "conv_w": external data location "../secret.bin" must not contain ".."',
+    message: `${file}: tensor "conv_w": external data location "../secret.bin" must not contain ".."`,
   });
 });
 
@@ -89,8 +89,7 @@ test('a symlink that leaves the model folder is refused', () => {
   const file = withLocation(dir, 'weights.bin');
   assert.throws(() => loadModel(file), {
     code: 'ONNX_EXTERNAL_DATA_UNSAFE',
-    message:
-      'tensor "conv_w": external data location "weights.bin" leads outside the model\'s folder (through a symlink)',
+    message: `${file}: tensor "conv_w": external data location "weights.bin" leads outside the model's folder (through a symlink)`,
   });
 });
 

@@ -60,3 +60,28 @@ export async function runOnnx(
   for (const [name, tensor] of Object.entries(results)) out[name] = tensor.data as Float32Array;
   return { outputs: out, session };
 }
+
+/** INT64_MAX, as exporters write "to the end" of a Slice axis. */
+const OPEN_END = 2n ** 63n - 1n;
+
+/**
+ * x[1,4,6] -> Slice(axes [0,1,2], starts [0,0,0], ends [MAX,2,MAX]) -> Relu -> y[1,2,6]: a fused
+ * Slice with two whole-axis entries, as onnxsim leaves Silero VAD's STFT slices. onnx2tf 1.29
+ * applies it to the wrong axis of its channels-last tensor (y comes out [1,2,4]).
+ */
+export function noopSliceAxesNet(): ModelProto {
+  return buildModel({
+    inputs: [{ name: 'x', shape: [1, 4, 6] }],
+    outputs: [{ name: 'y', shape: [1, 2, 6] }],
+    nodes: [
+      { op: 'Slice', inputs: ['x', 'starts', 'ends', 'axes', 'steps'], outputs: ['s'], name: 'fused_slice' },
+      { op: 'Relu', inputs: ['s'], outputs: ['y'] },
+    ],
+    initializers: [
+      { name: 'starts', data: new BigInt64Array([0n, 0n, 0n]), dims: [3] },
+      { name: 'ends', data: new BigInt64Array([OPEN_END, 2n, OPEN_END]), dims: [3] },
+      { name: 'axes', data: new BigInt64Array([0n, 1n, 2n]), dims: [3] },
+      { name: 'steps', data: new BigInt64Array([1n, 1n, 1n]), dims: [3] },
+    ],
+  });
+}

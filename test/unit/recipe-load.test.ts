@@ -374,3 +374,67 @@ test('the example fixture text keeps its schema comment for editors', () => {
     /^# yaml-language-server: \$schema=/,
   );
 });
+
+test('constant and scalar inputs: value in the shape and dtype, fixed dims, not for PyTorch sources', () => {
+  const onnx = `source:\n  onnx: { path: m.onnx, sha256: ${SHA} }\n`;
+  const ok = minimal('consts', onnx).replace(
+    '  - { name: x, shape: [1, 16] }\n',
+    '  - { name: x, shape: [1, 16] }\n  - { name: sr, dtype: int64, shape: [], value: 16000 }\n  - { name: flag, dtype: bool, shape: [2], value: [true, false] }\n',
+  );
+  const recipe = parseOk(ok, 'recipes/consts.yaml');
+  assert.deepEqual(recipe.inputs[1], {
+    name: 'sr',
+    shape: [],
+    dynamic: [],
+    layout: '',
+    dtype: 'int64',
+    range: [0, 1],
+    value: 16000,
+  });
+  assert.deepEqual(recipe.inputs[2]!.value, [true, false]);
+
+  const bad = minimal('consts', onnx).replace(
+    '  - { name: x, shape: [1, 16] }\n',
+    '  - { name: x, shape: [1, 16] }\n  - { name: sr, dtype: int64, shape: [], value: 16000.5 }\n  - { name: m, shape: [2, 2], value: [[1, 2], [3]] }\n  - { name: s, shape: [], value: [1] }\n',
+  );
+  assert.deepEqual(parseRecipeText(bad, 'recipes/consts.yaml').problems.map(formatProblem), [
+    'recipes/consts.yaml:10:49: inputs[1].value: expected a whole number (dtype int64), received 16000.5',
+    'recipes/consts.yaml:11:38: inputs[2].value: expected 2 item(s) for shape [2], received a list of 1',
+    'recipes/consts.yaml:12:34: inputs[3].value: expected a single value for shape [] (a scalar), received a list',
+  ]);
+
+  const torch = minimal('consts', 'source:\n  pytorch: { factory: m.py:build }\n').replace(
+    '  - { name: x, shape: [1, 16] }\n',
+    '  - { name: x, shape: [1, 16] }\n  - { name: sr, dtype: int64, shape: [], value: 16000 }\n',
+  );
+  assert.match(
+    parseRecipeText(torch, 'recipes/consts.yaml').problems.map(formatProblem).join('\n'),
+    /inputs\[1\]\.value: a constant input \(value:\) is folded into the ONNX graph by prepare; PyTorch sources/,
+  );
+});
+
+test("validation.stream: fed-back outputs and inputs must be the recipe's, each input fed once", () => {
+  const source = `source:\n  onnx: { path: m.onnx, sha256: ${SHA} }\n`;
+  const good = minimal(
+    'streamed',
+    source,
+    'outputs: [{ name: y }, { name: stateN }]\nvalidation: { count: 8, stream: { feedback: { stateN: x }, chunks: 4 } }\n',
+  );
+  assert.deepEqual(parseOk(good, 'recipes/streamed.yaml').validation, {
+    samples: '',
+    count: 8,
+    topk: 5,
+    seed: 0,
+    stream: { feedback: { stateN: 'x' }, chunks: 4 },
+  });
+  const bad = minimal(
+    'streamed',
+    source,
+    'outputs: [{ name: y }, { name: stateN }]\nvalidation: { stream: { feedback: { staten: x, y: h }, chunks: 1 } }\n',
+  );
+  assert.deepEqual(parseRecipeText(bad, 'recipes/streamed.yaml').problems.map(formatProblem), [
+    'recipes/streamed.yaml:11:37: validation.stream.feedback: "staten" is not an output of the recipe (outputs: y, stateN); did you mean "stateN"?',
+    'recipes/streamed.yaml:11:51: validation.stream.feedback.y: "h" is not an input of the recipe (inputs: x); did you mean "x"?',
+    'recipes/streamed.yaml:11:64: validation.stream.chunks: expected a number >= 2, received the number 1',
+  ]);
+});

@@ -8,10 +8,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkSizes, sizeLimits } from '../../src/recipe/size-rules.js';
+import { fetchFile } from '../../src/fetch/index.js';
+import { extractTarGzEntry } from '../../src/fetch/tar.js';
+import { buildTarGz, buildZip } from './archive-fixtures.js';
+import { saveModel } from '../../src/formats/onnx/index.js';
+import { convNet } from './onnx-fixtures.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = path.join(repoRoot, 'src/cli/edgezoo.mjs');
@@ -159,4 +175,219 @@ test('a PyTorch factory must be a Python file of the project under models/: os:s
     [],
     'nothing ran',
   );
+});
+
+test('huge shapes and sample counts are clear check errors, not internal build errors (partial: sizes)', (t) => {
+  const withInputs = (name: string, input: string, lines: string[] = []) =>
+    recipe(name, { lines }).replace('  - { name: x, shape: [1, 3, 8, 8] }', `  - ${input}`);
+  const root = makeProject(t, {
+    'recipes/elements.yaml': withInputs('elements', '{ name: x, shape: [1, 3, 100000, 100000] }'),
+    'recipes/huge-dim.yaml': withInputs('huge-dim', '{ name: x, shape: [1, 1000000000000] }'),
+    'recipes/huge-count.yaml': recipe('huge-count', { lines: ['validation: { count: 1000000000 }'] }),
+    'recipes/set-too-big.yaml': withInputs('set-too-big', '{ name: x, shape: [1, 3, 2048, 2048] }', [
+      'validation: { count: 10000 }',
+    ]),
+  });
+  const check = run(root, 'check');
+  assert.equal(check.status, 1);
+  const lines = check.stdout.split('\n');
+  assert.equal(
+    lines[0],
+    'recipes/elements.yaml:9:23: inputs[0].shape: 1 x 3 x 100000 x 100000 is 3.00e+10 elements, more than a tensor may hold (2147483647: runtimes index tensors with 32-bit integers)',
+  );
+  assert.equal(
+    lines[1],
+    'recipes/huge-count.yaml:11:22: validation.count: expected a number <= 10000, received the number 1000000000',
+  );
+  assert.equal(
+    lines[2],
+    'recipes/huge-dim.yaml:9:27: inputs[0].shape[1]: expected a number <= 2147483647, received the number 1000000000000',
+  );
+  assert.match(
+    lines[3] ?? '',
+    /^recipes\/set-too-big\.yaml:11:22: validation\.count: 10000 samples of 48\.0 MiB are 469 GiB, more than this machine holds for a sample set \(a quarter of its [\d.]+ [GT]iB of memory, [\d.]+ [GMT]iB\); lower the count$/,
+  );
+  assert.equal(lines[4], '4 problems in 4 of 4 recipes');
+  for (const verb of ['plan', 'build']) {
+    const result = run(root, verb, 'elements');
+    assert.equal(result.status, 1, verb);
+    assert.match(result.all, /more than a tensor may hold/, verb);
+    assertNoStackTrace(result.all);
+  }
+});
+
+test('the size rule scales with the machine: a sample may take 1/16 of its memory, a set 1/4', () => {
+  const findings: string[] = [];
+  const report = (at: ReadonlyArray<string | number>, _part: unknown, code: string, message: string) =>
+    findings.push(`${at.join('.')} ${code} ${message}`);
+  const inputs = [{ name: 'x', shape: [1, 1024, 1024], dtype: 'int64' }]; // 8 MiB a sample
+  checkSizes({ inputs, validation: { count: 16 } }, report, sizeLimits(1024 ** 3)); // 1 GiB machine
+  assert.deepEqual(findings, []);
+  checkSizes({ inputs, validation: { count: 64 } }, report, sizeLimits(1024 ** 3));
+  assert.deepEqual(findings, [
+    'validation.count RECIPE_SIZE_LIMIT 64 samples of 8.0 MiB are 512 MiB, more than this machine holds for a sample set (a quarter of its 1.0 GiB of memory, 256 MiB); lower the count',
+  ]);
+  findings.length = 0;
+  checkSizes({ inputs, calibration: { count: 2 } }, report, sizeLimits(64 * 1024 ** 2)); // 64 MiB machine
+  assert.deepEqual(findings, [
+    'inputs.0.shape RECIPE_SIZE_LIMIT one sample of this input is 8.0 MiB, more than this machine can validate (a sample may take a sixteenth of its 64.0 MiB of memory, 4.0 MiB)',
+  ]);
+});
+
+test('ONNX errors name the file: inspect and the build (partial: ONNX errors)', (t) => {
+  const garbage = Buffer.from([0x0e, 0x07, 0x12, 0x04, 0x61, 0x62, 0x63, 0x64]);
+  const truncated = Buffer.from([0x08, 0x07, 0x12, 0x04, 0x61, 0x62, 0x63, 0x64, 0x3a, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+  const root = makeProject(t, {
+    'garbage.onnx': garbage,
+    'truncated.onnx': truncated,
+    'empty.onnx': '',
+    'models/corrupt/model.onnx': garbage,
+  });
+  for (const [file, reason] of [
+    ['garbage.onnx', 'corrupt ONNX data: wire type 6 in ModelProto at byte 0'],
+    [
+      'truncated.onnx',
+      'ONNX data is truncated or corrupt: a field at byte 9 declares 4294967295 bytes but only 0 remain',
+    ],
+    ['empty.onnx', 'not an ONNX model: the file is empty'],
+  ] as const) {
+    const inspect = run(root, 'inspect', file);
+    assert.equal(inspect.status, 1, file);
+    assert.equal(inspect.stdout, '');
+    assert.equal(inspect.stderr, `edgezoo: ${file}: ${reason}\n`);
+  }
+  const sha = createHash('sha256').update(garbage).digest('hex');
+  mkdirSync(path.join(root, 'recipes'));
+  writeFileSync(
+    path.join(root, 'recipes/corrupt.yaml'),
+    recipe('corrupt', { source: `{ path: models/corrupt/model.onnx, sha256: ${sha} }` }),
+  );
+  const build = run(root, 'build', 'corrupt');
+  assert.equal(build.status, 1);
+  assert.match(
+    build.stdout,
+    /^failed: corrupt\/fetch: models\/corrupt\/model\.onnx: corrupt ONNX data: wire type 6 in ModelProto at byte 0 \(\d+ dependent steps not run\)$/m,
+  );
+  assertNoStackTrace(build.all);
+});
+
+/** A stand-in registry client: a shell script that copies `archive` where pip or npm would put it. */
+function fakeClient(folder: string, name: string, option: string, archive: string, stdout = ''): string {
+  const file = path.join(folder, name);
+  writeFileSync(
+    file,
+    `#!/bin/sh\nwhile [ $# -gt 0 ]; do if [ "$1" = "${option}" ]; then cp "${archive}" "$2/"; fi; shift; done\ncat <<'EOF'\n${stdout}\nEOF\n`,
+  );
+  chmodSync(file, 0o755);
+  return file;
+}
+
+test('unpacking stops at the size the recipe or the package lists, before the sha256 check (partial: zip bombs)', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'edgezoo-bomb-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const zeros = Buffer.alloc(64 * 1024 ** 2); // inflates from about 64 KiB
+  const real = Buffer.from('the real model file');
+  const downloadsDir = path.join(root, 'downloads');
+
+  // A wheel whose wanted entry is a bomb: with the recipe's size it is refused at its header.
+  const wheel = path.join(root, 'bomb-1.0.0-py3-none-any.whl');
+  writeFileSync(wheel, buildZip([{ name: 'bomb/model.onnx', data: zeros }]));
+  const python = fakeClient(root, 'python', '-d', wheel);
+  const pypi = { kind: 'package', registry: 'pypi', name: 'bomb', version: '1.0.0', file: 'bomb/model.onnx' } as const;
+  const options = { projectRoot: root, downloadsDir, pythonCandidates: [python] };
+  const sha = createHash('sha256').update(real).digest('hex');
+  await assert.rejects(fetchFile({ location: pypi, sha256: sha, size: real.length }, options), {
+    code: 'SIZE_MISMATCH',
+    message: `refusing pypi:bomb==1.0.0:bomb/model.onnx: it grows past the ${real.length} bytes the recipe's size gives; stopped there, before the sha256 check`,
+  });
+  assert.deepEqual(readdirSync(path.join(downloadsDir, 'tmp')), [], 'no partial file is left');
+  // Without a size the entry is inflated whole (64 MiB here) and only the sha256 refuses it.
+  await assert.rejects(fetchFile({ location: pypi, sha256: sha }, options), { code: 'SHA256_MISMATCH' });
+
+  // An npm package: npm's own listing of the tarball (`npm pack --json`) bounds the file and the stream.
+  const tarball = path.join(root, 'bomb-1.0.0.tgz');
+  writeFileSync(
+    tarball,
+    buildTarGz([
+      { name: 'package/padding.bin', data: zeros },
+      { name: 'package/model.onnx', data: real },
+    ]),
+  );
+  const listing = JSON.stringify([
+    {
+      files: [
+        { path: 'model.onnx', size: real.length },
+        { path: 'padding.bin', size: 10 },
+      ],
+      unpackedSize: real.length + 10,
+      entryCount: 2,
+    },
+  ]);
+  const bin = path.join(root, 'bin');
+  mkdirSync(bin);
+  fakeClient(bin, 'npm', '--pack-destination', tarball, listing);
+  const savedPath = process.env.PATH;
+  process.env.PATH = `${bin}:${savedPath}`;
+  t.after(() => {
+    process.env.PATH = savedPath;
+  });
+  const npm = { kind: 'package', registry: 'npm', name: 'bomb', version: '1.0.0', file: 'model.onnx' } as const;
+  await assert.rejects(fetchFile({ location: npm, sha256: sha }, { projectRoot: root, downloadsDir }), {
+    code: 'ARCHIVE_INVALID',
+    message:
+      /^cannot read archive npm:bomb@1\.0\.0:model\.onnx: the tarball inflates past 1052701 bytes, more than its listed contents take$/,
+  });
+  // The same tarball read without a listing is only as bounded as the caller's cap.
+  const out = path.join(root, 'out.bin');
+  const whole = await extractTarGzEntry(tarball, 'model.onnx', out, 'bomb.tgz', { stripComponents: 1 });
+  assert.equal(whole.extracted?.bytes, real.length);
+  assert.equal(existsSync(out), true);
+});
+
+test('ONNX external data: every file the model names must be listed with its sha256, under a safe name', (t) => {
+  const root = makeProject(t, {});
+  mkdirSync(path.join(root, 'models/ext'), { recursive: true });
+  saveModel(convNet(), path.join(root, 'models/ext/model.onnx'), { externalData: { sizeThreshold: 16 } });
+  const sha = (file: string) =>
+    createHash('sha256')
+      .update(readFileSync(path.join(root, file)))
+      .digest('hex');
+  const model = `{ path: models/ext/model.onnx, sha256: ${sha('models/ext/model.onnx')}`;
+  const data = (name: string, digest = sha('models/ext/model.onnx.data')) =>
+    `{ name: "${name}", path: models/ext/model.onnx.data, sha256: ${digest} }`;
+  const write = (name: string, source: string) =>
+    writeFileSync(path.join(root, `recipes/${name}.yaml`), recipe(name, { source }));
+  mkdirSync(path.join(root, 'recipes'));
+  write('unlisted', `${model} }`);
+  write('wrong-name', `${model}, external_data: [${data('weights.bin')}] }`);
+  write('wrong-sha', `${model}, external_data: [${data('model.onnx.data', 'b'.repeat(64))}] }`);
+  write('climbs-out', `${model}, external_data: [${data('../secret.bin')}] }`);
+  write('twice', `${model}, external_data: [${data('model.onnx.data')}, ${data('model.onnx.data')}] }`);
+
+  const check = run(root, 'check');
+  assert.equal(
+    check.stdout,
+    [
+      'recipes/climbs-out.yaml:7:138: source.onnx.external_data[0].name: expected the location the model gives for this file, relative to the .onnx file, such as "model.onnx.data" (no ".." and no segment starting with a dot), received "../secret.bin"',
+      'recipes/twice.yaml:7:275: source.onnx.external_data[1].name: "model.onnx.data" is already the name of external_data[0]',
+      '2 problems in 2 of 5 recipes',
+      '',
+    ].join('\n'),
+  );
+  const unlisted = 'models/ext/model.onnx stores tensors in "model.onnx.data", which the recipe does not list';
+  const build = run(root, 'build', 'unlisted', 'wrong-name', 'wrong-sha');
+  assert.equal(build.status, 1);
+  assert.match(
+    build.stdout,
+    new RegExp(`^failed: unlisted/fetch: ${unlisted} \\(\\d+ dependent steps not run\\)$`, 'm'),
+  );
+  assert.match(
+    build.stdout,
+    new RegExp(`^failed: wrong-name/fetch: ${unlisted} \\(\\d+ dependent steps not run\\)$`, 'm'),
+  );
+  assert.match(
+    build.stdout,
+    /^failed: wrong-sha\/fetch: sha256 mismatch for models\/ext\/model\.onnx\.data: expected b{64}, got [0-9a-f]{64} \(\d+ dependent steps not run\)$/m,
+  );
+  assertNoStackTrace(build.all);
 });

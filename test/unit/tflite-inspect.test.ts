@@ -40,6 +40,8 @@ describe('TFLite inspect summary', () => {
         dtype: 'INT8',
         shape: [1, 8],
         quantization: { scale: [0.05000000074505806], zeroPoint: [-3], quantizedDimension: 0 },
+        // The name in the serving_default signature (onnx2tf keeps the ONNX names there).
+        signatureKey: 'x',
       },
     ]);
     assert.equal(summary.outputs[0]!.dtype, 'INT8');

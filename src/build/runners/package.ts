@@ -16,6 +16,8 @@ import { EdgezooError } from '../../errors.js';
 import { canonicalJson } from '../../plan/index.js';
 import type { PlannedStepOf } from '../../plan/index.js';
 import type { FileLocation, Precision, Recipe, TargetFormat } from '../../recipe/types.js';
+import { defaultLayout } from '../../toolchain/backends/layouts.js';
+import { identityPerm, permutedLayout, plainTensorName } from '../../validate/index.js';
 import type { QuantizationParams, TensorInfo } from '../../validate/index.js';
 import {
   NoArtifactsError,
@@ -80,31 +82,42 @@ function benchmarkFigures(
     threads: run.threads,
     peakRssMb: benchmark.peakRssMb,
     ...(benchmark.host ? { host: benchmark.host } : {}),
+    ...(benchmark.machine ? { machine: benchmark.machine } : {}),
     runtime: runtimeVersion ? `${benchmark.runtime} ${runtimeVersion}` : benchmark.runtime,
   };
 }
 
-/** The artifact's inputs and outputs as the runtime reports them, with layouts and quantisation from the record. */
+/**
+ * The artifact's I/O contract: its inputs and outputs as the runtime reports them, each with the
+ * source tensor it is (recipe input / source output name), its layout and the permutation from
+ * the source (recorded by the converter; for outputs, the one validation settled on), and its
+ * quantisation. Listed in the source's order, so every precision of a model reads the same.
+ */
 function signatureOf(
   recipe: Recipe,
   record: ArtifactRecord,
   tensors: TensorsRecord | undefined,
+  outputBindings: ReadonlyArray<{ source: string; name: string; perm: number[] }> = [],
 ): { inputs: TensorSignature[]; outputs: TensorSignature[] } {
   const signature = record.signature ?? {};
-  const recipeInputByArtifact = new Map<string, string>();
-  for (const input of recipe.inputs)
-    recipeInputByArtifact.set(signature.inputNames?.[input.name] ?? input.name, input.layout);
   const describe = (
     info: TensorInfo,
-    layout: string | undefined,
+    source: { name: string; layout?: string } | undefined,
+    perm: number[] | undefined,
+    fallbackLayout: string | undefined,
     quantization: QuantizationParams | undefined,
   ): TensorSignature => {
     const q = info.quantization ?? quantization;
+    const rank = info.dims.length;
+    const bound = perm && perm.length === rank ? perm : source ? identityPerm(rank) : undefined;
+    const layout = (bound && source?.layout && permutedLayout(source.layout, bound)) || fallbackLayout || undefined;
     return {
       name: info.name,
+      ...(source ? { source: source.name } : {}),
       dtype: info.dtype,
       shape: info.dims,
       ...(layout ? { layout } : {}),
+      ...(bound ? { perm: bound } : {}),
       ...(q
         ? {
             quantization: { scale: q.scale, zeroPoint: q.zeroPoint, ...(q.axis !== undefined ? { axis: q.axis } : {}) },
@@ -112,23 +125,56 @@ function signatureOf(
         : {}),
     };
   };
-  const outputLayoutOf = (name: string): string | undefined => {
-    if (signature.outputLayouts?.[name]) return signature.outputLayouts[name];
-    const mapping = signature.outputNames ?? signature.outputMapping ?? {};
-    const source = Object.entries(mapping).find(([, artifactName]) => artifactName === name)?.[0] ?? name;
-    return recipe.outputs.find((output) => output.name === source)?.layout;
+  const runnerInputs = tensors?.inputs ?? [];
+  const inputSourceOf = (info: TensorInfo, index: number) => {
+    const renamed = Object.entries(signature.inputNames ?? {}).find(([, artifactName]) => artifactName === info.name);
+    return (
+      recipe.inputs.find((input) => input.name === (renamed?.[0] ?? info.name)) ??
+      recipe.inputs.find((input) => plainTensorName(input.name) === plainTensorName(info.name)) ??
+      (runnerInputs.length === recipe.inputs.length ? recipe.inputs[index] : undefined)
+    );
   };
-  const inputs = (tensors?.inputs ?? []).map((info, index) =>
-    describe(
-      info,
-      signature.inputLayouts?.[info.name] ?? recipeInputByArtifact.get(info.name) ?? recipe.inputs[index]?.layout,
-      signature.inputQuantization?.[info.name],
-    ),
-  );
-  const outputs = (tensors?.outputs ?? []).map((info) =>
-    describe(info, outputLayoutOf(info.name), signature.outputQuantization?.[info.name]),
-  );
-  return { inputs, outputs };
+  const inputs = runnerInputs.map((info, index) => {
+    const source = inputSourceOf(info, index);
+    return {
+      order: source ? recipe.inputs.indexOf(source) : recipe.inputs.length + index,
+      tensor: describe(
+        info,
+        source,
+        signature.inputPerms?.[info.name],
+        signature.inputLayouts?.[info.name] ?? source?.layout,
+        signature.inputQuantization?.[info.name],
+      ),
+    };
+  });
+  const mapping = { ...(signature.outputMapping ?? {}), ...(signature.outputNames ?? {}) };
+  const bindings = new Map(outputBindings.map((binding) => [binding.name, binding]));
+  const sourceOrder = signature.outputMapping ? Object.keys(signature.outputMapping) : [];
+  const outputs = (tensors?.outputs ?? []).map((info, index) => {
+    const sourceName =
+      bindings.get(info.name)?.source ??
+      Object.entries(mapping).find(([, artifactName]) => artifactName === info.name)?.[0] ??
+      // No rename recorded: the converter kept the source's name (ONNX, OpenVINO).
+      info.name;
+    const recipeOutput = recipe.outputs.find((output) => output.name === sourceName);
+    const sourceLayout = recipeOutput?.layout ?? defaultLayout(info.dims.length);
+    const perm = bindings.get(info.name)?.perm ?? signature.outputPerms?.[info.name]?.[0];
+    // The converter recorded its pairing in the source's output order.
+    const sourceIndex = sourceName === undefined ? -1 : sourceOrder.indexOf(sourceName);
+    return {
+      order: sourceIndex >= 0 ? sourceIndex : sourceOrder.length + index,
+      tensor: describe(
+        info,
+        sourceName ? { name: sourceName, layout: sourceLayout } : undefined,
+        perm,
+        signature.outputLayouts?.[info.name] ?? recipeOutput?.layout,
+        signature.outputQuantization?.[info.name],
+      ),
+    };
+  });
+  const inSourceOrder = (list: Array<{ order: number; tensor: TensorSignature }>) =>
+    [...list].sort((a, b) => a.order - b.order).map((entry) => entry.tensor);
+  return { inputs: inSourceOrder(inputs), outputs: inSourceOrder(outputs) };
 }
 
 /** Where the source came from, as the recipe names it. */
@@ -214,7 +260,11 @@ export async function runPackageStep(step: PlannedStepOf<'package'>, ctx: StepCo
     if (!benchmarkRecord)
       ctx.log(`${label}: no benchmark (${ctx.failedDeps[target.benchmark] ?? 'no benchmark.json'})`);
     const benchmark =
-      benchmarkRecord && benchmarkFigures(benchmarkRecord, record.toolVersions[format.runtime.tool] ?? undefined);
+      benchmarkRecord &&
+      benchmarkFigures(
+        benchmarkRecord,
+        benchmarkRecord.runtimeVersion ?? record.toolVersions[format.runtime.tool] ?? undefined,
+      );
     const file = path.join(convert.dir, record.primary);
     const companionNames = record.files.filter((name) => name !== record.primary);
     const extensions = companionNames.map((name) => path.extname(name));
@@ -233,7 +283,7 @@ export async function runPackageStep(step: PlannedStepOf<'package'>, ctx: StepCo
       sha256: await sha256File(file),
       size: record.bytes,
       ...(companions.length > 0 ? { companionFiles: companions } : {}),
-      signature: signatureOf(recipe, record, tensors),
+      signature: signatureOf(recipe, record, tensors, verdict.outputBindings),
       validation,
       ...(benchmark ? { benchmark } : {}),
       toolVersions: record.toolVersions,

@@ -77,7 +77,8 @@ export interface LoadOptions {
 
 /**
  * Reads and decodes an ONNX file. External data is resolved relative to the file's folder and
- * must stay inside it; after loading, every tensor has its bytes in raw_data.
+ * must stay inside it; after loading, every tensor has its bytes in raw_data. Every error names
+ * the file (`<file>: corrupt ONNX data: ...`).
  */
 export function loadModel(filePath: string, options: LoadOptions = {}): ModelProto {
   let bytes: Uint8Array;
@@ -90,9 +91,18 @@ export function loadModel(filePath: string, options: LoadOptions = {}): ModelPro
       { cause: error },
     );
   }
-  const model = decodeModel(bytes);
-  if (options.loadExternalData ?? true) resolveExternalData(model, path.dirname(path.resolve(filePath)));
-  return model;
+  try {
+    const model = decodeModel(bytes);
+    if (options.loadExternalData ?? true) resolveExternalData(model, path.dirname(path.resolve(filePath)));
+    return model;
+  } catch (error) {
+    if (!(error instanceof OnnxFormatError)) throw error;
+    throw new OnnxFormatError(error.code, `${filePath}: ${error.message}`, {
+      ...(error.offset === undefined ? {} : { offset: error.offset }),
+      ...(error.hint === undefined ? {} : { hint: error.hint }),
+      cause: error,
+    });
+  }
 }
 
 /** Every tensor of a model: initializers and tensors in attributes, subgraphs included. */
@@ -136,6 +146,17 @@ function parseNonNegative(tensor: TensorProto, key: string): number | undefined 
     );
   }
   return Number(text);
+}
+
+/** The distinct external-data locations a model's tensors name, in order of first use. */
+export function externalDataLocations(model: ModelProto): string[] {
+  const locations = new Set<string>();
+  for (const tensor of allTensors(model)) {
+    if (tensor.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
+    const location = externalField(tensor, 'location');
+    if (location !== undefined) locations.add(location);
+  }
+  return [...locations];
 }
 
 /**

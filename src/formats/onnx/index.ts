@@ -6,6 +6,7 @@ export { OnnxFormatError, OnnxPatchError } from './errors.js';
 export {
   MAX_PROTO_BYTES,
   allTensors,
+  externalDataLocations,
   decodeModel,
   encodeModel,
   loadModel,
@@ -46,6 +47,7 @@ export {
   dropUnusedInitializers,
   edgezooMetadata,
   fixDynamicDims,
+  foldConstantInputs,
   renameTensors,
   sanitizeNodeNames,
   setMetadata,
@@ -54,6 +56,7 @@ export {
   type Onnx2tfOnlyReplacement,
   type ReplacementResult,
 } from './patch.js';
+export { dropNoopSliceAxes, type GraphRewriteResult } from './rewrites.js';
 export { dtypeFromName, dtypeName, tensorByteLength, tensorFromArray, tensorValues } from './tensor.js';
 export { AttributeProto_AttributeType, TensorProto_DataType, ONNX_SCHEMA_SOURCE } from './onnx-proto.generated.js';
 export type {

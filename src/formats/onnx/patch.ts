@@ -2,10 +2,12 @@
  * Pure model patches: each takes a model and returns a new one, never changing its input.
  * Tensor bytes are shared between the old and the new model (they are treated as immutable).
  */
-import type { InputSpec, ParameterReplacement } from '../../recipe/types.js';
+import type { InputSpec, InputValue, ParameterReplacement } from '../../recipe/types.js';
+import { float32ToFloat16 } from '../../validate/half.js';
 import { OnnxPatchError } from './errors.js';
 import { attribute as makeAttribute } from './builder.js';
 import {
+  TensorProto_DataType,
   AttributeProto_AttributeType,
   type AttributeProto,
   type GraphProto,
@@ -13,7 +15,7 @@ import {
   type NodeProto,
   type TensorProto,
 } from './onnx-proto.generated.js';
-import { tensorWithValues } from './tensor.js';
+import { tensorFromArray, tensorWithValues } from './tensor.js';
 
 /** A structural copy of a model that shares byte arrays (raw_data, strings) with the original. */
 export function cloneModel<T>(value: T): T {
@@ -35,6 +37,76 @@ function describeNames(names: string[]): string {
 
 /** The dim_param exporters write for "unknown", not a named symbol. */
 const ANONYMOUS_DIM = '?';
+
+/** ONNX element types of the recipe dtypes a constant input may have. */
+const CONSTANT_TYPES: Record<InputSpec['dtype'], number> = {
+  float32: TensorProto_DataType.FLOAT,
+  float16: TensorProto_DataType.FLOAT16,
+  int64: TensorProto_DataType.INT64,
+  int32: TensorProto_DataType.INT32,
+  int8: TensorProto_DataType.INT8,
+  uint8: TensorProto_DataType.UINT8,
+  bool: TensorProto_DataType.BOOL,
+};
+
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+/**
+ * A YAML number as int64, saturating: INT64_MAX (Slice's "to the end") reads as 2^63 in a
+ * double and would wrap to INT64_MIN.
+ */
+export function int64Of(value: number): bigint {
+  const whole = BigInt(Math.trunc(value));
+  return whole > INT64_MAX ? INT64_MAX : whole < INT64_MIN ? INT64_MIN : whole;
+}
+
+function flatValues(value: InputValue): number[] {
+  if (Array.isArray(value)) return value.flatMap(flatValues);
+  return [typeof value === 'boolean' ? (value ? 1 : 0) : value];
+}
+
+/**
+ * Folds the recipe's constant inputs (`value:`) into the graph: each becomes an initializer of
+ * its dtype and shape and stops being a graph input, so a simplifier can fold what depends on it
+ * (and drop the branches of an `If` it decides). Inputs without a value are left alone.
+ */
+export function foldConstantInputs(model: ModelProto, inputs: readonly InputSpec[]): ModelProto {
+  const constants = inputs.filter((spec) => spec.value !== undefined);
+  if (constants.length === 0) return model;
+  const result = cloneModel(model);
+  const graph = graphOf(result);
+  for (const spec of constants) {
+    const index = graph.input.findIndex((v) => v.name === spec.name);
+    if (index < 0)
+      throw new OnnxPatchError(
+        'ONNX_INPUT_NOT_FOUND',
+        `recipe input "${spec.name}" is not an input of the model (its inputs: ${describeNames(graph.input.map((v) => v.name ?? ''))})`,
+      );
+    const dims = spec.shape.map((d) => (typeof d === 'number' ? d : 1));
+    const values = flatValues(spec.value!);
+    const type = CONSTANT_TYPES[spec.dtype];
+    const data =
+      spec.dtype === 'int64'
+        ? BigInt64Array.from(values, int64Of)
+        : spec.dtype === 'int32'
+          ? Int32Array.from(values)
+          : spec.dtype === 'int8'
+            ? Int8Array.from(values)
+            : spec.dtype === 'uint8' || spec.dtype === 'bool'
+              ? Uint8Array.from(values)
+              : spec.dtype === 'float16'
+                ? float32ToFloat16(Float32Array.from(values))
+                : Float32Array.from(values);
+    graph.initializer = [
+      ...graph.initializer.filter((t) => t.name !== spec.name),
+      tensorFromArray(spec.name, data, dims, type),
+    ];
+    // IR 3 and older list initializers among the inputs; later IRs keep inputs to what callers feed.
+    if ((result.irVersion ?? 4) >= 4) graph.input.splice(index, 1);
+  }
+  return result;
+}
 
 /**
  * Sets fixed dims from the recipe's inputs: a number becomes dim_value, a name the recipe lists

@@ -32,6 +32,12 @@ export interface TfliteTensorSignature {
   shapeSignature?: number[];
   /** For 4-D image-like tensors: NHWC or NCHW when the dims make it likely. */
   likelyLayout?: 'NCHW' | 'NHWC';
+  /**
+   * Its name in the model's first signature of the main subgraph (`serving_default`): converters
+   * from TensorFlow keep the source names there (onnx2tf: the ONNX input/output names) while the
+   * tensor itself is `serving_default_x:0` or `PartitionedCall:2`.
+   */
+  signatureKey?: string;
   quantization?: { scale: number[]; zeroPoint: number[]; quantizedDimension: number };
 }
 
@@ -130,6 +136,14 @@ export function quantizationKind(model: TfliteModel): TfliteQuantizationKind {
   return nonFloat.length === 0 ? 'float32' : 'mixed';
 }
 
+function withSignatureKey(
+  tensor: TfliteTensorSignature,
+  map: ReadonlyArray<{ name: string; tensorIndex: number }> | undefined,
+): TfliteTensorSignature {
+  const key = map?.find((entry) => entry.tensorIndex === tensor.tensorIndex)?.name;
+  return key === undefined ? tensor : { ...tensor, signatureKey: key };
+}
+
 /**
  * Summarises a model already read. `bytes` is the file (or its first 2 GiB) for reading metadata
  * contents; `fileSize` the whole file's size.
@@ -155,6 +169,7 @@ export function summarizeTflite(model: TfliteModel, bytes: Uint8Array, fileSize:
       if (tensor.shapeSignature?.includes(-1)) dynamicTensors.push(tensor.name);
     }
   }
+  const mainSignature = model.signatureDefs.find((s) => s.subgraphIndex === 0);
   const constantBuffers = new Set(model.subgraphs.flatMap((s) => s.tensors.map((t) => t.buffer)));
   let constantBytes = 0;
   for (const index of constantBuffers) constantBytes += model.buffers[index]?.size ?? 0;
@@ -165,8 +180,10 @@ export function summarizeTflite(model: TfliteModel, bytes: Uint8Array, fileSize:
     schemaVersion: model.version,
     description: model.description,
     subgraphs: model.subgraphs.map((s) => ({ name: s.name, tensors: s.tensors.length, operators: s.operators.length })),
-    inputs: main ? main.inputs.map((i) => signatureOf(main.tensors[i]!)) : [],
-    outputs: main ? main.outputs.map((i) => signatureOf(main.tensors[i]!)) : [],
+    inputs: main ? main.inputs.map((i) => withSignatureKey(signatureOf(main.tensors[i]!), mainSignature?.inputs)) : [],
+    outputs: main
+      ? main.outputs.map((i) => withSignatureKey(signatureOf(main.tensors[i]!), mainSignature?.outputs))
+      : [],
     signatures: model.signatureDefs.map((s) => ({
       key: s.key,
       subgraphIndex: s.subgraphIndex,

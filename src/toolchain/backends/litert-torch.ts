@@ -62,7 +62,9 @@ export const litertTorchBackend: BackendSpec = {
       perChannel: true,
     });
     const summary = await inspectTflite(output);
-    const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs);
+    const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs, {
+      movesChannelsLast: false,
+    });
     return {
       primary: 'model.tflite',
       files: ['model.tflite'],

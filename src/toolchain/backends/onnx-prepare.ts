@@ -1,6 +1,6 @@
 /**
  * ONNX -> prepared ONNX: the default-domain opset raised to the recipe's (onnx.version_converter),
- * static shapes from the recipe, parameter replacements (the ONNX part;
+ * static shapes from the recipe, constant inputs (`value:`) folded in as initializers, parameter replacements (the ONNX part;
  * the rest is kept for onnx2tf), unused initializers dropped (TypeScript, src/formats/onnx),
  * then onnxslim in the tf env. Metadata is the prepare runner's job.
  */
@@ -10,6 +10,7 @@ import {
   applyReplacements,
   dropUnusedInitializers,
   fixDynamicDims,
+  foldConstantInputs,
   loadModel,
   saveModel,
 } from '../../formats/onnx/index.js';
@@ -39,7 +40,9 @@ export const onnxPrepareBackend: BackendSpec = {
   strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const source = await upgradeOpset(job);
-    let model = fixDynamicDims(loadModel(source), job.inputs);
+    let model = foldConstantInputs(fixDynamicDims(loadModel(source), job.inputs), job.inputs);
+    for (const input of job.inputs.filter((i) => i.value !== undefined))
+      job.log(`[edgezoo] input ${input.name} folded into the graph as the constant ${JSON.stringify(input.value)}`);
     const notes: Record<string, string[]> = { replacementsApplied: [] };
     const files = ['model.onnx'];
     if (job.replacements) {

@@ -59,14 +59,20 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const output = path.join(job.outDir, 'model.onnx');
     const model = job.inputFile!;
+    const notes: Record<string, string[]> = {};
     switch (job.precision) {
-      case 'fp16':
-        await runConverterOp(job, 'onnxconverter-common float16', 'tf', 'onnx.float16', {
+      case 'fp16': {
+        const result = await runConverterOp(job, 'onnxconverter-common float16', 'tf', 'onnx.float16', {
           model,
           output,
           keepIoTypes: true,
         });
+        if (result.blocked.length > 0) {
+          job.log(`[edgezoo] kept in float32 (onnxruntime has no float16 form of): ${result.blocked.join(', ')}`);
+          notes.float32Ops = result.blocked;
+        }
         break;
+      }
       case 'dynamic-int8':
         await runConverterOp(job, 'onnxruntime quantize_dynamic', 'tf', 'onnx.quantize_dynamic', {
           model,
@@ -101,6 +107,12 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
       default:
         throw new Error(`onnxruntime backend asked for ${job.precision} (registry bug)`);
     }
-    return { primary: 'model.onnx', files: ['model.onnx'], signature: {}, fp32Bytes: (await stat(model)).size };
+    return {
+      primary: 'model.onnx',
+      files: ['model.onnx'],
+      signature: {},
+      fp32Bytes: (await stat(model)).size,
+      ...(Object.keys(notes).length > 0 ? { notes } : {}),
+    };
   },
 };

@@ -11,7 +11,12 @@
  * (`strategies: { tflite: [pseudo-ops] }`).
  */
 import { z } from 'zod';
-import type { ModelProto } from '../../formats/onnx/index.js';
+import {
+  dropNoopSliceAxes,
+  dropUnusedInitializers,
+  type GraphRewriteResult,
+  type ModelProto,
+} from '../../formats/onnx/index.js';
 import type { ConversionStrategy, StrategyContext } from '../../catalogue/types.js';
 
 /**
@@ -54,8 +59,22 @@ export function onnx2tfStrategyOptions(strategy: ConversionStrategy): Onnx2tfStr
  */
 export type GraphRewrite = (model: ModelProto) => string[];
 
+/** A pure rewrite of src/formats/onnx made a GraphRewrite (the model takes the result's graph). */
+function inPlace(rewrite: (model: ModelProto) => GraphRewriteResult): GraphRewrite {
+  return (model) => {
+    const { model: result, changes } = rewrite(model);
+    if (changes.length > 0) model.graph = dropUnusedInitializers(result).graph;
+    return changes;
+  };
+}
+
 /** Graph rewrites strategies may name in `options.rewrites`. */
-export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {};
+export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
+  'slice-noop-axes': inPlace(dropNoopSliceAxes),
+};
+
+/** ONNX recurrent ops (onnx2tf builds them as a Keras RNN: a WHILE loop unless unrolled). */
+const RNN_OPS = ['LSTM', 'GRU', 'RNN'];
 
 /** The ops onnx2tf 1.29 can replace with pseudo ops (`-rtpo`; its --help lists them). */
 export const ONNX2TF_PSEUDO_OPS = [
@@ -104,6 +123,20 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     options: { keepShape: 'all-but-images' },
     description: 'keep the shape of every rank >= 3 input that is not a 4-D image (-kat): sequences, volumes',
     when: (ctx) => ctx.inputs.some((input) => input.shape.length >= 3 && !isImage(input)),
+  },
+  {
+    name: 'rnn-unroll',
+    options: { keepShape: 'all-but-images', flags: { enable_rnn_unroll: true }, rewrites: ['slice-noop-axes'] },
+    description:
+      'LSTM/GRU/RNN models: unroll the recurrence (-eru: no WHILE loop, for delegates and quantizers), keep the shape of state and sequence inputs (-kat), drop no-op Slice axes',
+    when: (ctx) => RNN_OPS.some((op) => ctx.opTypes.has(op)),
+  },
+  {
+    name: 'slice-noop-axes',
+    options: { rewrites: ['slice-noop-axes'] },
+    description:
+      'drop the whole-axis entries of multi-axis Slices before onnx2tf, which may apply them to the wrong axis of a channels-last tensor (a zero-length or mis-sliced result)',
+    when: (ctx) => ctx.opTypes.has('Slice'),
   },
   {
     name: 'pseudo-ops',

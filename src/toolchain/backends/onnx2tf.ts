@@ -14,7 +14,14 @@ import { allNodes, loadModel, sanitizeNodeNames, saveModel } from '../../formats
 import type { JsonValue } from '../../plan/types.js';
 import { inspectTflite, type TfliteTensorSignature } from '../../formats/tflite/index.js';
 import type { Precision } from '../../recipe/types.js';
-import type { ArtifactSignature, QuantizationParams } from '../../validate/index.js';
+import {
+  channelsLastPerm,
+  fittingPerms,
+  permutedLayout,
+  plainTensorName,
+  type ArtifactSignature,
+  type QuantizationParams,
+} from '../../validate/index.js';
 import { convertedLayout, defaultLayout, layoutFromDims, numericShape } from './layouts.js';
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
@@ -234,19 +241,32 @@ function quantizationOf(tensor: TfliteTensorSignature): QuantizationParams | und
 }
 
 /**
- * Pairs the .tflite inputs/outputs with the prepared ONNX ones (by order, checked by shape up to
- * the channels-last move; by unique shape when the order differs) and records layouts, renames
- * and I/O quantisation. Used by every backend that writes TFLite.
+ * Pairs the .tflite inputs/outputs with the prepared ONNX ones and records, per artifact tensor,
+ * its source name, layout, permutation from the source (any rank) and I/O quantisation. Used by
+ * every backend that writes TFLite. Pairing: the signature key (onnx2tf keeps the ONNX names
+ * there while the tensors become `serving_default_x:0` / `PartitionedCall:2`), the tensor name,
+ * then order or unique shape. `movesChannelsLast`: the converter moves axis 1 last in rank 3..5
+ * tensors (onnx2tf, except inputs kept with -kat), which is then the most likely permutation even
+ * where the shapes cannot tell (a [3,3,3] tensor).
  */
 export function tfliteSignature(
   job: Pick<ConvertJob, 'inputs' | 'prepared' | 'outputs'>,
   inputs: readonly TfliteTensorSignature[],
   outputs: readonly TfliteTensorSignature[],
+  options: { movesChannelsLast?: boolean } = {},
 ): { signature: ArtifactSignature; outputMapping: Record<string, string> } {
+  const movesChannelsLast = options.movesChannelsLast ?? true;
   const signature: Required<
     Pick<
       ArtifactSignature,
-      'inputLayouts' | 'outputLayouts' | 'inputNames' | 'outputNames' | 'inputQuantization' | 'outputQuantization'
+      | 'inputLayouts'
+      | 'outputLayouts'
+      | 'inputNames'
+      | 'outputNames'
+      | 'inputQuantization'
+      | 'outputQuantization'
+      | 'inputPerms'
+      | 'outputPerms'
     >
   > = {
     inputLayouts: {},
@@ -255,14 +275,24 @@ export function tfliteSignature(
     outputNames: {},
     inputQuantization: {},
     outputQuantization: {},
+    inputPerms: {},
+    outputPerms: {},
   };
+  const kept = new Set(keepShapeInputNames(job.inputs));
+  const preferredFor = (rank: number, keep: boolean) =>
+    movesChannelsLast && !keep && rank >= 3 && rank <= 5 ? [channelsLastPerm(rank)] : [];
   const sourceInputs = job.inputs.map((input) => ({
     name: input.name,
     shape: numericShape(input.shape),
     layout: input.layout,
   }));
   pair(sourceInputs, inputs, (source, tensor) => {
-    signature.inputLayouts[tensor.name] = layoutOf(source, tensor);
+    const perms = fittingPerms(source.shape, tensor.shape, preferredFor(source.shape.length, kept.has(source.name)));
+    const perm = perms[0];
+    signature.inputLayouts[tensor.name] = perm
+      ? permutedLayout(source.layout, perm) || source.layout
+      : layoutOf(source, tensor);
+    if (perm) signature.inputPerms[tensor.name] = perm;
     if (source.name !== tensor.name) signature.inputNames[source.name] = tensor.name;
     const q = quantizationOf(tensor);
     if (q) signature.inputQuantization[tensor.name] = q;
@@ -277,13 +307,19 @@ export function tfliteSignature(
       layout: output.layout ?? recipeLayouts.get(output.name) ?? defaultLayout(shape.length),
     };
   });
-  pair(sourceOutputs, outputs, (source, tensor) => {
+  const outputsByName = pair(sourceOutputs, outputs, (source, tensor) => {
     outputMapping[source.name] = tensor.name;
-    signature.outputLayouts[tensor.name] = layoutOf(source, tensor);
+    const perms = fittingPerms(source.shape, tensor.shape, preferredFor(source.shape.length, false));
+    signature.outputLayouts[tensor.name] = perms[0]
+      ? permutedLayout(source.layout, perms[0]) || source.layout
+      : layoutOf(source, tensor);
+    if (perms.length > 0) signature.outputPerms[tensor.name] = perms;
     if (source.name !== tensor.name) signature.outputNames[source.name] = tensor.name;
     const q = quantizationOf(tensor);
     if (q) signature.outputQuantization[tensor.name] = q;
   });
+  // Paired by order or shape: validation lets the numbers pair outputs of the same shape.
+  const outputPairingUncertain = sourceOutputs.length > 1 && outputsByName < sourceOutputs.length;
   // Tensors nobody paired (no prepared model to pair with: litert-torch) still carry their quantisation.
   for (const tensor of inputs) {
     const q = quantizationOf(tensor);
@@ -293,7 +329,7 @@ export function tfliteSignature(
     const q = quantizationOf(tensor);
     if (q && !signature.outputQuantization[tensor.name]) signature.outputQuantization[tensor.name] = q;
   }
-  return { signature, outputMapping };
+  return { signature: { ...signature, ...(outputPairingUncertain ? { outputPairingUncertain } : {}) }, outputMapping };
 }
 
 /**
@@ -309,25 +345,71 @@ function layoutOf(source: { shape: number[]; layout: string }, tensor: TfliteTen
   );
 }
 
+/**
+ * Pairs sources with tensors and visits each pair; returns how many were paired by name.
+ * Signature keys count only when they are exactly the source names (onnx2tf names the outputs of
+ * one multi-output node after one of them: `output_3`, `output_3_1`, `output_3_2` for a Split
+ * into output_1..3, and `output_3` is then not the ONNX output_3).
+ */
 function pair<S extends { name: string; shape: number[]; layout: string }>(
   sources: readonly S[],
   tensors: readonly TfliteTensorSignature[],
   visit: (source: S, tensor: TfliteTensorSignature) => void,
-): void {
-  const fits = (source: S, tensor: TfliteTensorSignature) =>
-    convertedLayout(source.shape, source.layout, tensor.shape) !== undefined;
-  const byName = new Map(tensors.map((t) => [t.name, t]));
-  const inOrder = sources.length === tensors.length && sources.every((s, i) => fits(s, tensors[i]!));
+): number {
+  const keys = tensors.map((t) => t.signatureKey);
+  const trustKeys =
+    keys.length === sources.length &&
+    keys.every((key) => key !== undefined) &&
+    new Set(keys).size === keys.length &&
+    sources.every((source) => keys.includes(source.name));
+  const fits = (source: S, tensor: TfliteTensorSignature) => fittingPerms(source.shape, tensor.shape).length > 0;
   const used = new Set<TfliteTensorSignature>();
-  sources.forEach((source, index) => {
-    let tensor: TfliteTensorSignature | undefined = byName.get(source.name);
-    if (!tensor || !fits(source, tensor)) tensor = inOrder ? tensors[index] : undefined;
-    if (!tensor) {
-      const candidates = tensors.filter((t) => !used.has(t) && fits(source, t));
-      tensor = candidates.length === 1 ? candidates[0] : tensors[index];
-    }
-    if (!tensor) return;
+  const paired = new Map<S, TfliteTensorSignature>();
+  const claim = (source: S, tensor: TfliteTensorSignature | undefined) => {
+    if (!tensor || used.has(tensor) || paired.has(source)) return;
     used.add(tensor);
-    visit(source, tensor);
+    paired.set(source, tensor);
+  };
+  // Names first: the signature key, the tensor name, the name without runtime decorations.
+  if (trustKeys)
+    for (const source of sources)
+      claim(
+        source,
+        tensors.find((t) => t.signatureKey === source.name),
+      );
+  for (const source of sources)
+    claim(
+      source,
+      tensors.find((t) => !used.has(t) && t.name === source.name),
+    );
+  for (const source of sources) {
+    if (paired.has(source)) continue;
+    const plain = plainTensorName(source.name);
+    const same = tensors.filter(
+      (t) =>
+        !used.has(t) &&
+        ((trustKeys && plainTensorName(t.signatureKey ?? '') === plain) || plainTensorName(t.name) === plain),
+    );
+    if (same.length === 1) claim(source, same[0]);
+  }
+  const byName = paired.size;
+  // Then the order, when every remaining pair fits; else a unique fitting shape; else the order.
+  const leftSources = sources.filter((s) => !paired.has(s));
+  const leftTensors = tensors.filter((t) => !used.has(t));
+  const inOrder = leftSources.length === leftTensors.length && leftSources.every((s, i) => fits(s, leftTensors[i]!));
+  leftSources.forEach((source, index) => {
+    if (inOrder) return claim(source, leftTensors[index]);
+    const candidates = leftTensors.filter((t) => !used.has(t) && fits(source, t));
+    claim(source, candidates.length === 1 ? candidates[0] : undefined);
   });
+  for (const source of sources.filter((s) => !paired.has(s)))
+    claim(
+      source,
+      tensors.find((t) => !used.has(t)),
+    );
+  for (const source of sources) {
+    const tensor = paired.get(source);
+    if (tensor) visit(source, tensor);
+  }
+  return byName;
 }

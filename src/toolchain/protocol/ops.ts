@@ -136,7 +136,8 @@ export const OPS = {
       keepIoTypes: z.boolean().optional(),
       opBlockList: StringList.nullable().optional(),
     }),
-    reply: WrittenFile,
+    /** `blocked`: op types kept in float32 because onnxruntime refused them in float16. */
+    reply: WrittenFile.extend({ blocked: z.array(z.string()) }),
   }),
   'onnx.upgrade_opset': op({
     summary: 'the model at a default-domain opset (onnx.version_converter), kept only if onnxruntime loads it',
@@ -201,7 +202,7 @@ export const OPS = {
     reply: z.object({ xml: WrittenFile, bin: WrittenFile }),
   }),
   'openvino.info': op({
-    summary: "an IR's inputs, outputs, op counts and edgezoo rt_info",
+    summary: "an IR's inputs, outputs (-1 for each dynamic dim), op counts and edgezoo rt_info",
     request: z.strictObject({ model: FilePath }),
     reply: z.object({
       inputs: z.array(z.object({ name: z.string(), shape: z.array(Int), dtype: z.string() })),

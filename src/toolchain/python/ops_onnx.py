@@ -116,24 +116,91 @@ def onnx_quantize_dynamic(
     return file_info(output)
 
 
+def _name_nodes(graph, taken=None):
+    """Gives every unnamed (or twice-named) node a unique name, in subgraphs too:
+    onnxconverter-common names its Casts after the node ("_input_cast0"), so two unnamed nodes
+    give two Casts of one name, which onnxruntime refuses."""
+    taken = set() if taken is None else taken
+    for index, node in enumerate(graph.node):
+        if not node.name or node.name in taken:
+            base = f"{node.op_type}_{index}"
+            name, n = base, 0
+            while name in taken:
+                n += 1
+                name = f"{base}_{n}"
+            node.name = name
+        taken.add(node.name)
+        for attr in node.attribute:
+            if attr.g is not None and attr.g.node:
+                _name_nodes(attr.g, taken)
+            for sub in attr.graphs:
+                _name_nodes(sub, taken)
+    return taken
+
+
+def _op_refused_by_ort(model_path, model):
+    """The op type onnxruntime's type check refuses in the fp16 model (a kernel with no float16,
+    or an output it types float32 such as LayerNormalization's Mean), or None when it loads."""
+    import re
+
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+        return None, None
+    except Exception as error:  # onnxruntime raises its own exception types
+        message = str(error)
+    found = re.search(r"of operator \((\w+)\)", message)
+    if found:
+        return found.group(1), message
+    found = re.search(r"arg \(([^)]*)\) of node \(([^)]*)\)", message)
+    if found:
+        tensor, node_name = found.group(1), found.group(2)
+        producers = {out: node for node in model.graph.node for out in node.output}
+        node = next((n for n in model.graph.node if node_name and n.name == node_name), None) or producers.get(tensor)
+        # A Cast the converter inserted: the op it serves is the one that made its input.
+        while node is not None and node.op_type == "Cast" and node.input and node.input[0] in producers:
+            node = producers[node.input[0]]
+        if node is not None and node.op_type != "Cast":
+            return node.op_type, message
+    return "", message
+
+
 @op("onnx.float16")
 def onnx_float16(model, output, keepIoTypes=True, opBlockList=None):
-    """fp16 weights and compute through onnxconverter-common; inputs/outputs stay float32."""
-    import onnx
-    from onnxconverter_common.float16 import convert_float_to_float16
+    """fp16 weights and compute through onnxconverter-common; inputs/outputs stay float32.
 
-    kwargs = {"keep_io_types": keepIoTypes}
-    if opBlockList is not None:
-        kwargs["op_block_list"] = opBlockList
-    source = onnx.load(model)
-    # onnxconverter-common rewrites every value_info to float16, also of tensors a blocked op
-    # (Resize) keeps float32 behind its Cast: onnxruntime then refuses the graph ("Type
-    # (tensor(float)) of output arg ... of node ..._output_cast0 does not match tensor(float16)",
-    # PP-OCR v4 detector). value_info is optional: onnxruntime infers it again.
-    del source.graph.value_info[:]
-    m = convert_float_to_float16(source, **kwargs)
-    onnx.save(m, ensure_parent(output))
-    return file_info(output)
+    Ops onnxruntime cannot run in float16 (no kernel: Celu; an output its schema types float32:
+    LayerNormalization's Mean and InvStdDev) are found by loading the result in onnxruntime and
+    kept in float32 (added to the converter's op_block_list), one at a time, until it loads.
+    Returns the file info and `blocked`: the op types kept in float32 beyond the converter's own
+    list."""
+    import onnx
+    from onnxconverter_common.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    block = list(opBlockList) if opBlockList is not None else list(DEFAULT_OP_BLOCK_LIST)
+    added = []
+    for _ in range(12):
+        source = onnx.load(model)
+        _name_nodes(source.graph)
+        # onnxconverter-common rewrites every value_info to float16, also of tensors a blocked op
+        # (Resize) keeps float32 behind its Cast: onnxruntime then refuses the graph ("Type
+        # (tensor(float)) of output arg ... of node ..._output_cast0 does not match tensor(float16)",
+        # PP-OCR v4 detector). value_info is optional: onnxruntime infers it again.
+        del source.graph.value_info[:]
+        m = convert_float_to_float16(source, keep_io_types=keepIoTypes, op_block_list=block)
+        onnx.save(m, ensure_parent(output))
+        refused, _message = _op_refused_by_ort(output, m)
+        if refused is None:
+            break
+        if not refused or refused in block:
+            # Nothing more to keep in float32: the step's validation reports onnxruntime's refusal.
+            break
+        block.append(refused)
+        added.append(refused)
+    info = file_info(output)
+    info["blocked"] = added
+    return info
 
 
 @op("onnx.upgrade_opset")

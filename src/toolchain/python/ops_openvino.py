@@ -52,12 +52,42 @@ def openvino_convert(model, output, compressToFp16=False, inputShapes=None, rtIn
     xml = os.path.abspath(output if output.endswith(".xml") else output + ".xml")
     os.makedirs(os.path.dirname(xml), exist_ok=True)
     ov.save_model(m, xml, compress_to_fp16=bool(compressToFp16))
+    del m
+    _stable_layer_names(xml)
     return {"xml": file_info(xml), "bin": file_info(xml[:-4] + ".bin")}
+
+
+# Names OpenVINO makes up for nodes it creates: the type and a process-wide counter
+# (`Reshape_2691`), with suffixes its passes add (`Reshape_2691_compressed`).
+_MADE_UP_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9]*)_\d+((?:_[A-Za-z]+)*)$")
+
+
+def _stable_layer_names(xml):
+    """Renames the layers OpenVINO named from its process-wide node counter after their place
+    in the graph, so the same model gives the same IR bytes whatever the worker converted before
+    (a shard's worker and a one-machine build's worker see other models first). Only layer names
+    change: inputs and outputs (Parameter, Result) keep theirs, and tensor names are untouched."""
+    import openvino as ov
+
+    model = ov.Core().read_model(xml)
+    for index, node in enumerate(model.get_ordered_ops()):
+        if node.get_type_name() in ("Parameter", "Result"):
+            continue
+        found = _MADE_UP_NAME.match(node.get_friendly_name())
+        if found:
+            node.set_friendly_name(f"{found.group(1)}_{index}{found.group(2)}")
+    stable = xml[:-4] + ".stable.xml"
+    # A new file, then renamed over: read_model maps the .bin, which must not change under it.
+    ov.save_model(model, stable, compress_to_fp16=False)
+    del model
+    os.replace(stable[:-4] + ".bin", xml[:-4] + ".bin")
+    os.replace(stable, xml)
 
 
 @op("openvino.info")
 def openvino_info(model):
-    """Inputs/outputs (name, shape, dtype), op counts and the edgezoo rt_info of an IR."""
+    """Inputs/outputs (name, shape with -1 for each dynamic dim, dtype), op counts and the
+    edgezoo rt_info of an IR."""
     ensure_telemetry_off()
     import openvino as ov
 
@@ -68,9 +98,11 @@ def openvino_info(model):
         ops[t] = ops.get(t, 0) + 1
 
     def port(p):
+        # A partial shape (Resize with scales fed at run time, Upsample) has dynamic dims:
+        # to_shape() raises on those, so each dim is read alone (-1 when dynamic).
         return {
             "name": p.get_any_name(),
-            "shape": [int(d) for d in p.get_partial_shape().to_shape()],
+            "shape": [d.get_length() if d.is_static else -1 for d in p.get_partial_shape()],
             "dtype": p.get_element_type().get_type_name(),
         }
 

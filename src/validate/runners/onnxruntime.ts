@@ -14,6 +14,21 @@ const ORT_TO_DTYPE: Readonly<Record<string, Dtype>> = {
   bool: 'bool',
 };
 
+/**
+ * The session options of every onnxruntime-node session edgezoo opens, in process or in a
+ * benchmark's own process (src/toolchain/ort-benchmark.ts): JSON, so they can cross to it.
+ */
+export function onnxSessionOptions(threads: number): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: threads,
+    // One graph at a time: inter-op parallelism would only add threads beyond `threads`.
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  };
+}
+
 /** Runs ONNX models in this process with onnxruntime-node (CPU execution provider). */
 export class OnnxRuntimeRunner implements ModelRunner {
   readonly runtime = 'onnxruntime' as const;
@@ -28,14 +43,7 @@ export class OnnxRuntimeRunner implements ModelRunner {
   async load(modelPath: string): Promise<void> {
     this.modelPath = modelPath;
     try {
-      this.session = await ort.InferenceSession.create(modelPath, {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: this.threads,
-        // One graph at a time: inter-op parallelism would only add threads beyond `threads`.
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
+      this.session = await ort.InferenceSession.create(modelPath, onnxSessionOptions(this.threads));
     } catch (error) {
       throw new RunnerError(`onnxruntime cannot load ${modelPath}: ${firstLine(error)}`, { cause: error });
     }
