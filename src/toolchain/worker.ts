@@ -89,11 +89,14 @@ export class WorkerOpError extends WorkerError {
 /** The worker process ended (or could not start) while a request was in flight. */
 export class WorkerCrashedError extends WorkerError {
   readonly stderrTail: string;
-  constructor(message: string, stderrTail: string, op?: string) {
+  /** Set when a signal nobody in edgezoo sent ended the worker during the op (not a kill, stop or timeout of ours). */
+  readonly externalSignal?: NodeJS.Signals;
+  constructor(message: string, stderrTail: string, op?: string, externalSignal?: NodeJS.Signals) {
     super('WORKER_CRASHED', stderrTail ? `${message}\n${stderrTail}` : message, op, {
       hint: 'run `edgezoo doctor` to check the converter environments',
     });
     this.stderrTail = stderrTail;
+    if (externalSignal) this.externalSignal = externalSignal;
   }
 }
 
@@ -342,8 +345,9 @@ export class PythonWorker {
       result = await this.exchange(op, args, opts.timeoutMs ?? this.opts.requestTimeoutMs);
     } catch (error) {
       if (aborted) throw cancelled();
-      // Killed by SIGKILL and not by edgezoo (cancel, timeout): the OOM killer.
-      if (error instanceof WorkerCrashedError && /\(signal SIGKILL\)/.test(error.message.split('\n')[0] ?? ''))
+      // Killed by SIGKILL, not by edgezoo (cancel, stop, timeout), while the op ran and grew (at
+      // least one memory sample): the kernel's OOM killer.
+      if (error instanceof WorkerCrashedError && error.externalSignal === 'SIGKILL' && memory.peakMb > 0)
         throw new WorkerOutOfMemoryError(this.env.name, op, memory.peakMb, error.stderrTail);
       throw error;
     } finally {
@@ -463,6 +467,8 @@ export class PythonWorker {
         this.log(`[edgezoo] cannot start ${this.env.python}: ${error.message}`);
       });
       child.on('exit', (code, signal) => {
+        // edgezoo's own kills (cancel, stop, timeout) detach the child first.
+        const external = this.child === child ? (signal ?? undefined) : undefined;
         if (pid !== undefined) {
           // The leader is gone; nothing it started may linger in its group.
           killGroup(pid);
@@ -489,6 +495,7 @@ export class PythonWorker {
               `the ${this.env.name} worker died during ${pending.op} (${how})`,
               this.tail(),
               pending.op,
+              external,
             ),
           );
         }
