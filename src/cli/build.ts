@@ -88,7 +88,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--memory-budget <MiB>', 'memory the heavy converter steps may use together (default: 60% of RAM)')
     .option(
       '--diagnose',
-      'for each ONNX artifact that fails validation, find the first op whose output diverges from the prepared model',
+      'for each ONNX, TFLite or OpenVINO artifact that fails validation, find the first op whose output diverges from the prepared model',
     )
     .option(
       '--remote-cache <url>',

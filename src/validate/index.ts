@@ -2,7 +2,7 @@
  * Validation and benchmarks: sample sets (npy/images, preprocessing, seeded random fallback),
  * tensor transforms (layouts, quantisation, float16), runners behind one interface
  * (onnxruntime-node in process; LiteRT, OpenVINO and PyTorch through the Python worker),
- * comparison with thresholds as data, benchmarks, and `diagnoseOnnx` for failed ONNX artifacts.
+ * comparison with thresholds as data, benchmarks, and `diagnoseOnnx` / `diagnoseConverted` for failed ONNX / TFLite and OpenVINO artifacts.
  *
  * Typical use by the build's validate step:
  * ```ts
@@ -91,7 +91,16 @@ export {
   type BenchmarkResult,
   type BenchmarkRun,
 } from './benchmark.js';
-export { diagnoseOnnx, type DiagnoseOptions, type OnnxDiagnosis, type TensorDivergence } from './diagnose.js';
+export {
+  diagnoseConverted,
+  diagnoseOnnx,
+  matchIntermediates,
+  type ArtifactIntermediate,
+  type ConvertedDiagnoseOptions,
+  type DiagnoseOptions,
+  type OnnxDiagnosis,
+  type TensorDivergence,
+} from './diagnose.js';
 export {
   channelsLastPerm,
   fittingPerms,

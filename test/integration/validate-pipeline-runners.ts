@@ -4,7 +4,7 @@
  * after a real conversion. Which artifact is spoiled how is chosen by model name:
  * - `tiny-weights`: onnx/fp32 gets the first conv's weights scaled by 1.5 (an artifact built
  *   from other weights than the source);
- * - `tiny-layout`: tflite/fp32 records NCHW for its NHWC input;
+ * - `tiny-layout`: tflite/fp32 records NCHW (and the identity permutation) for its NHWC input;
  * - `two-out-swap`: onnx/fp32 has the names of its two outputs swapped.
  * Other models and targets pass through untouched.
  */
@@ -76,6 +76,8 @@ const spoilingConvert: StepRunner<'convert'> = async (step, ctx) => {
       for (const name of Object.keys(layouts)) layouts[name] = 'NCHW';
       if (Object.keys(layouts).length === 0) layouts['serving_default_input:0'] = 'NCHW';
       record.signature.inputLayouts = layouts;
+      // The I/O contract's permutation wins over layout letters: spoil it the same way (same axes).
+      record.signature.inputPerms = Object.fromEntries(Object.keys(layouts).map((name) => [name, [0, 1, 2, 3]]));
     });
   }
   return result;

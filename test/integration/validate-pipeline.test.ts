@@ -203,7 +203,7 @@ test('a failed artifact is never in index.json; it is listed as failed without a
   for (const model of index.models) for (const entry of model.versions[0].failed) assert.equal(entry.url, undefined);
 });
 
-test('--diagnose names the first diverging op of the failed ONNX artifact and says TFLite is not supported', {
+test('--diagnose names the first diverging op of the failed ONNX artifact and says why a TFLite artifact with a wrong contract cannot be run', {
   timeout: 3 * 60_000,
 }, async () => {
   const diagnosed = await runCliWithRunners(root, spoilers, ['build', 'tiny-weights', 'tiny-layout', '--diagnose']);
@@ -214,6 +214,6 @@ test('--diagnose names the first diverging op of the failed ONNX artifact and sa
   );
   assert.match(
     diagnosed.stdout,
-    /diagnose tiny-layout\/validate\/tflite\/fp32: diagnosing tflite artifacts is not supported yet/,
+    /diagnose tiny-layout\/validate\/tflite\/fp32: could not diagnose: input 'input': the sample's shape \[1, 3, 32, 32\] \(layout NCHW\) does not fit/,
   );
 });

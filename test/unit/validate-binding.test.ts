@@ -6,6 +6,7 @@ import {
   channelsLastPerm,
   constantTensor,
   fittingPerms,
+  matchIntermediates,
   invertPerm,
   permutedLayout,
   syntheticSamples,
@@ -92,4 +93,44 @@ test('constant inputs: their value in every sample, in their dtype; they draw no
     () => constantTensor({ ...mask, value: [true] }),
     /value has 1 element\(s\), its shape \[2, 2\] needs 4/,
   );
+});
+
+test('intermediates paired by numbers: a fused tensor is skipped, the first op after which nothing agrees is named', () => {
+  const producers = [
+    { tensor: 'a', node: 'conv', op: 'Conv' },
+    { tensor: 'b', node: 'relu', op: 'Relu' },
+    { tensor: 'c', node: 'resize', op: 'Resize' },
+    { tensor: 'd', node: 'neg', op: 'Neg' },
+  ];
+  const ref = (values: number[], dims: number[]): Tensor => ({
+    dtype: 'float32',
+    dims,
+    data: Float32Array.from(values),
+  });
+  const outputs = {
+    a: ref([1, -2, 3, -4, 5, -6], [1, 2, 3]),
+    b: ref([1, 0, 3, 0, 5, 0], [1, 2, 3]),
+    c: ref([1, 2], [1, 2]),
+    d: ref([-1, -2], [1, 2]),
+  };
+  const consumers = new Map([
+    ['a', ['b']],
+    ['b', ['c']],
+    ['c', ['d']],
+  ]);
+  // The artifact fused Conv+Relu (no 'a'), keeps 'b' channels-last, and gets the Resize wrong.
+  const artifact = [
+    { name: 'fused', op: 'CONV_2D', tensor: toArtifactOrder(outputs.b as Tensor<'float32'>, [0, 2, 1]) },
+    { name: 'r', op: 'RESIZE_BILINEAR', tensor: ref([1, 2.5], [1, 2]) },
+    { name: 'n', op: 'NEG', tensor: ref([-1, -2.5], [1, 2]) },
+  ];
+  const found = matchIntermediates(producers, outputs, artifact, { atol: 1e-4, rtol: 1e-3, cosine: 0.9999 }, consumers);
+  assert.equal(found.firstDivergence?.op, 'Resize');
+  assert.match(
+    found.firstDivergence?.failures[0] ?? '',
+    /^no tensor of the artifact agrees with it \(2 of its size compared/,
+  );
+  // 'a' agrees with nothing but what is computed from it does: fused, not diverged.
+  assert.equal(found.compared.find((entry) => entry.tensor === 'a')?.failures.length, 1);
+  assert.deepEqual(found.compared.find((entry) => entry.tensor === 'b')?.failures, []);
 });

@@ -11,15 +11,21 @@
  * A failed comparison, or an artifact whose recorded signature does not fit the samples, is a
  * deterministic `{status: 'failed'}` (cached); a runtime that crashes is an error (retried).
  */
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { EdgezooError } from '../../errors.js';
 import type { PlannedStepOf, ValidateParams } from '../../plan/index.js';
 import type { Recipe, TargetFormat, Tolerance } from '../../recipe/types.js';
-import { openWorkerSession } from '../../toolchain/pool.js';
+import { openWorkerSession, runInWorker } from '../../toolchain/pool.js';
 import {
   TensorError,
+  diagnoseConverted,
   diagnoseOnnx,
+  prepareFeeds,
+  readNpy,
+  writeNpy,
+  type ArtifactIntermediate,
   resolveThresholds,
   loadOutputs,
   loadSamples,
@@ -280,12 +286,19 @@ async function judgedVerdict(
 /** What `diagnoseFailedArtifact` found for one failed artifact. */
 export type ArtifactDiagnosis = { supported: true; diagnosis: OnnxDiagnosis } | { supported: false; reason: string };
 
+/** The runtime that keeps intermediate tensors of each converted format (src/toolchain/python/ops_validate.py). */
+const INTERMEDIATES_RUNTIME: Readonly<Record<string, 'litert' | 'openvino'>> = {
+  tflite: 'litert',
+  openvino: 'openvino',
+};
+
 /**
- * For a failed validate step of an ONNX artifact: runs the prepared fp32 model (the common
- * ancestor whose tensor names the artifact keeps) and the artifact on the first validation
- * sample with every intermediate tensor exposed, and finds the first op whose output diverges.
- * `outputsOf(stepId)` gives a step's output folder (from the cache) or undefined.
- * TFLite and OpenVINO artifacts rename and fuse tensors, so they are not diagnosed (yet).
+ * For a failed validate step: runs the prepared fp32 model (the common ancestor) and the artifact
+ * on the first validation sample with every intermediate tensor exposed, and finds the first op
+ * whose output diverges. ONNX artifacts keep the prepared model's tensor names (diagnoseOnnx);
+ * TFLite and OpenVINO artifacts rename, fuse and transpose, so their tensors (kept by LiteRT's
+ * preserve-all-tensors mode, or added as OpenVINO outputs) are paired by their numbers
+ * (diagnoseConverted). `outputsOf(stepId)` gives a step's output folder (from the cache) or undefined.
  */
 export async function diagnoseFailedArtifact(
   step: PlannedStepOf<'validate'>,
@@ -294,10 +307,11 @@ export async function diagnoseFailedArtifact(
   projectRoot: string,
 ): Promise<ArtifactDiagnosis> {
   const params = step.params;
-  if (params.format !== 'onnx') {
+  const converted = INTERMEDIATES_RUNTIME[params.format];
+  if (params.format !== 'onnx' && !converted) {
     return {
       supported: false,
-      reason: `diagnosing ${params.format} artifacts is not supported yet (only ONNX: its tensors keep the prepared model's names)`,
+      reason: `diagnosing ${params.format} artifacts is not supported (ONNX, TFLite and OpenVINO are)`,
     };
   }
   const prepareDir = await outputsOf(`${params.model}/prepare`);
@@ -309,13 +323,50 @@ export async function diagnoseFailedArtifact(
   const samples = await loadSamples(paramsRecipe, projectRoot, 'validation');
   const sample = samples.samples[0];
   if (!sample) return { supported: false, reason: 'no validation sample to run' };
-  const diagnosis = await diagnoseOnnx({
-    referencePath: path.join(prepareDir, 'model.onnx'),
-    artifactPath: path.join(convertDir, record.primary),
-    recipeInputs: paramsRecipe.inputs,
-    sample,
-    thresholds: resolveThresholds(params.precision, params.format, paramsRecipe.tolerances),
-    signature: validationSignature(record),
-  });
-  return { supported: true, diagnosis };
+  const thresholds = resolveThresholds(params.precision, params.format, paramsRecipe.tolerances);
+  const referencePath = path.join(prepareDir, 'model.onnx');
+  const artifactPath = path.join(convertDir, record.primary);
+  if (!converted) {
+    const diagnosis = await diagnoseOnnx({
+      referencePath,
+      artifactPath,
+      recipeInputs: paramsRecipe.inputs,
+      sample,
+      thresholds,
+      signature: validationSignature(record),
+    });
+    return { supported: true, diagnosis };
+  }
+  const validateDir = await outputsOf(step.id);
+  const tensors = validateDir ? await readStepFileIfAny(validateDir, TENSORS_FILE) : undefined;
+  if (!tensors)
+    return { supported: false, reason: "the validate step's tensors.json is not in the cache (build again)" };
+  const work = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-diagnose-'));
+  try {
+    const feeds = prepareFeeds(sample, paramsRecipe.inputs, tensors.inputs, validationSignature(record));
+    const inputs: Record<string, string> = {};
+    for (const [index, [name, tensor]] of Object.entries(feeds).entries()) {
+      inputs[name] = path.join(work, `in-${index}.npy`);
+      await writeNpy(inputs[name]!, tensor);
+    }
+    const reply = await runInWorker('tf', 'validate.intermediates', {
+      runtime: converted,
+      model: artifactPath,
+      inputs,
+      outputDir: path.join(work, 'out'),
+    });
+    const artifact: ArtifactIntermediate[] = [];
+    for (const entry of reply.tensors)
+      artifact.push({ name: entry.name, op: entry.op, tensor: await readNpy(entry.npy) });
+    const diagnosis = await diagnoseConverted({
+      referencePath,
+      recipeInputs: paramsRecipe.inputs,
+      sample,
+      thresholds,
+      artifact,
+    });
+    return { supported: true, diagnosis };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }

@@ -276,6 +276,22 @@ export const OPS = {
       seconds: z.number(),
     }),
   }),
+  'validate.intermediates': op({
+    summary:
+      'runs a TFLite or OpenVINO model once keeping every intermediate tensor; the float ones as <outputDir>/<index>.npy, in execution order',
+    request: z.strictObject({
+      runtime: z.enum(['litert', 'openvino']),
+      model: FilePath,
+      inputs: Feeds,
+      outputDir: FilePath,
+      maxElements: Int.min(1).optional(),
+    }),
+    reply: z.object({
+      tensors: z.array(
+        z.object({ name: z.string(), npy: z.string(), dims: z.array(Int), dtype: z.string(), op: z.string() }),
+      ),
+    }),
+  }),
   'validate.benchmark': op({
     summary: 'times `iterations` invocations of a loaded model after `warmup` untimed ones',
     request: z.strictObject({

@@ -381,3 +381,90 @@ def release_model(handle):
     _SESSIONS.pop(int(handle), None)
     _BASELINES.pop(int(handle), None)
     return {"released": int(handle)}
+
+
+@op("validate.intermediates")
+def intermediates(runtime, model, inputs, outputDir, maxElements=1_000_000):
+    """Runs a TFLite or OpenVINO model once with every intermediate tensor kept and writes the
+    float ones to outputDir/<index>.npy, in execution order (TFLite: the order of its ops;
+    OpenVINO: its topological order). For --diagnose: which op's output first diverges.
+    Returns {tensors: [{name, npy, dims, dtype, op}]}; tensors over maxElements are left out."""
+    import numpy as np
+
+    os.makedirs(outputDir, exist_ok=True)
+    found = []
+
+    def keep(name, array, op_type):
+        array = np.asarray(array)
+        if array.dtype.kind != "f" or array.size == 0 or array.size > maxElements:
+            return
+        path = os.path.join(outputDir, f"{len(found)}.npy")
+        np.save(path, np.ascontiguousarray(array.astype(np.float32)) if array.ndim else array.astype(np.float32))
+        found.append({"name": name, "npy": path, "dims": list(array.shape), "dtype": "float32", "op": op_type})
+
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=model, experimental_preserve_all_tensors=True)
+        it.allocate_tensors()
+        details = {d["name"]: d for d in it.get_input_details()}
+        for name, path in inputs.items():
+            if name not in details:
+                raise _no_such_input(name, details)
+            it.set_tensor(details[name]["index"], _load_feed(path, details[name]["dtype"], name))
+        it.invoke()
+        names = {d["index"]: d["name"] for d in it.get_tensor_details()}
+        seen = set()
+        for op_detail in it._get_ops_details():
+            for index in op_detail["outputs"]:
+                if index < 0 or index in seen:
+                    continue
+                seen.add(index)
+                try:
+                    keep(names.get(index, str(index)), it.get_tensor(index), op_detail["op_name"])
+                except ValueError:  # a tensor the runtime did not keep
+                    continue
+    elif runtime == "openvino":
+        import openvino as ov
+
+        core = ov.Core()
+        m = core.read_model(model)
+        ports = []
+        for node in m.get_ordered_ops():
+            if node.get_type_name() in ("Parameter", "Constant", "Result"):
+                continue
+            for output in node.outputs():
+                ports.append((node, output))
+        own = len(m.outputs)
+        m.add_outputs([output for _, output in ports])
+        compiled = core.compile_model(m, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        request = compiled.create_infer_request()
+        by_name = {}
+        for i, p in enumerate(compiled.inputs):
+            try:
+                by_name[p.get_any_name()] = p
+            except RuntimeError:
+                by_name[f"input_{i}"] = p
+        for name, path in inputs.items():
+            if name not in by_name:
+                raise _no_such_input(name, by_name)
+            array = _load_feed(path, by_name[name].get_element_type().to_dtype(), name)
+            request.set_tensor(by_name[name], ov.Tensor(array))
+        request.infer()
+        # The model's own outputs come first (their producers are in `ports` too, where
+        # add_outputs found them outputs already), then one per added port, in order.
+        producer_of = {}
+        for node, output in ports:
+            for tensor_name in output.get_names():
+                producer_of[tensor_name] = node
+        for index, port in enumerate(compiled.outputs):
+            positional = ports[index - own][0] if own <= index < own + len(ports) else None
+            try:
+                name = port.get_any_name()
+            except RuntimeError:
+                name = positional.get_friendly_name() if positional is not None else f"output_{index}"
+            node = producer_of.get(name) or positional
+            keep(name, request.get_tensor(port).data, node.get_type_name() if node is not None else "?")
+    else:
+        raise OpError("BAD_REQUEST", f"validate.intermediates: runtime {runtime!r} is not litert or openvino")
+    return {"tensors": found}
