@@ -4,6 +4,18 @@
  * in a throw-away project where it can be. Each must end in one clear line naming the problem,
  * with no stack trace, no secret echoed and nothing already built lost. Cases that need the
  * converters are in test/integration/reliability.test.ts.
+ *
+ * Probe items pinned elsewhere, each by a test that fails without its fix:
+ * - download lock, empty or held by a live unrelated pid: test/unit/lock.test.ts
+ * - no 0-artifact version: test/unit/zoo.test.ts, test/unit/build-validate-package.test.ts
+ * - index.json and document size caps, a remote index naming file:/loopback/plain http,
+ *   --index credentials (refused in the URL, taken from the environment, never printed):
+ *   test/unit/pull-hardening.test.ts (through the CLI)
+ * - the GitHub token only to the API's origin over https: test/integration/publish-github-pull.test.ts
+ * - EPIPE (`inspect x.onnx | head`): test/unit/cli-basics.test.ts
+ * - workers killed with their build (SIGKILL, SIGTERM, exit): test/integration/convert-pool.test.ts
+ * - Damerau suggestions (`nmae`): test/unit/recipe-fixtures.test.ts, test/unit/recipe-load.test.ts
+ * - mutated ONNX and TFLite files: test/unit/onnx-fuzz.test.ts, test/unit/tflite-fuzz.test.ts
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +28,9 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -363,14 +377,23 @@ test('ONNX external data: every file the model names must be listed with its sha
   write('wrong-sha', `${model}, external_data: [${data('model.onnx.data', 'b'.repeat(64))}] }`);
   write('climbs-out', `${model}, external_data: [${data('../secret.bin')}] }`);
   write('twice', `${model}, external_data: [${data('model.onnx.data')}, ${data('model.onnx.data')}] }`);
+  const outside = mkdtempSync(path.join(tmpdir(), 'edgezoo-outside-'));
+  t.after(() => rmSync(outside, { recursive: true, force: true }));
+  writeFileSync(path.join(outside, 'secret.bin'), 'secret');
+  symlinkSync(path.join(outside, 'secret.bin'), path.join(root, 'models/ext/linked.data'));
+  write(
+    'linked',
+    `${model}, external_data: [{ name: model.onnx.data, path: models/ext/linked.data, sha256: ${SHA} }] }`,
+  );
 
   const check = run(root, 'check');
   assert.equal(
     check.stdout,
     [
       'recipes/climbs-out.yaml:7:138: source.onnx.external_data[0].name: expected the location the model gives for this file, relative to the .onnx file, such as "model.onnx.data" (no ".." and no segment starting with a dot), received "../secret.bin"',
+      `recipes/linked.yaml:7:161: source.onnx.external_data[0].path: "models/ext/linked.data" leaves the project through the symlink models/ext/linked.data -> ${realpathSync(path.join(outside, 'secret.bin'))}; keep model files inside the project`,
       'recipes/twice.yaml:7:275: source.onnx.external_data[1].name: "model.onnx.data" is already the name of external_data[0]',
-      '2 problems in 2 of 5 recipes',
+      '3 problems in 3 of 6 recipes',
       '',
     ].join('\n'),
   );
@@ -390,4 +413,41 @@ test('ONNX external data: every file the model names must be listed with its sha
     /^failed: wrong-sha\/fetch: sha256 mismatch for models\/ext\/model\.onnx\.data: expected b{64}, got [0-9a-f]{64} \(\d+ dependent steps not run\)$/m,
   );
   assertNoStackTrace(build.all);
+});
+
+test("sample globs: a symlink inside the glob's folder leading out is refused, and {a,b} samples reach the fingerprint (items 2, 3)", (t) => {
+  const root = makeProject(t, {
+    'recipes/globbed.yaml': recipe('globbed', {
+      lines: ['validation: { samples: "models/globbed/val/*.{npy,raw}", count: 2 }'],
+    }),
+    'models/globbed/model.onnx': 'stand-in',
+    'models/globbed/val/a.npy': 'first',
+    'models/globbed/val/b.raw': 'second',
+  });
+  const validateFingerprint = () => {
+    const plan = run(root, 'plan', '--json');
+    assert.equal(plan.status, 0, plan.all);
+    const steps = JSON.parse(plan.stdout).steps as Array<{ kind: string; fingerprint: string }>;
+    return steps.find((step) => step.kind === 'validate')?.fingerprint;
+  };
+  const before = validateFingerprint();
+  writeFileSync(path.join(root, 'models/globbed/val/b.raw'), 'edited');
+  assert.notEqual(validateFingerprint(), before, 'an edited {npy,raw} sample changes what validate is keyed by');
+
+  const outside = mkdtempSync(path.join(tmpdir(), 'edgezoo-outside-'));
+  t.after(() => rmSync(outside, { recursive: true, force: true }));
+  writeFileSync(path.join(outside, 'private.npy'), 'secret');
+  symlinkSync(path.join(outside, 'private.npy'), path.join(root, 'models/globbed/val/c.npy'));
+  const check = run(root, 'check');
+  assert.equal(check.status, 1);
+  assert.match(
+    check.stdout,
+    /^recipes\/globbed\.yaml:11:24: validation\.samples: "models\/globbed\/val\/\*\.\{npy,raw\}" matches models\/globbed\/val\/c\.npy, which leads outside the project through a symlink \(to .*private\.npy\); keep sample files inside the project$/m,
+  );
+  for (const verb of ['plan', 'build']) {
+    const result = run(root, verb, 'globbed');
+    assert.equal(result.status, 1, verb);
+    assert.match(result.all, /c\.npy, which leads outside the project through a symlink/, verb);
+    assertNoStackTrace(result.all);
+  }
 });
