@@ -52,6 +52,8 @@ export interface PrepareParams {
   replacements: NonNullable<Recipe['replacements']> | null;
   /** Written into the artifact's metadata, so part of what the step makes. */
   provenance: ProvenanceParams;
+  /** Rewrite dynamically quantized blocks to float (absent when false: keeps other prepare keys as they were). */
+  dequantize?: true;
 }
 
 /** convert: one artifact (format x precision) through the backend `converter` of the catalogue. */

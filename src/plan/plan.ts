@@ -199,6 +199,7 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
         replacements: recipe.replacements ?? null,
         // Written into the artifact's metadata, so part of what the step makes.
         provenance: provenanceParams(recipe),
+        ...(recipe.dequantize ? { dequantize: true as const } : {}),
       },
       deps: sourceDeps,
       inputFiles: [...sourceModelCode, ...(recipe.replacements?.kind === 'path' ? [recipe.replacements.path] : [])],

@@ -39,6 +39,22 @@ def _sample_images(calibration):
     return np.random.default_rng(20).random((20, 128, 128, 3), dtype=np.float32)
 
 
+def _reset_keras_names():
+    """Keras numbers layer and tensor names per process (`tf.math.add_3`), and those names end up
+    in the .tflite: in a long-lived worker a model's bytes depended on what it converted before,
+    so a shard and a one-machine build made different files for one fingerprint. Clearing the
+    session before each conversion makes every conversion start from the same counters (verified:
+    the second conversion in one worker then equals a fresh process's)."""
+    import tensorflow as tf
+
+    tf.keras.backend.clear_session()
+    try:
+        import tf_keras
+    except ImportError:
+        return
+    tf_keras.backend.clear_session()
+
+
 def _array(value):
     import numpy as np
 
@@ -119,6 +135,7 @@ def onnx2tf_convert(
         if keepShapeAbsolutelyInputNames:
             kwargs["keep_shape_absolutely_input_names"] = list(keepShapeAbsolutelyInputNames)
         kwargs.update(options or {})
+        _reset_keras_names()
         cwd = os.getcwd()
         os.chdir(work)
         try:
