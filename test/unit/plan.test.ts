@@ -106,7 +106,7 @@ describe('planBuild', () => {
     assert.deepEqual(pkg.params.skipped, [{ target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' }]);
   });
 
-  it('plans one onnx2tf run per model for the float precisions and one for the calibrated ones (14.1)', () => {
+  it('plans one onnx2tf run per model for the float precisions; calibrated ones are searched one by one (14.1, 13)', () => {
     const recipe = makeRecipe('m', {
       targets: targets('onnx/fp32', 'tflite/fp32', 'tflite/fp16', 'tflite/int8', 'tflite/int16-act'),
       calibration: { samples: 'calib/*.npy', count: 4 },
@@ -118,8 +118,9 @@ describe('planBuild', () => {
     assert.deepEqual(float.kind === 'convert-run' && float.params.precisions, ['fp32', 'fp16']);
     assert.deepEqual(float.deps, ['m/prepare', 'm/reference']);
     assert.equal(float.resource, 'heavy');
-    const calibrated = grouped.get('m/convert-run/tflite/calibrated')!;
-    assert.deepEqual(calibrated.kind === 'convert-run' && calibrated.params.precisions, ['int8', 'int16-act']);
+    // The quantization search (src/quant) runs per calibrated target: no calibrated run.
+    assert.equal(grouped.get('m/convert-run/tflite/calibrated'), undefined);
+    assert.deepEqual(grouped.get('m/convert/tflite/int8')!.deps, ['m/prepare', 'm/reference']);
     // Each precision keeps its convert step, which takes its artifact from the run.
     const fp16 = grouped.get('m/convert/tflite/fp16')!;
     assert.deepEqual(fp16.deps, ['m/convert-run/tflite/float']);

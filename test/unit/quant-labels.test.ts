@@ -107,7 +107,9 @@ targets:
       });
       const convert = async (precision: string) => {
         const planned = stepOfKind(plan.steps.find((s) => s.id === `tiny/convert/tflite/${precision}`)!, 'convert');
-        const step = { ...planned, params: { ...planned.params, converter: lazyBackend.name } };
+        // A plain convert step through the lazy backend (not a grouped onnx2tf run).
+        const { run: _run, ...own } = planned.params;
+        const step = { ...planned, deps: ['tiny/prepare'], params: { ...own, converter: lazyBackend.name } };
         const outDir = path.join(root, precision);
         await mkdir(outDir);
         const ctx: StepContext = {
