@@ -63,6 +63,7 @@ export function normaliseRecipe(yaml: RecipeYaml, catalogue: Catalogue): Recipe 
     strategies: yaml.strategies,
     allowOps: yaml.allow_ops,
     opset: yaml.opset,
+    ...(yaml.dequantize ? { dequantize: true } : {}),
     tolerances: Object.fromEntries(
       Object.entries(yaml.tolerances).map(([key, tolerance]) => [
         key,

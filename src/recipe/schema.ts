@@ -532,6 +532,12 @@ function buildRecipeYamlSchema(catalogue: Catalogue) {
           'Flex or custom ops an artifact may need, by name as `edgezoo inspect` lists them (FlexAtan), keyed by format (tflite) or "format/precision". Default: none, so TFLite artifacts are builtin-only (stock LiteRT runs them); a conversion that needs others tries the next strategy, then fails.',
         ),
       opset: z.number().int().min(7).max(23).default(17).describe('ONNX opset for exports and conversions.'),
+      dequantize: z
+        .boolean()
+        .default(false)
+        .describe(
+          'The source is dynamically quantized (DynamicQuantizeLinear + ConvInteger/MatMulInteger, as onnxruntime quantize_dynamic writes): prepare rewrites those blocks to float Conv/MatMul with dequantized weights, so every converter sees float ops.',
+        ),
       tolerances: z
         .record(z.string(), tolerance)
         .default({})

@@ -187,6 +187,8 @@ export interface Recipe {
   allowOps?: Record<string, string[]>;
   /** ONNX opset for exports and conversions. */
   opset: number;
+  /** Prepare rewrites dynamically quantized blocks (ConvInteger/MatMulInteger) to float (absent: no). */
+  dequantize?: boolean;
   /** Overrides of the default thresholds, by precision or by `format/precision`. */
   tolerances: Record<string, Tolerance>;
 }

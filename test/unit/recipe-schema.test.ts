@@ -86,6 +86,7 @@ test('the JSON Schema names its draft and title, and describes every property', 
     'strategies',
     'allow_ops',
     'opset',
+    'dequantize',
     'tolerances',
   ]);
 });

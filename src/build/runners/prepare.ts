@@ -71,6 +71,7 @@ export async function runPrepareStep(step: PlannedStepOf<'prepare'>, ctx: StepCo
           ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, fetchDir) }
           : {}),
         ...(last && replacements ? { replacements } : {}),
+        ...(last && params.dequantize ? { dequantize: true } : {}),
         inputs: params.inputs,
         outputs: params.outputs,
         opset: params.opset,

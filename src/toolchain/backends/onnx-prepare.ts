@@ -59,8 +59,19 @@ export const onnxPrepareBackend: BackendSpec = {
         job.log(`[edgezoo] ${result.forOnnx2tf.operations.length} replacement(s) kept for onnx2tf`);
       }
     }
-    const patched = path.join(job.workDir, 'patched.onnx');
+    let patched = path.join(job.workDir, 'patched.onnx');
     saveModel(dropUnusedInitializers(model), patched);
+    if (job.dequantize) {
+      const dequantized = path.join(job.workDir, 'dequantized.onnx');
+      const result = await runConverterOp(job, 'onnx dequantize', 'tf', 'onnx.dequantize', {
+        model: patched,
+        output: dequantized,
+      });
+      job.log(
+        `[edgezoo] dequantize: ${result.rewritten} integer block(s) made float${result.left.length > 0 ? `; left as they are (not quantize_dynamic's form): ${result.left.join(', ')}` : ''}`,
+      );
+      patched = dequantized;
+    }
     await runConverterOp(job, 'onnxslim', 'tf', 'onnx.slim', {
       model: patched,
       output: path.join(job.outDir, 'model.onnx'),

@@ -46,6 +46,8 @@ export interface ConvertJob {
   calibration?: CalibrationArrays;
   /** Prepare only: the recipe's parameter replacements. */
   replacements?: ParameterReplacement;
+  /** Prepare only: rewrite dynamically quantized blocks (ConvInteger/MatMulInteger) to float. */
+  dequantize?: boolean;
   /** onnx2tf parameter replacement entries ONNX patching could not apply (a JSON file). */
   onnx2tfReplacementFile?: string;
   /**
@@ -61,6 +63,8 @@ export interface ConvertJob {
   strategy: ConversionStrategy;
   log: (line: string) => void;
   signal: AbortSignal;
+  /** Updated with the peak resident memory (MiB) of the worker processes running the job's ops. */
+  memory?: { peakMb: number };
 }
 
 /** What a backend made. */

@@ -139,6 +139,12 @@ export const OPS = {
     /** `blocked`: op types kept in float32 because onnxruntime refused them in float16. */
     reply: WrittenFile.extend({ blocked: z.array(z.string()) }),
   }),
+  'onnx.dequantize': op({
+    summary:
+      'a dynamically quantized model (DynamicQuantizeLinear + ConvInteger/MatMulInteger) rewritten to float Conv/MatMul',
+    request: z.strictObject({ model: FilePath, output: FilePath }),
+    reply: WrittenFile.extend({ rewritten: Int.min(0), left: z.array(z.string()) }),
+  }),
   'onnx.upgrade_opset': op({
     summary: 'the model at a default-domain opset (onnx.version_converter), kept only if onnxruntime loads it',
     request: z.strictObject({ model: FilePath, output: FilePath, opset: Int.min(1) }),

@@ -235,3 +235,127 @@ def onnx_upgrade_opset(model, output, opset):
     with open(ensure_parent(output), "wb") as f:
         f.write(data)
     return {"from": current, "to": int(opset), "upgraded": True}
+
+
+def _dequantize_dynamic(model):
+    """Rewrites onnxruntime quantize_dynamic's integer blocks back to float, in place:
+        xq, xs, xzp = DynamicQuantizeLinear(x)
+        y = Mul(Cast(ConvInteger|MatMulInteger(xq, wq, xzp, wzp)), Mul(xs, ws))
+    becomes y = Conv|MatMul(x, (wq - wzp) * ws) with the float weight as an initializer (Conv
+    keeps its attributes; a per-channel ws is broadcast over the output channels). Returns the
+    number of blocks rewritten and the integer op types left (not of this form)."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def const(name):
+        if name in inits:
+            return numpy_helper.to_array(inits[name])
+        node = producer.get(name)
+        if node is not None and node.op_type == "Constant":
+            return numpy_helper.to_array(node.attribute[0].t)
+        return None
+
+    def only_consumer(name, op_type):
+        found = consumers.get(name, [])
+        return found[0] if len(found) == 1 and found[0].op_type == op_type else None
+
+    removed, added, new_inits = set(), [], []
+    count = 0
+    for node in list(graph.node):
+        if node.op_type not in ("ConvInteger", "MatMulInteger") or len(node.input) < 2:
+            continue
+        dq = producer.get(node.input[0])
+        if dq is None or dq.op_type != "DynamicQuantizeLinear":
+            continue
+        if len(node.input) > 2 and node.input[2] and node.input[2] != dq.output[2]:
+            continue
+        wq = const(node.input[1])
+        wzp = const(node.input[3]) if len(node.input) > 3 and node.input[3] else np.zeros((), dtype=np.int32)
+        cast = only_consumer(node.output[0], "Cast")
+        mul = cast and only_consumer(cast.output[0], "Mul")
+        if wq is None or wzp is None or cast is None or mul is None:
+            continue
+        scale_name = next((i for i in mul.input if i != cast.output[0]), None)
+        scale_mul = producer.get(scale_name)
+        if scale_mul is None or scale_mul.op_type != "Mul" or dq.output[1] not in scale_mul.input:
+            continue
+        ws = const(next(i for i in scale_mul.input if i != dq.output[1]))
+        if ws is None:
+            continue
+        if node.op_type == "ConvInteger":
+            zp = wzp.reshape(-1, *([1] * (wq.ndim - 1))) if wzp.ndim == 1 else wzp
+            scale = ws.reshape(-1, *([1] * (wq.ndim - 1))) if ws.ndim == 1 else ws
+        else:
+            zp, scale = wzp, ws  # MatMul: per-column along the last axis, broadcast as is
+        weight = ((wq.astype(np.float32) - zp.astype(np.float32)) * scale.astype(np.float32)).astype(np.float32)
+        wname = f"{node.name or node.output[0]}_dequantized_weight"
+        new_inits.append(numpy_helper.from_array(weight, wname))
+        float_op = "Conv" if node.op_type == "ConvInteger" else "MatMul"
+        added.append(
+            (
+                node,
+                helper.make_node(
+                    float_op,
+                    [dq.input[0], wname],
+                    [mul.output[0]],
+                    name=f"{node.name or node.output[0]}_float",
+                    **({a.name: helper.get_attribute_value(a) for a in node.attribute} if float_op == "Conv" else {}),
+                ),
+            )
+        )
+        removed.update(id(n) for n in (node, cast, mul))
+        count += 1
+    if count:
+        order = []
+        replacement = {id(old): new for old, new in added}
+        for node in graph.node:
+            if id(node) in replacement:
+                order.append(replacement[id(node)])
+            elif id(node) not in removed:
+                order.append(node)
+        # Nodes that only fed the removed ones (DynamicQuantizeLinear, the scale Mul) go when unused.
+        while True:
+            used = {name for node in order for name in node.input} | {o.name for o in graph.output}
+            kept = [
+                n
+                for n in order
+                if n.op_type not in ("DynamicQuantizeLinear", "Mul", "Constant") or any(o in used for o in n.output)
+            ]
+            if len(kept) == len(order):
+                break
+            order = kept
+        del graph.node[:]
+        graph.node.extend(order)
+        graph.initializer.extend(new_inits)
+        used = {name for node in graph.node for name in node.input}
+        kept_inits = [t for t in graph.initializer if t.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(kept_inits)
+    left = sorted(
+        {n.op_type for n in graph.node if n.op_type in ("ConvInteger", "MatMulInteger", "DynamicQuantizeLinear")}
+    )
+    return count, left
+
+
+@op("onnx.dequantize")
+def onnx_dequantize(model, output):
+    """A dynamically quantized model (onnxruntime quantize_dynamic: DynamicQuantizeLinear +
+    ConvInteger/MatMulInteger) as a float one, so every converter sees float ops. Returns the file
+    info, `rewritten` (blocks made float) and `left` (integer op types of another form, kept)."""
+    import onnx
+
+    m = onnx.load(model)
+    count, left = _dequantize_dynamic(m)
+    onnx.save(m, ensure_parent(output))
+    info = file_info(output)
+    info["rewritten"] = count
+    info["left"] = left
+    return info
