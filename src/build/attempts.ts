@@ -141,6 +141,98 @@ export async function runAttempts<C, R>(loop: AttemptLoop<C, R>): Promise<Attemp
 }
 
 /**
+ * The attempt loop over several keys at once (the precisions one converter run emits: onnx2tf
+ * makes fp32 and fp16 in one run): each candidate runs once for the keys still open, each key's
+ * result is judged on its own, a key that passes is settled with that candidate, the next
+ * candidate runs for the rest. Per key, the first result the judge rejected only on its numbers
+ * is kept as `fallback` (published when nothing passes, so validation reports its metrics).
+ */
+export interface GroupAttemptLoop<K, C, R> {
+  keys: readonly K[];
+  candidates: Iterable<C>;
+  label(candidate: C): { converter: string; strategy: string };
+  /** Runs one candidate for `keys`; a thrown error fails it for all of them, an Error value for one key. */
+  attempt(candidate: C, keys: readonly K[], index: number): Promise<Map<K, R | Error>>;
+  judge(key: K, result: R, candidate: C): Promise<Verdict>;
+  fatal?(error: unknown): boolean;
+  failureOf?(error: unknown): AttemptFailure;
+  log(line: string): void;
+}
+
+export interface KeyOutcome<C, R> {
+  winner?: { candidate: C; result: R; index: number };
+  fallback?: { candidate: C; result: R; index: number };
+  attempts: AttemptRecord[];
+  /** The converter errors of the attempts that failed to convert, in order. */
+  errors: unknown[];
+}
+
+/** Runs the grouped attempt loop (see `GroupAttemptLoop`). */
+export async function runGroupAttempts<K, C, R>(loop: GroupAttemptLoop<K, C, R>): Promise<Map<K, KeyOutcome<C, R>>> {
+  const outcomes = new Map<K, KeyOutcome<C, R>>(loop.keys.map((key) => [key, { attempts: [], errors: [] }]));
+  let index = 0;
+  for (const candidate of loop.candidates) {
+    const open = loop.keys.filter((key) => !outcomes.get(key)!.winner);
+    if (open.length === 0) break;
+    const { converter, strategy } = loop.label(candidate);
+    const started = performance.now();
+    const seconds = () => Math.round((performance.now() - started) / 10) / 100;
+    if (index > 0) loop.log(`[edgezoo] attempt ${index + 1}: ${converter} strategy ${strategy} for ${open.join(', ')}`);
+    let results: Map<K, R | Error>;
+    try {
+      results = await loop.attempt(candidate, open, index);
+    } catch (error) {
+      if (error instanceof StepCancelledError || loop.fatal?.(error)) throw error;
+      results = new Map(open.map((key) => [key, error instanceof Error ? error : new Error(String(error))]));
+    }
+    const took = seconds();
+    for (const key of open) {
+      const outcome = outcomes.get(key)!;
+      const result = results.get(key) ?? new Error(`${converter} made nothing for ${String(key)}`);
+      if (result instanceof Error) {
+        const failure = loop.failureOf?.(result) ?? { reason: firstLine(result) };
+        outcome.errors.push(result);
+        outcome.attempts.push({
+          converter,
+          strategy,
+          outcome: 'failed',
+          stage: 'convert',
+          reason: failure.reason,
+          ...(failure.ops && failure.ops.length > 0 ? { ops: failure.ops } : {}),
+          seconds: took,
+        });
+        loop.log(
+          `[edgezoo] ${String(key)}: attempt ${index + 1} (${converter} ${strategy}) failed to convert: ${failure.reason}`,
+        );
+        continue;
+      }
+      const verdict = await loop.judge(key, result, candidate);
+      if (verdict.ok) {
+        outcome.attempts.push({ converter, strategy, outcome: 'passed', seconds: took });
+        outcome.winner = { candidate, result, index };
+        if (index > 0) loop.log(`[edgezoo] ${String(key)}: attempt ${index + 1} (${converter} ${strategy}) passed`);
+        continue;
+      }
+      outcome.attempts.push({
+        converter,
+        strategy,
+        outcome: 'failed',
+        stage: verdict.stage,
+        reason: verdict.reason,
+        ...(verdict.ops && verdict.ops.length > 0 ? { ops: verdict.ops } : {}),
+        seconds: took,
+      });
+      if (verdict.stage === 'numbers' && !outcome.fallback) outcome.fallback = { candidate, result, index };
+      loop.log(
+        `[edgezoo] ${String(key)}: attempt ${index + 1} (${converter} ${strategy}) rejected (${verdict.stage}): ${verdict.reason}`,
+      );
+    }
+    index += 1;
+  }
+  return outcomes;
+}
+
+/**
  * The candidates of a conversion, lazily: with `pinned` (the recipe's `strategies:` for the
  * target), exactly those strategies of the first route, in that order; otherwise the first
  * route's default, then (only when asked for, i.e. after a failure) its other strategies whose

@@ -11,7 +11,7 @@ import type { BuildPlan, PlannedStep, ResourceClass } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
 import { exportOutputs } from './export.js';
 import { ExclusiveSlot } from './exclusive-slot.js';
-import { MemoryGate } from './memory-gate.js';
+import { MemoryGate, MemoryPeaks } from './memory-gate.js';
 import type { StepRunnerRegistry } from './registry.js';
 import type { BuildEvent, BuildSummary, ModelSummary, StepInput, StepResult } from './types.js';
 
@@ -39,6 +39,12 @@ export interface ExecuteOptions {
   force?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: BuildEvent) => void;
+  /**
+   * Where the peak memory measured for each heavy step is kept between builds (the memory gate
+   * admits a step with its last measured peak instead of its class estimate); default
+   * `<artifactsDir>/cache/.memory-peaks.json`; null keeps nothing.
+   */
+  memoryPeaksFile?: string | null;
 }
 
 type Outcome =
@@ -79,6 +85,11 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
   };
   const cacheLookups = pLimit(Math.max(1, options.lightJobs ?? 16));
   const memoryGate = new MemoryGate(options.memoryBudgetMiB ?? defaultMemoryBudgetMiB());
+  const peaks = await MemoryPeaks.load(
+    options.memoryPeaksFile === undefined
+      ? path.join(artifactsDir, 'cache', '.memory-peaks.json')
+      : options.memoryPeaksFile,
+  );
   const cpuSlot = new ExclusiveSlot();
   const startedAt = Date.now();
   const spans = new Map<string, { first: number; last: number }>();
@@ -115,7 +126,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
     const begun = Date.now();
     try {
       if (signal.aborted) return { state: 'cancelled', reason: 'cancelled' };
-      const failedDeps = deps.filter(([, outcome]) => outcome.state !== 'ok');
+      const failedDeps = deps.filter(([dep, outcome]) => outcome.state !== 'ok' && !step.optionalDeps?.includes(dep));
       if (failedDeps.length > 0 && !step.runsAfterFailedDeps) {
         const [blocker, outcome] = failedDeps[0]!;
         const reason = `blocked by ${blocker}`;
@@ -189,6 +200,8 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
           });
           const result = checkResult(raw);
           if (signal.aborted) throw new Error('cancelled');
+          const peak = result.figures?.['peakRssMb'];
+          if (typeof peak === 'number') peaks.record(step.id, peak);
           return { pending, result, durationMs: Date.now() - runStarted };
         } catch (error) {
           await pending.discard();
@@ -206,6 +219,9 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
             });
             return { state: 'cancelled', reason: 'cancelled' };
           }
+          // A step killed for memory: admitted with the peak it reached next time.
+          const killedAt = (error as { peakMb?: unknown } | undefined)?.peakMb;
+          if (typeof killedAt === 'number' && killedAt > 0) peaks.record(step.id, Math.round(killedAt));
           const reason = isEdgezooError(error)
             ? error.message
             : `internal error in the ${step.kind} runner: ${error instanceof Error ? error.message : String(error)}`;
@@ -228,7 +244,9 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
 
       const run =
         step.resource === 'heavy'
-          ? await cpuSlot.shared(() => memoryGate.run(step.memoryMiB, () => limiters.convert(runFresh)))
+          ? await cpuSlot.shared(() =>
+              memoryGate.run(peaks.admit(step.id, step.memoryMiB), () => limiters.convert(runFresh)),
+            )
           : step.resource === 'convert'
             ? await cpuSlot.shared(() => limiters.convert(runFresh))
             : step.resource === 'exclusive'
@@ -287,6 +305,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
   for (const step of options.plan.steps) outcomes.set(step.id, runStep(step));
   const settled = new Map<string, Outcome>();
   for (const [id, promise] of outcomes) settled.set(id, await promise);
+  await peaks.save();
 
   const summaries = new Map<string, ModelSummary>();
   for (const model of options.plan.models) {

@@ -4,7 +4,7 @@ import { EdgezooError, UsageError } from '../errors.js';
 import { artifactPaths, toolRoot } from '../paths.js';
 import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
 import type { Catalogue } from '../catalogue/catalogue.js';
-import { computeInputDigests, currentPlatform, EDGEZOO_TOOL, planBuild } from '../plan/index.js';
+import { computeInputDigests, currentPlatform, EDGEZOO_TOOL, planBuild, type PlanOptions } from '../plan/index.js';
 import type { BuildPlan, ToolchainInfo } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
 import type { StepRunners } from './types.js';
@@ -38,6 +38,7 @@ export async function loadProjectPlan(
   projectRoot: string,
   names: readonly string[],
   overrides: BuildOverrides = {},
+  planOptions: PlanOptions = {},
 ): Promise<ProjectPlan> {
   const catalogue = overrides.catalogue ?? BUILTIN_CATALOGUE;
   const all = overrides.recipes ?? (await loadAllRecipes(projectRoot, names, catalogue));
@@ -57,7 +58,7 @@ export async function loadProjectPlan(
     statCacheFile: path.join(artifactPaths(projectRoot).cache, '.input-digests.json'),
   });
   const toolchain: ToolchainInfo = { versions: await readToolchainVersions(catalogue), platform: currentPlatform() };
-  return { recipes, plan: planBuild(recipes, toolchain, digests, catalogue), toolchain };
+  return { recipes, plan: planBuild(recipes, toolchain, digests, catalogue, planOptions), toolchain };
 }
 
 async function loadAllRecipes(projectRoot: string, names: readonly string[], catalogue: Catalogue): Promise<Recipe[]> {

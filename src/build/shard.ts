@@ -38,7 +38,10 @@ export type RecordedStepCosts = Readonly<Record<string, number>>;
 export function estimatedStepSeconds(step: PlannedStep): number {
   switch (step.kind) {
     case 'convert':
-      return step.resource === 'heavy' ? 30 : 5;
+      // A convert step of a grouped run only takes its files from the run.
+      return step.resource === 'heavy' ? 30 : step.resource === 'light' ? 0.1 : 5;
+    case 'convert-run':
+      return step.resource === 'heavy' ? 40 : 5;
     case 'prepare':
       return step.resource === 'heavy' ? 10 : 3;
     case 'reference':

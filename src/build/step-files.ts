@@ -245,6 +245,53 @@ export const TENSORS_FILE: StepFile<TensorsRecord> = {
   schema: z.object({ runtime: z.string(), inputs: z.array(tensorInfoSchema), outputs: z.array(tensorInfoSchema) }),
 };
 
+// ---- judge.json ---------------------------------------------------------------------------
+
+/**
+ * judge.json (in a convert step's folder): the convert step's judge validated the winning
+ * artifact exactly as the validate step would; `digest` ties the verdict to the artifact's bytes,
+ * its signature and the validation params, so the validate step reuses it only for those.
+ */
+export interface JudgeRecord {
+  digest: string;
+  validation: ValidationRecord;
+  tensors: TensorsRecord;
+}
+
+export const JUDGE_FILE: StepFile<JudgeRecord> = {
+  name: 'judge.json',
+  schema: z.object({ digest: z.string(), validation: validationRecordSchema, tensors: TENSORS_FILE.schema }),
+};
+
+// ---- outcome.json (convert-run) --------------------------------------------------------------
+
+/**
+ * outcome.json: in each precision's folder of a convert-run step, how that precision ended; its
+ * convert step returns `result` (or, for `error`, throws the converter's error again).
+ */
+export type RunOutcomeRecord =
+  | { status: 'ok'; result: { status: 'ok'; figures?: Record<string, unknown> } }
+  | {
+      status: 'failed';
+      reason: string;
+      result: { status: 'failed'; reason: string; figures?: Record<string, unknown> };
+    }
+  | { status: 'error'; code: string; message: string; hint?: string };
+
+const stepResultSchema = z.union([
+  z.object({ status: z.literal('ok'), figures: z.record(z.string(), jsonValue).optional() }),
+  z.object({ status: z.literal('failed'), reason: z.string(), figures: z.record(z.string(), jsonValue).optional() }),
+]);
+
+export const RUN_OUTCOME_FILE: StepFile<RunOutcomeRecord> = {
+  name: 'outcome.json',
+  schema: z.union([
+    z.object({ status: z.literal('ok'), result: stepResultSchema }),
+    z.object({ status: z.literal('failed'), reason: z.string(), result: stepResultSchema }),
+    z.object({ status: z.literal('error'), code: z.string(), message: z.string(), hint: z.string().optional() }),
+  ]) as z.ZodType<RunOutcomeRecord>,
+};
+
 // ---- benchmark.json -----------------------------------------------------------------------
 
 /** benchmark.json: load time, latency per thread count and peak memory of one artifact. */

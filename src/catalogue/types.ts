@@ -127,6 +127,17 @@ export interface BackendSpec {
   /** Ways to run it, the default first. */
   strategies: readonly [ConversionStrategy, ...ConversionStrategy[]];
   convert(job: ConvertJob): Promise<ConvertOutput>;
+  /**
+   * Set by tools that emit several precisions in one run (onnx2tf: fp32 and fp16 from one float
+   * run): makes every precision of `precisions` (`job.precision` is the first), each into its
+   * folder of `outDirs`; a precision it could not make is an Error value. The planner groups the
+   * targets of one model such a backend makes into one convert-run step.
+   */
+  convertMany?(
+    job: ConvertJob,
+    precisions: readonly Precision[],
+    outDirs: Readonly<Partial<Record<Precision, string>>>,
+  ): Promise<Map<Precision, ConvertOutput | Error>>;
 }
 
 /** What inspecting an artifact found (artifact.json `inspect`). */

@@ -24,7 +24,13 @@ import {
 } from '../cache/index.js';
 import { EdgezooError, UsageError } from '../errors.js';
 import { artifactPaths } from '../paths.js';
-import { shortFingerprint, type Fingerprint, type PlannedStep } from '../plan/index.js';
+import {
+  CONVERTER_RUNS,
+  shortFingerprint,
+  type ConverterRuns,
+  type Fingerprint,
+  type PlannedStep,
+} from '../plan/index.js';
 import type { Recipe } from '../recipe/types.js';
 import { diagnoseFailedArtifact } from '../build/runners/validate.js';
 import { stopSharedWorkerPool } from '../toolchain/pool.js';
@@ -52,6 +58,7 @@ interface BuildOptions {
   /** A URL, or false for --no-remote-cache. */
   remoteCache?: string | false;
   remoteCacheReadOnly?: boolean;
+  converterRuns: string;
   shard?: string;
   costs?: string;
 }
@@ -72,6 +79,11 @@ export function register(program: Command, ctx: CliContext): void {
       '--verify-cache <mode>',
       'how cached files are checked before use: stat (re-hash files whose stat changed) or full (re-hash all)',
       'stat',
+    )
+    .option(
+      '--converter-runs <mode>',
+      'grouped: one converter run per model for the precisions a tool emits together (onnx2tf: fp32 + fp16); per-precision: one run per artifact',
+      'grouped',
     )
     .option('--memory-budget <MiB>', 'memory the heavy converter steps may use together (default: 60% of RAM)')
     .option(
@@ -136,6 +148,10 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   if (options.verifyCache !== 'stat' && options.verifyCache !== 'full') {
     throw new UsageError(`--verify-cache must be stat or full, received "${options.verifyCache}"`);
   }
+  if (!(CONVERTER_RUNS as readonly string[]).includes(options.converterRuns))
+    throw new UsageError(
+      `--converter-runs must be ${CONVERTER_RUNS.join(' or ')}, received "${options.converterRuns}"`,
+    );
   const remoteSettings = resolveRemoteCacheSettings(
     {
       ...(options.remoteCache === undefined ? {} : { url: options.remoteCache }),
@@ -151,7 +167,9 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   else registerBuiltinRunners(registry);
   const shard = options.shard === undefined ? undefined : parseShardSpec(options.shard);
   const zooDir = artifactPaths(projectRoot).zoo;
-  const project = await loadProjectPlan(projectRoot, wanted, ctx.overrides);
+  const project = await loadProjectPlan(projectRoot, wanted, ctx.overrides, {
+    converterRuns: options.converterRuns as ConverterRuns,
+  });
   let { recipes, plan } = project;
   let shardModels: string[] | undefined;
   if (shard) {

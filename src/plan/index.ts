@@ -1,5 +1,6 @@
 /** Planning: recipes -> a DAG of fingerprinted steps. Pure, except `computeInputDigests`. */
-export { planBuild, currentPlatform, localInputsOf, PlanError, EDGEZOO_TOOL } from './plan.js';
+export { planBuild, currentPlatform, localInputsOf, PlanError, EDGEZOO_TOOL, CONVERTER_RUNS } from './plan.js';
+export type { ConverterRuns, PlanOptions } from './plan.js';
 export { fingerprintStep, shortFingerprint, isFingerprint, FINGERPRINT_SCHEMA } from './fingerprint.js';
 export type { FingerprintInput, FingerprintResult } from './fingerprint.js';
 export { canonicalJson } from './canonical-json.js';
@@ -21,6 +22,7 @@ export type {
 export type {
   BenchmarkParams,
   ConvertParams,
+  ConvertRunParams,
   FetchParams,
   PackagedTarget,
   PackageParams,

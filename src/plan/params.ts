@@ -79,7 +79,24 @@ export interface ConvertParams {
   strategies: string[] | null;
   /** Flex / custom ops the recipe allows in this artifact (`allow_ops:`); others fail it. */
   allowOps: string[];
+  /**
+   * What the judge of each attempt validates with: exactly the validate step's params (absent:
+   * no numeric judge, only the structural one). The convert step then depends on the reference step.
+   */
+  judge?: ValidateParams;
+  /** Set when the artifact comes from a grouped converter run: that convert-run step's id (its only dependency). */
+  run?: string;
 }
+
+/**
+ * convert-run: one converter run making several precisions of one format (onnx2tf's float run
+ * makes fp32 and fp16); each precision's convert step takes its artifact from it.
+ */
+export type ConvertRunParams = Omit<ConvertParams, 'precision' | 'allowOps' | 'judge' | 'run'> & {
+  precisions: Precision[];
+  /** What differs per precision: allowed ops and the judge's validation params. */
+  byPrecision: Partial<Record<Precision, { allowOps: string[]; judge: ValidateParams }>>;
+};
 
 /**
  * reference: the source model run by its own runtime (onnxruntime, LiteRT, PyTorch) on the
@@ -146,6 +163,7 @@ export interface StepParamsByKind {
   fetch: FetchParams;
   prepare: PrepareParams;
   convert: ConvertParams;
+  'convert-run': ConvertRunParams;
   reference: ReferenceParams;
   validate: ValidateParams;
   benchmark: BenchmarkParams;

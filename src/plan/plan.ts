@@ -6,7 +6,7 @@ import { MEMORY_MIB, type BackendSpec } from '../catalogue/types.js';
 import { EdgezooError } from '../errors.js';
 import type { FileSource, Recipe, TargetFormat } from '../recipe/types.js';
 import { fingerprintStep } from './fingerprint.js';
-import type { PackagedTarget, ProvenanceParams, SourceParams } from './params.js';
+import type { ConvertParams, PackagedTarget, ProvenanceParams, SourceParams, ValidateParams } from './params.js';
 import type {
   BuildPlan,
   Fingerprint,
@@ -31,6 +31,18 @@ export class PlanError extends EdgezooError {
 export function currentPlatform(): string {
   return `${os.platform()}-${os.arch()}-node${process.versions.node.split('.')[0]}`;
 }
+
+/** How the planner shapes the build. */
+export interface PlanOptions {
+  /**
+   * `grouped` (default): one converter run per model and group of precisions a backend emits
+   * together (onnx2tf: fp32 + fp16 from one float run); `per-precision`: one run per artifact.
+   */
+  converterRuns?: ConverterRuns;
+}
+
+export type ConverterRuns = 'grouped' | 'per-precision';
+export const CONVERTER_RUNS: readonly ConverterRuns[] = ['grouped', 'per-precision'];
 
 /** The digest keys of every local file a recipe's steps read (see `InputDigests`). */
 export function localInputsOf(recipe: Recipe): Array<{ key: string; kind: 'file' | 'glob' }> {
@@ -63,6 +75,7 @@ export function planBuild(
   toolchain: ToolchainInfo,
   inputDigests: InputDigests,
   catalogue: Catalogue = BUILTIN_CATALOGUE,
+  options: PlanOptions = {},
 ): BuildPlan {
   const steps: PlannedStep[] = [];
   const skipped: SkippedTarget[] = [];
@@ -71,14 +84,19 @@ export function planBuild(
   const canonicalMemo = new WeakMap<object, string>();
 
   for (const recipe of [...recipes].sort((a, b) => a.name.localeCompare(b.name))) {
-    for (const draft of draftRecipeSteps(recipe, catalogue)) {
+    for (const draft of draftRecipeSteps(recipe, catalogue, options)) {
       if (byId.has(draft.id))
         throw new PlanError(recipe.name, `two recipes plan the step "${draft.id}"`, 'model names must be unique');
-      const depFingerprints = draft.deps.map((dep) => {
-        const planned = byId.get(dep);
-        if (!planned) throw new Error(`step ${draft.id} depends on ${dep}, planned later or never (planner bug)`);
-        return planned.fingerprint;
-      });
+      // Optional deps (the reference a convert step's judge uses) are not part of the key: a new
+      // runtime for the reference re-runs validations, never conversions (judge.json records which
+      // reference outputs judged an artifact, so the validate step re-validates when they changed).
+      const depFingerprints = draft.deps
+        .filter((dep) => !draft.optionalDeps?.includes(dep))
+        .map((dep) => {
+          const planned = byId.get(dep);
+          if (!planned) throw new Error(`step ${draft.id} depends on ${dep}, planned later or never (planner bug)`);
+          return planned.fingerprint;
+        });
       // Params share objects with the recipe (no deep copy: planning 200 recipes stays fast);
       // recipes are plain JSON data and nobody mutates a plan.
       const { fingerprint, missingTools: missing } = fingerprintStep(
@@ -111,7 +129,7 @@ export function planBuild(
 }
 
 /** The steps of one recipe, dependencies first. */
-function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
+function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOptions): StepDraft[] {
   const model = recipe.name;
   const drafts: StepDraft[] = [];
   const source = recipe.source;
@@ -219,6 +237,32 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
     });
   }
 
+  // One converter run per group of targets a backend emits together (14.1): the targets of a
+  // format made by a backend with `convertMany`, split into float and calibrated runs (and by pins).
+  const groupOf = new Map<number, { id: string; precisions: Precision[]; first: number }>();
+  if ((options.converterRuns ?? 'grouped') === 'grouped') {
+    const groups = new Map<string, number[]>();
+    wanted.forEach(({ format, precision }, index) => {
+      const backend = convertersOf[index]!;
+      if (!backend.convertMany) return;
+      const calibrated = CALIBRATED_PRECISIONS.includes(precision);
+      const pinned = recipe.strategies?.[`${format}/${precision}`] ?? recipe.strategies?.[format] ?? null;
+      const key = `${format}\u0000${backend.name}\u0000${calibrated}\u0000${JSON.stringify(pinned)}`;
+      groups.set(key, [...(groups.get(key) ?? []), index]);
+    });
+    const used = new Set<string>();
+    for (const indexes of groups.values()) {
+      if (indexes.length < 2) continue;
+      const { format, precision } = wanted[indexes[0]!]!;
+      const base = `${model}/convert-run/${format}/${CALIBRATED_PRECISIONS.includes(precision) ? 'calibrated' : 'float'}`;
+      let id = base;
+      for (let n = 2; used.has(id); n += 1) id = `${base}-${n}`;
+      used.add(id);
+      const group = { id, precisions: indexes.map((i) => wanted[i]!.precision), first: indexes[0]! };
+      for (const i of indexes) groupOf.set(i, group);
+    }
+  }
+
   const artifactSteps: PackagedTarget[] = [];
   for (const [index, { format, precision }] of wanted.entries()) {
     const backend = convertersOf[index]!;
@@ -232,39 +276,94 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
       );
     }
     const calibration = calibrated ? recipe.calibration : undefined;
+    const validateParams = validateParamsOf(recipe, format, precision);
     // A backend that reads the source itself (litert-torch) instead of the prepared ONNX.
     const readsSource = backend.from !== 'onnx';
     const memoryMiB = MEMORY_MIB[backend.memory];
     const convertId = `${model}/convert/${suffix}`;
-    drafts.push({
-      id: convertId,
-      kind: 'convert',
-      target: { format, precision },
-      params: {
-        model,
-        format,
-        precision,
-        converter: backend.name,
-        from: backend.from,
-        // Constant inputs (`value:`) are folded into the prepared graph: converters never see them.
-        inputs: readsSource ? recipe.inputs : recipe.inputs.filter((input) => input.value === undefined),
-        outputs: recipe.outputs,
-        opset: recipe.opset,
-        // Written into the artifact's metadata, so part of what the step makes.
-        provenance: provenanceParams(recipe),
-        // Only calibrated conversions read preprocessing and samples: keep them out of the
-        // others' keys so editing the calibration set does not rebuild fp32 artifacts.
-        ...(calibration ? { calibration, preprocess: recipe.preprocess } : {}),
-        ...(readsSource ? { source: sourceParams(recipe) } : {}),
-        strategies: recipe.strategies?.[suffix] ?? recipe.strategies?.[format] ?? null,
-        allowOps: [...new Set([...(recipe.allowOps?.[format] ?? []), ...(recipe.allowOps?.[suffix] ?? [])])].sort(),
-      },
-      deps: readsSource ? sourceDeps : [prepareId],
-      inputFiles: [...(readsSource ? sourceModelCode : []), ...(calibration ? [calibration.samples] : [])],
-      resource: memoryMiB > 0 ? 'heavy' : 'convert',
-      memoryMiB,
-      tools: [EDGEZOO_TOOL, ...backend.cacheKeyTools],
-    });
+    const group = groupOf.get(index);
+    const convertParams: ConvertParams = {
+      model,
+      format,
+      precision,
+      converter: backend.name,
+      from: backend.from,
+      // Constant inputs (`value:`) are folded into the prepared graph: converters never see them.
+      inputs: readsSource ? recipe.inputs : recipe.inputs.filter((input) => input.value === undefined),
+      outputs: recipe.outputs,
+      opset: recipe.opset,
+      // Written into the artifact's metadata, so part of what the step makes.
+      provenance: provenanceParams(recipe),
+      // Only calibrated conversions read preprocessing and samples: keep them out of the
+      // others' keys so editing the calibration set does not rebuild fp32 artifacts.
+      ...(calibration ? { calibration, preprocess: recipe.preprocess } : {}),
+      ...(readsSource ? { source: sourceParams(recipe) } : {}),
+      strategies: recipe.strategies?.[suffix] ?? recipe.strategies?.[format] ?? null,
+      allowOps: [...new Set([...(recipe.allowOps?.[format] ?? []), ...(recipe.allowOps?.[suffix] ?? [])])].sort(),
+      judge: validateParams,
+    };
+    // The reference: each attempt is judged against the source's outputs.
+    const convertDeps = [...(readsSource ? sourceDeps : [prepareId]), referenceId];
+    const convertInputFiles = [...(readsSource ? sourceModelCode : []), ...(calibration ? [calibration.samples] : [])];
+    if (group && group.first === index) {
+      const { precision: _first, allowOps: _allow, judge: _judge, ...shared } = convertParams;
+      const members = [...groupOf.entries()].filter(([, g]) => g === group).map(([i]) => i);
+      drafts.push({
+        id: group.id,
+        kind: 'convert-run',
+        params: {
+          ...shared,
+          precisions: group.precisions,
+          byPrecision: Object.fromEntries(
+            members.map((i) => {
+              const member = wanted[i]!;
+              const key = `${member.format}/${member.precision}`;
+              return [
+                member.precision,
+                {
+                  allowOps: [
+                    ...new Set([...(recipe.allowOps?.[member.format] ?? []), ...(recipe.allowOps?.[key] ?? [])]),
+                  ].sort(),
+                  judge: validateParamsOf(recipe, member.format, member.precision),
+                },
+              ];
+            }),
+          ),
+        },
+        deps: convertDeps,
+        optionalDeps: [referenceId],
+        inputFiles: convertInputFiles,
+        resource: memoryMiB > 0 ? 'heavy' : 'convert',
+        memoryMiB,
+        tools: [EDGEZOO_TOOL, ...backend.cacheKeyTools],
+      });
+    }
+    drafts.push(
+      group
+        ? {
+            // Takes its precision's artifact from the group's one converter run.
+            id: convertId,
+            kind: 'convert',
+            target: { format, precision },
+            params: { ...convertParams, run: group.id },
+            deps: [group.id],
+            inputFiles: [],
+            resource: 'light',
+            tools: [EDGEZOO_TOOL],
+          }
+        : {
+            id: convertId,
+            kind: 'convert',
+            target: { format, precision },
+            params: convertParams,
+            deps: convertDeps,
+            optionalDeps: [referenceId],
+            inputFiles: convertInputFiles,
+            resource: memoryMiB > 0 ? 'heavy' : 'convert',
+            memoryMiB,
+            tools: [EDGEZOO_TOOL, ...backend.cacheKeyTools],
+          },
+    );
 
     const runtimeTool = catalogue.requireFormat(format).runtime.tool;
     const validateId = `${model}/validate/${suffix}`;
@@ -272,17 +371,7 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
       id: validateId,
       kind: 'validate',
       target: { format, precision },
-      params: {
-        model,
-        format,
-        precision,
-        inputs: recipe.inputs,
-        outputs: recipe.outputs,
-        preprocess: recipe.preprocess,
-        validation: recipe.validation,
-        // Only the overrides that apply to this artifact, so tightening int8 does not rerun fp32.
-        tolerance: { byPrecision: recipe.tolerances[precision] ?? null, byTarget: recipe.tolerances[suffix] ?? null },
-      },
+      params: validateParams,
       deps: [convertId, referenceId],
       inputFiles: recipe.validation.samples ? [recipe.validation.samples] : [],
       resource: 'convert',
@@ -327,6 +416,24 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue): StepDraft[] {
     exportTo: `zoo/${model}/${recipe.version}`,
   });
   return drafts;
+}
+
+/** The validate step's params of a target (also what the convert step's judge validates with). */
+function validateParamsOf(recipe: Recipe, format: TargetFormat, precision: Precision): ValidateParams {
+  return {
+    model: recipe.name,
+    format,
+    precision,
+    inputs: recipe.inputs,
+    outputs: recipe.outputs,
+    preprocess: recipe.preprocess,
+    validation: recipe.validation,
+    // Only the overrides that apply to this artifact, so tightening int8 does not rerun fp32.
+    tolerance: {
+      byPrecision: recipe.tolerances[precision] ?? null,
+      byTarget: recipe.tolerances[`${format}/${precision}`] ?? null,
+    },
+  };
 }
 
 /** Targets the recipe asks for and does not skip, in catalogue format order. */

@@ -14,6 +14,7 @@ export type StepKind = keyof StepParamsByKind;
 export const STEP_KINDS: readonly StepKind[] = [
   'fetch',
   'prepare',
+  'convert-run',
   'convert',
   'reference',
   'validate',
@@ -62,6 +63,11 @@ export interface StepBase {
    * that marks those artifacts failed). Every other step is blocked by a failed dependency.
    */
   runsAfterFailedDeps: boolean;
+  /**
+   * Dependencies whose failure does not block the step: it runs without their outputs (the
+   * convert step's judge validates against the reference step when that one succeeded).
+   */
+  optionalDeps?: string[];
   /** Project-relative folder under artifacts/ the step's outputs are copied to (the zoo version folder). */
   exportTo?: string;
   fingerprint: Fingerprint;

@@ -89,11 +89,37 @@ export class WorkerOpError extends WorkerError {
 /** The worker process ended (or could not start) while a request was in flight. */
 export class WorkerCrashedError extends WorkerError {
   readonly stderrTail: string;
-  constructor(message: string, stderrTail: string, op?: string) {
+  /** Set when a signal nobody in edgezoo sent ended the worker during the op (not a kill, stop or timeout of ours). */
+  readonly externalSignal?: NodeJS.Signals;
+  constructor(message: string, stderrTail: string, op?: string, externalSignal?: NodeJS.Signals) {
     super('WORKER_CRASHED', stderrTail ? `${message}\n${stderrTail}` : message, op, {
       hint: 'run `edgezoo doctor` to check the converter environments',
     });
     this.stderrTail = stderrTail;
+    if (externalSignal) this.externalSignal = externalSignal;
+  }
+}
+
+/**
+ * The worker was killed by SIGKILL during an op, not by edgezoo: on Linux the kernel's OOM killer
+ * (a converter took all the memory). `peakMb` is the largest resident memory of the worker and
+ * its child processes measured during the op.
+ */
+export class WorkerOutOfMemoryError extends WorkerError {
+  constructor(
+    env: EnvName,
+    op: string,
+    readonly peakMb: number,
+    stderrTail: string,
+  ) {
+    super(
+      'OUT_OF_MEMORY',
+      `out of memory: the ${env} worker was killed (SIGKILL, the kernel's OOM killer) during ${op} at a measured peak of ${Math.round(peakMb)} MiB${stderrTail ? `\n${stderrTail}` : ''}`,
+      op,
+      {
+        hint: 'free memory or run fewer steps at once (--jobs 1, a smaller --memory-budget); the next build admits this step with the peak measured now',
+      },
+    );
   }
 }
 
@@ -130,6 +156,32 @@ export interface RequestOptions {
    * request starts a fresh worker) and rejects with StepCancelledError.
    */
   signal?: AbortSignal;
+  /** Updated with the largest resident memory (MiB) of the worker and its children seen during the op. */
+  memory?: { peakMb: number };
+}
+
+/** How often the memory of a worker running an op is sampled. */
+const MEMORY_SAMPLE_MS = 250;
+
+/** Resident memory (MiB) of `pid` and every process below it (Linux /proc), 0 when unknown. */
+export async function processTreeRssMb(pid: number): Promise<number> {
+  let total = 0;
+  const seen = new Set<number>();
+  const visit = async (id: number): Promise<void> => {
+    if (seen.has(id) || seen.size > 256) return;
+    seen.add(id);
+    try {
+      const status = await readFile(`/proc/${id}/status`, 'utf8');
+      const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+      if (m) total += Number(m[1]) / 1024;
+      const children = await readFile(`/proc/${id}/task/${id}/children`, 'utf8');
+      for (const child of children.split(/\s+/).filter(Boolean)) await visit(Number(child));
+    } catch {
+      // gone, or not Linux
+    }
+  };
+  await visit(pid);
+  return total;
 }
 
 interface Pending {
@@ -273,12 +325,33 @@ export class PythonWorker {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     let result: unknown;
+    const memory = { peakMb: 0 };
+    let sampling = false;
+    const sampler = setInterval(() => {
+      const pid = this.child?.pid;
+      if (sampling || pid === undefined) return;
+      sampling = true;
+      void processTreeRssMb(pid)
+        .then((mb) => {
+          memory.peakMb = Math.max(memory.peakMb, mb);
+          if (opts.memory) opts.memory.peakMb = Math.max(opts.memory.peakMb, mb);
+        })
+        .finally(() => {
+          sampling = false;
+        });
+    }, MEMORY_SAMPLE_MS);
+    sampler.unref();
     try {
       result = await this.exchange(op, args, opts.timeoutMs ?? this.opts.requestTimeoutMs);
     } catch (error) {
       if (aborted) throw cancelled();
+      // Killed by SIGKILL, not by edgezoo (cancel, stop, timeout), while the op ran and grew (at
+      // least one memory sample): the kernel's OOM killer.
+      if (error instanceof WorkerCrashedError && error.externalSignal === 'SIGKILL' && memory.peakMb > 0)
+        throw new WorkerOutOfMemoryError(this.env.name, op, memory.peakMb, error.stderrTail);
       throw error;
     } finally {
+      clearInterval(sampler);
       signal?.removeEventListener('abort', onAbort);
     }
     await this.checkMemory();
@@ -394,6 +467,8 @@ export class PythonWorker {
         this.log(`[edgezoo] cannot start ${this.env.python}: ${error.message}`);
       });
       child.on('exit', (code, signal) => {
+        // edgezoo's own kills (cancel, stop, timeout) detach the child first.
+        const external = this.child === child ? (signal ?? undefined) : undefined;
         if (pid !== undefined) {
           // The leader is gone; nothing it started may linger in its group.
           killGroup(pid);
@@ -420,6 +495,7 @@ export class PythonWorker {
               `the ${this.env.name} worker died during ${pending.op} (${how})`,
               this.tail(),
               pending.op,
+              external,
             ),
           );
         }

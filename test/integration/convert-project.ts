@@ -21,7 +21,8 @@ import { stopSharedWorkerPool } from '../../src/toolchain/pool.js';
 
 export { sha256File, tinyCnnRecipe, trainTinyCnn, writeRecipe } from '../fixtures/tiny-cnn/project.js';
 
-const UP_TO_CONVERT: readonly StepKind[] = ['fetch', 'prepare', 'convert'];
+// Convert steps judge each attempt against the reference step's outputs.
+const UP_TO_CONVERT: readonly StepKind[] = ['fetch', 'prepare', 'reference', 'convert-run', 'convert'];
 
 /**
  * Plans `names` in `root` with the real planner and runs the fetch, prepare and convert steps

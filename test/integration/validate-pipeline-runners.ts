@@ -11,7 +11,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runBenchmarkStep } from '../../src/build/runners/benchmark.js';
-import { runConvertStep } from '../../src/build/runners/convert.js';
+import { runConvertRunStep, runConvertStep } from '../../src/build/runners/convert.js';
 import { runFetchStep } from '../../src/build/runners/fetch.js';
 import { runPackageStep } from '../../src/build/runners/package.js';
 import { runPrepareStep } from '../../src/build/runners/prepare.js';
@@ -86,6 +86,7 @@ const spoilingConvert: StepRunner<'convert'> = async (step, ctx) => {
 export const runners: StepRunners = {
   fetch: runFetchStep,
   prepare: runPrepareStep,
+  'convert-run': runConvertRunStep,
   convert: spoilingConvert,
   reference: runReferenceStep,
   validate: runValidateStep,

@@ -56,7 +56,7 @@ describe('edgezoo build / plan / cache (stand-in runners)', () => {
     assert.ok(replanned.steps.every((step) => step.cached));
     const human = await runCli(root, ['plan', 'm01']);
     assert.match(human.stdout, /^m01: 13 steps, 13 cached, 0 to run$/m);
-    assert.match(human.stdout, /^ {2}convert\/tflite\/fp32\s+[0-9a-f]{12} {2}cached {2}<- prepare$/m);
+    assert.match(human.stdout, /^ {2}convert\/tflite\/fp32\s+[0-9a-f]{12} {2}cached {2}<- prepare, reference$/m);
   });
 
   it('exits 1 when a model fails, builds the others, and says which', async () => {

@@ -130,6 +130,7 @@ export const standinRunner: StepRunner = async (step, ctx) => {
 export const runners: StepRunners = {
   fetch: standinRunner,
   prepare: standinRunner,
+  'convert-run': standinRunner,
   convert: standinRunner,
   reference: standinRunner,
   validate: standinRunner,

@@ -122,7 +122,7 @@ describe('a format and a converter added to the catalogue, nowhere else', () => 
     const plan = planBuild([loadTiny()], TEST_TOOLCHAIN, {}, catalogue);
     const convert = stepOfKind(plan.steps.find((s) => s.id === 'tiny/convert/coreml/fp16')!, 'convert');
     assert.equal(convert.params.converter, 'coremltools');
-    assert.deepEqual(convert.deps, ['tiny/prepare']);
+    assert.deepEqual(convert.deps, ['tiny/prepare', 'tiny/reference']);
     assert.deepEqual(convert.tools, ['edgezoo', 'coremltools']);
     assert.equal(convert.resource, 'heavy');
     assert.equal(convert.memoryMiB, MEMORY_MIB.torch);

@@ -52,7 +52,12 @@ describe('planBuild', () => {
       ],
     );
     const steps = byId(plan);
-    assert.deepEqual(steps.get('mobilenet-v2/convert/tflite/int8')!.deps, ['mobilenet-v2/prepare']);
+    // Each conversion attempt is judged against the reference (an optional dep: not in the key).
+    assert.deepEqual(steps.get('mobilenet-v2/convert/tflite/int8')!.deps, [
+      'mobilenet-v2/prepare',
+      'mobilenet-v2/reference',
+    ]);
+    assert.deepEqual(steps.get('mobilenet-v2/convert/tflite/int8')!.optionalDeps, ['mobilenet-v2/reference']);
     assert.deepEqual(steps.get('mobilenet-v2/convert/tflite/int8')!.inputFiles, ['models/mobilenet-v2/calib/*.npy']);
     assert.equal(steps.get('mobilenet-v2/convert/tflite/int8')!.resource, 'heavy');
     assert.ok(steps.get('mobilenet-v2/convert/tflite/int8')!.tools.includes('onnx2tf'));
@@ -101,6 +106,39 @@ describe('planBuild', () => {
     assert.deepEqual(pkg.params.skipped, [{ target: 'tflite/int16-act', reason: 'onnx2tf crashes on LayerNorm' }]);
   });
 
+  it('plans one onnx2tf run per model for the float precisions and one for the calibrated ones (14.1)', () => {
+    const recipe = makeRecipe('m', {
+      targets: targets('onnx/fp32', 'tflite/fp32', 'tflite/fp16', 'tflite/int8', 'tflite/int16-act'),
+      calibration: { samples: 'calib/*.npy', count: 4 },
+    });
+    const digests = { 'calib/*.npy': '1'.repeat(64) };
+    const grouped = byId(planBuild([recipe], TEST_TOOLCHAIN, digests));
+    const float = grouped.get('m/convert-run/tflite/float')!;
+    assert.equal(float.kind, 'convert-run');
+    assert.deepEqual(float.kind === 'convert-run' && float.params.precisions, ['fp32', 'fp16']);
+    assert.deepEqual(float.deps, ['m/prepare', 'm/reference']);
+    assert.equal(float.resource, 'heavy');
+    const calibrated = grouped.get('m/convert-run/tflite/calibrated')!;
+    assert.deepEqual(calibrated.kind === 'convert-run' && calibrated.params.precisions, ['int8', 'int16-act']);
+    // Each precision keeps its convert step, which takes its artifact from the run.
+    const fp16 = grouped.get('m/convert/tflite/fp16')!;
+    assert.deepEqual(fp16.deps, ['m/convert-run/tflite/float']);
+    assert.equal(fp16.resource, 'light');
+    assert.deepEqual(grouped.get('m/validate/tflite/fp16')!.deps, ['m/convert/tflite/fp16', 'm/reference']);
+    // ONNX has no multi-precision backend: a plain convert step.
+    assert.deepEqual(grouped.get('m/convert/onnx/fp32')!.deps, ['m/prepare', 'm/reference']);
+
+    const single = byId(planBuild([recipe], TEST_TOOLCHAIN, digests, undefined, { converterRuns: 'per-precision' }));
+    assert.ok(![...single.values()].some((step) => step.kind === 'convert-run'));
+    assert.deepEqual(single.get('m/convert/tflite/fp16')!.deps, ['m/prepare', 'm/reference']);
+
+    // Different pins cannot share a run.
+    const pinned = byId(
+      planBuild([{ ...recipe, strategies: { 'tflite/fp16': ['pseudo-ops'] } }], TEST_TOOLCHAIN, digests),
+    );
+    assert.ok(!pinned.has('m/convert-run/tflite/float'));
+  });
+
   it('routes litert-torch conversions from the fetched weights and the model code, not from ONNX', () => {
     const recipe = makeRecipe('tiny', {
       source: {
@@ -115,7 +153,7 @@ describe('planBuild', () => {
     const plan = planBuild([recipe], TEST_TOOLCHAIN, { 'models/tiny/model.py': 'd'.repeat(64) });
     assert.ok(!byId(plan).has('tiny/prepare'), 'no ONNX needed');
     const convert = byId(plan).get('tiny/convert/tflite/fp32')!;
-    assert.deepEqual(convert.deps, ['tiny/fetch']);
+    assert.deepEqual(convert.deps, ['tiny/fetch', 'tiny/reference']);
     assert.deepEqual(convert.inputFiles, ['models/tiny/model.py']);
     assert.ok(convert.tools.includes('litert-torch') && convert.tools.includes('torch'));
   });
@@ -156,9 +194,15 @@ describe('planBuild', () => {
     const digests = { 'calib/*.npy': '1'.repeat(64) };
     const plan = planBuild([base], TEST_TOOLCHAIN, digests);
 
-    // A tolerance for int8 only: its validate, benchmark and the package.
+    // A tolerance for int8 only: its conversion (whose judge validates with it), validate,
+    // benchmark and the package; never fp32.
     const tighter = planBuild([{ ...base, tolerances: { int8: { atol: 0.1 } } }], TEST_TOOLCHAIN, digests);
-    assert.deepEqual(changedIds(plan, tighter), ['m/benchmark/onnx/int8', 'm/package', 'm/validate/onnx/int8']);
+    assert.deepEqual(changedIds(plan, tighter), [
+      'm/benchmark/onnx/int8',
+      'm/convert/onnx/int8',
+      'm/package',
+      'm/validate/onnx/int8',
+    ]);
 
     // New calibration bytes: the int8 conversion and everything after it, not fp32.
     const recalibrated = planBuild([base], TEST_TOOLCHAIN, { 'calib/*.npy': '2'.repeat(64) });

@@ -7,13 +7,15 @@
  * its dependencies' folders.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { ArtifactInspection, FinishedArtifact, StrategyContext } from '../../catalogue/types.js';
+import type { ArtifactInspection, StrategyContext } from '../../catalogue/types.js';
 import { EdgezooError } from '../../errors.js';
 import { allNodes, loadModel } from '../../formats/onnx/index.js';
-import type { ConvertParams, PlannedStepOf } from '../../plan/index.js';
+import type { ConvertParams, ConvertRunParams, PlannedStepOf, ValidateParams } from '../../plan/index.js';
+import type { JsonValue, StepBase } from '../../plan/types.js';
+import type { Precision } from '../../catalogue/precisions.js';
 import type { Recipe } from '../../recipe/types.js';
 import {
   ONNX2TF_REPLACEMENTS_FILE,
@@ -23,15 +25,24 @@ import {
   type PreparedSignature,
 } from '../../toolchain/backends/index.js';
 import { defaultLayout } from '../../toolchain/backends/layouts.js';
-import { ConverterError } from '../../toolchain/backends/run-tool.js';
+import { ConverterError, ConverterOutOfMemoryError } from '../../toolchain/backends/run-tool.js';
 import { backendToolVersions, provenanceProps, type ArtifactProvenance } from '../../toolchain/backends/provenance.js';
 import { loadSamples, stackSampleInput, writeNpy } from '../../validate/index.js';
-import { ARTIFACT_FILE, PREPARE_FILE, readStepFile, writeStepFile, type ArtifactRecord } from '../step-files.js';
+import {
+  ARTIFACT_FILE,
+  JUDGE_FILE,
+  PREPARE_FILE,
+  RUN_OUTCOME_FILE,
+  readStepFile,
+  writeStepFile,
+  type ArtifactRecord,
+} from '../step-files.js';
+import { judgeDigest, validateConvertedArtifact, validationSignature, type ArtifactVerdict } from './validate.js';
 import {
   describeFailedAttempts,
   opsVerdict,
   pinLines,
-  runAttempts,
+  runGroupAttempts,
   strategyCandidates,
   type AttemptFailure,
   type AttemptRecord,
@@ -42,19 +53,182 @@ import { PREPARED_MODEL_FILE, sourceSha256, torchSourceOf } from './prepare.js';
 
 export type { ArtifactInspection };
 
+/** What one conversion (a convert step, or a convert-run step for several precisions) is given. */
+type Conversion = Omit<ConvertRunParams, 'byPrecision'> & {
+  byPrecision: Partial<Record<Precision, { allowOps: string[]; judge?: ValidateParams }>>;
+};
+
+/** How one precision of a conversion ended. */
+type TargetOutcome =
+  | {
+      status: 'ok';
+      record: ArtifactRecord;
+      dir: string;
+      judge?: ArtifactVerdict;
+      judgeParams?: ValidateParams;
+      referenceDir?: string;
+    }
+  | { status: 'failed'; reason: string; attempts: AttemptRecord[] }
+  | { status: 'error'; error: unknown };
+
+/** What one attempt made for one precision: its folder, artifact.json and the judge's validation. */
+interface Converted {
+  dir: string;
+  record: ArtifactRecord;
+  judgeParams?: ValidateParams;
+  verdict?: ArtifactVerdict;
+}
+
 /** The convert step runner (see the module comment). */
 export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepContext): Promise<StepResult> {
   const params = step.params;
-  const backend = ctx.catalogue.requireConverter(params.converter, params.precision);
-  const format = ctx.catalogue.requireFormat(params.format);
-  const depDir = step.deps.length > 0 ? ctx.inputs[step.deps[0]!]?.dir : undefined;
+  if (params.run) return takeFromRun(step, ctx, params.run);
+  const { precision, allowOps, judge, run: _run, ...shared } = params;
+  const conversion: Conversion = {
+    ...shared,
+    precisions: [precision],
+    byPrecision: { [precision]: { allowOps: allowOps ?? [], ...(judge ? { judge } : {}) } },
+  };
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-convert-'));
   try {
+    const memory = { peakMb: 0 };
+    const outcomes = await convertWithAttempts(step, conversion, ctx, workDir, memory);
+    return withPeak(await writeOutcome(outcomes.get(precision)!, ctx.outDir, ctx), memory);
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** The convert-run step runner: one converter run for several precisions, each into its own folder. */
+export async function runConvertRunStep(step: PlannedStepOf<'convert-run'>, ctx: StepContext): Promise<StepResult> {
+  const params = step.params;
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-convert-'));
+  try {
+    const memory = { peakMb: 0 };
+    return withPeak(await writeRunOutcomes(await convertWithAttempts(step, params, ctx, workDir, memory), ctx), memory);
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+async function writeRunOutcomes(outcomes: Map<Precision, TargetOutcome>, ctx: StepContext): Promise<StepResult> {
+  const all = [...outcomes.values()];
+  // Every precision's converter failed: a tool error, as for a single convert step (not cached).
+  const firstError = all.find((o) => o.status === 'error');
+  if (firstError && all.every((o) => o.status === 'error')) throw firstError.error;
+  const figures: Record<string, JsonValue> = {};
+  for (const [precision, outcome] of outcomes) {
+    const dir = path.join(ctx.outDir, precision);
+    await mkdir(dir);
+    figures[precision] = outcome.status;
+    if (outcome.status === 'error') {
+      const error = outcome.error;
+      await writeStepFile(dir, RUN_OUTCOME_FILE, {
+        status: 'error',
+        code: error instanceof EdgezooError ? error.code : 'CONVERTER_FAILED',
+        message: error instanceof Error ? error.message : String(error),
+        ...(error instanceof EdgezooError && error.hint ? { hint: error.hint } : {}),
+      });
+      continue;
+    }
+    const result = await writeOutcome(outcome, dir, ctx);
+    await writeStepFile(
+      dir,
+      RUN_OUTCOME_FILE,
+      result.status === 'ok' ? { status: 'ok', result } : { status: 'failed', reason: result.reason, result },
+    );
+  }
+  return { status: 'ok', figures };
+}
+
+/** The step result with the peak memory its converter runs took (the executor's memory gate uses it next time). */
+function withPeak(result: StepResult, memory: { peakMb: number }): StepResult {
+  if (memory.peakMb <= 0) return result;
+  return { ...result, figures: { ...result.figures, peakRssMb: Math.round(memory.peakMb) } };
+}
+
+/** A convert step of a grouped run: its precision's folder of the run, as if it had converted itself. */
+async function takeFromRun(step: PlannedStepOf<'convert'>, ctx: StepContext, runId: string): Promise<StepResult> {
+  const runDir = ctx.inputs[runId]?.dir;
+  if (!runDir) throw new Error(`${step.id} has no output of ${runId} (planner bug)`);
+  const dir = path.join(runDir, step.params.precision);
+  const outcome = await readStepFile(dir, RUN_OUTCOME_FILE);
+  if (outcome.status === 'error')
+    throw new EdgezooError(outcome.code, outcome.message, outcome.hint ? { hint: outcome.hint } : {});
+  for (const entry of await readdir(dir))
+    if (entry !== RUN_OUTCOME_FILE.name) await cp(path.join(dir, entry), path.join(ctx.outDir, entry));
+  ctx.log(`[edgezoo] ${step.params.format}/${step.params.precision}: from the grouped converter run ${runId}`);
+  return outcome.result as StepResult;
+}
+
+/** Writes a precision's outcome into `dir` (artifact files, artifact.json, judge.json) and gives the step result. */
+async function writeOutcome(outcome: TargetOutcome, dir: string, ctx: StepContext): Promise<StepResult> {
+  if (outcome.status === 'error') throw outcome.error;
+  if (outcome.status === 'failed')
+    return { status: 'failed', reason: outcome.reason, figures: { attempts: outcome.attempts.length } };
+  const { record } = outcome;
+  for (const file of record.files) await cp(path.join(outcome.dir, file), path.join(dir, file));
+  await writeStepFile(dir, ARTIFACT_FILE, record);
+  if (outcome.judge && outcome.judgeParams && outcome.referenceDir) {
+    const digest = await judgeDigest(
+      dir,
+      record.primary,
+      validationSignature(record),
+      outcome.judgeParams,
+      outcome.referenceDir,
+    );
+    await writeStepFile(dir, JUDGE_FILE, {
+      digest,
+      validation: outcome.judge.validation,
+      tensors: outcome.judge.tensors,
+    });
+  }
+  const { inspect: inspection } = record;
+  ctx.log(
+    `[edgezoo] ${record.primary}: ${record.bytes} bytes (x${record.sizeRatio ?? '?'} of fp32), ${inspection.transposeCount} Transpose, ${inspection.flexOps.length} Flex, ${inspection.quantizationKind}`,
+  );
+  const won = record.attempts && record.attempts.length > 1;
+  return {
+    status: 'ok',
+    figures: {
+      bytes: record.bytes,
+      sizeRatio: record.sizeRatio,
+      transposeCount: inspection.transposeCount,
+      flexOps: inspection.flexOps.length,
+      ...(won ? { strategy: record.strategy ?? 'default', attempts: record.attempts!.length } : {}),
+    },
+  };
+}
+
+/**
+ * The attempt loop of one conversion: candidates (the converter's strategies, or the recipe's
+ * pins) until each precision has an artifact the judge passes (builtin ops only where the format
+ * asks; the validate step's metrics against the reference step's outputs).
+ */
+async function convertWithAttempts(
+  step: Pick<StepBase, 'id' | 'deps' | 'fingerprint'>,
+  params: Conversion,
+  ctx: StepContext,
+  workDir: string,
+  memory: { peakMb: number },
+): Promise<Map<Precision, TargetOutcome>> {
+  const stepId = step.id;
+  const deps = step.deps;
+  const precisions = params.precisions;
+  const backend = ctx.catalogue.requireConverter(params.converter, precisions[0]!);
+  const format = ctx.catalogue.requireFormat(params.format);
+  const referenceId = `${params.model}/reference`;
+  // Without the reference's outputs (it failed: a runtime that cannot run the source) only the structural judge runs.
+  const referenceDir = ctx.failedDeps[referenceId] === undefined ? ctx.inputs[referenceId]?.dir : undefined;
+  if (ctx.failedDeps[referenceId] !== undefined)
+    ctx.log(`[edgezoo] no numeric judge: ${referenceId} failed (${ctx.failedDeps[referenceId]})`);
+  const depDir = deps.filter((dep) => dep !== referenceId).map((dep) => ctx.inputs[dep]?.dir)[0];
+  {
     let prepared: PreparedSignature | undefined;
     let inputFile: string | undefined;
     let replacementFile: string | undefined;
     if (params.from === 'onnx') {
-      if (!depDir) throw new Error(`${step.id} has no prepare input (planner bug)`);
+      if (!depDir) throw new Error(`${stepId} has no prepare input (planner bug)`);
       inputFile = path.join(depDir, PREPARED_MODEL_FILE);
       const { inputs, outputs } = await readStepFile(depDir, PREPARE_FILE);
       prepared = { inputs, outputs };
@@ -77,26 +251,33 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
           [...prepared.inputs, ...prepared.outputs].map((t) => [t.name, t.layout ?? defaultLayout(t.shape.length)]),
         )
       : Object.fromEntries(params.inputs.map((i) => [i.name, i.layout]));
-
     const sourceKind = params.source?.kind ?? (prepared ? 'onnx' : 'unknown');
-    const routes = [backend];
-    const candidates = strategyCandidates(routes, params.strategies, () =>
-      strategyContext(params.precision, params.inputs, inputFile, sourceKind),
+    const candidates = strategyCandidates([backend], params.strategies, () =>
+      strategyContext(precisions[0]!, params.inputs, inputFile, sourceKind),
     );
     let attemptNo = 0;
-    const converterErrors: unknown[] = [];
-    const outcome = await runAttempts<StrategyCandidate, Converted>({
+
+    const outcomes = await runGroupAttempts<Precision, StrategyCandidate, Converted>({
+      keys: precisions,
       candidates,
       label: (c) => ({ converter: c.backend.name, strategy: c.strategy.name }),
       log: ctx.log,
-      attempt: async (candidate) => {
+      failureOf: attemptFailure,
+      // Out of memory: another strategy would only be killed again.
+      fatal: (error) => error instanceof ConverterOutOfMemoryError,
+      attempt: async (candidate, open) => {
         attemptNo += 1;
-        const scratch = path.join(workDir, `backend-${attemptNo}`);
-        await mkdir(scratch);
+        const scratch = path.join(workDir, `attempt-${attemptNo}`);
+        const outDirs: Partial<Record<Precision, string>> = {};
+        for (const precision of open) {
+          outDirs[precision] = path.join(scratch, 'out', precision);
+          await mkdir(outDirs[precision]!, { recursive: true });
+        }
+        await mkdir(path.join(scratch, 'backend'));
         const job: ConvertJob = {
-          stepId: step.id,
+          stepId,
           model: params.model,
-          precision: params.precision,
+          precision: open[0]!,
           ...(inputFile ? { inputFile } : {}),
           ...(prepared ? { prepared } : {}),
           ...(params.from === 'pytorch' && params.source
@@ -108,96 +289,134 @@ export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepCo
           ...(calibration ? { calibration } : {}),
           ...(replacementFile ? { onnx2tfReplacementFile: replacementFile } : {}),
           metadata: provenanceProps(provenanceOf(sourceLayouts)),
-          outDir: ctx.outDir,
-          workDir: scratch,
+          outDir: outDirs[open[0]!]!,
+          workDir: path.join(scratch, 'backend'),
           strategy: candidate.strategy,
           log: ctx.log,
           signal: ctx.signal,
+          memory,
         };
         const strategyNote =
           candidate.strategy === candidate.backend.strategies[0] ? '' : ` (strategy ${candidate.strategy.name})`;
         ctx.log(
-          `[edgezoo] convert: ${candidate.backend.name} ${params.from} -> ${params.format} ${params.precision}${strategyNote}`,
+          `[edgezoo] convert: ${candidate.backend.name} ${params.from} -> ${params.format} ${open.join(', ')}${strategyNote}`,
         );
-        const output = await candidate.backend.convert(job);
-        // Metadata into the final bytes, then what is inside them.
-        const finished = await format.finishArtifact({
-          primaryPath: path.join(ctx.outDir, output.primary),
-          precision: params.precision,
-          converter: candidate.backend.name,
-          output,
-          sourceLayouts,
-          provenance: provenanceOf,
-          log: ctx.log,
-          signal: ctx.signal,
+        let made: Map<Precision, ConvertOutput | Error>;
+        if (open.length === 1) made = new Map([[open[0]!, await candidate.backend.convert(job)]]);
+        else if (candidate.backend.convertMany) made = await candidate.backend.convertMany(job, open, outDirs);
+        else throw new Error(`${candidate.backend.name} cannot make several precisions in one run (planner bug)`);
+        const converted = new Map<Precision, Converted | Error>();
+        for (const [precision, output] of made) {
+          if (output instanceof Error) {
+            converted.set(precision, output);
+            continue;
+          }
+          const dir = outDirs[precision]!;
+          // Metadata into the final bytes, then what is inside them.
+          const { layouts, inspection } = await format.finishArtifact({
+            primaryPath: path.join(dir, output.primary),
+            precision,
+            converter: candidate.backend.name,
+            output,
+            sourceLayouts,
+            provenance: provenanceOf,
+            log: ctx.log,
+            signal: ctx.signal,
+          });
+          const bytes = await totalBytes(dir, output.files);
+          const fp32Bytes = precision === 'fp32' ? bytes : output.fp32Bytes;
+          const judgeParams = params.byPrecision[precision]?.judge;
+          converted.set(precision, {
+            dir,
+            record: {
+              format: params.format,
+              precision,
+              converter: candidate.backend.name,
+              strategy: candidate.strategy.name,
+              primary: output.primary,
+              files: output.files,
+              signature: {
+                ...output.signature,
+                ...(output.outputMapping ? { outputMapping: output.outputMapping } : {}),
+              },
+              toolVersions,
+              inspect: inspection,
+              bytes,
+              sizeRatio: fp32Bytes ? round(bytes / fp32Bytes, 4) : null,
+              layouts,
+              metadataLocation: format.metadataLocation,
+              ...(output.notes ? { notes: output.notes } : {}),
+            },
+            ...(judgeParams && referenceDir ? { judgeParams } : {}),
+          });
+        }
+        return converted;
+      },
+      judge: async (precision, converted) => {
+        if (format.builtinOpsOnly) {
+          const ops = opsVerdict(converted.record.inspect, params.byPrecision[precision]?.allowOps ?? []);
+          if (!ops.ok) return ops;
+        }
+        const judgeParams = converted.judgeParams;
+        if (!judgeParams || !referenceDir) return { ok: true };
+        converted.verdict = await validateConvertedArtifact({
+          params: judgeParams,
+          dir: converted.dir,
+          primary: converted.record.primary,
+          signature: validationSignature(converted.record),
+          referenceDir,
+          ctx,
         });
-        return { output, ...finished };
+        return converted.verdict.reason
+          ? { ok: false, stage: 'numbers', reason: converted.verdict.reason }
+          : { ok: true };
       },
-      judge: async (converted) =>
-        format.builtinOpsOnly ? opsVerdict(converted.inspection, params.allowOps ?? []) : { ok: true },
-      failureOf: (error) => {
-        converterErrors.push(error);
-        return attemptFailure(error);
-      },
-      discard: () => emptyDir(ctx.outDir),
     });
-    if (!outcome.winner) return finalFailure(step.id, outcome.attempts, converterErrors, ctx);
-    const { candidate, result } = outcome.winner;
-    const { output, layouts, inspection } = result;
 
-    const bytes = await totalBytes(ctx.outDir, output.files);
-    const fp32Bytes = params.precision === 'fp32' ? bytes : output.fp32Bytes;
-    const artifact: ArtifactRecord = {
-      format: params.format,
-      precision: params.precision,
-      converter: candidate.backend.name,
-      strategy: candidate.strategy.name,
-      primary: output.primary,
-      files: output.files,
-      signature: { ...output.signature, ...(output.outputMapping ? { outputMapping: output.outputMapping } : {}) },
-      toolVersions,
-      inspect: inspection,
-      bytes,
-      sizeRatio: fp32Bytes ? round(bytes / fp32Bytes, 4) : null,
-      layouts,
-      metadataLocation: format.metadataLocation,
-      ...(output.notes ? { notes: output.notes } : {}),
-      attempts: outcome.attempts,
-    };
-    if (outcome.winner.index > 0) {
-      const lines = pinLines({
-        format: params.format,
-        precision: params.precision,
-        winner: { converter: candidate.backend.name, strategy: candidate.strategy.name },
-        recipeConverter: params.converter,
+    const results = new Map<Precision, TargetOutcome>();
+    for (const [precision, outcome] of outcomes) {
+      const chosen = outcome.winner ?? outcome.fallback;
+      if (!chosen) {
+        results.set(precision, finalFailure(`${params.format}/${precision}`, outcome.attempts, outcome.errors, ctx));
+        continue;
+      }
+      const { candidate, result } = chosen;
+      const record: ArtifactRecord = { ...result.record, attempts: outcome.attempts };
+      if (outcome.winner && outcome.winner.index > 0) {
+        const lines = pinLines({
+          format: params.format,
+          precision,
+          winner: { converter: candidate.backend.name, strategy: candidate.strategy.name },
+          recipeConverter: params.converter,
+        });
+        record.pin = lines;
+        ctx.log(
+          `[edgezoo] ${params.format}/${precision}: ${candidate.backend.name} ${candidate.strategy.name} won after ${outcome.winner.index} failed attempt(s); pin it in the recipe with:`,
+        );
+        for (const line of lines) ctx.log(`[edgezoo]   ${line}`);
+      }
+      let judge = result.verdict;
+      if (!outcome.winner && judge?.reason) {
+        // Nothing passed: the first artifact that failed only on its numbers is published, so
+        // validation reports its metrics; the reason names every strategy tried.
+        const reason = `${judge.reason} (${describeFailedAttempts(outcome.attempts)})`;
+        judge = { ...judge, reason, validation: { ...judge.validation, reason } };
+        ctx.log(
+          `[edgezoo] ${params.format}/${precision}: no strategy passed; keeping the ${candidate.strategy.name} artifact for validation to report`,
+        );
+      }
+      results.set(precision, {
+        status: 'ok',
+        record,
+        dir: result.dir,
+        ...(judge ? { judge } : {}),
+        ...(result.judgeParams ? { judgeParams: result.judgeParams } : {}),
+        ...(referenceDir ? { referenceDir } : {}),
       });
-      artifact.pin = lines;
-      ctx.log(
-        `[edgezoo] ${candidate.backend.name} ${candidate.strategy.name} won after ${outcome.winner.index} failed attempt(s); pin it in the recipe with:`,
-      );
-      for (const line of lines) ctx.log(`[edgezoo]   ${line}`);
     }
-    await writeStepFile(ctx.outDir, ARTIFACT_FILE, artifact);
-    ctx.log(
-      `[edgezoo] ${output.primary}: ${bytes} bytes (x${artifact.sizeRatio ?? '?'} of fp32), ${inspection.transposeCount} Transpose, ${inspection.flexOps.length} Flex, ${inspection.quantizationKind}`,
-    );
-    return {
-      status: 'ok',
-      figures: {
-        bytes,
-        sizeRatio: artifact.sizeRatio,
-        transposeCount: inspection.transposeCount,
-        flexOps: inspection.flexOps.length,
-        ...(outcome.winner.index > 0 ? { strategy: candidate.strategy.name, attempts: outcome.attempts.length } : {}),
-      },
-    };
-  } finally {
-    await rm(workDir, { recursive: true, force: true });
+    return results;
   }
 }
-
-/** What one attempt made: the backend's output, sealed by the format. */
-type Converted = { output: ConvertOutput } & FinishedArtifact;
 
 /** The context strategies' `when` look at: op types are read from the prepared model only now (after a failure). */
 function strategyContext(
@@ -228,32 +447,30 @@ function attemptFailure(error: unknown): AttemptFailure {
 }
 
 /**
- * No attempt passed. When every attempt failed to convert, the first converter error is thrown
- * (a tool error: not cached, retried next build), with the other attempts appended; when the
- * judge rejected an artifact, the step fails deterministically (cached), naming the ops and every
- * attempt.
+ * No attempt passed the judge and none failed only on numbers. When every attempt failed to
+ * convert, the outcome is the first converter error (a tool error: not cached, retried next
+ * build) with the other attempts appended; when the judge rejected an artifact's ops, a
+ * deterministic failure (cached) naming the ops and every attempt.
  */
 function finalFailure(
-  stepId: string,
-  attempts: readonly AttemptRecord[],
+  target: string,
+  attempts: AttemptRecord[],
   errors: readonly unknown[],
   ctx: StepContext,
-): StepResult {
+): TargetOutcome {
   const reason = describeFailedAttempts(attempts);
-  ctx.log(`[edgezoo] ${stepId}: no strategy passed: ${reason}`);
-  if (!attempts.every((a) => a.stage === 'convert'))
-    return { status: 'failed', reason, figures: { attempts: attempts.length } };
+  ctx.log(`[edgezoo] ${target}: no strategy passed: ${reason}`);
+  if (!attempts.every((a) => a.stage === 'convert')) return { status: 'failed', reason, attempts };
   const first = errors[0];
-  if (attempts.length === 1 || !(first instanceof EdgezooError)) throw first;
+  if (attempts.length === 1 || !(first instanceof EdgezooError)) return { status: 'error', error: first };
   const others = attempts.slice(1).map((a) => `  also tried ${a.converter} ${a.strategy}: ${a.reason ?? 'failed'}`);
-  throw new EdgezooError(first.code, `${first.message}\n${others.join('\n')}`, {
-    ...(first.hint === undefined ? {} : { hint: first.hint }),
-    cause: first,
-  });
-}
-
-async function emptyDir(dir: string): Promise<void> {
-  for (const entry of await readdir(dir)) await rm(path.join(dir, entry), { recursive: true, force: true });
+  return {
+    status: 'error',
+    error: new EdgezooError(first.code, `${first.message}\n${others.join('\n')}`, {
+      ...(first.hint === undefined ? {} : { hint: first.hint }),
+      cause: first,
+    }),
+  };
 }
 
 /** The prepared model's recorded source sha256 (its metadata), so every artifact names the original source. */
@@ -266,7 +483,11 @@ function preparedSourceSha(preparedModel: string): string {
  * Calibration samples as .npy files (samples on axis 0): preprocessed as the recipe says, in the
  * recipe's layout and, for 4-D NCHW inputs, in NHWC too (onnx2tf calibrates its NHWC model).
  */
-async function stageCalibration(params: ConvertParams, ctx: StepContext, workDir: string): Promise<CalibrationArrays> {
+async function stageCalibration(
+  params: Pick<ConvertParams, 'inputs' | 'calibration' | 'preprocess'>,
+  ctx: StepContext,
+  workDir: string,
+): Promise<CalibrationArrays> {
   // Only the calibration-relevant parts come from the params (they are in the fingerprint).
   const recipe: Recipe = {
     ...ctx.recipe,

@@ -1,6 +1,6 @@
 import type { StepRunnerRegistry } from '../registry.js';
 import { runBenchmarkStep } from './benchmark.js';
-import { runConvertStep } from './convert.js';
+import { runConvertRunStep, runConvertStep } from './convert.js';
 import { runFetchStep } from './fetch.js';
 import { runPackageStep } from './package.js';
 import { runPrepareStep } from './prepare.js';
@@ -14,6 +14,7 @@ import { runValidateStep } from './validate.js';
 export function registerBuiltinRunners(registry: StepRunnerRegistry): void {
   registry.register('fetch', runFetchStep);
   registry.register('prepare', runPrepareStep);
+  registry.register('convert-run', runConvertRunStep);
   registry.register('convert', runConvertStep);
   registry.register('reference', runReferenceStep);
   registry.register('validate', runValidateStep);
@@ -23,5 +24,5 @@ export function registerBuiltinRunners(registry: StepRunnerRegistry): void {
 
 export { runFetchStep, FETCHED_FILE_NAMES } from './fetch.js';
 export { runPrepareStep, PREPARED_MODEL_FILE } from './prepare.js';
-export { runConvertStep } from './convert.js';
+export { runConvertRunStep, runConvertStep } from './convert.js';
 export { runReferenceStep } from './reference.js';

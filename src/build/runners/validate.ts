@@ -11,7 +11,7 @@
  * A failed comparison, or an artifact whose recorded signature does not fit the samples, is a
  * deterministic `{status: 'failed'}` (cached); a runtime that crashes is an error (retried).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { EdgezooError } from '../../errors.js';
@@ -39,6 +39,7 @@ import {
 import type { Catalogue } from '../../catalogue/catalogue.js';
 import {
   ARTIFACT_FILE,
+  JUDGE_FILE,
   readStepFile,
   readStepFileIfAny,
   TENSORS_FILE,
@@ -46,7 +47,10 @@ import {
   writeStepFile,
   type ArtifactRecord,
   type TensorsRecord,
+  type ValidationRecord,
 } from '../step-files.js';
+import { canonicalJson } from '../../plan/canonical-json.js';
+import { sha256File, sha256Hex } from '../../util/hash.js';
 import type { StepContext, StepInput, StepResult } from '../types.js';
 
 /** Reads and checks `artifact.json` in a convert step's folder. */
@@ -131,21 +135,37 @@ function resultFigures(validation: ArtifactValidation) {
   return figures;
 }
 
-/** The validate step runner (see the module comment). */
-export async function runValidateStep(step: PlannedStepOf<'validate'>, ctx: StepContext): Promise<StepResult> {
-  const params = step.params;
-  const target = `${params.format}/${params.precision}`;
-  const convert = inputOf(ctx, `${params.model}/convert/${target}`);
-  const record = await readArtifactRecord(convert.dir);
-  const signature = validationSignature(record);
+/** What validating one artifact gives: the two step files and, when it failed, why. */
+export interface ArtifactVerdict {
+  validation: ValidationRecord;
+  tensors: TensorsRecord;
+  /** Set when it failed. */
+  reason?: string;
+  figures: Record<string, number | boolean | string>;
+}
+
+/**
+ * Validates the artifact whose primary file is `dir/primary` (with `signature`, as artifact.json
+ * records it) against the reference outputs in `referenceDir`: what the validate step does, and
+ * what the convert step's judge does to each attempt (one code path, one set of thresholds).
+ */
+export async function validateConvertedArtifact(args: {
+  params: ValidateParams;
+  dir: string;
+  primary: string;
+  signature: ArtifactSignature;
+  referenceDir: string;
+  ctx: Pick<StepContext, 'recipe' | 'projectRoot' | 'signal' | 'log' | 'catalogue'>;
+}): Promise<ArtifactVerdict> {
+  const { params, ctx, signature } = args;
   const recipe = recipeFromParams(ctx.recipe, params);
   const samples = await loadSamples(recipe, ctx.projectRoot, 'validation');
   if (samples.synthetic)
     ctx.log(`no validation samples: ${samples.samples.length} seeded random inputs (seed ${params.validation.seed})`);
-  const reference = await loadOutputs(inputOf(ctx, `${params.model}/reference`).dir);
+  const reference = await loadOutputs(args.referenceDir);
 
   const runner = artifactRunner(params.format, ctx);
-  await runner.load(path.join(convert.dir, record.primary));
+  await runner.load(path.join(args.dir, args.primary));
   let validation: ArtifactValidation;
   let tensors: TensorsRecord;
   try {
@@ -165,31 +185,102 @@ export async function runValidateStep(step: PlannedStepOf<'validate'>, ctx: Step
       // artifact's): as deterministic as a metric out of tolerance, so cached as a failure.
       if (!(error instanceof TensorError)) throw error;
       const reason = `the artifact cannot take the validation samples: ${error.message}`;
-      await writeStepFile(ctx.outDir, VALIDATION_FILE, {
-        status: 'failed',
+      return {
+        validation: {
+          status: 'failed',
+          reason,
+          format: params.format,
+          precision: params.precision,
+          runtime: runner.runtime,
+          samples: samples.samples.length,
+          synthetic: samples.synthetic,
+          outputs: [],
+          unmatchedArtifactOutputs: [],
+        },
+        tensors,
         reason,
-        format: params.format,
-        precision: params.precision,
-        runtime: runner.runtime,
-        samples: samples.samples.length,
-        synthetic: samples.synthetic,
-        outputs: [],
-        unmatchedArtifactOutputs: [],
-      });
-      await writeStepFile(ctx.outDir, TENSORS_FILE, tensors);
-      return { status: 'failed', reason };
+        figures: {},
+      };
     }
   } finally {
     await runner.dispose();
   }
   const reason = validation.status === 'failed' ? failureReason(validation) : undefined;
-  await writeStepFile(ctx.outDir, VALIDATION_FILE, reason ? { ...validation, reason } : validation);
-  await writeStepFile(ctx.outDir, TENSORS_FILE, tensors);
   ctx.log(
-    `${target}: ${validation.status} on ${validation.samples} ${samples.synthetic ? 'synthetic ' : ''}samples in ${runner.runtime}`,
+    `${params.format}/${params.precision}: ${validation.status} on ${validation.samples} ${samples.synthetic ? 'synthetic ' : ''}samples in ${runner.runtime}`,
   );
-  const figures = resultFigures(validation);
-  return reason ? { status: 'failed', reason, figures } : { status: 'ok', figures };
+  return {
+    validation: reason ? { ...validation, reason } : validation,
+    tensors,
+    ...(reason ? { reason } : {}),
+    figures: resultFigures(validation),
+  };
+}
+
+/** The validate step runner (see the module comment). */
+export async function runValidateStep(step: PlannedStepOf<'validate'>, ctx: StepContext): Promise<StepResult> {
+  const params = step.params;
+  const target = `${params.format}/${params.precision}`;
+  const convert = inputOf(ctx, `${params.model}/convert/${target}`);
+  const record = await readArtifactRecord(convert.dir);
+  const signature = validationSignature(record);
+  // The convert step's judge validated these very bytes with this signature and these params: reuse it.
+  const referenceDir = inputOf(ctx, `${params.model}/reference`).dir;
+  const judged = await judgedVerdict(convert.dir, record, signature, params, referenceDir);
+  if (judged) ctx.log(`${target}: the convert step's judge validated this artifact; its verdict is reused`);
+  const verdict =
+    judged ??
+    (await validateConvertedArtifact({
+      params,
+      dir: convert.dir,
+      primary: record.primary,
+      signature,
+      referenceDir,
+      ctx,
+    }));
+  await writeStepFile(ctx.outDir, VALIDATION_FILE, verdict.validation);
+  await writeStepFile(ctx.outDir, TENSORS_FILE, verdict.tensors);
+  if (!verdict.reason) return { status: 'ok', figures: verdict.figures };
+  return Object.keys(verdict.figures).length > 0
+    ? { status: 'failed', reason: verdict.reason, figures: verdict.figures }
+    : { status: 'failed', reason: verdict.reason };
+}
+
+/**
+ * The digest a judge verdict is tied to: the artifact's primary file, the signature it was
+ * validated with, and the validation params.
+ */
+export async function judgeDigest(
+  dir: string,
+  primary: string,
+  signature: ArtifactSignature,
+  params: ValidateParams,
+  referenceDir: string,
+): Promise<string> {
+  const file = await sha256File(path.join(dir, primary));
+  const reference: Record<string, string> = {};
+  for (const name of (await readdir(referenceDir)).sort())
+    reference[name] = await sha256File(path.join(referenceDir, name));
+  return sha256Hex(canonicalJson({ file, signature, params, reference }));
+}
+
+async function judgedVerdict(
+  dir: string,
+  record: ArtifactRecord,
+  signature: ArtifactSignature,
+  params: ValidateParams,
+  referenceDir: string,
+): Promise<ArtifactVerdict | undefined> {
+  const judge = await readStepFileIfAny(dir, JUDGE_FILE);
+  if (!judge) return undefined;
+  if (judge.digest !== (await judgeDigest(dir, record.primary, signature, params, referenceDir))) return undefined;
+  const { validation, tensors } = judge;
+  return {
+    validation,
+    tensors,
+    ...(validation.reason ? { reason: validation.reason } : {}),
+    figures: validation.outputs.length > 0 ? resultFigures(validation as ArtifactValidation) : {},
+  };
 }
 
 /** What `diagnoseFailedArtifact` found for one failed artifact. */

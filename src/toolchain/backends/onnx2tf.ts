@@ -27,6 +27,7 @@ import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
 import {
+  ONNX2TF_CORRECTIONS,
   ONNX2TF_GRAPH_REWRITES,
   ONNX2TF_STRATEGIES,
   onnx2tfStrategyOptions,
@@ -70,71 +71,100 @@ export const onnx2tfBackend: BackendSpec = {
   memory: 'tensorflow',
   strategies: ONNX2TF_STRATEGIES,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
-    const options = onnx2tfStrategyOptions(job.strategy);
-    const suffix = ONNX2TF_SUFFIX[job.precision]!;
-    const integer = job.precision === 'int8' || job.precision === 'int16-act';
-    const fail = (how: string) =>
-      new ConverterError({
-        model: job.model,
-        stepId: job.stepId,
-        tool: 'onnx2tf',
-        how,
-        keyLines: [],
-        logFile: stepLogFile(job.model, job.stepId),
-      });
-    if (integer && !job.calibration) throw fail('integer quantization needs calibration samples');
-    const outputDir = path.join(job.workDir, 'onnx2tf');
-    const calibration = integer
-      ? job.inputs.map((input) => {
-          // onnx2tf feeds calibration data to the NHWC model it built.
-          const npy = job.calibration!.nhwcByInput[input.name] ?? job.calibration!.byInput[input.name];
-          if (!npy) throw fail(`no calibration samples for input ${input.name}`);
-          // The samples are preprocessed already; onnx2tf's -oiqt still wants a mean and std.
-          return { input: input.name, npy, mean: 0, std: 1 };
-        })
-      : undefined;
-    const handOver = await onnx2tfInput(job, options);
-    const keepShape = keepShapeInputNames(job.inputs, options.keepShape);
-    if (keepShape.length > 0)
-      job.log(
-        `[edgezoo] onnx2tf keeps the shape of ${keepShape.join(', ')} (-kat): ${options.keepShape === 'all-but-images' ? 'not a 4-D image' : 'not channels-first in the recipe'}`,
-      );
-    if (handOver.pseudoOps.length > 0)
-      job.log(`[edgezoo] onnx2tf replaces ${handOver.pseudoOps.join(', ')} with pseudo ops (-rtpo)`);
-    const result = await runConverterOp(job, 'onnx2tf', 'tf', 'onnx2tf.convert', {
-      model: handOver.model,
-      outputDir,
-      name: 'model',
-      dynamicRangeQuant: job.precision === 'dynamic-int8',
-      integerQuant: integer,
-      quantType: 'per-channel',
-      inputQuantDtype: 'int8',
-      outputQuantDtype: 'int8',
-      calibration,
-      paramReplacementFile: handOver.replacementFile,
-      keepShapeAbsolutelyInputNames: keepShape.length > 0 ? keepShape : null,
-      // The prepared model is simplified already; a second pass only costs time (unless a strategy asks).
-      notUseOnnxsim: options.simplify !== true,
-      verbosity: 'error',
-      options: onnx2tfFlags(options, handOver.pseudoOps),
+    const made = await runOnnx2tf(job, [job.precision], { [job.precision]: job.outDir });
+    const output = made.get(job.precision)!;
+    if (output instanceof Error) throw output;
+    return output;
+  },
+  convertMany: runOnnx2tf,
+};
+
+/**
+ * One onnx2tf run making every precision of `precisions` (its float run always writes float32
+ * and float16; -oiqt adds the integer ones, dynamic-range its own): each precision's .tflite goes
+ * into its folder of `outDirs`. A precision the run did not write is an Error for that precision.
+ */
+async function runOnnx2tf(
+  job: ConvertJob,
+  precisions: readonly Precision[],
+  outDirs: Readonly<Partial<Record<Precision, string>>>,
+): Promise<Map<Precision, ConvertOutput | Error>> {
+  const options = onnx2tfStrategyOptions(job.strategy);
+  const integer = precisions.some((p) => p === 'int8' || p === 'int16-act');
+  const fail = (how: string) =>
+    new ConverterError({
+      model: job.model,
+      stepId: job.stepId,
+      tool: 'onnx2tf',
+      how,
+      keyLines: [],
+      logFile: stepLogFile(job.model, job.stepId),
     });
+  if (integer && !job.calibration) throw fail('integer quantization needs calibration samples');
+  const outputDir = path.join(job.workDir, 'onnx2tf');
+  const calibration = integer
+    ? job.inputs.map((input) => {
+        // onnx2tf feeds calibration data to the NHWC model it built.
+        const npy = job.calibration!.nhwcByInput[input.name] ?? job.calibration!.byInput[input.name];
+        if (!npy) throw fail(`no calibration samples for input ${input.name}`);
+        // The samples are preprocessed already; onnx2tf's -oiqt still wants a mean and std.
+        return { input: input.name, npy, mean: 0, std: 1 };
+      })
+    : undefined;
+  const handOver = await onnx2tfInput(job, options);
+  const keepShape = keepShapeInputNames(job.inputs, options.keepShape);
+  if (keepShape.length > 0)
+    job.log(
+      `[edgezoo] onnx2tf keeps the shape of ${keepShape.join(', ')} (-kat): ${options.keepShape === 'all-but-images' ? 'not a 4-D image' : 'not channels-first in the recipe'}`,
+    );
+  if (handOver.pseudoOps.length > 0)
+    job.log(`[edgezoo] onnx2tf replaces ${handOver.pseudoOps.join(', ')} with pseudo ops (-rtpo)`);
+  if (precisions.length > 1) job.log(`[edgezoo] one onnx2tf run for ${precisions.join(', ')}`);
+  const result = await runConverterOp(job, 'onnx2tf', 'tf', 'onnx2tf.convert', {
+    model: handOver.model,
+    outputDir,
+    name: 'model',
+    dynamicRangeQuant: precisions.includes('dynamic-int8'),
+    integerQuant: integer,
+    quantType: 'per-channel',
+    inputQuantDtype: 'int8',
+    outputQuantDtype: 'int8',
+    calibration,
+    paramReplacementFile: handOver.replacementFile,
+    keepShapeAbsolutelyInputNames: keepShape.length > 0 ? keepShape : null,
+    // The prepared model is simplified already; a second pass only costs time (unless a strategy asks).
+    notUseOnnxsim: options.simplify !== true,
+    verbosity: 'error',
+    options: onnx2tfFlags(options, handOver.pseudoOps),
+  });
+  const fp32 = result.tflite.float32;
+  const fp32Bytes = fp32 ? (await stat(fp32)).size : undefined;
+  const made = new Map<Precision, ConvertOutput | Error>();
+  for (const precision of precisions) {
+    const suffix = ONNX2TF_SUFFIX[precision]!;
     const produced = result.tflite[suffix];
-    if (!produced)
-      throw fail(`it wrote no model_${suffix}.tflite (wrote: ${Object.keys(result.tflite).join(', ') || 'nothing'})`);
-    await copyFile(produced, path.join(job.outDir, 'model.tflite'));
-    const fp32 = result.tflite.float32;
+    const outDir = outDirs[precision];
+    if (!produced || !outDir) {
+      made.set(
+        precision,
+        fail(`it wrote no model_${suffix}.tflite (wrote: ${Object.keys(result.tflite).join(', ') || 'nothing'})`),
+      );
+      continue;
+    }
+    await copyFile(produced, path.join(outDir, 'model.tflite'));
     const summary = await inspectTflite(produced);
     const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs);
-    return {
+    made.set(precision, {
       primary: 'model.tflite',
       files: ['model.tflite'],
       signature,
       outputMapping,
-      ...(fp32 ? { fp32Bytes: (await stat(fp32)).size } : {}),
+      ...(fp32Bytes !== undefined ? { fp32Bytes } : {}),
       notes: { onnx2tfFile: `model_${suffix}.tflite` },
-    };
-  },
-};
+    });
+  }
+  return made;
+}
 
 /**
  * Inputs onnx2tf must leave as they are (`-kat`): rank >= 3 inputs whose recipe layout is not
@@ -174,7 +204,7 @@ async function onnx2tfInput(
   const opTypes = new Set([...allNodes(model.graph!)].map((node) => node.opType ?? ''));
   const pseudoOps = options.pseudoOps ? pseudoOpsIn(opTypes).filter((op) => options.pseudoOps!.includes(op)) : [];
   let rewritten = 0;
-  for (const name of options.rewrites ?? []) {
+  for (const name of [...ONNX2TF_CORRECTIONS, ...(options.rewrites ?? [])]) {
     const changes = ONNX2TF_GRAPH_REWRITES[name]!(model);
     for (const change of changes) job.log(`[edgezoo] rewrite ${name}: ${change}`);
     rewritten += changes.length;

@@ -6,7 +6,7 @@ import { EdgezooError, StepCancelledError } from '../../errors.js';
 import type { EnvName } from '../envs.js';
 import { runInWorker } from '../pool.js';
 import { OpNotSupportedDetailSchema, type OpName, type OpReply, type OpRequest } from '../protocol/index.js';
-import { WorkerError, WorkerOpError } from '../worker.js';
+import { WorkerError, WorkerOpError, WorkerOutOfMemoryError } from '../worker.js';
 import type { ConvertJob } from './types.js';
 
 /** A converter tool failed on a model. */
@@ -37,6 +37,22 @@ export class ConverterError extends EdgezooError {
     this.tool = args.tool;
     this.stepId = args.stepId;
     this.keyLines = args.keyLines;
+  }
+}
+
+/**
+ * A converter's worker was killed by the kernel's OOM killer: code OUT_OF_MEMORY, with the peak
+ * resident memory measured during the op (the executor keeps it for the step's next admission).
+ */
+export class ConverterOutOfMemoryError extends EdgezooError {
+  constructor(
+    readonly stepId: string,
+    readonly tool: string,
+    readonly peakMb: number,
+    message: string,
+    hint?: string,
+  ) {
+    super('OUT_OF_MEMORY', message, hint === undefined ? {} : { hint });
   }
 }
 
@@ -85,9 +101,17 @@ export async function runConverterOp<N extends OpName>(
   };
   job.log(`[edgezoo] ${tool}: ${op} ${JSON.stringify(args)}`);
   try {
-    return await runInWorker(env, op, args, { signal: job.signal, log });
+    return await runInWorker(env, op, args, { signal: job.signal, log, ...(job.memory ? { memory: job.memory } : {}) });
   } catch (error) {
     if (error instanceof StepCancelledError || job.signal.aborted) throw error;
+    if (error instanceof WorkerOutOfMemoryError)
+      throw new ConverterOutOfMemoryError(
+        job.stepId,
+        tool,
+        error.peakMb,
+        `${job.model}: step ${job.stepId}: ${tool} ran ${error.message.split('\n')[0]}\n  full log: ${stepLogFile(job.model, job.stepId)}`,
+        error.hint,
+      );
     if (!(error instanceof WorkerError)) throw error;
     let how = firstLine(error.message);
     const pythonLines: string[] = [];

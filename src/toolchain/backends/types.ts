@@ -63,6 +63,8 @@ export interface ConvertJob {
   strategy: ConversionStrategy;
   log: (line: string) => void;
   signal: AbortSignal;
+  /** Updated with the peak resident memory (MiB) of the worker processes running the job's ops. */
+  memory?: { peakMb: number };
 }
 
 /** What a backend made. */

@@ -48,7 +48,13 @@ export type OpErrorCode = (typeof OP_ERROR_CODES)[number];
  * Failures the host finds itself, in the same shape: the worker died (or could not start), did
  * not answer in time, answered outside the protocol, or the request was cancelled.
  */
-export const HOST_ERROR_CODES = ['WORKER_CRASHED', 'WORKER_TIMEOUT', 'WORKER_PROTOCOL', 'CANCELLED'] as const;
+export const HOST_ERROR_CODES = [
+  'WORKER_CRASHED',
+  'OUT_OF_MEMORY',
+  'WORKER_TIMEOUT',
+  'WORKER_PROTOCOL',
+  'CANCELLED',
+] as const;
 export type HostErrorCode = (typeof HOST_ERROR_CODES)[number];
 
 /** Every code a worker call can fail with. */
