@@ -181,7 +181,7 @@ function summaryTable(manifest: Manifest): string[] {
   lines.push('');
   if (benchmarks.length > 0)
     lines.push(
-      `Latency: median per run, ${threads.join('/')} thread${threads.length === 1 && threads[0] === 1 ? '' : 's'}, on ${hosts.join('; ')}. vs source: the lowest cosine similarity of any output against the source model${manifest.outputs.some((o) => o.classifier) ? ', and top-1 agreement of the classifier output' : ''}, on ${manifest.artifacts[0]?.validation.samples ?? 'the'} validation samples${manifest.artifacts.some((a) => a.validation.synthetic) ? ' (synthetic: seeded random inputs)' : ''}. Speed-up: against fp32 of the same format.`,
+      `Latency: median per run, ${threads.join('/')} thread${threads.length === 1 && threads[0] === 1 ? '' : 's'}, on ${hosts.join('; ')}. vs source: the lowest cosine similarity of any output against the source model${manifest.outputs.some((o) => o.classifier) ? ', and top-1 agreement of the classifier output' : ''}, on ${manifest.artifacts[0]?.validation.samples ?? 'the'} validation samples${manifest.artifacts.some((a) => a.validation.synthetic) ? ' (synthetic: seeded random inputs)' : ''}${streamNote(manifest)}. Speed-up: against fp32 of the same format.`,
       '',
     );
   const timed = manifest.artifacts.filter((a) => a.benchmark);
@@ -374,4 +374,17 @@ function pct(m: OutputMetrics, key: 'top1' | 'topk'): string {
 /** Keeps a table cell on one line and its pipes literal. */
 function cell(text: string): string {
   return text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
+}
+
+/** How a stateful model's samples were chained (manifest `stream`), for the validation sentence. */
+function streamNote(manifest: Manifest): string {
+  const stream = manifest.stream;
+  if (!stream) return '';
+  const fed = Object.entries(stream.feedback)
+    .map(([output, input]) => `\`${output}\` fed back as \`${input}\``)
+    .join(', ');
+  const samples = manifest.artifacts[0]?.validation.samples;
+  const count = stream.chunks && samples ? Math.ceil(samples / stream.chunks) : 1;
+  const streams = count > 1 ? `${count} streams of ${stream.chunks} steps` : 'one stream';
+  return `, chained as ${streams} with ${fed} at each step (how an app runs it too)`;
 }

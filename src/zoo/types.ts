@@ -180,6 +180,11 @@ export const manifestSchema = z.object({
     mean: z.array(z.number()),
     std: z.array(z.number()),
   }),
+  /**
+   * A stateful model: which outputs go back in as which inputs at the next step (how it was
+   * validated, on chained steps, and how an app must run it).
+   */
+  stream: z.object({ feedback: z.record(z.string(), z.string()), chunks: z.number().int().optional() }).optional(),
   source: provenanceSourceSchema,
   recipeFingerprint: z.string(),
   toolVersions: z.record(z.string(), z.string()),

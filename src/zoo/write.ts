@@ -141,6 +141,7 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
     })),
     outputs: recipe.outputs.map((o) => ({ name: o.name, layout: o.layout, classifier: o.classifier })),
     preprocess: recipe.preprocess,
+    ...(recipe.validation.stream ? { stream: recipe.validation.stream } : {}),
     source: input.source,
     recipeFingerprint: input.recipeFingerprint,
     toolVersions: input.toolVersions,

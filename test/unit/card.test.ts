@@ -96,7 +96,7 @@ test('front matter has only keys Hugging Face reads; the table, pull command and
 });
 
 test('an audio model gets WAV reading for its audio input and zeros for its state, no image code', async () => {
-  const { manifest, front } = await card('vad-net', {
+  const { manifest, front, text } = await card('vad-net', {
     task: 'voice-activity-detection',
     tags: ['audio'],
     inputs: [
@@ -105,8 +105,15 @@ test('an audio model gets WAV reading for its audio input and zeros for its stat
     ],
     outputs: [{ name: 'logits', classifier: false }],
     preprocess: { resize: true, channelOrder: 'rgb', scale: 1, mean: [0], std: [1] },
+    validation: { samples: '', count: 16, topk: 5, seed: 0, stream: { feedback: { logits: 'state' }, chunks: 2 } },
   });
   assert.equal(front.pipeline_tag, 'voice-activity-detection');
+  // Validated on chained steps: the manifest and the card say how the state goes around.
+  assert.deepEqual(manifest.stream, { feedback: { logits: 'state' }, chunks: 2 });
+  assert.match(
+    text,
+    /validation samples, chained as 2 streams of 2 steps with `logits` fed back as `state` at each step \(how an app runs it too\)\./,
+  );
   // The sample artifacts have one input; give the ONNX one the model's two, as a real export has.
   const artifact = {
     ...manifest.artifacts[0]!,

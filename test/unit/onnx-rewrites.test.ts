@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildModel, dropNoopSliceAxes, encodeModel, tensorValues } from '../../src/formats/onnx/index.js';
+import {
+  buildModel,
+  decomposeFloatMod,
+  dropNoopSliceAxes,
+  encodeModel,
+  tensorValues,
+} from '../../src/formats/onnx/index.js';
 import { noopSliceAxesNet, runOnnx, seededFloats } from './onnx-fixtures.js';
 
 const x = { data: seededFloats(24, 5), dims: [1, 4, 6] };
@@ -50,4 +56,40 @@ test('dropNoopSliceAxes turns an all-whole-axes Slice into Identity and leaves r
   const again = dropNoopSliceAxes(model);
   assert.deepEqual(again.changes, []);
   assert.equal(again.model, model);
+});
+
+test('decomposeFloatMod computes fmod (the sign of the dividend) with ops every converter lowers the same way', async () => {
+  const model = buildModel({
+    inputs: [
+      { name: 'x', shape: [6] },
+      { name: 'y', shape: [6] },
+    ],
+    outputs: [{ name: 'z', shape: [6] }],
+    nodes: [{ op: 'Mod', inputs: ['x', 'y'], outputs: ['z'], name: 'mod', attributes: { fmod: 1 } }],
+  });
+  const { model: rewritten, changes } = decomposeFloatMod(model);
+  assert.deepEqual(changes, ['mod: Mod(fmod=1) -> x - y * trunc(x / y)']);
+  assert.deepEqual(
+    rewritten.graph!.node.map((n) => n.opType),
+    ['Div', 'Abs', 'Floor', 'Sign', 'Mul', 'Mul', 'Sub'],
+  );
+  const feeds = {
+    x: { data: new Float32Array([-4.3, 7.2, 5.0, 4.3, -7.2, 8.0]), dims: [6] },
+    y: { data: new Float32Array([2.1, -3.4, 8.0, -2.1, 3.4, -5.0]), dims: [6] },
+  };
+  const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(rewritten, feeds)]);
+  [...a.outputs.z!].forEach((value, i) =>
+    assert.ok(Math.abs(value - b.outputs.z![i]!) < 1e-5, `${value} vs ${b.outputs.z![i]}`),
+  );
+  assert.ok(Math.abs(b.outputs.z![0]! - -0.1) < 1e-5, 'fmod(-4.3, 2.1) = -0.1, not the floor-mod 2.0');
+  // Integer Mods (fmod 0 or 1) are left to the converter: the decomposition is for floats.
+  const ints = buildModel({
+    inputs: [
+      { name: 'x', dtype: 'int32', shape: [2] },
+      { name: 'y', dtype: 'int32', shape: [2] },
+    ],
+    outputs: [{ name: 'z', dtype: 'int32', shape: [2] }],
+    nodes: [{ op: 'Mod', inputs: ['x', 'y'], outputs: ['z'] }],
+  });
+  assert.deepEqual(decomposeFloatMod(ints).changes, []);
 });

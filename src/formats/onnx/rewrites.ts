@@ -8,6 +8,7 @@ import {
   AttributeProto_AttributeType,
   TensorProto_DataType,
   newAttributeProto,
+  newNodeProto,
   type GraphProto,
   type ModelProto,
   type NodeProto,
@@ -171,4 +172,93 @@ function toIdentity(node: NodeProto, label: string): string {
   node.input = [node.input[0]!];
   node.attribute = [];
   return `${label}: every axis selected whole -> Identity`;
+}
+
+/** The element type of each tensor a graph declares (inputs, outputs, value_info, initializers). */
+function declaredTypes(graph: GraphProto): Map<string, number> {
+  const types = new Map<string, number>();
+  for (const value of [...graph.input, ...graph.output, ...graph.valueInfo]) {
+    const elemType = value.type?.tensorType?.elemType;
+    if (value.name && elemType !== undefined) types.set(value.name, elemType);
+  }
+  for (const tensor of graph.initializer)
+    if (tensor.name && tensor.dataType !== undefined) types.set(tensor.name, tensor.dataType);
+  return types;
+}
+
+const FLOAT_TYPES = new Set<number>([
+  TensorProto_DataType.FLOAT,
+  TensorProto_DataType.FLOAT16,
+  TensorProto_DataType.DOUBLE,
+  TensorProto_DataType.BFLOAT16,
+]);
+
+/**
+ * Replaces each float `Mod` (which ONNX requires to be `fmod=1`: the remainder takes the sign of
+ * the dividend, as C's fmod) with `x - y * trunc(x / y)`, trunc(q) = Sign(q) * Floor(Abs(q)).
+ * onnx2tf 1.29 lowers every Mod to TensorFlow's floor-mod (the sign of the divisor), so mixed
+ * signs came out wrong (fmod(-4.3, 2.1) = -0.1 became 2.0). Mods whose input type the graph
+ * does not declare are left alone.
+ */
+export function decomposeFloatMod(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const changes: string[] = [];
+  const taken = new Set<string>();
+  const collect = (graph: GraphProto) => {
+    for (const name of [...graph.input, ...graph.valueInfo].map((v) => v.name ?? '')) taken.add(name);
+    for (const name of graph.initializer.map((t) => t.name ?? '')) taken.add(name);
+    for (const node of graph.node) {
+      for (const output of node.output) taken.add(output);
+      if (node.name) taken.add(node.name);
+    }
+  };
+  const unique = (base: string) => {
+    let name = base;
+    for (let i = 2; taken.has(name); i++) name = `${base}_${i}`;
+    taken.add(name);
+    return name;
+  };
+  const visit = (graph: GraphProto) => {
+    collect(graph);
+    const types = declaredTypes(graph);
+    const nodes: NodeProto[] = [];
+    for (const node of graph.node) {
+      for (const attribute of node.attribute) {
+        if (attribute.g) visit(attribute.g);
+        attribute.graphs.forEach(visit);
+      }
+      const [x, y] = node.input;
+      const type = types.get(x ?? '') ?? types.get(node.output[0] ?? '');
+      if (
+        node.opType !== 'Mod' ||
+        (node.domain ?? '') !== '' ||
+        !x ||
+        !y ||
+        type === undefined ||
+        !FLOAT_TYPES.has(type)
+      ) {
+        nodes.push(node);
+        continue;
+      }
+      const label = node.name || node.output[0] || 'Mod';
+      const t = (what: string) => unique(`${label}/${what}`);
+      const [q, a, f, s, tr, p] = ['quotient', 'abs', 'floor', 'sign', 'trunc', 'product'].map(t);
+      const make = (opType: string, input: string[], output: string) =>
+        newNodeProto({ opType, input, output: [output], name: unique(`${label}/${opType}`) });
+      nodes.push(
+        make('Div', [x, y], q!),
+        make('Abs', [q!], a!),
+        make('Floor', [a!], f!),
+        make('Sign', [q!], s!),
+        make('Mul', [s!, f!], tr!),
+        make('Mul', [tr!, y], p!),
+        make('Sub', [x, p!], node.output[0]!),
+      );
+      changes.push(`${label}: Mod(fmod=1) -> x - y * trunc(x / y)`);
+    }
+    graph.node = nodes;
+  };
+  visit(result.graph);
+  return { model: changes.length > 0 ? result : model, changes };
 }

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import {
+  decomposeFloatMod,
   dropNoopSliceAxes,
   dropUnusedInitializers,
   type GraphRewriteResult,
@@ -71,7 +72,16 @@ function inPlace(rewrite: (model: ModelProto) => GraphRewriteResult): GraphRewri
 /** Graph rewrites strategies may name in `options.rewrites`. */
 export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
   'slice-noop-axes': inPlace(dropNoopSliceAxes),
+  'float-mod': inPlace(decomposeFloatMod),
 };
+
+/**
+ * Rewrites every strategy applies first: ops onnx2tf 1.29 converts without error but computes
+ * wrong, where an equivalent ONNX form converts right. Not strategies (nothing to try: the
+ * converter's own lowering is never right), and free for models without such ops.
+ * - float-mod: onnx2tf lowers Mod(fmod=1) to floor-mod; mixed signs came out wrong.
+ */
+export const ONNX2TF_CORRECTIONS: readonly string[] = ['float-mod'];
 
 /** ONNX recurrent ops (onnx2tf builds them as a Keras RNN: a WHILE loop unless unrolled). */
 const RNN_OPS = ['LSTM', 'GRU', 'RNN'];

@@ -27,6 +27,7 @@ import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
 import {
+  ONNX2TF_CORRECTIONS,
   ONNX2TF_GRAPH_REWRITES,
   ONNX2TF_STRATEGIES,
   onnx2tfStrategyOptions,
@@ -203,7 +204,7 @@ async function onnx2tfInput(
   const opTypes = new Set([...allNodes(model.graph!)].map((node) => node.opType ?? ''));
   const pseudoOps = options.pseudoOps ? pseudoOpsIn(opTypes).filter((op) => options.pseudoOps!.includes(op)) : [];
   let rewritten = 0;
-  for (const name of options.rewrites ?? []) {
+  for (const name of [...ONNX2TF_CORRECTIONS, ...(options.rewrites ?? [])]) {
     const changes = ONNX2TF_GRAPH_REWRITES[name]!(model);
     for (const change of changes) job.log(`[edgezoo] rewrite ${name}: ${change}`);
     rewritten += changes.length;
