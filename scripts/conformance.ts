@@ -328,7 +328,9 @@ async function caseConstants(
  * reason); the prefix says where a fix would live.
  */
 export const FAILURE_CATEGORIES: ReadonlyArray<{ category: string; pattern: RegExp }> = [
-  { category: 'tflite: needs Flex ops', pattern: /^needs Flex ops/ },
+  // Before the strategy cascade an artifact with Flex ops was built and rejected here; since, the
+  // convert step's judge rejects each attempt ("... rejected (ops): needs Flex ops FlexSinh").
+  { category: 'tflite: needs Flex ops', pattern: /^needs Flex ops|rejected \(ops\): needs Flex ops/ },
   { category: 'tflite: op has no builtin or Flex kernel', pattern: /is neither a custom op nor a flex op/ },
   { category: 'prepare failed', pattern: /^prepare: |blocked by [^ ]+\/prepare/ },
   {

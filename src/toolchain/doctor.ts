@@ -240,7 +240,7 @@ async function probeImports(
       if (!check.ok) {
         check.detail = got?.error ?? 'not reported by the probe';
         check.hint = SETUP_HINT;
-      } else if (l && v && l !== v) {
+      } else if (l && v && !satisfiesLock(v, l)) {
         check.ok = false;
         check.detail = `installed ${v}, lock says ${l}`;
         check.hint = SETUP_HINT;
@@ -286,7 +286,7 @@ async function probeCli(
       { env: envProcessEnv(def), timeoutMs, check: false },
     );
     if (v.code === 0) check.version = v.stdout.trim();
-    if (check.ok && locked && check.version && check.version !== locked) {
+    if (check.ok && locked && check.version && !satisfiesLock(check.version, locked)) {
       check.ok = false;
       check.detail = `installed ${check.version}, lock says ${locked}`;
       check.hint = SETUP_HINT;
@@ -296,4 +296,13 @@ async function probeCli(
     check.hint = SETUP_HINT;
   }
   return check;
+}
+
+/**
+ * Whether an installed version is the locked one. A lock pins public versions: the CPU wheel of
+ * torch, `2.13.0+cpu`, is what pip installs for `torch==2.13.0` (as PEP 440's == does, a local
+ * label is ignored when the pin has none).
+ */
+export function satisfiesLock(installed: string, locked: string): boolean {
+  return installed === locked || (!locked.includes('+') && installed.split('+')[0] === locked);
 }

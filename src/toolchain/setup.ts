@@ -246,6 +246,9 @@ export function renderLock(def: EnvDef, pythonVersion: string, freeze: string): 
       `pip freeze gave lines that are not exact pins: ${bad.join(', ')}`,
     );
   }
+  // A local version label (torch's `+cpu`) names a wheel only its maker's index serves; the lock
+  // pins the public version, which that wheel satisfies (pip prefers it when it can see it).
+  for (let i = 0; i < pins.length; i++) pins[i] = pins[i]!.replace(/^([^=]+==[^+\s]+)\+[A-Za-z0-9.]+$/, '$1');
   pins.sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
   parseLock(pins.join('\n')); // validates
   const header = [

@@ -54,6 +54,12 @@ test('failure taxonomy on reasons the real build gave', () => {
   assert.equal(categorize('needs Flex ops: FlexSinh'), 'tflite: needs Flex ops');
   assert.equal(
     categorize(
+      'conversion failed: ops FlexSinh; 3 strategies tried: onnx2tf default: rejected (ops): needs Flex ops FlexSinh (the Select-TF-ops delegate); allow them with allow_ops',
+    ),
+    'tflite: needs Flex ops',
+  );
+  assert.equal(
+    categorize(
       "conversion failed: asin: step asin/convert/tflite/fp32: onnx2tf failed (ConverterError: Could not translate MLIR to FlatBuffer. error: 'tf.Asin' op is neither a custom op nor a flex op)",
     ),
     'tflite: op has no builtin or Flex kernel',
