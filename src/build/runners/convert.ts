@@ -395,7 +395,9 @@ async function convertWithAttempts(
       const quantLines = outcome.winner ? quantWinnerLines(params, precision, record) : undefined;
       if (quantLines) {
         record.pin = quantLines;
-        ctx.log(`[edgezoo] ${params.format}/${precision}: quantization ${candidate.strategy.name} chosen; pin it with:`);
+        ctx.log(
+          `[edgezoo] ${params.format}/${precision}: quantization ${candidate.strategy.name} chosen; pin it with:`,
+        );
         for (const line of quantLines) ctx.log(`[edgezoo]   ${line}`);
       } else if (outcome.winner && outcome.winner.index > 0) {
         const lines = pinLines({
@@ -449,10 +451,15 @@ function quantCandidates(backend: BackendSpec, params: Conversion, precision: Pr
 
 /** The recipe lines pinning a searched quantization: when a layer stayed float or the search went past its first rung. */
 function quantWinnerLines(params: Conversion, precision: Precision, record: ArtifactRecord): string[] | undefined {
-  const applied = (record.notes as Record<string, unknown> | undefined)?.quantization as AppliedQuantization | undefined;
+  const applied = (record.notes as Record<string, unknown> | undefined)?.quantization as
+    | AppliedQuantization
+    | undefined;
   if (!applied || isPinned(params.quantization)) return undefined;
   const searched =
-    applied.keptFloat.length > 0 || applied.keptFloatOps.length > 0 || applied.opTypes !== null || applied.floatFallback;
+    applied.keptFloat.length > 0 ||
+    applied.keptFloatOps.length > 0 ||
+    applied.opTypes !== null ||
+    applied.floatFallback;
   return searched ? quantPinLines(`${params.format}/${precision}`, applied, precision) : undefined;
 }
 
