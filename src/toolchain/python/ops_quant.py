@@ -145,6 +145,7 @@ def quant_onnx_rank(floatModel, qdqModel, calibration, limit=8):
     DequantizeLinear pair (qdq_loss_debug's `qdq_err`), worst (lowest) first, with the node
     that produces it. `floatModel` is the model quantize_static read (pre-processed)."""
     import onnx
+    from onnxruntime.quantization import CalibrationDataReader
     from onnxruntime.quantization.qdq_loss_debug import (
         collect_activations,
         compute_activation_error,
@@ -159,10 +160,19 @@ def quant_onnx_rank(floatModel, qdqModel, calibration, limit=8):
             producers[out] = node.name
             op_types[out] = node.op_type
     with tempfile.TemporaryDirectory(prefix="edgezoo-qdqdebug-") as tmp:
+        # collect_activations iterates its reader: only CalibrationDataReader defines __iter__.
+        class Reader(_Reader, CalibrationDataReader):
+            pass
+
+        # create_activation_matching needs the float model's activations too (compute_activation_error
+        # reads match["float"]); qdq_err, the ranking, compares each tensor before and after its Q/DQ.
+        float_aug = os.path.join(tmp, "float_aug.onnx")
+        modify_model_output_intermediate_tensors(floatModel, float_aug)
+        float_acts = collect_activations(float_aug, Reader(calibration, limit))
         aug = os.path.join(tmp, "qdq_aug.onnx")
         modify_model_output_intermediate_tensors(qdqModel, aug)
-        acts = collect_activations(aug, _Reader(calibration, limit))
-    errors = compute_activation_error(create_activation_matching(acts))
+        acts = collect_activations(aug, Reader(calibration, limit))
+    errors = compute_activation_error(create_activation_matching(acts, float_acts))
     layers = []
     for tensor, err in errors.items():
         node = producers.get(tensor)
