@@ -167,6 +167,22 @@ test('inspect classifies quantization kinds and custom domains', () => {
     initializers: [{ name: 'w', data: new Uint16Array(2) as unknown as Uint8Array, dims: [2], dtype: 'float16' }],
   });
   assert.equal(inspectModel(fp16).flags.quantization, 'float16');
+  // A weightless op converted to float16 with float32 I/O kept holds no float16 weight: its Casts
+  // say it computes in float16 (the ONNX fp16 label check once refused it as float32).
+  const castTo = (to: number) =>
+    inspectModel(
+      buildModel({
+        inputs: [{ name: 'x', shape: [3] }],
+        outputs: [{ name: 'y', shape: [3] }],
+        nodes: [
+          { op: 'Cast', inputs: ['x'], outputs: ['h'], attributes: { to } },
+          { op: 'Abs', inputs: ['h'], outputs: ['a'] },
+          { op: 'Cast', inputs: ['a'], outputs: ['y'], attributes: { to: 1 } },
+        ],
+      }),
+    ).flags.quantization;
+  assert.equal(castTo(10), 'float16');
+  assert.equal(castTo(11), 'float32');
 });
 
 function varint(value: number): number[] {

@@ -1,3 +1,4 @@
+import { TensorProto_DataType } from './onnx-proto.generated.js';
 import type { GraphProto, ModelProto, NodeProto, TypeProto, ValueInfoProto } from './onnx-proto.generated.js';
 import { dtypeName, tensorByteLength, tensorElementCount } from './tensor.js';
 import { formatBytes } from '../../util/format.js';
@@ -98,10 +99,15 @@ const DYNAMIC_QUANT_OPS = new Set(['DynamicQuantizeLinear', 'MatMulInteger', 'Co
 const QDQ_OPS = new Set(['QuantizeLinear', 'DequantizeLinear']);
 const QOPERATOR_PREFIX = 'QLinear';
 
-/** Classifies quantisation from op types and initializer dtypes. */
+/**
+ * Classifies quantisation from op types and initializer dtypes. `castsToFloat16`: the graph computes
+ * in float16 without holding a float16 weight (a weightless op converted with float32 I/O kept:
+ * Cast -> op -> Cast), which is float16 all the same.
+ */
 export function quantizationKind(
   ops: Record<string, number>,
   initializerDtypes: Record<string, unknown>,
+  castsToFloat16 = false,
 ): OnnxQuantizationKind {
   const opNames = Object.keys(ops).map((op) => op.split(':').pop()!);
   const has = (test: (op: string) => boolean) => opNames.some(test);
@@ -111,7 +117,7 @@ export function quantizationKind(
   if (has((op) => DYNAMIC_QUANT_OPS.has(op))) kinds.push('dynamic-int8');
   if (kinds.length > 1) return 'mixed';
   if (kinds.length === 1) return kinds[0]!;
-  return 'float16' in initializerDtypes ? 'float16' : 'float32';
+  return 'float16' in initializerDtypes || castsToFloat16 ? 'float16' : 'float32';
 }
 
 /** Summarises a decoded ONNX model for people and machines (pure; no I/O). */
@@ -126,8 +132,11 @@ export function inspectModel(model: ModelProto): OnnxSummary {
   const customDomains = new Set<string>();
   let nodeCount = 0;
   let hasSubgraphs = false;
+  let castsToFloat16 = false;
   for (const n of allNodes(graph)) {
     nodeCount++;
+    if (n.opType === 'Cast' && n.attribute.some((a) => a.name === 'to' && Number(a.i) === TensorProto_DataType.FLOAT16))
+      castsToFloat16 = true;
     const domain = n.domain ?? '';
     const key = domain === '' || domain === 'ai.onnx' ? (n.opType ?? '') : `${domain}:${n.opType ?? ''}`;
     ops[key] = (ops[key] ?? 0) + 1;
@@ -172,7 +181,7 @@ export function inspectModel(model: ModelProto): OnnxSummary {
         .map((i) => i.name),
       transposeCount: ops['Transpose'] ?? 0,
       customDomains: [...customDomains].sort(),
-      quantization: quantizationKind(sortedOps, initializersByDtype),
+      quantization: quantizationKind(sortedOps, initializersByDtype, castsToFloat16),
       externalData,
       hasSubgraphs,
     },
