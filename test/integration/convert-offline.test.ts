@@ -78,12 +78,13 @@ test('the tiny CNN converts to every target with the network cut off', {
       models: Array<{ model: string; run: number; failed: number }>;
     };
     assert.equal(summary.ok, true);
-    // fetch + prepare + 11 converts; fetch + 2 converts (litert-torch reads the weights, no prepare).
+    // fetch + prepare + reference (converts are judged against it) + one onnx2tf run for the float
+    // precisions + 11 converts; fetch + reference + 2 converts (litert-torch reads the weights, no prepare).
     assert.deepEqual(
       summary.models.map((m) => [m.model, m.run, m.failed]),
       [
-        ['tiny-cnn', 13, 0],
-        ['tiny-cnn-litert', 3, 0],
+        ['tiny-cnn', 15, 0],
+        ['tiny-cnn-litert', 4, 0],
       ],
     );
     // onnx2tf's sample file went to a private folder, never to the working directory.
