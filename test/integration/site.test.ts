@@ -194,7 +194,7 @@ describe('static site in headless Chromium', () => {
         js: document.querySelectorAll('article pre code.language-js').length,
         headers: [...document.querySelectorAll('article table:first-of-type th')].map((th) => th.textContent),
       })`)) as { text: string; code: string; tables: number; python: number; js: number; headers: string[] };
-      assert.deepEqual(card.headers, ['format', 'precision', 'size', 'latency', 'vs source', 'speed-up']);
+      assert.deepEqual(card.headers, ['format', 'precision', 'size', 'latency', 'vs source', 'speed-up', 'kept float']);
       assert.ok(card.tables >= 5, `${card.tables} tables`);
       assert.equal(card.python, 3, 'onnxruntime, LiteRT and OpenVINO code');
       assert.equal(card.js, 1);
