@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from ops_openvino import ensure_telemetry_off
 from ops_quant import _samples
 from registry import file_info, op
 
@@ -14,6 +13,10 @@ def nncf_quantize(model, output, calibration, subsetSize=300, preset="performanc
     """model: ONNX, read with openvino.convert_model; calibration: [{name, npy, batchAxis}] (one
     dict of inputs per sample); output: the .xml (the .bin beside it). preset "performance"
     (symmetric activations) or "mixed" (asymmetric activations)."""
+    # Imported here, not at the top: a broken ops_openvino module then costs its own ops only
+    # (the worker reports it), not this one's too.
+    from ops_openvino import ensure_telemetry_off
+
     ensure_telemetry_off()
     import nncf
     import openvino as ov
