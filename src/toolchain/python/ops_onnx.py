@@ -11,9 +11,22 @@ from registry import OpError, ensure_parent, file_info, op
 @op("onnx.slim")
 def onnx_slim(model, output, options=None):
     """onnxslim.slim(model, output, **options); options e.g. {"skip_fusion_patterns": [...]}."""
+    import contextlib
+    import io
+    import sys
+
     import onnxslim
 
-    onnxslim.slim(model, ensure_parent(output), **(options or {}))
+    # onnxslim's summary table calls colorama.init(), which wraps sys.stdout and sys.stderr anew on
+    # every call: in a long-lived worker the wrappers nest until a print overflows the recursion
+    # limit (after ~250 calls). Fresh buffers per call keep the wrapping to that call; what it
+    # printed goes to the step log afterwards.
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            onnxslim.slim(model, ensure_parent(output), **(options or {}))
+    finally:
+        sys.stderr.write(printed.getvalue())
     return file_info(output)
 
 
