@@ -120,23 +120,6 @@ export const OPS = {
     request: z.strictObject({ model: FilePath, output: FilePath, options: ToolOptions.nullable().optional() }),
     reply: WrittenFile,
   }),
-  'onnx.quantize_static': op({
-    summary: 'static QDQ quantization with onnxruntime, calibrated with {input name: .npy (samples on axis 0)}',
-    request: z.strictObject({
-      model: FilePath,
-      output: FilePath,
-      calibration: z.record(z.string(), FilePath),
-      perChannel: z.boolean().optional().describe('default true'),
-      activationType: QuantType.optional().describe('default QInt8'),
-      weightType: QuantType.optional().describe('default QInt8'),
-      calibrateMethod: z.enum(['MinMax', 'Entropy', 'Percentile', 'Distribution']).optional(),
-      preprocess: z.boolean().optional().describe('quant_pre_process first; default true'),
-      limit: Int.min(1).nullable().optional().describe('calibration samples used at most'),
-      opTypes: StringList.nullable().optional(),
-      extraOptions: ToolOptions.nullable().optional(),
-    }),
-    reply: WrittenFile,
-  }),
   'onnx.quantize_dynamic': op({
     summary: 'int8 weights, float activations, with onnxruntime (default op types MatMul and Gemm)',
     request: z.strictObject({

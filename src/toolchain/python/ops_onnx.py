@@ -1,11 +1,9 @@
-"""ONNX-to-ONNX ops ("tf" env): simplify, opset upgrade, quantize (static QDQ / dynamic), float16."""
+"""ONNX-to-ONNX ops ("tf" env): simplify, opset upgrade, dynamic quantization, float16, dequantize.
+Static QDQ quantization is ops_quant.py's quant.onnx_static (the quantization search)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-
-from registry import OpError, ensure_parent, file_info, op
+from registry import ensure_parent, file_info, op
 
 
 @op("onnx.slim")
@@ -27,85 +25,6 @@ def onnx_slim(model, output, options=None):
             onnxslim.slim(model, ensure_parent(output), **(options or {}))
     finally:
         sys.stderr.write(printed.getvalue())
-    return file_info(output)
-
-
-class _NpyReader:
-    """CalibrationDataReader over {input_name: .npy with samples on axis 0}, one sample a batch."""
-
-    def __init__(self, calibration, limit=None):
-        import numpy as np
-
-        self.arrays = {name: np.load(path) for name, path in calibration.items()}
-        counts = {len(a) for a in self.arrays.values()}
-        if len(counts) != 1:
-            raise OpError(
-                "CALIBRATION_INVALID",
-                f"calibration arrays differ in sample count: {sorted(counts)}",
-                detail={"counts": {name: len(a) for name, a in self.arrays.items()}},
-            )
-        self.count = min(counts.pop(), limit or 1 << 30)
-        self.i = 0
-
-    def get_next(self):
-        if self.i >= self.count:
-            return None
-        i = self.i
-        self.i += 1
-        return {name: a[i : i + 1] for name, a in self.arrays.items()}
-
-    def rewind(self):
-        self.i = 0
-
-
-@op("onnx.quantize_static")
-def onnx_quantize_static(
-    model,
-    output,
-    calibration,
-    perChannel=True,
-    activationType="QInt8",
-    weightType="QInt8",
-    calibrateMethod="MinMax",
-    preprocess=True,
-    limit=None,
-    opTypes=None,
-    extraOptions=None,
-):
-    """QDQ int8 with onnxruntime; calibration maps each input name to an .npy (ONNX layout)."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Reader(_NpyReader, CalibrationDataReader):
-        pass
-
-    if not calibration:
-        raise OpError("CALIBRATION_MISSING", "static quantization needs calibration data (an .npy per input)")
-
-    output = ensure_parent(output)
-    with tempfile.TemporaryDirectory(prefix="edgezoo-ortq-") as tmp:
-        src = model
-        if preprocess:
-            src = os.path.join(tmp, "pre.onnx")
-            quant_pre_process(model, src)
-        quantize_static(
-            src,
-            output,
-            Reader(calibration, limit),
-            quant_format=QuantFormat.QDQ,
-            per_channel=perChannel,
-            activation_type=getattr(QuantType, activationType),
-            weight_type=getattr(QuantType, weightType),
-            calibrate_method=getattr(CalibrationMethod, calibrateMethod),
-            op_types_to_quantize=opTypes,
-            extra_options=extraOptions or {},
-        )
     return file_info(output)
 
 
