@@ -140,6 +140,25 @@ describe('planBuild', () => {
     assert.ok(!pinned.has('m/convert-run/tflite/float'));
   });
 
+  it('plans no benchmark step with benchmark: false, and the package step then waits for no benchmark', () => {
+    const recipe = makeRecipe('m', { targets: targets('onnx/fp32', 'tflite/fp32') });
+    const timed = byId(planBuild([recipe], TEST_TOOLCHAIN, {}));
+    assert.ok(timed.has('m/benchmark/onnx/fp32'));
+    const untimed = byId(planBuild([recipe], TEST_TOOLCHAIN, {}, undefined, { benchmark: false }));
+    assert.ok(![...untimed.values()].some((step) => step.kind === 'benchmark'));
+    const pkg = stepOfKind(untimed.get('m/package')!, 'package');
+    assert.deepEqual(
+      pkg.params.artifacts.map((a) => a.benchmark),
+      [undefined, undefined],
+    );
+    assert.ok(!pkg.deps.some((dep) => dep.includes('/benchmark/')));
+    // A plan with benchmarks keeps the package fingerprint it had before the option existed.
+    assert.equal(
+      timed.get('m/package')!.fingerprint,
+      byId(planBuild([recipe], TEST_TOOLCHAIN, {}, undefined, { benchmark: true })).get('m/package')!.fingerprint,
+    );
+  });
+
   it('routes litert-torch conversions from the fetched weights and the model code, not from ONNX', () => {
     const recipe = makeRecipe('tiny', {
       source: {

@@ -12,9 +12,14 @@
  */
 import { z } from 'zod';
 import {
+  BUILTIN_MATH_OPS,
+  castLikeToCast,
+  decomposeDynamicClip,
   decomposeFloatMod,
+  decomposeToBuiltinMath,
   dropNoopSliceAxes,
   dropUnusedInitializers,
+  explicitKernelShape,
   type GraphRewriteResult,
   type ModelProto,
 } from '../../formats/onnx/index.js';
@@ -27,10 +32,11 @@ import type { ConversionStrategy, StrategyContext } from '../../catalogue/types.
 export const onnx2tfStrategyOptionsSchema = z.strictObject({
   /**
    * Which inputs onnx2tf keeps as they are (-kat): `non-channels-first` (the default rule:
-   * rank >= 3 inputs whose recipe layout is not N C ...) or `all-but-images` (also every
-   * channels-first input that is not a 4-D image, e.g. [1, 3, 16] sequences).
+   * rank >= 3 inputs whose recipe layout is not N C ...), `all-but-images` (also every
+   * channels-first input that is not a 4-D image, e.g. [1, 3, 16] sequences) or `all` (every
+   * input of rank >= 3, 4-D NCHW ones too).
    */
-  keepShape: z.enum(['non-channels-first', 'all-but-images']).optional(),
+  keepShape: z.enum(['non-channels-first', 'all-but-images', 'all']).optional(),
   /** ONNX op types onnx2tf replaces with builtin-only pseudo ops (-rtpo). */
   pseudoOps: z.array(z.string()).optional(),
   /** Let onnx2tf run onnxsim again (off by default: the prepared model is simplified already). */
@@ -73,15 +79,22 @@ function inPlace(rewrite: (model: ModelProto) => GraphRewriteResult): GraphRewri
 export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
   'slice-noop-axes': inPlace(dropNoopSliceAxes),
   'float-mod': inPlace(decomposeFloatMod),
+  'builtin-math': inPlace(decomposeToBuiltinMath),
+  'cast-like': inPlace(castLikeToCast),
+  'clip-bounds': inPlace(decomposeDynamicClip),
+  'kernel-shape': inPlace(explicitKernelShape),
 };
 
 /**
- * Rewrites every strategy applies first: ops onnx2tf 1.29 converts without error but computes
- * wrong, where an equivalent ONNX form converts right. Not strategies (nothing to try: the
- * converter's own lowering is never right), and free for models without such ops.
+ * Rewrites every strategy applies first: ops onnx2tf 1.29 converts wrong or not at all, where
+ * an equivalent ONNX form converts right. Not strategies (nothing to try: the converter's own
+ * lowering is never right), and free for models without such ops.
  * - float-mod: onnx2tf lowers Mod(fmod=1) to floor-mod; mixed signs came out wrong.
+ * - cast-like: onnx2tf has no CastLike op at all (it stops); a Cast to the known type is the same.
+ * - clip-bounds: onnx2tf clips by garbage when Clip's min or max is a tensor computed at run time.
+ * - kernel-shape: onnx2tf reads a Conv/ConvTranspose kernel's rank from the optional kernel_shape.
  */
-export const ONNX2TF_CORRECTIONS: readonly string[] = ['float-mod'];
+export const ONNX2TF_CORRECTIONS: readonly string[] = ['float-mod', 'cast-like', 'clip-bounds', 'kernel-shape'];
 
 /** ONNX recurrent ops (onnx2tf builds them as a Keras RNN: a WHILE loop unless unrolled). */
 const RNN_OPS = ['LSTM', 'GRU', 'RNN'];
@@ -135,6 +148,13 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     when: (ctx) => ctx.inputs.some((input) => input.shape.length >= 3 && !isImage(input)),
   },
   {
+    name: 'keep-all-shapes',
+    options: { keepShape: 'all' },
+    description:
+      'keep the shape of every rank >= 3 input, 4-D NCHW ones too (-kat): 4-D inputs that are not images (attention heads, normalisation over C, H, W with a [C, H, W] scale), where moving channels last misaligns the other operands',
+    when: (ctx) => ctx.inputs.some(isImage),
+  },
+  {
     name: 'rnn-unroll',
     options: { keepShape: 'all-but-images', flags: { enable_rnn_unroll: true }, rewrites: ['slice-noop-axes'] },
     description:
@@ -147,6 +167,12 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     description:
       'drop the whole-axis entries of multi-axis Slices before onnx2tf, which may apply them to the wrong axis of a channels-last tensor (a zero-length or mis-sliced result)',
     when: (ctx) => ctx.opTypes.has('Slice'),
+  },
+  {
+    name: 'builtin-math',
+    options: { rewrites: ['builtin-math'], pseudoOps: [...ONNX2TF_PSEUDO_OPS] },
+    description: `rewrite ${BUILTIN_MATH_OPS.join(', ')} (no TFLite kernel: Flex, or no conversion at all) into Exp, Log, Sqrt, Sin, Cos, Abs, Sign, Atan and arithmetic before onnx2tf, with the pseudo ops of pseudo-ops (-rtpo; Atan becomes ATAN2)`,
+    when: (ctx) => BUILTIN_MATH_OPS.some((op) => ctx.opTypes.has(op)),
   },
   {
     name: 'pseudo-ops',

@@ -172,7 +172,9 @@ async function runOnnx2tf(
     }
     await copyFile(produced, path.join(outDir, 'model.tflite'));
     const summary = await inspectTflite(produced);
-    const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs);
+    const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs, {
+      keptInputs: keepShape,
+    });
     made.set(precision, {
       primary: 'model.tflite',
       files: ['model.tflite'],
@@ -196,9 +198,11 @@ export function keepShapeInputNames(
   rule: Onnx2tfStrategyOptions['keepShape'] = 'non-channels-first',
 ): string[] {
   const keep =
-    rule === 'all-but-images'
-      ? (input: (typeof inputs)[number]) => !(input.shape.length === 4 && input.layout === 'NCHW')
-      : (input: (typeof inputs)[number]) => !input.layout.startsWith('NC');
+    rule === 'all'
+      ? () => true
+      : rule === 'all-but-images'
+        ? (input: (typeof inputs)[number]) => !(input.shape.length === 4 && input.layout === 'NCHW')
+        : (input: (typeof inputs)[number]) => !input.layout.startsWith('NC');
   return inputs.filter((input) => input.shape.length >= 3 && keep(input)).map((input) => input.name);
 }
 
@@ -220,14 +224,15 @@ async function onnx2tfInput(
   options: Onnx2tfStrategyOptions,
 ): Promise<{ model: string; replacementFile: string | null; pseudoOps: string[] }> {
   const { model, renamed } = sanitizeNodeNames(loadModel(job.inputFile!));
-  const opTypes = new Set([...allNodes(model.graph!)].map((node) => node.opType ?? ''));
-  const pseudoOps = options.pseudoOps ? pseudoOpsIn(opTypes).filter((op) => options.pseudoOps!.includes(op)) : [];
   let rewritten = 0;
   for (const name of [...ONNX2TF_CORRECTIONS, ...(options.rewrites ?? [])]) {
     const changes = ONNX2TF_GRAPH_REWRITES[name]!(model);
     for (const change of changes) job.log(`[edgezoo] rewrite ${name}: ${change}`);
     rewritten += changes.length;
   }
+  // After the rewrites: they may bring in ops onnx2tf replaces (builtin-math's Atan).
+  const opTypes = new Set([...allNodes(model.graph!)].map((node) => node.opType ?? ''));
+  const pseudoOps = options.pseudoOps ? pseudoOpsIn(opTypes).filter((op) => options.pseudoOps!.includes(op)) : [];
   const count = Object.keys(renamed).length;
   if (count === 0 && rewritten === 0)
     return { model: job.inputFile!, replacementFile: job.onnx2tfReplacementFile ?? null, pseudoOps };
@@ -273,7 +278,11 @@ export function tfliteSignature(
   job: Pick<ConvertJob, 'inputs' | 'prepared' | 'outputs'>,
   inputs: readonly TfliteTensorSignature[],
   outputs: readonly TfliteTensorSignature[],
-  options: { movesChannelsLast?: boolean } = {},
+  options: {
+    movesChannelsLast?: boolean;
+    /** The inputs the converter kept as they are (-kat); default: the default rule's. */
+    keptInputs?: readonly string[];
+  } = {},
 ): { signature: ArtifactSignature; outputMapping: Record<string, string> } {
   const movesChannelsLast = options.movesChannelsLast ?? true;
   const signature: Required<
@@ -298,7 +307,7 @@ export function tfliteSignature(
     inputPerms: {},
     outputPerms: {},
   };
-  const kept = new Set(keepShapeInputNames(job.inputs));
+  const kept = new Set(options.keptInputs ?? keepShapeInputNames(job.inputs));
   const preferredFor = (rank: number, keep: boolean) =>
     movesChannelsLast && !keep && rank >= 3 && rank <= 5 ? [channelsLastPerm(rank)] : [];
   const sourceInputs = job.inputs.map((input) => ({
