@@ -146,3 +146,70 @@ test('Sinh, Atanh and Softsign: Flex or no conversion by default; the builtin-ma
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('LayerNormalization with its Mean and InvStdDev outputs: onnx2tf stops; expand-functions converts its function body', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
+  try {
+    mkdirSync(path.join(root, 'models', 'ln'), { recursive: true });
+    const file = path.join(root, 'models', 'ln', 'model.onnx');
+    saveModel(
+      buildModel({
+        opset: 17,
+        inputs: [{ name: 'x', shape: [4, 6] }],
+        outputs: [
+          { name: 'y', shape: [4, 6] },
+          { name: 'mean', shape: [4, 1] },
+          { name: 'inv_std', shape: [4, 1] },
+        ],
+        nodes: [
+          {
+            op: 'LayerNormalization',
+            inputs: ['x', 'scale', 'bias'],
+            outputs: ['y', 'mean', 'inv_std'],
+            name: 'ln',
+            attributes: { axis: -1, epsilon: { float: 1e-5 } },
+          },
+        ],
+        initializers: [
+          { name: 'scale', data: [0.5, 1, 1.5, -1, 2, 0.25], dims: [6] },
+          { name: 'bias', data: [0, 0.1, -0.2, 0.3, 0, 1], dims: [6] },
+        ],
+      }),
+      file,
+    );
+    writeRecipe(
+      root,
+      'ln',
+      [
+        'name: ln',
+        'version: 0.1.0',
+        'license: MIT',
+        'description: LayerNormalization with every output',
+        'task: test',
+        `source: { onnx: { path: models/ln/model.onnx, sha256: ${sha256File(file)} } }`,
+        'inputs: [{ name: x, shape: [4, 6], range: [-2, 2] }]',
+        'targets: { tflite: [fp32] }',
+        '',
+      ].join('\n'),
+    );
+    const failures: string[] = [];
+    const { summary, outputs } = await buildUpToConvert(root, ['ln'], (event) => {
+      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(failures, []);
+    assert.equal(summary.ok, true);
+    const made = await readStepFile(outputs['ln/convert/tflite/fp32']!, ARTIFACT_FILE);
+    assert.equal(made.strategy, 'expand-functions');
+    assert.deepEqual(
+      made.attempts?.map((a) => [a.strategy, a.outcome, a.stage]),
+      [
+        ['default', 'failed', 'convert'],
+        ['expand-functions', 'passed', undefined],
+      ],
+    );
+    const log = readFileSync(path.join(root, 'artifacts', 'logs', 'ln', 'convert-tflite-fp32.log'), 'utf8');
+    assert.match(log, /expanded into their ONNX function bodies: LayerNormalization/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

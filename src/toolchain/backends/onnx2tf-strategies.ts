@@ -41,6 +41,12 @@ export const onnx2tfStrategyOptionsSchema = z.strictObject({
   pseudoOps: z.array(z.string()).optional(),
   /** Let onnx2tf run onnxsim again (off by default: the prepared model is simplified already). */
   simplify: z.boolean().optional(),
+  /**
+   * Op types replaced with their ONNX function body (primitive ops at the model's opset) before
+   * the rewrites: ops onnx2tf lacks or converts only in some forms (LayerNormalization with its
+   * Mean output, Attention with a mask, RMSNormalization over C, H, W...).
+   */
+  expandFunctions: z.array(z.string()).optional(),
   /** ONNX graph rewrites applied before onnx2tf, in order (names of ONNX2TF_GRAPH_REWRITES). */
   rewrites: z.array(z.string()).optional(),
   /** Other onnx2tf.convert keyword arguments, as onnx2tf names them (`enable_rnn_unroll: true`). */
@@ -96,6 +102,41 @@ export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
  */
 export const ONNX2TF_CORRECTIONS: readonly string[] = ['float-mod', 'cast-like', 'clip-bounds', 'kernel-shape'];
 
+/**
+ * ONNX ops defined as functions of primitive ops whose onnx2tf 1.29 conversion fails in some
+ * forms, while their expansion (what the onnx node tests call `_expanded`) converts.
+ */
+export const ONNX2TF_FUNCTION_OPS = [
+  'LayerNormalization',
+  'RMSNormalization',
+  'GroupNormalization',
+  'MeanVarianceNormalization',
+  'Attention',
+  'RotaryEmbedding',
+  'CenterCropPad',
+  'AffineGrid',
+  'SoftmaxCrossEntropyLoss',
+  'NegativeLogLikelihoodLoss',
+  'Gelu',
+  'Mish',
+  'Celu',
+  'Swish',
+  'Shrink',
+  'ThresholdedRelu',
+  'HardSwish',
+  'HardSigmoid',
+  'Selu',
+  'Elu',
+  'LeakyRelu',
+  'PRelu',
+  'Softplus',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceSumSquare',
+] as const;
+
 /** ONNX recurrent ops (onnx2tf builds them as a Keras RNN: a WHILE loop unless unrolled). */
 const RNN_OPS = ['LSTM', 'GRU', 'RNN'];
 
@@ -134,6 +175,11 @@ function isImage(input: StrategyContext['inputs'][number]): boolean {
   return input.shape.length === 4 && input.layout === 'NCHW';
 }
 
+/** Whether a model convolves (its 4-D inputs are then images that onnx2tf should move channels-last). */
+function hasConvolution(ctx: StrategyContext): boolean {
+  return ctx.opTypes.has('Conv') || ctx.opTypes.has('ConvTranspose');
+}
+
 /** The ordered strategy list of the onnx2tf backend. */
 export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStrategy[]] = [
   {
@@ -151,8 +197,21 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     name: 'keep-all-shapes',
     options: { keepShape: 'all' },
     description:
-      'keep the shape of every rank >= 3 input, 4-D NCHW ones too (-kat): 4-D inputs that are not images (attention heads, normalisation over C, H, W with a [C, H, W] scale), where moving channels last misaligns the other operands',
-    when: (ctx) => ctx.inputs.some(isImage),
+      'keep the shape of every rank >= 3 input, 4-D NCHW ones too (-kat): 4-D inputs that are not images (attention heads, normalisation over C, H, W with a [C, H, W] scale), where moving channels last misaligns the other operands; not for models with convolutions, which onnx2tf runs channels-last',
+    when: (ctx) => ctx.inputs.some(isImage) && !hasConvolution(ctx),
+  },
+  {
+    name: 'expand-functions',
+    options: { expandFunctions: [...ONNX2TF_FUNCTION_OPS] },
+    description: `replace ${ONNX2TF_FUNCTION_OPS.join(', ')} with their ONNX function bodies (primitive ops) before onnx2tf`,
+    when: (ctx) => ONNX2TF_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)),
+  },
+  {
+    name: 'expand-functions-keep-all-shapes',
+    options: { expandFunctions: [...ONNX2TF_FUNCTION_OPS], keepShape: 'all' },
+    description: 'expand-functions with the shape of every rank >= 3 input kept (keep-all-shapes)',
+    when: (ctx) =>
+      ONNX2TF_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)) && ctx.inputs.some(isImage) && !hasConvolution(ctx),
   },
   {
     name: 'rnn-unroll',

@@ -223,8 +223,25 @@ async function onnx2tfInput(
   job: ConvertJob,
   options: Onnx2tfStrategyOptions,
 ): Promise<{ model: string; replacementFile: string | null; pseudoOps: string[] }> {
-  const { model, renamed } = sanitizeNodeNames(loadModel(job.inputFile!));
+  let source = job.inputFile!;
   let rewritten = 0;
+  if (options.expandFunctions && options.expandFunctions.length > 0) {
+    const wanted = new Set(options.expandFunctions);
+    const present = [...allNodes(loadModel(source).graph!)].some((node) => wanted.has(node.opType ?? ''));
+    if (present) {
+      const result = await runConverterOp(job, 'onnx2tf', 'tf', 'onnx.expand_functions', {
+        model: source,
+        output: path.join(job.workDir, 'onnx2tf-expanded.onnx'),
+        opTypes: [...wanted],
+      });
+      if (result.output) {
+        job.log(`[edgezoo] expanded into their ONNX function bodies: ${result.expanded.join(', ')}`);
+        source = result.output;
+        rewritten += result.expanded.length;
+      }
+    }
+  }
+  const { model, renamed } = sanitizeNodeNames(loadModel(source));
   for (const name of [...ONNX2TF_CORRECTIONS, ...(options.rewrites ?? [])]) {
     const changes = ONNX2TF_GRAPH_REWRITES[name]!(model);
     for (const change of changes) job.log(`[edgezoo] rewrite ${name}: ${change}`);
@@ -235,7 +252,7 @@ async function onnx2tfInput(
   const pseudoOps = options.pseudoOps ? pseudoOpsIn(opTypes).filter((op) => options.pseudoOps!.includes(op)) : [];
   const count = Object.keys(renamed).length;
   if (count === 0 && rewritten === 0)
-    return { model: job.inputFile!, replacementFile: job.onnx2tfReplacementFile ?? null, pseudoOps };
+    return { model: source, replacementFile: job.onnx2tfReplacementFile ?? null, pseudoOps };
   const examples = Object.entries(renamed)
     .slice(0, 3)
     .map(([from, to]) => `${from} -> ${to}`)
