@@ -80,6 +80,8 @@ export interface ConvertParams {
   source?: SourceParams;
   /** The recipe's pinned strategies for this target (`strategies:`), or null: default first, others after a failure. */
   strategies: string[] | null;
+  /** The backend's `revision`, when it has one (its code changed what it makes). */
+  revision?: number;
   /** Flex / custom ops the recipe allows in this artifact (`allow_ops:`); others fail it. */
   allowOps: string[];
   /**

@@ -302,6 +302,7 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
       ...(calibration && recipe.quantization?.[suffix] ? { quantization: recipe.quantization[suffix] } : {}),
       ...(readsSource ? { source: sourceParams(recipe) } : {}),
       strategies: recipe.strategies?.[suffix] ?? recipe.strategies?.[format] ?? null,
+      ...(backend.revision ? { revision: backend.revision } : {}),
       allowOps: [...new Set([...(recipe.allowOps?.[format] ?? []), ...(recipe.allowOps?.[suffix] ?? [])])].sort(),
       judge: validateParams,
     };
