@@ -100,7 +100,7 @@ try {
     validation: { samples: 'models/bench/val/*.jpg', count: 32, topk: 5, seed: 0 },
     targets: {},
     skip: {},
-    converters: { tflite: 'onnx2tf' },
+    converters: {},
     opset: 17,
     tolerances: {},
   };

@@ -166,6 +166,11 @@ export interface GroupAttemptLoop<K, C, R> {
   keys: readonly K[];
   candidates: Iterable<C>;
   label(candidate: C): { converter: string; strategy: string };
+  /**
+   * Whether a candidate is for a key (absent: every candidate is for every key). A candidate
+   * for none of the open keys is passed over (a converter route that makes only some precisions).
+   */
+  appliesTo?(candidate: C, key: K): boolean;
   /** Runs one candidate for `keys`; a thrown error fails it for all of them, an Error value for one key. */
   attempt(candidate: C, keys: readonly K[], index: number): Promise<Map<K, R | Error>>;
   judge(key: K, result: R, candidate: C): Promise<Verdict>;
@@ -187,8 +192,10 @@ export async function runGroupAttempts<K, C, R>(loop: GroupAttemptLoop<K, C, R>)
   const outcomes = new Map<K, KeyOutcome<C, R>>(loop.keys.map((key) => [key, { attempts: [], errors: [] }]));
   let index = 0;
   for (const candidate of loop.candidates) {
-    const open = loop.keys.filter((key) => !outcomes.get(key)!.winner);
-    if (open.length === 0) break;
+    const unsettled = loop.keys.filter((key) => !outcomes.get(key)!.winner);
+    if (unsettled.length === 0) break;
+    const open = unsettled.filter((key) => loop.appliesTo?.(candidate, key) ?? true);
+    if (open.length === 0) continue;
     const { converter, strategy } = loop.label(candidate);
     const started = performance.now();
     const seconds = () => Math.round((performance.now() - started) / 10) / 100;
@@ -293,18 +300,18 @@ export function* strategyCandidates(
 /**
  * The recipe lines that pin a winning attempt (printed in the step log and the build summary,
  * recorded in the manifest): `strategies:` keyed by `format/precision` and, when the winner
- * came from another route than the recipe's converter, `converters:` too.
+ * came from another route than the one the target starts with, `converters:` for the target too.
  */
 export function pinLines(args: {
   format: string;
   precision: string;
   winner: { converter: string; strategy: string };
-  /** The converter the recipe chose (or defaulted to) for the format. */
+  /** The converter the target's conversion starts with (the recipe's first choice, or the default). */
   recipeConverter: string;
 }): string[] {
   const lines: string[] = [];
   if (args.winner.converter !== args.recipeConverter)
-    lines.push(`converters: { ${args.format}: ${args.winner.converter} }`);
+    lines.push(`converters: { ${args.format}/${args.precision}: ${args.winner.converter} }`);
   lines.push(`strategies: { ${args.format}/${args.precision}: [${args.winner.strategy}] }`);
   return lines;
 }

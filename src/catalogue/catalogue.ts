@@ -96,14 +96,24 @@ export class Catalogue {
   }
 
   /**
-   * The backend that makes `format` at `precision`: the recipe's choice when the format offers
-   * one (even when it lacks the precision, so the caller can say so), else the first that makes it.
+   * The backends that may make `format` at `precision` for a `sourceKind` source, in the order
+   * the convert step tries them (the first is the route it starts with; the others are the next
+   * strategies of its cascade). With `listed` (the recipe's `converters:` for the target), the
+   * listed backends that make the precision, in the recipe's order; else the format's default
+   * converter first, then every other backend of the format that reads this source (or the
+   * prepared ONNX every source becomes) and makes the precision, in catalogue order (a format
+   * that offers no choice: the first backend that makes it).
    */
-  converterFor(format: string, precision: Precision, choice: string | undefined): BackendSpec | undefined {
+  converterRoutes(format: string, precision: Precision, sourceKind: string, listed?: readonly string[]): BackendSpec[] {
+    const makes = (b: BackendSpec) => b.precisions.includes(precision);
     const candidates = this.targetBackends(format);
-    if (choice !== undefined && this.converterChoices(format).length > 0)
-      return candidates.find((b) => b.name === choice);
-    return candidates.find((b) => b.precisions.includes(precision));
+    if (listed && listed.length > 0)
+      return listed.flatMap((name) => candidates.find((b) => b.name === name && makes(b)) ?? []);
+    const readable = candidates.filter((b) => makes(b) && (b.from === 'onnx' || b.from === sourceKind));
+    // A format without a choice (no default converter) is made by the first backend that makes it.
+    if (this.converterChoices(format).length === 0) return readable.slice(0, 1);
+    const preferred = this.format(format)?.defaultConverter;
+    return [...readable.filter((b) => b.name === preferred), ...readable.filter((b) => b.name !== preferred)];
   }
 
   /** The backend a convert step names, checked to make `precision`. */

@@ -62,8 +62,14 @@ export interface ConvertParams {
   model: string;
   format: TargetFormat;
   precision: Precision;
-  /** The backend's name (src/catalogue). */
+  /** The backend's name (src/catalogue): the route the conversion starts with. */
   converter: string;
+  /**
+   * Every converter that may make the target, in the order they are tried (`converter` first),
+   * when there is more than one (tflite/fp32 of a PyTorch source: onnx2tf, then litert-torch).
+   * Each after the first is the next strategy of the cascade, tried only after the ones before fail.
+   */
+  routes?: string[];
   /** What the backend reads: `onnx` (the prepared model) or the source's own kind. */
   from: string;
   inputs: InputSpec[];
@@ -82,6 +88,8 @@ export interface ConvertParams {
   source?: SourceParams;
   /** The recipe's pinned strategies for this target (`strategies:`), or null: default first, others after a failure. */
   strategies: string[] | null;
+  /** The backend's `revision`, when it has one (its code changed what it makes). */
+  revision?: number;
   /** Flex / custom ops the recipe allows in this artifact (`allow_ops:`); others fail it. */
   allowOps: string[];
   /**
@@ -97,10 +105,10 @@ export interface ConvertParams {
  * convert-run: one converter run making several precisions of one format (onnx2tf's float run
  * makes fp32 and fp16); each precision's convert step takes its artifact from it.
  */
-export type ConvertRunParams = Omit<ConvertParams, 'precision' | 'allowOps' | 'judge' | 'run'> & {
+export type ConvertRunParams = Omit<ConvertParams, 'precision' | 'allowOps' | 'judge' | 'run' | 'routes'> & {
   precisions: Precision[];
-  /** What differs per precision: allowed ops and the judge's validation params. */
-  byPrecision: Partial<Record<Precision, { allowOps: string[]; judge: ValidateParams }>>;
+  /** What differs per precision: allowed ops, the judge's validation params, the converters after the first. */
+  byPrecision: Partial<Record<Precision, { allowOps: string[]; judge: ValidateParams; routes?: string[] }>>;
 };
 
 /**

@@ -154,35 +154,8 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
   const sourceDeps = fetchFile ? [fetchId] : [];
 
   const wanted = wantedTargets(recipe, catalogue);
-  const converters = new Map<string, BackendSpec>();
-  for (const { format } of wanted) {
-    if (converters.has(format)) continue;
-    const choice = recipe.converters[format];
-    const backend =
-      choice === undefined ? undefined : catalogue.converterChoices(format).find((b) => b.name === choice);
-    if (backend && backend.from !== 'onnx' && backend.from !== source.kind) {
-      throw new PlanError(
-        model,
-        `converters.${format} is ${backend.name}, which needs a ${backend.from} source (this one is ${source.kind})`,
-        `use converters: { ${format}: ${catalogue.format(format)?.defaultConverter ?? 'another converter'} }`,
-      );
-    }
-    if (backend) converters.set(format, backend);
-  }
-  const convertersOf = wanted.map(({ format, precision }) => {
-    const backend = catalogue.converterFor(format, precision, recipe.converters[format]);
-    if (!backend?.precisions.includes(precision)) {
-      throw new PlanError(
-        model,
-        backend
-          ? `converters.${format} is ${backend.name}, which makes ${format} in ${backend.precisions.join(', ')}, not ${precision}`
-          : `no converter makes ${format}/${precision}`,
-        `list ${format}/${precision} under skip with the reason`,
-      );
-    }
-    return backend;
-  });
-  const needsOnnx = convertersOf.some((backend) => backend.from === 'onnx');
+  const routesOf = wanted.map(({ format, precision }) => targetRoutes(recipe, catalogue, format, precision));
+  const needsOnnx = routesOf.some((routes) => routes.some((backend) => backend.from === 'onnx'));
 
   const prepareId = `${model}/prepare`;
   if (needsOnnx) {
@@ -244,12 +217,14 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
   if ((options.converterRuns ?? 'grouped') === 'grouped') {
     const groups = new Map<string, number[]>();
     wanted.forEach(({ format, precision }, index) => {
-      const backend = convertersOf[index]!;
+      const backend = routesOf[index]![0]!;
       if (!backend.convertMany) return;
       const calibrated = CALIBRATED_PRECISIONS.includes(precision);
       // Calibrated targets of a backend the quantization search drives are searched one by one (src/quant).
       if (calibrated && backend.quantSearch) return;
       const pinned = recipe.strategies?.[`${format}/${precision}`] ?? recipe.strategies?.[format] ?? null;
+      // Members may differ in their fallback routes (tflite/fp32 of a PyTorch source also has
+      // litert-torch): the run starts with the shared first route, each member keeps its own others.
       const key = `${format}\u0000${backend.name}\u0000${calibrated}\u0000${JSON.stringify(pinned)}`;
       groups.set(key, [...(groups.get(key) ?? []), index]);
     });
@@ -266,9 +241,28 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
     }
   }
 
+  // What the converter steps of a set of targets read and need: the routes of all of them.
+  const needsOf = (indexes: readonly number[]) => {
+    const backends = [...new Set(indexes.flatMap((i) => routesOf[i]!))];
+    // A route that reads the source itself (litert-torch) instead of the prepared ONNX.
+    const readsSource = backends.some((backend) => backend.from !== 'onnx');
+    const readsOnnx = backends.some((backend) => backend.from === 'onnx');
+    return {
+      readsSource,
+      memoryMiB: Math.max(...backends.map((backend) => MEMORY_MIB[backend.memory])),
+      // The reference: each attempt is judged against the source's outputs.
+      deps: [...(readsSource ? sourceDeps : []), ...(readsOnnx ? [prepareId] : []), referenceId],
+      tools: [EDGEZOO_TOOL, ...new Set(backends.flatMap((backend) => backend.cacheKeyTools))],
+    };
+  };
+  const routeNames = (index: number) => {
+    const routes = routesOf[index]!;
+    return routes.length > 1 ? { routes: routes.map((backend) => backend.name) } : {};
+  };
+
   const artifactSteps: PackagedTarget[] = [];
   for (const [index, { format, precision }] of wanted.entries()) {
-    const backend = convertersOf[index]!;
+    const backend = routesOf[index]![0]!;
     const suffix = `${format}/${precision}`;
     const calibrated = CALIBRATED_PRECISIONS.includes(precision);
     if (calibrated && !recipe.calibration) {
@@ -280,19 +274,19 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
     }
     const calibration = calibrated ? recipe.calibration : undefined;
     const validateParams = validateParamsOf(recipe, format, precision);
-    // A backend that reads the source itself (litert-torch) instead of the prepared ONNX.
-    const readsSource = backend.from !== 'onnx';
-    const memoryMiB = MEMORY_MIB[backend.memory];
     const convertId = `${model}/convert/${suffix}`;
     const group = groupOf.get(index);
+    const members = group ? [...groupOf.entries()].filter(([, g]) => g === group).map(([i]) => i) : [index];
+    const needs = needsOf(members);
     const convertParams: ConvertParams = {
       model,
       format,
       precision,
       converter: backend.name,
+      ...routeNames(index),
       from: backend.from,
       // Constant inputs (`value:`) are folded into the prepared graph: converters never see them.
-      inputs: readsSource ? recipe.inputs : recipe.inputs.filter((input) => input.value === undefined),
+      inputs: backend.from !== 'onnx' ? recipe.inputs : recipe.inputs.filter((input) => input.value === undefined),
       outputs: recipe.outputs,
       opset: recipe.opset,
       // Written into the artifact's metadata, so part of what the step makes.
@@ -303,17 +297,18 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
       ...(calibration && recipe.quantization?.[suffix] ? { quantization: recipe.quantization[suffix] } : {}),
       // A changed ladder rebuilds searched targets (their failures are cached like successes).
       ...(calibration && backend.quantSearch ? { quantSearch: QUANT_SEARCH_REVISION } : {}),
-      ...(readsSource ? { source: sourceParams(recipe) } : {}),
+      ...(needs.readsSource ? { source: sourceParams(recipe) } : {}),
       strategies: recipe.strategies?.[suffix] ?? recipe.strategies?.[format] ?? null,
+      ...(backend.revision ? { revision: backend.revision } : {}),
       allowOps: [...new Set([...(recipe.allowOps?.[format] ?? []), ...(recipe.allowOps?.[suffix] ?? [])])].sort(),
       judge: validateParams,
     };
-    // The reference: each attempt is judged against the source's outputs.
-    const convertDeps = [...(readsSource ? sourceDeps : [prepareId]), referenceId];
-    const convertInputFiles = [...(readsSource ? sourceModelCode : []), ...(calibration ? [calibration.samples] : [])];
+    const convertInputFiles = [
+      ...(needs.readsSource ? sourceModelCode : []),
+      ...(calibration ? [calibration.samples] : []),
+    ];
     if (group && group.first === index) {
-      const { precision: _first, allowOps: _allow, judge: _judge, ...shared } = convertParams;
-      const members = [...groupOf.entries()].filter(([, g]) => g === group).map(([i]) => i);
+      const { precision: _first, allowOps: _allow, judge: _judge, routes: _routes, ...shared } = convertParams;
       drafts.push({
         id: group.id,
         kind: 'convert-run',
@@ -331,17 +326,18 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
                     ...new Set([...(recipe.allowOps?.[member.format] ?? []), ...(recipe.allowOps?.[key] ?? [])]),
                   ].sort(),
                   judge: validateParamsOf(recipe, member.format, member.precision),
+                  ...routeNames(i),
                 },
               ];
             }),
           ),
         },
-        deps: convertDeps,
+        deps: needs.deps,
         optionalDeps: [referenceId],
         inputFiles: convertInputFiles,
-        resource: memoryMiB > 0 ? 'heavy' : 'convert',
-        memoryMiB,
-        tools: [EDGEZOO_TOOL, ...backend.cacheKeyTools],
+        resource: needs.memoryMiB > 0 ? 'heavy' : 'convert',
+        memoryMiB: needs.memoryMiB,
+        tools: needs.tools,
       });
     }
     drafts.push(
@@ -362,12 +358,12 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
             kind: 'convert',
             target: { format, precision },
             params: convertParams,
-            deps: convertDeps,
+            deps: needs.deps,
             optionalDeps: [referenceId],
             inputFiles: convertInputFiles,
-            resource: memoryMiB > 0 ? 'heavy' : 'convert',
-            memoryMiB,
-            tools: [EDGEZOO_TOOL, ...backend.cacheKeyTools],
+            resource: needs.memoryMiB > 0 ? 'heavy' : 'convert',
+            memoryMiB: needs.memoryMiB,
+            tools: needs.tools,
           },
     );
 
@@ -422,6 +418,46 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
     exportTo: `zoo/${model}/${recipe.version}`,
   });
   return drafts;
+}
+
+/**
+ * The converters a recipe may use for a target, in the order its convert step tries them (see
+ * `Catalogue.converterRoutes`): the recipe's `converters:` for the target (its `format/precision`
+ * key, else its format's), else the catalogue's default routes. Throws `PlanError` when a listed
+ * converter cannot read the source, or none makes the precision.
+ */
+export function targetRoutes(
+  recipe: Recipe,
+  catalogue: Catalogue,
+  format: TargetFormat,
+  precision: Precision,
+): [BackendSpec, ...BackendSpec[]] {
+  const model = recipe.name;
+  const key = recipe.converters[`${format}/${precision}`] ? `${format}/${precision}` : format;
+  const listed = recipe.converters[key];
+  for (const name of listed ?? []) {
+    const backend = catalogue.converterChoices(format).find((b) => b.name === name);
+    if (!backend) throw new PlanError(model, `converters.${key} names ${name}, which does not make ${format}`);
+    if (backend.from !== 'onnx' && backend.from !== recipe.source.kind)
+      throw new PlanError(
+        model,
+        `converters.${key} is ${backend.name}, which needs a ${backend.from} source (this one is ${recipe.source.kind})`,
+        `use converters: { ${key}: ${catalogue.format(format)?.defaultConverter ?? 'another converter'} }`,
+      );
+  }
+  const routes = catalogue.converterRoutes(format, precision, recipe.source.kind, listed);
+  const [first, ...others] = routes;
+  if (!first) {
+    const named = (listed ?? []).map((name) => catalogue.backend(name)!);
+    throw new PlanError(
+      model,
+      named.length > 0
+        ? `converters.${key} is ${named.map((b) => b.name).join(', ')}, which makes ${format} in ${[...new Set(named.flatMap((b) => b.precisions))].join(', ')}, not ${precision}`
+        : `no converter makes ${format}/${precision}`,
+      `list ${format}/${precision} under skip with the reason`,
+    );
+  }
+  return [first, ...others];
 }
 
 /** The validate step's params of a target (also what the convert step's judge validates with). */

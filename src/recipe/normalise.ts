@@ -59,7 +59,11 @@ export function normaliseRecipe(yaml: RecipeYaml, catalogue: Catalogue): Recipe 
     },
     targets: normaliseTargets(yaml.targets, catalogue),
     skip: yaml.skip,
-    converters: { ...(yaml.converters as Record<string, string>) },
+    converters: Object.fromEntries(
+      Object.entries(yaml.converters as Record<string, string | string[] | undefined>).flatMap(([key, value]) =>
+        value === undefined ? [] : [[key, typeof value === 'string' ? [value] : [...value]]],
+      ),
+    ),
     strategies: yaml.strategies,
     allowOps: yaml.allow_ops,
     opset: yaml.opset,

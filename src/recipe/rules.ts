@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { BUILTIN_CATALOGUE } from '../catalogue/builtin.js';
 import type { Catalogue } from '../catalogue/catalogue.js';
+import type { BackendSpec } from '../catalogue/types.js';
 import { CALIBRATED_PRECISIONS, PRECISION_NAMES } from '../catalogue/precisions.js';
 import type { Precision, TargetFormat } from './types.js';
 import { FACTORY_PATTERN } from './schema.js';
@@ -70,6 +71,7 @@ export function checkRecipeRules(
   checkPreprocess(recipe, report);
   checkLabels(recipe, report);
   checkStrategies(recipe, report, catalogue);
+  checkConverterRoutes(recipe, report, catalogue);
   return findings;
 }
 
@@ -96,13 +98,10 @@ function checkStrategies(recipe: Record<string, unknown>, report: Report, catalo
       if (field !== 'strategies' || !Array.isArray(list)) continue;
       const format = key.split('/')[0]!;
       const precision = key.split('/')[1];
-      const converters = isMapping(recipe.converters) ? recipe.converters : {};
-      const choice = typeof converters[format] === 'string' ? (converters[format] as string) : undefined;
+      // Pins are strategies of the route the target starts with.
       const backend = precision
-        ? catalogue.converterFor(format, precision as never, choice)
-        : (catalogue.converterChoices(format).find((b) => b.name === choice) ??
-          catalogue.targetBackends(format).find((b) => b.name === catalogue.format(format)?.defaultConverter) ??
-          catalogue.targetBackends(format)[0]);
+        ? catalogue.converterRoutes(format, precision as never, sourceKindOf(recipe), listedConverters(recipe, key))[0]
+        : routesOfFormat(recipe, format, catalogue)[0];
       if (!backend) continue;
       const names = backend.strategies.map((s) => s.name);
       list.forEach((name: unknown, index) => {
@@ -207,14 +206,92 @@ function checkSource(recipe: Record<string, unknown>, report: Report, catalogue:
   }
   // A converter that reads the source itself (not the prepared ONNX) needs a source of its kind.
   const sourceKinds = presentKeys(source, SOURCE_KINDS);
-  for (const [format, choice] of Object.entries(isMapping(recipe.converters) ? recipe.converters : {})) {
-    const backend = catalogue.converterChoices(format).find((b) => b.name === choice);
-    if (!backend || backend.from === 'onnx' || sourceKinds.length !== 1 || isMapping(source[backend.from])) continue;
+  for (const [key, value] of Object.entries(isMapping(recipe.converters) ? recipe.converters : {})) {
+    const format = key.split('/')[0]!;
+    const names = typeof value === 'string' ? [value] : Array.isArray(value) ? value : [];
+    names.forEach((name: unknown, index) => {
+      const at: ValuePath = typeof value === 'string' ? ['converters', key] : ['converters', key, index];
+      if (names.indexOf(name) !== index) {
+        report(at, 'value', ProblemCode.inconsistent, `${String(name)} is listed twice`);
+        return;
+      }
+      const backend = catalogue.converterChoices(format).find((b) => b.name === name);
+      if (!backend || backend.from === 'onnx' || sourceKinds.length !== 1 || isMapping(source[backend.from])) return;
+      report(
+        at,
+        'value',
+        ProblemCode.inconsistent,
+        `${backend.name} converts ${SOURCE_TITLES[backend.from] ?? backend.from} models only; this recipe has no ${backend.from} source (use ${catalogue.format(format)?.defaultConverter ?? 'another converter'})`,
+      );
+    });
+  }
+}
+
+/** The source kind of a recipe's plain value (`package` sources are ONNX or TFLite: either reads as ONNX here). */
+function sourceKindOf(recipe: Record<string, unknown>): string {
+  const source = isMapping(recipe.source) ? recipe.source : {};
+  return presentKeys(source, SOURCE_KINDS)[0] ?? 'onnx';
+}
+
+/** The converters a recipe lists for a target key (`tflite/fp16`, else its format's `tflite`), as names. */
+function listedConverters(recipe: Record<string, unknown>, key: string): string[] | undefined {
+  const converters = isMapping(recipe.converters) ? recipe.converters : {};
+  const value = converters[key] ?? (key.includes('/') ? converters[key.split('/')[0]!] : undefined);
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.filter((name): name is string => typeof name === 'string');
+  return undefined;
+}
+
+/** The routes of a format when no precision is named: the listed converters, else the default first. */
+function routesOfFormat(recipe: Record<string, unknown>, format: string, catalogue: Catalogue) {
+  const listed = listedConverters(recipe, format) ?? [];
+  const backends = catalogue.targetBackends(format);
+  const preferred = catalogue.format(format)?.defaultConverter;
+  return [
+    ...listed.flatMap((name) => backends.find((b) => b.name === name) ?? []),
+    ...backends.filter((b) => b.name === preferred),
+    ...backends,
+  ];
+}
+
+/**
+ * Every target the recipe builds has a converter among the ones `converters:` lists for it
+ * (a converter that does not make the precision is passed over; none left is a mistake).
+ */
+function checkConverterRoutes(recipe: Record<string, unknown>, report: Report, catalogue: Catalogue): void {
+  const converters = isMapping(recipe.converters) ? recipe.converters : {};
+  const skip = isMapping(recipe.skip) ? recipe.skip : {};
+  const sourceKind = sourceKindOf(recipe);
+  const unmade = new Map<string, { format: string; known: BackendSpec[]; targets: string[]; precisions: string[] }>();
+  for (const { format, precisions } of effectiveTargets(recipe, catalogue)) {
+    for (const precision of precisions) {
+      if (typeof precision !== 'string' || !(catalogue.precisionsOf(format) as string[]).includes(precision)) continue;
+      const target = `${format}/${precision}`;
+      if (Object.hasOwn(skip, target)) continue;
+      const key = converters[target] !== undefined ? target : format;
+      const listed = listedConverters(recipe, target);
+      if (!listed || listed.length === 0) continue;
+      const known = listed.flatMap((name) => catalogue.targetBackends(format).find((b) => b.name === name) ?? []);
+      // Unknown names and converters that cannot read the source are reported on their own.
+      if (known.length !== listed.length || known.some((b) => b.from !== 'onnx' && b.from !== sourceKind)) continue;
+      if (catalogue.converterRoutes(format, precision as Precision, sourceKind, listed).length > 0) continue;
+      const entry = unmade.get(key) ?? { format, known, targets: [], precisions: [] };
+      entry.targets.push(target);
+      entry.precisions.push(precision);
+      unmade.set(key, entry);
+    }
+  }
+  for (const [key, { format, known, targets, precisions }] of unmade) {
+    const makes = [...new Set(known)].map((b) => `${b.name} makes ${b.precisions.join(', ')}`).join('; ');
+    const others = catalogue
+      .targetBackends(format)
+      .filter((b) => precisions.every((p) => b.precisions.includes(p as Precision)))
+      .map((b) => b.name);
     report(
-      ['converters', format],
+      ['converters', key],
       'value',
       ProblemCode.inconsistent,
-      `${backend.name} converts ${SOURCE_TITLES[backend.from] ?? backend.from} models only; this recipe has no ${backend.from} source (use ${catalogue.format(format)?.defaultConverter ?? 'another converter'})`,
+      `no listed converter makes ${targets.join(', ')} (${makes}); list one that does (${others.join(', ') || 'none does'}) or skip ${targets.length === 1 ? 'it' : 'them'} with the reason`,
     );
   }
 }

@@ -415,29 +415,48 @@ function targetsSchema(catalogue: Catalogue) {
     .describe('Artifacts to build: target format -> precisions. Default: every precision that needs no calibration.');
 }
 
-/** `converters`: for each format that offers a choice of backend, the one to use. */
+/**
+ * `converters`: for each format that offers a choice of backend, keyed by the format or a
+ * `format/precision` target: one converter (only it), or an ordered list (tried in that order,
+ * each where it makes the precision).
+ */
 function convertersSchema(catalogue: Catalogue) {
   const entries = catalogue.formats.flatMap((format) => {
     const choices = catalogue.converterChoices(format.name);
     if (choices.length === 0 || format.defaultConverter === undefined) return [];
-    const names = choices.map((b) => b.name);
-    const described = choices.map((b) => `${b.name} (${b.summary})`);
+    const names = choices.map((b) => b.name) as [string, ...string[]];
+    const described = choices.map((b) => `${b.name} (${b.summary}; ${b.precisions.join(', ')})`);
     const list =
       described.length > 1 ? `${described.slice(0, -1).join(', ')} or ${described.at(-1)}` : (described[0] ?? '');
+    const choice = (description: string) =>
+      z
+        .union([z.enum(names), z.array(z.enum(names)).min(1)])
+        .optional()
+        .describe(description);
     return [
       [
         format.name,
-        z
-          .enum(names as [string, ...string[]])
-          .default(format.defaultConverter)
-          .describe(`Tool that makes ${format.title}: ${list}.`),
+        choice(
+          `Tool(s) that make ${format.title}: ${list}. One name: only that converter. A list: tried in order, each where it makes the precision, the next when one fails to convert or to validate. Default: ${format.defaultConverter} first, then the others that read the source.`,
+        ),
       ],
+      ...catalogue
+        .precisionsOf(format.name)
+        .map(
+          (precision) =>
+            [
+              `${format.name}/${precision}`,
+              choice(`Like \`converters.${format.name}\`, for ${format.name}/${precision} only (wins over it).`),
+            ] as const,
+        ),
     ];
   });
   return z
     .strictObject(Object.fromEntries(entries))
     .prefault({})
-    .describe('Which converter makes each format, where there is a choice.');
+    .describe(
+      'Which converter makes each format, where there is a choice, keyed by format (tflite) or "format/precision" (tflite/fp16; the more precise key wins).',
+    );
 }
 
 /** `strategies`: pins of converter strategies by format or `format/precision`; names the catalogue's. */

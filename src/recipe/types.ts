@@ -175,10 +175,12 @@ export interface Recipe {
   /** Targets the recipe knows cannot be built, with the reason the model card shows. Keys `format/precision`. */
   skip: Record<string, string>;
   /**
-   * Which backend makes a format, for formats that offer a choice (`tflite`: onnx2tf or
-   * litert-torch); defaults applied.
+   * The converters a recipe names for formats that offer a choice (`tflite`: onnx2tf or
+   * litert-torch), keyed by format or `format/precision` (the more precise key wins), in the
+   * order they are tried; one name pins that converter. Absent: the catalogue's routes (see
+   * `recipeConverterRoutes`).
    */
-  converters: Record<TargetFormat, string>;
+  converters: Record<string, string[]>;
   /**
    * Pinned converter strategies, keyed by format or `format/precision` (the more precise key
    * wins): exactly these are tried, in order. Absent: the default, then the others after a failure.

@@ -107,6 +107,7 @@ export function renderModelCard(manifest: Manifest): string {
   lines.push(...outputsSection(manifest));
   lines.push(...codeSection(manifest));
   lines.push(...detailsSection(manifest));
+  lines.push(...conversionSection(manifest));
   if (manifest.skipped.length > 0) {
     lines.push('## Skipped targets', '', '| target | why |', '| --- | --- |');
     for (const s of manifest.skipped) lines.push(`| ${s.format}/${s.precision} | ${cell(s.reason)} |`);
@@ -379,6 +380,60 @@ function detailsSection(manifest: Manifest): string[] {
     '',
   );
   return lines;
+}
+
+/**
+ * How each artifact was made: the converter and strategy that passed and, where the strategy
+ * cascade went past its first attempt, what failed before it and the recipe lines that pin the
+ * winner (so a rebuild goes straight to it).
+ */
+function conversionSection(manifest: Manifest): string[] {
+  const made = manifest.artifacts.filter((a) => a.conversion);
+  if (made.length === 0) return [];
+  const lines = [
+    '## How each artifact was converted',
+    '',
+    '| target | converter | strategy | failed before it |',
+    '| --- | --- | --- | --- |',
+  ];
+  for (const a of made) {
+    const c = a.conversion!;
+    const failed = c.failedAttempts.map(
+      (f) => `${f.converter} ${f.strategy}${f.stage ? ` (${f.stage})` : ''}${f.reason ? `: ${f.reason}` : ''}`,
+    );
+    lines.push(
+      `| ${a.format}/${a.precision} | ${cell(c.converter)} | ${cell(c.strategy)} | ${failed.length > 0 ? cell(failed.join('; ')) : '-'} |`,
+    );
+  }
+  const pinned = made.filter((a) => a.conversion!.pin && a.conversion!.pin.length > 0);
+  if (pinned.length > 0) {
+    lines.push('', 'Recipe lines that pin the winners that were not the first attempt:', '', '```yaml');
+    lines.push(...mergePinLines(pinned.flatMap((a) => a.conversion!.pin!)));
+    lines.push('```');
+  }
+  lines.push('');
+  return lines;
+}
+
+/**
+ * Pin lines of several artifacts as one YAML block: `converters: { tflite/fp32: onnx2tf }` and
+ * `quantization:` + `  tflite/int8: {...}` become one mapping per recipe key, an entry per target.
+ */
+export function mergePinLines(pins: readonly string[]): string[] {
+  const entries = new Map<string, string[]>();
+  let current: string | undefined;
+  for (const line of pins) {
+    const inline = /^([a-z_]+): \{ (.*) \}$/.exec(line);
+    const block = /^([a-z_]+):$/.exec(line);
+    if (inline) {
+      current = undefined;
+      entries.set(inline[1]!, [...(entries.get(inline[1]!) ?? []), inline[2]!]);
+    } else if (block) {
+      current = block[1]!;
+      entries.set(current, entries.get(current) ?? []);
+    } else if (current && line.startsWith('  ')) entries.get(current)!.push(line.trim());
+  }
+  return [...entries].flatMap(([key, values]) => [`${key}:`, ...[...new Set(values)].map((value) => `  ${value}`)]);
 }
 
 // Cosine similarity is shown with six decimals: 4 significant digits would round 0.99995 to 1.

@@ -133,6 +133,28 @@ export const artifactQuantizationSchema = z.object({
 });
 export type ArtifactQuantization = z.infer<typeof artifactQuantizationSchema>;
 
+/** One conversion attempt that did not pass, as the manifest records it (src/build/attempts.ts). */
+export const conversionAttemptSchema = z.object({
+  converter: z.string(),
+  strategy: z.string(),
+  /** What failed: the converter (`convert`), the ops of what it made (`ops`), its outputs (`numbers`). */
+  stage: z.enum(['convert', 'ops', 'numbers']).optional(),
+  reason: z.string().optional(),
+});
+
+/**
+ * How an artifact was made: the converter and strategy that passed, the attempts that failed
+ * before it (the strategy cascade: other strategies, other converter routes), and, when one of
+ * those failed first, the recipe lines that pin the winner.
+ */
+export const artifactConversionSchema = z.object({
+  converter: z.string(),
+  strategy: z.string(),
+  failedAttempts: z.array(conversionAttemptSchema),
+  pin: z.array(z.string()).optional(),
+});
+export type ArtifactConversion = z.infer<typeof artifactConversionSchema>;
+
 /** A downloadable artifact as recorded in `manifest.json`. Only artifacts that passed validation get here. */
 export const manifestArtifactSchema = z.object({
   format: formatSchema,
@@ -151,6 +173,8 @@ export const manifestArtifactSchema = z.object({
   sizeRatio: z.number().optional(),
   /** Calibrated artifacts: what the quantization search chose (what stayed float). */
   quantization: artifactQuantizationSchema.optional(),
+  /** The converter and strategy that made it, and the attempts that failed first (absent in older manifests). */
+  conversion: artifactConversionSchema.optional(),
 });
 export type ManifestArtifact = z.infer<typeof manifestArtifactSchema>;
 
@@ -301,6 +325,7 @@ export interface ArtifactInput {
   flexOps?: string[];
   sizeRatio?: number;
   quantization?: ArtifactQuantization;
+  conversion?: ArtifactConversion;
 }
 
 /** Everything the packaging step knows about one model version. */

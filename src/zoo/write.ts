@@ -117,6 +117,7 @@ export async function writeModelVersion(zooDir: string, input: ModelVersionInput
       flexOps: artifact.flexOps,
       sizeRatio: artifact.sizeRatio,
       quantization: artifact.quantization,
+      conversion: artifact.conversion,
     });
   }
   manifestArtifacts.sort(compareTargets);

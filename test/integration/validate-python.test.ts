@@ -54,7 +54,7 @@ function recipeFor(inputs: Recipe['inputs'], outputs: Recipe['outputs'] = []): R
     validation: { samples: '', count: 8, topk: 3, seed: 11 },
     targets: {},
     skip: {},
-    converters: { tflite: 'onnx2tf' },
+    converters: {},
     opset: 17,
     tolerances: {},
   };

@@ -135,6 +135,6 @@ test('pin lines name the strategy, and the converter when another route won', ()
       winner: { converter: 'litert-torch', strategy: 'default' },
       recipeConverter: 'onnx2tf',
     }),
-    ['converters: { tflite: litert-torch }', 'strategies: { tflite/fp32: [default] }'],
+    ['converters: { tflite/fp32: litert-torch }', 'strategies: { tflite/fp32: [default] }'],
   );
 });

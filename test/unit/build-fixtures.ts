@@ -37,7 +37,7 @@ export function makeRecipe(name: string, overrides: Partial<Recipe> = {}): Recip
     validation: { samples: '', count: 0, topk: 5, seed: 0 },
     targets: { onnx: ['fp32', 'fp16'], tflite: ['fp32'] },
     skip: {},
-    converters: { tflite: 'onnx2tf' },
+    converters: {},
     opset: 17,
     tolerances: {},
     ...overrides,

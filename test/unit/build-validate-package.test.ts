@@ -69,7 +69,7 @@ const recipe: Recipe = {
   validation: { samples: '', count: 12, topk: 3, seed: 5 },
   targets: { onnx: ['fp32', 'fp16'] },
   skip: { 'onnx/int8': 'not wanted in this test' },
-  converters: { tflite: 'onnx2tf' },
+  converters: {},
   opset: 17,
   tolerances: {},
 };

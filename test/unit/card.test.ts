@@ -191,3 +191,51 @@ test('the compact table says what the quantization search kept float, and marks 
     'none; 2 activations 16-bit',
   );
 });
+
+test('the card says how each artifact was converted: the winner, what failed before it, and one pin block', async () => {
+  const { manifest } = await card('cascaded-net', {});
+  const [onnx, tflite] = manifest.artifacts;
+  const fp16 = {
+    ...tflite!,
+    precision: 'fp16' as const,
+    quantization: undefined,
+    conversion: {
+      converter: 'onnx2tf',
+      strategy: 'default',
+      failedAttempts: [
+        { converter: 'litert-torch', strategy: 'default', stage: 'numbers' as const, reason: 'cosine 0.2 < 0.999' },
+      ],
+      pin: ['converters: { tflite/fp16: onnx2tf }', 'strategies: { tflite/fp16: [default] }'],
+    },
+  };
+  const int8 = {
+    ...tflite!,
+    conversion: {
+      converter: 'onnx2tf',
+      strategy: 'quant-keep-float-2',
+      failedAttempts: [{ converter: 'onnx2tf', strategy: 'quant-full', stage: 'numbers' as const }],
+      pin: ['quantization:', '  tflite/int8: { keep_float: [a, b] }'],
+    },
+  };
+  const plain = { ...onnx!, conversion: { converter: 'onnxruntime', strategy: 'default', failedAttempts: [] } };
+  const text = renderModelCard({ ...manifest, artifacts: [plain, fp16, int8] });
+  assert.match(text, /^\| onnx\/fp32 \| onnxruntime \| default \| - \|$/m);
+  assert.match(
+    text,
+    /^\| tflite\/fp16 \| onnx2tf \| default \| litert-torch default \(numbers\): cosine 0\.2 < 0\.999 \|$/m,
+  );
+  assert.match(text, /^\| tflite\/int8 \| onnx2tf \| quant-keep-float-2 \| onnx2tf quant-full \(numbers\) \|$/m);
+  const pin = /Recipe lines that pin[^\n]*\n\n```yaml\n([\s\S]*?)```/.exec(text)?.[1];
+  assert.equal(
+    pin,
+    'converters:\n  tflite/fp16: onnx2tf\nstrategies:\n  tflite/fp16: [default]\nquantization:\n  tflite/int8: { keep_float: [a, b] }\n',
+  );
+  // The block is YAML a recipe takes as it is.
+  assert.deepEqual(load(pin!), {
+    converters: { 'tflite/fp16': 'onnx2tf' },
+    strategies: { 'tflite/fp16': ['default'] },
+    quantization: { 'tflite/int8': { keep_float: ['a', 'b'] } },
+  });
+  // A manifest written before conversions were recorded has no section.
+  assert.doesNotMatch(renderModelCard(manifest), /How each artifact was converted/);
+});

@@ -149,7 +149,7 @@ describe('planBuild', () => {
         kwargs: {},
       },
       targets: targets('tflite/fp32'),
-      converters: { tflite: 'litert-torch' },
+      converters: { tflite: ['litert-torch'] },
     });
     const plan = planBuild([recipe], TEST_TOOLCHAIN, { 'models/tiny/model.py': 'd'.repeat(64) });
     assert.ok(!byId(plan).has('tiny/prepare'), 'no ONNX needed');
@@ -159,9 +159,67 @@ describe('planBuild', () => {
     assert.ok(convert.tools.includes('litert-torch') && convert.tools.includes('torch'));
   });
 
+  it('routes each TFLite precision of a PyTorch source to the converters that make it, in preference order', () => {
+    const pytorch = (converters: Record<string, string[]>) =>
+      makeRecipe('pt', {
+        source: {
+          kind: 'pytorch',
+          factory: { file: 'models/pt/model.py', function: 'build' },
+          weights: { location: { kind: 'path', path: 'models/pt/w.pt' }, sha256: 'b'.repeat(64) },
+          kwargs: {},
+        },
+        targets: targets('tflite/fp32', 'tflite/fp16', 'tflite/dynamic-int8', 'tflite/int8', 'tflite/int16-act'),
+        calibration: { samples: 'models/pt/calib/*.npy', count: 8 },
+        converters,
+      });
+    const digests = { 'models/pt/model.py': 'd'.repeat(64), 'models/pt/calib/*.npy': 'c'.repeat(64) };
+    const convertOf = (plan: BuildPlan, precision: string) =>
+      stepOfKind(byId(plan).get(`pt/convert/tflite/${precision}`)!, 'convert');
+
+    // A preference list: litert-torch where it builds the precision, onnx2tf after it and for the rest.
+    const preferred = planBuild([pytorch({ tflite: ['litert-torch', 'onnx2tf'] })], TEST_TOOLCHAIN, digests);
+    const fp32 = convertOf(preferred, 'fp32');
+    assert.equal(fp32.params.converter, 'litert-torch');
+    assert.deepEqual(fp32.params.routes, ['litert-torch', 'onnx2tf']);
+    // It reads the weights and the prepared ONNX (for its fallback), and both tools key it.
+    assert.deepEqual(fp32.deps, ['pt/fetch', 'pt/prepare', 'pt/reference']);
+    assert.ok(fp32.tools.includes('litert-torch') && fp32.tools.includes('onnx2tf'));
+    assert.equal(convertOf(preferred, 'int8').params.converter, 'litert-torch');
+    assert.deepEqual(convertOf(preferred, 'int8').params.routes, ['litert-torch', 'onnx2tf']);
+    for (const precision of ['fp16', 'dynamic-int8'])
+      assert.equal(convertOf(preferred, precision).params.run, 'pt/convert-run/tflite/float', precision);
+    const run = stepOfKind(byId(preferred).get('pt/convert-run/tflite/float')!, 'convert-run');
+    assert.equal(run.params.converter, 'onnx2tf');
+    assert.deepEqual(run.params.precisions, ['fp16', 'dynamic-int8']);
+    assert.equal(convertOf(preferred, 'int16-act').params.converter, 'onnx2tf');
+    assert.equal(convertOf(preferred, 'int16-act').params.routes, undefined);
+
+    // No entry: the default converter first, litert-torch after it where it makes the precision;
+    // fp32 still shares the float run with fp16, its litert-torch fallback recorded for it alone.
+    const byDefault = planBuild([pytorch({})], TEST_TOOLCHAIN, digests);
+    const floatRun = stepOfKind(byId(byDefault).get('pt/convert-run/tflite/float')!, 'convert-run');
+    assert.deepEqual(floatRun.params.precisions, ['fp32', 'fp16', 'dynamic-int8']);
+    assert.deepEqual(floatRun.params.byPrecision.fp32?.routes, ['onnx2tf', 'litert-torch']);
+    assert.equal(floatRun.params.byPrecision.fp16?.routes, undefined);
+    assert.deepEqual(floatRun.deps, ['pt/fetch', 'pt/prepare', 'pt/reference']);
+
+    // A precision key wins over the format's; one name pins (no fallback).
+    const pinned = planBuild(
+      [pytorch({ tflite: ['litert-torch', 'onnx2tf'], 'tflite/fp32': ['onnx2tf'] })],
+      TEST_TOOLCHAIN,
+      digests,
+    );
+    assert.equal(convertOf(pinned, 'fp32').params.run, 'pt/convert-run/tflite/float');
+    const pinnedRun = stepOfKind(byId(pinned).get('pt/convert-run/tflite/float')!, 'convert-run');
+    assert.equal(pinnedRun.params.byPrecision.fp32?.routes, undefined);
+    assert.throws(() => planBuild([pytorch({ tflite: ['litert-torch'] })], TEST_TOOLCHAIN, digests), {
+      message: 'recipes/pt.yaml: converters.tflite is litert-torch, which makes tflite in fp32, int8, not fp16',
+    });
+  });
+
   it('refuses roads that do not exist, pointing at the recipe', () => {
     assert.throws(
-      () => planBuild([makeRecipe('m', { converters: { tflite: 'litert-torch' } })], TEST_TOOLCHAIN, {}),
+      () => planBuild([makeRecipe('m', { converters: { tflite: ['litert-torch'] } })], TEST_TOOLCHAIN, {}),
       (error: unknown) => {
         assert.ok(error instanceof PlanError);
         assert.equal(error.code, 'PLAN_INVALID');

@@ -138,7 +138,7 @@ const expected: Record<string, string[]> = {
     'recipes/undeclared-dynamic-dim.yaml:12:13: inputs[0].shape[0]: dim "batch" is dynamic but not declared; give it a fixed size (edge runtimes need static shapes) or list it in inputs[0].dynamic to keep it dynamic on purpose',
   ],
   'unknown-converter-format': [
-    'recipes/unknown-converter-format.yaml:15:3: converters: unknown key "openvino"; expected one of: tflite',
+    'recipes/unknown-converter-format.yaml:15:3: converters: unknown key "openvino"; expected one of: tflite, tflite/fp32, tflite/fp16, tflite/dynamic-int8, tflite/int8, tflite/int16-act',
   ],
   'unknown-converter': [
     'recipes/unknown-converter.yaml:15:11: converters.tflite: expected one of onnx2tf, litert-torch, received "tf-lite"',

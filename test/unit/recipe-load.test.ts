@@ -80,7 +80,7 @@ test('the example recipe loads and normalises to the Recipe contract', async () 
         openvino: ['fp32', 'fp16'],
       },
       skip: { 'tflite/int8': 'onnx2tf full-integer quantisation loses too much accuracy on this model' },
-      converters: { tflite: 'onnx2tf' },
+      converters: {},
       strategies: {},
       allowOps: {},
       opset: 17,
@@ -112,7 +112,7 @@ test('a minimal recipe gets every default', () => {
     validation: { samples: '', count: 16, topk: 5, seed: 0 },
     targets: { onnx: ['fp32', 'fp16'], tflite: ['fp32', 'fp16', 'dynamic-int8'], openvino: ['fp32', 'fp16'] },
     skip: {},
-    converters: { tflite: 'onnx2tf' },
+    converters: {},
     strategies: {},
     allowOps: {},
     opset: 17,
@@ -125,7 +125,7 @@ test('pytorch sources: a project file under models/, weights from a package, lit
     minimal(
       'pt-file',
       `source:\n  pytorch:\n    factory: ./models/pt-file/model.py:build\n    weights: { package: { pypi: "facenet-pytorch==2.6.0", file: facenet_pytorch/data/onet.pt }, sha256: ${SHA} }\n    kwargs: { width: 0.5 }\n`,
-      'converters: { tflite: litert-torch }\n',
+      'converters: { tflite: [litert-torch, onnx2tf], tflite/fp32: litert-torch }\n',
     ),
     'recipes/pt-file.yaml',
   );
@@ -144,7 +144,24 @@ test('pytorch sources: a project file under models/, weights from a package, lit
       sha256: SHA,
     },
   });
-  assert.equal(fromFile.converters.tflite, 'litert-torch');
+  // A list is an order of preference; one name pins that converter.
+  assert.deepEqual(fromFile.converters, { tflite: ['litert-torch', 'onnx2tf'], 'tflite/fp32': ['litert-torch'] });
+});
+
+test('converters: a pinned converter that cannot make a built precision is reported where it is named', () => {
+  const problems = parseRecipeText(
+    minimal(
+      'pt-pin',
+      `source:\n  pytorch:\n    factory: models/pt-pin/model.py:build\n`,
+      'converters: { tflite: litert-torch, tflite/fp16: [litert-torch, litert-torch] }\n',
+    ),
+    'recipes/pt-pin.yaml',
+  ).problems.map(formatProblem);
+  assert.deepEqual(problems, [
+    'recipes/pt-pin.yaml:11:23: converters.tflite: no listed converter makes tflite/dynamic-int8 (litert-torch makes fp32, int8); list one that does (onnx2tf) or skip it with the reason',
+    'recipes/pt-pin.yaml:11:50: converters.tflite/fp16: no listed converter makes tflite/fp16 (litert-torch makes fp32, int8); list one that does (onnx2tf) or skip it with the reason',
+    'recipes/pt-pin.yaml:11:65: converters.tflite/fp16[1]: litert-torch is listed twice',
+  ]);
 });
 
 test('package sources: the short form takes the format from the extension; npm pins parse', () => {

@@ -96,7 +96,10 @@ test('the reference lists nested keys with their defaults', () => {
   const reference = generateRecipeReference();
   assert.match(reference, /^\| `inputs\[\]\.layout` \| string \| optional \| Axis meaning/m);
   assert.match(reference, /^\| `opset` \| integer \| default `17` \|/m);
-  assert.match(reference, /^\| `converters\.tflite` \| `onnx2tf` \\\| `litert-torch` \| default `"onnx2tf"` \|/m);
+  assert.match(
+    reference,
+    /^\| `converters\.tflite` \| `onnx2tf` \\\| `litert-torch` or list of `onnx2tf` \\\| `litert-torch` \| optional \|/m,
+  );
   assert.match(reference, /^\| `tolerances\.<key>\.atol` \| number \| optional \|/m);
   assert.match(reference, /^\| openvino \| fp32, fp16, int8 \|$/m);
 });

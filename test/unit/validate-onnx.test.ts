@@ -53,7 +53,7 @@ const recipe: Recipe = {
   validation: { samples: '', count: 16, topk: 3, seed: 3 },
   targets: { onnx: ['fp32', 'int8'], tflite: ['fp32'] },
   skip: {},
-  converters: { tflite: 'onnx2tf' },
+  converters: {},
   opset: 17,
   tolerances: {},
 };

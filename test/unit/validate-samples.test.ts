@@ -41,7 +41,7 @@ function recipe(overrides: Partial<Recipe> & { input?: Partial<InputSpec> } = {}
     validation: { samples: '', count: 4, topk: 5, seed: 7 },
     targets: { onnx: ['fp32'] },
     skip: {},
-    converters: { tflite: 'onnx2tf' },
+    converters: {},
     opset: 17,
     tolerances: {},
     ...rest,

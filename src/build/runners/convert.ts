@@ -11,7 +11,7 @@ import { cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ArtifactInspection, BackendSpec, StrategyContext } from '../../catalogue/types.js';
-import { EdgezooError } from '../../errors.js';
+import { EdgezooError, StepCancelledError } from '../../errors.js';
 import { allNodes, loadModel } from '../../formats/onnx/index.js';
 import type { ConvertParams, ConvertRunParams, PlannedStepOf, ValidateParams } from '../../plan/index.js';
 import type { JsonValue, StepBase } from '../../plan/types.js';
@@ -58,7 +58,7 @@ export type { ArtifactInspection };
 
 /** What one conversion (a convert step, or a convert-run step for several precisions) is given. */
 type Conversion = Omit<ConvertRunParams, 'byPrecision'> & {
-  byPrecision: Partial<Record<Precision, { allowOps: string[]; judge?: ValidateParams }>>;
+  byPrecision: Partial<Record<Precision, { allowOps: string[]; judge?: ValidateParams; routes?: string[] }>>;
 };
 
 /** How one precision of a conversion ended. */
@@ -86,11 +86,13 @@ interface Converted {
 export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepContext): Promise<StepResult> {
   const params = step.params;
   if (params.run) return takeFromRun(step, ctx, params.run);
-  const { precision, allowOps, judge, run: _run, ...shared } = params;
+  const { precision, allowOps, judge, run: _run, routes, ...shared } = params;
   const conversion: Conversion = {
     ...shared,
     precisions: [precision],
-    byPrecision: { [precision]: { allowOps: allowOps ?? [], ...(judge ? { judge } : {}) } },
+    byPrecision: {
+      [precision]: { allowOps: allowOps ?? [], ...(judge ? { judge } : {}), ...(routes ? { routes } : {}) },
+    },
   };
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-convert-'));
   try {
@@ -216,57 +218,74 @@ async function convertWithAttempts(
   memory: { peakMb: number },
 ): Promise<Map<Precision, TargetOutcome>> {
   const stepId = step.id;
-  const deps = step.deps;
   const precisions = params.precisions;
-  const backend = ctx.catalogue.requireConverter(params.converter, precisions[0]!);
   const format = ctx.catalogue.requireFormat(params.format);
+  // The converters each precision may use, in order (the first is the plan's `converter`).
+  const routesOf = (precision: Precision) => params.byPrecision[precision]?.routes ?? [params.converter];
+  const routeNames = [...new Set(precisions.flatMap(routesOf))];
+  const routes = routeNames.map((name) => ctx.catalogue.requireConverter(name, precisionsMadeBy(name, params, ctx)));
   const referenceId = `${params.model}/reference`;
   // Without the reference's outputs (it failed: a runtime that cannot run the source) only the structural judge runs.
   const referenceDir = ctx.failedDeps[referenceId] === undefined ? ctx.inputs[referenceId]?.dir : undefined;
   if (ctx.failedDeps[referenceId] !== undefined)
     ctx.log(`[edgezoo] no numeric judge: ${referenceId} failed (${ctx.failedDeps[referenceId]})`);
-  const depDir = deps.filter((dep) => dep !== referenceId).map((dep) => ctx.inputs[dep]?.dir)[0];
+  const prepareDir = ctx.inputs[`${params.model}/prepare`]?.dir;
+  const fetchDir = ctx.inputs[`${params.model}/fetch`]?.dir;
   {
     let prepared: PreparedSignature | undefined;
     let inputFile: string | undefined;
     let replacementFile: string | undefined;
-    if (params.from === 'onnx') {
-      if (!depDir) throw new Error(`${stepId} has no prepare input (planner bug)`);
-      inputFile = path.join(depDir, PREPARED_MODEL_FILE);
-      const { inputs, outputs } = await readStepFile(depDir, PREPARE_FILE);
+    if (routes.some((route) => route.from === 'onnx')) {
+      if (!prepareDir) throw new Error(`${stepId} has no prepare input (planner bug)`);
+      inputFile = path.join(prepareDir, PREPARED_MODEL_FILE);
+      const { inputs, outputs } = await readStepFile(prepareDir, PREPARE_FILE);
       prepared = { inputs, outputs };
-      if (existsSync(path.join(depDir, ONNX2TF_REPLACEMENTS_FILE)))
-        replacementFile = path.join(depDir, ONNX2TF_REPLACEMENTS_FILE);
+      if (existsSync(path.join(prepareDir, ONNX2TF_REPLACEMENTS_FILE)))
+        replacementFile = path.join(prepareDir, ONNX2TF_REPLACEMENTS_FILE);
     }
     const calibration = params.calibration ? await stageCalibration(params, ctx, workDir) : undefined;
-    const toolVersions = await backendToolVersions([backend]);
-    const provenanceOf = (layouts: Record<string, string>): ArtifactProvenance => ({
-      name: params.model,
-      version: params.provenance.version,
-      license: params.provenance.license,
-      sourceSha256: params.source ? sourceSha256(params.source) : prepared ? preparedSourceSha(inputFile!) : 'unknown',
-      recipeFingerprint: step.fingerprint,
-      toolVersions,
-      layouts,
-    });
-    const sourceLayouts = prepared
-      ? Object.fromEntries(
-          [...prepared.inputs, ...prepared.outputs].map((t) => [t.name, t.layout ?? defaultLayout(t.shape.length)]),
-        )
-      : Object.fromEntries(params.inputs.map((i) => [i.name, i.layout]));
+    const toolVersionsOf = new Map<string, Promise<Record<string, string>>>();
+    const versionsOf = (backend: BackendSpec) => {
+      if (!toolVersionsOf.has(backend.name)) toolVersionsOf.set(backend.name, backendToolVersions([backend]));
+      return toolVersionsOf.get(backend.name)!;
+    };
+    // What a route reads: the prepared ONNX model, or the source itself (litert-torch).
+    const readsOnnx = (backend: BackendSpec) => backend.from === 'onnx';
+    const provenanceOf =
+      (backend: BackendSpec, toolVersions: Record<string, string>) =>
+      (layouts: Record<string, string>): ArtifactProvenance => ({
+        name: params.model,
+        version: params.provenance.version,
+        license: params.provenance.license,
+        sourceSha256:
+          readsOnnx(backend) && inputFile
+            ? preparedSourceSha(inputFile)
+            : params.source
+              ? sourceSha256(params.source)
+              : 'unknown',
+        recipeFingerprint: step.fingerprint,
+        toolVersions,
+        layouts,
+      });
+    const sourceLayoutsOf = (backend: BackendSpec) =>
+      readsOnnx(backend) && prepared
+        ? Object.fromEntries(
+            [...prepared.inputs, ...prepared.outputs].map((t) => [t.name, t.layout ?? defaultLayout(t.shape.length)]),
+          )
+        : Object.fromEntries(params.inputs.map((i) => [i.name, i.layout]));
     const sourceKind = params.source?.kind ?? (prepared ? 'onnx' : 'unknown');
-    // A calibrated target of a backend the quantization search drives: the search's candidates (src/quant).
-    const candidates =
-      calibration && backend.quantSearch && precisions.length === 1
-        ? quantCandidates(backend, params, precisions[0]!)
-        : strategyCandidates([backend], params.strategies, () =>
-            strategyContext(precisions[0]!, params.inputs, inputFile, sourceKind),
-          );
+    let context: StrategyContext | undefined;
+    const contextOf = () => {
+      context ??= strategyContext(precisions[0]!, params.inputs, inputFile, sourceKind);
+      return context;
+    };
+    const candidates = routeCandidates(routes, params, calibration !== undefined, contextOf);
     let attemptNo = 0;
 
     const outcomes = await runGroupAttempts<Precision, StrategyCandidate, Converted>({
       keys: precisions,
       candidates,
+      appliesTo: (candidate, precision) => routesOf(precision).includes(candidate.backend.name),
       label: (c) => ({ converter: c.backend.name, strategy: c.strategy.name }),
       log: ctx.log,
       failureOf: attemptFailure,
@@ -281,21 +300,25 @@ async function convertWithAttempts(
           await mkdir(outDirs[precision]!, { recursive: true });
         }
         await mkdir(path.join(scratch, 'backend'));
+        const backend = candidate.backend;
+        const toolVersions = await versionsOf(backend);
+        const provenance = provenanceOf(backend, toolVersions);
+        const sourceLayouts = sourceLayoutsOf(backend);
         const job: ConvertJob = {
           stepId,
           model: params.model,
           precision: open[0]!,
-          ...(inputFile ? { inputFile } : {}),
-          ...(prepared ? { prepared } : {}),
-          ...(params.from === 'pytorch' && params.source
-            ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, depDir) }
+          ...(readsOnnx(backend) && inputFile ? { inputFile } : {}),
+          ...(readsOnnx(backend) && prepared ? { prepared } : {}),
+          ...(backend.from === 'pytorch' && params.source
+            ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, fetchDir) }
             : {}),
           inputs: params.inputs,
           outputs: params.outputs,
           opset: params.opset,
           ...(calibration ? { calibration } : {}),
-          ...(replacementFile ? { onnx2tfReplacementFile: replacementFile } : {}),
-          metadata: provenanceProps(provenanceOf(sourceLayouts)),
+          ...(replacementFile && readsOnnx(backend) ? { onnx2tfReplacementFile: replacementFile } : {}),
+          metadata: provenanceProps(provenance(sourceLayouts)),
           outDir: outDirs[open[0]!]!,
           workDir: path.join(scratch, 'backend'),
           strategy: candidate.strategy,
@@ -310,9 +333,21 @@ async function convertWithAttempts(
           `[edgezoo] convert: ${candidate.backend.name} ${params.from} -> ${params.format} ${open.join(', ')}${strategyNote}`,
         );
         let made: Map<Precision, ConvertOutput | Error>;
-        if (open.length === 1) made = new Map([[open[0]!, await candidate.backend.convert(job)]]);
-        else if (candidate.backend.convertMany) made = await candidate.backend.convertMany(job, open, outDirs);
-        else throw new Error(`${candidate.backend.name} cannot make several precisions in one run (planner bug)`);
+        if (open.length === 1) made = new Map([[open[0]!, await backend.convert(job)]]);
+        else if (backend.convertMany) made = await backend.convertMany(job, open, outDirs);
+        else {
+          // A fallback route that makes one precision per run (litert-torch) runs once per precision.
+          made = new Map();
+          for (const precision of open) {
+            const one = { ...job, precision, outDir: outDirs[precision]! };
+            try {
+              made.set(precision, await backend.convert(one));
+            } catch (error) {
+              if (error instanceof StepCancelledError || error instanceof ConverterOutOfMemoryError) throw error;
+              made.set(precision, error instanceof Error ? error : new Error(String(error)));
+            }
+          }
+        }
         const converted = new Map<Precision, Converted | Error>();
         for (const [precision, output] of made) {
           if (output instanceof Error) {
@@ -324,10 +359,10 @@ async function convertWithAttempts(
           const { layouts, inspection } = await format.finishArtifact({
             primaryPath: path.join(dir, output.primary),
             precision,
-            converter: candidate.backend.name,
+            converter: backend.name,
             output,
             sourceLayouts,
-            provenance: provenanceOf,
+            provenance,
             log: ctx.log,
             signal: ctx.signal,
           });
@@ -339,7 +374,7 @@ async function convertWithAttempts(
             record: {
               format: params.format,
               precision,
-              converter: candidate.backend.name,
+              converter: backend.name,
               strategy: candidate.strategy.name,
               primary: output.primary,
               files: output.files,
@@ -410,7 +445,7 @@ async function convertWithAttempts(
           format: params.format,
           precision,
           winner: { converter: candidate.backend.name, strategy: candidate.strategy.name },
-          recipeConverter: params.converter,
+          recipeConverter: routesOf(precision)[0]!,
         });
         record.pin = lines;
         ctx.log(
@@ -442,11 +477,43 @@ async function convertWithAttempts(
 }
 
 /**
+ * The candidates of a conversion, lazily, route after route: the first route's strategies (the
+ * recipe's pins, when it pins: then no other route is tried), then each other route's. A
+ * calibrated target of a backend the quantization search drives takes the search's candidates
+ * for that route. A route is read only after every candidate before it failed.
+ */
+function* routeCandidates(
+  routes: readonly BackendSpec[],
+  params: Conversion,
+  calibrated: boolean,
+  context: () => StrategyContext,
+): Generator<StrategyCandidate> {
+  for (const [index, route] of routes.entries()) {
+    if (calibrated && route.quantSearch && params.precisions.length === 1)
+      yield* quantCandidates(route, params, params.precisions[0]!, index === 0);
+    else yield* strategyCandidates([route], index === 0 ? params.strategies : null, context);
+    if (index === 0 && params.strategies && params.strategies.length > 0) return;
+  }
+}
+
+/** A precision of the conversion that `name` makes (the first; requireConverter checks it makes one). */
+function precisionsMadeBy(name: string, params: Conversion, ctx: StepContext): Precision {
+  const made = ctx.catalogue.backend(name)?.precisions ?? [];
+  return params.precisions.find((p) => made.includes(p)) ?? params.precisions[0]!;
+}
+
+/**
  * The quantization search's candidates for a calibrated target: `quant-*` strategies of the
  * backend, each converting the float model with the recipe's pinned strategy (if any).
  */
-function quantCandidates(backend: BackendSpec, params: Conversion, precision: Precision): StrategyCandidate[] {
-  const floatStrategy = params.strategies?.[0];
+function quantCandidates(
+  backend: BackendSpec,
+  params: Conversion,
+  precision: Precision,
+  firstRoute: boolean,
+): StrategyCandidate[] {
+  // The recipe's strategy pins are the first route's.
+  const floatStrategy = firstRoute ? params.strategies?.[0] : undefined;
   return quantStrategies(params.format, precision, params.quantization).map((strategy) => ({
     backend,
     strategy: floatStrategy

@@ -22,6 +22,7 @@ import type { QuantizationParams, TensorInfo } from '../../validate/index.js';
 import {
   NoArtifactsError,
   artifactQuantizationSchema,
+  type ArtifactConversion,
   type ArtifactQuantization,
   writeModelVersion,
   type ArtifactInput,
@@ -292,6 +293,7 @@ export async function runPackageStep(step: PlannedStepOf<'package'>, ctx: StepCo
       ...(inspect ? { transposeCount: inspect.transposeCount, flexOps: inspect.flexOps } : {}),
       ...(typeof record.sizeRatio === 'number' ? { sizeRatio: record.sizeRatio } : {}),
       ...quantizationOf(record),
+      conversion: conversionOf(record),
     });
   }
 
@@ -343,4 +345,22 @@ function quantizationOf(record: ArtifactRecord): { quantization?: ArtifactQuanti
     .omit({ strategy: true })
     .safeParse((record.notes as Record<string, unknown> | undefined)?.quantization);
   return parsed.success ? { quantization: { strategy: record.strategy ?? 'default', ...parsed.data } } : {};
+}
+
+/** How the artifact was made, from artifact.json: the winner, the attempts that failed before it, the pin lines. */
+function conversionOf(record: ArtifactRecord): ArtifactConversion {
+  const failedAttempts = (record.attempts ?? [])
+    .filter((attempt) => attempt.outcome === 'failed')
+    .map((attempt) => ({
+      converter: attempt.converter,
+      strategy: attempt.strategy,
+      ...(attempt.stage ? { stage: attempt.stage } : {}),
+      ...(attempt.reason ? { reason: attempt.reason } : {}),
+    }));
+  return {
+    converter: record.converter,
+    strategy: record.strategy ?? 'default',
+    failedAttempts,
+    ...(record.pin && record.pin.length > 0 ? { pin: record.pin } : {}),
+  };
 }

@@ -105,7 +105,13 @@ export function* allNodes(graph: GraphProto): Generator<NodeProto> {
   }
 }
 
-const DYNAMIC_QUANT_OPS = new Set(['DynamicQuantizeLinear', 'MatMulInteger', 'ConvInteger', 'DynamicQuantizeMatMul']);
+const DYNAMIC_QUANT_OPS = new Set([
+  'DynamicQuantizeLinear',
+  'MatMulInteger',
+  'ConvInteger',
+  'DynamicQuantizeMatMul',
+  'DynamicQuantizeLSTM',
+]);
 const QDQ_OPS = new Set(['QuantizeLinear', 'DequantizeLinear']);
 const QOPERATOR_PREFIX = 'QLinear';
 

@@ -123,7 +123,8 @@ export const OPS = {
     reply: WrittenFile,
   }),
   'onnx.quantize_dynamic': op({
-    summary: 'int8 weights, float activations, with onnxruntime (default op types MatMul and Gemm)',
+    summary:
+      'int8 weights, activations quantised at run time, with onnxruntime (default op types MatMul, Gemm, Conv, LSTM, Attention; Conv with uint8 weights, the only ConvInteger the CPU provider runs)',
     request: z.strictObject({
       model: FilePath,
       output: FilePath,
@@ -132,7 +133,8 @@ export const OPS = {
       perChannel: z.boolean().optional(),
       extraOptions: ToolOptions.nullable().optional(),
     }),
-    reply: WrittenFile,
+    /** `quantized`: the source op types quantised, with their node counts. */
+    reply: WrittenFile.extend({ quantized: z.record(z.string(), z.number().int()) }),
   }),
   'onnx.float16': op({
     summary: 'fp16 weights and compute through onnxconverter-common; float32 inputs and outputs by default',

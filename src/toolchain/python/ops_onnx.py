@@ -3,6 +3,8 @@ Static QDQ quantization is ops_quant.py's quant.onnx_static (the quantization se
 
 from __future__ import annotations
 
+import os
+
 from registry import ensure_parent, file_info, op
 
 
@@ -30,22 +32,50 @@ def onnx_slim(model, output, options=None):
 
 @op("onnx.quantize_dynamic")
 def onnx_quantize_dynamic(
-    model, output, weightType="QInt8", opTypes=("MatMul", "Gemm"), perChannel=False, extraOptions=None
+    model,
+    output,
+    weightType="QInt8",
+    opTypes=("MatMul", "Gemm", "Conv", "LSTM", "Attention"),
+    perChannel=False,
+    extraOptions=None,
 ):
-    """Weights int8, activations float. Default opTypes MatMul/Gemm: with QInt8 weights a Conv
-    becomes ConvInteger, which onnxruntime's CPU provider cannot run (NOT_IMPLEMENTED)."""
+    """Weights int8, activations quantised at run time. Conv is quantised in a second pass with
+    uint8 weights: onnxruntime's CPU provider runs ConvInteger only as uint8 x uint8 (with int8
+    weights it is NOT_IMPLEMENTED); MatMul, Gemm, LSTM and Attention keep `weightType`.
+    Returns the op types it quantised (`quantized`, node counts by source op type)."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     output = ensure_parent(output)
-    quantize_dynamic(
-        model,
-        output,
-        weight_type=getattr(QuantType, weightType),
-        op_types_to_quantize=list(opTypes) if opTypes else None,
-        per_channel=perChannel,
-        extra_options=extraOptions or {},
-    )
-    return file_info(output)
+    wanted = list(opTypes) if opTypes else ["MatMul", "Gemm", "Conv", "LSTM", "Attention"]
+    present = {}
+    for node in onnx.load(model, load_external_data=False).graph.node:
+        present[node.op_type] = present.get(node.op_type, 0) + 1
+    first = [t for t in wanted if t != "Conv"]
+    passes = []
+    if any(present.get(t) for t in first):
+        passes.append((first, getattr(QuantType, weightType)))
+    if "Conv" in wanted and present.get("Conv"):
+        passes.append((["Conv"], QuantType.QUInt8))
+    if not passes:
+        # Nothing quantisable: write the model unchanged; the label check then names the problem.
+        passes.append((first, getattr(QuantType, weightType)))
+    source = model
+    for index, (op_types, weight_type) in enumerate(passes):
+        target = output if index == len(passes) - 1 else output + f".pass{index}.onnx"
+        quantize_dynamic(
+            source,
+            target,
+            weight_type=weight_type,
+            op_types_to_quantize=op_types,
+            per_channel=perChannel,
+            extra_options=extraOptions or {},
+        )
+        if source != model:
+            os.remove(source)
+        source = target
+    quantized = {t: present[t] for ops, _ in passes for t in ops if present.get(t)}
+    return {**file_info(output), "quantized": quantized}
 
 
 def _name_nodes(graph, taken=None):
