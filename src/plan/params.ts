@@ -160,7 +160,8 @@ export interface PackagedTarget {
   precision: Precision;
   convert: string;
   validate: string;
-  benchmark: string;
+  /** Absent when the build runs no benchmarks (`--no-benchmark`). */
+  benchmark?: string;
 }
 
 /** package: one model version of the zoo. */

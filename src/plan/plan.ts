@@ -40,6 +40,11 @@ export interface PlanOptions {
    * together (onnx2tf: fp32 + fp16 from one float run); `per-precision`: one run per artifact.
    */
   converterRuns?: ConverterRuns;
+  /**
+   * false: plan no benchmark steps (`edgezoo build --no-benchmark`): artifacts are converted,
+   * validated and packaged, and the card shows no latency. Default true.
+   */
+  benchmark?: boolean;
 }
 
 export type ConverterRuns = 'grouped' | 'per-precision';
@@ -380,6 +385,10 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
       tools: [EDGEZOO_TOOL, runtimeTool],
     });
 
+    if (options.benchmark === false) {
+      artifactSteps.push({ format, precision, convert: convertId, validate: validateId });
+      continue;
+    }
     const benchmarkId = `${model}/benchmark/${suffix}`;
     drafts.push({
       id: benchmarkId,
@@ -407,7 +416,10 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([target, reason]) => ({ target, reason })),
     },
-    deps: [...sourceDeps, ...artifactSteps.flatMap((a) => [a.convert, a.validate, a.benchmark])],
+    deps: [
+      ...sourceDeps,
+      ...artifactSteps.flatMap((a) => [a.convert, a.validate, ...(a.benchmark === undefined ? [] : [a.benchmark])]),
+    ],
     inputFiles: [
       ...(recipe.licenseFile ? [recipe.licenseFile] : []),
       ...(recipe.labels?.kind === 'path' ? [recipe.labels.path] : []),

@@ -163,6 +163,13 @@ export const OPS = {
       reason: z.string().optional(),
     }),
   }),
+  'onnx.expand_functions': op({
+    summary:
+      'nodes of the given op types that ONNX defines as functions (LayerNormalization, Attention...) replaced with the function body at the model opset',
+    request: z.strictObject({ model: FilePath, output: FilePath, opTypes: StringList }),
+    /** `expanded`: the op type of each node replaced; `output` is null when none was. */
+    reply: z.object({ expanded: StringList, output: FilePath.nullable() }),
+  }),
 
   'onnx2tf.convert': op({
     summary: 'ONNX -> SavedModel + TFLite (float32, float16, optionally dynamic-range and integer) with onnx2tf',
