@@ -197,6 +197,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
             recipe,
             projectRoot: options.projectRoot,
             catalogue: options.catalogue ?? BUILTIN_CATALOGUE,
+            cacheDir: path.join(artifactsDir, 'cache'),
           });
           const result = checkResult(raw);
           if (signal.aborted) throw new Error('cancelled');

@@ -33,6 +33,8 @@ export interface StepContext {
   projectRoot: string;
   /** The formats and backends the plan was made with. */
   catalogue: Catalogue;
+  /** The build cache folder (`artifacts/cache`), for runners that keep pieces of a step across builds. */
+  cacheDir?: string;
 }
 
 /**

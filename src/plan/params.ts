@@ -82,6 +82,8 @@ export interface ConvertParams {
   preprocess?: Preprocess;
   /** Calibrated precisions only: the recipe's `quantization:` entry for the target, if any. */
   quantization?: QuantSettings;
+  /** Calibrated targets of a backend the quantization search drives: the search's revision (src/quant/search.ts). */
+  quantSearch?: number;
   /** Backends that read the source itself (not the prepared ONNX) only. */
   source?: SourceParams;
   /** The recipe's pinned strategies for this target (`strategies:`), or null: default first, others after a failure. */

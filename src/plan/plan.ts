@@ -6,6 +6,7 @@ import { MEMORY_MIB, type BackendSpec } from '../catalogue/types.js';
 import { EdgezooError } from '../errors.js';
 import type { FileSource, Recipe, TargetFormat } from '../recipe/types.js';
 import { fingerprintStep } from './fingerprint.js';
+import { QUANT_SEARCH_REVISION } from '../quant/search.js';
 import type { ConvertParams, PackagedTarget, ProvenanceParams, SourceParams, ValidateParams } from './params.js';
 import type {
   BuildPlan,
@@ -299,6 +300,8 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
       // others' keys so editing the calibration set does not rebuild fp32 artifacts.
       ...(calibration ? { calibration, preprocess: recipe.preprocess } : {}),
       ...(calibration && recipe.quantization?.[suffix] ? { quantization: recipe.quantization[suffix] } : {}),
+      // A changed ladder rebuilds searched targets (their failures are cached like successes).
+      ...(calibration && backend.quantSearch ? { quantSearch: QUANT_SEARCH_REVISION } : {}),
       ...(needs.readsSource ? { source: sourceParams(recipe) } : {}),
       strategies: recipe.strategies?.[suffix] ?? recipe.strategies?.[format] ?? null,
       ...(backend.revision ? { revision: backend.revision } : {}),

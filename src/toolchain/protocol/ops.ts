@@ -63,8 +63,10 @@ const LayerRanking = z.object({
       opType: z.string(),
       score: z.number().describe('higher is worse'),
       sqnr: z.number().nullable().optional(),
+      keep: z.array(z.string()).optional().describe('what to exclude to keep it float: producer and consumers'),
     }),
   ),
+  heads: z.array(z.string()).optional().describe('the ops from each output back to its last weighted op'),
   metric: z.string(),
 });
 
@@ -287,11 +289,16 @@ export const OPS = {
       opTypes: StringList.nullable().optional().describe('only these op types are quantised'),
       limit: Int.min(1).nullable().optional().describe('calibration samples used at most'),
       extraOptions: ToolOptions.nullable().optional(),
+      tensorTypes: z
+        .record(z.string(), QuantType)
+        .nullable()
+        .optional()
+        .describe('activations quantised to another type (16-bit ones through TensorQuantOverrides)'),
     }),
     reply: WrittenFile.extend({ nodes: Int.min(0) }),
   }),
   'quant.onnx_rank': op({
-    summary: "layers ranked by their own quantization error (onnxruntime qdq_loss_debug's qdq_err)",
+    summary: 'activations ranked by their own quantization error (SQNR with the full quantization scales)',
     request: z.strictObject({
       floatModel: FilePath.describe('the model quantize_static read (pre-processed)'),
       qdqModel: FilePath,
@@ -317,7 +324,7 @@ export const OPS = {
     reply: WrittenFile,
   }),
   'quant.tflite_rank': op({
-    summary: "layers ranked by TFLite's QuantizationDebugger (rmse/scale of each layer output, full int8)",
+    summary: 'activations ranked by their own quantization error (SQNR with the full int8 scales)',
     request: z.strictObject({
       model: FilePath.describe('the float32 .tflite'),
       calibration: z.array(CalibrationInput),
