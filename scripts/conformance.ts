@@ -426,7 +426,8 @@ interface StreamFacts {
 /** Runs `edgezoo build --all --json` in the project; progress on stderr (stdout may be --json). */
 async function runBuild(project: string, jobs: number, total: number): Promise<StreamFacts> {
   const cli = path.join(toolRoot, 'src', 'cli', 'edgezoo.mjs');
-  const child = spawn(process.execPath, [cli, 'build', '--all', '--json', '--jobs', String(jobs)], {
+  // --no-benchmark: pass rates need no latencies, and timing every artifact alone doubled the run.
+  const child = spawn(process.execPath, [cli, 'build', '--all', '--json', '--no-benchmark', '--jobs', String(jobs)], {
     cwd: project,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

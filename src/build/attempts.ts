@@ -30,6 +30,8 @@ export interface AttemptRecord {
   reason?: string;
   /** The ops that failed it, when known (Flex/custom ops of the artifact, the op the converter lacks). */
   ops?: string[];
+  /** The cosine of each output against the source, when the judge validated the attempt's numbers. */
+  cosines?: Record<string, number>;
   seconds: number;
   /** Not run: an earlier build's failure of the same attempt on the same inputs, replayed (src/build/attempt-store.ts). */
   remembered?: boolean;
@@ -42,14 +44,27 @@ export const attemptRecordSchema: z.ZodType<AttemptRecord> = z.object({
   stage: z.enum(['convert', 'ops', 'numbers']).optional(),
   reason: z.string().optional(),
   ops: z.array(z.string()).optional(),
+  cosines: z.record(z.string(), z.number()).optional(),
   seconds: z.number(),
   remembered: z.boolean().optional(),
 });
 
 /** What a judge says of an attempt's result. */
-export type Verdict =
+export type Verdict = (
   | { ok: true }
-  | { ok: false; stage: Exclude<AttemptStage, 'convert'>; reason: string; ops?: string[] };
+  | { ok: false; stage: Exclude<AttemptStage, 'convert'>; reason: string; ops?: string[] }
+) & {
+  /** Each output's cosine against the source, when the numbers were judged. */
+  cosines?: Record<string, number>;
+};
+
+/** ` (cosine a 0.98123, b 0.95012)` for a log line, or ''. */
+export function cosineNote(cosines: Record<string, number> | undefined): string {
+  if (!cosines || Object.keys(cosines).length === 0) return '';
+  return ` (cosine ${Object.entries(cosines)
+    .map(([name, value]) => `${name} ${value.toFixed(5)}`)
+    .join(', ')})`;
+}
 
 /** An attempt whose converter failed: what the loop records (thrown by `attempt`, or mapped by `failureOf`). */
 export interface AttemptFailure {
@@ -244,10 +259,14 @@ export async function runGroupAttempts<K, C, R>(loop: GroupAttemptLoop<K, C, R>)
         continue;
       }
       const verdict = await loop.judge(key, result, candidate);
+      const cosines = verdict.cosines && Object.keys(verdict.cosines).length > 0 ? { cosines: verdict.cosines } : {};
       if (verdict.ok) {
-        outcome.attempts.push({ converter, strategy, outcome: 'passed', seconds: took });
+        outcome.attempts.push({ converter, strategy, outcome: 'passed', ...cosines, seconds: took });
         outcome.winner = { candidate, result, index };
-        if (index > 0) loop.log(`[edgezoo] ${String(key)}: attempt ${index + 1} (${converter} ${strategy}) passed`);
+        if (index > 0 || verdict.cosines)
+          loop.log(
+            `[edgezoo] ${String(key)}: attempt ${index + 1} (${converter} ${strategy}) passed${cosineNote(verdict.cosines)}`,
+          );
         continue;
       }
       const record: AttemptRecord = {
@@ -257,13 +276,14 @@ export async function runGroupAttempts<K, C, R>(loop: GroupAttemptLoop<K, C, R>)
         stage: verdict.stage,
         reason: verdict.reason,
         ...(verdict.ops && verdict.ops.length > 0 ? { ops: verdict.ops } : {}),
+        ...cosines,
         seconds: took,
       };
       outcome.attempts.push(record);
       await loop.remember?.(candidate, key, record, undefined);
       if (verdict.stage === 'numbers' && !outcome.fallback) outcome.fallback = { candidate, result, index };
       loop.log(
-        `[edgezoo] ${String(key)}: attempt ${index + 1} (${converter} ${strategy}) rejected (${verdict.stage}): ${verdict.reason}`,
+        `[edgezoo] ${String(key)}: attempt ${index + 1} (${converter} ${strategy}) rejected (${verdict.stage})${cosineNote(verdict.cosines)}: ${verdict.reason}`,
       );
     }
     index += 1;

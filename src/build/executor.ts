@@ -200,6 +200,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
             projectRoot: options.projectRoot,
             catalogue: options.catalogue ?? BUILTIN_CATALOGUE,
             attempts,
+            cacheDir: path.join(artifactsDir, 'cache'),
           });
           const result = checkResult(raw);
           if (signal.aborted) throw new Error('cancelled');

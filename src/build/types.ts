@@ -36,6 +36,8 @@ export interface StepContext {
   catalogue: Catalogue;
   /** Failed conversion attempts of earlier builds (src/build/attempt-store.ts); absent: none remembered. */
   attempts?: AttemptStore;
+  /** The build cache folder (`artifacts/cache`), for runners that keep pieces of a step across builds. */
+  cacheDir?: string;
 }
 
 /**

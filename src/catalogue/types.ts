@@ -121,6 +121,12 @@ export interface BackendSpec {
    * includes its env's lock digest, so one tool per env stands for every pin of that env.
    */
   cacheKeyTools: readonly string[];
+  /**
+   * Bumped when the backend makes something else from the same inputs and tool versions (a new
+   * default, a new strategy): it joins the keys of its convert steps only, so the change rebuilds
+   * (and retries cached failures of) this backend's artifacts and nothing else. Absent: 0.
+   */
+  revision?: number;
   /** What it needs installed, and how doctor checks that it runs. */
   requires: readonly PythonRequirement[];
   memory: MemoryClass;

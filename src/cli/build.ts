@@ -59,6 +59,8 @@ interface BuildOptions {
   remoteCache?: string | false;
   remoteCacheReadOnly?: boolean;
   converterRuns: string;
+  /** false for --no-benchmark. */
+  benchmark: boolean;
   shard?: string;
   costs?: string;
 }
@@ -84,6 +86,10 @@ export function register(program: Command, ctx: CliContext): void {
       '--converter-runs <mode>',
       'grouped: one converter run per model for the precisions a tool emits together (onnx2tf: fp32 + fp16); per-precision: one run per artifact',
       'grouped',
+    )
+    .option(
+      '--no-benchmark',
+      'convert, validate and package without timing the artifacts (the cards then show no latency)',
     )
     .option('--memory-budget <MiB>', 'memory the heavy converter steps may use together (default: 60% of RAM)')
     .option(
@@ -169,6 +175,7 @@ async function runBuild(ctx: CliContext, names: string[], options: BuildOptions)
   const zooDir = artifactPaths(projectRoot).zoo;
   const project = await loadProjectPlan(projectRoot, wanted, ctx.overrides, {
     converterRuns: options.converterRuns as ConverterRuns,
+    benchmark: options.benchmark,
   });
   let { recipes, plan } = project;
   let shardModels: string[] | undefined;

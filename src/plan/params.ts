@@ -82,10 +82,14 @@ export interface ConvertParams {
   preprocess?: Preprocess;
   /** Calibrated precisions only: the recipe's `quantization:` entry for the target, if any. */
   quantization?: QuantSettings;
+  /** Calibrated targets of a backend the quantization search drives: the search's revision (src/quant/search.ts). */
+  quantSearch?: number;
   /** Backends that read the source itself (not the prepared ONNX) only. */
   source?: SourceParams;
   /** The recipe's pinned strategies for this target (`strategies:`), or null: default first, others after a failure. */
   strategies: string[] | null;
+  /** The backend's `revision`, when it has one (its code changed what it makes). */
+  revision?: number;
   /** Flex / custom ops the recipe allows in this artifact (`allow_ops:`); others fail it. */
   allowOps: string[];
   /**
@@ -156,7 +160,8 @@ export interface PackagedTarget {
   precision: Precision;
   convert: string;
   validate: string;
-  benchmark: string;
+  /** Absent when the build runs no benchmarks (`--no-benchmark`). */
+  benchmark?: string;
 }
 
 /** package: one model version of the zoo. */

@@ -6,6 +6,7 @@ import { MEMORY_MIB, type BackendSpec } from '../catalogue/types.js';
 import { EdgezooError } from '../errors.js';
 import type { FileSource, Recipe, TargetFormat } from '../recipe/types.js';
 import { fingerprintStep } from './fingerprint.js';
+import { QUANT_SEARCH_REVISION } from '../quant/search.js';
 import type { ConvertParams, PackagedTarget, ProvenanceParams, SourceParams, ValidateParams } from './params.js';
 import type {
   BuildPlan,
@@ -39,6 +40,11 @@ export interface PlanOptions {
    * together (onnx2tf: fp32 + fp16 from one float run); `per-precision`: one run per artifact.
    */
   converterRuns?: ConverterRuns;
+  /**
+   * false: plan no benchmark steps (`edgezoo build --no-benchmark`): artifacts are converted,
+   * validated and packaged, and the card shows no latency. Default true.
+   */
+  benchmark?: boolean;
 }
 
 export type ConverterRuns = 'grouped' | 'per-precision';
@@ -326,8 +332,11 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
       // others' keys so editing the calibration set does not rebuild fp32 artifacts.
       ...(calibration ? { calibration, preprocess: recipe.preprocess } : {}),
       ...(calibration && recipe.quantization?.[suffix] ? { quantization: recipe.quantization[suffix] } : {}),
+      // A changed ladder rebuilds searched targets (their failures are cached like successes).
+      ...(calibration && backend.quantSearch ? { quantSearch: QUANT_SEARCH_REVISION } : {}),
       ...(needs.readsSource ? { source: sourceParams(recipe) } : {}),
       strategies: recipe.strategies?.[suffix] ?? recipe.strategies?.[format] ?? null,
+      ...(backend.revision ? { revision: backend.revision } : {}),
       allowOps: [...new Set([...(recipe.allowOps?.[format] ?? []), ...(recipe.allowOps?.[suffix] ?? [])])].sort(),
       judge: validateParams,
     };
@@ -408,6 +417,10 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
       tools: [EDGEZOO_TOOL, runtimeTool],
     });
 
+    if (options.benchmark === false) {
+      artifactSteps.push({ format, precision, convert: convertId, validate: validateId });
+      continue;
+    }
     const benchmarkId = `${model}/benchmark/${suffix}`;
     drafts.push({
       id: benchmarkId,
@@ -435,7 +448,10 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([target, reason]) => ({ target, reason })),
     },
-    deps: [...sourceDeps, ...artifactSteps.flatMap((a) => [a.convert, a.validate, a.benchmark])],
+    deps: [
+      ...sourceDeps,
+      ...artifactSteps.flatMap((a) => [a.convert, a.validate, ...(a.benchmark === undefined ? [] : [a.benchmark])]),
+    ],
     inputFiles: [
       ...(recipe.licenseFile ? [recipe.licenseFile] : []),
       ...(recipe.labels?.kind === 'path' ? [recipe.labels.path] : []),

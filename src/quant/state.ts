@@ -16,7 +16,9 @@ export interface QuantStepState {
   floatModel?: string;
   /** Any state a backend wants to keep (the float run's signature...). */
   extra?: Record<string, unknown>;
-  ranking?: { layers: RankedLayer[]; metric: string };
+  ranking?: { layers: RankedLayer[]; metric: string; heads?: string[] };
+  /** ONNX: the pre-processed model's node count. */
+  nodes?: number;
 }
 
 const states = new WeakMap<CalibrationArrays, QuantStepState>();

@@ -6,9 +6,12 @@
  * order and layout, each input stacked on its own batch axis. onnx2tf's -oiqt is not used: it
  * slices every calibration array on axis 0 and cannot keep a layer float.
  *
- * int8: TFLite's calibrator and MLIR quantizer (int8 inputs and outputs), the layers
- * QuantizationDebugger ranks worst kept float by output tensor name. int16-act: the legacy 16x8
- * quantizer, float I/O; the only float it can keep is the fallback for ops without a 16x8 kernel.
+ * int8: TFLite's calibrator and MLIR quantizer (int8 inputs and outputs); the output heads and
+ * the activations ranked worst (their own SQNR with the full int8 scales, quant.tflite_rank) are
+ * kept float by denylisting their producer and consumers (output tensor names). int16-act: the
+ * legacy 16x8 quantizer, float I/O; the only float it can keep is the fallback for ops without a
+ * 16x8 kernel. The float model, the ranking and each attempt's model are kept in the attempt
+ * cache (./attempt-cache.ts).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,7 +20,9 @@ import type { JsonValue } from '../plan/types.js';
 import type { ArtifactSignature } from '../validate/index.js';
 import type { ConvertJob, ConvertOutput } from '../toolchain/backends/types.js';
 import { ConverterError, runConverterOp, stepLogFile } from '../toolchain/backends/run-tool.js';
-import { quantOptionsOf, topLayers, type AppliedQuantization } from './search.js';
+import { cachedPiece } from './attempt-cache.js';
+import { logRanking, needsRanking } from './onnx.js';
+import { quantOptionsOf, shareCount, topLayers, type AppliedQuantization } from './search.js';
 import { quantStepState } from './state.js';
 
 type SignatureOf = (
@@ -59,37 +64,50 @@ export async function quantizeTflite(
   state.extra = { ...state.extra, tfliteFloat: float };
   const options = quantOptionsOf(job.strategy, job.precision);
   let keptFloat = options.keepFloat ?? [];
-  if (options.keepFloatTop) {
+  if (needsRanking(options)) {
     if (!state.ranking) {
-      job.log('[edgezoo] quant: ranking layers by TFLite QuantizationDebugger (rmse/scale per layer output)');
-      state.ranking = await runConverterOp(job, 'TFLite QuantizationDebugger', 'tf', 'quant.tflite_rank', {
-        model: float.file,
-        calibration: float.calibration,
+      const ranking = await cachedPiece(job, { kind: 'tflite-ranking' }, 'the layer ranking', [], async () => {
+        job.log(
+          '[edgezoo] quant: ranking activations by their own quantization error (SQNR with the full int8 scales)',
+        );
+        return runConverterOp(job, 'TFLite quantization ranking', 'tf', 'quant.tflite_rank', {
+          model: float.file,
+          calibration: float.calibration,
+        });
       });
-      const worst = state.ranking.layers.slice(0, 5).map((l) => `${l.node} (${l.opType}, ${l.score.toFixed(2)})`);
-      job.log(`[edgezoo] quant: worst layers: ${worst.join(', ')}`);
+      logRanking(job, ranking.layers, ranking.heads ?? []);
+      state.ranking = ranking;
     }
-    keptFloat = [...new Set([...keptFloat, ...topLayers(state.ranking.layers, options.keepFloatTop)])];
+    const ranking = state.ranking;
+    const top =
+      options.keepFloatTop ?? (options.keepFloatShare ? shareCount(ranking.layers, options.keepFloatShare) : 0);
+    const heads = options.keepHeads ? (ranking.heads ?? []) : [];
+    keptFloat = [...new Set([...keptFloat, ...heads, ...(top > 0 ? topLayers(ranking.layers, top) : [])])];
+    job.log(`[edgezoo] quant: ${keptFloat.length} op output(s) kept float`);
   }
   const output = path.join(job.outDir, 'model.tflite');
-  await runConverterOp(
-    job,
-    `TFLite ${options.activations === 'int16' ? '16x8' : 'int8'} quantizer`,
-    'tf',
-    'quant.tflite',
-    {
-      model: float.file,
-      output,
-      calibration: float.calibration,
-      activations: options.activations,
-      ...(options.activations === 'int8'
-        ? {
-            ioType: 'int8' as const,
-            denylistedNodes: keptFloat.length > 0 ? keptFloat : null,
-            denylistedOps: options.keepFloatOps?.length ? options.keepFloatOps : null,
-          }
-        : { allowFloat: options.floatFallback ?? true }),
-    },
+  const request = {
+    model: float.file,
+    output,
+    calibration: float.calibration,
+    activations: options.activations,
+    ...(options.activations === 'int8'
+      ? {
+          ioType: 'int8' as const,
+          denylistedNodes: keptFloat.length > 0 ? keptFloat : null,
+          denylistedOps: options.keepFloatOps?.length ? options.keepFloatOps : null,
+        }
+      : { allowFloat: options.floatFallback ?? true }),
+  };
+  const { model: _model, output: _output, calibration: _calibration, ...piece } = request;
+  await cachedPiece(job, { kind: 'tflite-attempt', piece }, 'the quantised model', [output], () =>
+    runConverterOp(
+      job,
+      `TFLite ${options.activations === 'int16' ? '16x8' : 'int8'} quantizer`,
+      'tf',
+      'quant.tflite',
+      request,
+    ).then(() => null),
   );
   const summary = await inspectTflite(output);
   const { signature, outputMapping } = signatureOf(job, summary.inputs, summary.outputs);
@@ -100,7 +118,7 @@ export async function quantizeTflite(
     opTypes: null,
     floatFallback: options.activations === 'int16' ? (options.floatFallback ?? true) : null,
     layers: state.ranking?.layers.length ?? null,
-    rankedBy: keptFloat.length > 0 && options.keepFloatTop ? 'TFLite QuantizationDebugger rmse/scale' : null,
+    rankedBy: keptFloat.length > 0 && state.ranking && needsRanking(options) ? state.ranking.metric : null,
   };
   return {
     primary: 'model.tflite',
@@ -121,24 +139,37 @@ async function makeFloat(
   signatureOf: SignatureOf,
   fail: (how: string) => Error,
 ): Promise<FloatModel> {
-  const dir = path.join(job.workDir, 'float32');
-  const work = path.join(job.workDir, 'float32-work');
-  await mkdir(dir, { recursive: true });
-  await mkdir(work, { recursive: true });
-  const made = await convertFloat({ ...job, precision: 'fp32', outDir: dir, workDir: work });
-  const original = path.join(dir, made.primary);
-  const { bytes, reshaped, skipped } = flattenBiasShapes(new Uint8Array(await readFile(original)));
   const file = path.join(job.workDir, 'float32-biases.tflite');
-  await writeFile(file, bytes);
-  if (reshaped.length > 0)
-    job.log(
-      `[edgezoo] quant: ${reshaped.length} bias tensor(s) flattened to rank 1 for the quantizer: ${reshaped
-        .slice(0, 4)
-        .map((r) => `${r.op} ${r.name} [${r.from.join(',')}] -> [${r.to.join(',')}]`)
-        .join('; ')}${reshaped.length > 4 ? '; ...' : ''}`,
-    );
-  if (skipped.length > 0)
-    job.log(`[edgezoo] quant: ${skipped.length} bias tensor(s) share their shape with other tensors and keep it`);
+  const convertStrategy = (job.strategy.options as Record<string, unknown>).convertStrategy ?? null;
+  const made = await cachedPiece(
+    job,
+    { kind: 'tflite-float', convertStrategy },
+    'the float32 model',
+    [file],
+    async () => {
+      const dir = path.join(job.workDir, 'float32');
+      const work = path.join(job.workDir, 'float32-work');
+      await mkdir(dir, { recursive: true });
+      await mkdir(work, { recursive: true });
+      const converted = await convertFloat({ ...job, precision: 'fp32', outDir: dir, workDir: work });
+      const original = path.join(dir, converted.primary);
+      const { bytes, reshaped, skipped } = flattenBiasShapes(new Uint8Array(await readFile(original)));
+      await writeFile(file, bytes);
+      if (reshaped.length > 0)
+        job.log(
+          `[edgezoo] quant: ${reshaped.length} bias tensor(s) flattened to rank 1 for the quantizer: ${reshaped
+            .slice(0, 4)
+            .map((r) => `${r.op} ${r.name} [${r.from.join(',')}] -> [${r.to.join(',')}]`)
+            .join('; ')}${reshaped.length > 4 ? '; ...' : ''}`,
+        );
+      if (skipped.length > 0)
+        job.log(`[edgezoo] quant: ${skipped.length} bias tensor(s) share their shape with other tensors and keep it`);
+      return {
+        fp32Bytes: bytes.length,
+        onnx2tfFile: typeof converted.notes?.onnx2tfFile === 'string' ? converted.notes.onnx2tfFile : null,
+      };
+    },
+  );
   // The interpreter's inputs, in order, paired with the recipe's: each calibrated in its layout.
   const summary = await inspectTflite(file);
   const { signature } = signatureOf(job, summary.inputs, summary.outputs);
@@ -157,7 +188,7 @@ async function makeFloat(
   return {
     file,
     calibration,
-    fp32Bytes: bytes.length,
-    ...(typeof made.notes?.onnx2tfFile === 'string' ? { onnx2tfFile: made.notes.onnx2tfFile } : {}),
+    fp32Bytes: made.fp32Bytes,
+    ...(made.onnx2tfFile ? { onnx2tfFile: made.onnx2tfFile } : {}),
   };
 }

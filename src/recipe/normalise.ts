@@ -86,6 +86,8 @@ export function normaliseRecipe(yaml: RecipeYaml, catalogue: Catalogue): Recipe 
           ...(q.keep_float_ops !== undefined ? { keepFloatOps: q.keep_float_ops } : {}),
           ...(q.op_types !== undefined ? { opTypes: q.op_types } : {}),
           ...(q.activations !== undefined ? { activations: q.activations } : {}),
+          ...(q.int16_tensors !== undefined ? { int16Tensors: q.int16_tensors } : {}),
+          ...(q.calibration_method !== undefined ? { calibrationMethod: q.calibration_method } : {}),
         },
       ]),
     );

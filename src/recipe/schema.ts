@@ -565,7 +565,7 @@ function buildRecipeYamlSchema(catalogue: Catalogue) {
               .min(1)
               .max(10)
               .optional()
-              .describe('At most this many attempts (default 5).'),
+              .describe('At most this many attempts (default 7).'),
             keep_float: z
               .array(z.string().min(1))
               .optional()
@@ -581,11 +581,21 @@ function buildRecipeYamlSchema(catalogue: Catalogue) {
               .optional()
               .describe('Pin (ONNX): quantise only these op types (Conv, ConvTranspose, MatMul, Gemm).'),
             activations: z.enum(['int8', 'int16']).optional().describe('Pin: the activation type.'),
+            int16_tensors: z
+              .array(z.string().min(1))
+              .optional()
+              .describe(
+                'Pin (ONNX int8): activations (tensor names) given 16-bit Q/DQ while the rest stays int8, as the search prints them.',
+              ),
+            calibration_method: z
+              .enum(['MinMax', 'Percentile', 'Entropy'])
+              .optional()
+              .describe("Pin (ONNX): onnxruntime's calibration method (default MinMax)."),
           }),
         )
         .default({})
         .describe(
-          'The quantization search of calibrated targets, keyed by "format/precision" (tflite/int8): turn it off, bound it, or pin the configuration it printed. Any of keep_float, keep_float_ops, op_types, activations pins one configuration (no search).',
+          'The quantization search of calibrated targets, keyed by "format/precision" (tflite/int8): turn it off, bound it, or pin the configuration it printed. Any of keep_float, keep_float_ops, op_types, int16_tensors, calibration_method, activations pins one configuration (no search).',
         ),
       dequantize: z
         .boolean()

@@ -221,7 +221,9 @@ export function keptFloat(a: ManifestArtifact): string {
   if (q.keptFloatOps.length > 0) parts.push(`every ${q.keptFloatOps.join('/')}`);
   if (q.opTypes) parts.push(`all but ${q.opTypes.join('/')}`);
   if (q.floatFallback) parts.push('ops without a 16x8 kernel');
-  return parts.length > 0 ? parts.join(', ') : 'none';
+  const int16 = q.int16Tensors?.length ?? 0;
+  const float = parts.length > 0 ? parts.join(', ') : 'none';
+  return int16 > 0 ? `${float}; ${int16} activation${int16 === 1 ? '' : 's'} 16-bit` : float;
 }
 
 /** "cos 0.99998, top-1 100 %": the worst output's cosine, and the classifier's top-1 agreement. */

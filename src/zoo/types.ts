@@ -122,6 +122,10 @@ export const artifactQuantizationSchema = z.object({
   keptFloatOps: z.array(z.string()),
   /** ONNX: the only op types quantised, when limited. */
   opTypes: z.array(z.string()).nullable(),
+  /** ONNX: activations (tensor names) given 16-bit Q/DQ; the rest is int8. */
+  int16Tensors: z.array(z.string()).optional(),
+  /** ONNX: the calibration method, when not MinMax. */
+  calibrationMethod: z.string().optional(),
   /** int16: ops without a 16x8 kernel fell back to float. */
   floatFallback: z.boolean().nullable(),
   /** Layers the model has, as the ranking counted them, when known. */

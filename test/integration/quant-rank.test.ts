@@ -1,6 +1,7 @@
-// The ONNX quantization search ranks layers with onnxruntime's qdq_loss_debug in the tf worker:
-// quantize a small two-conv model, then ask for the ranking (the op once failed on every call,
-// its reader not being iterable and the float activations missing).
+// The ONNX quantization search ranks activations in the tf worker by their own quantization
+// error (SQNR of the float values quantised with the full quantization's scales): quantize a
+// small two-conv model, then ask for the ranking, with what keeps each activation float (its
+// producer and consumers) and the output head (back to the last Conv).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -53,7 +54,15 @@ test('quant.onnx_rank ranks every activation of a quantized model, worst first',
     await worker.request('quant.onnx_static', { model, output: qdq, calibration, preprocessedOutput: pre });
     const ranking = await worker.request('quant.onnx_rank', { floatModel: pre, qdqModel: qdq, calibration });
     assert.ok(ranking.layers.length >= 2, JSON.stringify(ranking));
-    for (const layer of ranking.layers) assert.ok(['conv1', 'sigmoid1', 'conv2'].includes(layer.node), layer.node);
+    const byTensor = Object.fromEntries(ranking.layers.map((layer) => [layer.tensor, layer]));
+    // The input has no producer; its consumer keeps it float.
+    assert.deepEqual([byTensor.x?.node, byTensor.x?.opType, byTensor.x?.keep], ['', 'input', ['conv1']]);
+    assert.deepEqual(byTensor.z?.keep, ['conv2']);
+    for (const layer of ranking.layers) {
+      assert.ok(['', 'conv1', 'sigmoid1', 'conv2'].includes(layer.node), layer.node);
+      assert.ok(typeof layer.sqnr === 'number' && layer.sqnr > 0, JSON.stringify(layer));
+    }
+    assert.deepEqual(ranking.heads, ['conv2']);
     const scores = ranking.layers.map((layer) => layer.score);
     assert.deepEqual(
       scores,

@@ -31,7 +31,7 @@ test('the default comes first and the context is built only when a second candid
   let built = 0;
   const iterator = strategyCandidates([onnx2tfBackend], null, () => {
     built += 1;
-    return ctx(['Atan']);
+    return ctx(['Atan'], [1, 16], 'NC');
   });
   assert.equal(iterator.next().value?.strategy.name, 'default');
   assert.equal(built, 0);
@@ -45,8 +45,18 @@ test('strategies apply by their predicate: pseudo ops for Atan, keep-shape for s
     ['default', 'simplify'],
   );
   assert.deepEqual(
-    names(onnx2tfBackend, () => ctx(['Atan'])),
+    names(onnx2tfBackend, () => ctx(['Atan'], [1, 16], 'NC')),
     ['default', 'pseudo-ops', 'simplify'],
+  );
+  // A 4-D input without convolutions may be attention heads: keep-all-shapes; Sinh: builtin-math.
+  assert.deepEqual(
+    names(onnx2tfBackend, () => ctx(['MatMul', 'Sinh'])),
+    ['default', 'keep-all-shapes', 'builtin-math', 'simplify'],
+  );
+  // Ops ONNX defines as functions: their bodies, with the 4-D input kept too.
+  assert.deepEqual(
+    names(onnx2tfBackend, () => ctx(['LayerNormalization'])),
+    ['default', 'keep-all-shapes', 'expand-functions', 'expand-functions-keep-all-shapes', 'simplify'],
   );
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['Relu'], [1, 4, 16], 'NCW')),

@@ -183,6 +183,13 @@ test('the compact table says what the quantization search kept float, and marks 
     'all but Conv',
   );
   assert.equal(keptFloat({ ...searched, quantization: { ...searched.quantization, keptFloat: [] } }), 'none');
+  assert.equal(
+    keptFloat({
+      ...searched,
+      quantization: { ...searched.quantization, keptFloat: [], int16Tensors: ['t1', 't2'] },
+    }),
+    'none; 2 activations 16-bit',
+  );
 });
 
 test('the card says how each artifact was converted: the winner, what failed before it, and one pin block', async () => {

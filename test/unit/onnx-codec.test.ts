@@ -157,6 +157,27 @@ test('inspect classifies quantization kinds and custom domains', () => {
   assert.equal(with_(['QuantizeLinear', 'DequantizeLinear']).flags.quantization, 'qdq-int8');
   assert.equal(with_(['DynamicQuantizeLinear', 'MatMulInteger']).flags.quantization, 'dynamic-int8');
   assert.equal(with_(['QuantizeLinear', 'QLinearConv', 'DequantizeLinear']).flags.quantization, 'qoperator');
+  // The width of each QuantizeLinear's zero point: int8 with fewer 16-bit activations is int8
+  // with some 16-bit ones (the quantization search's mix); as many or more is A16W8.
+  const widths = (types: string[]) =>
+    inspectModel(
+      buildModel({
+        inputs: [{ name: 'x', shape: [1, 4] }],
+        outputs: [{ name: `d${types.length - 1}` }],
+        nodes: types.flatMap((_, i) => [
+          { op: 'QuantizeLinear', inputs: [i === 0 ? 'x' : `d${i - 1}`, 's', `z${i}`], outputs: [`q${i}`] },
+          { op: 'DequantizeLinear', inputs: [`q${i}`, 's', `z${i}`], outputs: [`d${i}`] },
+        ]),
+        initializers: [
+          { name: 's', data: [0.1], dims: [] },
+          ...types.map((dtype, i) => ({ name: `z${i}`, data: [0], dims: [], dtype })),
+        ],
+      }),
+    ).flags.quantization;
+  assert.equal(widths(['int8', 'uint8']), 'qdq-int8');
+  assert.equal(widths(['int8', 'int8', 'uint16']), 'qdq-int8-int16');
+  assert.equal(widths(['int8', 'uint16']), 'qdq-int16');
+  assert.equal(widths(['uint16', 'int16']), 'qdq-int16');
   assert.equal(with_(['Transpose', 'Transpose']).flags.transposeCount, 2);
   assert.equal(with_(['Transpose']).inputs[0]!.likelyLayout, 'NHWC');
   assert.deepEqual(with_(['Fancy'], 'com.example').flags.customDomains, ['com.example']);

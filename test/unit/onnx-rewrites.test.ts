@@ -2,9 +2,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   buildModel,
+  castLikeToCast,
+  decomposeDynamicClip,
   decomposeFloatMod,
+  decomposeToBuiltinMath,
   dropNoopSliceAxes,
+  explicitKernelShape,
+  explicitRecurrentStates,
   encodeModel,
+  tensorFromArray,
   tensorValues,
 } from '../../src/formats/onnx/index.js';
 import { noopSliceAxesNet, runOnnx, seededFloats } from './onnx-fixtures.js';
@@ -92,4 +98,202 @@ test('decomposeFloatMod computes fmod (the sign of the dividend) with ops every 
     nodes: [{ op: 'Mod', inputs: ['x', 'y'], outputs: ['z'] }],
   });
   assert.deepEqual(decomposeFloatMod(ints).changes, []);
+});
+
+test('decomposeToBuiltinMath computes Sinh, Cosh, Tan, Asinh, Acosh, Atanh, Softsign, Asin and Acos with elementary ops', async () => {
+  // One model with each op on its own input; Acosh needs x >= 1, Atanh, Asin and Acos |x| <= 1.
+  const ops = ['Sinh', 'Cosh', 'Tan', 'Asinh', 'Acosh', 'Atanh', 'Softsign', 'Asin', 'Acos'];
+  const model = buildModel({
+    inputs: ops.map((op) => ({ name: `x_${op}`, shape: [8] })),
+    outputs: ops.map((op) => ({ name: `y_${op}`, shape: [8] })),
+    nodes: [
+      ...ops.map((op) => ({
+        op,
+        inputs: [`x_${op}`],
+        outputs: [op === 'Tan' ? 't' : `y_${op}`],
+        name: op.toLowerCase(),
+      })),
+      // A consumer of a rewritten output keeps reading it by name.
+      { op: 'Identity', inputs: ['t'], outputs: ['y_Tan'] },
+    ],
+  });
+  const { model: rewritten, changes } = decomposeToBuiltinMath(model);
+  assert.equal(changes.length, ops.length);
+  assert.match(changes[0]!, /^sinh: Sinh -> Exp, Neg, Exp, Sub, Mul$/);
+  const left = rewritten.graph!.node.map((n) => n.opType ?? '').filter((op) => ops.includes(op));
+  assert.deepEqual(left, []);
+  // Asin and Acos go through Atan, which onnx2tf replaces with a builtin (-rtpo Atan).
+  assert.ok(rewritten.graph!.node.some((n) => n.opType === 'Atan'));
+  const values = new Float32Array([-3.5, -1.2, -0.4, -1e-3, 0, 2e-3, 0.7, 2.9]);
+  const feeds = Object.fromEntries(
+    ops.map((op) => {
+      const data =
+        op === 'Acosh'
+          ? values.map((v) => 1 + Math.abs(v) * 3)
+          : op === 'Atanh'
+            ? values.map((v) => Math.tanh(v))
+            : op === 'Asin' || op === 'Acos'
+              ? new Float32Array([-1, -0.999, -0.5, -1e-3, 0, 0.3, 0.9999, 1])
+              : op === 'Tan'
+                ? values.map((v) => v * 0.4)
+                : values;
+      return [`x_${op}`, { data, dims: [8] }];
+    }),
+  );
+  const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(rewritten, feeds)]);
+  for (const op of ops) {
+    const want = a.outputs[`y_${op}`]!;
+    const got = b.outputs[`y_${op}`]!;
+    want.forEach((value, i) =>
+      assert.ok(
+        Math.abs(value - got[i]!) <= 1e-5 * Math.max(1, Math.abs(value)),
+        `${op}: ${got[i]} instead of ${value}`,
+      ),
+    );
+  }
+  // A model without those ops comes back as it was.
+  const plain = decomposeToBuiltinMath(rewritten);
+  assert.deepEqual(plain.changes, []);
+  assert.equal(plain.model, rewritten);
+});
+
+test('castLikeToCast turns CastLike into a Cast to the type its target has (declared, or inferred forward)', async () => {
+  const model = buildModel({
+    inputs: [{ name: 'x', shape: [4] }],
+    outputs: [{ name: 'y', shape: [4] }],
+    nodes: [
+      // An int64 constant cast like x (declared float32), as expanded function bodies do.
+      {
+        op: 'Constant',
+        inputs: [],
+        outputs: ['two'],
+        attributes: { value: tensorFromArray('v', new BigInt64Array([2n]), []) },
+      },
+      { op: 'CastLike', inputs: ['two', 'x'], outputs: ['two_f'], name: 'like_x' },
+      { op: 'Mul', inputs: ['x', 'two_f'], outputs: ['m'] },
+      // m's type is not declared: it follows Mul's inputs; n is int64 (Shape).
+      { op: 'Shape', inputs: ['m'], outputs: ['n'] },
+      { op: 'CastLike', inputs: ['n', 'm'], outputs: ['n_f'], name: 'like_m' },
+      { op: 'Add', inputs: ['m', 'n_f'], outputs: ['y'] },
+    ],
+  });
+  const { model: rewritten, changes } = castLikeToCast(model);
+  assert.deepEqual(changes, ['like_x: CastLike -> Cast(to=1)', 'like_m: CastLike -> Cast(to=1)']);
+  assert.deepEqual(
+    rewritten.graph!.node.map((n) => n.opType),
+    ['Constant', 'Cast', 'Mul', 'Shape', 'Cast', 'Add'],
+  );
+  const feeds = { x: { data: new Float32Array([1, -2, 3.5, 0]), dims: [4] } };
+  const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(rewritten, feeds)]);
+  assert.deepEqual([...b.outputs.y!], [...a.outputs.y!]);
+  // A target of unknown type is left alone.
+  const unknown = buildModel({
+    inputs: [{ name: 'x', shape: [4] }],
+    outputs: [{ name: 'y', shape: [4] }],
+    nodes: [
+      { op: 'Custom', domain: 'org.example', inputs: ['x'], outputs: ['u'] },
+      { op: 'CastLike', inputs: ['x', 'u'], outputs: ['y'] },
+    ],
+    extraOpsets: { 'org.example': 1 },
+  });
+  assert.deepEqual(castLikeToCast(unknown).changes, []);
+});
+
+test('decomposeDynamicClip turns a Clip with run-time bounds into Max and Min, and leaves constant bounds alone', async () => {
+  const model = buildModel({
+    opset: 13,
+    inputs: [
+      { name: 'x', shape: [6] },
+      { name: 'lo', shape: [] },
+      { name: 'hi', shape: [] },
+    ],
+    outputs: [
+      { name: 'y', shape: [6] },
+      { name: 'z', shape: [6] },
+      { name: 'w', shape: [6] },
+    ],
+    nodes: [
+      { op: 'Clip', inputs: ['x', 'lo', 'hi'], outputs: ['y'], name: 'both' },
+      { op: 'Clip', inputs: ['x', '', 'hi'], outputs: ['z'], name: 'high_only' },
+      { op: 'Clip', inputs: ['x', 'c_lo', 'c_hi'], outputs: ['w'], name: 'constant' },
+    ],
+    initializers: [
+      { name: 'c_lo', data: [-0.5], dims: [] },
+      { name: 'c_hi', data: [0.5], dims: [] },
+    ],
+  });
+  const { model: rewritten, changes } = decomposeDynamicClip(model);
+  assert.deepEqual(changes, [
+    'both: Clip with run-time bounds -> Max, Min',
+    'high_only: Clip with run-time bounds -> Min',
+  ]);
+  assert.deepEqual(
+    rewritten.graph!.node.map((n) => n.opType),
+    ['Max', 'Min', 'Min', 'Clip'],
+  );
+  const feeds = {
+    x: { data: new Float32Array([-3, -0.7, -0.1, 0.2, 0.9, 4]), dims: [6] },
+    lo: { data: new Float32Array([-0.8]), dims: [] },
+    hi: { data: new Float32Array([0.3]), dims: [] },
+  };
+  const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(rewritten, feeds)]);
+  for (const name of ['y', 'z', 'w']) assert.deepEqual([...b.outputs[name]!], [...a.outputs[name]!], name);
+});
+
+test('explicitKernelShape gives a ConvTranspose without kernel_shape the one of its weight', async () => {
+  const model = buildModel({
+    inputs: [{ name: 'x', shape: [1, 1, 3, 3] }],
+    outputs: [{ name: 'y', shape: [1, 2, 5, 5] }],
+    nodes: [{ op: 'ConvTranspose', inputs: ['x', 'w'], outputs: ['y'], name: 'up' }],
+    initializers: [{ name: 'w', data: seededFloats(2 * 3 * 3, 3), dims: [1, 2, 3, 3] }],
+  });
+  const { model: explicit, changes } = explicitKernelShape(model);
+  assert.deepEqual(changes, ['up: kernel_shape [3, 3] from its weight']);
+  const attribute = explicit.graph!.node[0]!.attribute.find((a) => a.name === 'kernel_shape');
+  assert.deepEqual(attribute?.ints.map(Number), [3, 3]);
+  const feeds = { x: { data: seededFloats(9, 4), dims: [1, 1, 3, 3] } };
+  const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(explicit, feeds)]);
+  assert.deepEqual([...b.outputs.y!], [...a.outputs.y!]);
+  // A node that has one already is left as it is.
+  assert.deepEqual(explicitKernelShape(explicit).changes, []);
+});
+
+test('explicitRecurrentStates gives recurrent ops without initial states zero ones, with the same outputs', async () => {
+  const hidden = 3;
+  const model = buildModel({
+    opset: 17,
+    inputs: [{ name: 'x', shape: [5, 2, 4] }],
+    outputs: [{ name: 'y' }, { name: 'g' }],
+    nodes: [
+      // Bidirectional, no B, no sequence_lens, no states.
+      {
+        op: 'LSTM',
+        inputs: ['x', 'W', 'R'],
+        outputs: ['y'],
+        name: 'lstm',
+        attributes: { hidden_size: hidden, direction: 'bidirectional' },
+      },
+      { op: 'GRU', inputs: ['x', 'GW', 'GR', 'GB'], outputs: ['g'], name: 'gru', attributes: { hidden_size: hidden } },
+    ],
+    initializers: [
+      { name: 'W', data: seededFloats(2 * 4 * hidden * 4, 1), dims: [2, 4 * hidden, 4] },
+      { name: 'R', data: seededFloats(2 * 4 * hidden * hidden, 2), dims: [2, 4 * hidden, hidden] },
+      { name: 'GW', data: seededFloats(3 * hidden * 4, 3), dims: [1, 3 * hidden, 4] },
+      { name: 'GR', data: seededFloats(3 * hidden * hidden, 4), dims: [1, 3 * hidden, hidden] },
+      { name: 'GB', data: seededFloats(6 * hidden, 5), dims: [1, 6 * hidden] },
+    ],
+  });
+  const { model: explicit, changes } = explicitRecurrentStates(model);
+  assert.deepEqual(changes, [
+    'lstm: zero initial_h and initial_c [2, 2, 3] made explicit',
+    'gru: zero initial_h [1, 2, 3] made explicit',
+  ]);
+  const lstm = explicit.graph!.node.find((n) => n.opType === 'LSTM')!;
+  assert.deepEqual(lstm.input, ['x', 'W', 'R', '', '', 'lstm_initial_h', 'lstm_initial_c']);
+  const feeds = { x: { data: seededFloats(40, 9), dims: [5, 2, 4] } };
+  const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(explicit, feeds)]);
+  assert.deepEqual([...b.outputs.y!], [...a.outputs.y!]);
+  assert.deepEqual([...b.outputs.g!], [...a.outputs.g!]);
+  // Ops that have their states, or whose batch size is not known, are left alone.
+  assert.deepEqual(explicitRecurrentStates(explicit).changes, []);
 });

@@ -2,7 +2,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { batchAxisOf, concatOnAxis } from '../../src/quant/calibration.js';
-import { quantPinLines, quantStrategies, topLayers, type QuantOptions } from '../../src/quant/search.js';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  quantPinLines,
+  quantStrategies,
+  shareCount,
+  topLayers,
+  topTensors,
+  type QuantOptions,
+} from '../../src/quant/search.js';
 import { parseRecipeText } from '../../src/recipe/index.js';
 
 describe('calibration stacked on each input batch axis', () => {
@@ -28,26 +36,45 @@ describe('the search ladder', () => {
   const names = (format: string, precision: 'int8' | 'int16-act', settings = {}) =>
     quantStrategies(format, precision, settings).map((s) => s.name);
 
-  it('starts from the full quantization, then keeps the worst-ranked layers float (ONNX also tries conv-only)', () => {
+  it('starts from the full quantization, keeps the heads and worst activations float, then (ONNX) gives a growing share 16-bit', () => {
     assert.deepEqual(names('tflite', 'int8'), [
       'quant-full',
       'quant-keep-float-5',
       'quant-keep-float-15',
-      'quant-keep-float-40',
+      'quant-keep-float-25pct',
+      'quant-keep-float-50pct',
     ]);
     assert.deepEqual(names('onnx', 'int8'), [
       'quant-full',
+      'quant-percentile',
       'quant-keep-float-5',
       'quant-keep-float-15',
-      'quant-conv-only',
-      'quant-keep-float-40',
+      'quant-int16-10pct',
+      'quant-int16-25pct',
+      'quant-int16-50pct',
     ]);
+    assert.equal(names('onnx', 'int8').length, DEFAULT_MAX_ATTEMPTS);
     assert.deepEqual(names('tflite', 'int16-act'), ['quant-full', 'quant-int16-float-fallback']);
+    const options = (format: string, name: string) =>
+      (quantStrategies(format, 'int8').find((s) => s.name === name)!.options as unknown as { quant: QuantOptions })
+        .quant;
+    assert.deepEqual(options('onnx', 'quant-int16-25pct'), { activations: 'int8', int16Share: 0.25 });
+    assert.deepEqual(options('onnx', 'quant-percentile'), { activations: 'int8', calibrationMethod: 'Percentile' });
+    assert.deepEqual(options('tflite', 'quant-keep-float-5'), {
+      activations: 'int8',
+      keepHeads: true,
+      keepFloatTop: 5,
+    });
   });
 
   it('is turned off, bounded or pinned by the recipe', () => {
     assert.deepEqual(names('onnx', 'int8', { search: false }), ['quant-full']);
-    assert.deepEqual(names('onnx', 'int8', { maxAttempts: 2 }), ['quant-full', 'quant-keep-float-5']);
+    assert.deepEqual(names('onnx', 'int8', { maxAttempts: 2 }), ['quant-full', 'quant-percentile']);
+    const pinned16 = quantStrategies('onnx', 'int8', { int16Tensors: ['t1'], calibrationMethod: 'Percentile' });
+    assert.deepEqual(
+      pinned16.map((s) => [s.name, (s.options as unknown as { quant: QuantOptions }).quant]),
+      [['quant-pinned', { activations: 'int8', int16Tensors: ['t1'], calibrationMethod: 'Percentile' }]],
+    );
     const pinned = quantStrategies('tflite', 'int8', { keepFloat: ['a', 'b'] });
     assert.deepEqual(
       pinned.map((s) => [s.name, (s.options as unknown as { quant: QuantOptions }).quant]),
@@ -77,15 +104,42 @@ describe('the search ladder', () => {
       ),
       ['quantization:', '  tflite/int16-act: { activations: int16 }'],
     );
-    // The k worst distinct layers, never more than half of them (a model kept mostly float is not int8).
-    const ranking = ['a', 'a', 'b', 'c', 'd', 'e'].map((node, i) => ({
+    assert.deepEqual(
+      quantPinLines(
+        'onnx/int8',
+        { ...applied, keptFloat: [], int16Tensors: ['conv1_out', 'x:0'], calibrationMethod: 'MinMax' },
+        'int8',
+      ),
+      ['quantization:', '  onnx/int8: { int16_tensors: [conv1_out, x:0] }'],
+    );
+  });
+
+  it('keeps an activation float with its producer and consumers, never more than half of all the names', () => {
+    // Without `keep`, the producer alone; the k worst distinct layers.
+    const plain = ['a', 'a', 'b', 'c', 'd', 'e'].map((node, i) => ({
       node,
       tensor: `${node}${i}`,
       opType: 'Conv',
       score: 9 - i,
     }));
-    assert.deepEqual(topLayers(ranking, 2), ['a', 'b']);
-    assert.deepEqual(topLayers(ranking, 5), ['a', 'b']);
+    assert.deepEqual(topLayers(plain, 2), ['a', 'b']);
+    assert.deepEqual(topLayers(plain, 5), ['a', 'b']);
+    // With `keep`: every name of an activation, stopping before half of all names is passed.
+    const ranking = [
+      { node: 'c1', tensor: 't1', opType: 'Conv', score: 5, keep: ['c1', 'r1', 'c2'] },
+      { node: 'c2', tensor: 't2', opType: 'Conv', score: 4, keep: ['c2', 'c3'] },
+      { node: 'c3', tensor: 't3', opType: 'Conv', score: 3, keep: ['c3', 'c4', 'c5', 'c6'] },
+      { node: 'c7', tensor: 't4', opType: 'Conv', score: 2, keep: ['c7', 'c8', 'c9', 'c10'] },
+    ];
+    assert.deepEqual(topLayers(ranking, 1), ['c1', 'r1', 'c2']);
+    assert.deepEqual(topLayers(ranking, 2), ['c1', 'r1', 'c2', 'c3']);
+    // 11 names: at most 5 float, so the third activation (3 more names) stops the list.
+    assert.deepEqual(topLayers(ranking, 10), ['c1', 'r1', 'c2', 'c3']);
+    // 16-bit shares: at least one tensor, at most half.
+    assert.deepEqual(topTensors(ranking, 0.1), ['t1']);
+    assert.deepEqual(topTensors(ranking, 0.5), ['t1', 't2']);
+    assert.deepEqual(topTensors(ranking, 0.9), ['t1', 't2']);
+    assert.equal(shareCount(ranking, 0.25), 1);
   });
 
   it('recipe keys: only calibrated targets the recipe builds', () => {
@@ -109,10 +163,12 @@ ${quantization}
 `,
         'recipes/tiny.yaml',
       );
-    const ok = recipe('  onnx/int8: { keep_float: [conv1], op_types: [Conv] }\n  tflite/int8: { search: false }');
+    const ok = recipe(
+      '  onnx/int8: { keep_float: [conv1], op_types: [Conv], int16_tensors: [t1], calibration_method: Percentile }\n  tflite/int8: { search: false }',
+    );
     assert.deepEqual(ok.problems, []);
     assert.deepEqual(ok.recipe!.quantization, {
-      'onnx/int8': { keepFloat: ['conv1'], opTypes: ['Conv'] },
+      'onnx/int8': { keepFloat: ['conv1'], opTypes: ['Conv'], int16Tensors: ['t1'], calibrationMethod: 'Percentile' },
       'tflite/int8': { search: false },
     });
     assert.deepEqual(

@@ -364,6 +364,7 @@ async function convertWithAttempts(
           log: ctx.log,
           signal: ctx.signal,
           memory,
+          ...(ctx.cacheDir ? { attemptCache: { dir: ctx.cacheDir, key: step.fingerprint } } : {}),
         };
         const strategyNote =
           candidate.strategy === candidate.backend.strategies[0] ? '' : ` (strategy ${candidate.strategy.name})`;
@@ -451,9 +452,14 @@ async function convertWithAttempts(
           referenceDir,
           ctx,
         });
+        const cosines = Object.fromEntries(
+          converted.verdict.validation.outputs.flatMap((output) =>
+            output.metrics ? [[output.name, Math.round(output.metrics.cosine * 1e6) / 1e6]] : [],
+          ),
+        );
         return converted.verdict.reason
-          ? { ok: false, stage: 'numbers', reason: converted.verdict.reason }
-          : { ok: true };
+          ? { ok: false, stage: 'numbers', reason: converted.verdict.reason, cosines }
+          : { ok: true, cosines };
       },
     });
 
@@ -565,6 +571,8 @@ function quantWinnerLines(params: Conversion, precision: Precision, record: Arti
     applied.keptFloat.length > 0 ||
     applied.keptFloatOps.length > 0 ||
     applied.opTypes !== null ||
+    (applied.int16Tensors?.length ?? 0) > 0 ||
+    (applied.calibrationMethod !== undefined && applied.calibrationMethod !== 'MinMax') ||
     applied.floatFallback;
   return searched ? quantPinLines(`${params.format}/${precision}`, applied, precision) : undefined;
 }

@@ -258,10 +258,12 @@ export async function runPackageStep(step: PlannedStepOf<'package'>, ctx: StepCo
       continue;
     }
     const tensors = await readStepFileIfAny(validate.dir, TENSORS_FILE);
-    const benchmarkInput = ctx.inputs[target.benchmark];
+    const benchmarkInput = target.benchmark === undefined ? undefined : ctx.inputs[target.benchmark];
     const benchmarkRecord = benchmarkInput && (await readStepFileIfAny(benchmarkInput.dir, BENCHMARK_FILE));
     if (!benchmarkRecord)
-      ctx.log(`${label}: no benchmark (${ctx.failedDeps[target.benchmark] ?? 'no benchmark.json'})`);
+      ctx.log(
+        `${label}: no benchmark (${target.benchmark === undefined ? 'not planned: --no-benchmark' : (ctx.failedDeps[target.benchmark] ?? 'no benchmark.json')})`,
+      );
     const benchmark =
       benchmarkRecord &&
       benchmarkFigures(

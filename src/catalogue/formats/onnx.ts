@@ -22,7 +22,8 @@ export const onnxFormat: FormatSpec<OnnxSummary> = {
     fp32: ['float32'],
     fp16: ['float16'],
     'dynamic-int8': ['dynamic-int8'],
-    int8: ['qdq-int8', 'qoperator'],
+    // `qdq-int8-int16`: int8 activations with fewer 16-bit ones the quantization search chose.
+    int8: ['qdq-int8', 'qoperator', 'qdq-int8-int16'],
   },
   async finishArtifact(ctx) {
     const model = loadModel(ctx.primaryPath);

@@ -56,7 +56,18 @@ export {
   type Onnx2tfOnlyReplacement,
   type ReplacementResult,
 } from './patch.js';
-export { decomposeFloatMod, dropNoopSliceAxes, type GraphRewriteResult } from './rewrites.js';
+export {
+  BUILTIN_MATH_OPS,
+  castLikeToCast,
+  decomposeDynamicClip,
+  decomposeFloatMod,
+  decomposeToBuiltinMath,
+  dropNoopSliceAxes,
+  explicitKernelShape,
+  explicitRecurrentStates,
+  inferElementTypes,
+  type GraphRewriteResult,
+} from './rewrites.js';
 export { dtypeFromName, dtypeName, tensorByteLength, tensorFromArray, tensorValues } from './tensor.js';
 export { AttributeProto_AttributeType, TensorProto_DataType, ONNX_SCHEMA_SOURCE } from './onnx-proto.generated.js';
 export type {

@@ -13,7 +13,17 @@ export interface OnnxTensorSignature {
 }
 
 /** How a model's weights and compute are quantised, by the ops and initializer types it has. */
-export type OnnxQuantizationKind = 'float32' | 'float16' | 'dynamic-int8' | 'qdq-int8' | 'qoperator' | 'mixed';
+export type OnnxQuantizationKind =
+  | 'float32'
+  | 'float16'
+  | 'dynamic-int8'
+  | 'qdq-int8'
+  /** QDQ with int8 activations and fewer 16-bit ones (the quantization search's mixed precision). */
+  | 'qdq-int8-int16'
+  /** QDQ whose 16-bit activations are at least as many as its 8-bit ones (A16W8). */
+  | 'qdq-int16'
+  | 'qoperator'
+  | 'mixed';
 
 /** What `edgezoo inspect` shows about an ONNX model; JSON-serialisable. */
 export interface OnnxSummary {
@@ -95,7 +105,13 @@ export function* allNodes(graph: GraphProto): Generator<NodeProto> {
   }
 }
 
-const DYNAMIC_QUANT_OPS = new Set(['DynamicQuantizeLinear', 'MatMulInteger', 'ConvInteger', 'DynamicQuantizeMatMul']);
+const DYNAMIC_QUANT_OPS = new Set([
+  'DynamicQuantizeLinear',
+  'MatMulInteger',
+  'ConvInteger',
+  'DynamicQuantizeMatMul',
+  'DynamicQuantizeLSTM',
+]);
 const QDQ_OPS = new Set(['QuantizeLinear', 'DequantizeLinear']);
 const QOPERATOR_PREFIX = 'QLinear';
 
@@ -108,12 +124,20 @@ export function quantizationKind(
   ops: Record<string, number>,
   initializerDtypes: Record<string, unknown>,
   castsToFloat16 = false,
+  quantizeBits: { bits8: number; bits16: number } = { bits8: 0, bits16: 0 },
 ): OnnxQuantizationKind {
   const opNames = Object.keys(ops).map((op) => op.split(':').pop()!);
   const has = (test: (op: string) => boolean) => opNames.some(test);
   const kinds: OnnxQuantizationKind[] = [];
   if (has((op) => op.startsWith(QOPERATOR_PREFIX))) kinds.push('qoperator');
-  else if (has((op) => QDQ_OPS.has(op))) kinds.push('qdq-int8');
+  else if (has((op) => QDQ_OPS.has(op)))
+    kinds.push(
+      quantizeBits.bits16 === 0
+        ? 'qdq-int8'
+        : quantizeBits.bits16 < quantizeBits.bits8
+          ? 'qdq-int8-int16'
+          : 'qdq-int16',
+    );
   if (has((op) => DYNAMIC_QUANT_OPS.has(op))) kinds.push('dynamic-int8');
   if (kinds.length > 1) return 'mixed';
   if (kinds.length === 1) return kinds[0]!;
@@ -133,8 +157,11 @@ export function inspectModel(model: ModelProto): OnnxSummary {
   let nodeCount = 0;
   let hasSubgraphs = false;
   let castsToFloat16 = false;
+  // The zero points of QuantizeLinear nodes (activations): their type is the activation's width.
+  const quantizeZeroPoints: string[] = [];
   for (const n of allNodes(graph)) {
     nodeCount++;
+    if (n.opType === 'QuantizeLinear' && n.input[2]) quantizeZeroPoints.push(n.input[2]);
     if (n.opType === 'Cast' && n.attribute.some((a) => a.name === 'to' && Number(a.i) === TensorProto_DataType.FLOAT16))
       castsToFloat16 = true;
     const domain = n.domain ?? '';
@@ -162,6 +189,14 @@ export function inspectModel(model: ModelProto): OnnxSummary {
     if (tensor.dataLocation === 1) externalData = true;
   }
 
+  const dtypeOf = new Map(graph.initializer.map((t) => [t.name, dtypeName(t.dataType)]));
+  const quantizeBits = { bits8: 0, bits16: 0 };
+  for (const zeroPoint of quantizeZeroPoints) {
+    const dtype = dtypeOf.get(zeroPoint);
+    if (dtype === 'int16' || dtype === 'uint16') quantizeBits.bits16 += 1;
+    else if (dtype === 'int8' || dtype === 'uint8') quantizeBits.bits8 += 1;
+  }
+
   return {
     format: 'onnx',
     irVersion: model.irVersion ?? null,
@@ -181,7 +216,7 @@ export function inspectModel(model: ModelProto): OnnxSummary {
         .map((i) => i.name),
       transposeCount: ops['Transpose'] ?? 0,
       customDomains: [...customDomains].sort(),
-      quantization: quantizationKind(sortedOps, initializersByDtype, castsToFloat16),
+      quantization: quantizationKind(sortedOps, initializersByDtype, castsToFloat16, quantizeBits),
       externalData,
       hasSubgraphs,
     },

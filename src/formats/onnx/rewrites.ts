@@ -262,3 +262,399 @@ export function decomposeFloatMod(model: ModelProto): GraphRewriteResult {
   visit(result.graph);
   return { model: changes.length > 0 ? result : model, changes };
 }
+
+/** Emits the nodes of one decomposition: `op(inputs) -> fresh tensor`, constants by value. */
+interface MathBuilder {
+  op(opType: string, ...inputs: string[]): string;
+  /** A scalar constant of the node's float type. */
+  constant(value: number): string;
+}
+
+/**
+ * Unary float ops with a closed form in ops every converter lowers to builtins (Exp, Log, Sqrt,
+ * Sin, Cos, Abs, Sign, Atan and arithmetic): TFLite has no kernel for these, so onnx2tf 1.29
+ * leaves Sinh, Cosh, Tan, Softsign as Flex ops and cannot convert Asinh, Acosh, Atanh, Asin,
+ * Acos at all.
+ * Each decomposition returns the tensor that replaces the node's output.
+ */
+const BUILTIN_MATH: Readonly<Record<string, (x: string, b: MathBuilder) => string>> = {
+  // (e^x - e^-x) / 2 and (e^x + e^-x) / 2
+  Sinh: (x, b) => b.op('Mul', b.op('Sub', b.op('Exp', x), b.op('Exp', b.op('Neg', x))), b.constant(0.5)),
+  Cosh: (x, b) => b.op('Mul', b.op('Add', b.op('Exp', x), b.op('Exp', b.op('Neg', x))), b.constant(0.5)),
+  Tan: (x, b) => b.op('Div', b.op('Sin', x), b.op('Cos', x)),
+  // sign(x) * ln(|x| + sqrt(x^2 + 1)): odd, so no cancellation for large negative x.
+  Asinh: (x, b) => {
+    const a = b.op('Abs', x);
+    const root = b.op('Sqrt', b.op('Add', b.op('Mul', a, a), b.constant(1)));
+    return b.op('Mul', b.op('Sign', x), b.op('Log', b.op('Add', a, root)));
+  },
+  // ln(x + sqrt((x - 1)(x + 1))) for x >= 1
+  Acosh: (x, b) => {
+    const root = b.op('Sqrt', b.op('Mul', b.op('Sub', x, b.constant(1)), b.op('Add', x, b.constant(1))));
+    return b.op('Log', b.op('Add', x, root));
+  },
+  // ln((1 + x) / (1 - x)) / 2
+  Atanh: (x, b) =>
+    b.op(
+      'Mul',
+      b.op('Log', b.op('Div', b.op('Add', b.constant(1), x), b.op('Sub', b.constant(1), x))),
+      b.constant(0.5),
+    ),
+  Softsign: (x, b) => b.op('Div', x, b.op('Add', b.op('Abs', x), b.constant(1))),
+  // atan(x / sqrt((1 - x)(1 + x))): +-1 divide to +-inf and give +-pi/2. Atan itself has a
+  // builtin form (onnx2tf's pseudo Atan is ATAN2(x, 1)); onnx2tf's own pseudo Asin and Acos
+  // are polynomial fits that give NaN at 0 (0 / |0|).
+  Asin: (x, b) =>
+    b.op(
+      'Atan',
+      b.op('Div', x, b.op('Sqrt', b.op('Mul', b.op('Sub', b.constant(1), x), b.op('Add', b.constant(1), x)))),
+    ),
+  // 2 atan(sqrt((1 - x) / (1 + x))): exact near 1 (where pi/2 - asin(x) cancels); -1 gives pi.
+  Acos: (x, b) =>
+    b.op(
+      'Mul',
+      b.op('Atan', b.op('Sqrt', b.op('Div', b.op('Sub', b.constant(1), x), b.op('Add', b.constant(1), x)))),
+      b.constant(2),
+    ),
+};
+
+/** The op types `decomposeToBuiltinMath` rewrites. */
+export const BUILTIN_MATH_OPS: readonly string[] = Object.keys(BUILTIN_MATH);
+
+/**
+ * Replaces each Sinh, Cosh, Tan, Asinh, Acosh, Atanh, Softsign, Asin and Acos with the same
+ * function in elementary ops and Atan (see BUILTIN_MATH), so a converter targeting a runtime
+ * without those kernels (TFLite builtins) needs no Flex op. Constants take the type the graph declares for the op's
+ * input, float32 when it declares none; nodes on float16 or double tensors get constants of
+ * that type only for float32 and float16 (double is left alone).
+ */
+export function decomposeToBuiltinMath(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const changes: string[] = [];
+  const taken = new Set<string>();
+  const collect = (graph: GraphProto) => {
+    for (const name of [...graph.input, ...graph.output, ...graph.valueInfo].map((v) => v.name ?? '')) taken.add(name);
+    for (const name of graph.initializer.map((t) => t.name ?? '')) taken.add(name);
+    for (const node of graph.node) {
+      for (const output of node.output) taken.add(output);
+      if (node.name) taken.add(node.name);
+    }
+  };
+  const unique = (base: string) => {
+    let name = base;
+    for (let i = 2; taken.has(name); i++) name = `${base}_${i}`;
+    taken.add(name);
+    return name;
+  };
+  const visit = (graph: GraphProto) => {
+    collect(graph);
+    const types = declaredTypes(graph);
+    const nodes: NodeProto[] = [];
+    for (const node of graph.node) {
+      for (const attribute of node.attribute) {
+        if (attribute.g) visit(attribute.g);
+        attribute.graphs.forEach(visit);
+      }
+      const decompose = BUILTIN_MATH[node.opType ?? ''];
+      const x = node.input[0];
+      const y = node.output[0];
+      const type = types.get(x ?? '') ?? types.get(y ?? '') ?? TensorProto_DataType.FLOAT;
+      if (
+        !decompose ||
+        (node.domain ?? '') !== '' ||
+        !x ||
+        !y ||
+        (type !== TensorProto_DataType.FLOAT && type !== TensorProto_DataType.FLOAT16)
+      ) {
+        nodes.push(node);
+        continue;
+      }
+      const label = node.name || y;
+      const emitted: NodeProto[] = [];
+      const builder: MathBuilder = {
+        op(opType, ...inputs) {
+          const output = unique(`${label}/${opType}_out`);
+          emitted.push(newNodeProto({ opType, input: inputs, output: [output], name: unique(`${label}/${opType}`) }));
+          return output;
+        },
+        constant(value) {
+          const name = unique(`${label}/const`);
+          const data =
+            type === TensorProto_DataType.FLOAT16 ? Uint16Array.of(float16Bits(value)) : Float32Array.of(value);
+          graph.initializer.push(tensorFromArray(name, data, [], type));
+          return name;
+        },
+      };
+      const last = decompose(x, builder);
+      // The last node writes the op's own output tensor, so consumers and graph outputs keep their names.
+      const producer = emitted.find((n) => n.output[0] === last)!;
+      producer.output = [y];
+      nodes.push(...emitted);
+      changes.push(`${label}: ${node.opType} -> ${emitted.map((n) => n.opType).join(', ')}`);
+    }
+    graph.node = nodes;
+  };
+  visit(result.graph);
+  return { model: changes.length > 0 ? result : model, changes };
+}
+
+/** IEEE half-precision bits of a small constant (exact for the constants above: 0.5, 1). */
+function float16Bits(value: number): number {
+  const f32 = new Float32Array([value]);
+  const bits = new Uint32Array(f32.buffer)[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
+  const mantissa = (bits >>> 13) & 0x3ff;
+  if (value === 0) return sign;
+  return sign | (exponent << 10) | mantissa;
+}
+
+/** Ops whose every output is int64 or bool whatever their inputs. */
+const INT64_OUTPUT_OPS = new Set(['Shape', 'Size', 'NonZero', 'ArgMax', 'ArgMin', 'NonMaxSuppression']);
+const BOOL_OUTPUT_OPS = new Set([
+  'Equal',
+  'Less',
+  'Greater',
+  'LessOrEqual',
+  'GreaterOrEqual',
+  'Not',
+  'And',
+  'Or',
+  'Xor',
+  'IsNaN',
+  'IsInf',
+]);
+
+/**
+ * The element type of each tensor of a graph that its declarations or a forward pass over its
+ * nodes tell: declared types first (inputs, outputs, value_info, initializers), else the type an
+ * op's schema fixes (Cast's `to`, Shape's int64, Equal's bool, Constant's tensor), else the
+ * type of the op's first typed input (elementwise ops, Reshape, Gather...: only output 0).
+ * Tensors of the enclosing graphs are visible through `outer`.
+ */
+export function inferElementTypes(
+  graph: GraphProto,
+  outer: ReadonlyMap<string, number> = new Map(),
+): Map<string, number> {
+  const types = new Map(outer);
+  for (const [name, type] of declaredTypes(graph)) types.set(name, type);
+  const attributeOf = (node: NodeProto, name: string) => node.attribute.find((a) => a.name === name);
+  for (const node of graph.node) {
+    const opType = node.opType ?? '';
+    const inputType = (index: number) => types.get(node.input[index] ?? '');
+    let type: number | undefined;
+    if ((node.domain ?? '') !== '') type = undefined;
+    else if (opType === 'Cast') type = Number(attributeOf(node, 'to')?.i ?? 0) || undefined;
+    else if (opType === 'CastLike') type = inputType(1);
+    else if (INT64_OUTPUT_OPS.has(opType)) type = TensorProto_DataType.INT64;
+    else if (BOOL_OUTPUT_OPS.has(opType)) type = TensorProto_DataType.BOOL;
+    else if (opType === 'Constant') {
+      const value = node.attribute.find((a) => a.name?.startsWith('value'));
+      type = value?.t
+        ? value.t.dataType
+        : value?.name === 'value_float' || value?.name === 'value_floats'
+          ? TensorProto_DataType.FLOAT
+          : value?.name === 'value_int' || value?.name === 'value_ints'
+            ? TensorProto_DataType.INT64
+            : undefined;
+    } else if (opType === 'ConstantOfShape')
+      type = attributeOf(node, 'value')?.t?.dataType ?? TensorProto_DataType.FLOAT;
+    else if (opType === 'Where') type = inputType(1) ?? inputType(2);
+    else type = node.input.map((name) => types.get(name)).find((t) => t !== undefined);
+    if (type === undefined) continue;
+    const outputs = opType === 'Split' ? node.output : node.output.slice(0, 1);
+    for (const output of outputs) if (output && !types.has(output)) types.set(output, type);
+  }
+  return types;
+}
+
+/**
+ * Replaces each CastLike whose target's element type is known (see `inferElementTypes`) with a
+ * Cast to that type. onnx2tf 1.29 has no CastLike at all (opset 15; the function bodies of
+ * Gelu, LeakyRelu, HardSwish... expanded by exporters use it); a Cast is the same computation.
+ */
+export function castLikeToCast(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const changes: string[] = [];
+  const visit = (graph: GraphProto, outer: ReadonlyMap<string, number>) => {
+    const types = inferElementTypes(graph, outer);
+    for (const node of graph.node) {
+      for (const attribute of node.attribute) {
+        if (attribute.g) visit(attribute.g, types);
+        for (const sub of attribute.graphs) visit(sub, types);
+      }
+      if (node.opType !== 'CastLike' || (node.domain ?? '') !== '') continue;
+      const type = types.get(node.input[1] ?? '');
+      if (type === undefined) continue;
+      const label = node.name || node.output[0] || 'CastLike';
+      node.opType = 'Cast';
+      node.input = [node.input[0]!];
+      // CastLike's only attribute (saturate, opset 19) is Cast's too.
+      node.attribute = [
+        ...node.attribute.filter((a) => a.name === 'saturate'),
+        newAttributeProto({ name: 'to', type: AttributeProto_AttributeType.INT, i: type }),
+      ];
+      changes.push(`${label}: CastLike -> Cast(to=${type})`);
+    }
+  };
+  visit(result.graph, new Map());
+  return { model: changes.length > 0 ? result : model, changes };
+}
+
+/**
+ * Replaces each Clip whose min or max is computed at run time (not an initializer or a
+ * Constant) with Max(x, min) then Min(., max), the same function. onnx2tf 1.29 wraps a tensor
+ * bound in a numpy array and clips by garbage (test_clip: max abs error 1.55). Clips with
+ * constant bounds, and the attribute form of opset < 11, are left alone.
+ */
+export function decomposeDynamicClip(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const changes: string[] = [];
+  const taken = new Set<string>();
+  const collect = (graph: GraphProto) => {
+    for (const name of [...graph.input, ...graph.output, ...graph.valueInfo].map((v) => v.name ?? '')) taken.add(name);
+    for (const name of graph.initializer.map((t) => t.name ?? '')) taken.add(name);
+    for (const node of graph.node) {
+      for (const output of node.output) taken.add(output);
+      if (node.name) taken.add(node.name);
+    }
+  };
+  const unique = (base: string) => {
+    let name = base;
+    for (let i = 2; taken.has(name); i++) name = `${base}_${i}`;
+    taken.add(name);
+    return name;
+  };
+  const visit = (graph: GraphProto) => {
+    collect(graph);
+    const constants = constantsOf(graph);
+    const nodes: NodeProto[] = [];
+    for (const node of graph.node) {
+      for (const attribute of node.attribute) {
+        if (attribute.g) visit(attribute.g);
+        attribute.graphs.forEach(visit);
+      }
+      const [x, low, high] = node.input;
+      const given = (name: string | undefined): name is string => name !== undefined && name !== '';
+      const dynamic = [low, high].some((bound) => given(bound) && !constants.has(bound));
+      if (node.opType !== 'Clip' || (node.domain ?? '') !== '' || !x || !dynamic) {
+        nodes.push(node);
+        continue;
+      }
+      const label = node.name || node.output[0] || 'Clip';
+      let current = x;
+      const steps: Array<[string, string]> = [];
+      if (given(low)) steps.push(['Max', low]);
+      if (given(high)) steps.push(['Min', high]);
+      steps.forEach(([opType, bound], index) => {
+        const output = index === steps.length - 1 ? node.output[0]! : unique(`${label}/${opType}_out`);
+        nodes.push(
+          newNodeProto({ opType, input: [current, bound], output: [output], name: unique(`${label}/${opType}`) }),
+        );
+        current = output;
+      });
+      changes.push(`${label}: Clip with run-time bounds -> ${steps.map(([opType]) => opType).join(', ')}`);
+    }
+    graph.node = nodes;
+  };
+  visit(result.graph);
+  return { model: changes.length > 0 ? result : model, changes };
+}
+
+/**
+ * Gives each Conv and ConvTranspose without a `kernel_shape` attribute the one its constant
+ * weight implies (the weight's dims after the first two). The attribute is optional in ONNX,
+ * but onnx2tf 1.29 reads the kernel rank from it: without it ConvTranspose stopped with "axes
+ * don't match array". Nodes whose weight is not a constant are left alone.
+ */
+export function explicitKernelShape(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const changes: string[] = [];
+  const visit = (graph: GraphProto) => {
+    const constants = constantsOf(graph);
+    for (const node of graph.node) {
+      for (const attribute of node.attribute) {
+        if (attribute.g) visit(attribute.g);
+        attribute.graphs.forEach(visit);
+      }
+      if ((node.opType !== 'Conv' && node.opType !== 'ConvTranspose') || (node.domain ?? '') !== '') continue;
+      if (node.attribute.some((a) => a.name === 'kernel_shape')) continue;
+      const weight = constants.get(node.input[1] ?? '');
+      if (!weight || weight.dims.length < 3) continue;
+      const kernel = weight.dims.slice(2).map(Number);
+      node.attribute.push(
+        newAttributeProto({ name: 'kernel_shape', type: AttributeProto_AttributeType.INTS, ints: kernel }),
+      );
+      changes.push(
+        `${node.name || node.output[0] || node.opType}: kernel_shape [${kernel.join(', ')}] from its weight`,
+      );
+    }
+  };
+  visit(result.graph);
+  return { model: changes.length > 0 ? result : model, changes };
+}
+
+/** Static dims of the graph's declared tensors (inputs, outputs, value_info), by name. */
+function declaredDims(graph: GraphProto): Map<string, number[]> {
+  const dims = new Map<string, number[]>();
+  for (const value of [...graph.input, ...graph.output, ...graph.valueInfo]) {
+    const shape = value.type?.tensorType?.shape;
+    if (!value.name || !shape) continue;
+    const known = shape.dim.map((d) => (d.dimValue !== undefined && Number(d.dimValue) > 0 ? Number(d.dimValue) : -1));
+    if (known.every((d) => d > 0)) dims.set(value.name, known);
+  }
+  for (const tensor of graph.initializer) if (tensor.name) dims.set(tensor.name, tensor.dims.map(Number));
+  return dims;
+}
+
+/** Where each recurrent op takes its initial states (ONNX input indices). */
+const RECURRENT_STATES: Readonly<Record<string, readonly number[]>> = { LSTM: [5, 6], GRU: [5], RNN: [5] };
+
+/**
+ * Gives each LSTM, GRU and RNN without initial states (`initial_h`, and `initial_c` of an LSTM)
+ * explicit zero ones, which is what ONNX means by leaving them out. onnx2tf 1.29 stops on a
+ * recurrent op without them ("An `initial_state` was passed that is not compatible with
+ * `cell.state_size`"), whatever its options. Needs the static batch size of the op's input `X`
+ * (the op is left alone otherwise).
+ */
+export function explicitRecurrentStates(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const graph = result.graph;
+  const changes: string[] = [];
+  const dims = declaredDims(graph);
+  const taken = new Set([...graph.initializer.map((t) => t.name), ...graph.node.flatMap((n) => n.output)]);
+  for (const node of graph.node) {
+    const slots = RECURRENT_STATES[node.opType ?? ''];
+    if (!slots || (node.domain ?? '') !== '') continue;
+    const missing = slots.filter((slot: number) => !node.input[slot]);
+    if (missing.length === 0) continue;
+    const x = dims.get(node.input[0] ?? '');
+    const hidden = Number(node.attribute.find((a) => a.name === 'hidden_size')?.i ?? 0);
+    if (!x || x.length !== 3 || hidden <= 0) continue;
+    const layout = Number(node.attribute.find((a) => a.name === 'layout')?.i ?? 0);
+    const direction = new TextDecoder().decode(
+      node.attribute.find((a) => a.name === 'direction')?.s ?? new Uint8Array(),
+    );
+    const directions = direction === 'bidirectional' ? 2 : 1;
+    const batch = layout === 1 ? x[0]! : x[1]!;
+    const shape = layout === 1 ? [batch, directions, hidden] : [directions, batch, hidden];
+    const label = node.name || node.output[0] || node.opType;
+    for (const slot of missing) {
+      let name = `${label}_initial_${slot === 5 ? 'h' : 'c'}`;
+      while (taken.has(name)) name += '_';
+      taken.add(name);
+      graph.initializer.push(tensorFromArray(name, new Float32Array(batch * directions * hidden), shape));
+      while (node.input.length < slot) node.input.push('');
+      node.input[slot] = name;
+    }
+    changes.push(
+      `${label}: zero ${missing.map((s: number) => (s === 5 ? 'initial_h' : 'initial_c')).join(' and ')} [${shape.join(', ')}] made explicit`,
+    );
+  }
+  return { model: changes.length > 0 ? result : model, changes };
+}

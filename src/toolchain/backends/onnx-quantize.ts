@@ -12,6 +12,9 @@ import { runConverterOp } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
 
+/** The op types dynamic-int8 quantises (onnxruntime quantize_dynamic; Conv with uint8 weights, see ops_onnx.py). */
+export const DYNAMIC_OP_TYPES = ['MatMul', 'Gemm', 'Conv', 'LSTM', 'Attention'];
+
 export const onnxFp32Backend: BackendSpec = {
   name: 'edgezoo',
   summary: 'the prepared model with edgezoo metadata',
@@ -58,7 +61,21 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
     { env: 'tf', distribution: 'onnxconverter-common', probes: [{ import: 'onnxconverter_common.float16' }] },
   ],
   memory: 'light',
-  strategies: [{ name: 'default', options: {} }],
+  // 1: dynamic-int8 quantises Conv (uint8 weights) and LSTM too; the dynamic-without-conv strategy.
+  revision: 1,
+  strategies: [
+    { name: 'default', options: {} },
+    {
+      name: 'dynamic-without-conv',
+      options: { dynamicOpTypes: DYNAMIC_OP_TYPES.filter((op) => op !== 'Conv') },
+      description:
+        'dynamic-int8: leave Conv float (ConvInteger quantises activations per tensor, which is too coarse for some detection heads); MatMul, Gemm, LSTM and Attention keep int8 weights',
+      when: (ctx) =>
+        ctx.precision === 'dynamic-int8' &&
+        ctx.opTypes.has('Conv') &&
+        DYNAMIC_OP_TYPES.some((op) => op !== 'Conv' && ctx.opTypes.has(op)),
+    },
+  ],
   quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const output = path.join(job.outDir, 'model.onnx');
@@ -77,13 +94,21 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
         }
         break;
       }
-      case 'dynamic-int8':
-        await runConverterOp(job, 'onnxruntime quantize_dynamic', 'tf', 'onnx.quantize_dynamic', {
+      case 'dynamic-int8': {
+        const opTypes = job.strategy?.options.dynamicOpTypes as string[] | undefined;
+        const result = await runConverterOp(job, 'onnxruntime quantize_dynamic', 'tf', 'onnx.quantize_dynamic', {
           model,
           output,
           weightType: 'QInt8',
+          opTypes: opTypes ?? DYNAMIC_OP_TYPES,
         });
+        const quantized = Object.entries(result.quantized).map(([op, n]) => `${op} x${n}`);
+        job.log(
+          `[edgezoo] int8 weights for: ${quantized.length > 0 ? quantized.join(', ') : 'nothing (no quantisable op)'}`,
+        );
+        notes.quantizedOps = Object.keys(result.quantized);
         break;
+      }
       case 'int8': {
         // One configuration of the quantization search (src/quant): the strategy says which.
         // Calibration arrays are keyed by the prepared model's input names, which are the recipe's.

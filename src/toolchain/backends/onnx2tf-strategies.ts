@@ -12,9 +12,15 @@
  */
 import { z } from 'zod';
 import {
+  BUILTIN_MATH_OPS,
+  castLikeToCast,
+  decomposeDynamicClip,
   decomposeFloatMod,
+  decomposeToBuiltinMath,
   dropNoopSliceAxes,
   dropUnusedInitializers,
+  explicitKernelShape,
+  explicitRecurrentStates,
   type GraphRewriteResult,
   type ModelProto,
 } from '../../formats/onnx/index.js';
@@ -27,14 +33,21 @@ import type { ConversionStrategy, StrategyContext } from '../../catalogue/types.
 export const onnx2tfStrategyOptionsSchema = z.strictObject({
   /**
    * Which inputs onnx2tf keeps as they are (-kat): `non-channels-first` (the default rule:
-   * rank >= 3 inputs whose recipe layout is not N C ...) or `all-but-images` (also every
-   * channels-first input that is not a 4-D image, e.g. [1, 3, 16] sequences).
+   * rank >= 3 inputs whose recipe layout is not N C ...), `all-but-images` (also every
+   * channels-first input that is not a 4-D image, e.g. [1, 3, 16] sequences) or `all` (every
+   * input of rank >= 3, 4-D NCHW ones too).
    */
-  keepShape: z.enum(['non-channels-first', 'all-but-images']).optional(),
+  keepShape: z.enum(['non-channels-first', 'all-but-images', 'all']).optional(),
   /** ONNX op types onnx2tf replaces with builtin-only pseudo ops (-rtpo). */
   pseudoOps: z.array(z.string()).optional(),
   /** Let onnx2tf run onnxsim again (off by default: the prepared model is simplified already). */
   simplify: z.boolean().optional(),
+  /**
+   * Op types replaced with their ONNX function body (primitive ops at the model's opset) before
+   * the rewrites: ops onnx2tf lacks or converts only in some forms (LayerNormalization with its
+   * Mean output, Attention with a mask, RMSNormalization over C, H, W...).
+   */
+  expandFunctions: z.array(z.string()).optional(),
   /** ONNX graph rewrites applied before onnx2tf, in order (names of ONNX2TF_GRAPH_REWRITES). */
   rewrites: z.array(z.string()).optional(),
   /** Other onnx2tf.convert keyword arguments, as onnx2tf names them (`enable_rnn_unroll: true`). */
@@ -73,15 +86,65 @@ function inPlace(rewrite: (model: ModelProto) => GraphRewriteResult): GraphRewri
 export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
   'slice-noop-axes': inPlace(dropNoopSliceAxes),
   'float-mod': inPlace(decomposeFloatMod),
+  'builtin-math': inPlace(decomposeToBuiltinMath),
+  'cast-like': inPlace(castLikeToCast),
+  'clip-bounds': inPlace(decomposeDynamicClip),
+  'kernel-shape': inPlace(explicitKernelShape),
+  'recurrent-states': inPlace(explicitRecurrentStates),
 };
 
 /**
- * Rewrites every strategy applies first: ops onnx2tf 1.29 converts without error but computes
- * wrong, where an equivalent ONNX form converts right. Not strategies (nothing to try: the
- * converter's own lowering is never right), and free for models without such ops.
+ * Rewrites every strategy applies first: ops onnx2tf 1.29 converts wrong or not at all, where
+ * an equivalent ONNX form converts right. Not strategies (nothing to try: the converter's own
+ * lowering is never right), and free for models without such ops.
  * - float-mod: onnx2tf lowers Mod(fmod=1) to floor-mod; mixed signs came out wrong.
+ * - cast-like: onnx2tf has no CastLike op at all (it stops); a Cast to the known type is the same.
+ * - clip-bounds: onnx2tf clips by garbage when Clip's min or max is a tensor computed at run time.
+ * - kernel-shape: onnx2tf reads a Conv/ConvTranspose kernel's rank from the optional kernel_shape.
+ * - recurrent-states: onnx2tf stops on an LSTM/GRU/RNN without initial states; zeros are the same.
  */
-export const ONNX2TF_CORRECTIONS: readonly string[] = ['float-mod'];
+export const ONNX2TF_CORRECTIONS: readonly string[] = [
+  'float-mod',
+  'cast-like',
+  'clip-bounds',
+  'kernel-shape',
+  'recurrent-states',
+];
+
+/**
+ * ONNX ops defined as functions of primitive ops whose onnx2tf 1.29 conversion fails in some
+ * forms, while their expansion (what the onnx node tests call `_expanded`) converts.
+ */
+export const ONNX2TF_FUNCTION_OPS = [
+  'LayerNormalization',
+  'RMSNormalization',
+  'GroupNormalization',
+  'MeanVarianceNormalization',
+  'Attention',
+  'RotaryEmbedding',
+  'CenterCropPad',
+  'AffineGrid',
+  'SoftmaxCrossEntropyLoss',
+  'NegativeLogLikelihoodLoss',
+  'Gelu',
+  'Mish',
+  'Celu',
+  'Swish',
+  'Shrink',
+  'ThresholdedRelu',
+  'HardSwish',
+  'HardSigmoid',
+  'Selu',
+  'Elu',
+  'LeakyRelu',
+  'PRelu',
+  'Softplus',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceSumSquare',
+] as const;
 
 /** ONNX recurrent ops (onnx2tf builds them as a Keras RNN: a WHILE loop unless unrolled). */
 const RNN_OPS = ['LSTM', 'GRU', 'RNN'];
@@ -121,6 +184,11 @@ function isImage(input: StrategyContext['inputs'][number]): boolean {
   return input.shape.length === 4 && input.layout === 'NCHW';
 }
 
+/** Whether a model convolves (its 4-D inputs are then images that onnx2tf should move channels-last). */
+function hasConvolution(ctx: StrategyContext): boolean {
+  return ctx.opTypes.has('Conv') || ctx.opTypes.has('ConvTranspose');
+}
+
 /** The ordered strategy list of the onnx2tf backend. */
 export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStrategy[]] = [
   {
@@ -135,6 +203,26 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     when: (ctx) => ctx.inputs.some((input) => input.shape.length >= 3 && !isImage(input)),
   },
   {
+    name: 'keep-all-shapes',
+    options: { keepShape: 'all' },
+    description:
+      'keep the shape of every rank >= 3 input, 4-D NCHW ones too (-kat): 4-D inputs that are not images (attention heads, normalisation over C, H, W with a [C, H, W] scale), where moving channels last misaligns the other operands; not for models with convolutions, which onnx2tf runs channels-last',
+    when: (ctx) => ctx.inputs.some(isImage) && !hasConvolution(ctx),
+  },
+  {
+    name: 'expand-functions',
+    options: { expandFunctions: [...ONNX2TF_FUNCTION_OPS] },
+    description: `replace ${ONNX2TF_FUNCTION_OPS.join(', ')} with their ONNX function bodies (primitive ops) before onnx2tf`,
+    when: (ctx) => ONNX2TF_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)),
+  },
+  {
+    name: 'expand-functions-keep-all-shapes',
+    options: { expandFunctions: [...ONNX2TF_FUNCTION_OPS], keepShape: 'all' },
+    description: 'expand-functions with the shape of every rank >= 3 input kept (keep-all-shapes)',
+    when: (ctx) =>
+      ONNX2TF_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)) && ctx.inputs.some(isImage) && !hasConvolution(ctx),
+  },
+  {
     name: 'rnn-unroll',
     options: { keepShape: 'all-but-images', flags: { enable_rnn_unroll: true }, rewrites: ['slice-noop-axes'] },
     description:
@@ -147,6 +235,12 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     description:
       'drop the whole-axis entries of multi-axis Slices before onnx2tf, which may apply them to the wrong axis of a channels-last tensor (a zero-length or mis-sliced result)',
     when: (ctx) => ctx.opTypes.has('Slice'),
+  },
+  {
+    name: 'builtin-math',
+    options: { rewrites: ['builtin-math'], pseudoOps: [...ONNX2TF_PSEUDO_OPS] },
+    description: `rewrite ${BUILTIN_MATH_OPS.join(', ')} (no TFLite kernel: Flex, or no conversion at all) into Exp, Log, Sqrt, Sin, Cos, Abs, Sign, Atan and arithmetic before onnx2tf, with the pseudo ops of pseudo-ops (-rtpo; Atan becomes ATAN2)`,
+    when: (ctx) => BUILTIN_MATH_OPS.some((op) => ctx.opTypes.has(op)),
   },
   {
     name: 'pseudo-ops',

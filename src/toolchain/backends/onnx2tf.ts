@@ -71,6 +71,10 @@ export const onnx2tfBackend: BackendSpec = {
   ],
   memory: 'tensorflow',
   strategies: ONNX2TF_STRATEGIES,
+  // 1: builtin-math, keep-all-shapes and expand-functions strategies; CastLike, run-time Clip
+  // bounds and missing kernel_shape corrected before every run. 2: zero initial states of
+  // LSTM/GRU/RNN made explicit before every run.
+  revision: 2,
   quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     // int8 / int16-act under the quantization search: this backend's float32 model, quantised by
@@ -172,7 +176,9 @@ async function runOnnx2tf(
     }
     await copyFile(produced, path.join(outDir, 'model.tflite'));
     const summary = await inspectTflite(produced);
-    const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs);
+    const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs, {
+      keptInputs: keepShape,
+    });
     made.set(precision, {
       primary: 'model.tflite',
       files: ['model.tflite'],
@@ -196,9 +202,11 @@ export function keepShapeInputNames(
   rule: Onnx2tfStrategyOptions['keepShape'] = 'non-channels-first',
 ): string[] {
   const keep =
-    rule === 'all-but-images'
-      ? (input: (typeof inputs)[number]) => !(input.shape.length === 4 && input.layout === 'NCHW')
-      : (input: (typeof inputs)[number]) => !input.layout.startsWith('NC');
+    rule === 'all'
+      ? () => true
+      : rule === 'all-but-images'
+        ? (input: (typeof inputs)[number]) => !(input.shape.length === 4 && input.layout === 'NCHW')
+        : (input: (typeof inputs)[number]) => !input.layout.startsWith('NC');
   return inputs.filter((input) => input.shape.length >= 3 && keep(input)).map((input) => input.name);
 }
 
@@ -219,18 +227,36 @@ async function onnx2tfInput(
   job: ConvertJob,
   options: Onnx2tfStrategyOptions,
 ): Promise<{ model: string; replacementFile: string | null; pseudoOps: string[] }> {
-  const { model, renamed } = sanitizeNodeNames(loadModel(job.inputFile!));
-  const opTypes = new Set([...allNodes(model.graph!)].map((node) => node.opType ?? ''));
-  const pseudoOps = options.pseudoOps ? pseudoOpsIn(opTypes).filter((op) => options.pseudoOps!.includes(op)) : [];
+  let source = job.inputFile!;
   let rewritten = 0;
+  if (options.expandFunctions && options.expandFunctions.length > 0) {
+    const wanted = new Set(options.expandFunctions);
+    const present = [...allNodes(loadModel(source).graph!)].some((node) => wanted.has(node.opType ?? ''));
+    if (present) {
+      const result = await runConverterOp(job, 'onnx2tf', 'tf', 'onnx.expand_functions', {
+        model: source,
+        output: path.join(job.workDir, 'onnx2tf-expanded.onnx'),
+        opTypes: [...wanted],
+      });
+      if (result.output) {
+        job.log(`[edgezoo] expanded into their ONNX function bodies: ${result.expanded.join(', ')}`);
+        source = result.output;
+        rewritten += result.expanded.length;
+      }
+    }
+  }
+  const { model, renamed } = sanitizeNodeNames(loadModel(source));
   for (const name of [...ONNX2TF_CORRECTIONS, ...(options.rewrites ?? [])]) {
     const changes = ONNX2TF_GRAPH_REWRITES[name]!(model);
     for (const change of changes) job.log(`[edgezoo] rewrite ${name}: ${change}`);
     rewritten += changes.length;
   }
+  // After the rewrites: they may bring in ops onnx2tf replaces (builtin-math's Atan).
+  const opTypes = new Set([...allNodes(model.graph!)].map((node) => node.opType ?? ''));
+  const pseudoOps = options.pseudoOps ? pseudoOpsIn(opTypes).filter((op) => options.pseudoOps!.includes(op)) : [];
   const count = Object.keys(renamed).length;
   if (count === 0 && rewritten === 0)
-    return { model: job.inputFile!, replacementFile: job.onnx2tfReplacementFile ?? null, pseudoOps };
+    return { model: source, replacementFile: job.onnx2tfReplacementFile ?? null, pseudoOps };
   const examples = Object.entries(renamed)
     .slice(0, 3)
     .map(([from, to]) => `${from} -> ${to}`)
@@ -273,7 +299,11 @@ export function tfliteSignature(
   job: Pick<ConvertJob, 'inputs' | 'prepared' | 'outputs'>,
   inputs: readonly TfliteTensorSignature[],
   outputs: readonly TfliteTensorSignature[],
-  options: { movesChannelsLast?: boolean } = {},
+  options: {
+    movesChannelsLast?: boolean;
+    /** The inputs the converter kept as they are (-kat); default: the default rule's. */
+    keptInputs?: readonly string[];
+  } = {},
 ): { signature: ArtifactSignature; outputMapping: Record<string, string> } {
   const movesChannelsLast = options.movesChannelsLast ?? true;
   const signature: Required<
@@ -298,7 +328,7 @@ export function tfliteSignature(
     inputPerms: {},
     outputPerms: {},
   };
-  const kept = new Set(keepShapeInputNames(job.inputs));
+  const kept = new Set(options.keptInputs ?? keepShapeInputNames(job.inputs));
   const preferredFor = (rank: number, keep: boolean) =>
     movesChannelsLast && !keep && rank >= 3 && rank <= 5 ? [channelsLastPerm(rank)] : [];
   const sourceInputs = job.inputs.map((input) => ({

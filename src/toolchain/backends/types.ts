@@ -70,6 +70,11 @@ export interface ConvertJob {
   signal: AbortSignal;
   /** Updated with the peak resident memory (MiB) of the worker processes running the job's ops. */
   memory?: { peakMb: number };
+  /**
+   * Where the quantization search keeps its pieces across builds (src/quant/attempt-cache.ts):
+   * the build cache folder and the convert step's fingerprint.
+   */
+  attemptCache?: { dir: string; key: string };
 }
 
 /** What a backend made. */

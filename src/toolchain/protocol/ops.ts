@@ -63,8 +63,10 @@ const LayerRanking = z.object({
       opType: z.string(),
       score: z.number().describe('higher is worse'),
       sqnr: z.number().nullable().optional(),
+      keep: z.array(z.string()).optional().describe('what to exclude to keep it float: producer and consumers'),
     }),
   ),
+  heads: z.array(z.string()).optional().describe('the ops from each output back to its last weighted op'),
   metric: z.string(),
 });
 
@@ -121,7 +123,8 @@ export const OPS = {
     reply: WrittenFile,
   }),
   'onnx.quantize_dynamic': op({
-    summary: 'int8 weights, float activations, with onnxruntime (default op types MatMul and Gemm)',
+    summary:
+      'int8 weights, activations quantised at run time, with onnxruntime (default op types MatMul, Gemm, Conv, LSTM, Attention; Conv with uint8 weights, the only ConvInteger the CPU provider runs)',
     request: z.strictObject({
       model: FilePath,
       output: FilePath,
@@ -130,7 +133,8 @@ export const OPS = {
       perChannel: z.boolean().optional(),
       extraOptions: ToolOptions.nullable().optional(),
     }),
-    reply: WrittenFile,
+    /** `quantized`: the source op types quantised, with their node counts. */
+    reply: WrittenFile.extend({ quantized: z.record(z.string(), z.number().int()) }),
   }),
   'onnx.float16': op({
     summary: 'fp16 weights and compute through onnxconverter-common; float32 inputs and outputs by default',
@@ -158,6 +162,13 @@ export const OPS = {
       upgraded: z.boolean(),
       reason: z.string().optional(),
     }),
+  }),
+  'onnx.expand_functions': op({
+    summary:
+      'nodes of the given op types that ONNX defines as functions (LayerNormalization, Attention...) replaced with the function body at the model opset',
+    request: z.strictObject({ model: FilePath, output: FilePath, opTypes: StringList }),
+    /** `expanded`: the op type of each node replaced; `output` is null when none was. */
+    reply: z.object({ expanded: StringList, output: FilePath.nullable() }),
   }),
 
   'onnx2tf.convert': op({
@@ -278,11 +289,16 @@ export const OPS = {
       opTypes: StringList.nullable().optional().describe('only these op types are quantised'),
       limit: Int.min(1).nullable().optional().describe('calibration samples used at most'),
       extraOptions: ToolOptions.nullable().optional(),
+      tensorTypes: z
+        .record(z.string(), QuantType)
+        .nullable()
+        .optional()
+        .describe('activations quantised to another type (16-bit ones through TensorQuantOverrides)'),
     }),
     reply: WrittenFile.extend({ nodes: Int.min(0) }),
   }),
   'quant.onnx_rank': op({
-    summary: "layers ranked by their own quantization error (onnxruntime qdq_loss_debug's qdq_err)",
+    summary: 'activations ranked by their own quantization error (SQNR with the full quantization scales)',
     request: z.strictObject({
       floatModel: FilePath.describe('the model quantize_static read (pre-processed)'),
       qdqModel: FilePath,
@@ -308,7 +324,7 @@ export const OPS = {
     reply: WrittenFile,
   }),
   'quant.tflite_rank': op({
-    summary: "layers ranked by TFLite's QuantizationDebugger (rmse/scale of each layer output, full int8)",
+    summary: 'activations ranked by their own quantization error (SQNR with the full int8 scales)',
     request: z.strictObject({
       model: FilePath.describe('the float32 .tflite'),
       calibration: z.array(CalibrationInput),

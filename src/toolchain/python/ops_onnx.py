@@ -3,6 +3,8 @@ Static QDQ quantization is ops_quant.py's quant.onnx_static (the quantization se
 
 from __future__ import annotations
 
+import os
+
 from registry import ensure_parent, file_info, op
 
 
@@ -30,22 +32,50 @@ def onnx_slim(model, output, options=None):
 
 @op("onnx.quantize_dynamic")
 def onnx_quantize_dynamic(
-    model, output, weightType="QInt8", opTypes=("MatMul", "Gemm"), perChannel=False, extraOptions=None
+    model,
+    output,
+    weightType="QInt8",
+    opTypes=("MatMul", "Gemm", "Conv", "LSTM", "Attention"),
+    perChannel=False,
+    extraOptions=None,
 ):
-    """Weights int8, activations float. Default opTypes MatMul/Gemm: with QInt8 weights a Conv
-    becomes ConvInteger, which onnxruntime's CPU provider cannot run (NOT_IMPLEMENTED)."""
+    """Weights int8, activations quantised at run time. Conv is quantised in a second pass with
+    uint8 weights: onnxruntime's CPU provider runs ConvInteger only as uint8 x uint8 (with int8
+    weights it is NOT_IMPLEMENTED); MatMul, Gemm, LSTM and Attention keep `weightType`.
+    Returns the op types it quantised (`quantized`, node counts by source op type)."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     output = ensure_parent(output)
-    quantize_dynamic(
-        model,
-        output,
-        weight_type=getattr(QuantType, weightType),
-        op_types_to_quantize=list(opTypes) if opTypes else None,
-        per_channel=perChannel,
-        extra_options=extraOptions or {},
-    )
-    return file_info(output)
+    wanted = list(opTypes) if opTypes else ["MatMul", "Gemm", "Conv", "LSTM", "Attention"]
+    present = {}
+    for node in onnx.load(model, load_external_data=False).graph.node:
+        present[node.op_type] = present.get(node.op_type, 0) + 1
+    first = [t for t in wanted if t != "Conv"]
+    passes = []
+    if any(present.get(t) for t in first):
+        passes.append((first, getattr(QuantType, weightType)))
+    if "Conv" in wanted and present.get("Conv"):
+        passes.append((["Conv"], QuantType.QUInt8))
+    if not passes:
+        # Nothing quantisable: write the model unchanged; the label check then names the problem.
+        passes.append((first, getattr(QuantType, weightType)))
+    source = model
+    for index, (op_types, weight_type) in enumerate(passes):
+        target = output if index == len(passes) - 1 else output + f".pass{index}.onnx"
+        quantize_dynamic(
+            source,
+            target,
+            weight_type=weight_type,
+            op_types_to_quantize=op_types,
+            per_channel=perChannel,
+            extra_options=extraOptions or {},
+        )
+        if source != model:
+            os.remove(source)
+        source = target
+    quantized = {t: present[t] for ops, _ in passes for t in ops if present.get(t)}
+    return {**file_info(output), "quantized": quantized}
 
 
 def _name_nodes(graph, taken=None):
@@ -291,3 +321,82 @@ def onnx_dequantize(model, output):
     info["rewritten"] = count
     info["left"] = left
     return info
+
+
+def _function_body(node, input_types, opset):
+    """The nodes of `node`'s ONNX function body at the newest function version <= `opset`
+    (context-dependent functions are built for the node's input types), with the node's inputs,
+    outputs and attributes (schema defaults for the ones it leaves out) substituted; None when the
+    op has no function body at that opset."""
+    import onnx
+    from onnx.backend.test.case.node import function_expand_helper
+
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, domain=node.domain)
+    except onnx.defs.SchemaError:
+        return None
+    node = onnx.NodeProto.FromString(node.SerializeToString())
+    given = {a.name for a in node.attribute}
+    for name, attribute in schema.attributes.items():
+        if name not in given and attribute.default_value and attribute.default_value.name:
+            node.attribute.append(attribute.default_value)
+    plain = [v for v in schema.function_opset_versions if v <= opset]
+    dependent = [v for v in schema.context_dependent_function_opset_versions if v <= opset]
+    function = onnx.FunctionProto()
+    if plain and (not dependent or max(plain) >= max(dependent)):
+        function.ParseFromString(schema.get_function_with_opset_version(max(plain)))
+    elif dependent:
+        if any(t is None for t in input_types):
+            return None
+        function.ParseFromString(
+            schema.get_context_dependent_function_with_opset_version(
+                max(dependent), node.SerializeToString(), [t.SerializeToString() for t in input_types]
+            )
+        )
+    else:
+        return None
+    prefix = f"{node.name or node.output[0]}/{node.op_type}/"
+    return function_expand_helper(node, function, prefix)
+
+
+@op("onnx.expand_functions")
+def onnx_expand_functions(model, output, opTypes):
+    """Replaces each top-level node whose op type is in `opTypes` and that ONNX defines as a
+    function (LayerNormalization, RMSNormalization, Attention, RotaryEmbedding, GroupNormalization,
+    CenterCropPad...) with the function's body at the model's opset: the same computation in
+    primitive ops, which converters lacking the op (or some of its forms) handle. Returns
+    {"expanded": [op types, one per node], "output": written or None when nothing changed}."""
+    import onnx
+
+    m = onnx.load(model)
+    opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None:
+        return {"expanded": [], "output": None}
+    wanted = set(opTypes)
+    if not any(n.op_type in wanted and n.domain in ("", "ai.onnx") for n in m.graph.node):
+        return {"expanded": [], "output": None}
+    inferred = onnx.shape_inference.infer_shapes(m)
+    types = {v.name: v.type for v in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]}
+    for init in m.graph.initializer:
+        types[init.name] = onnx.helper.make_tensor_type_proto(init.data_type, list(init.dims))
+    nodes, expanded = [], []
+    for node in m.graph.node:
+        body = None
+        if node.op_type in wanted and node.domain in ("", "ai.onnx"):
+            body = _function_body(node, [types.get(name) for name in node.input], opset)
+        if body is None:
+            nodes.append(node)
+            continue
+        nodes.extend(body)
+        expanded.append(node.op_type)
+    if not expanded:
+        return {"expanded": [], "output": None}
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    onnx.checker.check_model(m)
+    onnx.save(m, ensure_parent(output))
+    # The bodies compute shapes and reshape constants at run time (Flatten of the scale, Shape of
+    # X): onnxslim folds them as prepare folds the rest of the model. onnx2tf got a Flatten of a
+    # 1-D constant wrong (LayerNormalization's Y off by up to 4).
+    onnx_slim(output, output)
+    return {"expanded": expanded, "output": output}

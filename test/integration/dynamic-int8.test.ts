@@ -1,0 +1,112 @@
+/**
+ * ONNX dynamic-int8 with the real onnxruntime quantize_dynamic (needs the tf venv):
+ * - Conv layers are quantised too, as ConvInteger with uint8 weights (the only ConvInteger the
+ *   CPU provider runs), so a conv-only model gets a real dynamic-int8 artifact, labelled so;
+ * - a model whose Conv does not survive per-tensor activation quantisation (one channel 1e4
+ *   times larger than the one the next layer reads) fails validation with Conv quantised, and
+ *   the `dynamic-without-conv` strategy wins: Conv stays float, the Gemm keeps int8 weights.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ARTIFACT_FILE, readStepFile } from '../../src/build/step-files.js';
+import { buildModel, loadModel, saveModel } from '../../src/formats/onnx/index.js';
+import { buildUpToConvert, sha256File, writeRecipe } from './convert-project.js';
+
+function recipe(name: string, file: string, extra: string[] = []): string {
+  return [
+    `name: ${name}`,
+    'version: 0.1.0',
+    'license: MIT',
+    'description: a small conv net',
+    'task: test',
+    `source: { onnx: { path: models/${name}/model.onnx, sha256: ${sha256File(file)} } }`,
+    'inputs: [{ name: x, shape: [1, 2, 8, 8], layout: NCHW, range: [-1, 1] }]',
+    'targets: { onnx: [dynamic-int8] }',
+    ...extra,
+    '',
+  ].join('\n');
+}
+
+/** Deterministic weights in [-0.5, 0.5). */
+function weights(n: number, seed: number): number[] {
+  let state = seed;
+  return Array.from({ length: n }, () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31 - 0.5;
+  });
+}
+
+function saveConvNet(root: string, name: string, first: number[], second: number[]): string {
+  const dir = path.join(root, 'models', name);
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'model.onnx');
+  saveModel(
+    buildModel({
+      opset: 17,
+      inputs: [{ name: 'x', shape: [1, 2, 8, 8] }],
+      outputs: [{ name: 'y', shape: [1, 4] }],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'w1'], outputs: ['c1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
+        { op: 'Conv', inputs: ['c1', 'w2'], outputs: ['c2'], name: 'conv2' },
+        { op: 'Flatten', inputs: ['c2'], outputs: ['f'], name: 'flatten' },
+        { op: 'Gemm', inputs: ['f', 'w3'], outputs: ['y'], name: 'gemm', attributes: { transB: 1 } },
+      ],
+      initializers: [
+        { name: 'w1', data: new Float32Array(first), dims: [2, 2, 3, 3] },
+        { name: 'w2', data: new Float32Array(second), dims: [1, 2, 1, 1] },
+        { name: 'w3', data: new Float32Array(weights(4 * 64, 3)), dims: [4, 64] },
+      ],
+    }),
+    file,
+  );
+  return file;
+}
+
+test('dynamic-int8: Conv as uint8 ConvInteger; a Conv that cannot take it stays float (dynamic-without-conv)', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-dynamic-int8-'));
+  try {
+    // Plain: both channels of conv1 alike, conv2 reads both.
+    const plain = saveConvNet(root, 'plain', weights(36, 1), [0.7, -0.4]);
+    // Outlier: conv1's channel 0 is 1e4 times larger than channel 1, and conv2 reads only
+    // channel 1: with one activation scale per tensor, channel 1 rounds to zero.
+    const big = weights(36, 2).map((w, i) => (i < 18 ? w * 1e4 : w));
+    const outlier = saveConvNet(root, 'outlier', big, [0, 1]);
+    writeRecipe(root, 'plain', recipe('plain', plain));
+    writeRecipe(root, 'outlier', recipe('outlier', outlier));
+    const failures: string[] = [];
+    const { outputs } = await buildUpToConvert(root, ['plain', 'outlier'], (event) => {
+      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(failures, []);
+
+    const plainDir = outputs['plain/convert/onnx/dynamic-int8']!;
+    const plainRecord = await readStepFile(plainDir, ARTIFACT_FILE);
+    assert.equal(plainRecord.strategy, 'default');
+    assert.equal(plainRecord.inspect.quantizationKind, 'dynamic-int8');
+    const plainOps = loadModel(path.join(plainDir, plainRecord.primary)).graph!.node.map((n) => n.opType);
+    assert.equal(plainOps.filter((op) => op === 'ConvInteger').length, 2);
+    assert.equal(plainOps.filter((op) => op === 'MatMulInteger').length, 1);
+
+    const outlierDir = outputs['outlier/convert/onnx/dynamic-int8']!;
+    const outlierRecord = await readStepFile(outlierDir, ARTIFACT_FILE);
+    assert.equal(outlierRecord.strategy, 'dynamic-without-conv');
+    assert.deepEqual(
+      outlierRecord.attempts?.map((a) => [a.strategy, a.outcome, a.stage]),
+      [
+        ['default', 'failed', 'numbers'],
+        ['dynamic-without-conv', 'passed', undefined],
+      ],
+    );
+    assert.deepEqual(outlierRecord.pin, ['strategies: { onnx/dynamic-int8: [dynamic-without-conv] }']);
+    assert.equal(outlierRecord.inspect.quantizationKind, 'dynamic-int8');
+    const outlierOps = loadModel(path.join(outlierDir, outlierRecord.primary)).graph!.node.map((n) => n.opType);
+    assert.equal(outlierOps.filter((op) => op === 'Conv').length, 2);
+    assert.ok(!outlierOps.includes('ConvInteger'));
+    assert.ok(outlierOps.includes('MatMulInteger'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,159 @@
+/**
+ * The quantization search with the real onnxruntime (tf venv), on a small conv net built here
+ * whose input carries one bright pixel per sample (200 against a body in [-1, 1]): full int8
+ * gives the input one scale for both, the body rounds to a few levels and the output misses the
+ * 0.98 cosine; so does Percentile calibration (the spike is 1 in 1024 values). The ranking puts
+ * the input worst (its own SQNR), the keep-float rung keeps its consumer float with the output
+ * head, and that passes: recorded attempts (each with its cosine), the layers kept float and the
+ * recipe lines that pin them. A recipe pinning the input to 16-bit Q/DQ builds once and inspects
+ * as int8 with some 16-bit activations. A re-run after the step's cache entry is gone takes every
+ * earlier quantization from the attempt cache.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { ARTIFACT_FILE, readStepFile } from '../../src/build/step-files.js';
+import { buildModel, saveModel } from '../../src/formats/onnx/index.js';
+import { writeNpy } from '../../src/validate/npy.js';
+import { buildUpToConvert, sha256File, writeRecipe } from './convert-project.js';
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-quant-search-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function random(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648;
+  };
+}
+
+function normal(n: number, sigma: number, seed: number): Float32Array {
+  const next = random(seed);
+  return Float32Array.from({ length: n }, () => {
+    const u = Math.max(next(), 1e-9);
+    return sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
+  });
+}
+
+/** One [1,4,16,16] sample: uniform in [-1, 1], one pixel of channel 0 at 200. */
+function spikySample(seed: number): Float32Array {
+  const next = random(seed);
+  const data = Float32Array.from({ length: 4 * 16 * 16 }, () => next() * 2 - 1);
+  data[Math.floor(next() * 256)] = 200;
+  return data;
+}
+
+function recipe(name: string, model: string, extra: string[]): string {
+  return [
+    `name: ${name}`,
+    'version: 0.1.0',
+    'license: MIT',
+    'description: a conv net whose input has one bright pixel per sample',
+    'task: test',
+    `source: { onnx: { path: models/spiky/model.onnx, sha256: ${sha256File(model)} } }`,
+    'inputs: [{ name: x, shape: [1, 4, 16, 16], layout: NCHW, range: [-1, 200] }]',
+    'calibration: { samples: models/spiky/calib/*.npy, count: 16 }',
+    'validation: { samples: models/spiky/val/*.npy, count: 8 }',
+    'targets: { onnx: [int8] }',
+    ...extra,
+    '',
+  ].join('\n');
+}
+
+test('ONNX int8: full and Percentile fail, the search keeps the spiky input float and passes; a 16-bit pin; the attempt cache', async () => {
+  const dir = path.join(root, 'models', 'spiky');
+  mkdirSync(path.join(dir, 'calib'), { recursive: true });
+  mkdirSync(path.join(dir, 'val'), { recursive: true });
+  const model = path.join(dir, 'model.onnx');
+  saveModel(
+    buildModel({
+      opset: 17,
+      irVersion: 8,
+      inputs: [{ name: 'x', shape: [1, 4, 16, 16] }],
+      outputs: [{ name: 'y', shape: [1, 4, 16, 16] }],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'w1'], outputs: ['t1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
+        // The spike stops here: what follows sees only the body.
+        { op: 'Clip', inputs: ['t1', 'lo', 'hi'], outputs: ['t2'], name: 'clip' },
+        { op: 'Conv', inputs: ['t2', 'w2'], outputs: ['t3'], name: 'conv2', attributes: { pads: [1, 1, 1, 1] } },
+        { op: 'Relu', inputs: ['t3'], outputs: ['t4'], name: 'relu' },
+        { op: 'Conv', inputs: ['t4', 'w3'], outputs: ['y'], name: 'conv3' },
+      ],
+      initializers: [
+        { name: 'w1', data: normal(8 * 4 * 9, 0.3, 1), dims: [8, 4, 3, 3] },
+        { name: 'w2', data: normal(8 * 8 * 9, 0.2, 2), dims: [8, 8, 3, 3] },
+        { name: 'w3', data: normal(4 * 8, 0.5, 3), dims: [4, 8, 1, 1] },
+        { name: 'lo', data: [-3], dims: [] },
+        { name: 'hi', data: [3], dims: [] },
+      ],
+    }),
+    model,
+  );
+  for (let i = 0; i < 16; i++)
+    await writeNpy(path.join(dir, 'calib', `${String(i).padStart(2, '0')}.npy`), {
+      dtype: 'float32',
+      dims: [1, 4, 16, 16],
+      data: spikySample(100 + i),
+    });
+  for (let i = 0; i < 8; i++)
+    await writeNpy(path.join(dir, 'val', `${i}.npy`), {
+      dtype: 'float32',
+      dims: [1, 4, 16, 16],
+      data: spikySample(900 + i),
+    });
+  writeRecipe(root, 'spiky', recipe('spiky', model, []));
+  writeRecipe(root, 'spiky-16', recipe('spiky-16', model, ['quantization: { onnx/int8: { int16_tensors: [x] } }']));
+
+  const failures: string[] = [];
+  const { summary, outputs } = await buildUpToConvert(root, ['spiky', 'spiky-16'], (event) => {
+    if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+  });
+  assert.deepEqual(failures, []);
+  assert.equal(summary.ok, true);
+
+  const searched = await readStepFile(outputs['spiky/convert/onnx/int8']!, ARTIFACT_FILE);
+  assert.deepEqual(
+    searched.attempts?.map((a) => [a.strategy, a.outcome, a.stage]),
+    [
+      ['quant-full', 'failed', 'numbers'],
+      ['quant-percentile', 'failed', 'numbers'],
+      ['quant-keep-float-5', 'passed', undefined],
+    ],
+  );
+  const [full, percentile, kept] = searched.attempts!;
+  assert.ok(full!.cosines!.y! < 0.98, JSON.stringify(full));
+  assert.ok(percentile!.cosines!.y! < 0.98, JSON.stringify(percentile));
+  assert.ok(kept!.cosines!.y! >= 0.98, JSON.stringify(kept));
+  const applied = (searched.notes as { quantization: { keptFloat: string[]; int16Tensors?: string[] } }).quantization;
+  // The output head (conv3) and the input's only consumer (conv1): x is not quantised at all.
+  assert.deepEqual([...applied.keptFloat].sort(), ['conv1', 'conv3']);
+  assert.equal(searched.inspect.quantizationKind, 'qdq-int8');
+  assert.deepEqual(searched.pin, ['quantization:', '  onnx/int8: { keep_float: [conv3, conv1] }']);
+  const log = readFileSync(path.join(root, 'artifacts', 'logs', 'spiky', 'convert-onnx-int8.log'), 'utf8');
+  assert.match(log, /activations ranked; worst: x \(input, /);
+  assert.match(log, /attempt 1 \(onnxruntime quant-full\) rejected \(numbers\) \(cosine y 0\.9/);
+  assert.match(log, /pin it with:\n.*quantization:\n.*onnx\/int8: \{ keep_float: \[conv3, conv1\] \}/);
+
+  const pinned = await readStepFile(outputs['spiky-16/convert/onnx/int8']!, ARTIFACT_FILE);
+  assert.deepEqual(
+    pinned.attempts?.map((a) => [a.strategy, a.outcome]),
+    [['quant-pinned', 'passed']],
+  );
+  assert.equal(pinned.inspect.quantizationKind, 'qdq-int8-int16');
+  assert.deepEqual((pinned.notes as { quantization: { int16Tensors?: string[] } }).quantization.int16Tensors, ['x']);
+
+  // The step's entry gone (as after a build that failed at a later attempt): the re-run takes
+  // the pre-processed model, the ranking and each attempt's model from the attempt cache.
+  rmSync(path.dirname(outputs['spiky/convert/onnx/int8']!), { recursive: true, force: true });
+  const again = await buildUpToConvert(root, ['spiky']);
+  assert.equal(again.summary.ok, true);
+  const rerun = readFileSync(path.join(root, 'artifacts', 'logs', 'spiky', 'convert-onnx-int8.log'), 'utf8');
+  const fromCache = rerun.split('\n').filter((line) => line.includes('from the attempt cache'));
+  assert.equal(fromCache.length, 4, rerun);
+  assert.doesNotMatch(rerun, /quant\.onnx_static|quant\.onnx_rank/);
+  const second = await readStepFile(again.outputs['spiky/convert/onnx/int8']!, ARTIFACT_FILE);
+  assert.deepEqual(second.pin, searched.pin);
+});
