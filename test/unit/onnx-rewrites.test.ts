@@ -8,6 +8,7 @@ import {
   decomposeToBuiltinMath,
   dropNoopSliceAxes,
   explicitKernelShape,
+  explicitRecurrentStates,
   encodeModel,
   tensorFromArray,
   tensorValues,
@@ -255,4 +256,44 @@ test('explicitKernelShape gives a ConvTranspose without kernel_shape the one of 
   assert.deepEqual([...b.outputs.y!], [...a.outputs.y!]);
   // A node that has one already is left as it is.
   assert.deepEqual(explicitKernelShape(explicit).changes, []);
+});
+
+test('explicitRecurrentStates gives recurrent ops without initial states zero ones, with the same outputs', async () => {
+  const hidden = 3;
+  const model = buildModel({
+    opset: 17,
+    inputs: [{ name: 'x', shape: [5, 2, 4] }],
+    outputs: [{ name: 'y' }, { name: 'g' }],
+    nodes: [
+      // Bidirectional, no B, no sequence_lens, no states.
+      {
+        op: 'LSTM',
+        inputs: ['x', 'W', 'R'],
+        outputs: ['y'],
+        name: 'lstm',
+        attributes: { hidden_size: hidden, direction: 'bidirectional' },
+      },
+      { op: 'GRU', inputs: ['x', 'GW', 'GR', 'GB'], outputs: ['g'], name: 'gru', attributes: { hidden_size: hidden } },
+    ],
+    initializers: [
+      { name: 'W', data: seededFloats(2 * 4 * hidden * 4, 1), dims: [2, 4 * hidden, 4] },
+      { name: 'R', data: seededFloats(2 * 4 * hidden * hidden, 2), dims: [2, 4 * hidden, hidden] },
+      { name: 'GW', data: seededFloats(3 * hidden * 4, 3), dims: [1, 3 * hidden, 4] },
+      { name: 'GR', data: seededFloats(3 * hidden * hidden, 4), dims: [1, 3 * hidden, hidden] },
+      { name: 'GB', data: seededFloats(6 * hidden, 5), dims: [1, 6 * hidden] },
+    ],
+  });
+  const { model: explicit, changes } = explicitRecurrentStates(model);
+  assert.deepEqual(changes, [
+    'lstm: zero initial_h and initial_c [2, 2, 3] made explicit',
+    'gru: zero initial_h [1, 2, 3] made explicit',
+  ]);
+  const lstm = explicit.graph!.node.find((n) => n.opType === 'LSTM')!;
+  assert.deepEqual(lstm.input, ['x', 'W', 'R', '', '', 'lstm_initial_h', 'lstm_initial_c']);
+  const feeds = { x: { data: seededFloats(40, 9), dims: [5, 2, 4] } };
+  const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(explicit, feeds)]);
+  assert.deepEqual([...b.outputs.y!], [...a.outputs.y!]);
+  assert.deepEqual([...b.outputs.g!], [...a.outputs.g!]);
+  // Ops that have their states, or whose batch size is not known, are left alone.
+  assert.deepEqual(explicitRecurrentStates(explicit).changes, []);
 });

@@ -64,6 +64,7 @@ export {
   decomposeToBuiltinMath,
   dropNoopSliceAxes,
   explicitKernelShape,
+  explicitRecurrentStates,
   inferElementTypes,
   type GraphRewriteResult,
 } from './rewrites.js';

@@ -597,3 +597,64 @@ export function explicitKernelShape(model: ModelProto): GraphRewriteResult {
   visit(result.graph);
   return { model: changes.length > 0 ? result : model, changes };
 }
+
+/** Static dims of the graph's declared tensors (inputs, outputs, value_info), by name. */
+function declaredDims(graph: GraphProto): Map<string, number[]> {
+  const dims = new Map<string, number[]>();
+  for (const value of [...graph.input, ...graph.output, ...graph.valueInfo]) {
+    const shape = value.type?.tensorType?.shape;
+    if (!value.name || !shape) continue;
+    const known = shape.dim.map((d) => (d.dimValue !== undefined && Number(d.dimValue) > 0 ? Number(d.dimValue) : -1));
+    if (known.every((d) => d > 0)) dims.set(value.name, known);
+  }
+  for (const tensor of graph.initializer) if (tensor.name) dims.set(tensor.name, tensor.dims.map(Number));
+  return dims;
+}
+
+/** Where each recurrent op takes its initial states (ONNX input indices). */
+const RECURRENT_STATES: Readonly<Record<string, readonly number[]>> = { LSTM: [5, 6], GRU: [5], RNN: [5] };
+
+/**
+ * Gives each LSTM, GRU and RNN without initial states (`initial_h`, and `initial_c` of an LSTM)
+ * explicit zero ones, which is what ONNX means by leaving them out. onnx2tf 1.29 stops on a
+ * recurrent op without them ("An `initial_state` was passed that is not compatible with
+ * `cell.state_size`"), whatever its options. Needs the static batch size of the op's input `X`
+ * (the op is left alone otherwise).
+ */
+export function explicitRecurrentStates(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const graph = result.graph;
+  const changes: string[] = [];
+  const dims = declaredDims(graph);
+  const taken = new Set([...graph.initializer.map((t) => t.name), ...graph.node.flatMap((n) => n.output)]);
+  for (const node of graph.node) {
+    const slots = RECURRENT_STATES[node.opType ?? ''];
+    if (!slots || (node.domain ?? '') !== '') continue;
+    const missing = slots.filter((slot: number) => !node.input[slot]);
+    if (missing.length === 0) continue;
+    const x = dims.get(node.input[0] ?? '');
+    const hidden = Number(node.attribute.find((a) => a.name === 'hidden_size')?.i ?? 0);
+    if (!x || x.length !== 3 || hidden <= 0) continue;
+    const layout = Number(node.attribute.find((a) => a.name === 'layout')?.i ?? 0);
+    const direction = new TextDecoder().decode(
+      node.attribute.find((a) => a.name === 'direction')?.s ?? new Uint8Array(),
+    );
+    const directions = direction === 'bidirectional' ? 2 : 1;
+    const batch = layout === 1 ? x[0]! : x[1]!;
+    const shape = layout === 1 ? [batch, directions, hidden] : [directions, batch, hidden];
+    const label = node.name || node.output[0] || node.opType;
+    for (const slot of missing) {
+      let name = `${label}_initial_${slot === 5 ? 'h' : 'c'}`;
+      while (taken.has(name)) name += '_';
+      taken.add(name);
+      graph.initializer.push(tensorFromArray(name, new Float32Array(batch * directions * hidden), shape));
+      while (node.input.length < slot) node.input.push('');
+      node.input[slot] = name;
+    }
+    changes.push(
+      `${label}: zero ${missing.map((s: number) => (s === 5 ? 'initial_h' : 'initial_c')).join(' and ')} [${shape.join(', ')}] made explicit`,
+    );
+  }
+  return { model: changes.length > 0 ? result : model, changes };
+}

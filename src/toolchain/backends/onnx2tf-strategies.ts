@@ -20,6 +20,7 @@ import {
   dropNoopSliceAxes,
   dropUnusedInitializers,
   explicitKernelShape,
+  explicitRecurrentStates,
   type GraphRewriteResult,
   type ModelProto,
 } from '../../formats/onnx/index.js';
@@ -89,6 +90,7 @@ export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
   'cast-like': inPlace(castLikeToCast),
   'clip-bounds': inPlace(decomposeDynamicClip),
   'kernel-shape': inPlace(explicitKernelShape),
+  'recurrent-states': inPlace(explicitRecurrentStates),
 };
 
 /**
@@ -99,8 +101,15 @@ export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
  * - cast-like: onnx2tf has no CastLike op at all (it stops); a Cast to the known type is the same.
  * - clip-bounds: onnx2tf clips by garbage when Clip's min or max is a tensor computed at run time.
  * - kernel-shape: onnx2tf reads a Conv/ConvTranspose kernel's rank from the optional kernel_shape.
+ * - recurrent-states: onnx2tf stops on an LSTM/GRU/RNN without initial states; zeros are the same.
  */
-export const ONNX2TF_CORRECTIONS: readonly string[] = ['float-mod', 'cast-like', 'clip-bounds', 'kernel-shape'];
+export const ONNX2TF_CORRECTIONS: readonly string[] = [
+  'float-mod',
+  'cast-like',
+  'clip-bounds',
+  'kernel-shape',
+  'recurrent-states',
+];
 
 /**
  * ONNX ops defined as functions of primitive ops whose onnx2tf 1.29 conversion fails in some
