@@ -14,7 +14,7 @@ import {
   loadModel,
   saveModel,
 } from '../../formats/onnx/index.js';
-import { runConverterOp } from './run-tool.js';
+import { ConverterError, runConverterOp } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
 
@@ -72,10 +72,21 @@ export const onnxPrepareBackend: BackendSpec = {
       );
       patched = dequantized;
     }
-    await runConverterOp(job, 'onnxslim', 'tf', 'onnx.slim', {
-      model: patched,
-      output: path.join(job.outDir, 'model.onnx'),
-    });
+    const slimmed = path.join(job.outDir, 'model.onnx');
+    try {
+      await runConverterOp(job, 'onnxslim', 'tf', 'onnx.slim', { model: patched, output: slimmed });
+    } catch (error) {
+      if (!(error instanceof ConverterError)) throw error;
+      // onnxslim 0.1.98's shape update stops on some valid graphs (a Resize with `axes`:
+      // IndexError in update_dim); without its shape inference it still folds and cleans.
+      job.log(`[edgezoo] onnxslim failed (${error.keyLines[0] ?? error.message}); again without its shape inference`);
+      await runConverterOp(job, 'onnxslim', 'tf', 'onnx.slim', {
+        model: patched,
+        output: slimmed,
+        options: { no_shape_infer: true },
+      });
+      notes.slim = ['without shape inference (onnxslim failed with it)'];
+    }
     return { primary: 'model.onnx', files, signature: {}, notes };
   },
 };
