@@ -45,6 +45,13 @@ export class CacheWriteError extends EdgezooError {
 const ENTRY_FILE = 'entry.json';
 const OUT_DIR = 'out';
 const TMP_PREFIX = '.tmp-';
+
+/**
+ * Folders of pieces a step keeps beside its entry across builds (src/quant/attempt-cache.ts):
+ * `<root>/<folder>/<hash>/meta.json` names the step's fingerprint (`step`); gc keeps a piece
+ * while that step is kept.
+ */
+export const STEP_PIECE_DIRS = ['.quant-attempts'] as const;
 const TRASH_PREFIX = '.trash-';
 
 /**
@@ -202,6 +209,26 @@ export class LocalCache implements Cache {
         if (!stale) continue;
         const bytes = await treeSize(full);
         report.temporaries.push({ name, bytes });
+        report.freedBytes += bytes;
+        if (!options.dryRun) await removeTree(full);
+      }
+    }
+    for (const side of STEP_PIECE_DIRS) {
+      const sideRoot = path.join(this.root, side);
+      for (const name of (await readdir(sideRoot).catch(() => [] as string[])).sort()) {
+        const full = path.join(sideRoot, name);
+        const step = await readFile(path.join(full, 'meta.json'), 'utf8').then(
+          (text) => (JSON.parse(text) as { step?: unknown }).step,
+          () => undefined,
+        );
+        if (typeof step === 'string' && keep.has(step)) continue;
+        if (typeof step !== 'string') {
+          // Being written (a temporary folder) or left half-written: removed once stale.
+          const info = await stat(full).catch(() => undefined);
+          if (!info || now - info.mtimeMs <= staleAfterMs) continue;
+        }
+        const bytes = await treeSize(full);
+        report.temporaries.push({ name: `${side}/${name}`, bytes });
         report.freedBytes += bytes;
         if (!options.dryRun) await removeTree(full);
       }

@@ -15,10 +15,11 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { STEP_PIECE_DIRS } from '../cache/local.js';
 import type { ConvertJob } from '../toolchain/backends/types.js';
 
-/** The folder of the search's cache under the build cache. */
-export const QUANT_ATTEMPTS_DIR = '.quant-attempts';
+/** The folder of the search's cache under the build cache (`edgezoo cache gc` keeps a piece while its step is kept). */
+export const QUANT_ATTEMPTS_DIR: (typeof STEP_PIECE_DIRS)[number] = '.quant-attempts';
 
 /** The entry folder of `piece` for the job, or undefined when the job has no attempt cache. */
 export function attemptEntry(job: Pick<ConvertJob, 'attemptCache'>, piece: unknown): string | undefined {
@@ -61,7 +62,7 @@ export async function cachedPiece<T>(
     const tmp = await mkdtemp(path.join(parent, '.tmp-'));
     try {
       for (const [i, file] of files.entries()) await copyFile(file, path.join(tmp, `${i}${path.extname(file)}`));
-      await writeFile(path.join(tmp, 'meta.json'), JSON.stringify({ label, value }));
+      await writeFile(path.join(tmp, 'meta.json'), JSON.stringify({ step: job.attemptCache!.key, label, value }));
       await rm(entry, { recursive: true, force: true });
       await rename(tmp, entry);
     } catch (error) {

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LocalCache, type CacheProblem } from '../../src/cache/index.js';
+import { cachedPiece, QUANT_ATTEMPTS_DIR } from '../../src/quant/attempt-cache.js';
 import type { Fingerprint } from '../../src/plan/index.js';
 
 const temporaryDirs: string[] = [];
@@ -176,5 +177,38 @@ describe('LocalCache', () => {
     // ...unless it is older than the limit.
     const old = await cache.gc(keep, { staleAfterMs: 0, now: Date.now() + 1000 });
     assert.equal(old.temporaries.length, 1);
+  });
+
+  it("gc keeps the quantization search's pieces of kept steps only; a re-run takes a kept piece", async () => {
+    const cache = await freshCache();
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-pieces-'));
+    temporaryDirs.push(scratch);
+    const lines: string[] = [];
+    const job = (step: string) => ({ attemptCache: { dir: cache.root, key: step }, log: (l: string) => lines.push(l) });
+    let made = 0;
+    const make = (file: string, text: string) => async () => {
+      made += 1;
+      await writeFile(file, text);
+      return { text };
+    };
+    const file = path.join(scratch, 'model.bin');
+    assert.deepEqual(await cachedPiece(job(fingerprint('a')), { n: 1 }, 'a piece', [file], make(file, 'A')), {
+      text: 'A',
+    });
+    await cachedPiece(job(fingerprint('b')), { n: 1 }, 'a piece', [file], make(file, 'B'));
+    await rm(file);
+    // The same step and piece again: the file comes back from the cache, nothing is made.
+    assert.deepEqual(await cachedPiece(job(fingerprint('a')), { n: 1 }, 'a piece', [file], make(file, 'X')), {
+      text: 'A',
+    });
+    assert.equal(made, 2);
+    assert.equal(await readFile(file, 'utf8'), 'A');
+    assert.match(lines.join('\n'), /a piece from the attempt cache/);
+    const report = await cache.gc(new Set([fingerprint('a')]));
+    assert.equal(report.temporaries.length, 1);
+    assert.match(report.temporaries[0]!.name, /^\.quant-attempts\//);
+    assert.equal((await readdir(path.join(cache.root, QUANT_ATTEMPTS_DIR))).length, 1);
+    await cachedPiece(job(fingerprint('a')), { n: 1 }, 'a piece', [file], make(file, 'X'));
+    assert.equal(made, 2, 'the kept piece is still served');
   });
 });
