@@ -28,8 +28,13 @@ export interface RememberedAttempt {
   error?: { code: string; message: string; hint?: string };
 }
 
+/** The `kind` of a remembered attempt's cache entry result (`cache gc` keeps those of current conversions). */
+export const FAILED_ATTEMPT_KIND = 'failed-attempt';
+
 const rememberedSchema = z.object({
-  kind: z.literal('failed-attempt'),
+  kind: z.literal(FAILED_ATTEMPT_KIND),
+  /** The conversionKey it belongs to: `cache gc` keeps it while a planned step has that key. */
+  conversion: z.string().optional(),
   record: attemptRecordSchema,
   error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }).optional(),
 });
@@ -37,7 +42,11 @@ const rememberedSchema = z.object({
 /** Failed attempts of earlier builds (see the module comment). */
 export interface AttemptStore {
   recall(key: Fingerprint): Promise<RememberedAttempt | undefined>;
-  remember(key: Fingerprint, attempt: RememberedAttempt, stepId: string): Promise<void>;
+  remember(
+    key: Fingerprint,
+    attempt: RememberedAttempt,
+    owner: { stepId: string; conversionKey: Fingerprint },
+  ): Promise<void>;
 }
 
 /**
@@ -54,12 +63,13 @@ export function cacheAttemptStore(cache: Cache, options: { force?: boolean } = {
       const { record, error } = parsed.data;
       return { record, ...(error ? { error } : {}) };
     },
-    async remember(key, attempt, stepId) {
+    async remember(key, attempt, owner) {
       const pending = await cache.begin();
       await cache.put(key, pending, {
-        stepId,
+        stepId: owner.stepId,
         result: {
-          kind: 'failed-attempt',
+          kind: FAILED_ATTEMPT_KIND,
+          conversion: owner.conversionKey,
           record: JSON.parse(JSON.stringify(attempt.record)),
           ...(attempt.error ? { error: JSON.parse(JSON.stringify(attempt.error)) } : {}),
         },

@@ -322,7 +322,7 @@ async function convertWithAttempts(
               ? { error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } }
               : {}),
           },
-          stepId,
+          { stepId, conversionKey: step.conversionKey },
         );
       },
       label: (c) => ({ converter: c.backend.name, strategy: c.strategy.name }),
