@@ -103,7 +103,7 @@ export interface ConformanceReport {
   buildSeconds: number;
 }
 
-interface Options {
+export interface Options {
   filter?: string;
   limit?: number;
   jobs: number;
@@ -547,7 +547,7 @@ function oneLine(text: string): string {
   return flat.length > 400 ? `${flat.slice(0, 397)}...` : flat;
 }
 
-function summarize(
+export function summarize(
   options: Options,
   corpus: ConformanceReport['corpus'],
   cases: CaseResult[],
@@ -644,7 +644,7 @@ function textReport(report: ConformanceReport): string[] {
   return lines;
 }
 
-function markdownReport(report: ConformanceReport): string {
+export function markdownReport(report: ConformanceReport): string {
   const { counts } = report;
   const out: string[] = [
     '# Conformance: ONNX backend node tests through `edgezoo build`',

@@ -33,6 +33,8 @@ export interface AttemptRecord {
   /** The cosine of each output against the source, when the judge validated the attempt's numbers. */
   cosines?: Record<string, number>;
   seconds: number;
+  /** Not run: an earlier build's failure of the same attempt on the same inputs, replayed (src/build/attempt-store.ts). */
+  remembered?: boolean;
 }
 
 export const attemptRecordSchema: z.ZodType<AttemptRecord> = z.object({
@@ -44,6 +46,7 @@ export const attemptRecordSchema: z.ZodType<AttemptRecord> = z.object({
   ops: z.array(z.string()).optional(),
   cosines: z.record(z.string(), z.number()).optional(),
   seconds: z.number(),
+  remembered: z.boolean().optional(),
 });
 
 /** What a judge says of an attempt's result. */
@@ -176,6 +179,13 @@ export interface GroupAttemptLoop<K, C, R> {
   judge(key: K, result: R, candidate: C): Promise<Verdict>;
   fatal?(error: unknown): boolean;
   failureOf?(error: unknown): AttemptFailure;
+  /**
+   * An earlier build's failure of this candidate for this key, on the same inputs: replayed
+   * (recorded with `remembered`) instead of running the candidate for that key again.
+   */
+  recall?(candidate: C, key: K): Promise<{ record: AttemptRecord; error?: Error } | undefined>;
+  /** Called with every failed attempt that ran (`error`: the converter's, when it failed to convert). */
+  remember?(candidate: C, key: K, record: AttemptRecord, error: unknown): Promise<void>;
   log(line: string): void;
 }
 
@@ -194,9 +204,27 @@ export async function runGroupAttempts<K, C, R>(loop: GroupAttemptLoop<K, C, R>)
   for (const candidate of loop.candidates) {
     const unsettled = loop.keys.filter((key) => !outcomes.get(key)!.winner);
     if (unsettled.length === 0) break;
-    const open = unsettled.filter((key) => loop.appliesTo?.(candidate, key) ?? true);
-    if (open.length === 0) continue;
+    const applying = unsettled.filter((key) => loop.appliesTo?.(candidate, key) ?? true);
+    if (applying.length === 0) continue;
     const { converter, strategy } = loop.label(candidate);
+    const open: K[] = [];
+    for (const key of applying) {
+      const recalled = await loop.recall?.(candidate, key);
+      if (!recalled) {
+        open.push(key);
+        continue;
+      }
+      const outcome = outcomes.get(key)!;
+      outcome.attempts.push({ ...recalled.record, converter, strategy, remembered: true });
+      if (recalled.error) outcome.errors.push(recalled.error);
+      loop.log(
+        `[edgezoo] ${String(key)}: attempt ${index + 1} (${converter} ${strategy}) failed in an earlier build on the same inputs, not run again (${recalled.record.stage}): ${recalled.record.reason ?? ''}`,
+      );
+    }
+    if (open.length === 0) {
+      index += 1;
+      continue;
+    }
     const started = performance.now();
     const seconds = () => Math.round((performance.now() - started) / 10) / 100;
     if (index > 0) loop.log(`[edgezoo] attempt ${index + 1}: ${converter} strategy ${strategy} for ${open.join(', ')}`);
@@ -214,7 +242,7 @@ export async function runGroupAttempts<K, C, R>(loop: GroupAttemptLoop<K, C, R>)
       if (result instanceof Error) {
         const failure = loop.failureOf?.(result) ?? { reason: firstLine(result) };
         outcome.errors.push(result);
-        outcome.attempts.push({
+        const record: AttemptRecord = {
           converter,
           strategy,
           outcome: 'failed',
@@ -222,7 +250,9 @@ export async function runGroupAttempts<K, C, R>(loop: GroupAttemptLoop<K, C, R>)
           reason: failure.reason,
           ...(failure.ops && failure.ops.length > 0 ? { ops: failure.ops } : {}),
           seconds: took,
-        });
+        };
+        outcome.attempts.push(record);
+        await loop.remember?.(candidate, key, record, result);
         loop.log(
           `[edgezoo] ${String(key)}: attempt ${index + 1} (${converter} ${strategy}) failed to convert: ${failure.reason}`,
         );
@@ -239,7 +269,7 @@ export async function runGroupAttempts<K, C, R>(loop: GroupAttemptLoop<K, C, R>)
           );
         continue;
       }
-      outcome.attempts.push({
+      const record: AttemptRecord = {
         converter,
         strategy,
         outcome: 'failed',
@@ -248,7 +278,9 @@ export async function runGroupAttempts<K, C, R>(loop: GroupAttemptLoop<K, C, R>)
         ...(verdict.ops && verdict.ops.length > 0 ? { ops: verdict.ops } : {}),
         ...cosines,
         seconds: took,
-      });
+      };
+      outcome.attempts.push(record);
+      await loop.remember?.(candidate, key, record, undefined);
       if (verdict.stage === 'numbers' && !outcome.fallback) outcome.fallback = { candidate, result, index };
       loop.log(
         `[edgezoo] ${String(key)}: attempt ${index + 1} (${converter} ${strategy}) rejected (${verdict.stage})${cosineNote(verdict.cosines)}: ${verdict.reason}`,

@@ -9,6 +9,7 @@ import type { Cache, PendingEntry } from '../cache/types.js';
 import { isEdgezooError } from '../errors.js';
 import type { BuildPlan, PlannedStep, ResourceClass } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
+import { cacheAttemptStore } from './attempt-store.js';
 import { exportOutputs } from './export.js';
 import { ExclusiveSlot } from './exclusive-slot.js';
 import { MemoryGate, MemoryPeaks } from './memory-gate.js';
@@ -74,6 +75,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
   const logsDir = path.join(artifactsDir, 'logs');
   const recipes = new Map(options.recipes.map((recipe) => [recipe.name, recipe]));
   const jobs = Math.max(1, options.jobs ?? os.availableParallelism());
+  const attempts = cacheAttemptStore(options.cache, { force: options.force === true });
   // One limiter per resource class, owned here. 'heavy' steps pass the memory gate first and
   // then take a CPU slot from the 'convert' limiter; no task ever calls its own limiter.
   // 'exclusive' steps (benchmarks) take no limiter slot: the exclusive slot runs them alone,
@@ -197,6 +199,7 @@ export async function executePlan(options: ExecuteOptions): Promise<BuildSummary
             recipe,
             projectRoot: options.projectRoot,
             catalogue: options.catalogue ?? BUILTIN_CATALOGUE,
+            attempts,
             cacheDir: path.join(artifactsDir, 'cache'),
           });
           const result = checkResult(raw);

@@ -2,6 +2,7 @@ import type { RemoteCacheStats } from '../cache/index.js';
 import type { Catalogue } from '../catalogue/catalogue.js';
 import type { JsonValue, PlannedStepOf, StepKind } from '../plan/types.js';
 import type { Recipe } from '../recipe/types.js';
+import type { AttemptStore } from './attempt-store.js';
 
 /** The outputs of a dependency as a runner sees them. */
 export interface StepInput {
@@ -33,6 +34,8 @@ export interface StepContext {
   projectRoot: string;
   /** The formats and backends the plan was made with. */
   catalogue: Catalogue;
+  /** Failed conversion attempts of earlier builds (src/build/attempt-store.ts); absent: none remembered. */
+  attempts?: AttemptStore;
   /** The build cache folder (`artifacts/cache`), for runners that keep pieces of a step across builds. */
   cacheDir?: string;
 }

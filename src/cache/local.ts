@@ -183,9 +183,31 @@ export class LocalCache implements Cache {
    * builders that died: a `.tmp-<pid>-` folder whose process is gone (this host), or any
    * older than `staleAfterMs` (default 6 h, for folders from another host or a reused pid).
    */
+  /** The conversion key a remembered failed attempt's entry records, if the entry is one. */
+  private async conversionOf(entryDir: string): Promise<string | undefined> {
+    const text = await readFile(path.join(entryDir, ENTRY_FILE), 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    try {
+      const result = (JSON.parse(text) as { result?: { kind?: unknown; conversion?: unknown } }).result;
+      return result?.kind === 'failed-attempt' && typeof result.conversion === 'string' ? result.conversion : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async gc(
     keep: ReadonlySet<string>,
-    options: { dryRun?: boolean; staleAfterMs?: number; now?: number } = {},
+    options: {
+      dryRun?: boolean;
+      staleAfterMs?: number;
+      now?: number;
+      /**
+       * Conversion keys of planned converter steps: a remembered failed attempt (an entry whose
+       * result is `{ kind: 'failed-attempt', conversion }`, src/build/attempt-store.ts) of one of
+       * them is kept.
+       */
+      keepConversions?: ReadonlySet<string>;
+    } = {},
   ): Promise<GcReport> {
     const report: GcReport = { entries: [], temporaries: [], freedBytes: 0 };
     const names = await readdir(this.root).catch(() => [] as string[]);
@@ -195,6 +217,10 @@ export class LocalCache implements Cache {
       const full = path.join(this.root, name);
       if (isFingerprint(name)) {
         if (keep.has(name)) continue;
+        if (options.keepConversions) {
+          const conversion = await this.conversionOf(full);
+          if (conversion !== undefined && options.keepConversions.has(conversion)) continue;
+        }
         const bytes = await treeSize(full);
         report.entries.push({ fingerprint: name, bytes });
         report.freedBytes += bytes;

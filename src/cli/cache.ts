@@ -54,8 +54,14 @@ export function register(program: Command, ctx: CliContext): void {
       // rather than letting its entries look unused.
       const { plan } = await loadProjectPlan(projectRoot, [], ctx.overrides);
       const keep = new Set<string>(plan.steps.map((step) => step.fingerprint));
+      // Failed conversion attempts are kept while a planned converter step has their conversion.
+      const conversions = new Set<string>(plan.steps.flatMap((step) => step.conversionKey ?? []));
       const store = new LocalCache(artifactPaths(projectRoot).cache);
-      const report = await store.gc(keep, { dryRun: options.dryRun === true, staleAfterMs: minutes * 60_000 });
+      const report = await store.gc(keep, {
+        dryRun: options.dryRun === true,
+        staleAfterMs: minutes * 60_000,
+        keepConversions: conversions,
+      });
       if (options.json) {
         ctx.print(JSON.stringify({ ...report, dryRun: options.dryRun === true }));
         return;

@@ -112,8 +112,18 @@ export function planBuild(
         canonicalMemo,
       );
       for (const tool of missing) missingTools.add(tool);
+      const judgeFree = conversionParams(draft);
+      const conversionKey = judgeFree
+        ? fingerprintStep(
+            { kind: draft.kind, params: judgeFree, depFingerprints, inputFiles: draft.inputFiles, tools: draft.tools },
+            toolchain,
+            inputDigests,
+            canonicalMemo,
+          ).fingerprint
+        : undefined;
       const step: PlannedStep = {
         ...draft,
+        ...(conversionKey ? { conversionKey: conversionKey as Fingerprint } : {}),
         model: recipe.name,
         memoryMiB: draft.memoryMiB ?? 0,
         runsAfterFailedDeps: draft.runsAfterFailedDeps ?? false,
@@ -132,6 +142,28 @@ export function planBuild(
     models: [...new Set(steps.map((step) => step.model))],
     missingToolVersions: [...missingTools].sort(),
   };
+}
+
+/**
+ * The params of a converter step without what only judges its results (the judge's validation
+ * params, allowed ops), for `conversionKey`; undefined for other steps and for convert steps
+ * that take their artifact from a grouped run (they run no converter).
+ */
+function conversionParams(draft: StepDraft): object | undefined {
+  if (draft.kind === 'convert' && !draft.params.run) {
+    const { judge: _judge, allowOps: _allowOps, ...conversion } = draft.params;
+    return conversion;
+  }
+  if (draft.kind === 'convert-run') {
+    const byPrecision = Object.fromEntries(
+      Object.entries(draft.params.byPrecision).map(([precision, entry]) => [
+        precision,
+        entry?.routes ? { routes: entry.routes } : {},
+      ]),
+    );
+    return { ...draft.params, byPrecision };
+  }
+  return undefined;
 }
 
 /** The steps of one recipe, dependencies first. */

@@ -71,6 +71,14 @@ export interface StepBase {
   /** Project-relative folder under artifacts/ the step's outputs are copied to (the zoo version folder). */
   exportTo?: string;
   fingerprint: Fingerprint;
+  /**
+   * Converter steps (convert, convert-run): the fingerprint of what their converter runs read,
+   * without what only judges the results (validation thresholds, allowed ops). Failed
+   * conversion attempts are remembered under it (src/build/attempt-store.ts), so a convert step
+   * re-run for a new threshold, or after a build was cancelled, does not repeat a conversion
+   * that failed.
+   */
+  conversionKey?: Fingerprint;
 }
 
 /**

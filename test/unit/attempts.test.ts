@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  runGroupAttempts,
   describeFailedAttempts,
   opsVerdict,
   pinLines,
@@ -146,5 +147,56 @@ test('pin lines name the strategy, and the converter when another route won', ()
       recipeConverter: 'onnx2tf',
     }),
     ['converters: { tflite/fp32: litert-torch }', 'strategies: { tflite/fp32: [default] }'],
+  );
+});
+
+test('grouped attempts: a route only for the keys it makes, remembered failures replayed instead of run', async () => {
+  const ran: string[] = [];
+  const remembered: string[] = [];
+  const outcomes = await runGroupAttempts<string, { converter: string; strategy: string }, string>({
+    keys: ['fp32', 'fp16'],
+    candidates: [
+      { converter: 'litert-torch', strategy: 'default' },
+      { converter: 'onnx2tf', strategy: 'default' },
+    ],
+    label: (c) => c,
+    // litert-torch makes fp32 only.
+    appliesTo: (c, key) => c.converter === 'onnx2tf' || key === 'fp32',
+    recall: async (c, key) =>
+      c.converter === 'litert-torch' && key === 'fp32'
+        ? {
+            record: {
+              converter: c.converter,
+              strategy: c.strategy,
+              outcome: 'failed',
+              stage: 'convert',
+              reason: 'no',
+              seconds: 3,
+            },
+            error: new Error('no'),
+          }
+        : undefined,
+    remember: async (c, key) => void remembered.push(`${c.converter}/${key}`),
+    attempt: async (c, keys) => {
+      ran.push(`${c.converter}: ${keys.join(', ')}`);
+      return new Map(keys.map((key) => [key, `${c.converter}-${key}`]));
+    },
+    judge: async () => ({ ok: true }),
+    log: () => undefined,
+  });
+  assert.deepEqual(ran, ['onnx2tf: fp32, fp16']);
+  assert.deepEqual(remembered, []);
+  const fp32 = outcomes.get('fp32')!;
+  assert.equal(fp32.winner?.result, 'onnx2tf-fp32');
+  assert.deepEqual(
+    fp32.attempts.map((a) => [a.converter, a.outcome, a.remembered]),
+    [
+      ['litert-torch', 'failed', true],
+      ['onnx2tf', 'passed', undefined],
+    ],
+  );
+  assert.deepEqual(
+    outcomes.get('fp16')!.attempts.map((a) => a.converter),
+    ['onnx2tf'],
   );
 });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LocalCache, type CacheProblem } from '../../src/cache/index.js';
 import { cachedPiece, QUANT_ATTEMPTS_DIR } from '../../src/quant/attempt-cache.js';
+import { cacheAttemptStore } from '../../src/build/attempt-store.js';
 import type { Fingerprint } from '../../src/plan/index.js';
 
 const temporaryDirs: string[] = [];
@@ -177,6 +178,37 @@ describe('LocalCache', () => {
     // ...unless it is older than the limit.
     const old = await cache.gc(keep, { staleAfterMs: 0, now: Date.now() + 1000 });
     assert.equal(old.temporaries.length, 1);
+  });
+
+  it('gc keeps a remembered failed attempt while a planned step has its conversion, not after', async () => {
+    const cache = await freshCache();
+    const store = cacheAttemptStore(cache);
+    const record = {
+      converter: 'litert-torch',
+      strategy: 'default',
+      outcome: 'failed' as const,
+      stage: 'convert' as const,
+      reason: 'no',
+      seconds: 1,
+    };
+    await store.remember(
+      fingerprint('f'),
+      { record },
+      { stepId: 'm/convert/tflite/fp32', conversionKey: fingerprint('c') },
+    );
+    assert.deepEqual((await store.recall(fingerprint('f')))?.record, record);
+    await cache.gc(new Set(), { keepConversions: new Set([fingerprint('c')]) });
+    assert.deepEqual(await cache.list(), [fingerprint('f')]);
+    await cache.gc(new Set(), { keepConversions: new Set([fingerprint('d')]) });
+    assert.deepEqual(await cache.list(), []);
+    assert.equal(await store.recall(fingerprint('f')), undefined);
+    // A forced build recalls nothing.
+    await store.remember(
+      fingerprint('f'),
+      { record },
+      { stepId: 'm/convert/tflite/fp32', conversionKey: fingerprint('c') },
+    );
+    assert.equal(await cacheAttemptStore(cache, { force: true }).recall(fingerprint('f')), undefined);
   });
 
   it("gc keeps the quantization search's pieces of kept steps only; a re-run takes a kept piece", async () => {

@@ -8,6 +8,7 @@ import {
   decomposeToBuiltinMath,
   dropNoopSliceAxes,
   explicitKernelShape,
+  explicitSamePads,
   explicitRecurrentStates,
   encodeModel,
   tensorFromArray,
@@ -296,4 +297,38 @@ test('explicitRecurrentStates gives recurrent ops without initial states zero on
   assert.deepEqual([...b.outputs.g!], [...a.outputs.g!]);
   // Ops that have their states, or whose batch size is not known, are left alone.
   assert.deepEqual(explicitRecurrentStates(explicit).changes, []);
+});
+
+test('explicitSamePads spells SAME_LOWER and SAME_UPPER out as the pads onnxruntime applies', async () => {
+  const model = buildModel({
+    inputs: [{ name: 'x', shape: [1, 2, 7, 6] }],
+    outputs: [
+      { name: 'lower', shape: [1, 2, 7, 6] },
+      { name: 'upper', shape: [1, 2, 7, 6] },
+    ],
+    nodes: [
+      {
+        op: 'AveragePool',
+        inputs: ['x'],
+        outputs: ['lower'],
+        name: 'avg',
+        attributes: { auto_pad: 'SAME_LOWER', kernel_shape: [2, 3] },
+      },
+      {
+        op: 'MaxPool',
+        inputs: ['x'],
+        outputs: ['upper'],
+        name: 'max',
+        attributes: { auto_pad: 'SAME_UPPER', kernel_shape: [2, 2] },
+      },
+    ],
+  });
+  const { model: explicit, changes } = explicitSamePads(model);
+  assert.deepEqual(changes, [
+    'avg: auto_pad SAME_LOWER -> pads [1, 1, 0, 1]',
+    'max: auto_pad SAME_UPPER -> pads [0, 0, 1, 1]',
+  ]);
+  const feeds = { x: { data: seededFloats(84, 9), dims: [1, 2, 7, 6] } };
+  const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(explicit, feeds)]);
+  for (const name of ['lower', 'upper']) assert.deepEqual([...b.outputs[name]!], [...a.outputs[name]!], name);
 });

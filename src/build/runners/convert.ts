@@ -41,6 +41,7 @@ import {
   type ArtifactRecord,
 } from '../step-files.js';
 import { judgeDigest, validateConvertedArtifact, validationSignature, type ArtifactVerdict } from './validate.js';
+import { attemptKey } from '../attempt-store.js';
 import {
   describeFailedAttempts,
   opsVerdict,
@@ -211,7 +212,7 @@ async function writeOutcome(outcome: TargetOutcome, dir: string, ctx: StepContex
  * asks; the validate step's metrics against the reference step's outputs).
  */
 async function convertWithAttempts(
-  step: Pick<StepBase, 'id' | 'deps' | 'fingerprint'>,
+  step: Pick<StepBase, 'id' | 'deps' | 'fingerprint' | 'conversionKey'>,
   params: Conversion,
   ctx: StepContext,
   workDir: string,
@@ -280,12 +281,50 @@ async function convertWithAttempts(
       return context;
     };
     const candidates = routeCandidates(routes, params, calibration !== undefined, contextOf);
+    const keyOf = (candidate: StrategyCandidate, precision: Precision) => ({
+      conversionKey: step.conversionKey!,
+      converter: candidate.backend.name,
+      strategy: candidate.strategy,
+      precision,
+    });
     let attemptNo = 0;
 
     const outcomes = await runGroupAttempts<Precision, StrategyCandidate, Converted>({
       keys: precisions,
       candidates,
       appliesTo: (candidate, precision) => routesOf(precision).includes(candidate.backend.name),
+      recall: async (candidate, precision) => {
+        if (!ctx.attempts || !step.conversionKey) return undefined;
+        for (const allowOps of [undefined, params.byPrecision[precision]?.allowOps ?? []]) {
+          const key = attemptKey({ ...keyOf(candidate, precision), ...(allowOps ? { allowOps } : {}) });
+          const remembered = await ctx.attempts.recall(key);
+          if (!remembered) continue;
+          const { error } = remembered;
+          return {
+            record: remembered.record,
+            ...(error
+              ? { error: new EdgezooError(error.code, error.message, error.hint ? { hint: error.hint } : {}) }
+              : {}),
+          };
+        }
+        return undefined;
+      },
+      remember: async (candidate, precision, record, error) => {
+        if (!ctx.attempts || !step.conversionKey || !rememberable(record, error)) return;
+        const allowOps = record.stage === 'ops' ? (params.byPrecision[precision]?.allowOps ?? []) : undefined;
+        const key = attemptKey({ ...keyOf(candidate, precision), ...(allowOps ? { allowOps } : {}) });
+        const { remembered: _remembered, ...kept } = record;
+        await ctx.attempts.remember(
+          key,
+          {
+            record: kept,
+            ...(error instanceof EdgezooError
+              ? { error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } }
+              : {}),
+          },
+          { stepId, conversionKey: step.conversionKey },
+        );
+      },
       label: (c) => ({ converter: c.backend.name, strategy: c.strategy.name }),
       log: ctx.log,
       failureOf: attemptFailure,
@@ -551,6 +590,16 @@ function strategyContext(
     for (const node of allNodes(model.graph!)) if (node.opType) opTypes.add(node.opType);
   }
   return { precision, inputs, opTypes, sourceKind };
+}
+
+/**
+ * Whether a failed attempt is remembered for later builds: a converter that ran and failed on
+ * the model (not a crashed worker, not an internal error), or a judge that rejected the ops of
+ * what it made; never a rejection on the numbers (see src/build/attempt-store.ts).
+ */
+function rememberable(record: AttemptRecord, error: unknown): boolean {
+  if (record.stage === 'ops') return true;
+  return record.stage === 'convert' && error instanceof ConverterError && error.deterministic;
 }
 
 /** A converter's failure as one attempt: its first line and key lines, the ops it names. */

@@ -64,6 +64,7 @@ export {
   decomposeToBuiltinMath,
   dropNoopSliceAxes,
   explicitKernelShape,
+  explicitSamePads,
   explicitRecurrentStates,
   inferElementTypes,
   type GraphRewriteResult,

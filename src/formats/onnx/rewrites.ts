@@ -658,3 +658,68 @@ export function explicitRecurrentStates(model: ModelProto): GraphRewriteResult {
   }
   return { model: changes.length > 0 ? result : model, changes };
 }
+
+/** Static dims of each tensor a graph declares (inputs, outputs, value_info) with every dim known. */
+function declaredShapes(graph: GraphProto): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  for (const value of [...graph.input, ...graph.output, ...graph.valueInfo]) {
+    const dims = value.type?.tensorType?.shape?.dim;
+    if (!value.name || !dims) continue;
+    const numbers = dims.map((d) => (d.dimValue === undefined ? Number.NaN : Number(d.dimValue)));
+    if (numbers.every((d) => Number.isInteger(d) && d > 0)) shapes.set(value.name, numbers);
+  }
+  return shapes;
+}
+
+const SAME_PAD_OPS = new Set(['Conv', 'AveragePool', 'MaxPool', 'LpPool']);
+
+/**
+ * Spells out `auto_pad` SAME_UPPER / SAME_LOWER of Conv and pooling nodes as explicit `pads`
+ * computed from the input's declared static shape (ONNX's rule: output ceil(in / stride), the
+ * odd pad at the end for SAME_UPPER, at the start for SAME_LOWER). onnx2tf 1.29 made a
+ * SAME_LOWER pool [1, 33, 31, 3] instead of [1, 32, 32, 3]; with explicit pads it is exact.
+ * Nodes whose input shape the graph does not declare are left alone.
+ */
+export function explicitSamePads(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const changes: string[] = [];
+  const visit = (graph: GraphProto) => {
+    const shapes = declaredShapes(graph);
+    const constants = constantsOf(graph);
+    for (const node of graph.node) {
+      for (const attribute of node.attribute) {
+        if (attribute.g) visit(attribute.g);
+        attribute.graphs.forEach(visit);
+      }
+      if (!SAME_PAD_OPS.has(node.opType ?? '') || (node.domain ?? '') !== '') continue;
+      const autoPad = node.attribute.find((a) => a.name === 'auto_pad');
+      const mode = autoPad?.s ? new TextDecoder().decode(autoPad.s) : '';
+      if (mode !== 'SAME_UPPER' && mode !== 'SAME_LOWER') continue;
+      const shape = shapes.get(node.input[0] ?? '');
+      if (!shape || shape.length < 3) continue;
+      const spatial = shape.slice(2);
+      const ints = (name: string) => node.attribute.find((a) => a.name === name)?.ints.map(Number);
+      const weight = node.opType === 'Conv' ? constants.get(node.input[1] ?? '') : undefined;
+      const kernel = ints('kernel_shape') ?? weight?.dims.slice(2).map(Number);
+      if (!kernel || kernel.length !== spatial.length) continue;
+      const strides = ints('strides') ?? spatial.map(() => 1);
+      const dilations = ints('dilations') ?? spatial.map(() => 1);
+      const begins: number[] = [];
+      const ends: number[] = [];
+      spatial.forEach((size, i) => {
+        const out = Math.ceil(size / strides[i]!);
+        const total = Math.max(0, (out - 1) * strides[i]! + (kernel[i]! - 1) * dilations[i]! + 1 - size);
+        const small = Math.floor(total / 2);
+        begins.push(mode === 'SAME_UPPER' ? small : total - small);
+        ends.push(mode === 'SAME_UPPER' ? total - small : small);
+      });
+      const pads = [...begins, ...ends];
+      node.attribute = node.attribute.filter((a) => a.name !== 'auto_pad' && a.name !== 'pads');
+      node.attribute.push(newAttributeProto({ name: 'pads', type: AttributeProto_AttributeType.INTS, ints: pads }));
+      changes.push(`${node.name || node.output[0] || node.opType}: auto_pad ${mode} -> pads [${pads.join(', ')}]`);
+    }
+  };
+  visit(result.graph);
+  return { model: changes.length > 0 ? result : model, changes };
+}

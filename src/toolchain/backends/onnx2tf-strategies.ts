@@ -20,6 +20,7 @@ import {
   dropNoopSliceAxes,
   dropUnusedInitializers,
   explicitKernelShape,
+  explicitSamePads,
   explicitRecurrentStates,
   type GraphRewriteResult,
   type ModelProto,
@@ -91,6 +92,7 @@ export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
   'clip-bounds': inPlace(decomposeDynamicClip),
   'kernel-shape': inPlace(explicitKernelShape),
   'recurrent-states': inPlace(explicitRecurrentStates),
+  'same-pads': inPlace(explicitSamePads),
 };
 
 /**
@@ -102,6 +104,7 @@ export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
  * - clip-bounds: onnx2tf clips by garbage when Clip's min or max is a tensor computed at run time.
  * - kernel-shape: onnx2tf reads a Conv/ConvTranspose kernel's rank from the optional kernel_shape.
  * - recurrent-states: onnx2tf stops on an LSTM/GRU/RNN without initial states; zeros are the same.
+ * - same-pads: onnx2tf pads SAME_LOWER pools wrong (an output one row taller, one column narrower).
  */
 export const ONNX2TF_CORRECTIONS: readonly string[] = [
   'float-mod',
@@ -109,6 +112,7 @@ export const ONNX2TF_CORRECTIONS: readonly string[] = [
   'clip-bounds',
   'kernel-shape',
   'recurrent-states',
+  'same-pads',
 ];
 
 /**

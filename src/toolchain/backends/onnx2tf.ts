@@ -73,8 +73,8 @@ export const onnx2tfBackend: BackendSpec = {
   strategies: ONNX2TF_STRATEGIES,
   // 1: builtin-math, keep-all-shapes and expand-functions strategies; CastLike, run-time Clip
   // bounds and missing kernel_shape corrected before every run. 2: zero initial states of
-  // LSTM/GRU/RNN made explicit before every run.
-  revision: 2,
+  // LSTM/GRU/RNN made explicit before every run. 3: auto_pad SAME_* of Conv and pools spelt out.
+  revision: 3,
   quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     // int8 / int16-act under the quantization search: this backend's float32 model, quantised by

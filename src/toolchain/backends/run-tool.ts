@@ -15,6 +15,12 @@ export class ConverterError extends EdgezooError {
   readonly stepId: string;
   /** The lines of the tool's output that name the problem. */
   readonly keyLines: string[];
+  /**
+   * The tool ran and failed (its own exception or exit, or a check of the backend's): the same
+   * inputs fail the same way, so the failed attempt may be remembered (src/build/attempt-store.ts).
+   * False when the worker crashed or timed out.
+   */
+  readonly deterministic: boolean;
   constructor(args: {
     model: string;
     stepId: string;
@@ -23,6 +29,7 @@ export class ConverterError extends EdgezooError {
     keyLines: string[];
     logFile: string;
     hint?: string;
+    deterministic?: boolean;
   }) {
     const lines = args.keyLines.length > 0 ? `\n${args.keyLines.map((line) => `  | ${line}`).join('\n')}` : '';
     super(
@@ -37,6 +44,7 @@ export class ConverterError extends EdgezooError {
     this.tool = args.tool;
     this.stepId = args.stepId;
     this.keyLines = args.keyLines;
+    this.deterministic = args.deterministic ?? true;
   }
 }
 
@@ -137,6 +145,7 @@ export async function runConverterOp<N extends OpName>(
       how,
       keyLines: [...keyLines, ...opLines],
       logFile: stepLogFile(job.model, job.stepId),
+      deterministic: error instanceof WorkerOpError,
     });
   }
 }
