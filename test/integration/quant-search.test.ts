@@ -8,6 +8,11 @@
  * recipe lines that pin them. A recipe pinning the input to 16-bit Q/DQ builds once and inspects
  * as int8 with some 16-bit activations. A re-run after the step's cache entry is gone takes every
  * earlier quantization from the attempt cache.
+ *
+ * TFLite (onnx2tf's float model, TFLite's quantizer): a net that multiplies one activation by a
+ * constant with one element at 300 (a hot pixel inside the model; the input is plain, since a
+ * TFLite int8 model's input is int8 whatever is kept float) then clips it: full int8 misses,
+ * the search keeps the multiply and its neighbours float and passes.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -156,4 +161,108 @@ test('ONNX int8: full and Percentile fail, the search keeps the spiky input floa
   assert.doesNotMatch(rerun, /quant\.onnx_static|quant\.onnx_rank/);
   const second = await readStepFile(again.outputs['spiky/convert/onnx/int8']!, ARTIFACT_FILE);
   assert.deepEqual(second.pin, searched.pin);
+});
+
+test('TFLite int8: full int8 fails on a hot activation, keep-float-5 keeps it float and passes', async () => {
+  const dir = path.join(root, 'models', 'hot');
+  mkdirSync(path.join(dir, 'calib'), { recursive: true });
+  mkdirSync(path.join(dir, 'val'), { recursive: true });
+  const model = path.join(dir, 'model.onnx');
+  const mask = new Float32Array(8 * 16 * 16).fill(1);
+  mask[5 * 16 + 7] = 300;
+  const conv = (name: string, input: string, weights: string, output: string) => ({
+    op: 'Conv',
+    inputs: [input, weights],
+    outputs: [output],
+    name,
+    attributes: { pads: [1, 1, 1, 1] },
+  });
+  saveModel(
+    buildModel({
+      opset: 17,
+      irVersion: 8,
+      inputs: [{ name: 'x', shape: [1, 4, 16, 16] }],
+      outputs: [{ name: 'y', shape: [1, 4, 16, 16] }],
+      nodes: [
+        conv('conv1', 'x', 'w1', 't1'),
+        { op: 'Mul', inputs: ['t1', 'mask'], outputs: ['hot'], name: 'hot' },
+        { op: 'Clip', inputs: ['hot', 'lo', 'hi'], outputs: ['t2'], name: 'clip' },
+        conv('conv2', 't2', 'w2', 't3'),
+        { op: 'Relu', inputs: ['t3'], outputs: ['t4'], name: 'relu2' },
+        conv('conv4', 't4', 'w4', 't5'),
+        { op: 'Relu', inputs: ['t5'], outputs: ['t6'], name: 'relu4' },
+        conv('conv5', 't6', 'w5', 't7'),
+        { op: 'Relu', inputs: ['t7'], outputs: ['t8'], name: 'relu5' },
+        { op: 'Conv', inputs: ['t8', 'w3'], outputs: ['y'], name: 'conv3' },
+      ],
+      initializers: [
+        { name: 'w1', data: normal(8 * 4 * 9, 0.3, 11), dims: [8, 4, 3, 3] },
+        { name: 'w2', data: normal(8 * 8 * 9, 0.2, 12), dims: [8, 8, 3, 3] },
+        { name: 'w4', data: normal(8 * 8 * 9, 0.2, 14), dims: [8, 8, 3, 3] },
+        { name: 'w5', data: normal(8 * 8 * 9, 0.2, 15), dims: [8, 8, 3, 3] },
+        { name: 'w3', data: normal(4 * 8, 0.5, 13), dims: [4, 8, 1, 1] },
+        { name: 'mask', data: mask, dims: [1, 8, 16, 16] },
+        { name: 'lo', data: [-3], dims: [] },
+        { name: 'hi', data: [3], dims: [] },
+      ],
+    }),
+    model,
+  );
+  const plain = (seed: number) => {
+    const next = random(seed);
+    return Float32Array.from({ length: 4 * 16 * 16 }, () => next() * 2 - 1);
+  };
+  for (let i = 0; i < 16; i++)
+    await writeNpy(path.join(dir, 'calib', `${String(i).padStart(2, '0')}.npy`), {
+      dtype: 'float32',
+      dims: [1, 4, 16, 16],
+      data: plain(300 + i),
+    });
+  for (let i = 0; i < 8; i++)
+    await writeNpy(path.join(dir, 'val', `${i}.npy`), { dtype: 'float32', dims: [1, 4, 16, 16], data: plain(700 + i) });
+  writeRecipe(
+    root,
+    'hot',
+    [
+      'name: hot',
+      'version: 0.1.0',
+      'license: MIT',
+      'description: a conv net with one hot activation',
+      'task: test',
+      `source: { onnx: { path: models/hot/model.onnx, sha256: ${sha256File(model)} } }`,
+      'inputs: [{ name: x, shape: [1, 4, 16, 16], layout: NCHW, range: [-1, 1] }]',
+      'calibration: { samples: models/hot/calib/*.npy, count: 16 }',
+      'validation: { samples: models/hot/val/*.npy, count: 8 }',
+      'targets: { tflite: [int8] }',
+      '',
+    ].join('\n'),
+  );
+  const failures: string[] = [];
+  const { summary, outputs } = await buildUpToConvert(root, ['hot'], (event) => {
+    if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+  });
+  assert.deepEqual(failures, []);
+  assert.equal(summary.ok, true);
+  const artifact = await readStepFile(outputs['hot/convert/tflite/int8']!, ARTIFACT_FILE);
+  assert.deepEqual(
+    artifact.attempts?.map((a) => [a.strategy, a.outcome, a.stage]),
+    [
+      ['quant-full', 'failed', 'numbers'],
+      ['quant-keep-float-5', 'passed', undefined],
+    ],
+  );
+  assert.ok(artifact.attempts![0]!.cosines!.y! < 0.98, JSON.stringify(artifact.attempts));
+  assert.ok(artifact.attempts![1]!.cosines!.y! >= 0.98, JSON.stringify(artifact.attempts));
+  const kept = (artifact.notes as { quantization: { keptFloat: string[] } }).quantization.keptFloat;
+  // The multiply by the mask (onnx2tf names it after tf.math.multiply) is among the ops kept float.
+  assert.ok(
+    kept.some((name) => /multiply/.test(name)),
+    kept.join(', '),
+  );
+  assert.ok(
+    ['full-integer-int8', 'mixed'].includes(artifact.inspect.quantizationKind),
+    artifact.inspect.quantizationKind,
+  );
+  assert.equal(artifact.pin?.[0], 'quantization:');
+  assert.match(artifact.pin?.[1] ?? '', /^ {2}tflite\/int8: \{ keep_float: \[.*multiply.*\] \}$/);
 });
