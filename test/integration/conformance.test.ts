@@ -21,7 +21,7 @@ const run = promisify(execFile);
 
 const CASES = [
   'abs',
-  'resize_downsample_scales_cubic',
+  'averagepool_3d_default',
   'asin',
   'split_equal_parts_1d_opset18',
   'conv_with_strides_padding',
@@ -58,7 +58,7 @@ test('conformance sample: pass rates, failure categories and the cases it does n
     // Scalar inputs are fed (clip_example's min and max); the Conv weights given as a graph input
     // become a value: constant, as a real model has them.
     for (const name of [
-      'resize_downsample_scales_cubic',
+      'averagepool_3d_default',
       'asin',
       'split_equal_parts_1d_opset18',
       'conv_with_strides_padding',
@@ -71,8 +71,8 @@ test('conformance sample: pass rates, failure categories and the cases it does n
     }
     assert.deepEqual(byCase.get('conv_with_strides_padding')?.parameterInputs, ['W']);
     assert.equal(target('conv_with_strides_padding', 'tflite/fp32')?.passed, true);
-    // Every strategy of the cascade still needs FlexResizeBicubic: rejected, builtin-only by default.
-    assert.equal(target('resize_downsample_scales_cubic', 'tflite/fp32')?.category, 'tflite: needs Flex ops');
+    // Every strategy of the cascade still needs FlexAvgPool3D: rejected, builtin-only by default.
+    assert.equal(target('averagepool_3d_default', 'tflite/fp32')?.category, 'tflite: needs Flex ops');
     // Asin has no TFLite kernel; the builtin-math strategy rewrites it into Atan (ATAN2 through
     // -rtpo), exact at 0 where onnx2tf's own pseudo Asin gave NaN.
     assert.equal(target('asin', 'tflite/fp32')?.passed, true);
@@ -83,21 +83,18 @@ test('conformance sample: pass rates, failure categories and the cases it does n
 
     assert.deepEqual(
       { passed: report.perTarget['tflite/fp32']?.passed, total: report.perTarget['tflite/fp32']?.total },
-      { passed: 5, total: 7 },
+      { passed: 6, total: 7 },
     );
     assert.equal(report.perTargetCategories['tflite/fp32']?.['tflite: needs Flex ops'], 1);
-    // onnx2tf's tf.image.resize stops on a Resize over axes [2, 3]: a converter failure, not prepare's.
-    assert.equal(
-      target('resize_upsample_sizes_nearest_axes_2_3', 'tflite/fp32')?.category,
-      'onnx2tf: conversion error',
-    );
+    // onnx2tf's tf.image.resize stops on a Resize over axes [2, 3]; resize-matmul converts it.
+    assert.equal(target('resize_upsample_sizes_nearest_axes_2_3', 'tflite/fp32')?.passed, true);
 
     // A second run reuses the project's build cache, and the text report names every failure.
     const again = await conformance(out);
-    assert.match(again.stdout, /^tflite\/fp32 +5\/7 +71\.4 %/m);
+    assert.match(again.stdout, /^tflite\/fp32 +6\/7 +85\.7 %/m);
     assert.match(
       again.stdout,
-      /^ {2}test_resize_downsample_scales_cubic tflite\/fp32 \[tflite: needs Flex ops\]: conversion failed: ops FlexResizeBicubic/m,
+      /^ {2}test_averagepool_3d_default tflite\/fp32 \[tflite: needs Flex ops\]: conversion failed: ops FlexAvgPool3D/m,
     );
     assert.match(again.stdout, /not expressible: zero-size or symbolic input dim: 1/);
   } finally {

@@ -213,3 +213,62 @@ test('LayerNormalization with its Mean and InvStdDev outputs: onnx2tf stops; exp
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('cubic Resize: Flex by default; resize-matmul makes it a MatMul per axis by its interpolation matrix, builtin-only', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
+  try {
+    mkdirSync(path.join(root, 'models', 'cubic'), { recursive: true });
+    const file = path.join(root, 'models', 'cubic', 'model.onnx');
+    saveModel(
+      buildModel({
+        opset: 17,
+        inputs: [{ name: 'x', shape: [1, 2, 4, 4] }],
+        outputs: [{ name: 'y', shape: [1, 2, 8, 6] }],
+        nodes: [
+          {
+            op: 'Resize',
+            inputs: ['x', '', 'scales'],
+            outputs: ['y'],
+            name: 'resize',
+            attributes: { mode: 'cubic', coordinate_transformation_mode: 'half_pixel' },
+          },
+        ],
+        initializers: [{ name: 'scales', data: [1, 1, 2, 1.5], dims: [4] }],
+      }),
+      file,
+    );
+    writeRecipe(
+      root,
+      'cubic',
+      [
+        'name: cubic',
+        'version: 0.1.0',
+        'license: MIT',
+        'description: a cubic Resize',
+        'task: test',
+        `source: { onnx: { path: models/cubic/model.onnx, sha256: ${sha256File(file)} } }`,
+        'inputs: [{ name: x, shape: [1, 2, 4, 4], layout: NCHW, range: [-1, 1] }]',
+        'targets: { tflite: [fp32] }',
+        '',
+      ].join('\n'),
+    );
+    const failures: string[] = [];
+    const { summary, outputs } = await buildUpToConvert(root, ['cubic'], (event) => {
+      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(failures, []);
+    assert.equal(summary.ok, true);
+    const made = await readStepFile(outputs['cubic/convert/tflite/fp32']!, ARTIFACT_FILE);
+    assert.equal(made.strategy, 'resize-matmul');
+    assert.deepEqual(made.inspect.flexOps, []);
+    assert.deepEqual(
+      made.attempts?.map((a) => [a.strategy, a.outcome, a.stage, a.ops]),
+      [
+        ['default', 'failed', 'ops', ['FlexResizeBicubic']],
+        ['resize-matmul', 'passed', undefined, undefined],
+      ],
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -45,6 +45,12 @@ export const onnx2tfStrategyOptionsSchema = z.strictObject({
    * where dims are equal (with -kat, a ReduceSum over the last axis of [3, 2, 2] summed axis 1).
    */
   keepChannelsFirst: z.boolean().optional(),
+  /**
+   * Replace each Resize/Upsample (constant scales or sizes, static shape) with one MatMul per
+   * resized axis by its interpolation matrix, which onnxruntime's own Resize of an identity
+   * matrix gives: exact for every mode and coordinate transformation, in builtin ops.
+   */
+  resizeAsMatmul: z.boolean().optional(),
   /** ONNX op types onnx2tf replaces with builtin-only pseudo ops (-rtpo). */
   pseudoOps: z.array(z.string()).optional(),
   /** Let onnx2tf run onnxsim again (off by default: the prepared model is simplified already). */
@@ -211,6 +217,13 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     options: { keepShape: 'all-but-images' },
     description: 'keep the shape of every rank >= 3 input that is not a 4-D image (-kat): sequences, volumes',
     when: (ctx) => ctx.inputs.some((input) => input.shape.length >= 3 && !isImage(input)),
+  },
+  {
+    name: 'resize-matmul',
+    options: { resizeAsMatmul: true },
+    description:
+      'Resize/Upsample as a MatMul per resized axis with its interpolation matrix (onnxruntime resizing an identity matrix): cubic without Flex, nearest and linear with every rounding and coordinate mode, antialias, crops',
+    when: (ctx) => ctx.opTypes.has('Resize') || ctx.opTypes.has('Upsample'),
   },
   {
     name: 'keep-all-shapes',

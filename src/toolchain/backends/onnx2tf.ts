@@ -75,7 +75,8 @@ export const onnx2tfBackend: BackendSpec = {
   // bounds and missing kernel_shape corrected before every run. 2: zero initial states of
   // LSTM/GRU/RNN made explicit before every run. 3: auto_pad SAME_* of Conv and pools spelt out.
   // 4: channels-first-inputs strategy; expand-functions gives rank 3..5 inputs channels-first.
-  revision: 4,
+  // 5: resize-matmul strategy.
+  revision: 5,
   quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     // int8 / int16-act under the quantization search: this backend's float32 model, quantised by
@@ -249,6 +250,22 @@ async function onnx2tfInput(
         job.log(`[edgezoo] expanded into their ONNX function bodies: ${result.expanded.join(', ')}`);
         source = result.output;
         rewritten += result.expanded.length;
+      }
+    }
+  }
+  if (options.resizeAsMatmul) {
+    const present = [...allNodes(loadModel(source).graph!)].some(
+      (node) => node.opType === 'Resize' || node.opType === 'Upsample',
+    );
+    if (present) {
+      const result = await runConverterOp(job, 'onnx2tf', 'tf', 'onnx.resize_to_matmul', {
+        model: source,
+        output: path.join(job.workDir, 'onnx2tf-resize-matmul.onnx'),
+      });
+      if (result.output) {
+        job.log(`[edgezoo] Resize as MatMul by its interpolation matrix: ${result.rewritten.join(', ')}`);
+        source = result.output;
+        rewritten += result.rewritten.length;
       }
     }
   }

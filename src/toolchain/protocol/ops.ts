@@ -171,6 +171,14 @@ export const OPS = {
     reply: z.object({ expanded: StringList, output: FilePath.nullable() }),
   }),
 
+  'onnx.resize_to_matmul': op({
+    summary:
+      'each Resize/Upsample with constant scales or sizes and a static shape as one MatMul per resized axis with its interpolation matrix',
+    request: z.strictObject({ model: FilePath, output: FilePath }),
+    /** `rewritten`: the nodes replaced; `output` is null when none was. */
+    reply: z.object({ rewritten: StringList, output: FilePath.nullable() }),
+  }),
+
   'onnx2tf.convert': op({
     summary: 'ONNX -> SavedModel + TFLite (float32, float16, optionally dynamic-range and integer) with onnx2tf',
     request: z.strictObject({

@@ -424,3 +424,164 @@ def onnx_expand_functions(model, output, opTypes):
     # 1-D constant wrong (LayerNormalization's Y off by up to 4).
     onnx_slim(output, output)
     return {"expanded": expanded, "output": output}
+
+
+def _resize_matrix(attributes, size_in, size_out, scale, roi, opset):
+    """The [size_in, size_out] matrix W with resize(x)[o] = sum_j x[j] W[j, o] along one axis:
+    onnxruntime resizes the rows of an identity matrix with the node's own attributes."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    inputs = ["x", "roi"]
+    inits = [numpy_helper.from_array(np.asarray([0, roi[0], 1, roi[1]], np.float32), "roi")]
+    if scale is not None:
+        inputs.append("scales")
+        inits.append(numpy_helper.from_array(np.asarray([1, scale], np.float32), "scales"))
+    else:
+        inputs += ["", "sizes"]
+        inits.append(numpy_helper.from_array(np.asarray([size_in, size_out], np.int64), "sizes"))
+    kept = [a for a in attributes if a.name not in ("axes", "keep_aspect_ratio_policy")]
+    node = helper.make_node("Resize", inputs, ["y"])
+    node.attribute.extend(kept)
+    graph = helper.make_graph(
+        [node],
+        "resize_matrix",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [size_in, size_in])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", max(opset, 13))])
+    model.ir_version = 8
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (matrix,) = session.run(None, {"x": np.eye(size_in, dtype=np.float32)})
+    return matrix if matrix.shape == (size_in, size_out) else None
+
+
+@op("onnx.resize_to_matmul")
+def onnx_resize_to_matmul(model, output):
+    """Replaces each float Resize/Upsample with constant scales or sizes and a static input
+    shape by one MatMul per resized axis with the interpolation matrix that axis needs (from
+    onnxruntime's own Resize of an identity matrix), behind a Transpose that brings the axis
+    last: exact for every mode (nearest with any rounding, linear, cubic, antialias, every
+    coordinate transformation) in ops every converter has builtin. Nodes it cannot (an
+    extrapolation value other than 0, run-time scales) are left. Returns {"rewritten": [names],
+    "output": written or None}."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(model)
+    opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 13)
+    inferred = onnx.shape_inference.infer_shapes(m)
+    shapes = {}
+    for v in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+        if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT and dims and all(d for d in dims):
+            shapes[v.name] = dims
+    consts = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    for node in m.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    nodes, rewritten, inits = [], [], []
+    for node in m.graph.node:
+        replaced = None
+        if node.op_type in ("Resize", "Upsample") and node.domain in ("", "ai.onnx"):
+            replaced = _resize_nodes(node, shapes, consts, opset, inits)
+        if replaced is None:
+            nodes.append(node)
+            continue
+        nodes.extend(replaced)
+        rewritten.append(node.name or node.output[0])
+    if not rewritten:
+        return {"rewritten": [], "output": None}
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    m.graph.initializer.extend(inits)
+    onnx.checker.check_model(m)
+    onnx.save(m, ensure_parent(output))
+    onnx_slim(output, output)
+    return {"rewritten": rewritten, "output": output}
+
+
+def _resize_nodes(node, shapes, consts, opset, inits):
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    x = node.input[0]
+    shape_in = shapes.get(x)
+    shape_out = shapes.get(node.output[0])
+    if shape_in is None or shape_out is None or len(shape_in) != len(shape_out):
+        return None
+    rank = len(shape_in)
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    axes = list(attrs.get("axes", range(rank)))
+    axes = [a + rank if a < 0 else a for a in axes]
+    if node.op_type == "Upsample" or opset < 11:
+        scales_name = node.input[1] if len(node.input) > 1 else ""
+        sizes_name, roi_name = "", ""
+    else:
+        roi_name = node.input[1] if len(node.input) > 1 else ""
+        scales_name = node.input[2] if len(node.input) > 2 else ""
+        sizes_name = node.input[3] if len(node.input) > 3 else ""
+
+    def const(name):
+        return None if not name else consts.get(name)
+
+    scales, sizes, roi = const(scales_name), const(sizes_name), const(roi_name)
+    if (scales_name and scales is None) or (sizes_name and sizes is None) or (roi_name and roi is None):
+        return None
+    if scales is not None and scales.size == 0:
+        scales = None
+    if sizes is not None and sizes.size == 0:
+        sizes = None
+    coordinate = attrs.get("coordinate_transformation_mode", b"half_pixel")
+    if coordinate == b"tf_crop_and_resize" and float(attrs.get("extrapolation_value", 0.0)) != 0.0:
+        return None
+    full_scale = [None] * rank
+    if scales is not None and sizes is None:
+        for k, axis in enumerate(axes):
+            full_scale[axis] = float(scales[k])
+    full_roi = [(0.0, 1.0)] * rank
+    if roi is not None and roi.size:
+        count = roi.size // 2
+        for k, axis in enumerate(axes[:count]):
+            full_roi[axis] = (float(roi[k]), float(roi[k + count]))
+    mode_attrs = [a for a in node.attribute]
+    if node.op_type == "Upsample":
+        mode_attrs = [helper.make_attribute("mode", attrs.get("mode", b"nearest"))]
+        if attrs.get("mode", b"nearest") == b"nearest":
+            mode_attrs += [
+                helper.make_attribute("coordinate_transformation_mode", "asymmetric"),
+                helper.make_attribute("nearest_mode", "floor"),
+            ]
+    label = node.name or node.output[0]
+    current = x
+    out_nodes = []
+    resized = [
+        axis
+        for axis in range(rank)
+        if shape_in[axis] != shape_out[axis] or (full_scale[axis] not in (None, 1.0)) or full_roi[axis] != (0.0, 1.0)
+    ]
+    if not resized:
+        return [helper.make_node("Identity", [x], [node.output[0]], name=f"{label}/identity")]
+    for index, axis in enumerate(resized):
+        matrix = _resize_matrix(mode_attrs, shape_in[axis], shape_out[axis], full_scale[axis], full_roi[axis], opset)
+        if matrix is None:
+            return None
+        weight = f"{label}/resize_matrix_{axis}"
+        inits.append(numpy_helper.from_array(matrix.astype(np.float32), weight))
+        last = index == len(resized) - 1
+        target = node.output[0] if last else f"{label}/resized_{axis}"
+        if axis == rank - 1:
+            out_nodes.append(helper.make_node("MatMul", [current, weight], [target], name=f"{label}/matmul_{axis}"))
+        else:
+            perm = [a for a in range(rank) if a != axis] + [axis]
+            inverse = [perm.index(a) for a in range(rank)]
+            moved, product = f"{label}/moved_{axis}", f"{label}/product_{axis}"
+            out_nodes += [
+                helper.make_node("Transpose", [current], [moved], perm=perm, name=f"{label}/move_{axis}"),
+                helper.make_node("MatMul", [moved, weight], [product], name=f"{label}/matmul_{axis}"),
+                helper.make_node("Transpose", [product], [target], perm=inverse, name=f"{label}/back_{axis}"),
+            ]
+        current = target
+    return out_nodes
