@@ -42,7 +42,7 @@ test('the default comes first and the context is built only when a second candid
 test('strategies apply by their predicate: pseudo ops for Atan, keep-shape for sequences', () => {
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['Conv', 'Relu'])),
-    ['default', 'simplify'],
+    ['default', 'channels-first-inputs', 'simplify'],
   );
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['Atan'], [1, 16], 'NC')),
@@ -51,16 +51,23 @@ test('strategies apply by their predicate: pseudo ops for Atan, keep-shape for s
   // A 4-D input without convolutions may be attention heads: keep-all-shapes; Sinh: builtin-math.
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['MatMul', 'Sinh'])),
-    ['default', 'keep-all-shapes', 'builtin-math', 'simplify'],
+    ['default', 'keep-all-shapes', 'channels-first-inputs', 'builtin-math', 'simplify'],
   );
   // Ops ONNX defines as functions: their bodies, with the 4-D input kept too.
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['LayerNormalization'])),
-    ['default', 'keep-all-shapes', 'expand-functions', 'expand-functions-keep-all-shapes', 'simplify'],
+    [
+      'default',
+      'keep-all-shapes',
+      'channels-first-inputs',
+      'expand-functions',
+      'expand-functions-keep-all-shapes',
+      'simplify',
+    ],
   );
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['Relu'], [1, 4, 16], 'NCW')),
-    ['default', 'keep-shape', 'simplify'],
+    ['default', 'keep-shape', 'channels-first-inputs', 'simplify'],
   );
   assert.deepEqual(pseudoOpsIn(new Set(['Pow', 'PRelu', 'Sinh'])), ['PReLU', 'Power']);
   assert.deepEqual(keepShapeInputNames([{ name: 'x', shape: [1, 4, 16], layout: 'NCW' }]), []);

@@ -62,7 +62,8 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
   ],
   memory: 'light',
   // 1: dynamic-int8 quantises Conv (uint8 weights) and LSTM too; the dynamic-without-conv strategy.
-  revision: 1,
+  // 2: fp16 gives a graph output that nodes also read its own internal tensor (no op kept float32 for it).
+  revision: 2,
   strategies: [
     { name: 'default', options: {} },
     {

@@ -39,6 +39,12 @@ export const onnx2tfStrategyOptionsSchema = z.strictObject({
    * input of rank >= 3, 4-D NCHW ones too).
    */
   keepShape: z.enum(['non-channels-first', 'all-but-images', 'all']).optional(),
+  /**
+   * Give onnx2tf every rank 3..5 input as channels-first (-k) instead of keeping its shape
+   * (-kat): onnx2tf then transposes it itself after the input and knows which axis is which
+   * where dims are equal (with -kat, a ReduceSum over the last axis of [3, 2, 2] summed axis 1).
+   */
+  keepChannelsFirst: z.boolean().optional(),
   /** ONNX op types onnx2tf replaces with builtin-only pseudo ops (-rtpo). */
   pseudoOps: z.array(z.string()).optional(),
   /** Let onnx2tf run onnxsim again (off by default: the prepared model is simplified already). */
@@ -214,9 +220,16 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     when: (ctx) => ctx.inputs.some(isImage) && !hasConvolution(ctx),
   },
   {
+    name: 'channels-first-inputs',
+    options: { keepChannelsFirst: true },
+    description:
+      'give onnx2tf every rank 3..5 input as channels-first (-k, instead of -kat): it transposes them itself, which keeps axis-dependent ops (reductions) right where two dims are equal',
+    when: (ctx) => ctx.inputs.some((input) => input.shape.length >= 3 && input.shape.length <= 5),
+  },
+  {
     name: 'expand-functions',
-    options: { expandFunctions: [...ONNX2TF_FUNCTION_OPS] },
-    description: `replace ${ONNX2TF_FUNCTION_OPS.join(', ')} with their ONNX function bodies (primitive ops) before onnx2tf`,
+    options: { expandFunctions: [...ONNX2TF_FUNCTION_OPS], keepChannelsFirst: true },
+    description: `replace ${ONNX2TF_FUNCTION_OPS.join(', ')} with their ONNX function bodies (primitive ops) before onnx2tf, rank 3..5 inputs given channels-first (-k, as channels-first-inputs)`,
     when: (ctx) => ONNX2TF_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)),
   },
   {

@@ -74,7 +74,8 @@ export const onnx2tfBackend: BackendSpec = {
   // 1: builtin-math, keep-all-shapes and expand-functions strategies; CastLike, run-time Clip
   // bounds and missing kernel_shape corrected before every run. 2: zero initial states of
   // LSTM/GRU/RNN made explicit before every run. 3: auto_pad SAME_* of Conv and pools spelt out.
-  revision: 3,
+  // 4: channels-first-inputs strategy; expand-functions gives rank 3..5 inputs channels-first.
+  revision: 4,
   quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     // int8 / int16-act under the quantization search: this backend's float32 model, quantised by
@@ -135,7 +136,12 @@ async function runOnnx2tf(
       })
     : undefined;
   const handOver = await onnx2tfInput(job, options);
-  const keepShape = keepShapeInputNames(job.inputs, options.keepShape);
+  // -k: onnx2tf keeps these inputs channels-first at the interface and transposes them inside.
+  const channelsFirst = options.keepChannelsFirst
+    ? job.inputs.filter((input) => input.shape.length >= 3 && input.shape.length <= 5).map((input) => input.name)
+    : [];
+  const keepShape = keepShapeInputNames(job.inputs, options.keepShape).filter((name) => !channelsFirst.includes(name));
+  if (channelsFirst.length > 0) job.log(`[edgezoo] onnx2tf keeps ${channelsFirst.join(', ')} channels-first (-k)`);
   if (keepShape.length > 0)
     job.log(
       `[edgezoo] onnx2tf keeps the shape of ${keepShape.join(', ')} (-kat): ${options.keepShape === 'all-but-images' ? 'not a 4-D image' : 'not channels-first in the recipe'}`,
@@ -155,6 +161,7 @@ async function runOnnx2tf(
     calibration,
     paramReplacementFile: handOver.replacementFile,
     keepShapeAbsolutelyInputNames: keepShape.length > 0 ? keepShape : null,
+    keepNchwInputNames: channelsFirst.length > 0 ? channelsFirst : null,
     // The prepared model is simplified already; a second pass only costs time (unless a strategy asks).
     notUseOnnxsim: options.simplify !== true,
     verbosity: 'error',
@@ -177,7 +184,7 @@ async function runOnnx2tf(
     await copyFile(produced, path.join(outDir, 'model.tflite'));
     const summary = await inspectTflite(produced);
     const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs, {
-      keptInputs: keepShape,
+      keptInputs: [...keepShape, ...channelsFirst],
     });
     made.set(precision, {
       primary: 'model.tflite',

@@ -100,6 +100,28 @@ def _name_nodes(graph, taken=None):
     return taken
 
 
+def _split_consumed_outputs(graph):
+    """Gives each graph output that nodes of the graph also read an internal tensor of its own
+    (producer -> internal -> Identity -> output): with float32 outputs kept, onnxconverter-common
+    casts such an output back to float32 and its readers got the float32 copy next to float16
+    inputs ("Type parameter (T) of Optype (MatMul) bound to different types"; Attention's
+    qk_matmul_output). Returns the outputs split."""
+    from onnx import helper
+
+    consumed = {name for node in graph.node for name in node.input}
+    split = []
+    for output in graph.output:
+        if output.name not in consumed:
+            continue
+        internal = f"{output.name}/internal"
+        for node in graph.node:
+            node.input[:] = [internal if name == output.name else name for name in node.input]
+            node.output[:] = [internal if name == output.name else name for name in node.output]
+        graph.node.append(helper.make_node("Identity", [internal], [output.name], name=f"{output.name}/output"))
+        split.append(output.name)
+    return split
+
+
 def _op_refused_by_ort(model_path, model):
     """The op type onnxruntime's type check refuses in the fp16 model (a kernel with no float16,
     or an output it types float32 such as LayerNormalization's Mean), or None when it loads."""
@@ -112,7 +134,7 @@ def _op_refused_by_ort(model_path, model):
         return None, None
     except Exception as error:  # onnxruntime raises its own exception types
         message = str(error)
-    found = re.search(r"of operator \((\w+)\)", message)
+    found = re.search(r"(?:of operator|of Optype) \((\w+)\)", message)
     if found:
         return found.group(1), message
     found = re.search(r"arg \(([^)]*)\) of node \(([^)]*)\)", message)
@@ -145,6 +167,8 @@ def onnx_float16(model, output, keepIoTypes=True, opBlockList=None):
     for _ in range(12):
         source = onnx.load(model)
         _name_nodes(source.graph)
+        if keepIoTypes:
+            _split_consumed_outputs(source.graph)
         # onnxconverter-common rewrites every value_info to float16, also of tensors a blocked op
         # (Resize) keeps float32 behind its Cast: onnxruntime then refuses the graph ("Type
         # (tensor(float)) of output arg ... of node ..._output_cast0 does not match tensor(float16)",
