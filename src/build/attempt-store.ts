@@ -86,6 +86,8 @@ export function cacheAttemptStore(cache: Cache, options: { force?: boolean } = {
 export function attemptKey(args: {
   conversionKey: Fingerprint;
   converter: string;
+  /** The converter's `revision` (a fallback route's is not in every step's key). */
+  revision?: number;
   strategy: ConversionStrategy;
   precision: string;
   allowOps?: readonly string[];
@@ -94,6 +96,7 @@ export function attemptKey(args: {
     kind: 'failed-attempt',
     conversion: args.conversionKey,
     converter: args.converter,
+    ...(args.revision ? { revision: args.revision } : {}),
     strategy: { name: args.strategy.name, options: args.strategy.options },
     precision: args.precision,
     ...(args.allowOps ? { allowOps: [...args.allowOps].sort() } : {}),

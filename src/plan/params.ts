@@ -70,6 +70,8 @@ export interface ConvertParams {
    * Each after the first is the next strategy of the cascade, tried only after the ones before fail.
    */
   routes?: string[];
+  /** The `revision` of each route after the first that has one (see `BackendSpec.revision`). */
+  routeRevisions?: Record<string, number>;
   /** What the backend reads: `onnx` (the prepared model) or the source's own kind. */
   from: string;
   inputs: InputSpec[];
@@ -105,10 +107,18 @@ export interface ConvertParams {
  * convert-run: one converter run making several precisions of one format (onnx2tf's float run
  * makes fp32 and fp16); each precision's convert step takes its artifact from it.
  */
-export type ConvertRunParams = Omit<ConvertParams, 'precision' | 'allowOps' | 'judge' | 'run' | 'routes'> & {
+export type ConvertRunParams = Omit<
+  ConvertParams,
+  'precision' | 'allowOps' | 'judge' | 'run' | 'routes' | 'routeRevisions'
+> & {
   precisions: Precision[];
   /** What differs per precision: allowed ops, the judge's validation params, the converters after the first. */
-  byPrecision: Partial<Record<Precision, { allowOps: string[]; judge: ValidateParams; routes?: string[] }>>;
+  byPrecision: Partial<
+    Record<
+      Precision,
+      { allowOps: string[]; judge: ValidateParams; routes?: string[]; routeRevisions?: Record<string, number> }
+    >
+  >;
 };
 
 /**

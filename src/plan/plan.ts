@@ -158,7 +158,10 @@ function conversionParams(draft: StepDraft): object | undefined {
     const byPrecision = Object.fromEntries(
       Object.entries(draft.params.byPrecision).map(([precision, entry]) => [
         precision,
-        entry?.routes ? { routes: entry.routes } : {},
+        {
+          ...(entry?.routes ? { routes: entry.routes } : {}),
+          ...(entry?.routeRevisions ? { routeRevisions: entry.routeRevisions } : {}),
+        },
       ]),
     );
     return { ...draft.params, byPrecision };
@@ -294,7 +297,15 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
   };
   const routeNames = (index: number) => {
     const routes = routesOf[index]!;
-    return routes.length > 1 ? { routes: routes.map((backend) => backend.name) } : {};
+    if (routes.length < 2) return {};
+    // The fallback routes' revisions key the step too (the first route's is `revision`).
+    const revisions = Object.fromEntries(
+      routes.slice(1).flatMap((backend) => (backend.revision ? [[backend.name, backend.revision]] : [])),
+    );
+    return {
+      routes: routes.map((backend) => backend.name),
+      ...(Object.keys(revisions).length > 0 ? { routeRevisions: revisions } : {}),
+    };
   };
 
   const artifactSteps: PackagedTarget[] = [];
@@ -345,7 +356,14 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
       ...(calibration ? [calibration.samples] : []),
     ];
     if (group && group.first === index) {
-      const { precision: _first, allowOps: _allow, judge: _judge, routes: _routes, ...shared } = convertParams;
+      const {
+        precision: _first,
+        allowOps: _allow,
+        judge: _judge,
+        routes: _routes,
+        routeRevisions: _revisions,
+        ...shared
+      } = convertParams;
       drafts.push({
         id: group.id,
         kind: 'convert-run',

@@ -58,7 +58,7 @@ export async function quantizeOnnx(job: ConvertJob, output: string): Promise<App
     const top =
       options.keepFloatTop ?? (options.keepFloatShare ? shareCount(ranking.layers, options.keepFloatShare) : 0);
     const heads = options.keepHeads ? (ranking.heads ?? []) : [];
-    keptFloat = [...new Set([...keptFloat, ...heads, ...(top > 0 ? topLayers(ranking.layers, top) : [])])];
+    keptFloat = [...new Set([...keptFloat, ...topLayers(ranking.layers, top, heads)])];
     if (options.int16Share)
       int16Tensors = [...new Set([...int16Tensors, ...topTensors(ranking.layers, options.int16Share)])];
   }

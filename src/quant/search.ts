@@ -69,7 +69,7 @@ export const DEFAULT_MAX_ATTEMPTS = 7;
  * Bumped when the ladder or what a rung does changes: it is in the convert step's params of
  * every searched target (src/plan/plan.ts), so a cached failure of an older search is not reused.
  */
-export const QUANT_SEARCH_REVISION = 3;
+export const QUANT_SEARCH_REVISION = 4;
 
 /** True when the settings pin one configuration (no search). */
 export function isPinned(settings: QuantSettings | undefined): boolean {
@@ -236,15 +236,20 @@ export function shareCount(ranking: readonly RankedLayer[], share: number): numb
 }
 
 /**
- * The names a keep-float config excludes: those of the k worst-ranked activations (each with its
- * producer and consumers), stopping before the names would exceed half of all the ranking
- * names (a model kept mostly float is not an int8 model).
+ * The names a keep-float config excludes: `heads` (the output heads, kept float first), then
+ * those of the k worst-ranked activations (each with its producer and consumers), stopping
+ * before the names would exceed half of all the names (the ranking's and the heads'): a model
+ * kept mostly float is not an int8 model, whatever kept it float.
  */
-export function topLayers(ranking: readonly RankedLayer[], k: number): string[] {
+export function topLayers(ranking: readonly RankedLayer[], k: number, heads: readonly string[] = []): string[] {
   const namesOf = (layer: RankedLayer) => (layer.keep && layer.keep.length > 0 ? layer.keep : [layer.node]);
-  const all = new Set(ranking.flatMap(namesOf).filter(Boolean));
+  const all = new Set([...ranking.flatMap(namesOf), ...heads].filter(Boolean));
   const limit = Math.floor(all.size / 2);
   const names: string[] = [];
+  for (const head of heads) {
+    if (names.length >= limit) break;
+    if (head && !names.includes(head)) names.push(head);
+  }
   let taken = 0;
   for (const layer of ranking) {
     if (taken >= k) break;

@@ -82,7 +82,7 @@ export async function quantizeTflite(
     const top =
       options.keepFloatTop ?? (options.keepFloatShare ? shareCount(ranking.layers, options.keepFloatShare) : 0);
     const heads = options.keepHeads ? (ranking.heads ?? []) : [];
-    keptFloat = [...new Set([...keptFloat, ...heads, ...(top > 0 ? topLayers(ranking.layers, top) : [])])];
+    keptFloat = [...new Set([...keptFloat, ...topLayers(ranking.layers, top, heads)])];
     job.log(`[edgezoo] quant: ${keptFloat.length} op output(s) kept float`);
   }
   const output = path.join(job.outDir, 'model.tflite');

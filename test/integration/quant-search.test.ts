@@ -193,7 +193,12 @@ test('TFLite int8: full int8 fails on a hot activation, keep-float-5 keeps it fl
         { op: 'Relu', inputs: ['t5'], outputs: ['t6'], name: 'relu4' },
         conv('conv5', 't6', 'w5', 't7'),
         { op: 'Relu', inputs: ['t7'], outputs: ['t8'], name: 'relu5' },
-        { op: 'Conv', inputs: ['t8', 'w3'], outputs: ['y'], name: 'conv3' },
+        // More plain layers: the search keeps at most half of the ops float, heads included.
+        ...[6, 7, 8, 9].flatMap((i) => [
+          conv(`conv${i}`, i === 6 ? 't8' : `r${i - 1}`, `w${i}`, `c${i}`),
+          { op: 'Relu', inputs: [`c${i}`], outputs: [`r${i}`], name: `relu${i}` },
+        ]),
+        { op: 'Conv', inputs: ['r9', 'w3'], outputs: ['y'], name: 'conv3' },
       ],
       initializers: [
         { name: 'w1', data: normal(8 * 4 * 9, 0.3, 11), dims: [8, 4, 3, 3] },
@@ -201,6 +206,7 @@ test('TFLite int8: full int8 fails on a hot activation, keep-float-5 keeps it fl
         { name: 'w4', data: normal(8 * 8 * 9, 0.2, 14), dims: [8, 8, 3, 3] },
         { name: 'w5', data: normal(8 * 8 * 9, 0.2, 15), dims: [8, 8, 3, 3] },
         { name: 'w3', data: normal(4 * 8, 0.5, 13), dims: [4, 8, 1, 1] },
+        ...[6, 7, 8, 9].map((i) => ({ name: `w${i}`, data: normal(8 * 8 * 9, 0.2, 10 + i * 7), dims: [8, 8, 3, 3] })),
         { name: 'mask', data: mask, dims: [1, 8, 16, 16] },
         { name: 'lo', data: [-3], dims: [] },
         { name: 'hi', data: [3], dims: [] },

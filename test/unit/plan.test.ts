@@ -9,6 +9,7 @@ import {
   type PlannedStep,
 } from '../../src/plan/index.js';
 import { makeRecipe, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
+import { onnx2tfBackend } from '../../src/toolchain/backends/onnx2tf.js';
 
 const byId = (plan: BuildPlan) => new Map(plan.steps.map((step) => [step.id, step]));
 const fp = (plan: BuildPlan, id: string) => {
@@ -200,6 +201,8 @@ describe('planBuild', () => {
     const fp32 = convertOf(preferred, 'fp32');
     assert.equal(fp32.params.converter, 'litert-torch');
     assert.deepEqual(fp32.params.routes, ['litert-torch', 'onnx2tf']);
+    // A new revision of the fallback route rebuilds the target too.
+    assert.deepEqual(fp32.params.routeRevisions, { onnx2tf: onnx2tfBackend.revision });
     // It reads the weights and the prepared ONNX (for its fallback), and both tools key it.
     assert.deepEqual(fp32.deps, ['pt/fetch', 'pt/prepare', 'pt/reference']);
     assert.ok(fp32.tools.includes('litert-torch') && fp32.tools.includes('onnx2tf'));

@@ -135,6 +135,12 @@ describe('the search ladder', () => {
     assert.deepEqual(topLayers(ranking, 2), ['c1', 'r1', 'c2', 'c3']);
     // 11 names: at most 5 float, so the third activation (3 more names) stops the list.
     assert.deepEqual(topLayers(ranking, 10), ['c1', 'r1', 'c2', 'c3']);
+    // Heads come first and count against the half: 13 names, at most 6 float.
+    assert.deepEqual(topLayers(ranking, 10, ['h1', 'h2']), ['h1', 'h2', 'c1', 'r1', 'c2', 'c3']);
+    assert.deepEqual(topLayers(ranking, 0, ['h1', 'h2']), ['h1', 'h2']);
+    // Heads alone are capped too.
+    const heads = Array.from({ length: 20 }, (_, i) => `h${i}`);
+    assert.equal(topLayers(ranking, 0, heads).length, Math.floor((11 + 20) / 2));
     // 16-bit shares: at least one tensor, at most half.
     assert.deepEqual(topTensors(ranking, 0.1), ['t1']);
     assert.deepEqual(topTensors(ranking, 0.5), ['t1', 't2']);

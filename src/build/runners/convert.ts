@@ -87,7 +87,7 @@ interface Converted {
 export async function runConvertStep(step: PlannedStepOf<'convert'>, ctx: StepContext): Promise<StepResult> {
   const params = step.params;
   if (params.run) return takeFromRun(step, ctx, params.run);
-  const { precision, allowOps, judge, run: _run, routes, ...shared } = params;
+  const { precision, allowOps, judge, run: _run, routes, routeRevisions: _revisions, ...shared } = params;
   const conversion: Conversion = {
     ...shared,
     precisions: [precision],
@@ -284,6 +284,7 @@ async function convertWithAttempts(
     const keyOf = (candidate: StrategyCandidate, precision: Precision) => ({
       conversionKey: step.conversionKey!,
       converter: candidate.backend.name,
+      ...(candidate.backend.revision ? { revision: candidate.backend.revision } : {}),
       strategy: candidate.strategy,
       precision,
     });

@@ -268,8 +268,21 @@ def _qdq_activation_params(qdq, float_model):
     return params
 
 
-_ONNX_WEIGHTED = {"Conv", "ConvTranspose", "MatMul", "Gemm"}
-_TFLITE_WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL", "CONV_3D"}
+# A head ends at the last weighted op of each path; recurrent layers end it too (the state an
+# LSTM returns is a head of its own, and walking on through it keeps the whole encoder float).
+_ONNX_WEIGHTED = {"Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "RNN"}
+_TFLITE_WEIGHTED = {
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "TRANSPOSE_CONV",
+    "FULLY_CONNECTED",
+    "BATCH_MATMUL",
+    "CONV_3D",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    "BIDIRECTIONAL_SEQUENCE_LSTM",
+    "UNIDIRECTIONAL_SEQUENCE_RNN",
+    "LSTM",
+}
 
 
 def _heads(outputs, producer, names, inputs, weighted, limit=12):
