@@ -9,6 +9,7 @@ import {
   dropNoopSliceAxes,
   explicitKernelShape,
   explicitSamePads,
+  explicitSplitSizes,
   explicitRecurrentStates,
   encodeModel,
   tensorFromArray,
@@ -331,4 +332,27 @@ test('explicitSamePads spells SAME_LOWER and SAME_UPPER out as the pads onnxrunt
   const feeds = { x: { data: seededFloats(84, 9), dims: [1, 2, 7, 6] } };
   const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(explicit, feeds)]);
   for (const name of ['lower', 'upper']) assert.deepEqual([...b.outputs[name]!], [...a.outputs[name]!], name);
+});
+
+test('explicitSplitSizes gives an uneven Split by num_outputs its sizes, and leaves even ones alone', async () => {
+  const model = buildModel({
+    opset: 18,
+    inputs: [{ name: 'x', shape: [2, 7] }],
+    outputs: [{ name: 'a' }, { name: 'b' }, { name: 'c' }, { name: 'd' }, { name: 'e' }],
+    nodes: [
+      {
+        op: 'Split',
+        inputs: ['x'],
+        outputs: ['a', 'b', 'c'],
+        name: 'uneven',
+        attributes: { axis: -1, num_outputs: 3 },
+      },
+      { op: 'Split', inputs: ['x'], outputs: ['d', 'e'], name: 'even', attributes: { axis: 0, num_outputs: 2 } },
+    ],
+  });
+  const { model: explicit, changes } = explicitSplitSizes(model);
+  assert.deepEqual(changes, ['uneven: num_outputs 3 -> split [3, 3, 1]']);
+  const feeds = { x: { data: seededFloats(14, 2), dims: [2, 7] } };
+  const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(explicit, feeds)]);
+  for (const name of ['a', 'b', 'c', 'd', 'e']) assert.deepEqual([...b.outputs[name]!], [...a.outputs[name]!], name);
 });

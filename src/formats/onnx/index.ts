@@ -65,6 +65,7 @@ export {
   dropNoopSliceAxes,
   explicitKernelShape,
   explicitSamePads,
+  explicitSplitSizes,
   explicitRecurrentStates,
   inferElementTypes,
   type GraphRewriteResult,

@@ -723,3 +723,46 @@ export function explicitSamePads(model: ModelProto): GraphRewriteResult {
   visit(result.graph);
   return { model: changes.length > 0 ? result : model, changes };
 }
+
+/**
+ * Gives each Split that divides by `num_outputs` (opset 18) explicit `split` sizes, from the
+ * input's declared static shape (ONNX's rule: ceil(dim / n) each, the last one smaller). onnx2tf
+ * 1.29 splits evenly only ("tf.split" stopped on 7 into 3). Splits whose input shape the graph
+ * does not declare are left alone.
+ */
+export function explicitSplitSizes(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const changes: string[] = [];
+  const visit = (graph: GraphProto) => {
+    const shapes = declaredShapes(graph);
+    const taken = new Set(graph.initializer.map((t) => t.name ?? ''));
+    for (const node of graph.node) {
+      for (const attribute of node.attribute) {
+        if (attribute.g) visit(attribute.g);
+        attribute.graphs.forEach(visit);
+      }
+      if (node.opType !== 'Split' || (node.domain ?? '') !== '' || (node.input[1] ?? '') !== '') continue;
+      const count = node.attribute.find((a) => a.name === 'num_outputs')?.i;
+      const shape = shapes.get(node.input[0] ?? '');
+      if (count === undefined || !shape) continue;
+      const n = Number(count);
+      const rawAxis = Number(node.attribute.find((a) => a.name === 'axis')?.i ?? 0);
+      const axis = rawAxis < 0 ? rawAxis + shape.length : rawAxis;
+      const dim = shape[axis];
+      if (dim === undefined || n < 1) continue;
+      const part = Math.ceil(dim / n);
+      const sizes = Array.from({ length: n }, (_, i) => Math.max(0, Math.min(part, dim - i * part)));
+      if (sizes.every((s) => s === part)) continue;
+      let name = `${node.name || node.output[0] || 'Split'}/split`;
+      for (let i = 2; taken.has(name); i++) name = `${node.name || node.output[0] || 'Split'}/split_${i}`;
+      taken.add(name);
+      graph.initializer.push(tensorFromArray(name, BigInt64Array.from(sizes.map(BigInt)), [n]));
+      node.input = [node.input[0]!, name];
+      node.attribute = node.attribute.filter((a) => a.name !== 'num_outputs');
+      changes.push(`${node.name || node.output[0] || 'Split'}: num_outputs ${n} -> split [${sizes.join(', ')}]`);
+    }
+  };
+  visit(result.graph);
+  return { model: changes.length > 0 ? result : model, changes };
+}

@@ -21,6 +21,7 @@ import {
   dropUnusedInitializers,
   explicitKernelShape,
   explicitSamePads,
+  explicitSplitSizes,
   explicitRecurrentStates,
   type GraphRewriteResult,
   type ModelProto,
@@ -105,6 +106,7 @@ export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
   'kernel-shape': inPlace(explicitKernelShape),
   'recurrent-states': inPlace(explicitRecurrentStates),
   'same-pads': inPlace(explicitSamePads),
+  'split-sizes': inPlace(explicitSplitSizes),
 };
 
 /**
@@ -117,6 +119,7 @@ export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
  * - kernel-shape: onnx2tf reads a Conv/ConvTranspose kernel's rank from the optional kernel_shape.
  * - recurrent-states: onnx2tf stops on an LSTM/GRU/RNN without initial states; zeros are the same.
  * - same-pads: onnx2tf pads SAME_LOWER pools wrong (an output one row taller, one column narrower).
+ * - split-sizes: onnx2tf splits by num_outputs only evenly (it stopped on 7 into 3).
  */
 export const ONNX2TF_CORRECTIONS: readonly string[] = [
   'float-mod',
@@ -125,6 +128,7 @@ export const ONNX2TF_CORRECTIONS: readonly string[] = [
   'kernel-shape',
   'recurrent-states',
   'same-pads',
+  'split-sizes',
 ];
 
 /**
