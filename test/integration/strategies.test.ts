@@ -272,3 +272,61 @@ test('cubic Resize: Flex by default; resize-matmul makes it a MatMul per axis by
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('OpenVINO: a Resize ovc cannot convert (half_pixel_symmetric) converts by the resize-matmul strategy', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
+  try {
+    mkdirSync(path.join(root, 'models', 'symmetric'), { recursive: true });
+    const file = path.join(root, 'models', 'symmetric', 'model.onnx');
+    saveModel(
+      buildModel({
+        opset: 19,
+        inputs: [{ name: 'x', shape: [1, 1, 4, 4] }],
+        outputs: [{ name: 'y', shape: [1, 1, 8, 6] }],
+        nodes: [
+          {
+            op: 'Resize',
+            inputs: ['x', '', 'scales'],
+            outputs: ['y'],
+            name: 'resize',
+            attributes: { mode: 'linear', coordinate_transformation_mode: 'half_pixel_symmetric' },
+          },
+        ],
+        initializers: [{ name: 'scales', data: [1, 1, 2, 1.5], dims: [4] }],
+      }),
+      file,
+    );
+    writeRecipe(
+      root,
+      'symmetric',
+      [
+        'name: symmetric',
+        'version: 0.1.0',
+        'license: MIT',
+        'description: a half_pixel_symmetric Resize',
+        'task: test',
+        `source: { onnx: { path: models/symmetric/model.onnx, sha256: ${sha256File(file)} } }`,
+        'inputs: [{ name: x, shape: [1, 1, 4, 4], layout: NCHW, range: [-1, 1] }]',
+        'opset: 19',
+        'targets: { openvino: [fp32] }',
+        '',
+      ].join('\n'),
+    );
+    const failures: string[] = [];
+    const { summary, outputs } = await buildUpToConvert(root, ['symmetric'], (event) => {
+      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(failures, []);
+    assert.equal(summary.ok, true);
+    const made = await readStepFile(outputs['symmetric/convert/openvino/fp32']!, ARTIFACT_FILE);
+    assert.deepEqual(
+      made.attempts?.map((a) => [a.strategy, a.outcome, a.stage]),
+      [
+        ['default', 'failed', 'convert'],
+        ['resize-matmul', 'passed', undefined],
+      ],
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -22,11 +22,33 @@ export const ovcBackend: BackendSpec = {
   cacheKeyTools: ['openvino'],
   requires: [{ env: 'tf', distribution: 'openvino', probes: [{ cli: ['ovc', '--help'], label: 'ovc' }] }],
   memory: 'openvino',
-  strategies: [{ name: 'default', options: {} }],
+  // 1: the resize-matmul strategy.
+  revision: 1,
+  strategies: [
+    { name: 'default', options: {} },
+    {
+      name: 'resize-matmul',
+      options: { resizeAsMatmul: true },
+      description:
+        'Resize/Upsample as a MatMul per resized axis by its interpolation matrix (onnxruntime resizing an identity matrix): antialias, cubic coefficients, half_pixel_symmetric, tf_crop_and_resize and keep_aspect_ratio_policy sizes that ovc gets wrong or cannot convert',
+      when: (ctx) => ctx.opTypes.has('Resize') || ctx.opTypes.has('Upsample'),
+    },
+  ],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const xml = path.join(job.outDir, 'model.xml');
+    let model = job.inputFile!;
+    if (job.strategy.options.resizeAsMatmul === true) {
+      const result = await runConverterOp(job, 'ovc', 'tf', 'onnx.resize_to_matmul', {
+        model,
+        output: path.join(job.workDir, 'resize-matmul.onnx'),
+      });
+      if (result.output) {
+        job.log(`[edgezoo] Resize as MatMul by its interpolation matrix: ${result.rewritten.join(', ')}`);
+        model = result.output;
+      }
+    }
     await runConverterOp(job, 'ovc', 'tf', 'openvino.convert', {
-      model: job.inputFile!,
+      model,
       output: xml,
       compressToFp16: job.precision === 'fp16',
       rtInfo: job.metadata ?? {},
