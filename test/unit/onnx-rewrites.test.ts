@@ -287,11 +287,12 @@ test('explicitRecurrentStates gives recurrent ops without initial states zero on
   });
   const { model: explicit, changes } = explicitRecurrentStates(model);
   assert.deepEqual(changes, [
+    'lstm: zero B [2, 24] made explicit',
     'lstm: zero initial_h and initial_c [2, 2, 3] made explicit',
     'gru: zero initial_h [1, 2, 3] made explicit',
   ]);
   const lstm = explicit.graph!.node.find((n) => n.opType === 'LSTM')!;
-  assert.deepEqual(lstm.input, ['x', 'W', 'R', '', '', 'lstm_initial_h', 'lstm_initial_c']);
+  assert.deepEqual(lstm.input, ['x', 'W', 'R', 'lstm_B', '', 'lstm_initial_h', 'lstm_initial_c']);
   const feeds = { x: { data: seededFloats(40, 9), dims: [5, 2, 4] } };
   const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(explicit, feeds)]);
   assert.deepEqual([...b.outputs.y!], [...a.outputs.y!]);

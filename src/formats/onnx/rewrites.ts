@@ -614,12 +614,16 @@ function declaredDims(graph: GraphProto): Map<string, number[]> {
 /** Where each recurrent op takes its initial states (ONNX input indices). */
 const RECURRENT_STATES: Readonly<Record<string, readonly number[]>> = { LSTM: [5, 6], GRU: [5], RNN: [5] };
 
+/** Gates per recurrent op: B holds 2 x gates x hidden_size values per direction. */
+const RECURRENT_GATES: Readonly<Record<string, number>> = { LSTM: 4, GRU: 3, RNN: 1 };
+
 /**
  * Gives each LSTM, GRU and RNN without initial states (`initial_h`, and `initial_c` of an LSTM)
  * explicit zero ones, which is what ONNX means by leaving them out. onnx2tf 1.29 stops on a
  * recurrent op without them ("An `initial_state` was passed that is not compatible with
  * `cell.state_size`"), whatever its options. Needs the static batch size of the op's input `X`
- * (the op is left alone otherwise).
+ * (the op is left alone otherwise). A missing bias `B` becomes explicit zeros too, so no empty
+ * input name is left before the states.
  */
 export function explicitRecurrentStates(model: ModelProto): GraphRewriteResult {
   const result = cloneModel(model);
@@ -644,6 +648,18 @@ export function explicitRecurrentStates(model: ModelProto): GraphRewriteResult {
     const batch = layout === 1 ? x[0]! : x[1]!;
     const shape = layout === 1 ? [batch, directions, hidden] : [directions, batch, hidden];
     const label = node.name || node.output[0] || node.opType;
+    // Earlier optional inputs left out would stay '' before the states, and onnx2tf looks the
+    // empty name up (KeyError: ''): a missing bias becomes explicit zeros too.
+    if (!node.input[3]) {
+      let name = `${label}_B`;
+      while (taken.has(name)) name += '_';
+      taken.add(name);
+      const width = RECURRENT_GATES[node.opType ?? '']! * 2 * hidden;
+      graph.initializer.push(tensorFromArray(name, new Float32Array(directions * width), [directions, width]));
+      while (node.input.length < 3) node.input.push('');
+      node.input[3] = name;
+      changes.push(`${label}: zero B [${directions}, ${width}] made explicit`);
+    }
     for (const slot of missing) {
       let name = `${label}_initial_${slot === 5 ? 'h' : 'c'}`;
       while (taken.has(name)) name += '_';
