@@ -194,6 +194,31 @@ const FLOAT_TYPES = new Set<number>([
 ]);
 
 /**
+ * Fresh names for what a rewrite adds: `collect` takes every name a graph uses (inputs, outputs,
+ * value_info, initializers, node outputs and node names; call it for each subgraph visited), and
+ * `unique(base)` returns `base`, else `base_2`, `base_3`..., never one taken.
+ */
+function nameAllocator(): { collect(graph: GraphProto): void; unique(base: string): string } {
+  const taken = new Set<string>();
+  return {
+    collect(graph) {
+      for (const value of [...graph.input, ...graph.output, ...graph.valueInfo]) taken.add(value.name ?? '');
+      for (const tensor of graph.initializer) taken.add(tensor.name ?? '');
+      for (const node of graph.node) {
+        for (const output of node.output) taken.add(output);
+        if (node.name) taken.add(node.name);
+      }
+    },
+    unique(base) {
+      let name = base;
+      for (let i = 2; taken.has(name); i++) name = `${base}_${i}`;
+      taken.add(name);
+      return name;
+    },
+  };
+}
+
+/**
  * Replaces each float `Mod` (which ONNX requires to be `fmod=1`: the remainder takes the sign of
  * the dividend, as C's fmod) with `x - y * trunc(x / y)`, trunc(q) = Sign(q) * Floor(Abs(q)).
  * onnx2tf 1.29 lowers every Mod to TensorFlow's floor-mod (the sign of the divisor), so mixed
@@ -204,21 +229,7 @@ export function decomposeFloatMod(model: ModelProto): GraphRewriteResult {
   const result = cloneModel(model);
   if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
   const changes: string[] = [];
-  const taken = new Set<string>();
-  const collect = (graph: GraphProto) => {
-    for (const name of [...graph.input, ...graph.valueInfo].map((v) => v.name ?? '')) taken.add(name);
-    for (const name of graph.initializer.map((t) => t.name ?? '')) taken.add(name);
-    for (const node of graph.node) {
-      for (const output of node.output) taken.add(output);
-      if (node.name) taken.add(node.name);
-    }
-  };
-  const unique = (base: string) => {
-    let name = base;
-    for (let i = 2; taken.has(name); i++) name = `${base}_${i}`;
-    taken.add(name);
-    return name;
-  };
+  const { collect, unique } = nameAllocator();
   const visit = (graph: GraphProto) => {
     collect(graph);
     const types = declaredTypes(graph);
@@ -332,21 +343,7 @@ export function decomposeToBuiltinMath(model: ModelProto): GraphRewriteResult {
   const result = cloneModel(model);
   if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
   const changes: string[] = [];
-  const taken = new Set<string>();
-  const collect = (graph: GraphProto) => {
-    for (const name of [...graph.input, ...graph.output, ...graph.valueInfo].map((v) => v.name ?? '')) taken.add(name);
-    for (const name of graph.initializer.map((t) => t.name ?? '')) taken.add(name);
-    for (const node of graph.node) {
-      for (const output of node.output) taken.add(output);
-      if (node.name) taken.add(node.name);
-    }
-  };
-  const unique = (base: string) => {
-    let name = base;
-    for (let i = 2; taken.has(name); i++) name = `${base}_${i}`;
-    taken.add(name);
-    return name;
-  };
+  const { collect, unique } = nameAllocator();
   const visit = (graph: GraphProto) => {
     collect(graph);
     const types = declaredTypes(graph);
@@ -513,21 +510,7 @@ export function decomposeDynamicClip(model: ModelProto): GraphRewriteResult {
   const result = cloneModel(model);
   if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
   const changes: string[] = [];
-  const taken = new Set<string>();
-  const collect = (graph: GraphProto) => {
-    for (const name of [...graph.input, ...graph.output, ...graph.valueInfo].map((v) => v.name ?? '')) taken.add(name);
-    for (const name of graph.initializer.map((t) => t.name ?? '')) taken.add(name);
-    for (const node of graph.node) {
-      for (const output of node.output) taken.add(output);
-      if (node.name) taken.add(node.name);
-    }
-  };
-  const unique = (base: string) => {
-    let name = base;
-    for (let i = 2; taken.has(name); i++) name = `${base}_${i}`;
-    taken.add(name);
-    return name;
-  };
+  const { collect, unique } = nameAllocator();
   const visit = (graph: GraphProto) => {
     collect(graph);
     const constants = constantsOf(graph);
@@ -598,19 +581,6 @@ export function explicitKernelShape(model: ModelProto): GraphRewriteResult {
   return { model: changes.length > 0 ? result : model, changes };
 }
 
-/** Static dims of the graph's declared tensors (inputs, outputs, value_info), by name. */
-function declaredDims(graph: GraphProto): Map<string, number[]> {
-  const dims = new Map<string, number[]>();
-  for (const value of [...graph.input, ...graph.output, ...graph.valueInfo]) {
-    const shape = value.type?.tensorType?.shape;
-    if (!value.name || !shape) continue;
-    const known = shape.dim.map((d) => (d.dimValue !== undefined && Number(d.dimValue) > 0 ? Number(d.dimValue) : -1));
-    if (known.every((d) => d > 0)) dims.set(value.name, known);
-  }
-  for (const tensor of graph.initializer) if (tensor.name) dims.set(tensor.name, tensor.dims.map(Number));
-  return dims;
-}
-
 /** Where each recurrent op takes its initial states (ONNX input indices). */
 const RECURRENT_STATES: Readonly<Record<string, readonly number[]>> = { LSTM: [5, 6], GRU: [5], RNN: [5] };
 
@@ -630,16 +600,18 @@ export function explicitRecurrentStates(model: ModelProto): GraphRewriteResult {
   if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
   const graph = result.graph;
   const changes: string[] = [];
-  const dims = declaredDims(graph);
-  const taken = new Set([...graph.initializer.map((t) => t.name), ...graph.node.flatMap((n) => n.output)]);
+  const shapes = declaredShapes(graph);
+  const names = nameAllocator();
+  names.collect(graph);
   for (const node of graph.node) {
     const slots = RECURRENT_STATES[node.opType ?? ''];
     if (!slots || (node.domain ?? '') !== '') continue;
     const missing = slots.filter((slot: number) => !node.input[slot]);
     if (missing.length === 0) continue;
-    const x = dims.get(node.input[0] ?? '');
+    const x =
+      shapes.get(node.input[0] ?? '') ?? graph.initializer.find((t) => t.name === node.input[0])?.dims.map(Number);
     const hidden = Number(node.attribute.find((a) => a.name === 'hidden_size')?.i ?? 0);
-    if (!x || x.length !== 3 || hidden <= 0) continue;
+    if (x?.length !== 3 || hidden <= 0) continue;
     const layout = Number(node.attribute.find((a) => a.name === 'layout')?.i ?? 0);
     const direction = new TextDecoder().decode(
       node.attribute.find((a) => a.name === 'direction')?.s ?? new Uint8Array(),
@@ -651,9 +623,7 @@ export function explicitRecurrentStates(model: ModelProto): GraphRewriteResult {
     // Earlier optional inputs left out would stay '' before the states, and onnx2tf looks the
     // empty name up (KeyError: ''): a missing bias becomes explicit zeros too.
     if (!node.input[3]) {
-      let name = `${label}_B`;
-      while (taken.has(name)) name += '_';
-      taken.add(name);
+      const name = names.unique(`${label}_B`);
       const width = RECURRENT_GATES[node.opType ?? '']! * 2 * hidden;
       graph.initializer.push(tensorFromArray(name, new Float32Array(directions * width), [directions, width]));
       while (node.input.length < 3) node.input.push('');
@@ -661,9 +631,7 @@ export function explicitRecurrentStates(model: ModelProto): GraphRewriteResult {
       changes.push(`${label}: zero B [${directions}, ${width}] made explicit`);
     }
     for (const slot of missing) {
-      let name = `${label}_initial_${slot === 5 ? 'h' : 'c'}`;
-      while (taken.has(name)) name += '_';
-      taken.add(name);
+      const name = names.unique(`${label}_initial_${slot === 5 ? 'h' : 'c'}`);
       graph.initializer.push(tensorFromArray(name, new Float32Array(batch * directions * hidden), shape));
       while (node.input.length < slot) node.input.push('');
       node.input[slot] = name;
@@ -752,7 +720,8 @@ export function explicitSplitSizes(model: ModelProto): GraphRewriteResult {
   const changes: string[] = [];
   const visit = (graph: GraphProto) => {
     const shapes = declaredShapes(graph);
-    const taken = new Set(graph.initializer.map((t) => t.name ?? ''));
+    const names = nameAllocator();
+    names.collect(graph);
     for (const node of graph.node) {
       for (const attribute of node.attribute) {
         if (attribute.g) visit(attribute.g);
@@ -770,9 +739,7 @@ export function explicitSplitSizes(model: ModelProto): GraphRewriteResult {
       const part = Math.ceil(dim / n);
       const sizes = Array.from({ length: n }, (_, i) => Math.max(0, Math.min(part, dim - i * part)));
       if (sizes.every((s) => s === part)) continue;
-      let name = `${node.name || node.output[0] || 'Split'}/split`;
-      for (let i = 2; taken.has(name); i++) name = `${node.name || node.output[0] || 'Split'}/split_${i}`;
-      taken.add(name);
+      const name = names.unique(`${node.name || node.output[0] || 'Split'}/split`);
       graph.initializer.push(tensorFromArray(name, BigInt64Array.from(sizes.map(BigInt)), [n]));
       node.input = [node.input[0]!, name];
       node.attribute = node.attribute.filter((a) => a.name !== 'num_outputs');
