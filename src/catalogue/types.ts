@@ -123,8 +123,9 @@ export interface BackendSpec {
   cacheKeyTools: readonly string[];
   /**
    * Bumped when the backend makes something else from the same inputs and tool versions (a new
-   * default, a new strategy): it joins the keys of its convert steps only, so the change rebuilds
-   * (and retries cached failures of) this backend's artifacts and nothing else. Absent: 0.
+   * default, a new strategy): it joins the keys of its convert steps only (of the prepare step,
+   * for an import or prepare backend), so the change rebuilds (and retries cached failures of)
+   * this backend's artifacts and nothing else. Absent: 0.
    */
   revision?: number;
   /** What it needs installed, and how doctor checks that it runs. */

@@ -55,6 +55,8 @@ export interface PrepareParams {
   provenance: ProvenanceParams;
   /** Rewrite dynamically quantized blocks to float (absent when false: keeps other prepare keys as they were). */
   dequantize?: true;
+  /** The `revision` of each backend of the prepare chain that has one (absent when none has). */
+  revisions?: Record<string, number>;
 }
 
 /** convert: one artifact (format x precision) through the backend `converter` of the catalogue. */

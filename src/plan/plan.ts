@@ -214,6 +214,7 @@ function draftRecipeSteps(recipe: Recipe, catalogue: Catalogue, options: PlanOpt
         // Written into the artifact's metadata, so part of what the step makes.
         provenance: provenanceParams(recipe),
         ...(recipe.dequantize ? { dequantize: true as const } : {}),
+        ...chainRevisions(chain),
       },
       deps: sourceDeps,
       inputFiles: [...sourceModelCode, ...(recipe.replacements?.kind === 'path' ? [recipe.replacements.path] : [])],
@@ -561,6 +562,18 @@ function wantedTargets(recipe: Recipe, catalogue: Catalogue): Array<{ format: Ta
 /** What converters write into every artifact's metadata besides the source identity. */
 function provenanceParams(recipe: Recipe): ProvenanceParams {
   return { version: recipe.version, license: recipe.license };
+}
+
+/**
+ * The prepare chain's revisions, as the prepare step's `revisions` param: a bumped import or
+ * prepare backend rebuilds the prepared models it makes (absent when no backend has one, so the
+ * keys of other prepare steps stay as they were).
+ */
+function chainRevisions(chain: readonly BackendSpec[]): { revisions?: Record<string, number> } {
+  const revisions = Object.fromEntries(
+    chain.flatMap((backend) => (backend.revision ? [[backend.name, backend.revision] as const] : [])),
+  );
+  return Object.keys(revisions).length > 0 ? { revisions } : {};
 }
 
 /** The source as steps see it: what identifies it, never where it lies on disk. */
