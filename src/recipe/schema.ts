@@ -258,7 +258,12 @@ const input = z
 
 const output = z
   .strictObject({
-    name: z.string().min(1).describe('Output name as in the model graph.'),
+    name: z
+      .string()
+      .min(1)
+      .describe(
+        'Output name as in the model graph. A PyTorch source has no graph: its outputs are named in the order forward returns them, every one (none named: output_0, output_1, ...).',
+      ),
     layout: z
       .string()
       .regex(/^[A-Z]+$/, { message: 'expected one upper-case letter per dim, such as NC' })

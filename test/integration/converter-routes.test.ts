@@ -50,7 +50,6 @@ function recipe(extra: string[] = []): string {
     '  pytorch: { factory: models/branchy/model.py:build }',
     'inputs:',
     '  - { name: x, shape: [1, 3, 16, 16], layout: NCHW, range: [0, 1] }',
-    // Named, so the exported ONNX and the PyTorch reference call the output alike.
     'outputs: [{ name: y, layout: NCHW }]',
     'validation: { count: 4 }',
     // The TorchScript exporter (opset 17) traces the branch; the dynamo one (18) refuses it too.

@@ -178,11 +178,10 @@ test('a tiny CNN goes torch -> ONNX -> onnx2tf TFLite + OpenVINO IR through the 
   try {
     const onnx = path.join(tmp, 'tiny.onnx');
     await torchW.request('torch.onnx_export', {
-      source: { file: model, callable: 'build' },
+      source: { file: model, callable: 'build', outputNames: ['logits'] },
       inputs: [{ shape: [1, 3, 16, 16] }],
       output: onnx,
       inputNames: ['input'],
-      outputNames: ['logits'],
     });
     const info = inspectModel(loadModel(onnx));
     assert.deepEqual(

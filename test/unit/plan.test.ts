@@ -10,6 +10,7 @@ import {
 } from '../../src/plan/index.js';
 import { makeRecipe, targets, TEST_TOOLCHAIN } from './build-fixtures.js';
 import { onnx2tfBackend } from '../../src/toolchain/backends/onnx2tf.js';
+import { torchOnnxBackend } from '../../src/toolchain/backends/pytorch-onnx.js';
 
 const byId = (plan: BuildPlan) => new Map(plan.steps.map((step) => [step.id, step]));
 const fp = (plan: BuildPlan, id: string) => {
@@ -237,6 +238,25 @@ describe('planBuild', () => {
     assert.throws(() => planBuild([pytorch({ tflite: ['litert-torch'] })], TEST_TOOLCHAIN, digests), {
       message: 'recipes/pt.yaml: converters.tflite is litert-torch, which makes tflite in fp32, int8, not fp16',
     });
+  });
+
+  it("keys the prepare step by the revisions of its chain's backends, and only those that have one", () => {
+    const pytorch = makeRecipe('pt', {
+      source: { kind: 'pytorch', factory: { file: 'models/pt/model.py', function: 'build' }, kwargs: {} },
+      targets: targets('onnx/fp32'),
+    });
+    const digests = { 'models/pt/model.py': 'd'.repeat(64) };
+    const prepare = (plan: BuildPlan, id: string) => stepOfKind(byId(plan).get(id)!, 'prepare');
+    // torch-onnx names the exported outputs as the reference does since its revision 1.
+    assert.deepEqual(prepare(planBuild([pytorch], TEST_TOOLCHAIN, digests), 'pt/prepare').params.revisions, {
+      'torch-onnx': torchOnnxBackend.revision,
+    });
+    // No backend of an ONNX source's chain has a revision: its prepare key is as it was.
+    const onnx = prepare(
+      planBuild([makeRecipe('m', { targets: targets('onnx/fp32') })], TEST_TOOLCHAIN, {}),
+      'm/prepare',
+    );
+    assert.ok(!('revisions' in onnx.params));
   });
 
   it('refuses roads that do not exist, pointing at the recipe', () => {

@@ -351,7 +351,13 @@ async function convertWithAttempts(
           ...(readsOnnx(backend) && inputFile ? { inputFile } : {}),
           ...(readsOnnx(backend) && prepared ? { prepared } : {}),
           ...(backend.from === 'pytorch' && params.source
-            ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, fetchDir) }
+            ? {
+                torchSource: torchSourceOf(
+                  { source: params.source, outputs: params.outputs },
+                  ctx.projectRoot,
+                  fetchDir,
+                ),
+              }
             : {}),
           inputs: params.inputs,
           outputs: params.outputs,

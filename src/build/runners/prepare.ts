@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inspectModel, likelyImageLayout, loadModel, saveModel, setMetadata } from '../../formats/onnx/index.js';
 import type { PlannedStepOf, SourceParams } from '../../plan/index.js';
-import type { ParameterReplacement } from '../../recipe/types.js';
+import type { OutputSpec, ParameterReplacement } from '../../recipe/types.js';
 import type { ConvertJob, PreparedSignature, TorchSource } from '../../toolchain/backends/index.js';
 import { EdgezooError } from '../../errors.js';
 import { replacementFileSchema } from '../../recipe/schema.js';
@@ -27,14 +27,25 @@ export function sourceSha256(source: SourceParams): string {
   return source.kind === 'pytorch' ? (source.weightsSha256 ?? 'none') : source.sha256;
 }
 
-/** How the torch ops build a PyTorch source, from the params and the fetch step's folder. */
-export function torchSourceOf(source: SourceParams, projectRoot: string, fetchDir: string | undefined): TorchSource {
+/**
+ * How the torch ops build a PyTorch source and name its outputs, from a step's params and the
+ * fetch step's folder. Every torch op (the export, litert-torch, the reference run) gets the
+ * recipe's output names from here and names the outputs with them the same way
+ * (torch_source.named_outputs), so the artifacts' outputs are called what the reference's are.
+ */
+export function torchSourceOf(
+  params: { source: SourceParams; outputs: readonly OutputSpec[] },
+  projectRoot: string,
+  fetchDir: string | undefined,
+): TorchSource {
+  const source = params.source;
   if (source.kind !== 'pytorch') throw new Error(`torchSourceOf(${source.kind}) (caller bug)`);
   return {
     file: path.join(projectRoot, source.factory.file),
     callable: source.factory.function,
     kwargs: source.kwargs,
     ...(fetchDir ? { stateDict: path.join(fetchDir, FETCHED_FILE_NAMES.pytorch) } : {}),
+    ...(params.outputs.length > 0 ? { outputNames: params.outputs.map((output) => output.name) } : {}),
   };
 }
 
@@ -67,9 +78,7 @@ export async function runPrepareStep(step: PlannedStepOf<'prepare'>, ctx: StepCo
         precision: 'fp32',
         strategy: backend.strategies[0],
         ...(current ? { inputFile: current } : {}),
-        ...(params.source.kind === 'pytorch'
-          ? { torchSource: torchSourceOf(params.source, ctx.projectRoot, fetchDir) }
-          : {}),
+        ...(params.source.kind === 'pytorch' ? { torchSource: torchSourceOf(params, ctx.projectRoot, fetchDir) } : {}),
         ...(last && replacements ? { replacements } : {}),
         ...(last && params.dequantize ? { dequantize: true } : {}),
         inputs: params.inputs,

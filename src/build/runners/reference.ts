@@ -10,10 +10,10 @@ import path from 'node:path';
 import { EdgezooError } from '../../errors.js';
 import type { PlannedStepOf, ReferenceParams } from '../../plan/index.js';
 import type { Recipe } from '../../recipe/types.js';
-import type { TorchSource } from '../../toolchain/protocol/index.js';
 import { loadSamples, runReference, saveOutputs, WorkerModelRunner, type ModelRunner } from '../../validate/index.js';
 import type { StepContext, StepResult } from '../types.js';
 import { FETCHED_FILE_NAMES } from './fetch.js';
+import { torchSourceOf } from './prepare.js';
 import { stepWorker } from './validate.js';
 
 /**
@@ -62,19 +62,10 @@ function referenceRunner(
 ): { runner: ModelRunner; modelPath: string } {
   const source = params.source;
   if (source.kind === 'pytorch') {
-    const { factory, kwargs } = source;
-    const torchSource: TorchSource = {
-      file: path.join(ctx.projectRoot, factory.file),
-      callable: factory.function,
-      kwargs,
-    };
-    if (fetchDir) torchSource.stateDict = path.join(fetchDir, FETCHED_FILE_NAMES.pytorch);
-    const outputNames = params.outputs.map((output) => output.name);
     const runner = new WorkerModelRunner('pytorch', stepWorker('torch', ctx), {
-      torchSource,
-      ...(outputNames.length > 0 ? { outputNames } : {}),
+      torchSource: torchSourceOf(params, ctx.projectRoot, fetchDir),
     });
-    return { runner, modelPath: factory.file };
+    return { runner, modelPath: source.factory.file };
   }
   if (!fetchDir)
     throw new EdgezooError('STEP_INPUT_MISSING', `${params.model}: no fetched source to run as the reference`);

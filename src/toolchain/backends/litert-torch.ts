@@ -2,6 +2,7 @@
  * PyTorch -> TFLite with litert-torch 0.9 in the torch env: fp32, and int8 through PT2E
  * (symmetric per-channel, static, calibrated with the recipe's samples; int8 I/O).
  * litert-torch keeps the PyTorch input layout (NCHW stays NCHW): layouts are read back anyway.
+ * Its signature's output keys are the source's output names (see ops_litert_torch.py).
  */
 import path from 'node:path';
 import { staticInputs } from './layouts.js';
@@ -30,6 +31,9 @@ export const litertTorchBackend: BackendSpec = {
     { env: 'torch', distribution: 'ai-edge-quantizer', probes: [] },
   ],
   memory: 'torch',
+  // 1: signature output keys are the reference's names (the recipe's, not output_0...), and the
+  // artifact records which source output each TFLite output is.
+  revision: 1,
   strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const fail = (how: string) =>
@@ -53,7 +57,7 @@ export const litertTorchBackend: BackendSpec = {
         })
       : null;
     const output = path.join(job.outDir, 'model.tflite');
-    await runConverterOp(job, 'litert-torch', 'torch', 'litert_torch.convert', {
+    const converted = await runConverterOp(job, 'litert-torch', 'torch', 'litert_torch.convert', {
       source: job.torchSource,
       inputs: staticInputs(job.inputs),
       output,
@@ -62,9 +66,14 @@ export const litertTorchBackend: BackendSpec = {
       perChannel: true,
     });
     const summary = await inspectTflite(output);
-    const { signature, outputMapping } = tfliteSignature(job, summary.inputs, summary.outputs, {
-      movesChannelsLast: false,
-    });
+    // The source's outputs as the torch op named them (the reference's names, which litert-torch
+    // keeps as the signature keys): what the TFLite outputs are paired with.
+    const { signature, outputMapping } = tfliteSignature(
+      { ...job, prepared: { inputs: [], outputs: converted.outputs } },
+      summary.inputs,
+      summary.outputs,
+      { movesChannelsLast: false },
+    );
     return {
       primary: 'model.tflite',
       files: ['model.tflite'],

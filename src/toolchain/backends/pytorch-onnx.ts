@@ -24,6 +24,8 @@ export const torchOnnxBackend: BackendSpec = {
     { env: 'torch', distribution: 'onnxscript', probes: [{ import: 'onnxscript' }] },
   ],
   memory: 'torch',
+  // 1: outputs named as the reference names them (output_0... or the recipe's), not "4".
+  revision: 1,
   strategies: [{ name: 'default', options: {} }],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     if (!job.torchSource) {
@@ -46,7 +48,7 @@ export const torchOnnxBackend: BackendSpec = {
       // torch 2.13's dynamo exporter cannot write opsets below 18; the TorchScript one still can.
       dynamo: job.opset >= DYNAMO_MIN_OPSET,
       inputNames: job.inputs.map((input) => input.name),
-      outputNames: job.outputs.length > 0 ? job.outputs.map((o) => o.name) : null,
+      // The output names come with the source (torchSource.outputNames): the reference's.
     });
     return { primary: 'model.onnx', files: ['model.onnx'], signature: {} };
   },

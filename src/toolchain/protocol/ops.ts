@@ -36,6 +36,9 @@ export const TorchSourceSchema = z.strictObject({
   callable: z.string().min(1).describe('the factory function; returns an nn.Module'),
   kwargs: ToolOptions.optional(),
   stateDict: FilePath.optional().describe('weights, loaded with torch.load(weights_only=True)'),
+  outputNames: StringList.optional().describe(
+    "the recipe's names of every output, in the order forward returns them; default output_0, output_1... (a dict's keys)",
+  ),
 });
 export type TorchSource = z.input<typeof TorchSourceSchema>;
 
@@ -273,7 +276,6 @@ export const OPS = {
       opset: Int.min(1).optional().describe('default 18'),
       dynamo: z.boolean().optional().describe('the dynamo exporter (opset >= 18); default true'),
       inputNames: StringList.nullable().optional(),
-      outputNames: StringList.nullable().optional(),
       dynamicAxes: ToolOptions.nullable().optional(),
       externalData: z.boolean().optional(),
       optimize: z.boolean().optional(),
@@ -350,7 +352,11 @@ export const OPS = {
       calibration: z.array(FilePath).nullable().optional().describe('.npy per input, samples on axis 0'),
       perChannel: z.boolean().optional(),
     }),
-    reply: WrittenFile,
+    reply: WrittenFile.extend({
+      outputs: z
+        .array(z.object({ name: z.string(), shape: z.array(Int), dtype: z.string() }))
+        .describe("the source's outputs, named as the signature keys name them"),
+    }),
   }),
 
   'validate.load': op({
@@ -359,7 +365,6 @@ export const OPS = {
       runtime: z.enum(['litert', 'openvino', 'pytorch']),
       model: z.union([FilePath, TorchSourceSchema]).describe('a file, or for pytorch a torch source'),
       threads: Int.min(1).optional(),
-      outputNames: StringList.nullable().optional().describe('pytorch: names of the outputs, in order'),
     }),
     reply: z.object({
       handle: Handle,

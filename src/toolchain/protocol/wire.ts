@@ -33,6 +33,11 @@ export const OP_ERROR_CODES = [
   'CALIBRATION_INVALID',
   /** A feed does not fit the loaded model: an input it lacks, or another dtype. */
   'INPUT_MISMATCH',
+  /**
+   * A PyTorch model's outputs cannot be named: the recipe names another number of outputs than
+   * forward returns (detail.named, detail.returned), or forward returns something not a tensor.
+   */
+  'OUTPUTS_MISMATCH',
   /** The converter cannot convert an op of the model (detail.opTypes; node: the first node of that type). */
   'OP_NOT_SUPPORTED',
   /** The tool (converter, runtime, model code) raised; detail.type is the Python exception type. */

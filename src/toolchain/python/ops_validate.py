@@ -243,18 +243,19 @@ class _OpenvinoSession:
 
 
 class _TorchSession:
-    """model: {"file" | "module", "callable", "kwargs", "stateDict"} (see torch_source.py); inputs
-    are passed positionally in the order given."""
+    """model: {"file", "callable", "kwargs", "stateDict", "outputNames"} (see torch_source.py);
+    inputs are passed positionally in the order given; outputs are named by
+    torch_source.named_outputs, as the exports name them."""
 
-    def __init__(self, model, threads, output_names=None):
+    def __init__(self, model, threads):
         import torch
 
         torch.set_num_threads(int(threads))
         from torch_source import load_model
 
         self.torch = torch
+        self.source = model
         self.module = load_model(model)
-        self.output_names = list(output_names or [])
         self.args = ()
         self.result = None
 
@@ -269,14 +270,9 @@ class _TorchSession:
             self.result = self.module(*self.args)
 
     def get_outputs(self):
-        result = self.result
-        if isinstance(result, dict):
-            items = list(result.items())
-        else:
-            values = list(result) if isinstance(result, (tuple, list)) else [result]
-            names = self.output_names + [f"output_{i}" for i in range(len(self.output_names), len(values))]
-            items = list(zip(names, values, strict=False))
-        return {name: value.detach().cpu().numpy() for name, value in items}
+        from torch_source import named_outputs
+
+        return {name: value.detach().cpu().numpy() for name, value in named_outputs(self.source, self.result)}
 
 
 _RUNTIMES = {"litert": _TfliteSession, "openvino": _OpenvinoSession, "pytorch": _TorchSession}
@@ -295,7 +291,7 @@ def _session(handle):
 
 
 @op("validate.load")
-def load_model(runtime, model, threads=1, outputNames=None):
+def load_model(runtime, model, threads=1):
     """Loads a model and keeps it for later runs. Returns {handle, inputs, outputs, loadSeconds,
     rssDeltaBytes}; inputs/outputs are [{name, dims, dtype, quantization?}]. `runtime` is one of
     _RUNTIMES (the request schema allows no other)."""
@@ -308,7 +304,7 @@ def load_model(runtime, model, threads=1, outputNames=None):
     restarted = _restart_peak()
     before = _rss_bytes()
     started = time.perf_counter()
-    session = _TorchSession(model, threads, outputNames) if runtime == "pytorch" else _RUNTIMES[runtime](model, threads)
+    session = _RUNTIMES[runtime](model, threads)
     load_seconds = time.perf_counter() - started
     handle = _NEXT_HANDLE[0]
     _NEXT_HANDLE[0] += 1

@@ -34,10 +34,11 @@ const KNOWN_DTYPES = new Set<Dtype>(['float32', 'float16', 'int64', 'int32', 'in
 
 /** Options of `WorkerModelRunner`. */
 export interface WorkerRunnerOptions extends RunnerOptions {
-  /** PyTorch only, and required there: the model code and weights; `load(path)` then names it only in messages. */
+  /**
+   * PyTorch only, and required there: the model code, weights and output names; `load(path)` then
+   * names it only in messages.
+   */
   torchSource?: TorchSource;
-  /** PyTorch only: names for the module's outputs, in order (else output_0, output_1 ...). */
-  outputNames?: string[];
   /** Where tensors are exchanged as .npy files; default a fresh folder in the OS temp dir. */
   exchangeDir?: string;
 }
@@ -71,7 +72,6 @@ export class WorkerModelRunner implements ModelRunner {
     }
     this.folder = this.options.exchangeDir ?? (await mkdtemp(path.join(os.tmpdir(), `edgezoo-${this.runtime}-`)));
     const args: OpRequest<'validate.load'> = { runtime: this.runtime, model, threads: this.options.threads ?? 1 };
-    if (this.options.outputNames) args.outputNames = this.options.outputNames;
     try {
       this.loaded = await this.worker.call(MODEL_OPS.load, args);
     } catch (error) {
