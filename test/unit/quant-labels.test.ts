@@ -17,6 +17,7 @@ import { readTflite, summarizeTflite, tfliteFixtures } from '../../src/formats/t
 import { planBuild, stepOfKind } from '../../src/plan/index.js';
 import { labelProblem } from '../../src/quant/labels.js';
 import { parseRecipeText } from '../../src/recipe/index.js';
+import { stopSharedWorkerPool } from '../../src/toolchain/pool.js';
 import { TEST_TOOLCHAIN } from './build-fixtures.js';
 
 const tflite = BUILTIN_CATALOGUE.requireFormat('tflite');
@@ -67,7 +68,12 @@ describe('honest labels', () => {
 
   describe('the convert step', () => {
     let root: string;
-    after(() => rm(root, { recursive: true, force: true }));
+    after(async () => {
+      // With a tf env installed the fp32 step loads its artifact in LiteRT, in the shared pool's
+      // worker: left running, it keeps this test process alive.
+      await stopSharedWorkerPool();
+      await rm(root, { recursive: true, force: true });
+    });
 
     it('fails a float32 artifact labelled dynamic-int8, with the reason, and passes the same bytes as fp32', async () => {
       root = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-labels-'));
