@@ -281,6 +281,8 @@ export class PythonWorker {
     const child = this.child;
     if (!child) return;
     this.detach(child);
+    // Never started (spawn failed) or already gone: there is no 'exit' to wait for.
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     try {
       child.stdin.write(`${JSON.stringify({ id: 0, op: EXIT_OP })}\n`);
@@ -465,6 +467,24 @@ export class PythonWorker {
 
       child.on('error', (error) => {
         this.log(`[edgezoo] cannot start ${this.env.python}: ${error.message}`);
+        // A python that cannot be run (ENOENT: the env is not set up) never emits 'exit': fail the
+        // start now rather than after the start timeout.
+        if (child.pid === undefined) {
+          this.detach(child);
+          if (!settled) {
+            settled = true;
+            clearTimeout(startTimer);
+            reject(
+              new WorkerCrashedError(
+                `the ${this.env.name} worker cannot start: ${this.env.python}: ${error.message}` +
+                  ((error as NodeJS.ErrnoException).code === 'ENOENT'
+                    ? ' (is the env set up? run `edgezoo setup`)'
+                    : ''),
+                this.tail(),
+              ),
+            );
+          }
+        }
       });
       child.on('exit', (code, signal) => {
         // edgezoo's own kills (cancel, stop, timeout) detach the child first.
