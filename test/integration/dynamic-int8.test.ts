@@ -4,7 +4,11 @@
  *   CPU provider runs), so a conv-only model gets a real dynamic-int8 artifact, labelled so;
  * - a model whose Conv does not survive per-tensor activation quantisation (one channel 1e4
  *   times larger than the one the next layer reads) fails validation with Conv quantised, and
- *   the `dynamic-without-conv` strategy wins: Conv stays float, the Gemm keeps int8 weights.
+ *   the `dynamic-without-conv` strategy wins: Conv stays float, the Gemm keeps int8 weights;
+ * - a conv-only model (nothing left to quantise without Conv) whose one Conv loses its weights to
+ *   the per-tensor scale (an outlier weight 1000 times the others) fails quantised whole, and
+ *   `dynamic-keep-float-10pct` keeps exactly that Conv float (the lowest weight SQNR): the other
+ *   stays ConvInteger, the card's record says 1 of 2 layers float.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -106,6 +110,76 @@ test('dynamic-int8: Conv as uint8 ConvInteger; a Conv that cannot take it stays 
     assert.equal(outlierOps.filter((op) => op === 'Conv').length, 2);
     assert.ok(!outlierOps.includes('ConvInteger'));
     assert.ok(outlierOps.includes('MatMulInteger'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/**
+ * conv1 (2 -> 2 channels): channel 0 holds one weight of 500 among weights of +-0.5, so one
+ * uint8 scale per tensor (step ~2) rounds every other weight, channel 1's included, to zero;
+ * only channel 1 goes on (Slice), to conv2, whose weights [1, 1] quantise exactly.
+ */
+function saveOutlierWeightNet(root: string, name: string): string {
+  const dir = path.join(root, 'models', name);
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'model.onnx');
+  const w1 = weights(36, 5);
+  w1[4] = 500;
+  saveModel(
+    buildModel({
+      opset: 17,
+      inputs: [{ name: 'x', shape: [1, 2, 8, 8] }],
+      outputs: [{ name: 'y', shape: [1, 2, 8, 8] }],
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'w1'], outputs: ['c1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
+        { op: 'Slice', inputs: ['c1', 'starts', 'ends', 'axes'], outputs: ['s'], name: 'slice' },
+        { op: 'Conv', inputs: ['s', 'w2'], outputs: ['y'], name: 'conv2' },
+      ],
+      initializers: [
+        { name: 'w1', data: new Float32Array(w1), dims: [2, 2, 3, 3] },
+        { name: 'w2', data: new Float32Array([1, 1]), dims: [2, 1, 1, 1] },
+        { name: 'starts', data: [1], dims: [1], dtype: 'int64' },
+        { name: 'ends', data: [2], dims: [1], dtype: 'int64' },
+        { name: 'axes', data: [1], dims: [1], dtype: 'int64' },
+      ],
+    }),
+    file,
+  );
+  return file;
+}
+
+test('dynamic-int8: a conv-only model keeps its worst-quantising Conv float (dynamic-keep-float-10pct)', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-dynamic-keep-'));
+  try {
+    const file = saveOutlierWeightNet(root, 'outlier-weight');
+    writeRecipe(root, 'outlier-weight', recipe('outlier-weight', file));
+    const failures: string[] = [];
+    const { outputs } = await buildUpToConvert(root, ['outlier-weight'], (event) => {
+      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(failures, []);
+    const dir = outputs['outlier-weight/convert/onnx/dynamic-int8']!;
+    const record = await readStepFile(dir, ARTIFACT_FILE);
+    assert.equal(record.strategy, 'dynamic-keep-float-10pct');
+    assert.deepEqual(
+      record.attempts?.map((a) => [a.strategy, a.outcome, a.stage]),
+      [
+        ['default', 'failed', 'numbers'],
+        ['dynamic-keep-float-10pct', 'passed', undefined],
+      ],
+    );
+    assert.deepEqual(record.pin, ['strategies: { onnx/dynamic-int8: [dynamic-keep-float-10pct] }']);
+    assert.equal(record.inspect.quantizationKind, 'dynamic-int8');
+    const quantization = (record.notes as Record<string, unknown>).quantization as Record<string, unknown>;
+    assert.deepEqual(quantization.keptFloat, ['conv1']);
+    assert.equal(quantization.layers, 2);
+    const nodes = loadModel(path.join(dir, record.primary)).graph!.node;
+    assert.deepEqual(
+      nodes.filter((n) => n.opType === 'Conv').map((n) => n.name),
+      ['conv1'],
+    );
+    assert.equal(nodes.filter((n) => n.opType === 'ConvInteger').length, 1);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

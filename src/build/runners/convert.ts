@@ -15,7 +15,7 @@ import { EdgezooError, StepCancelledError } from '../../errors.js';
 import { allNodes, loadModel } from '../../formats/onnx/index.js';
 import type { ConvertParams, ConvertRunParams, PlannedStepOf, ValidateParams } from '../../plan/index.js';
 import type { JsonValue, StepBase } from '../../plan/types.js';
-import type { Precision } from '../../catalogue/precisions.js';
+import { CALIBRATED_PRECISIONS, type Precision } from '../../catalogue/precisions.js';
 import type { Recipe } from '../../recipe/types.js';
 import {
   ONNX2TF_REPLACEMENTS_FILE,
@@ -573,7 +573,8 @@ function quantWinnerLines(params: Conversion, precision: Precision, record: Arti
   const applied = (record.notes as Record<string, unknown> | undefined)?.quantization as
     | AppliedQuantization
     | undefined;
-  if (!applied || isPinned(params.quantization)) return undefined;
+  // Uncalibrated precisions (dynamic-int8's keep-float rungs) are pinned by their strategy name.
+  if (!applied || isPinned(params.quantization) || !CALIBRATED_PRECISIONS.includes(precision)) return undefined;
   const searched =
     applied.keptFloat.length > 0 ||
     applied.keptFloatOps.length > 0 ||

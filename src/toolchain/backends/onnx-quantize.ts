@@ -9,11 +9,20 @@ import path from 'node:path';
 import type { JsonValue } from '../../plan/types.js';
 import { quantizeOnnx } from '../../quant/onnx.js';
 import { runConverterOp } from './run-tool.js';
-import type { BackendSpec } from '../../catalogue/types.js';
+import type { BackendSpec, StrategyContext } from '../../catalogue/types.js';
+import type { AppliedQuantization } from '../../quant/search.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
 
 /** The op types dynamic-int8 quantises (onnxruntime quantize_dynamic; Conv with uint8 weights, see ops_onnx.py). */
 export const DYNAMIC_OP_TYPES = ['MatMul', 'Gemm', 'Conv', 'LSTM', 'Attention'];
+
+/**
+ * dynamic-int8's keep-float rungs: these shares of the weighted layers stay float, worst
+ * weights first. Data-free (dynamic quantization has no calibration set); on MediaPipe's face
+ * detector the weight ranking passed with 5-8 of 37 Conv layers float where ranking by
+ * activation range needed 12.
+ */
+export const DYNAMIC_KEEP_FLOAT_SHARES = [0.1, 0.25, 0.5] as const;
 
 export const onnxFp32Backend: BackendSpec = {
   name: 'edgezoo',
@@ -63,7 +72,8 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
   memory: 'light',
   // 1: dynamic-int8 quantises Conv (uint8 weights) and LSTM too; the dynamic-without-conv strategy.
   // 2: fp16 gives a graph output that nodes also read its own internal tensor (no op kept float32 for it).
-  revision: 2,
+  // 3: dynamic-int8 keep-float strategies (the worst-quantising weights stay float).
+  revision: 3,
   strategies: [
     { name: 'default', options: {} },
     {
@@ -76,6 +86,13 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
         ctx.opTypes.has('Conv') &&
         DYNAMIC_OP_TYPES.some((op) => op !== 'Conv' && ctx.opTypes.has(op)),
     },
+    ...DYNAMIC_KEEP_FLOAT_SHARES.map((share) => ({
+      name: `dynamic-keep-float-${share * 100}pct`,
+      options: { keepFloatShare: share },
+      description: `dynamic-int8: the ${share * 100} % of Conv, MatMul and Gemm layers whose weights lose most to per-tensor int8 (lowest SQNR) stay float${share === 0.5 ? ' (the most an int8 artifact may keep float)' : ''}`,
+      when: (ctx: StrategyContext) =>
+        ctx.precision === 'dynamic-int8' && ['Conv', 'MatMul', 'Gemm'].some((op) => ctx.opTypes.has(op)),
+    })),
   ],
   quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
@@ -97,17 +114,42 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
       }
       case 'dynamic-int8': {
         const opTypes = job.strategy?.options.dynamicOpTypes as string[] | undefined;
+        const keepFloatShare = job.strategy?.options.keepFloatShare as number | undefined;
         const result = await runConverterOp(job, 'onnxruntime quantize_dynamic', 'tf', 'onnx.quantize_dynamic', {
           model,
           output,
           weightType: 'QInt8',
           opTypes: opTypes ?? DYNAMIC_OP_TYPES,
+          ...(keepFloatShare ? { keepFloatShare } : {}),
         });
         const quantized = Object.entries(result.quantized).map(([op, n]) => `${op} x${n}`);
         job.log(
           `[edgezoo] int8 weights for: ${quantized.length > 0 ? quantized.join(', ') : 'nothing (no quantisable op)'}`,
         );
         notes.quantizedOps = Object.keys(result.quantized);
+        if (keepFloatShare) {
+          const kept = result.keptFloat ?? [];
+          job.log(
+            `[edgezoo] kept float (weights ranked by per-tensor int8 SQNR): ${kept.length} of ${result.ranked ?? 0}: ${kept.join(', ') || 'none'}`,
+          );
+          // What stayed float, as the card and bench-quant read it for calibrated artifacts.
+          const applied: AppliedQuantization = {
+            activations: 'int8',
+            keptFloat: kept,
+            keptFloatOps: [],
+            opTypes: null,
+            floatFallback: null,
+            layers: result.ranked ?? null,
+            rankedBy: 'weight SQNR (per-tensor int8)',
+          };
+          return {
+            primary: 'model.onnx',
+            files: ['model.onnx'],
+            signature: {},
+            fp32Bytes: (await stat(model)).size,
+            notes: { ...notes, quantization: applied as unknown as JsonValue },
+          };
+        }
         break;
       }
       case 'int8': {

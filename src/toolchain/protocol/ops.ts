@@ -135,9 +135,18 @@ export const OPS = {
       opTypes: StringList.nullable().optional(),
       perChannel: z.boolean().optional(),
       extraOptions: ToolOptions.nullable().optional(),
+      /** Keep this share (0..0.5) of the Conv/MatMul/Gemm nodes float: those whose weights quantise worst. */
+      keepFloatShare: z.number().gt(0).max(0.5).optional(),
     }),
-    /** `quantized`: the source op types quantised, with their node counts. */
-    reply: WrittenFile.extend({ quantized: z.record(z.string(), z.number().int()) }),
+    /**
+     * `quantized`: the source op types quantised, with their node counts; with keepFloatShare,
+     * `keptFloat` (node names, worst first) out of `ranked` nodes.
+     */
+    reply: WrittenFile.extend({
+      quantized: z.record(z.string(), z.number().int()),
+      keptFloat: z.array(z.string()).optional(),
+      ranked: Int.min(0).optional(),
+    }),
   }),
   'onnx.float16': op({
     summary: 'fp16 weights and compute through onnxconverter-common; float32 inputs and outputs by default',

@@ -3,6 +3,7 @@ Static QDQ quantization is ops_quant.py's quant.onnx_static (the quantization se
 
 from __future__ import annotations
 
+import math
 import os
 
 from registry import ensure_parent, file_info, op
@@ -38,10 +39,14 @@ def onnx_quantize_dynamic(
     opTypes=("MatMul", "Gemm", "Conv", "LSTM", "Attention"),
     perChannel=False,
     extraOptions=None,
+    keepFloatShare=None,
 ):
     """Weights int8, activations quantised at run time. Conv is quantised in a second pass with
     uint8 weights: onnxruntime's CPU provider runs ConvInteger only as uint8 x uint8 (with int8
     weights it is NOT_IMPLEMENTED); MatMul, Gemm, LSTM and Attention keep `weightType`.
+    `keepFloatShare` (0..0.5): that share of the Conv/MatMul/Gemm nodes, those whose weights lose
+    the most to their quantization (lowest SQNR under the pass's own per-tensor scheme), stays
+    float (`keptFloat`, out of `ranked`).
     Returns the op types it quantised (`quantized`, node counts by source op type)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -49,8 +54,23 @@ def onnx_quantize_dynamic(
     output = ensure_parent(output)
     wanted = list(opTypes) if opTypes else ["MatMul", "Gemm", "Conv", "LSTM", "Attention"]
     present = {}
-    for node in onnx.load(model, load_external_data=False).graph.node:
+    loaded = onnx.load(model, load_external_data=False)
+    for node in loaded.graph.node:
         present[node.op_type] = present.get(node.op_type, 0) + 1
+    kept, ranked, named = [], 0, None
+    if keepFloatShare:
+        if _needs_names(loaded.graph):
+            # nodes_to_exclude works by node name: name them first (a copy; the input is not touched).
+            loaded = onnx.load(model)
+            _name_nodes(loaded.graph)
+            named = output + ".named.onnx"
+            onnx.save(loaded, named)
+            model = named
+        weights = _weight_ranking(loaded, wanted, weightType, model)
+        ranked = len(weights)
+        if ranked > 1:
+            count = max(1, min(math.ceil(ranked * keepFloatShare), ranked // 2))
+            kept = [name for _, name in weights[:count]]
     first = [t for t in wanted if t != "Conv"]
     passes = []
     if any(present.get(t) for t in first):
@@ -69,13 +89,61 @@ def onnx_quantize_dynamic(
             weight_type=weight_type,
             op_types_to_quantize=op_types,
             per_channel=perChannel,
+            nodes_to_exclude=kept,
             extra_options=extraOptions or {},
         )
         if source != model:
             os.remove(source)
         source = target
+    if named:
+        os.remove(named)
     quantized = {t: present[t] for ops, _ in passes for t in ops if present.get(t)}
-    return {**file_info(output), "quantized": quantized}
+    reply = {**file_info(output), "quantized": quantized}
+    if keepFloatShare:
+        reply.update(keptFloat=kept, ranked=ranked)
+    return reply
+
+
+def _needs_names(graph):
+    names = [node.name for node in graph.node]
+    return any(not name for name in names) or len(set(names)) != len(names)
+
+
+def _weight_ranking(model, wanted, weight_type, path):
+    """The Conv/MatMul/Gemm nodes of `wanted` with a constant weight, worst first: (SQNR dB, name).
+    Each weight is quantised as quantize_dynamic's pass would: Conv uint8 asymmetric per tensor,
+    the others `weight_type` (int8 symmetric, uint8 asymmetric) per tensor. Data-free: dynamic
+    quantization has no calibration samples."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    if any(init.data_location == 1 for init in model.graph.initializer):
+        import onnx
+
+        model = onnx.load(path)
+    weights = {init.name: init for init in model.graph.initializer}
+    ranking = []
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "MatMul", "Gemm") or node.op_type not in wanted:
+            continue
+        if len(node.input) < 2 or node.input[1] not in weights:
+            continue
+        w = numpy_helper.to_array(weights[node.input[1]]).astype(np.float64)
+        if w.size == 0 or not np.isfinite(w).all():
+            continue
+        if node.op_type == "Conv" or weight_type == "QUInt8":
+            lo, hi = min(w.min(), 0.0), max(w.max(), 0.0)
+            scale = (hi - lo) / 255.0 or 1.0
+            zero = np.round(-lo / scale)
+            back = (np.clip(np.round(w / scale) + zero, 0, 255) - zero) * scale
+        else:
+            scale = np.abs(w).max() / 127.0 or 1.0
+            back = np.clip(np.round(w / scale), -127, 127) * scale
+        signal, noise = float((w**2).sum()), float(((w - back) ** 2).sum())
+        sqnr = 10 * math.log10(signal / noise) if noise > 0 and signal > 0 else math.inf
+        ranking.append((sqnr, node.name))
+    ranking.sort(key=lambda item: item[0])
+    return ranking
 
 
 def _name_nodes(graph, taken=None):
