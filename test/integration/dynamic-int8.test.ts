@@ -5,10 +5,13 @@
  * - a model whose Conv does not survive per-tensor activation quantisation (one channel 1e4
  *   times larger than the one the next layer reads) fails validation with Conv quantised, and
  *   the `dynamic-without-conv` strategy wins: Conv stays float, the Gemm keeps int8 weights;
+ * - Conv weights are rescaled per output channel first (ConvInteger has one weight scale per
+ *   tensor): a Conv whose output channels differ 1000-fold in range passes quantised, where
+ *   per tensor its small channel rounded to zero;
  * - a conv-only model (nothing left to quantise without Conv) whose one Conv loses its weights to
- *   the per-tensor scale (an outlier weight 1000 times the others) fails quantised whole, and
- *   `dynamic-keep-float-10pct` keeps exactly that Conv float (the lowest weight SQNR): the other
- *   stays ConvInteger, the card's record says 1 of 2 layers float.
+ *   the scale (an outlier weight 1000 times the others in the same channel) fails quantised
+ *   whole, and `dynamic-keep-float-10pct` keeps exactly that Conv float (the lowest weight
+ *   SQNR): the other stays ConvInteger, the card's record says 1 of 2 layers float.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -116,32 +119,31 @@ test('dynamic-int8: Conv as uint8 ConvInteger; a Conv that cannot take it stays 
 });
 
 /**
- * conv1 (2 -> 2 channels): channel 0 holds one weight of 500 among weights of +-0.5, so one
- * uint8 scale per tensor (step ~2) rounds every other weight, channel 1's included, to zero;
- * only channel 1 goes on (Slice), to conv2, whose weights [1, 1] quantise exactly.
+ * conv1 (2 -> 1 channel) reads input channel 0 scaled by 0.01 through one weight of 500, and
+ * channel 1 through weights of +-0.5: one uint8 scale for the (single-channel) weight tensor,
+ * step ~2, rounds every +-0.5 to zero, so what survives is the outlier times a near-zero input.
+ * Rescaling per output channel cannot help (there is one). conv2's weights (all 1) quantise exactly.
  */
 function saveOutlierWeightNet(root: string, name: string): string {
   const dir = path.join(root, 'models', name);
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'model.onnx');
-  const w1 = weights(36, 5);
+  const w1 = weights(18, 5);
   w1[4] = 500;
   saveModel(
     buildModel({
       opset: 17,
       inputs: [{ name: 'x', shape: [1, 2, 8, 8] }],
-      outputs: [{ name: 'y', shape: [1, 2, 8, 8] }],
+      outputs: [{ name: 'y', shape: [1, 32, 8, 8] }],
       nodes: [
-        { op: 'Conv', inputs: ['x', 'w1'], outputs: ['c1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
-        { op: 'Slice', inputs: ['c1', 'starts', 'ends', 'axes'], outputs: ['s'], name: 'slice' },
-        { op: 'Conv', inputs: ['s', 'w2'], outputs: ['y'], name: 'conv2' },
+        { op: 'Mul', inputs: ['x', 'mask'], outputs: ['m'], name: 'mask' },
+        { op: 'Conv', inputs: ['m', 'w1'], outputs: ['c1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
+        { op: 'Conv', inputs: ['c1', 'w2'], outputs: ['y'], name: 'conv2' },
       ],
       initializers: [
-        { name: 'w1', data: new Float32Array(w1), dims: [2, 2, 3, 3] },
-        { name: 'w2', data: new Float32Array([1, 1]), dims: [2, 1, 1, 1] },
-        { name: 'starts', data: [1], dims: [1], dtype: 'int64' },
-        { name: 'ends', data: [2], dims: [1], dtype: 'int64' },
-        { name: 'axes', data: [1], dims: [1], dtype: 'int64' },
+        { name: 'mask', data: new Float32Array([0.01, 1]), dims: [1, 2, 1, 1] },
+        { name: 'w1', data: new Float32Array(w1), dims: [1, 2, 3, 3] },
+        { name: 'w2', data: new Float32Array(32).fill(1), dims: [32, 1, 1, 1] },
       ],
     }),
     file,
@@ -180,6 +182,49 @@ test('dynamic-int8: a conv-only model keeps its worst-quantising Conv float (dyn
       ['conv1'],
     );
     assert.equal(nodes.filter((n) => n.opType === 'ConvInteger').length, 1);
+
+    // Channels 1000-fold apart (the outlier test's conv1 of the first test, alone): per channel passes at once.
+    const wide = path.join(root, 'models', 'wide-channels');
+    mkdirSync(wide, { recursive: true });
+    const wideFile = path.join(wide, 'model.onnx');
+    const w = weights(36, 7).map((v, i) => (i < 18 ? v * 1000 : v));
+    saveModel(
+      buildModel({
+        opset: 17,
+        inputs: [{ name: 'x', shape: [1, 2, 8, 8] }],
+        outputs: [{ name: 'y', shape: [1, 1, 8, 8] }],
+        nodes: [
+          { op: 'Conv', inputs: ['x', 'w'], outputs: ['c'], name: 'conv', attributes: { pads: [1, 1, 1, 1] } },
+          { op: 'Slice', inputs: ['c', 'starts', 'ends', 'axes'], outputs: ['y'], name: 'small-channel' },
+        ],
+        initializers: [
+          { name: 'w', data: new Float32Array(w), dims: [2, 2, 3, 3] },
+          { name: 'starts', data: [1], dims: [1], dtype: 'int64' },
+          { name: 'ends', data: [2], dims: [1], dtype: 'int64' },
+          { name: 'axes', data: [1], dims: [1], dtype: 'int64' },
+        ],
+      }),
+      wideFile,
+    );
+    writeRecipe(root, 'wide-channels', recipe('wide-channels', wideFile));
+    const wideFailures: string[] = [];
+    const wideBuild = await buildUpToConvert(root, ['wide-channels'], (event) => {
+      if (event.type === 'step-failed') wideFailures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(wideFailures, []);
+    const wideDir = wideBuild.outputs['wide-channels/convert/onnx/dynamic-int8']!;
+    const wideRecord = await readStepFile(wideDir, ARTIFACT_FILE);
+    // Per tensor, every rung failed at cosine 0 (the small channel rounded away).
+    assert.deepEqual(
+      wideRecord.attempts?.map((a) => [a.strategy, a.outcome, a.stage]),
+      [['default', 'passed', undefined]],
+    );
+    const wideNodes = loadModel(path.join(wideDir, wideRecord.primary)).graph!.node;
+    assert.ok(
+      wideNodes.some((n) => n.opType === 'ConvInteger'),
+      wideNodes.map((n) => n.opType).join(),
+    );
+    assert.ok(wideNodes.some((n) => n.opType === 'Mul' && n.name === 'conv_channel_scale'));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -137,6 +137,8 @@ export const OPS = {
       extraOptions: ToolOptions.nullable().optional(),
       /** Keep this share (0..0.5) of the Conv/MatMul/Gemm nodes float: those whose weights quantise worst. */
       keepFloatShare: z.number().gt(0).max(0.5).optional(),
+      /** Rescale each Conv's output channels to one range before quantising (default true). */
+      convPerChannel: z.boolean().optional(),
     }),
     /**
      * `quantized`: the source op types quantised, with their node counts; with keepFloatShare,

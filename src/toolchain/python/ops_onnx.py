@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 from registry import ensure_parent, file_info, op
 
@@ -40,13 +41,18 @@ def onnx_quantize_dynamic(
     perChannel=False,
     extraOptions=None,
     keepFloatShare=None,
+    convPerChannel=True,
 ):
     """Weights int8, activations quantised at run time. Conv is quantised in a second pass with
     uint8 weights: onnxruntime's CPU provider runs ConvInteger only as uint8 x uint8 (with int8
     weights it is NOT_IMPLEMENTED); MatMul, Gemm, LSTM and Attention keep `weightType`.
+    `convPerChannel`: ConvInteger has one weight scale per tensor, so a Conv whose output channels
+    differ in range loses its small channels; each such Conv's weights are first scaled so every
+    output channel spans the same range, and a Mul after it scales the channels back (exact in
+    float; the quantised weights then have per-channel precision).
     `keepFloatShare` (0..0.5): that share of the Conv/MatMul/Gemm nodes, those whose weights lose
     the most to their quantization (lowest SQNR under the pass's own per-tensor scheme), stays
-    float (`keptFloat`, out of `ranked`).
+    float (`keptFloat`, out of `ranked`), holding at most half of the ranked weights.
     Returns the op types it quantised (`quantized`, node counts by source op type)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -57,20 +63,23 @@ def onnx_quantize_dynamic(
     loaded = onnx.load(model, load_external_data=False)
     for node in loaded.graph.node:
         present[node.op_type] = present.get(node.op_type, 0) + 1
-    kept, ranked, named = [], 0, None
-    if keepFloatShare:
-        if _needs_names(loaded.graph):
-            # nodes_to_exclude works by node name: name them first (a copy; the input is not touched).
-            loaded = onnx.load(model)
-            _name_nodes(loaded.graph)
-            named = output + ".named.onnx"
-            onnx.save(loaded, named)
-            model = named
-        weights = _weight_ranking(loaded, wanted, weightType, model)
-        ranked = len(weights)
-        if ranked > 1:
-            count = max(1, min(math.ceil(ranked * keepFloatShare), ranked // 2))
-            kept = [name for _, name in weights[:count]]
+    kept, ranked, rewritten = [], 0, None
+    rescale = convPerChannel and "Conv" in wanted and present.get("Conv")
+    if keepFloatShare or rescale:
+        # Rewritten on a copy (the input is not touched): nodes named (nodes_to_exclude works by
+        # name), Conv weights rescaled per output channel.
+        loaded = onnx.load(model)
+        _name_nodes(loaded.graph)
+        rescaled = _rescale_conv_channels(loaded.graph) if rescale else 0
+        if rescaled:
+            sys.stderr.write(f"[edgezoo] {rescaled} Conv layer(s) rescaled per output channel before quantisation\n")
+        rewritten = output + ".rewritten.onnx"
+        onnx.save(loaded, rewritten)
+        model = rewritten
+        if keepFloatShare:
+            weights = _weight_ranking(loaded, wanted, weightType)
+            ranked = len(weights)
+            kept = _keep_float(weights, keepFloatShare)
     first = [t for t in wanted if t != "Conv"]
     passes = []
     if any(present.get(t) for t in first):
@@ -95,8 +104,8 @@ def onnx_quantize_dynamic(
         if source != model:
             os.remove(source)
         source = target
-    if named:
-        os.remove(named)
+    if rewritten:
+        os.remove(rewritten)
     quantized = {t: present[t] for ops, _ in passes for t in ops if present.get(t)}
     reply = {**file_info(output), "quantized": quantized}
     if keepFloatShare:
@@ -104,23 +113,82 @@ def onnx_quantize_dynamic(
     return reply
 
 
-def _needs_names(graph):
-    names = [node.name for node in graph.node]
-    return any(not name for name in names) or len(set(names)) != len(names)
+def _rescale_conv_channels(graph):
+    """Conv(x, W, b) -> Mul(Conv(x, W', b'), r) with W'[c] = W[c] / r[c], b' = b / r, and r[c] =
+    max|W[c]| / max|W|: every output channel of W' spans the range of the widest, so one scale per
+    tensor quantises each channel as finely as a scale of its own would. Only Conv nodes whose
+    weight (and bias) are initializers read by that node alone, with channels that differ.
+    Returns how many were rescaled."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    initializers = {init.name: init for init in graph.initializer}
+    readers = {}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    nodes, count = [], 0
+    for node in graph.node:
+        nodes.append(node)
+        if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in initializers:
+            continue
+        bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        if readers[node.input[1]] != 1 or (bias and (bias not in initializers or readers[bias] != 1)):
+            continue
+        w = numpy_helper.to_array(initializers[node.input[1]])
+        if w.dtype != np.float32 or w.ndim < 3 or w.shape[0] < 2:
+            continue
+        peak = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+        if not np.isfinite(peak).all() or peak.max() <= 0 or peak.min() >= peak.max():
+            continue
+        ratio = np.where(peak > 0, peak / peak.max(), 1.0).astype(np.float32)
+        shape = (-1,) + (1,) * (w.ndim - 1)
+        initializers[node.input[1]].CopyFrom(numpy_helper.from_array(w / ratio.reshape(shape), node.input[1]))
+        if bias:
+            b = numpy_helper.to_array(initializers[bias])
+            initializers[bias].CopyFrom(numpy_helper.from_array((b / ratio).astype(b.dtype), bias))
+        scale = graph.initializer.add()
+        scale.CopyFrom(
+            numpy_helper.from_array(ratio.reshape((1, -1) + (1,) * (w.ndim - 2)), node.name + "_channel_scale")
+        )
+        out = node.output[0]
+        node.output[0] = out + "_per_channel"
+        nodes.append(helper.make_node("Mul", [node.output[0], scale.name], [out], name=node.name + "_channel_scale"))
+        count += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return count
 
 
-def _weight_ranking(model, wanted, weight_type, path):
-    """The Conv/MatMul/Gemm nodes of `wanted` with a constant weight, worst first: (SQNR dB, name).
+def _keep_float(ranking, share):
+    """Node names to keep float: the worst-ranked `share` of `ranking` ((sqnr, name, size) worst
+    first), at most half of the nodes and at most half of their weights (a dynamic-int8 artifact
+    whose weights are mostly float is not one); a layer that would pass the weight bound is
+    passed over for the next."""
+    if len(ranking) < 2:
+        return []
+    count = max(1, min(math.ceil(len(ranking) * share), len(ranking) // 2))
+    budget = sum(size for _, _, size in ranking) / 2
+    kept, used = [], 0
+    for _, name, size in ranking:
+        if len(kept) >= count:
+            break
+        if used + size > budget:
+            continue
+        kept.append(name)
+        used += size
+    return kept
+
+
+def _weight_ranking(model, wanted, weight_type):
+    """The Conv/MatMul/Gemm nodes of `wanted` with a constant weight, worst first: (SQNR dB, name,
+    weight elements).
     Each weight is quantised as quantize_dynamic's pass would: Conv uint8 asymmetric per tensor,
     the others `weight_type` (int8 symmetric, uint8 asymmetric) per tensor. Data-free: dynamic
     quantization has no calibration samples."""
     import numpy as np
     from onnx import numpy_helper
 
-    if any(init.data_location == 1 for init in model.graph.initializer):
-        import onnx
-
-        model = onnx.load(path)
     weights = {init.name: init for init in model.graph.initializer}
     ranking = []
     for node in model.graph.node:
@@ -141,7 +209,7 @@ def _weight_ranking(model, wanted, weight_type, path):
             back = np.clip(np.round(w / scale), -127, 127) * scale
         signal, noise = float((w**2).sum()), float(((w - back) ** 2).sum())
         sqnr = 10 * math.log10(signal / noise) if noise > 0 and signal > 0 else math.inf
-        ranking.append((sqnr, node.name))
+        ranking.append((sqnr, node.name, int(w.size)))
     ranking.sort(key=lambda item: item[0])
     return ranking
 
