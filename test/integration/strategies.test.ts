@@ -4,6 +4,7 @@
  * the recipe allows the op); the pseudo-ops strategy (-rtpo) then makes a builtin-only artifact,
  * recorded in artifact.json with every attempt and printed as the recipe line that pins it.
  * A recipe allowing FlexAtan keeps the default; a recipe pinning pseudo-ops makes one attempt.
+ * Other strategies: builtin-math, expand-functions, resize-matmul (onnx2tf and ovc), no-strict.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -326,6 +327,55 @@ test('OpenVINO: a Resize ovc cannot convert (half_pixel_symmetric) converts by t
         ['resize-matmul', 'passed', undefined],
       ],
     );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("2-D Concat on axis 0: onnx2tf's accuracy correction joins it on axis 1; no-strict keeps the model's axis", async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
+  try {
+    mkdirSync(path.join(root, 'models', 'concat'), { recursive: true });
+    const file = path.join(root, 'models', 'concat', 'model.onnx');
+    saveModel(
+      buildModel({
+        opset: 17,
+        inputs: [
+          { name: 'a', shape: [2, 2] },
+          { name: 'b', shape: [2, 2] },
+        ],
+        outputs: [{ name: 'y', shape: [4, 2] }],
+        nodes: [{ op: 'Concat', inputs: ['a', 'b'], outputs: ['y'], name: 'concat', attributes: { axis: 0 } }],
+      }),
+      file,
+    );
+    writeRecipe(
+      root,
+      'concat',
+      [
+        'name: concat',
+        'version: 0.1.0',
+        'license: MIT',
+        'description: two 2-D tensors joined on axis 0',
+        'task: test',
+        `source: { onnx: { path: models/concat/model.onnx, sha256: ${sha256File(file)} } }`,
+        'inputs: [{ name: a, shape: [2, 2], range: [-1, 1] }, { name: b, shape: [2, 2], range: [-1, 1] }]',
+        'targets: { tflite: [fp32] }',
+        '',
+      ].join('\n'),
+    );
+    const failures: string[] = [];
+    const { summary, outputs } = await buildUpToConvert(root, ['concat'], (event) => {
+      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(failures, []);
+    assert.equal(summary.ok, true);
+    const made = await readStepFile(outputs['concat/convert/tflite/fp32']!, ARTIFACT_FILE);
+    assert.equal(made.strategy, 'no-strict');
+    const attempts = made.attempts?.map((a) => [a.strategy, a.outcome, a.stage]) ?? [];
+    assert.deepEqual(attempts[0], ['default', 'failed', 'numbers']);
+    assert.deepEqual(attempts.at(-1), ['no-strict', 'passed', undefined]);
+    assert.deepEqual(made.pin, ['strategies: { tflite/fp32: [no-strict] }']);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

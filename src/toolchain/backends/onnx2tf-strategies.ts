@@ -252,9 +252,12 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
   {
     name: 'expand-functions-keep-all-shapes',
     options: { expandFunctions: [...ONNX2TF_FUNCTION_OPS], keepShape: 'all' },
-    description: 'expand-functions with the shape of every rank >= 3 input kept (keep-all-shapes)',
+    description:
+      'expand-functions with the shape of every rank >= 3 input kept (keep-all-shapes): normalisations over leading axes (LayerNormalization on axis 0 or 1 of a 3-D input), where moving the last axis misaligns the scale and bias',
     when: (ctx) =>
-      ONNX2TF_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)) && ctx.inputs.some(isImage) && !hasConvolution(ctx),
+      ONNX2TF_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)) &&
+      ctx.inputs.some((input) => input.shape.length >= 3) &&
+      !hasConvolution(ctx),
   },
   {
     name: 'rnn-unroll',
@@ -286,5 +289,11 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     name: 'simplify',
     options: { simplify: true },
     description: 'let onnx2tf run onnxsim on the prepared model once more',
+  },
+  {
+    name: 'no-strict',
+    options: { flags: { disable_strict_mode: true } },
+    description:
+      "skip onnx2tf's accuracy correction (-dsm): it tries other axes and transposes of an op against ONNX on dummy data and can settle on a wrong one when the shapes differ (a 2-D Concat on axis 0 came out joined on axis 1)",
   },
 ];

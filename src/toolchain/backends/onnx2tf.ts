@@ -76,8 +76,10 @@ export const onnx2tfBackend: BackendSpec = {
   // LSTM/GRU/RNN made explicit before every run. 3: auto_pad SAME_* of Conv and pools spelt out.
   // 4: channels-first-inputs strategy; expand-functions gives rank 3..5 inputs channels-first.
   // 5: resize-matmul strategy. 6: uneven Split by num_outputs given explicit sizes. 7: a missing
-  // recurrent bias becomes explicit zeros (onnx2tf: KeyError on the empty input name).
-  revision: 7,
+  // recurrent bias becomes explicit zeros (onnx2tf: KeyError on the empty input name). 8: the
+  // no-strict strategy (a conversion that failed every other one gets it). 9:
+  // expand-functions-keep-all-shapes for any rank >= 3 input (was: 4-D images only).
+  revision: 9,
   quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     // int8 / int16-act under the quantization search: this backend's float32 model, quantised by
