@@ -42,16 +42,16 @@ test('the default comes first and the context is built only when a second candid
 test('strategies apply by their predicate: pseudo ops for Atan, keep-shape for sequences', () => {
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['Conv', 'Relu'])),
-    ['default', 'channels-first-inputs', 'simplify'],
+    ['default', 'channels-first-inputs', 'simplify', 'no-strict'],
   );
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['Atan'], [1, 16], 'NC')),
-    ['default', 'pseudo-ops', 'simplify'],
+    ['default', 'pseudo-ops', 'simplify', 'no-strict'],
   );
   // A 4-D input without convolutions may be attention heads: keep-all-shapes; Sinh: builtin-math.
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['MatMul', 'Sinh'])),
-    ['default', 'keep-all-shapes', 'channels-first-inputs', 'builtin-math', 'simplify'],
+    ['default', 'keep-all-shapes', 'channels-first-inputs', 'builtin-math', 'simplify', 'no-strict'],
   );
   // Ops ONNX defines as functions: their bodies, with the 4-D input kept too.
   assert.deepEqual(
@@ -63,11 +63,31 @@ test('strategies apply by their predicate: pseudo ops for Atan, keep-shape for s
       'expand-functions',
       'expand-functions-keep-all-shapes',
       'simplify',
+      'no-strict',
     ],
   );
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['Relu'], [1, 4, 16], 'NCW')),
-    ['default', 'keep-shape', 'channels-first-inputs', 'simplify'],
+    ['default', 'keep-shape', 'channels-first-inputs', 'simplify', 'no-strict'],
+  );
+  // A 3-D input: the expanded function body with the shape kept (LayerNormalization on axis 0).
+  assert.deepEqual(
+    names(onnx2tfBackend, () => ctx(['LayerNormalization'], [3, 4, 5], 'NCW')),
+    [
+      'default',
+      'keep-shape',
+      'channels-first-inputs',
+      'expand-functions',
+      'expand-functions-keep-all-shapes',
+      'simplify',
+      'no-strict',
+    ],
+  );
+  // ...not for a model that convolves (onnx2tf runs it channels-last).
+  assert.ok(
+    !names(onnx2tfBackend, () => ctx(['LayerNormalization', 'Conv'], [3, 4, 5], 'NCW')).includes(
+      'expand-functions-keep-all-shapes',
+    ),
   );
   assert.deepEqual(pseudoOpsIn(new Set(['Pow', 'PRelu', 'Sinh'])), ['PReLU', 'Power']);
   assert.deepEqual(keepShapeInputNames([{ name: 'x', shape: [1, 4, 16], layout: 'NCW' }]), []);
