@@ -86,6 +86,14 @@ export interface Stamp {
 }
 
 const PIP_ENV = { PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' };
+/** pip install runs this many times before setup gives up (registry hiccups); waits grow by the delay. */
+const PIP_INSTALL_ATTEMPTS = 3;
+const PIP_RETRY_DELAY_MS = 5000;
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0]!.slice(0, 200);
+}
 
 let inProcess: Promise<unknown> = Promise.resolve();
 
@@ -171,9 +179,25 @@ async function installEnv(
   });
   const env = { ...envProcessEnv(def), ...PIP_ENV };
   const onLine = (line: string) => progress({ env: def.name, phase: 'output', message: line });
-  await runCommand([def.python, '-m', 'pip', 'install', '--no-deps', '-r', def.lockFile], { env, onLine }).catch(
-    rethrowWithHint('check the network to PyPI and the pip configuration (find-links for the torch CPU wheel)'),
-  );
+  // A registry hiccup (a truncated index page pip cannot parse, a reset connection) fails pip
+  // outright; installing the same pins again resumes where it stopped.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await runCommand([def.python, '-m', 'pip', 'install', '--no-deps', '-r', def.lockFile], { env, onLine });
+      break;
+    } catch (error) {
+      if (attempt >= PIP_INSTALL_ATTEMPTS)
+        rethrowWithHint('check the network to PyPI and the pip configuration (find-links for the torch CPU wheel)')(
+          error,
+        );
+      progress({
+        env: def.name,
+        phase: 'install',
+        message: `${def.name}: pip install failed (${firstLine(error)}); trying again (${attempt + 1} of ${PIP_INSTALL_ATTEMPTS})`,
+      });
+      await new Promise((resolve) => setTimeout(resolve, PIP_RETRY_DELAY_MS * attempt));
+    }
+  }
   progress({ env: def.name, phase: 'pip-check', message: `${def.name}: pip check` });
   await runCommand([def.python, '-m', 'pip', 'check'], { env }).catch(
     rethrowWithHint(`the lock is inconsistent: regenerate it with \`edgezoo setup --lock --env ${def.name}\``),
