@@ -36,3 +36,8 @@ export class StepCancelledError extends EdgezooError {
 export function isEdgezooError(error: unknown): error is EdgezooError {
   return error instanceof EdgezooError;
 }
+
+/** The first line of an error's message (of anything thrown), for one-line reports. */
+export function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+}

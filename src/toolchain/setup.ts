@@ -10,7 +10,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { EdgezooError } from '../errors.js';
+import { EdgezooError, firstLine } from '../errors.js';
 import { acquireLock } from '../util/lock.js';
 import { pathExists } from '../util/path-exists.js';
 import { CommandFailedError, CommandNotFoundError, runCommand } from './process.js';
@@ -89,11 +89,6 @@ const PIP_ENV = { PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' };
 /** pip install runs this many times before setup gives up (registry hiccups); waits grow by the delay. */
 const PIP_INSTALL_ATTEMPTS = 3;
 const PIP_RETRY_DELAY_MS = 5000;
-
-function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split('\n')[0]!.slice(0, 200);
-}
 
 let inProcess: Promise<unknown> = Promise.resolve();
 
@@ -193,7 +188,7 @@ async function installEnv(
       progress({
         env: def.name,
         phase: 'install',
-        message: `${def.name}: pip install failed (${firstLine(error)}); trying again (${attempt + 1} of ${PIP_INSTALL_ATTEMPTS})`,
+        message: `${def.name}: pip install failed (${firstLine(error).slice(0, 200)}); trying again (${attempt + 1} of ${PIP_INSTALL_ATTEMPTS})`,
       });
       await new Promise((resolve) => setTimeout(resolve, PIP_RETRY_DELAY_MS * attempt));
     }

@@ -9,7 +9,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { XMLParser } from 'fast-xml-parser';
-import { EdgezooError } from '../../errors.js';
+import { EdgezooError, firstLine } from '../../errors.js';
 
 /** An IR .xml over this size is refused (the zoo's largest is well under 2 MB). */
 export const MAX_IR_XML_BYTES = 256 * 1024 * 1024;
@@ -261,10 +261,6 @@ function attribute(node: XmlNode, name: string): string | undefined {
   const value = node[`@${name}`];
   if (value === undefined) return undefined;
   return String(Array.isArray(value) ? value[0] : value);
-}
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
 }
 
 /** Human-readable lines for `edgezoo inspect`. */
