@@ -99,7 +99,7 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const output = path.join(job.outDir, 'model.onnx');
     const model = job.inputFile!;
-    const notes: Record<string, string[]> = {};
+    const notes: Record<string, JsonValue> = {};
     switch (job.precision) {
       case 'fp16': {
         const result = await runConverterOp(job, 'onnxconverter-common float16', 'tf', 'onnx.float16', {
@@ -143,13 +143,7 @@ export const onnxruntimeQuantizeBackend: BackendSpec = {
             layers: result.ranked ?? null,
             rankedBy: 'weight SQNR (per-tensor int8)',
           };
-          return {
-            primary: 'model.onnx',
-            files: ['model.onnx'],
-            signature: {},
-            fp32Bytes: (await stat(model)).size,
-            notes: { ...notes, quantization: applied as unknown as JsonValue },
-          };
+          notes.quantization = applied as unknown as JsonValue;
         }
         break;
       }

@@ -163,7 +163,7 @@ def _rescale_conv_channels(graph):
 def _keep_float(ranking, share):
     """Node names to keep float: the worst-ranked `share` of `ranking` ((sqnr, name, size) worst
     first), at most half of the nodes and at most half of their weights (a dynamic-int8 artifact
-    whose weights are mostly float is not one); a layer that would pass the weight bound is
+    whose weights are mostly float is not one); a layer that would exceed the weight bound is
     passed over for the next."""
     if len(ranking) < 2:
         return []
