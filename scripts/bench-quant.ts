@@ -1,13 +1,14 @@
 /**
- * For each int8 / int16-act artifact of a built zoo: the metric it reached (the lowest cosine of
- * its outputs against the source), what the quantization search kept float, and its latency
- * against the fp32 artifact of the same format (same runtime, same host). Failed calibrated
- * targets are listed too, with why, and the skipped ones with their reason.
+ * For each int8 / int16-act / dynamic-int8 artifact of a built zoo: the metric it reached (the
+ * lowest cosine of its outputs against the source), what the quantization search (or
+ * dynamic-int8's keep-float strategies) kept float, and its latency against the fp32 artifact of
+ * the same format (same runtime, same host). Failed quantized targets are listed too, with why,
+ * and the skipped ones with their reason.
  *
  *   node --import tsx scripts/bench-quant.ts [ZOO_DIR] [--json] [--min-cosine 0.98]
  *
  * ZOO_DIR defaults to artifacts/zoo of the project in the current folder. Exit status 1 when a
- * published calibrated artifact is below --min-cosine (default 0.98, the int8 threshold).
+ * published quantized artifact is below --min-cosine (default 0.98, the int8 threshold).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,8 +19,8 @@ import { benchArgs } from './lib/bench.js';
 
 const USAGE = `usage: node --import tsx scripts/bench-quant.ts [ZOO_DIR] [--json] [--min-cosine 0.98]
 
-For each int8 / int16-act artifact of the zoo: metric (lowest cosine against the source),
-layers kept float by the quantization search, latency ratio against fp32 of the same format.`;
+For each int8 / int16-act / dynamic-int8 artifact of the zoo: metric (lowest cosine against the
+source), layers kept float, latency ratio against fp32 of the same format.`;
 
 const { values, positionals } = benchArgs(USAGE, { json: { type: 'boolean' }, 'min-cosine': { type: 'string' } });
 const minCosine = Number(values['min-cosine'] ?? 0.98);
@@ -39,7 +40,8 @@ interface Row {
   note?: string;
 }
 
-const CALIBRATED = new Set(['int8', 'int16-act']);
+/** The precisions with integer weights: the calibrated ones, and dynamic-int8. */
+const QUANTIZED = new Set(['int8', 'int16-act', 'dynamic-int8']);
 const indexPath = path.join(zooDir, 'index.json');
 const index = parseIndex(await readFile(indexPath, 'utf8'), indexPath);
 const rows: Row[] = [];
@@ -49,7 +51,7 @@ for (const model of index.models) {
   const manifestPath = path.join(zooDir, version.manifest.url);
   const manifest = parseManifest(await readFile(manifestPath, 'utf8'), manifestPath);
   for (const a of manifest.artifacts) {
-    if (!CALIBRATED.has(a.precision)) continue;
+    if (!QUANTIZED.has(a.precision)) continue;
     const fp32 = manifest.artifacts.find((x) => x.format === a.format && x.precision === 'fp32');
     const cosines = Object.values(a.validation.metrics).map((m) => m.cosine);
     const medianMs = a.benchmark?.medianMs;
@@ -67,7 +69,7 @@ for (const model of index.models) {
     });
   }
   for (const failed of manifest.failed) {
-    if (!CALIBRATED.has(failed.precision)) continue;
+    if (!QUANTIZED.has(failed.precision)) continue;
     const cosines = Object.values(failed.validation?.metrics ?? {}).map((m) => m.cosine);
     rows.push({
       model: model.name,
@@ -79,7 +81,7 @@ for (const model of index.models) {
     });
   }
   for (const skipped of manifest.skipped) {
-    if (!CALIBRATED.has(skipped.precision)) continue;
+    if (!QUANTIZED.has(skipped.precision)) continue;
     rows.push({
       model: model.name,
       target: `${skipped.format}/${skipped.precision}`,
@@ -112,7 +114,7 @@ if (values.json) {
   for (const cells of table) console.log(cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  '));
   for (const r of rows.filter((x) => x.note)) console.log(`  ${r.model} ${r.target}: ${r.note}`);
   console.log(
-    `${rows.filter((r) => r.status === 'passed').length} calibrated artifacts published, ${rows.filter((r) => r.status === 'FAILED').length} failed, ${rows.filter((r) => r.status === 'skipped').length} skipped; goal: every published one at cosine >= ${minCosine}: ${below.length === 0 ? 'met' : `MISSED by ${below.map((r) => `${r.model} ${r.target}`).join(', ')}`}`,
+    `${rows.filter((r) => r.status === 'passed').length} quantized artifacts published, ${rows.filter((r) => r.status === 'FAILED').length} failed, ${rows.filter((r) => r.status === 'skipped').length} skipped; goal: every published one at cosine >= ${minCosine}: ${below.length === 0 ? 'met' : `MISSED by ${below.map((r) => `${r.model} ${r.target}`).join(', ')}`}`,
   );
 }
 process.exit(below.length === 0 ? 0 : 1);
