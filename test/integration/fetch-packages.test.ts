@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { fetchFile, type FetchFileOptions } from '../../src/fetch/index.js';
 import type { FileSource } from '../../src/recipe/types.js';
 
@@ -22,6 +22,9 @@ const isNumber = (file = 'index.js', sha256 = IS_NUMBER_SHA): FileSource => ({
 });
 
 let options: FetchFileOptions;
+afterEach(async () => {
+  await rm(options.projectRoot, { recursive: true, force: true });
+});
 beforeEach(async () => {
   const project = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-pkg-'));
   options = { projectRoot: project, downloadsDir: path.join(project, 'artifacts', 'downloads') };

@@ -2,7 +2,7 @@
 // one): an op must not leave state behind that grows per call. onnxslim's colorama wrapping of
 // stdout/stderr once nested per call until every later onnx.slim failed with a RecursionError.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -26,11 +26,14 @@ test('onnx.slim 400 times in one worker: every call succeeds', async () => {
     ),
   );
   const worker = new PythonWorker('tf', { onLog: () => {} });
+  const slim = path.join(tmp, 'slim.onnx');
   try {
     for (let i = 0; i < 400; i++) {
-      await worker.request('onnx.slim', { model, output: path.join(tmp, 'slim.onnx') }).catch((error: unknown) => {
+      rmSync(slim, { force: true });
+      await worker.request('onnx.slim', { model, output: slim }).catch((error: unknown) => {
         throw new Error(`call ${i + 1}: ${(error as Error).message}`);
       });
+      assert.ok(statSync(slim, { throwIfNoEntry: false })?.size, `call ${i + 1} wrote no model`);
     }
   } finally {
     await worker.stop();

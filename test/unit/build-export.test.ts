@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -18,4 +18,5 @@ test('an export under an unchanged fingerprint is skipped, unless the step has j
   // --force re-ran the step under the same fingerprint: its new outputs must reach the zoo.
   assert.equal(await exportOutputs(source, ['manifest.json'], target, 'fp1', { fresh: true }), 'written');
   assert.equal(readFileSync(path.join(target, 'manifest.json'), 'utf8'), 'new');
+  rmSync(root, { recursive: true, force: true });
 });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { before, describe, it } from 'node:test';
-import { crc32, gzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { buildTarGz, buildZip, padded, tarHeader } from './archive-fixtures.js';
 import { extractTarGzEntry } from '../../src/fetch/tar.js';
 import { extractZipEntry, readZipEntries } from '../../src/fetch/zip.js';
@@ -16,6 +16,9 @@ const sha = (data: Buffer): string => createHash('sha256').update(data).digest('
 let dir: string;
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-archives-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
 });
 
 describe('zip reader (wheels)', () => {

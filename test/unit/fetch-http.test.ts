@@ -6,7 +6,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { downloadToFile, fetchFile, type FetchFileOptions } from '../../src/fetch/index.js';
 import type { FileSource } from '../../src/recipe/types.js';
 
@@ -134,6 +134,9 @@ before(async () => {
 after(async () => {
   await primary.stop();
   await other.stop();
+});
+afterEach(async () => {
+  await rm(workDir, { recursive: true, force: true });
 });
 beforeEach(async () => {
   primary.reset();

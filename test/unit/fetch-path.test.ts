@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { fetchFile, type FetchFileOptions } from '../../src/fetch/index.js';
 import type { FileSource } from '../../src/recipe/types.js';
 
 const CONTENT = Buffer.from('onnx bytes, or close enough\n');
 const CONTENT_SHA = createHash('sha256').update(CONTENT).digest('hex');
 
+let base: string;
 let project: string;
 let outside: string;
 let options: FetchFileOptions;
@@ -20,7 +21,7 @@ const pathSource = (relative: string, sha256 = CONTENT_SHA): FileSource => ({
 });
 
 before(async () => {
-  const base = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-path-'));
+  base = await mkdtemp(path.join(os.tmpdir(), 'edgezoo-path-'));
   project = path.join(base, 'project');
   outside = path.join(base, 'outside');
   await mkdir(path.join(project, 'models', 'x'), { recursive: true });
@@ -31,6 +32,9 @@ before(async () => {
   await symlink(outside, path.join(project, 'models', 'linked-dir'));
   await symlink(path.join(project, 'models', 'x', 'model.onnx'), path.join(project, 'models', 'x', 'alias.onnx'));
   options = { projectRoot: project, downloadsDir: path.join(project, 'artifacts', 'downloads') };
+});
+after(async () => {
+  await rm(base, { recursive: true, force: true });
 });
 
 describe('fetchFile with a path source', () => {
