@@ -4,7 +4,8 @@
  * the recipe allows the op); the pseudo-ops strategy (-rtpo) then makes a builtin-only artifact,
  * recorded in artifact.json with every attempt and printed as the recipe line that pins it.
  * A recipe allowing FlexAtan keeps the default; a recipe pinning pseudo-ops makes one attempt.
- * Other strategies: builtin-math, expand-functions, resize-matmul (onnx2tf and ovc), no-strict.
+ * Other strategies: builtin-math, expand-functions (onnx2tf and ovc), resize-matmul (onnx2tf and ovc),
+ * pools-as-slices, no-strict.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -376,6 +377,127 @@ test("2-D Concat on axis 0: onnx2tf's accuracy correction joins it on axis 1; no
     assert.deepEqual(attempts[0], ['default', 'failed', 'numbers']);
     assert.deepEqual(attempts.at(-1), ['no-strict', 'passed', undefined]);
     assert.deepEqual(made.pin, ['strategies: { tflite/fp32: [no-strict] }']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('3-D MaxPool: Flex (FlexMaxPool3D) by default; pools-as-slices makes it from builtin ops', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
+  try {
+    mkdirSync(path.join(root, 'models', 'pool3d'), { recursive: true });
+    const file = path.join(root, 'models', 'pool3d', 'model.onnx');
+    saveModel(
+      buildModel({
+        opset: 17,
+        inputs: [{ name: 'x', shape: [1, 2, 4, 6, 6] }],
+        outputs: [{ name: 'y', shape: [1, 2, 3, 3, 3] }],
+        nodes: [
+          {
+            op: 'MaxPool',
+            inputs: ['x'],
+            outputs: ['y'],
+            name: 'pool',
+            attributes: { kernel_shape: [2, 2, 2], strides: [1, 2, 2] },
+          },
+        ],
+      }),
+      file,
+    );
+    writeRecipe(
+      root,
+      'pool3d',
+      [
+        'name: pool3d',
+        'version: 0.1.0',
+        'license: MIT',
+        'description: one 3-D max pool',
+        'task: test',
+        `source: { onnx: { path: models/pool3d/model.onnx, sha256: ${sha256File(file)} } }`,
+        'inputs: [{ name: x, shape: [1, 2, 4, 6, 6], range: [-1, 1] }]',
+        'targets: { tflite: [fp32], openvino: [fp32] }',
+        '',
+      ].join('\n'),
+    );
+    const failures: string[] = [];
+    const { summary, outputs } = await buildUpToConvert(root, ['pool3d'], (event) => {
+      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(failures, []);
+    assert.equal(summary.ok, true);
+    const made = await readStepFile(outputs['pool3d/convert/tflite/fp32']!, ARTIFACT_FILE);
+    assert.equal(made.strategy, 'pools-as-slices');
+    assert.deepEqual(made.inspect.flexOps, []);
+    const attempts = made.attempts?.map((a) => [a.strategy, a.outcome, a.stage]) ?? [];
+    assert.deepEqual(attempts[0], ['default', 'failed', 'ops']);
+    assert.deepEqual(attempts.at(-1), ['pools-as-slices', 'passed', undefined]);
+    // OpenVINO has a 3-D pool: its default stands.
+    const ov = await readStepFile(outputs['pool3d/convert/openvino/fp32']!, ARTIFACT_FILE);
+    assert.equal(ov.strategy, 'default');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('NegativeLogLikelihoodLoss with an ignore_index: ovc cannot convert it, its function body converts', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
+  try {
+    mkdirSync(path.join(root, 'models', 'nll'), { recursive: true });
+    const file = path.join(root, 'models', 'nll', 'model.onnx');
+    // The targets are a constant (what a recipe's `value:` input folds into): 1 is ignored.
+    saveModel(
+      buildModel({
+        opset: 17,
+        inputs: [{ name: 'x', shape: [4, 5, 3] }],
+        outputs: [{ name: 'loss', shape: [] }],
+        nodes: [
+          {
+            op: 'NegativeLogLikelihoodLoss',
+            inputs: ['x', 'target'],
+            outputs: ['loss'],
+            name: 'nll',
+            attributes: { reduction: 'mean', ignore_index: 1 },
+          },
+        ],
+        initializers: [
+          { name: 'target', data: BigInt64Array.from([0n, 1n, 4n, 2n, 1n, 3n, 0n, 4n, 1n, 2n, 2n, 3n]), dims: [4, 3] },
+        ],
+      }),
+      file,
+    );
+    writeRecipe(
+      root,
+      'nll',
+      [
+        'name: nll',
+        'version: 0.1.0',
+        'license: MIT',
+        'description: a loss with an ignored class',
+        'task: test',
+        `source: { onnx: { path: models/nll/model.onnx, sha256: ${sha256File(file)} } }`,
+        'inputs: [{ name: x, shape: [4, 5, 3], range: [-2, 0] }]',
+        'targets: { tflite: [fp32], openvino: [fp32] }',
+        '',
+      ].join('\n'),
+    );
+    const failures: string[] = [];
+    const { summary, outputs } = await buildUpToConvert(root, ['nll'], (event) => {
+      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(failures, []);
+    assert.equal(summary.ok, true);
+    const ov = await readStepFile(outputs['nll/convert/openvino/fp32']!, ARTIFACT_FILE);
+    assert.equal(ov.strategy, 'expand-functions');
+    assert.deepEqual(
+      ov.attempts?.map((a) => [a.strategy, a.outcome]),
+      [
+        ['default', 'failed'],
+        ['expand-functions', 'passed'],
+      ],
+    );
+    // onnx2tf: the body's GatherElements on constant targets becomes a flat Gather (a correction).
+    const tflite = await readStepFile(outputs['nll/convert/tflite/fp32']!, ARTIFACT_FILE);
+    assert.deepEqual(tflite.inspect.flexOps, []);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -57,8 +57,12 @@ export async function runOnnx(
   for (const [name, { data, dims }] of Object.entries(feeds)) inputs[name] = new ort.Tensor('float32', data, dims);
   const results = await session.run(inputs);
   const out: Record<string, Float32Array> = {};
-  for (const [name, tensor] of Object.entries(results)) out[name] = tensor.data as Float32Array;
-  return { outputs: out, session };
+  const dims: Record<string, number[]> = {};
+  for (const [name, tensor] of Object.entries(results)) {
+    out[name] = tensor.data as Float32Array;
+    dims[name] = [...tensor.dims];
+  }
+  return { outputs: out, dims, session };
 }
 
 /** INT64_MAX, as exporters write "to the end" of a Slice axis. */

@@ -12,6 +12,8 @@ import {
   explicitSplitSizes,
   explicitRecurrentStates,
   encodeModel,
+  gatherElementsAsGather,
+  poolsAsSlices,
   tensorFromArray,
   tensorValues,
 } from '../../src/formats/onnx/index.js';
@@ -356,4 +358,126 @@ test('explicitSplitSizes gives an uneven Split by num_outputs its sizes, and lea
   const feeds = { x: { data: seededFloats(14, 2), dims: [2, 7] } };
   const [a, b] = await Promise.all([runOnnx(model, feeds), runOnnx(explicit, feeds)]);
   for (const name of ['a', 'b', 'c', 'd', 'e']) assert.deepEqual([...b.outputs[name]!], [...a.outputs[name]!], name);
+});
+
+test('gatherElementsAsGather picks the same elements by flat position, on any axis, with negative indices', async () => {
+  // [2, 3, 4] data; indices [2, 2, 4] on axis 1 (some negative), [2, 3, 1] on the last axis.
+  const onAxis1 = [0, 2, -1, 1, 1, 0, -3, 2, 2, 2, 0, 0, -2, 1, 1, 0];
+  const onLast = [3, 0, -1, 2, 1, 0];
+  const model = buildModel({
+    inputs: [
+      { name: 'x', shape: [2, 3, 4] },
+      { name: 'd', shape: [2, 3, 4] },
+    ],
+    outputs: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+    nodes: [
+      { op: 'GatherElements', inputs: ['x', 'i1'], outputs: ['a'], name: 'axis1', attributes: { axis: 1 } },
+      { op: 'GatherElements', inputs: ['x', 'i2'], outputs: ['b'], name: 'last', attributes: { axis: -1 } },
+      // Indices computed at run time: left alone.
+      { op: 'Cast', inputs: ['d'], outputs: ['di'], attributes: { to: 7 } },
+      { op: 'GatherElements', inputs: ['x', 'di'], outputs: ['c'], name: 'dynamic', attributes: { axis: 0 } },
+    ],
+    initializers: [
+      { name: 'i1', data: BigInt64Array.from(onAxis1.map(BigInt)), dims: [2, 2, 4] },
+      { name: 'i2', data: BigInt64Array.from(onLast.map(BigInt)), dims: [2, 3, 1] },
+    ],
+  });
+  const { model: flat, changes } = gatherElementsAsGather(model);
+  assert.deepEqual(changes, [
+    'axis1: GatherElements on axis 1 of [2, 3, 4] -> Gather of 16 flat positions',
+    'last: GatherElements on axis 2 of [2, 3, 4] -> Gather of 6 flat positions',
+  ]);
+  const ops = flat.graph!.node.map((n) => n.opType);
+  assert.equal(ops.filter((op) => op === 'GatherElements').length, 1, 'only the dynamic one is left');
+  const feeds = {
+    x: { data: seededFloats(24, 3), dims: [2, 3, 4] },
+    d: { data: Float32Array.from({ length: 24 }, (_, i) => i % 2), dims: [2, 3, 4] },
+  };
+  const [before, after] = await Promise.all([runOnnx(model, feeds), runOnnx(flat, feeds)]);
+  for (const name of ['a', 'b', 'c']) assert.deepEqual([...after.outputs[name]!], [...before.outputs[name]!], name);
+});
+
+test('gatherElementsAsGather leaves indices out of range and undeclared data shapes to the converter', () => {
+  const model = buildModel({
+    inputs: [{ name: 'x', shape: [2, 3] }, { name: 'u' }],
+    outputs: [{ name: 'a' }, { name: 'b' }],
+    nodes: [
+      { op: 'GatherElements', inputs: ['x', 'bad'], outputs: ['a'], attributes: { axis: 1 } },
+      { op: 'GatherElements', inputs: ['u', 'ok'], outputs: ['b'], attributes: { axis: 0 } },
+    ],
+    initializers: [
+      { name: 'bad', data: BigInt64Array.from([0n, 3n]), dims: [1, 2] },
+      { name: 'ok', data: BigInt64Array.from([0n, 1n]), dims: [1, 2] },
+    ],
+  });
+  const { model: same, changes } = gatherElementsAsGather(model);
+  assert.deepEqual(changes, []);
+  assert.equal(same, model);
+});
+
+test('poolsAsSlices computes every pool as Pad, strided Slices and Max/Add, equal to the pool itself', async () => {
+  const x3 = { data: seededFloats(2 * 2 * 5 * 6 * 7, 4), dims: [2, 2, 5, 6, 7] };
+  const x2 = { data: seededFloats(1 * 2 * 7 * 8, 6), dims: [1, 2, 7, 8] };
+  const cases: Array<{ op: string; input: 'x3' | 'x2'; attributes: Record<string, number | number[] | string> }> = [
+    { op: 'MaxPool', input: 'x3', attributes: { kernel_shape: [2, 2, 2] } },
+    {
+      op: 'MaxPool',
+      input: 'x3',
+      attributes: { kernel_shape: [3, 2, 3], dilations: [2, 1, 2], pads: [1, 0, 1, 1, 1, 0] },
+    },
+    {
+      op: 'AveragePool',
+      input: 'x3',
+      attributes: { kernel_shape: [3, 3, 2], strides: [2, 2, 1], pads: [1, 1, 0, 1, 1, 1] },
+    },
+    {
+      op: 'AveragePool',
+      input: 'x2',
+      attributes: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1, ceil_mode: 1 },
+    },
+    { op: 'AveragePool', input: 'x2', attributes: { kernel_shape: [2, 2], dilations: [2, 2], ceil_mode: 1 } },
+    { op: 'AveragePool', input: 'x2', attributes: { kernel_shape: [3, 2], strides: [2, 2], auto_pad: 'SAME_LOWER' } },
+    { op: 'LpPool', input: 'x3', attributes: { kernel_shape: [2, 3, 2], p: 3, strides: [1, 2, 2] } },
+    { op: 'LpPool', input: 'x2', attributes: { kernel_shape: [3, 3], auto_pad: 'SAME_UPPER' } },
+  ];
+  for (const [index, { op, input, attributes }] of cases.entries()) {
+    const feeds = { x: input === 'x3' ? x3 : x2 };
+    const spec = {
+      opset: 19,
+      inputs: [{ name: 'x', shape: feeds.x.dims }],
+      outputs: [{ name: 'y' }],
+      nodes: [{ op, inputs: ['x'], outputs: ['y'], name: 'pool', attributes }],
+    };
+    const original = buildModel(spec);
+    const reference = await runOnnx(original, feeds);
+    const dims = reference.dims.y!;
+    // The rewrite needs the output shape declared, as prepare's shape inference leaves it.
+    const declared = buildModel({ ...spec, outputs: [{ name: 'y', shape: dims }] });
+    const { model: sliced, changes } = poolsAsSlices(declared);
+    assert.equal(changes.length, 1, `case ${index} (${op}) rewritten`);
+    assert.ok(!sliced.graph!.node.some((n) => n.opType === op), `case ${index}: no ${op} left`);
+    const got = await runOnnx(sliced, feeds);
+    assert.deepEqual(got.dims.y, dims, `case ${index} shape`);
+    const want = reference.outputs.y!;
+    const have = got.outputs.y!;
+    for (let i = 0; i < want.length; i++)
+      assert.ok(
+        Math.abs(have[i]! - want[i]!) <= 1e-5 + 1e-5 * Math.abs(want[i]!),
+        `case ${index} (${op}) element ${i}: ${have[i]} vs ${want[i]}`,
+      );
+  }
+});
+
+test('poolsAsSlices leaves a pool alone when its declared output shape disagrees or is unknown', () => {
+  const model = buildModel({
+    inputs: [{ name: 'x', shape: [1, 1, 4, 4] }],
+    outputs: [{ name: 'y', shape: [1, 1, 3, 3] }, { name: 'z' }],
+    nodes: [
+      { op: 'MaxPool', inputs: ['x'], outputs: ['y'], attributes: { kernel_shape: [2, 2], strides: [2, 2] } },
+      { op: 'MaxPool', inputs: ['x'], outputs: ['z'], attributes: { kernel_shape: [2, 2] } },
+    ],
+  });
+  const { model: same, changes } = poolsAsSlices(model);
+  assert.deepEqual(changes, []);
+  assert.equal(same, model);
 });

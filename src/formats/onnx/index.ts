@@ -67,7 +67,9 @@ export {
   explicitSamePads,
   explicitSplitSizes,
   explicitRecurrentStates,
+  gatherElementsAsGather,
   inferElementTypes,
+  poolsAsSlices,
   type GraphRewriteResult,
 } from './rewrites.js';
 export { dtypeFromName, dtypeName, tensorByteLength, tensorFromArray, tensorValues } from './tensor.js';

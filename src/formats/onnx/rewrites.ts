@@ -749,3 +749,299 @@ export function explicitSplitSizes(model: ModelProto): GraphRewriteResult {
   visit(result.graph);
   return { model: changes.length > 0 ? result : model, changes };
 }
+
+/** Constant indices up to this many elements are flattened (a larger constant is left to the converter). */
+const MAX_FLAT_GATHER_INDICES = 1 << 22;
+
+/**
+ * Replaces each GatherElements whose indices are a constant and whose data has a declared static
+ * shape with a Gather from the flattened data: `Gather(Reshape(data, [-1]), flat, axis=0)`, where
+ * `flat` (shaped like the indices) holds the row-major position in `data` of each element the
+ * GatherElements picks. Exact, builtin in every runtime. onnx2tf 1.29 stopped on a GatherElements
+ * with constant indices (the loss functions' gather of each target class: "Output tensors of a
+ * Functional model must be the output of a TensorFlow Layer") or, without its accuracy
+ * correction, gathered along the wrong axis of a channels-last tensor. Indices out of range are
+ * left to the converter (ONNX makes them an error).
+ */
+export function gatherElementsAsGather(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const changes: string[] = [];
+  const visit = (graph: GraphProto) => {
+    const shapes = declaredShapes(graph);
+    const constants = constantsOf(graph);
+    for (const tensor of graph.initializer) if (tensor.name) shapes.set(tensor.name, tensor.dims.map(Number));
+    const names = nameAllocator();
+    names.collect(graph);
+    const nodes: NodeProto[] = [];
+    for (const node of graph.node) {
+      for (const attribute of node.attribute) {
+        if (attribute.g) visit(attribute.g);
+        attribute.graphs.forEach(visit);
+      }
+      const replaced =
+        node.opType === 'GatherElements' && (node.domain ?? '') === ''
+          ? flatGather(node, graph, shapes, constants, names)
+          : undefined;
+      if (!replaced) {
+        nodes.push(node);
+        continue;
+      }
+      nodes.push(...replaced.nodes);
+      changes.push(replaced.change);
+    }
+    graph.node = nodes;
+  };
+  visit(result.graph);
+  return { model: changes.length > 0 ? result : model, changes };
+}
+
+function flatGather(
+  node: NodeProto,
+  graph: GraphProto,
+  shapes: Map<string, number[]>,
+  constants: Map<string, TensorProto>,
+  names: ReturnType<typeof nameAllocator>,
+): { nodes: NodeProto[]; change: string } | undefined {
+  const [dataName, indicesName] = node.input;
+  const data = shapes.get(dataName ?? '');
+  const indicesTensor = constants.get(indicesName ?? '');
+  const indices = readInts(indicesTensor);
+  if (!data || data.length === 0 || !indicesTensor || !indices || node.output.length !== 1) return undefined;
+  const indexDims = indicesTensor.dims.map(Number);
+  if (indexDims.length !== data.length || indices.length > MAX_FLAT_GATHER_INDICES) return undefined;
+  const rawAxis = Number(node.attribute.find((a) => a.name === 'axis')?.i ?? 0);
+  const axis = rawAxis < 0 ? rawAxis + data.length : rawAxis;
+  if (axis < 0 || axis >= data.length) return undefined;
+  // Row-major strides of data and of the indices tensor.
+  const strides = data.map((_, d) => data.slice(d + 1).reduce((a, b) => a * b, 1));
+  const indexStrides = indexDims.map((_, d) => indexDims.slice(d + 1).reduce((a, b) => a * b, 1));
+  const total = data.reduce((a, b) => a * b, 1);
+  const flat = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    let position = 0;
+    for (let d = 0; d < data.length; d++) {
+      const coordinate = Math.floor(i / indexStrides[d]!) % indexDims[d]!;
+      if (d !== axis) {
+        if (coordinate >= data[d]!) return undefined;
+        position += coordinate * strides[d]!;
+        continue;
+      }
+      const index = indices[i]! < 0 ? indices[i]! + data[axis]! : indices[i]!;
+      if (index < 0 || index >= data[axis]!) return undefined;
+      position += index * strides[d]!;
+    }
+    flat[i] = position;
+  }
+  if (total >= 2 ** 31) return undefined;
+  const label = node.name || node.output[0] || 'GatherElements';
+  const shapeName = names.unique(`${label}/flat_shape`);
+  const flatName = names.unique(`${label}/flat_indices`);
+  const flattened = names.unique(`${label}/flat_data`);
+  graph.initializer.push(tensorFromArray(shapeName, BigInt64Array.from([-1n]), [1]));
+  graph.initializer.push(tensorFromArray(flatName, flat, indexDims));
+  const nodes = [
+    newNodeProto({
+      name: names.unique(`${label}/flatten`),
+      opType: 'Reshape',
+      input: [dataName!, shapeName],
+      output: [flattened],
+    }),
+    newNodeProto({
+      name: names.unique(`${label}/gather`),
+      opType: 'Gather',
+      input: [flattened, flatName],
+      output: [node.output[0]!],
+      attribute: [newAttributeProto({ name: 'axis', type: AttributeProto_AttributeType.INT, i: 0 })],
+    }),
+  ];
+  return {
+    nodes,
+    change: `${label}: GatherElements on axis ${axis} of [${data.join(', ')}] -> Gather of ${indices.length} flat positions`,
+  };
+}
+
+const SLICED_POOLS = new Set(['MaxPool', 'AveragePool', 'LpPool']);
+
+/** Pools with more window positions than this stay pools (the rewrite adds one Slice per position and axis). */
+const MAX_SLICED_WINDOW = 16;
+
+/**
+ * Replaces each MaxPool, AveragePool and LpPool (float32, declared static input and output
+ * shapes, one output) with builtin ops, one spatial axis at a time: Pad the axis (-inf for max,
+ * 0 otherwise), take one strided Slice per window position (start j * dilation, step stride),
+ * combine them with Max or Add; an AveragePool then divides by the count of each window (a
+ * constant: per-axis counts multiply, with or without the padding as `count_include_pad` says),
+ * an LpPool sums |x|^p and takes the p-th root. Pooling over a box is separable, so this is the
+ * pool itself, for any rank, dilation, padding and ceil_mode. TFLite has no 3-D or dilated pool
+ * kernel (onnx2tf made FlexMaxPool3D, FlexAvgPool3D, FlexDilation2D) and onnx2tf got a dilated
+ * 2-D average pool's shape wrong. Pools whose output size does not come out as the graph declares
+ * are left alone.
+ */
+export function poolsAsSlices(model: ModelProto): GraphRewriteResult {
+  const result = cloneModel(model);
+  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
+  const changes: string[] = [];
+  const visit = (graph: GraphProto) => {
+    const shapes = declaredShapes(graph);
+    const types = declaredTypes(graph);
+    const names = nameAllocator();
+    names.collect(graph);
+    const nodes: NodeProto[] = [];
+    for (const node of graph.node) {
+      for (const attribute of node.attribute) {
+        if (attribute.g) visit(attribute.g);
+        attribute.graphs.forEach(visit);
+      }
+      const replaced =
+        SLICED_POOLS.has(node.opType ?? '') &&
+        (node.domain ?? '') === '' &&
+        types.get(node.input[0] ?? '') === TensorProto_DataType.FLOAT
+          ? slicedPool(node, graph, shapes, names)
+          : undefined;
+      if (!replaced) {
+        nodes.push(node);
+        continue;
+      }
+      nodes.push(...replaced.nodes);
+      changes.push(replaced.change);
+    }
+    graph.node = nodes;
+  };
+  visit(result.graph);
+  return { model: changes.length > 0 ? result : model, changes };
+}
+
+function slicedPool(
+  node: NodeProto,
+  graph: GraphProto,
+  shapes: Map<string, number[]>,
+  names: ReturnType<typeof nameAllocator>,
+): { nodes: NodeProto[]; change: string } | undefined {
+  if (node.output.filter((o) => o !== '').length !== 1) return undefined;
+  const shape = shapes.get(node.input[0] ?? '');
+  const declaredOut = shapes.get(node.output[0] ?? '');
+  if (!shape || shape.length < 3 || !declaredOut || declaredOut.length !== shape.length) return undefined;
+  const spatial = shape.slice(2);
+  const n = spatial.length;
+  const ints = (name: string) => node.attribute.find((a) => a.name === name)?.ints.map(Number);
+  const int = (name: string, fallback: number) => Number(node.attribute.find((a) => a.name === name)?.i ?? fallback);
+  const kernel = ints('kernel_shape');
+  if (!kernel || kernel.length !== n) return undefined;
+  const strides = ints('strides') ?? kernel.map(() => 1);
+  const dilations = ints('dilations') ?? kernel.map(() => 1);
+  const autoPadAttribute = node.attribute.find((a) => a.name === 'auto_pad');
+  const autoPad = autoPadAttribute?.s ? new TextDecoder().decode(autoPadAttribute.s) : 'NOTSET';
+  const ceil = int('ceil_mode', 0) === 1;
+  const includePad = int('count_include_pad', 0) === 1;
+  const p = int('p', 2);
+  const kind = node.opType as 'MaxPool' | 'AveragePool' | 'LpPool';
+  if (strides.length !== n || dilations.length !== n || p < 1) return undefined;
+  if (kernel.reduce((a, b) => a + b, 0) > MAX_SLICED_WINDOW * n) return undefined;
+  const begins: number[] = [];
+  const ends: number[] = [];
+  const outs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const size = spatial[i]!;
+    const extent = (kernel[i]! - 1) * dilations[i]! + 1;
+    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+      const out = Math.ceil(size / strides[i]!);
+      const total = Math.max(0, (out - 1) * strides[i]! + extent - size);
+      const small = Math.floor(total / 2);
+      begins.push(autoPad === 'SAME_UPPER' ? small : total - small);
+      ends.push(autoPad === 'SAME_UPPER' ? total - small : small);
+      outs.push(out);
+      continue;
+    }
+    const pads = autoPad === 'VALID' ? undefined : ints('pads');
+    const begin = pads?.[i] ?? 0;
+    const end = pads?.[i + n] ?? 0;
+    const span = size + begin + end - extent;
+    if (span < 0) return undefined;
+    let out = (ceil ? Math.ceil(span / strides[i]!) : Math.floor(span / strides[i]!)) + 1;
+    // The last window must start inside the input or its leading padding.
+    if (ceil && (out - 1) * strides[i]! >= size + begin) out -= 1;
+    begins.push(begin);
+    ends.push(end);
+    outs.push(out);
+  }
+  if (outs.some((o, i) => o !== declaredOut[i + 2])) return undefined;
+  const label = node.name || node.output[0] || kind;
+  const made: NodeProto[] = [];
+  const add = (opType: string, input: string[], attributes: ReturnType<typeof newAttributeProto>[] = []) => {
+    const output = names.unique(`${label}/${opType.toLowerCase()}`);
+    made.push(
+      newNodeProto({
+        name: names.unique(`${label}/${opType}`),
+        opType,
+        input,
+        output: [output],
+        attribute: attributes,
+      }),
+    );
+    return output;
+  };
+  const constant = (base: string, data: BigInt64Array | Float32Array, dims: number[]) => {
+    const name = names.unique(`${label}/${base}`);
+    graph.initializer.push(tensorFromArray(name, data, dims));
+    return name;
+  };
+  let current = node.input[0]!;
+  if (kind === 'LpPool') current = add('Pow', [add('Abs', [current]), constant('p', Float32Array.of(p), [])]);
+  const rank = shape.length;
+  for (let i = 0; i < n; i++) {
+    const axis = i + 2;
+    const size = spatial[i]!;
+    const needed = (outs[i]! - 1) * strides[i]! + (kernel[i]! - 1) * dilations[i]! + 1;
+    const padEnd = Math.max(0, needed - size - begins[i]!);
+    if (begins[i]! > 0 || padEnd > 0) {
+      const pads = new BigInt64Array(rank * 2);
+      pads[axis] = BigInt(begins[i]!);
+      pads[axis + rank] = BigInt(padEnd);
+      const fill = constant('pad_value', Float32Array.of(kind === 'MaxPool' ? Number.NEGATIVE_INFINITY : 0), []);
+      current = add('Pad', [current, constant('pads', pads, [rank * 2]), fill]);
+    }
+    const axes = constant('axis', BigInt64Array.of(BigInt(axis)), [1]);
+    const step = constant('stride', BigInt64Array.of(BigInt(strides[i]!)), [1]);
+    const taps: string[] = [];
+    for (let j = 0; j < kernel[i]!; j++) {
+      const start = j * dilations[i]!;
+      taps.push(
+        add('Slice', [
+          current,
+          constant('start', BigInt64Array.of(BigInt(start)), [1]),
+          constant('end', BigInt64Array.of(BigInt(start + (outs[i]! - 1) * strides[i]! + 1)), [1]),
+          axes,
+          step,
+        ]),
+      );
+    }
+    current = taps.reduce((a, b) => add(kind === 'MaxPool' ? 'Max' : 'Add', [a, b]));
+  }
+  if (kind === 'AveragePool') {
+    // Per-axis window counts multiply: the valid part of a box window is a box.
+    let counts = [1];
+    for (let i = 0; i < n; i++) {
+      const low = includePad ? -begins[i]! : 0;
+      const high = includePad ? spatial[i]! + ends[i]! : spatial[i]!;
+      const axisCounts = Array.from({ length: outs[i]! }, (_, o) => {
+        let count = 0;
+        for (let j = 0; j < kernel[i]!; j++) {
+          const position = o * strides[i]! - begins[i]! + j * dilations[i]!;
+          if (position >= low && position < high) count++;
+        }
+        return count;
+      });
+      if (axisCounts.some((c) => c === 0)) return undefined;
+      counts = counts.flatMap((c) => axisCounts.map((a) => c * a));
+    }
+    current = add('Div', [current, constant('counts', Float32Array.from(counts), [1, 1, ...outs])]);
+  }
+  if (kind === 'LpPool') current = add('Pow', [current, constant('inverse_p', Float32Array.of(1 / p), [])]);
+  // The last node writes the pool's own output.
+  made[made.length - 1]!.output = [node.output[0]!];
+  return {
+    nodes: made,
+    change: `${label}: ${kind} ${kernel.join('x')} -> ${made.filter((m) => m.opType === 'Slice').length} Slices combined by ${kind === 'MaxPool' ? 'Max' : 'Add'}`,
+  };
+}

@@ -23,6 +23,8 @@ import {
   explicitSamePads,
   explicitSplitSizes,
   explicitRecurrentStates,
+  gatherElementsAsGather,
+  poolsAsSlices,
   type GraphRewriteResult,
   type ModelProto,
 } from '../../formats/onnx/index.js';
@@ -107,6 +109,8 @@ export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
   'recurrent-states': inPlace(explicitRecurrentStates),
   'same-pads': inPlace(explicitSamePads),
   'split-sizes': inPlace(explicitSplitSizes),
+  'gather-elements-flat': inPlace(gatherElementsAsGather),
+  'pools-as-slices': inPlace(poolsAsSlices),
 };
 
 /**
@@ -120,6 +124,9 @@ export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
  * - recurrent-states: onnx2tf stops on an LSTM/GRU/RNN without initial states; zeros are the same.
  * - same-pads: onnx2tf pads SAME_LOWER pools wrong (an output one row taller, one column narrower).
  * - split-sizes: onnx2tf splits by num_outputs only evenly (it stopped on 7 into 3).
+ * - gather-elements-flat: onnx2tf stopped on a GatherElements with constant indices (the loss
+ *   functions' pick of each target class), or gathered along the wrong axis of a channels-last
+ *   tensor; a Gather of the flattened data at precomputed positions is exact.
  */
 export const ONNX2TF_CORRECTIONS: readonly string[] = [
   'float-mod',
@@ -129,13 +136,15 @@ export const ONNX2TF_CORRECTIONS: readonly string[] = [
   'recurrent-states',
   'same-pads',
   'split-sizes',
+  'gather-elements-flat',
 ];
 
 /**
- * ONNX ops defined as functions of primitive ops whose onnx2tf 1.29 conversion fails in some
- * forms, while their expansion (what the onnx node tests call `_expanded`) converts.
+ * ONNX ops defined as functions of primitive ops whose conversion fails in some forms (onnx2tf
+ * 1.29 on LayerNormalization's Mean output, ovc on NegativeLogLikelihoodLoss with an
+ * ignore_index), while their expansion (what the onnx node tests call `_expanded`) converts.
  */
-export const ONNX2TF_FUNCTION_OPS = [
+export const ONNX_FUNCTION_OPS = [
   'LayerNormalization',
   'RMSNormalization',
   'GroupNormalization',
@@ -165,6 +174,9 @@ export const ONNX2TF_FUNCTION_OPS = [
   'ReduceLogSumExp',
   'ReduceSumSquare',
 ] as const;
+
+/** ONNX pooling ops pools-as-slices computes from slices. */
+export const POOL_OPS = ['MaxPool', 'AveragePool', 'LpPool'];
 
 /** ONNX recurrent ops (onnx2tf builds them as a Keras RNN: a WHILE loop unless unrolled). */
 const RNN_OPS = ['LSTM', 'GRU', 'RNN'];
@@ -245,17 +257,17 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
   },
   {
     name: 'expand-functions',
-    options: { expandFunctions: [...ONNX2TF_FUNCTION_OPS], keepChannelsFirst: true },
-    description: `replace ${ONNX2TF_FUNCTION_OPS.join(', ')} with their ONNX function bodies (primitive ops) before onnx2tf, rank 3..5 inputs given channels-first (-k, as channels-first-inputs)`,
-    when: (ctx) => ONNX2TF_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)),
+    options: { expandFunctions: [...ONNX_FUNCTION_OPS], keepChannelsFirst: true },
+    description: `replace ${ONNX_FUNCTION_OPS.join(', ')} with their ONNX function bodies (primitive ops) before onnx2tf, rank 3..5 inputs given channels-first (-k, as channels-first-inputs)`,
+    when: (ctx) => ONNX_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)),
   },
   {
     name: 'expand-functions-keep-all-shapes',
-    options: { expandFunctions: [...ONNX2TF_FUNCTION_OPS], keepShape: 'all' },
+    options: { expandFunctions: [...ONNX_FUNCTION_OPS], keepShape: 'all' },
     description:
       'expand-functions with the shape of every rank >= 3 input kept (keep-all-shapes): normalisations over leading axes (LayerNormalization on axis 0 or 1 of a 3-D input), where moving the last axis misaligns the scale and bias',
     when: (ctx) =>
-      ONNX2TF_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)) &&
+      ONNX_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)) &&
       ctx.inputs.some((input) => input.shape.length >= 3) &&
       !hasConvolution(ctx),
   },
@@ -284,6 +296,13 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     options: { pseudoOps: [...ONNX2TF_PSEUDO_OPS] },
     description: `replace ${ONNX2TF_PSEUDO_OPS.join(', ')} with builtin-only pseudo ops (-rtpo): avoids Flex`,
     when: (ctx) => pseudoOpsIn(ctx.opTypes).length > 0,
+  },
+  {
+    name: 'pools-as-slices',
+    options: { rewrites: ['pools-as-slices'] },
+    description:
+      'compute MaxPool, AveragePool and LpPool as Pad, one strided Slice per window position and Max/Add, axis by axis (a box pool is separable): 3-D and dilated pools, which have no TFLite kernel (FlexMaxPool3D, FlexAvgPool3D, FlexDilation2D), and padding or ceil_mode forms onnx2tf sizes wrong',
+    when: (ctx) => POOL_OPS.some((op) => ctx.opTypes.has(op)),
   },
   {
     name: 'simplify',

@@ -78,8 +78,10 @@ export const onnx2tfBackend: BackendSpec = {
   // 5: resize-matmul strategy. 6: uneven Split by num_outputs given explicit sizes. 7: a missing
   // recurrent bias becomes explicit zeros (onnx2tf: KeyError on the empty input name). 8: the
   // no-strict strategy (a conversion that failed every other one gets it). 9:
-  // expand-functions-keep-all-shapes for any rank >= 3 input (was: 4-D images only).
-  revision: 9,
+  // expand-functions-keep-all-shapes for any rank >= 3 input (was: 4-D images only). 10:
+  // GatherElements with constant indices as a flat Gather before every run; function ops
+  // expanded again when a body calls one (SoftmaxCrossEntropyLoss -> NegativeLogLikelihoodLoss).
+  revision: 10,
   quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     // int8 / int16-act under the quantization search: this backend's float32 model, quantised by

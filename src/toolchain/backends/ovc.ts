@@ -6,6 +6,8 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { loadModel, saveModel } from '../../formats/onnx/index.js';
+import { ONNX_FUNCTION_OPS, ONNX2TF_GRAPH_REWRITES, POOL_OPS } from './onnx2tf-strategies.js';
 import { runConverterOp } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
@@ -22,8 +24,8 @@ export const ovcBackend: BackendSpec = {
   cacheKeyTools: ['openvino'],
   requires: [{ env: 'tf', distribution: 'openvino', probes: [{ cli: ['ovc', '--help'], label: 'ovc' }] }],
   memory: 'openvino',
-  // 1: the resize-matmul strategy.
-  revision: 1,
+  // 1: the resize-matmul strategy. 2: the expand-functions and pools-as-slices strategies.
+  revision: 2,
   strategies: [
     { name: 'default', options: {} },
     {
@@ -32,6 +34,19 @@ export const ovcBackend: BackendSpec = {
       description:
         'Resize/Upsample as a MatMul per resized axis by its interpolation matrix (onnxruntime resizing an identity matrix): antialias, cubic coefficients, half_pixel_symmetric, tf_crop_and_resize and keep_aspect_ratio_policy sizes that ovc gets wrong or cannot convert',
       when: (ctx) => ctx.opTypes.has('Resize') || ctx.opTypes.has('Upsample'),
+    },
+    {
+      name: 'expand-functions',
+      options: { expandFunctions: [...ONNX_FUNCTION_OPS] },
+      description: `replace ${ONNX_FUNCTION_OPS.join(', ')} with their ONNX function bodies (primitive ops) before ovc: forms its frontend cannot convert (NegativeLogLikelihoodLoss with an ignore_index)`,
+      when: (ctx) => ONNX_FUNCTION_OPS.some((op) => ctx.opTypes.has(op)),
+    },
+    {
+      name: 'pools-as-slices',
+      options: { rewrites: ['pools-as-slices'] },
+      description:
+        'compute MaxPool, AveragePool and LpPool as Pad, strided Slices and Max/Add (the ONNX graph rewrite onnx2tf uses): ceil_mode windows ovc sizes differently from onnxruntime',
+      when: (ctx) => POOL_OPS.some((op) => ctx.opTypes.has(op)),
     },
   ],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
@@ -45,6 +60,38 @@ export const ovcBackend: BackendSpec = {
       if (result.output) {
         job.log(`[edgezoo] Resize as MatMul by its interpolation matrix: ${result.rewritten.join(', ')}`);
         model = result.output;
+      }
+    }
+    const expandFunctions = job.strategy.options.expandFunctions;
+    const expand = Array.isArray(expandFunctions) ? expandFunctions.filter((op) => typeof op === 'string') : [];
+    if (expand.length > 0) {
+      const result = await runConverterOp(job, 'ovc', 'tf', 'onnx.expand_functions', {
+        model,
+        output: path.join(job.workDir, 'expanded.onnx'),
+        opTypes: expand,
+      });
+      if (result.output) {
+        job.log(`[edgezoo] expanded into their ONNX function bodies: ${result.expanded.join(', ')}`);
+        model = result.output;
+      }
+    }
+    const rewrites = job.strategy.options.rewrites;
+    if (Array.isArray(rewrites) && rewrites.length > 0) {
+      // The ONNX graph rewrites are converter-neutral; they live with onnx2tf's strategies.
+      const onnx = loadModel(model);
+      let changed = 0;
+      for (const name of rewrites) {
+        const rewrite = typeof name === 'string' ? ONNX2TF_GRAPH_REWRITES[name] : undefined;
+        if (!rewrite)
+          throw new Error(`ovc strategy "${job.strategy.name}" names an unknown graph rewrite "${String(name)}"`);
+        for (const change of rewrite(onnx)) {
+          job.log(`[edgezoo] rewrite ${name}: ${change}`);
+          changed++;
+        }
+      }
+      if (changed > 0) {
+        model = path.join(job.workDir, 'rewritten.onnx');
+        saveModel(onnx, model);
       }
     }
     await runConverterOp(job, 'ovc', 'tf', 'openvino.convert', {

@@ -533,26 +533,33 @@ def onnx_expand_functions(model, output, opTypes):
     if opset is None:
         return {"expanded": [], "output": None}
     wanted = set(opTypes)
-    if not any(n.op_type in wanted and n.domain in ("", "ai.onnx") for n in m.graph.node):
-        return {"expanded": [], "output": None}
-    inferred = onnx.shape_inference.infer_shapes(m)
-    types = {v.name: v.type for v in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]}
-    for init in m.graph.initializer:
-        types[init.name] = onnx.helper.make_tensor_type_proto(init.data_type, list(init.dims))
-    nodes, expanded = [], []
-    for node in m.graph.node:
-        body = None
-        if node.op_type in wanted and node.domain in ("", "ai.onnx"):
-            body = _function_body(node, [types.get(name) for name in node.input], opset)
-        if body is None:
-            nodes.append(node)
-            continue
-        nodes.extend(body)
-        expanded.append(node.op_type)
+    expanded = []
+    # A body may call another function op (SoftmaxCrossEntropyLoss's calls
+    # NegativeLogLikelihoodLoss): expand again, a few levels deep at most.
+    for _ in range(4):
+        if not any(n.op_type in wanted and n.domain in ("", "ai.onnx") for n in m.graph.node):
+            break
+        inferred = onnx.shape_inference.infer_shapes(m)
+        types = {v.name: v.type for v in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]}
+        for init in m.graph.initializer:
+            types[init.name] = onnx.helper.make_tensor_type_proto(init.data_type, list(init.dims))
+        nodes, level = [], []
+        for node in m.graph.node:
+            body = None
+            if node.op_type in wanted and node.domain in ("", "ai.onnx"):
+                body = _function_body(node, [types.get(name) for name in node.input], opset)
+            if body is None:
+                nodes.append(node)
+                continue
+            nodes.extend(body)
+            level.append(node.op_type)
+        if not level:
+            break
+        expanded += level
+        del m.graph.node[:]
+        m.graph.node.extend(nodes)
     if not expanded:
         return {"expanded": [], "output": None}
-    del m.graph.node[:]
-    m.graph.node.extend(nodes)
     onnx.checker.check_model(m)
     onnx.save(m, ensure_parent(output))
     # The bodies compute shapes and reshape constants at run time (Flatten of the scale, Shape of
