@@ -75,6 +75,10 @@ export interface TargetResult {
   reason?: string;
   maxAbs?: number;
   flexOps?: string[];
+  /** The converter and strategy that made a passing artifact (`onnx2tf pools-as-slices`). */
+  strategy?: string;
+  /** Of a failed target: every converter strategy the build tried, in order (`onnx2tf default`). */
+  strategiesTried?: string[];
 }
 
 export interface CaseResult {
@@ -472,6 +476,7 @@ interface ManifestLike {
     format: string;
     precision: string;
     flexOps?: string[];
+    conversion?: { converter?: string; strategy?: string };
     validation: { metrics: Record<string, { maxAbs: number }> };
   }>;
   failed: Array<{
@@ -518,7 +523,13 @@ async function readResults(
           ...(maxAbs === undefined ? {} : { maxAbs }),
         };
       }
-      return { target, passed: true, ...(maxAbs === undefined ? {} : { maxAbs }) };
+      const { converter, strategy } = built.conversion ?? {};
+      return {
+        target,
+        passed: true,
+        ...(maxAbs === undefined ? {} : { maxAbs }),
+        ...(converter && strategy ? { strategy: `${converter} ${strategy}` } : {}),
+      };
     }
     const failed = manifest?.failed.find((a) => a.format === format && a.precision === precision);
     const prepareFailure = facts.firstFailure.get(name);
@@ -532,11 +543,13 @@ async function readResults(
           prepareFailure ??
           'no manifest and no failure event (harness fault)');
     const maxAbs = worstMaxAbs(failed?.validation?.metrics);
+    const tried = strategiesTried(reason);
     return {
       target,
       passed: false,
       category: categorize(reason),
       reason: oneLine(reason),
+      ...(tried.length > 0 ? { strategiesTried: tried } : {}),
       ...(maxAbs === undefined ? {} : { maxAbs }),
     };
   });
@@ -598,6 +611,24 @@ export function summarize(
 
 function percent(rate: number): string {
   return `${(rate * 100).toFixed(1)} %`;
+}
+
+/**
+ * The strategies a failure reason names as tried, in order: the build lists each attempt as
+ * `<converter> <strategy>: failed|rejected ...` after "N strategies tried:" (an artifact judged
+ * and rejected), or gives the first attempt's error followed by `also tried <converter>
+ * <strategy>: ...` lines (a converter error).
+ */
+export function strategiesTried(reason: string): string[] {
+  const listed = [...reason.matchAll(/(?:tried: |; )([a-z0-9-]+) ([a-z0-9-]+): (?:failed|rejected|passed)/g)].map(
+    (m) => `${m[1]} ${m[2]}`,
+  );
+  const also = [...reason.matchAll(/also tried ([a-z0-9-]+) ([a-z0-9-]+):/g)].map((m) => `${m[1]} ${m[2]}`);
+  // "also tried" follows the first attempt's own message, which is the converter's default.
+  const only = /\/convert\/[^:]+: ([a-z0-9-]+) failed/.exec(reason)?.[1];
+  const first =
+    listed.length > 0 ? [] : also.length > 0 ? [`${also[0]!.split(' ')[0]} default`] : only ? [`${only} default`] : [];
+  return [...new Set([...first, ...listed, ...also])];
 }
 
 /** Pass rates per op: op -> target -> [passed, total]. */
@@ -701,13 +732,43 @@ export function markdownReport(report: ConformanceReport): string {
         .join(' | ')} |`,
     );
   }
-  out.push('', '## What still fails', '', '| case | target | category | reason |', '| --- | --- | --- | --- |');
+  out.push(
+    '',
+    '## Strategies that made the passing artifacts',
+    '',
+    'The first strategy is what every model gets; the others ran only after it failed (a converter error, Flex ops, wrong numbers).',
+    '',
+    '| target | strategy | cases |',
+    '| --- | --- | --- |',
+  );
+  const winners = new Map<string, number>();
   for (const c of report.cases)
     for (const t of c.targets)
-      if (!t.passed)
+      if (t.passed && t.strategy)
+        winners.set(`${t.target}|${t.strategy}`, (winners.get(`${t.target}|${t.strategy}`) ?? 0) + 1);
+  for (const [key, n] of [...winners].sort(
+    ([a, x], [b, y]) => a.split('|')[0]!.localeCompare(b.split('|')[0]!) || y - x,
+  )) {
+    const [target, strategy] = key.split('|');
+    out.push(`| ${target} | ${strategy} | ${n} |`);
+  }
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  out.push(
+    '',
+    '## What still fails',
+    '',
+    '| case | op | target | category | strategies tried | reason |',
+    '| --- | --- | --- | --- | --- | --- |',
+  );
+  for (const c of report.cases)
+    for (const t of c.targets)
+      if (!t.passed) {
+        // The reason up to its list of attempts (the strategies column names them).
+        const reason = (t.reason ?? '').replace(/\s*\(?\d+ strateg(y|ies) tried:.*$/, '').slice(0, 200);
         out.push(
-          `| ${c.case} | ${t.target} | ${t.category} | ${(t.reason ?? '').replace(/\|/g, '\\|').slice(0, 200)} |`,
+          `| ${c.case} | ${c.op} | ${t.target} | ${t.category} | ${(t.strategiesTried ?? []).map((s) => s.replace(/^\S+ /, '')).join(', ')} | ${cell(reason)} |`,
         );
+      }
   out.push('');
   return out.join('\n');
 }

@@ -14,6 +14,7 @@ import {
   isOtherInput,
   isPermutedShape,
   recipeName,
+  strategiesTried,
 } from '../../scripts/conformance.js';
 import { parseRecipeText } from '../../src/recipe/index.js';
 
@@ -119,4 +120,29 @@ test('a case recipe passes the recipe schema and rules', () => {
     [[3, 4, 5], [5]],
   );
   assert.equal(parsed.recipe?.validation.samples, 'models/test_add_bcast/val/*.npy');
+});
+
+test('strategies tried: read from both forms of a failure reason, in order', () => {
+  assert.deepEqual(
+    strategiesTried(
+      'conversion failed: ops FlexMatrixDeterminant; 3 strategies tried: onnx2tf default: rejected (ops): needs Flex ops FlexMatrixDeterminant; onnx2tf simplify: rejected (ops): needs Flex ops X; onnx2tf no-strict: failed: onnx2tf failed (ValueError)',
+    ),
+    ['onnx2tf default', 'onnx2tf simplify', 'onnx2tf no-strict'],
+  );
+  assert.deepEqual(
+    strategiesTried(
+      [
+        'conversion failed: m: step m/convert/tflite/fp32: onnx2tf failed (AttributeError: x)',
+        '  full log: artifacts/logs/m/convert-tflite-fp32.log',
+        '  also tried onnx2tf simplify: onnx2tf failed (AttributeError: x)',
+        '  also tried onnx2tf no-strict: onnx2tf failed (AttributeError: x)',
+      ].join('\n'),
+    ),
+    ['onnx2tf default', 'onnx2tf simplify', 'onnx2tf no-strict'],
+  );
+  // One strategy applied: the converter's error alone.
+  assert.deepEqual(strategiesTried('m: step m/convert/openvino/fp32: ovc failed (OpConversionFailure: Det)'), [
+    'ovc default',
+  ]);
+  assert.deepEqual(strategiesTried('litert failed to run the model: Invalid tensor size.'), []);
 });
