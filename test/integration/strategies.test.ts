@@ -502,3 +502,78 @@ test('NegativeLogLikelihoodLoss with an ignore_index: ovc cannot convert it, its
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a Slice with whole-axis entries: onnx2tf cuts the wrong axis of a channels-last tensor; keep-shape (a sequence) and slice-noop-axes (an image) fix it', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
+  try {
+    const open = 2n ** 63n - 1n;
+    // An exporter's fused Slice: every axis listed, all but the last whole (start 0, end INT64_MAX).
+    const slice = (rank: number, start: bigint, end: bigint) => [
+      { name: 'starts', data: BigInt64Array.from([...Array(rank - 1).fill(0n), start]), dims: [rank] },
+      { name: 'ends', data: BigInt64Array.from([...Array(rank - 1).fill(open), end]), dims: [rank] },
+      { name: 'axes', data: BigInt64Array.from(Array.from({ length: rank }, (_, i) => BigInt(i))), dims: [rank] },
+    ];
+    const models = {
+      // A [1, 4, 10] sequence: onnx2tf moves it to [1, 10, 4], keep-shape (-kat) leaves it.
+      sequence: buildModel({
+        opset: 17,
+        inputs: [{ name: 'x', shape: [1, 4, 10] }],
+        outputs: [{ name: 'y', shape: [1, 4, 6] }],
+        nodes: [{ op: 'Slice', inputs: ['x', 'starts', 'ends', 'axes'], outputs: ['y'], name: 'fused_slice' }],
+        initializers: slice(3, 2n, 8n),
+      }),
+      // An image after a convolution stays channels-last: the Slice itself has to change.
+      image: buildModel({
+        opset: 17,
+        inputs: [{ name: 'x', shape: [1, 3, 8, 8] }],
+        outputs: [{ name: 'y', shape: [1, 4, 8, 4] }],
+        nodes: [
+          { op: 'Conv', inputs: ['x', 'w'], outputs: ['c'], name: 'conv' },
+          { op: 'Slice', inputs: ['c', 'starts', 'ends', 'axes'], outputs: ['y'], name: 'fused_slice' },
+        ],
+        initializers: [
+          { name: 'w', data: Float32Array.from({ length: 12 }, (_, i) => (i % 5) - 2), dims: [4, 3, 1, 1] },
+          ...slice(4, 2n, 6n),
+        ],
+      }),
+    };
+    for (const [name, model] of Object.entries(models)) {
+      mkdirSync(path.join(root, 'models', name), { recursive: true });
+      const file = path.join(root, 'models', name, 'model.onnx');
+      saveModel(model, file);
+      const shape = model.graph!.input[0]!.type!.tensorType!.shape!.dim.map((d) => Number(d.dimValue));
+      writeRecipe(
+        root,
+        name,
+        [
+          `name: ${name}`,
+          'version: 0.1.0',
+          'license: MIT',
+          'description: a fused slice',
+          'task: test',
+          `source: { onnx: { path: models/${name}/model.onnx, sha256: ${sha256File(file)} } }`,
+          `inputs: [{ name: x, shape: [${shape.join(', ')}], layout: ${shape.length === 4 ? 'NCHW' : 'NCW'}, range: [-1, 1] }]`,
+          'targets: { tflite: [fp32] }',
+          '',
+        ].join('\n'),
+      );
+    }
+    const failures: string[] = [];
+    const { summary, outputs } = await buildUpToConvert(root, Object.keys(models), (event) => {
+      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    });
+    assert.deepEqual(failures, []);
+    assert.equal(summary.ok, true);
+    for (const [name, winner] of [
+      ['sequence', 'keep-shape'],
+      ['image', 'slice-noop-axes'],
+    ]) {
+      const made = await readStepFile(outputs[`${name}/convert/tflite/fp32`]!, ARTIFACT_FILE);
+      const attempts = made.attempts?.map((a) => [a.strategy, a.outcome, a.stage]) ?? [];
+      assert.deepEqual(attempts[0], ['default', 'failed', 'numbers'], name);
+      assert.equal(made.strategy, winner, name);
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
