@@ -764,25 +764,49 @@ const MAX_FLAT_GATHER_INDICES = 1 << 22;
  * left to the converter (ONNX makes them an error).
  */
 export function gatherElementsAsGather(model: ModelProto): GraphRewriteResult {
+  return replaceNodes(model, (node, graph, scope) =>
+    node.opType === 'GatherElements' && (node.domain ?? '') === ''
+      ? flatGather(node, graph, scope.shapes, scope.constants, scope.names)
+      : undefined,
+  );
+}
+
+/** What a graph offers a node replacement: declared static shapes (initializers too), element types, constants, fresh names. */
+interface GraphScope {
+  shapes: Map<string, number[]>;
+  types: Map<string, number>;
+  constants: Map<string, TensorProto>;
+  names: ReturnType<typeof nameAllocator>;
+}
+
+/**
+ * Replaces each node (of the graph and its subgraphs) for which `replace` returns new nodes,
+ * in place in the node order; the input model is left unchanged.
+ */
+function replaceNodes(
+  model: ModelProto,
+  replace: (
+    node: NodeProto,
+    graph: GraphProto,
+    scope: GraphScope,
+  ) => { nodes: NodeProto[]; change: string } | undefined,
+): GraphRewriteResult {
   const result = cloneModel(model);
   if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
   const changes: string[] = [];
   const visit = (graph: GraphProto) => {
     const shapes = declaredShapes(graph);
-    const constants = constantsOf(graph);
     for (const tensor of graph.initializer) if (tensor.name) shapes.set(tensor.name, tensor.dims.map(Number));
     const names = nameAllocator();
     names.collect(graph);
+    const scope: GraphScope = { shapes, types: declaredTypes(graph), constants: constantsOf(graph), names };
     const nodes: NodeProto[] = [];
     for (const node of graph.node) {
       for (const attribute of node.attribute) {
         if (attribute.g) visit(attribute.g);
         attribute.graphs.forEach(visit);
       }
-      const replaced =
-        node.opType === 'GatherElements' && (node.domain ?? '') === ''
-          ? flatGather(node, graph, shapes, constants, names)
-          : undefined;
+      const replaced = replace(node, graph, scope);
       if (!replaced) {
         nodes.push(node);
         continue;
@@ -879,37 +903,13 @@ const MAX_SLICED_WINDOW = 16;
  * are left alone.
  */
 export function poolsAsSlices(model: ModelProto): GraphRewriteResult {
-  const result = cloneModel(model);
-  if (!result.graph) throw new OnnxPatchError('ONNX_NO_GRAPH', 'the ONNX model has no graph');
-  const changes: string[] = [];
-  const visit = (graph: GraphProto) => {
-    const shapes = declaredShapes(graph);
-    const types = declaredTypes(graph);
-    const names = nameAllocator();
-    names.collect(graph);
-    const nodes: NodeProto[] = [];
-    for (const node of graph.node) {
-      for (const attribute of node.attribute) {
-        if (attribute.g) visit(attribute.g);
-        attribute.graphs.forEach(visit);
-      }
-      const replaced =
-        SLICED_POOLS.has(node.opType ?? '') &&
-        (node.domain ?? '') === '' &&
-        types.get(node.input[0] ?? '') === TensorProto_DataType.FLOAT
-          ? slicedPool(node, graph, shapes, names)
-          : undefined;
-      if (!replaced) {
-        nodes.push(node);
-        continue;
-      }
-      nodes.push(...replaced.nodes);
-      changes.push(replaced.change);
-    }
-    graph.node = nodes;
-  };
-  visit(result.graph);
-  return { model: changes.length > 0 ? result : model, changes };
+  return replaceNodes(model, (node, graph, scope) =>
+    SLICED_POOLS.has(node.opType ?? '') &&
+    (node.domain ?? '') === '' &&
+    scope.types.get(node.input[0] ?? '') === TensorProto_DataType.FLOAT
+      ? slicedPool(node, graph, scope.shapes, scope.names)
+      : undefined,
+  );
 }
 
 function slicedPool(
