@@ -5,6 +5,7 @@
  * (the network-cut test runs it under `unshare -n`):
  *   node --import tsx test/integration/convert-project.ts PROJECT_ROOT MODEL...
  */
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -16,10 +17,46 @@ import {
   type BuildSummary,
 } from '../../src/build/index.js';
 import { LocalCache } from '../../src/cache/index.js';
+import { saveModel, type ModelProto } from '../../src/formats/onnx/index.js';
 import type { StepKind } from '../../src/plan/types.js';
 import { stopSharedWorkerPool } from '../../src/toolchain/pool.js';
 
+import { sha256File, writeRecipe } from '../fixtures/tiny-cnn/project.js';
+
 export { sha256File, tinyCnnRecipe, trainTinyCnn, writeRecipe } from '../fixtures/tiny-cnn/project.js';
+
+/**
+ * Saves `model` as models/<name>/model.onnx under `root` and writes recipes/<name>.yaml for it:
+ * the lines every converter test repeats, plus its own `inputs:` and `targets:` flow mappings and
+ * any extra lines (allow_ops, strategies...). Returns the model file.
+ */
+export function writeOnnxModelRecipe(
+  root: string,
+  name: string,
+  model: ModelProto,
+  recipe: { description: string; inputs: string; targets: string; extra?: string[] },
+): string {
+  mkdirSync(path.join(root, 'models', name), { recursive: true });
+  const file = path.join(root, 'models', name, 'model.onnx');
+  saveModel(model, file);
+  writeRecipe(
+    root,
+    name,
+    [
+      `name: ${name}`,
+      'version: 0.1.0',
+      'license: MIT',
+      `description: ${recipe.description}`,
+      'task: test',
+      `source: { onnx: { path: models/${name}/model.onnx, sha256: ${sha256File(file)} } }`,
+      `inputs: ${recipe.inputs}`,
+      `targets: ${recipe.targets}`,
+      ...(recipe.extra ?? []),
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
 
 // Convert steps judge each attempt against the reference step's outputs.
 const UP_TO_CONVERT: readonly StepKind[] = ['fetch', 'prepare', 'reference', 'convert-run', 'convert'];
@@ -58,6 +95,18 @@ export async function buildUpToConvert(
   } finally {
     await stopSharedWorkerPool();
   }
+}
+
+/** buildUpToConvert, with the reason of every failed step collected (`step: reason`). */
+export async function buildCollectingFailures(
+  root: string,
+  names: string[],
+): Promise<{ summary: BuildSummary; outputs: Record<string, string>; failures: string[] }> {
+  const failures: string[] = [];
+  const built = await buildUpToConvert(root, names, (event) => {
+    if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+  });
+  return { ...built, failures };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

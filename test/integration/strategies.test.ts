@@ -14,7 +14,13 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ARTIFACT_FILE, readStepFile } from '../../src/build/step-files.js';
 import { buildModel, saveModel } from '../../src/formats/onnx/index.js';
-import { buildUpToConvert, sha256File, writeRecipe } from './convert-project.js';
+import {
+  buildCollectingFailures,
+  buildUpToConvert,
+  sha256File,
+  writeOnnxModelRecipe,
+  writeRecipe,
+} from './convert-project.js';
 
 function atanRecipe(name: string, file: string, extra: string[]): string {
   return [
@@ -385,9 +391,9 @@ test("2-D Concat on axis 0: onnx2tf's accuracy correction joins it on axis 1; no
 test('3-D MaxPool: Flex (FlexMaxPool3D) by default; pools-as-slices makes it from builtin ops', async () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
   try {
-    mkdirSync(path.join(root, 'models', 'pool3d'), { recursive: true });
-    const file = path.join(root, 'models', 'pool3d', 'model.onnx');
-    saveModel(
+    writeOnnxModelRecipe(
+      root,
+      'pool3d',
       buildModel({
         opset: 17,
         inputs: [{ name: 'x', shape: [1, 2, 4, 6, 6] }],
@@ -402,27 +408,13 @@ test('3-D MaxPool: Flex (FlexMaxPool3D) by default; pools-as-slices makes it fro
           },
         ],
       }),
-      file,
+      {
+        description: 'one 3-D max pool',
+        inputs: '[{ name: x, shape: [1, 2, 4, 6, 6], range: [-1, 1] }]',
+        targets: '{ tflite: [fp32], openvino: [fp32] }',
+      },
     );
-    writeRecipe(
-      root,
-      'pool3d',
-      [
-        'name: pool3d',
-        'version: 0.1.0',
-        'license: MIT',
-        'description: one 3-D max pool',
-        'task: test',
-        `source: { onnx: { path: models/pool3d/model.onnx, sha256: ${sha256File(file)} } }`,
-        'inputs: [{ name: x, shape: [1, 2, 4, 6, 6], range: [-1, 1] }]',
-        'targets: { tflite: [fp32], openvino: [fp32] }',
-        '',
-      ].join('\n'),
-    );
-    const failures: string[] = [];
-    const { summary, outputs } = await buildUpToConvert(root, ['pool3d'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+    const { summary, outputs, failures } = await buildCollectingFailures(root, ['pool3d']);
     assert.deepEqual(failures, []);
     assert.equal(summary.ok, true);
     const made = await readStepFile(outputs['pool3d/convert/tflite/fp32']!, ARTIFACT_FILE);
@@ -442,10 +434,10 @@ test('3-D MaxPool: Flex (FlexMaxPool3D) by default; pools-as-slices makes it fro
 test('NegativeLogLikelihoodLoss with an ignore_index: ovc cannot convert it, its function body converts', async () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
   try {
-    mkdirSync(path.join(root, 'models', 'nll'), { recursive: true });
-    const file = path.join(root, 'models', 'nll', 'model.onnx');
     // The targets are a constant (what a recipe's `value:` input folds into): 1 is ignored.
-    saveModel(
+    writeOnnxModelRecipe(
+      root,
+      'nll',
       buildModel({
         opset: 17,
         inputs: [{ name: 'x', shape: [4, 5, 3] }],
@@ -463,27 +455,13 @@ test('NegativeLogLikelihoodLoss with an ignore_index: ovc cannot convert it, its
           { name: 'target', data: BigInt64Array.from([0n, 1n, 4n, 2n, 1n, 3n, 0n, 4n, 1n, 2n, 2n, 3n]), dims: [4, 3] },
         ],
       }),
-      file,
+      {
+        description: 'a loss with an ignored class',
+        inputs: '[{ name: x, shape: [4, 5, 3], range: [-2, 0] }]',
+        targets: '{ tflite: [fp32], openvino: [fp32] }',
+      },
     );
-    writeRecipe(
-      root,
-      'nll',
-      [
-        'name: nll',
-        'version: 0.1.0',
-        'license: MIT',
-        'description: a loss with an ignored class',
-        'task: test',
-        `source: { onnx: { path: models/nll/model.onnx, sha256: ${sha256File(file)} } }`,
-        'inputs: [{ name: x, shape: [4, 5, 3], range: [-2, 0] }]',
-        'targets: { tflite: [fp32], openvino: [fp32] }',
-        '',
-      ].join('\n'),
-    );
-    const failures: string[] = [];
-    const { summary, outputs } = await buildUpToConvert(root, ['nll'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+    const { summary, outputs, failures } = await buildCollectingFailures(root, ['nll']);
     assert.deepEqual(failures, []);
     assert.equal(summary.ok, true);
     const ov = await readStepFile(outputs['nll/convert/openvino/fp32']!, ARTIFACT_FILE);
@@ -538,30 +516,14 @@ test('a Slice with whole-axis entries: onnx2tf cuts the wrong axis of a channels
       }),
     };
     for (const [name, model] of Object.entries(models)) {
-      mkdirSync(path.join(root, 'models', name), { recursive: true });
-      const file = path.join(root, 'models', name, 'model.onnx');
-      saveModel(model, file);
       const shape = model.graph!.input[0]!.type!.tensorType!.shape!.dim.map((d) => Number(d.dimValue));
-      writeRecipe(
-        root,
-        name,
-        [
-          `name: ${name}`,
-          'version: 0.1.0',
-          'license: MIT',
-          'description: a fused slice',
-          'task: test',
-          `source: { onnx: { path: models/${name}/model.onnx, sha256: ${sha256File(file)} } }`,
-          `inputs: [{ name: x, shape: [${shape.join(', ')}], layout: ${shape.length === 4 ? 'NCHW' : 'NCW'}, range: [-1, 1] }]`,
-          'targets: { tflite: [fp32] }',
-          '',
-        ].join('\n'),
-      );
+      writeOnnxModelRecipe(root, name, model, {
+        description: 'a fused slice',
+        inputs: `[{ name: x, shape: [${shape.join(', ')}], layout: ${shape.length === 4 ? 'NCHW' : 'NCW'}, range: [-1, 1] }]`,
+        targets: '{ tflite: [fp32] }',
+      });
     }
-    const failures: string[] = [];
-    const { summary, outputs } = await buildUpToConvert(root, Object.keys(models), (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+    const { summary, outputs, failures } = await buildCollectingFailures(root, Object.keys(models));
     assert.deepEqual(failures, []);
     assert.equal(summary.ok, true);
     for (const [name, winner] of [
