@@ -539,3 +539,82 @@ test('a Slice with whole-axis entries: onnx2tf cuts the wrong axis of a channels
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('an LSTM after a fused Slice on a convolved sequence: only rnn-unroll (-kat, -eru, whole-axis entries dropped) converts it', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
+  try {
+    const open = 2n ** 63n - 1n;
+    const hidden = 8;
+    const weights = (count: number, scale: number, seed: number) =>
+      Float32Array.from({ length: count }, (_, i) => Math.sin(i * 1.7 + seed) * scale);
+    // Silero VAD's shape in small: audio -> Conv1d -> a fused STFT-like Slice (axes 0 and 1
+    // whole) -> [T, 1, C] -> LSTM with the state fed in and out.
+    writeOnnxModelRecipe(
+      root,
+      'vad',
+      buildModel({
+        opset: 17,
+        inputs: [
+          { name: 'x', shape: [1, 1, 64] },
+          { name: 'state', shape: [2, 1, hidden] },
+        ],
+        outputs: [
+          { name: 'y', shape: [1, hidden] },
+          { name: 'stateN', shape: [2, 1, hidden] },
+        ],
+        nodes: [
+          { op: 'Conv', inputs: ['x', 'wc'], outputs: ['c'], name: 'conv' },
+          { op: 'Slice', inputs: ['c', 'starts', 'ends', 'axes'], outputs: ['cs'], name: 'fused_slice' },
+          { op: 'Transpose', inputs: ['cs'], outputs: ['seq'], name: 'to_time_major', attributes: { perm: [2, 0, 1] } },
+          {
+            op: 'Split',
+            inputs: ['state', 'halves'],
+            outputs: ['h0', 'c0'],
+            name: 'split_state',
+            attributes: { axis: 0 },
+          },
+          {
+            op: 'LSTM',
+            inputs: ['seq', 'w', 'r', 'b', '', 'h0', 'c0'],
+            outputs: ['all', 'h', 'cell'],
+            name: 'lstm',
+            attributes: { hidden_size: hidden },
+          },
+          { op: 'Concat', inputs: ['h', 'cell'], outputs: ['stateN'], name: 'join_state', attributes: { axis: 0 } },
+          { op: 'Squeeze', inputs: ['h', 'zero'], outputs: ['y'], name: 'last_h' },
+        ],
+        initializers: [
+          { name: 'wc', data: weights(20, 0.5, 1), dims: [4, 1, 5] },
+          { name: 'starts', data: BigInt64Array.from([0n, 0n, 5n]), dims: [3] },
+          { name: 'ends', data: BigInt64Array.from([open, open, 55n]), dims: [3] },
+          { name: 'axes', data: BigInt64Array.from([0n, 1n, 2n]), dims: [3] },
+          { name: 'halves', data: BigInt64Array.from([1n, 1n]), dims: [2] },
+          { name: 'w', data: weights(4 * hidden * 4, 0.3, 2), dims: [1, 4 * hidden, 4] },
+          { name: 'r', data: weights(4 * hidden * hidden, 0.3, 3), dims: [1, 4 * hidden, hidden] },
+          { name: 'b', data: new Float32Array(8 * hidden), dims: [1, 8 * hidden] },
+          { name: 'zero', data: BigInt64Array.from([0n]), dims: [1] },
+        ],
+      }),
+      {
+        description: 'a convolution, a fused slice and an LSTM with its state',
+        inputs: `[{ name: x, shape: [1, 1, 64], layout: NCW, range: [-1, 1] }, { name: state, shape: [2, 1, ${hidden}], layout: DND, range: [-1, 1] }]`,
+        targets: '{ tflite: [fp32] }',
+      },
+    );
+    const { summary, outputs, failures } = await buildCollectingFailures(root, ['vad']);
+    assert.deepEqual(failures, []);
+    assert.equal(summary.ok, true);
+    const made = await readStepFile(outputs['vad/convert/tflite/fp32']!, ARTIFACT_FILE);
+    const attempts = made.attempts?.map((a) => [a.strategy, a.outcome]) ?? [];
+    // Keeping the shapes alone (-kat, -k) still cuts the wrong axis; the unrolled LSTM has no WHILE loop.
+    assert.deepEqual(attempts, [
+      ['default', 'failed'],
+      ['keep-shape', 'failed'],
+      ['channels-first-inputs', 'failed'],
+      ['rnn-unroll', 'passed'],
+    ]);
+    assert.equal(made.strategy, 'rnn-unroll');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
