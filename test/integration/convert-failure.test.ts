@@ -65,7 +65,7 @@ test('an op no converter knows: onnx2tf and ovc failures name it and its node', 
         '  | unsupported op Mystery at node mystery_node',
         '  full log: artifacts/logs/bad/convert-tflite-fp32.log',
         // The cascade tried the strategies that apply to this model before giving up.
-        ...['keep-all-shapes', 'channels-first-inputs', 'simplify', 'no-strict'].map(
+        ...['keep-all-shapes', 'channels-first-inputs', 'no-strict'].map(
           (strategy) =>
             `  also tried onnx2tf ${strategy}: onnx2tf failed (ModuleNotFoundError: No module named 'onnx2tf.ops.Mystery'); unsupported op Mystery at node mystery_node`,
         ),

@@ -62,7 +62,6 @@ test('doctor runs every tool and reports it working', async () => {
     'tf/onnx',
     'tf/onnxruntime',
     'tf/onnxslim',
-    'tf/onnxsim',
     'tf/onnxconverter-common',
     'tf/tf2onnx',
     'tf/openvino',

@@ -42,16 +42,16 @@ test('the default comes first and the context is built only when a second candid
 test('strategies apply by their predicate: pseudo ops for Atan, keep-shape for sequences', () => {
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['Conv', 'Relu'])),
-    ['default', 'channels-first-inputs', 'simplify', 'no-strict'],
+    ['default', 'channels-first-inputs', 'no-strict'],
   );
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['Atan'], [1, 16], 'NC')),
-    ['default', 'pseudo-ops', 'simplify', 'no-strict'],
+    ['default', 'pseudo-ops', 'no-strict'],
   );
   // A 4-D input without convolutions may be attention heads: keep-all-shapes; Sinh: builtin-math.
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['MatMul', 'Sinh'])),
-    ['default', 'keep-all-shapes', 'channels-first-inputs', 'builtin-math', 'simplify', 'no-strict'],
+    ['default', 'keep-all-shapes', 'channels-first-inputs', 'builtin-math', 'no-strict'],
   );
   // Ops ONNX defines as functions: their bodies, with the 4-D input kept too.
   assert.deepEqual(
@@ -62,13 +62,12 @@ test('strategies apply by their predicate: pseudo ops for Atan, keep-shape for s
       'channels-first-inputs',
       'expand-functions',
       'expand-functions-keep-all-shapes',
-      'simplify',
       'no-strict',
     ],
   );
   assert.deepEqual(
     names(onnx2tfBackend, () => ctx(['Relu'], [1, 4, 16], 'NCW')),
-    ['default', 'keep-shape', 'channels-first-inputs', 'simplify', 'no-strict'],
+    ['default', 'keep-shape', 'channels-first-inputs', 'no-strict'],
   );
   // A 3-D input: the expanded function body with the shape kept (LayerNormalization on axis 0).
   assert.deepEqual(
@@ -79,7 +78,6 @@ test('strategies apply by their predicate: pseudo ops for Atan, keep-shape for s
       'channels-first-inputs',
       'expand-functions',
       'expand-functions-keep-all-shapes',
-      'simplify',
       'no-strict',
     ],
   );

@@ -56,8 +56,6 @@ export const onnx2tfStrategyOptionsSchema = z.strictObject({
   resizeAsMatmul: z.boolean().optional(),
   /** ONNX op types onnx2tf replaces with builtin-only pseudo ops (-rtpo). */
   pseudoOps: z.array(z.string()).optional(),
-  /** Let onnx2tf run onnxsim again (off by default: the prepared model is simplified already). */
-  simplify: z.boolean().optional(),
   /**
    * Op types replaced with their ONNX function body (primitive ops at the model's opset) before
    * the rewrites: ops onnx2tf lacks or converts only in some forms (LayerNormalization with its
@@ -303,11 +301,6 @@ export const ONNX2TF_STRATEGIES: readonly [ConversionStrategy, ...ConversionStra
     description:
       'compute MaxPool, AveragePool and LpPool as Pad, one strided Slice per window position and Max/Add, axis by axis (a box pool is separable): 3-D and dilated pools, which have no TFLite kernel (FlexMaxPool3D, FlexAvgPool3D, FlexDilation2D), and padding or ceil_mode forms onnx2tf sizes wrong',
     when: (ctx) => POOL_OPS.some((op) => ctx.opTypes.has(op)),
-  },
-  {
-    name: 'simplify',
-    options: { simplify: true },
-    description: 'let onnx2tf run onnxsim on the prepared model once more',
   },
   {
     name: 'no-strict',

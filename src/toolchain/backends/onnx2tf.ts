@@ -64,8 +64,6 @@ export const onnx2tfBackend: BackendSpec = {
   cacheKeyTools: ['onnx2tf'],
   requires: [
     { env: 'tf', distribution: 'onnx2tf', probes: [{ cli: ['onnx2tf', '-h'] }] },
-    // onnx2tf starts onnxsim by name when it simplifies.
-    { env: 'tf', distribution: 'onnxsim', probes: [{ cli: ['onnxsim', '-h'] }] },
     { env: 'tf', distribution: 'tensorflow', probes: [{ import: 'tensorflow', smoke: 'tensorflow-add' }] },
     { env: 'tf', distribution: 'tf-keras', probes: [] },
   ],
@@ -81,7 +79,9 @@ export const onnx2tfBackend: BackendSpec = {
   // expand-functions-keep-all-shapes for any rank >= 3 input (was: 4-D images only). 10:
   // GatherElements with constant indices as a flat Gather before every run; function ops
   // expanded again when a body calls one (SoftmaxCrossEntropyLoss -> NegativeLogLikelihoodLoss).
-  revision: 10,
+  // 11: the simplify strategy is gone (onnxsim never ran again: a result cached as won by it names
+  // a strategy that no longer exists).
+  revision: 11,
   quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     // int8 / int16-act under the quantization search: this backend's float32 model, quantised by
@@ -168,8 +168,9 @@ async function runOnnx2tf(
     paramReplacementFile: handOver.replacementFile,
     keepShapeAbsolutelyInputNames: keepShape.length > 0 ? keepShape : null,
     keepNchwInputNames: channelsFirst.length > 0 ? channelsFirst : null,
-    // The prepared model is simplified already; a second pass only costs time (unless a strategy asks).
-    notUseOnnxsim: options.simplify !== true,
+    // The prepared model is simplified already (onnxslim); onnxsim over it again never made a
+    // conversion pass (no node test, no zoo model) and only cost time.
+    notUseOnnxsim: true,
     verbosity: 'error',
     options: onnx2tfFlags(options, handOver.pseudoOps),
   });
