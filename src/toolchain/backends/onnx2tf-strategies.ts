@@ -7,27 +7,12 @@
  * the entry can change anything for a model, so the cascade skips it otherwise.
  *
  * Adding a strategy is adding one entry to ONNX2TF_STRATEGIES (and, for a new graph rewrite,
- * one function to ONNX2TF_GRAPH_REWRITES). Recipes pin entries by name
+ * one function to ONNX_GRAPH_REWRITES in onnx-graph-steps.ts). Recipes pin entries by name
  * (`strategies: { tflite: [pseudo-ops] }`).
  */
 import { z } from 'zod';
-import {
-  BUILTIN_MATH_OPS,
-  castLikeToCast,
-  decomposeDynamicClip,
-  decomposeFloatMod,
-  decomposeToBuiltinMath,
-  dropNoopSliceAxes,
-  dropUnusedInitializers,
-  explicitKernelShape,
-  explicitSamePads,
-  explicitSplitSizes,
-  explicitRecurrentStates,
-  gatherElementsAsGather,
-  poolsAsSlices,
-  type GraphRewriteResult,
-  type ModelProto,
-} from '../../formats/onnx/index.js';
+import { BUILTIN_MATH_OPS } from '../../formats/onnx/index.js';
+import { ONNX_FUNCTION_OPS, ONNX_GRAPH_REWRITES, POOL_OPS } from './onnx-graph-steps.js';
 import type { ConversionStrategy, StrategyContext } from '../../catalogue/types.js';
 
 /**
@@ -62,7 +47,7 @@ export const onnx2tfStrategyOptionsSchema = z.strictObject({
    * Mean output, Attention with a mask, RMSNormalization over C, H, W...).
    */
   expandFunctions: z.array(z.string()).optional(),
-  /** ONNX graph rewrites applied before onnx2tf, in order (names of ONNX2TF_GRAPH_REWRITES). */
+  /** ONNX graph rewrites applied before onnx2tf, in order (names of ONNX_GRAPH_REWRITES). */
   rewrites: z.array(z.string()).optional(),
   /** Other onnx2tf.convert keyword arguments, as onnx2tf names them (`enable_rnn_unroll: true`). */
   flags: z.record(z.string(), z.json()).optional(),
@@ -76,40 +61,10 @@ export function onnx2tfStrategyOptions(strategy: ConversionStrategy): Onnx2tfStr
   if (!parsed.success)
     throw new Error(`onnx2tf strategy "${strategy.name}" has invalid options: ${parsed.error.issues[0]?.message}`);
   for (const rewrite of parsed.data.rewrites ?? [])
-    if (!ONNX2TF_GRAPH_REWRITES[rewrite])
+    if (!ONNX_GRAPH_REWRITES[rewrite])
       throw new Error(`onnx2tf strategy "${strategy.name}" names an unknown graph rewrite "${rewrite}"`);
   return parsed.data;
 }
-
-/**
- * A rewrite of the ONNX model handed to onnx2tf: changes `model` in place and returns one line
- * per change for the step log (none: nothing to do for this model).
- */
-export type GraphRewrite = (model: ModelProto) => string[];
-
-/** A pure rewrite of src/formats/onnx made a GraphRewrite (the model takes the result's graph). */
-function inPlace(rewrite: (model: ModelProto) => GraphRewriteResult): GraphRewrite {
-  return (model) => {
-    const { model: result, changes } = rewrite(model);
-    if (changes.length > 0) model.graph = dropUnusedInitializers(result).graph;
-    return changes;
-  };
-}
-
-/** Graph rewrites strategies may name in `options.rewrites`. */
-export const ONNX2TF_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
-  'slice-noop-axes': inPlace(dropNoopSliceAxes),
-  'float-mod': inPlace(decomposeFloatMod),
-  'builtin-math': inPlace(decomposeToBuiltinMath),
-  'cast-like': inPlace(castLikeToCast),
-  'clip-bounds': inPlace(decomposeDynamicClip),
-  'kernel-shape': inPlace(explicitKernelShape),
-  'recurrent-states': inPlace(explicitRecurrentStates),
-  'same-pads': inPlace(explicitSamePads),
-  'split-sizes': inPlace(explicitSplitSizes),
-  'gather-elements-flat': inPlace(gatherElementsAsGather),
-  'pools-as-slices': inPlace(poolsAsSlices),
-};
 
 /**
  * Rewrites every strategy applies first: ops onnx2tf 1.29 converts wrong or not at all, where
@@ -136,45 +91,6 @@ export const ONNX2TF_CORRECTIONS: readonly string[] = [
   'split-sizes',
   'gather-elements-flat',
 ];
-
-/**
- * ONNX ops defined as functions of primitive ops whose conversion fails in some forms (onnx2tf
- * 1.29 on LayerNormalization's Mean output, ovc on NegativeLogLikelihoodLoss with an
- * ignore_index), while their expansion (what the onnx node tests call `_expanded`) converts.
- */
-export const ONNX_FUNCTION_OPS = [
-  'LayerNormalization',
-  'RMSNormalization',
-  'GroupNormalization',
-  'MeanVarianceNormalization',
-  'Attention',
-  'RotaryEmbedding',
-  'CenterCropPad',
-  'AffineGrid',
-  'SoftmaxCrossEntropyLoss',
-  'NegativeLogLikelihoodLoss',
-  'Gelu',
-  'Mish',
-  'Celu',
-  'Swish',
-  'Shrink',
-  'ThresholdedRelu',
-  'HardSwish',
-  'HardSigmoid',
-  'Selu',
-  'Elu',
-  'LeakyRelu',
-  'PRelu',
-  'Softplus',
-  'ReduceL1',
-  'ReduceL2',
-  'ReduceLogSum',
-  'ReduceLogSumExp',
-  'ReduceSumSquare',
-] as const;
-
-/** ONNX pooling ops pools-as-slices computes from slices. */
-export const POOL_OPS = ['MaxPool', 'AveragePool', 'LpPool'];
 
 /** ONNX recurrent ops (onnx2tf builds them as a Keras RNN: a WHILE loop unless unrolled). */
 const RNN_OPS = ['LSTM', 'GRU', 'RNN'];

@@ -27,9 +27,9 @@ import { convertedLayout, defaultLayout, layoutFromDims, numericShape } from './
 import { ConverterError, runConverterOp, stepLogFile } from './run-tool.js';
 import type { BackendSpec, ConversionStrategy } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
+import { applyGraphRewrites, expandFunctionOps, resizeAsMatmul } from './onnx-graph-steps.js';
 import {
   ONNX2TF_CORRECTIONS,
-  ONNX2TF_GRAPH_REWRITES,
   ONNX2TF_STRATEGIES,
   onnx2tfStrategyOptions,
   pseudoOpsIn,
@@ -243,44 +243,23 @@ async function onnx2tfInput(
 ): Promise<{ model: string; replacementFile: string | null; pseudoOps: string[] }> {
   let source = job.inputFile!;
   let rewritten = 0;
-  if (options.expandFunctions && options.expandFunctions.length > 0) {
-    const wanted = new Set(options.expandFunctions);
-    const present = [...allNodes(loadModel(source).graph!)].some((node) => wanted.has(node.opType ?? ''));
-    if (present) {
-      const result = await runConverterOp(job, 'onnx2tf', 'tf', 'onnx.expand_functions', {
-        model: source,
-        output: path.join(job.workDir, 'onnx2tf-expanded.onnx'),
-        opTypes: [...wanted],
-      });
-      if (result.output) {
-        job.log(`[edgezoo] expanded into their ONNX function bodies: ${result.expanded.join(', ')}`);
-        source = result.output;
-        rewritten += result.expanded.length;
-      }
-    }
+  if (options.expandFunctions) {
+    const result = await expandFunctionOps(job, 'onnx2tf', source, options.expandFunctions, 'onnx2tf-expanded.onnx');
+    source = result.model;
+    rewritten += result.expanded.length;
   }
   if (options.resizeAsMatmul) {
-    const present = [...allNodes(loadModel(source).graph!)].some(
-      (node) => node.opType === 'Resize' || node.opType === 'Upsample',
-    );
-    if (present) {
-      const result = await runConverterOp(job, 'onnx2tf', 'tf', 'onnx.resize_to_matmul', {
-        model: source,
-        output: path.join(job.workDir, 'onnx2tf-resize-matmul.onnx'),
-      });
-      if (result.output) {
-        job.log(`[edgezoo] Resize as MatMul by its interpolation matrix: ${result.rewritten.join(', ')}`);
-        source = result.output;
-        rewritten += result.rewritten.length;
-      }
-    }
+    const result = await resizeAsMatmul(job, 'onnx2tf', source, 'onnx2tf-resize-matmul.onnx');
+    source = result.model;
+    rewritten += result.rewritten.length;
   }
   const { model, renamed } = sanitizeNodeNames(loadModel(source));
-  for (const name of [...ONNX2TF_CORRECTIONS, ...(options.rewrites ?? [])]) {
-    const changes = ONNX2TF_GRAPH_REWRITES[name]!(model);
-    for (const change of changes) job.log(`[edgezoo] rewrite ${name}: ${change}`);
-    rewritten += changes.length;
-  }
+  rewritten += applyGraphRewrites(
+    job,
+    model,
+    [...ONNX2TF_CORRECTIONS, ...(options.rewrites ?? [])],
+    `onnx2tf strategy "${job.strategy.name}"`,
+  );
   // After the rewrites: they may bring in ops onnx2tf replaces (builtin-math's Atan).
   const opTypes = new Set([...allNodes(model.graph!)].map((node) => node.opType ?? ''));
   const pseudoOps = options.pseudoOps ? pseudoOpsIn(opTypes).filter((op) => options.pseudoOps!.includes(op)) : [];

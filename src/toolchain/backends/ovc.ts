@@ -7,7 +7,13 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { loadModel, saveModel } from '../../formats/onnx/index.js';
-import { ONNX_FUNCTION_OPS, ONNX2TF_GRAPH_REWRITES, POOL_OPS } from './onnx2tf-strategies.js';
+import {
+  applyGraphRewrites,
+  expandFunctionOps,
+  ONNX_FUNCTION_OPS,
+  POOL_OPS,
+  resizeAsMatmul,
+} from './onnx-graph-steps.js';
 import { runConverterOp } from './run-tool.js';
 import type { BackendSpec } from '../../catalogue/types.js';
 import type { ConvertJob, ConvertOutput } from './types.js';
@@ -51,45 +57,16 @@ export const ovcBackend: BackendSpec = {
   ],
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     const xml = path.join(job.outDir, 'model.xml');
+    const { options } = job.strategy;
+    const owner = `ovc strategy "${job.strategy.name}"`;
     let model = job.inputFile!;
-    if (job.strategy.options.resizeAsMatmul === true) {
-      const result = await runConverterOp(job, 'ovc', 'tf', 'onnx.resize_to_matmul', {
-        model,
-        output: path.join(job.workDir, 'resize-matmul.onnx'),
-      });
-      if (result.output) {
-        job.log(`[edgezoo] Resize as MatMul by its interpolation matrix: ${result.rewritten.join(', ')}`);
-        model = result.output;
-      }
-    }
-    const expandFunctions = job.strategy.options.expandFunctions;
-    const expand = Array.isArray(expandFunctions) ? expandFunctions.filter((op) => typeof op === 'string') : [];
-    if (expand.length > 0) {
-      const result = await runConverterOp(job, 'ovc', 'tf', 'onnx.expand_functions', {
-        model,
-        output: path.join(job.workDir, 'expanded.onnx'),
-        opTypes: expand,
-      });
-      if (result.output) {
-        job.log(`[edgezoo] expanded into their ONNX function bodies: ${result.expanded.join(', ')}`);
-        model = result.output;
-      }
-    }
-    const rewrites = job.strategy.options.rewrites;
-    if (Array.isArray(rewrites) && rewrites.length > 0) {
-      // The ONNX graph rewrites are converter-neutral; they live with onnx2tf's strategies.
+    if (options.resizeAsMatmul === true) model = (await resizeAsMatmul(job, 'ovc', model, 'resize-matmul.onnx')).model;
+    if (options.expandFunctions !== undefined)
+      model = (await expandFunctionOps(job, 'ovc', model, stringList(options.expandFunctions, owner), 'expanded.onnx'))
+        .model;
+    if (options.rewrites !== undefined) {
       const onnx = loadModel(model);
-      let changed = 0;
-      for (const name of rewrites) {
-        const rewrite = typeof name === 'string' ? ONNX2TF_GRAPH_REWRITES[name] : undefined;
-        if (!rewrite)
-          throw new Error(`ovc strategy "${job.strategy.name}" names an unknown graph rewrite "${String(name)}"`);
-        for (const change of rewrite(onnx)) {
-          job.log(`[edgezoo] rewrite ${name}: ${change}`);
-          changed++;
-        }
-      }
-      if (changed > 0) {
+      if (applyGraphRewrites(job, onnx, stringList(options.rewrites, owner), owner) > 0) {
         model = path.join(job.workDir, 'rewritten.onnx');
         saveModel(onnx, model);
       }
@@ -111,3 +88,10 @@ export const ovcBackend: BackendSpec = {
     };
   },
 };
+
+/** A strategy option that must be a list of names (a bad catalogue entry is a programming error). */
+function stringList(value: unknown, owner: string): string[] {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string'))
+    throw new Error(`${owner} has an option that is not a list of names: ${JSON.stringify(value)}`);
+  return value;
+}
