@@ -6,6 +6,8 @@
  *   node --import tsx test/integration/convert-project.ts PROJECT_ROOT MODEL...
  */
 import { mkdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -24,6 +26,19 @@ import { stopSharedWorkerPool } from '../../src/toolchain/pool.js';
 import { sha256File, writeRecipe } from '../fixtures/tiny-cnn/project.js';
 
 export { sha256File, tinyCnnRecipe, trainTinyCnn, writeRecipe } from '../fixtures/tiny-cnn/project.js';
+
+/**
+ * Runs `fn` with a new temporary folder (os.tmpdir()/<prefix>XXXXXX) as the project root and
+ * removes the folder afterwards, whether `fn` passed or threw.
+ */
+export async function withProject<T>(prefix: string, fn: (root: string) => Promise<T>): Promise<T> {
+  const root = await mkdtemp(path.join(os.tmpdir(), prefix));
+  try {
+    return await fn(root);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
 
 /**
  * Saves `model` as models/<name>/model.onnx under `root` and writes recipes/<name>.yaml for it:

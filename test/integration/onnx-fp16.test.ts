@@ -6,20 +6,16 @@
  * The output now gets an internal tensor of its own: everything computes in float16.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { ARTIFACT_FILE, readStepFile } from '../../src/build/step-files.js';
-import { buildModel, saveModel } from '../../src/formats/onnx/index.js';
-import { buildUpToConvert, sha256File, writeRecipe } from './convert-project.js';
+import { buildModel } from '../../src/formats/onnx/index.js';
+import { buildCollectingFailures, withProject, writeOnnxModelRecipe } from './convert-project.js';
 
 test('onnx fp16: an output read by other nodes keeps every op in float16 and validates', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-onnx-fp16-'));
-  try {
-    mkdirSync(path.join(root, 'models', 'chain'), { recursive: true });
-    const file = path.join(root, 'models', 'chain', 'model.onnx');
-    saveModel(
+  await withProject('edgezoo-onnx-fp16-', async (root) => {
+    writeOnnxModelRecipe(
+      root,
+      'chain',
       buildModel({
         opset: 17,
         inputs: [{ name: 'x', shape: [2, 4] }],
@@ -36,33 +32,17 @@ test('onnx fp16: an output read by other nodes keeps every op in float16 and val
           { name: 'w2', data: [1, 0, 0.5, -0.5, 1, 0, 0.25, 0.25, 1], dims: [3, 3] },
         ],
       }),
-      file,
+      {
+        description: 'an output also read inside the graph',
+        inputs: '[{ name: x, shape: [2, 4], range: [-1, 1] }]',
+        targets: '{ onnx: [fp16] }',
+      },
     );
-    writeRecipe(
-      root,
-      'chain',
-      [
-        'name: chain',
-        'version: 0.1.0',
-        'license: MIT',
-        'description: an output also read inside the graph',
-        'task: test',
-        `source: { onnx: { path: models/chain/model.onnx, sha256: ${sha256File(file)} } }`,
-        'inputs: [{ name: x, shape: [2, 4], range: [-1, 1] }]',
-        'targets: { onnx: [fp16] }',
-        '',
-      ].join('\n'),
-    );
-    const failures: string[] = [];
-    const { summary, outputs } = await buildUpToConvert(root, ['chain'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+    const { summary, outputs, failures } = await buildCollectingFailures(root, ['chain']);
     assert.deepEqual(failures, []);
     assert.equal(summary.ok, true);
     const made = await readStepFile(outputs['chain/convert/onnx/fp16']!, ARTIFACT_FILE);
     // Before: MatMul kept float32 so that onnxruntime would load the model.
     assert.equal(made.notes?.float32Ops, undefined);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
