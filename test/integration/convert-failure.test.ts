@@ -4,19 +4,17 @@
  * of that op, and where the full log is (which holds the traceback). Needs the tf venv.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { buildModel, saveModel } from '../../src/formats/onnx/index.js';
-import { buildUpToConvert, sha256File, writeRecipe } from './convert-project.js';
+import { buildModel } from '../../src/formats/onnx/index.js';
+import { buildUpToConvert, withProject, writeOnnxModelRecipe } from './convert-project.js';
 
 test('an op no converter knows: onnx2tf and ovc failures name it and its node', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-convert-fail-'));
-  try {
-    mkdirSync(path.join(root, 'models', 'bad'), { recursive: true });
-    const file = path.join(root, 'models', 'bad', 'model.onnx');
-    saveModel(
+  await withProject('edgezoo-convert-fail-', async (root) => {
+    writeOnnxModelRecipe(
+      root,
+      'bad',
       buildModel({
         opset: 17,
         inputs: [{ name: 'x', shape: [1, 3, 8, 8] }],
@@ -27,22 +25,11 @@ test('an op no converter knows: onnx2tf and ovc failures name it and its node', 
         ],
         extraOpsets: { 'com.example': 1 },
       }),
-      file,
-    );
-    writeRecipe(
-      root,
-      'bad',
-      [
-        'name: bad',
-        'version: 0.1.0',
-        'license: MIT',
-        'description: an unknown op',
-        'task: test',
-        `source: { onnx: { path: models/bad/model.onnx, sha256: ${sha256File(file)} } }`,
-        'inputs: [{ name: x, shape: [1, 3, 8, 8], layout: NCHW, range: [0, 1] }]',
-        'targets: { onnx: [fp32], tflite: [fp32], openvino: [fp32] }',
-        '',
-      ].join('\n'),
+      {
+        description: 'an unknown op',
+        inputs: '[{ name: x, shape: [1, 3, 8, 8], layout: NCHW, range: [0, 1] }]',
+        targets: '{ onnx: [fp32], tflite: [fp32], openvino: [fp32] }',
+      },
     );
     const failures = new Map<string, { reason: string; deterministic: boolean }>();
     const { summary } = await buildUpToConvert(root, ['bad'], (event) => {
@@ -84,7 +71,5 @@ test('an op no converter knows: onnx2tf and ovc failures name it and its node', 
     const log = readFileSync(path.join(root, 'artifacts', 'logs', 'bad', 'convert-tflite-fp32.log'), 'utf8');
     assert.match(log, /Traceback \(most recent call last\)/);
     assert.ok(existsSync(path.join(root, 'artifacts', 'logs', 'bad', 'convert-openvino-fp32.log')));
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
