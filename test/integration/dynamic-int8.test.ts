@@ -14,27 +14,19 @@
  *   SQNR): the other stays ConvInteger, the card's record says 1 of 2 layers float.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ARTIFACT_FILE, readStepFile } from '../../src/build/step-files.js';
-import { buildModel, loadModel, saveModel } from '../../src/formats/onnx/index.js';
-import { buildUpToConvert, sha256File, writeRecipe } from './convert-project.js';
+import { buildModel, loadModel, type ModelProto } from '../../src/formats/onnx/index.js';
+import { buildCollectingFailures, withProject, writeOnnxModelRecipe } from './convert-project.js';
 
-function recipe(name: string, file: string, extra: string[] = []): string {
-  return [
-    `name: ${name}`,
-    'version: 0.1.0',
-    'license: MIT',
-    'description: a small conv net',
-    'task: test',
-    `source: { onnx: { path: models/${name}/model.onnx, sha256: ${sha256File(file)} } }`,
-    'inputs: [{ name: x, shape: [1, 2, 8, 8], layout: NCHW, range: [-1, 1] }]',
-    'targets: { onnx: [dynamic-int8] }',
-    ...extra,
-    '',
-  ].join('\n');
+/** models/<name>/model.onnx and its recipe: a [1, 2, 8, 8] input, the ONNX dynamic-int8 target. */
+function writeConvNet(root: string, name: string, model: ModelProto): void {
+  writeOnnxModelRecipe(root, name, model, {
+    description: 'a small conv net',
+    inputs: '[{ name: x, shape: [1, 2, 8, 8], layout: NCHW, range: [-1, 1] }]',
+    targets: '{ onnx: [dynamic-int8] }',
+  });
 }
 
 /** Deterministic weights in [-0.5, 0.5). */
@@ -46,47 +38,34 @@ function weights(n: number, seed: number): number[] {
   });
 }
 
-function saveConvNet(root: string, name: string, first: number[], second: number[]): string {
-  const dir = path.join(root, 'models', name);
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'model.onnx');
-  saveModel(
-    buildModel({
-      opset: 17,
-      inputs: [{ name: 'x', shape: [1, 2, 8, 8] }],
-      outputs: [{ name: 'y', shape: [1, 4] }],
-      nodes: [
-        { op: 'Conv', inputs: ['x', 'w1'], outputs: ['c1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
-        { op: 'Conv', inputs: ['c1', 'w2'], outputs: ['c2'], name: 'conv2' },
-        { op: 'Flatten', inputs: ['c2'], outputs: ['f'], name: 'flatten' },
-        { op: 'Gemm', inputs: ['f', 'w3'], outputs: ['y'], name: 'gemm', attributes: { transB: 1 } },
-      ],
-      initializers: [
-        { name: 'w1', data: new Float32Array(first), dims: [2, 2, 3, 3] },
-        { name: 'w2', data: new Float32Array(second), dims: [1, 2, 1, 1] },
-        { name: 'w3', data: new Float32Array(weights(4 * 64, 3)), dims: [4, 64] },
-      ],
-    }),
-    file,
-  );
-  return file;
+function convNet(first: number[], second: number[]): ModelProto {
+  return buildModel({
+    opset: 17,
+    inputs: [{ name: 'x', shape: [1, 2, 8, 8] }],
+    outputs: [{ name: 'y', shape: [1, 4] }],
+    nodes: [
+      { op: 'Conv', inputs: ['x', 'w1'], outputs: ['c1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
+      { op: 'Conv', inputs: ['c1', 'w2'], outputs: ['c2'], name: 'conv2' },
+      { op: 'Flatten', inputs: ['c2'], outputs: ['f'], name: 'flatten' },
+      { op: 'Gemm', inputs: ['f', 'w3'], outputs: ['y'], name: 'gemm', attributes: { transB: 1 } },
+    ],
+    initializers: [
+      { name: 'w1', data: new Float32Array(first), dims: [2, 2, 3, 3] },
+      { name: 'w2', data: new Float32Array(second), dims: [1, 2, 1, 1] },
+      { name: 'w3', data: new Float32Array(weights(4 * 64, 3)), dims: [4, 64] },
+    ],
+  });
 }
 
 test('dynamic-int8: Conv as uint8 ConvInteger; a Conv that cannot take it stays float (dynamic-without-conv)', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-dynamic-int8-'));
-  try {
+  await withProject('edgezoo-dynamic-int8-', async (root) => {
     // Plain: both channels of conv1 alike, conv2 reads both.
-    const plain = saveConvNet(root, 'plain', weights(36, 1), [0.7, -0.4]);
+    writeConvNet(root, 'plain', convNet(weights(36, 1), [0.7, -0.4]));
     // Outlier: conv1's channel 0 is 1e4 times larger than channel 1, and conv2 reads only
     // channel 1: with one activation scale per tensor, channel 1 rounds to zero.
     const big = weights(36, 2).map((w, i) => (i < 18 ? w * 1e4 : w));
-    const outlier = saveConvNet(root, 'outlier', big, [0, 1]);
-    writeRecipe(root, 'plain', recipe('plain', plain));
-    writeRecipe(root, 'outlier', recipe('outlier', outlier));
-    const failures: string[] = [];
-    const { outputs } = await buildUpToConvert(root, ['plain', 'outlier'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+    writeConvNet(root, 'outlier', convNet(big, [0, 1]));
+    const { outputs, failures } = await buildCollectingFailures(root, ['plain', 'outlier']);
     assert.deepEqual(failures, []);
 
     const plainDir = outputs['plain/convert/onnx/dynamic-int8']!;
@@ -113,9 +92,7 @@ test('dynamic-int8: Conv as uint8 ConvInteger; a Conv that cannot take it stays 
     assert.equal(outlierOps.filter((op) => op === 'Conv').length, 2);
     assert.ok(!outlierOps.includes('ConvInteger'));
     assert.ok(outlierOps.includes('MatMulInteger'));
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 /**
@@ -124,42 +101,30 @@ test('dynamic-int8: Conv as uint8 ConvInteger; a Conv that cannot take it stays 
  * step ~2, rounds every +-0.5 to zero, so what survives is the outlier times a near-zero input.
  * Rescaling per output channel cannot help (there is one). conv2's weights (all 1) quantise exactly.
  */
-function saveOutlierWeightNet(root: string, name: string): string {
-  const dir = path.join(root, 'models', name);
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'model.onnx');
+function outlierWeightNet(): ModelProto {
   const w1 = weights(18, 5);
   w1[4] = 500;
-  saveModel(
-    buildModel({
-      opset: 17,
-      inputs: [{ name: 'x', shape: [1, 2, 8, 8] }],
-      outputs: [{ name: 'y', shape: [1, 32, 8, 8] }],
-      nodes: [
-        { op: 'Mul', inputs: ['x', 'mask'], outputs: ['m'], name: 'mask' },
-        { op: 'Conv', inputs: ['m', 'w1'], outputs: ['c1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
-        { op: 'Conv', inputs: ['c1', 'w2'], outputs: ['y'], name: 'conv2' },
-      ],
-      initializers: [
-        { name: 'mask', data: new Float32Array([0.01, 1]), dims: [1, 2, 1, 1] },
-        { name: 'w1', data: new Float32Array(w1), dims: [1, 2, 3, 3] },
-        { name: 'w2', data: new Float32Array(32).fill(1), dims: [32, 1, 1, 1] },
-      ],
-    }),
-    file,
-  );
-  return file;
+  return buildModel({
+    opset: 17,
+    inputs: [{ name: 'x', shape: [1, 2, 8, 8] }],
+    outputs: [{ name: 'y', shape: [1, 32, 8, 8] }],
+    nodes: [
+      { op: 'Mul', inputs: ['x', 'mask'], outputs: ['m'], name: 'mask' },
+      { op: 'Conv', inputs: ['m', 'w1'], outputs: ['c1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
+      { op: 'Conv', inputs: ['c1', 'w2'], outputs: ['y'], name: 'conv2' },
+    ],
+    initializers: [
+      { name: 'mask', data: new Float32Array([0.01, 1]), dims: [1, 2, 1, 1] },
+      { name: 'w1', data: new Float32Array(w1), dims: [1, 2, 3, 3] },
+      { name: 'w2', data: new Float32Array(32).fill(1), dims: [32, 1, 1, 1] },
+    ],
+  });
 }
 
 test('dynamic-int8: a conv-only model keeps its worst-quantising Conv float (dynamic-keep-float-10pct)', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-dynamic-keep-'));
-  try {
-    const file = saveOutlierWeightNet(root, 'outlier-weight');
-    writeRecipe(root, 'outlier-weight', recipe('outlier-weight', file));
-    const failures: string[] = [];
-    const { outputs } = await buildUpToConvert(root, ['outlier-weight'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+  await withProject('edgezoo-dynamic-keep-', async (root) => {
+    writeConvNet(root, 'outlier-weight', outlierWeightNet());
+    const { outputs, failures } = await buildCollectingFailures(root, ['outlier-weight']);
     assert.deepEqual(failures, []);
     const dir = outputs['outlier-weight/convert/onnx/dynamic-int8']!;
     const record = await readStepFile(dir, ARTIFACT_FILE);
@@ -184,11 +149,10 @@ test('dynamic-int8: a conv-only model keeps its worst-quantising Conv float (dyn
     assert.equal(nodes.filter((n) => n.opType === 'ConvInteger').length, 1);
 
     // Channels 1000-fold apart (the outlier test's conv1 of the first test, alone): per channel passes at once.
-    const wide = path.join(root, 'models', 'wide-channels');
-    mkdirSync(wide, { recursive: true });
-    const wideFile = path.join(wide, 'model.onnx');
     const w = weights(36, 7).map((v, i) => (i < 18 ? v * 1000 : v));
-    saveModel(
+    writeConvNet(
+      root,
+      'wide-channels',
       buildModel({
         opset: 17,
         inputs: [{ name: 'x', shape: [1, 2, 8, 8] }],
@@ -204,14 +168,9 @@ test('dynamic-int8: a conv-only model keeps its worst-quantising Conv float (dyn
           { name: 'axes', data: [1], dims: [1], dtype: 'int64' },
         ],
       }),
-      wideFile,
     );
-    writeRecipe(root, 'wide-channels', recipe('wide-channels', wideFile));
-    const wideFailures: string[] = [];
-    const wideBuild = await buildUpToConvert(root, ['wide-channels'], (event) => {
-      if (event.type === 'step-failed') wideFailures.push(`${event.step}: ${event.reason}`);
-    });
-    assert.deepEqual(wideFailures, []);
+    const wideBuild = await buildCollectingFailures(root, ['wide-channels']);
+    assert.deepEqual(wideBuild.failures, []);
     const wideDir = wideBuild.outputs['wide-channels/convert/onnx/dynamic-int8']!;
     const wideRecord = await readStepFile(wideDir, ARTIFACT_FILE);
     // Per tensor, every rung failed at cosine 0 (the small channel rounded away).
@@ -225,7 +184,5 @@ test('dynamic-int8: a conv-only model keeps its worst-quantising Conv float (dyn
       wideNodes.map((n) => n.opType).join(),
     );
     assert.ok(wideNodes.some((n) => n.opType === 'Mul' && n.name === 'conv_channel_scale'));
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
