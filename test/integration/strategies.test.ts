@@ -8,57 +8,44 @@
  * pools-as-slices, no-strict.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ARTIFACT_FILE, readStepFile } from '../../src/build/step-files.js';
-import { buildModel, saveModel } from '../../src/formats/onnx/index.js';
-import {
-  buildCollectingFailures,
-  buildUpToConvert,
-  sha256File,
-  writeOnnxModelRecipe,
-  writeRecipe,
-} from './convert-project.js';
+import { buildModel } from '../../src/formats/onnx/index.js';
+import { buildCollectingFailures, withProject, writeOnnxModelRecipe } from './convert-project.js';
 
-function atanRecipe(name: string, file: string, extra: string[]): string {
-  return [
-    `name: ${name}`,
-    'version: 0.1.0',
-    'license: MIT',
-    'description: one Atan op',
-    'task: test',
-    `source: { onnx: { path: models/atan/model.onnx, sha256: ${sha256File(file)} } }`,
-    // Rank 2: onnx2tf keeps the layout, so the numbers compare with no transposition.
-    'inputs: [{ name: x, shape: [1, 16], range: [-2, 2] }]',
-    'targets: { tflite: [fp32] }',
-    ...extra,
-    '',
-  ].join('\n');
+/** One Atan op as models/<name>/model.onnx, and its recipe with `extra` lines of its own. */
+function writeAtan(root: string, name: string, extra: string[]): void {
+  writeOnnxModelRecipe(
+    root,
+    name,
+    buildModel({
+      opset: 17,
+      inputs: [{ name: 'x', shape: [1, 16] }],
+      outputs: [{ name: 'y', shape: [1, 16] }],
+      nodes: [{ op: 'Atan', inputs: ['x'], outputs: ['y'], name: 'atan' }],
+    }),
+    {
+      description: 'one Atan op',
+      // Rank 2: onnx2tf keeps the layout, so the numbers compare with no transposition.
+      inputs: '[{ name: x, shape: [1, 16], range: [-2, 2] }]',
+      targets: '{ tflite: [fp32] }',
+      extra,
+    },
+  );
 }
 
 test('Atan: Flex by default is rejected, the pseudo-op strategy wins builtin-only; allow_ops and pins', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
-  try {
-    mkdirSync(path.join(root, 'models', 'atan'), { recursive: true });
-    const file = path.join(root, 'models', 'atan', 'model.onnx');
-    saveModel(
-      buildModel({
-        opset: 17,
-        inputs: [{ name: 'x', shape: [1, 16] }],
-        outputs: [{ name: 'y', shape: [1, 16] }],
-        nodes: [{ op: 'Atan', inputs: ['x'], outputs: ['y'], name: 'atan' }],
-      }),
-      file,
-    );
-    writeRecipe(root, 'atan-auto', atanRecipe('atan-auto', file, []));
-    writeRecipe(root, 'atan-flex', atanRecipe('atan-flex', file, ['allow_ops: { tflite: [FlexAtan] }']));
-    writeRecipe(root, 'atan-pinned', atanRecipe('atan-pinned', file, ['strategies: { tflite: [pseudo-ops] }']));
-    const failures: string[] = [];
-    const { summary, outputs } = await buildUpToConvert(root, ['atan-auto', 'atan-flex', 'atan-pinned'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+  await withProject('edgezoo-strategies-', async (root) => {
+    writeAtan(root, 'atan-auto', []);
+    writeAtan(root, 'atan-flex', ['allow_ops: { tflite: [FlexAtan] }']);
+    writeAtan(root, 'atan-pinned', ['strategies: { tflite: [pseudo-ops] }']);
+    const { summary, outputs, failures } = await buildCollectingFailures(root, [
+      'atan-auto',
+      'atan-flex',
+      'atan-pinned',
+    ]);
     assert.deepEqual(failures, []);
     assert.equal(summary.ok, true);
 
@@ -90,17 +77,14 @@ test('Atan: Flex by default is rejected, the pseudo-op strategy wins builtin-onl
       [['pseudo-ops', 'passed']],
     );
     assert.deepEqual(pinned.inspect.flexOps, []);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('Sinh, Atanh and Softsign: Flex or no conversion by default; the builtin-math strategy rewrites them into builtins', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
-  try {
-    mkdirSync(path.join(root, 'models', 'math'), { recursive: true });
-    const file = path.join(root, 'models', 'math', 'model.onnx');
-    saveModel(
+  await withProject('edgezoo-strategies-', async (root) => {
+    writeOnnxModelRecipe(
+      root,
+      'math',
       buildModel({
         opset: 17,
         inputs: [{ name: 'x', shape: [1, 16] }],
@@ -112,28 +96,14 @@ test('Sinh, Atanh and Softsign: Flex or no conversion by default; the builtin-ma
           { op: 'Add', inputs: ['s', 't'], outputs: ['y'], name: 'add' },
         ],
       }),
-      file,
-    );
-    writeRecipe(
-      root,
-      'math',
-      [
-        'name: math',
-        'version: 0.1.0',
-        'license: MIT',
-        'description: Sinh, Atanh and Softsign',
-        'task: test',
-        `source: { onnx: { path: models/math/model.onnx, sha256: ${sha256File(file)} } }`,
+      {
+        description: 'Sinh, Atanh and Softsign',
         // |x| < 1: Atanh's domain.
-        'inputs: [{ name: x, shape: [1, 16], range: [-0.9, 0.9] }]',
-        'targets: { tflite: [fp32] }',
-        '',
-      ].join('\n'),
+        inputs: '[{ name: x, shape: [1, 16], range: [-0.9, 0.9] }]',
+        targets: '{ tflite: [fp32] }',
+      },
     );
-    const failures: string[] = [];
-    const { summary, outputs } = await buildUpToConvert(root, ['math'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+    const { summary, outputs, failures } = await buildCollectingFailures(root, ['math']);
     assert.deepEqual(failures, []);
     assert.equal(summary.ok, true);
     const made = await readStepFile(outputs['math/convert/tflite/fp32']!, ARTIFACT_FILE);
@@ -150,17 +120,14 @@ test('Sinh, Atanh and Softsign: Flex or no conversion by default; the builtin-ma
     );
     const log = readFileSync(path.join(root, 'artifacts', 'logs', 'math', 'convert-tflite-fp32.log'), 'utf8');
     assert.match(log, /rewrite builtin-math: sinh: Sinh -> Exp, Neg, Exp, Sub, Mul/);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('LayerNormalization with its Mean and InvStdDev outputs: onnx2tf stops; expand-functions converts its function body', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
-  try {
-    mkdirSync(path.join(root, 'models', 'ln'), { recursive: true });
-    const file = path.join(root, 'models', 'ln', 'model.onnx');
-    saveModel(
+  await withProject('edgezoo-strategies-', async (root) => {
+    writeOnnxModelRecipe(
+      root,
+      'ln',
       buildModel({
         opset: 17,
         inputs: [{ name: 'x', shape: [4, 6] }],
@@ -183,27 +150,13 @@ test('LayerNormalization with its Mean and InvStdDev outputs: onnx2tf stops; exp
           { name: 'bias', data: [0, 0.1, -0.2, 0.3, 0, 1], dims: [6] },
         ],
       }),
-      file,
+      {
+        description: 'LayerNormalization with every output',
+        inputs: '[{ name: x, shape: [4, 6], range: [-2, 2] }]',
+        targets: '{ tflite: [fp32] }',
+      },
     );
-    writeRecipe(
-      root,
-      'ln',
-      [
-        'name: ln',
-        'version: 0.1.0',
-        'license: MIT',
-        'description: LayerNormalization with every output',
-        'task: test',
-        `source: { onnx: { path: models/ln/model.onnx, sha256: ${sha256File(file)} } }`,
-        'inputs: [{ name: x, shape: [4, 6], range: [-2, 2] }]',
-        'targets: { tflite: [fp32] }',
-        '',
-      ].join('\n'),
-    );
-    const failures: string[] = [];
-    const { summary, outputs } = await buildUpToConvert(root, ['ln'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+    const { summary, outputs, failures } = await buildCollectingFailures(root, ['ln']);
     assert.deepEqual(failures, []);
     assert.equal(summary.ok, true);
     const made = await readStepFile(outputs['ln/convert/tflite/fp32']!, ARTIFACT_FILE);
@@ -217,17 +170,14 @@ test('LayerNormalization with its Mean and InvStdDev outputs: onnx2tf stops; exp
     );
     const log = readFileSync(path.join(root, 'artifacts', 'logs', 'ln', 'convert-tflite-fp32.log'), 'utf8');
     assert.match(log, /expanded into their ONNX function bodies: LayerNormalization/);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('cubic Resize: Flex by default; resize-matmul makes it a MatMul per axis by its interpolation matrix, builtin-only', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
-  try {
-    mkdirSync(path.join(root, 'models', 'cubic'), { recursive: true });
-    const file = path.join(root, 'models', 'cubic', 'model.onnx');
-    saveModel(
+  await withProject('edgezoo-strategies-', async (root) => {
+    writeOnnxModelRecipe(
+      root,
+      'cubic',
       buildModel({
         opset: 17,
         inputs: [{ name: 'x', shape: [1, 2, 4, 4] }],
@@ -243,27 +193,13 @@ test('cubic Resize: Flex by default; resize-matmul makes it a MatMul per axis by
         ],
         initializers: [{ name: 'scales', data: [1, 1, 2, 1.5], dims: [4] }],
       }),
-      file,
+      {
+        description: 'a cubic Resize',
+        inputs: '[{ name: x, shape: [1, 2, 4, 4], layout: NCHW, range: [-1, 1] }]',
+        targets: '{ tflite: [fp32] }',
+      },
     );
-    writeRecipe(
-      root,
-      'cubic',
-      [
-        'name: cubic',
-        'version: 0.1.0',
-        'license: MIT',
-        'description: a cubic Resize',
-        'task: test',
-        `source: { onnx: { path: models/cubic/model.onnx, sha256: ${sha256File(file)} } }`,
-        'inputs: [{ name: x, shape: [1, 2, 4, 4], layout: NCHW, range: [-1, 1] }]',
-        'targets: { tflite: [fp32] }',
-        '',
-      ].join('\n'),
-    );
-    const failures: string[] = [];
-    const { summary, outputs } = await buildUpToConvert(root, ['cubic'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+    const { summary, outputs, failures } = await buildCollectingFailures(root, ['cubic']);
     assert.deepEqual(failures, []);
     assert.equal(summary.ok, true);
     const made = await readStepFile(outputs['cubic/convert/tflite/fp32']!, ARTIFACT_FILE);
@@ -276,17 +212,14 @@ test('cubic Resize: Flex by default; resize-matmul makes it a MatMul per axis by
         ['resize-matmul', 'passed', undefined, undefined],
       ],
     );
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('OpenVINO: a Resize ovc cannot convert (half_pixel_symmetric) converts by the resize-matmul strategy', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
-  try {
-    mkdirSync(path.join(root, 'models', 'symmetric'), { recursive: true });
-    const file = path.join(root, 'models', 'symmetric', 'model.onnx');
-    saveModel(
+  await withProject('edgezoo-strategies-', async (root) => {
+    writeOnnxModelRecipe(
+      root,
+      'symmetric',
       buildModel({
         opset: 19,
         inputs: [{ name: 'x', shape: [1, 1, 4, 4] }],
@@ -302,28 +235,14 @@ test('OpenVINO: a Resize ovc cannot convert (half_pixel_symmetric) converts by t
         ],
         initializers: [{ name: 'scales', data: [1, 1, 2, 1.5], dims: [4] }],
       }),
-      file,
+      {
+        description: 'a half_pixel_symmetric Resize',
+        inputs: '[{ name: x, shape: [1, 1, 4, 4], layout: NCHW, range: [-1, 1] }]',
+        targets: '{ openvino: [fp32] }',
+        extra: ['opset: 19'],
+      },
     );
-    writeRecipe(
-      root,
-      'symmetric',
-      [
-        'name: symmetric',
-        'version: 0.1.0',
-        'license: MIT',
-        'description: a half_pixel_symmetric Resize',
-        'task: test',
-        `source: { onnx: { path: models/symmetric/model.onnx, sha256: ${sha256File(file)} } }`,
-        'inputs: [{ name: x, shape: [1, 1, 4, 4], layout: NCHW, range: [-1, 1] }]',
-        'opset: 19',
-        'targets: { openvino: [fp32] }',
-        '',
-      ].join('\n'),
-    );
-    const failures: string[] = [];
-    const { summary, outputs } = await buildUpToConvert(root, ['symmetric'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+    const { summary, outputs, failures } = await buildCollectingFailures(root, ['symmetric']);
     assert.deepEqual(failures, []);
     assert.equal(summary.ok, true);
     const made = await readStepFile(outputs['symmetric/convert/openvino/fp32']!, ARTIFACT_FILE);
@@ -334,17 +253,14 @@ test('OpenVINO: a Resize ovc cannot convert (half_pixel_symmetric) converts by t
         ['resize-matmul', 'passed', undefined],
       ],
     );
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test("2-D Concat on axis 0: onnx2tf's accuracy correction joins it on axis 1; no-strict keeps the model's axis", async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
-  try {
-    mkdirSync(path.join(root, 'models', 'concat'), { recursive: true });
-    const file = path.join(root, 'models', 'concat', 'model.onnx');
-    saveModel(
+  await withProject('edgezoo-strategies-', async (root) => {
+    writeOnnxModelRecipe(
+      root,
+      'concat',
       buildModel({
         opset: 17,
         inputs: [
@@ -354,27 +270,13 @@ test("2-D Concat on axis 0: onnx2tf's accuracy correction joins it on axis 1; no
         outputs: [{ name: 'y', shape: [4, 2] }],
         nodes: [{ op: 'Concat', inputs: ['a', 'b'], outputs: ['y'], name: 'concat', attributes: { axis: 0 } }],
       }),
-      file,
+      {
+        description: 'two 2-D tensors joined on axis 0',
+        inputs: '[{ name: a, shape: [2, 2], range: [-1, 1] }, { name: b, shape: [2, 2], range: [-1, 1] }]',
+        targets: '{ tflite: [fp32] }',
+      },
     );
-    writeRecipe(
-      root,
-      'concat',
-      [
-        'name: concat',
-        'version: 0.1.0',
-        'license: MIT',
-        'description: two 2-D tensors joined on axis 0',
-        'task: test',
-        `source: { onnx: { path: models/concat/model.onnx, sha256: ${sha256File(file)} } }`,
-        'inputs: [{ name: a, shape: [2, 2], range: [-1, 1] }, { name: b, shape: [2, 2], range: [-1, 1] }]',
-        'targets: { tflite: [fp32] }',
-        '',
-      ].join('\n'),
-    );
-    const failures: string[] = [];
-    const { summary, outputs } = await buildUpToConvert(root, ['concat'], (event) => {
-      if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-    });
+    const { summary, outputs, failures } = await buildCollectingFailures(root, ['concat']);
     assert.deepEqual(failures, []);
     assert.equal(summary.ok, true);
     const made = await readStepFile(outputs['concat/convert/tflite/fp32']!, ARTIFACT_FILE);
@@ -383,14 +285,11 @@ test("2-D Concat on axis 0: onnx2tf's accuracy correction joins it on axis 1; no
     assert.deepEqual(attempts[0], ['default', 'failed', 'numbers']);
     assert.deepEqual(attempts.at(-1), ['no-strict', 'passed', undefined]);
     assert.deepEqual(made.pin, ['strategies: { tflite/fp32: [no-strict] }']);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('3-D MaxPool: Flex (FlexMaxPool3D) by default; pools-as-slices makes it from builtin ops', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
-  try {
+  await withProject('edgezoo-strategies-', async (root) => {
     writeOnnxModelRecipe(
       root,
       'pool3d',
@@ -426,14 +325,11 @@ test('3-D MaxPool: Flex (FlexMaxPool3D) by default; pools-as-slices makes it fro
     // OpenVINO has a 3-D pool: its default stands.
     const ov = await readStepFile(outputs['pool3d/convert/openvino/fp32']!, ARTIFACT_FILE);
     assert.equal(ov.strategy, 'default');
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('NegativeLogLikelihoodLoss with an ignore_index: ovc cannot convert it, its function body converts', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
-  try {
+  await withProject('edgezoo-strategies-', async (root) => {
     // The targets are a constant (what a recipe's `value:` input folds into): 1 is ignored.
     writeOnnxModelRecipe(
       root,
@@ -476,14 +372,11 @@ test('NegativeLogLikelihoodLoss with an ignore_index: ovc cannot convert it, its
     // onnx2tf: the body's GatherElements on constant targets becomes a flat Gather (a correction).
     const tflite = await readStepFile(outputs['nll/convert/tflite/fp32']!, ARTIFACT_FILE);
     assert.deepEqual(tflite.inspect.flexOps, []);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a Slice with whole-axis entries: onnx2tf cuts the wrong axis of a channels-last tensor; keep-shape (a sequence) and slice-noop-axes (an image) fix it', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
-  try {
+  await withProject('edgezoo-strategies-', async (root) => {
     const open = 2n ** 63n - 1n;
     // An exporter's fused Slice: every axis listed, all but the last whole (start 0, end INT64_MAX).
     const slice = (rank: number, start: bigint, end: bigint) => [
@@ -535,14 +428,11 @@ test('a Slice with whole-axis entries: onnx2tf cuts the wrong axis of a channels
       assert.deepEqual(attempts[0], ['default', 'failed', 'numbers'], name);
       assert.equal(made.strategy, winner, name);
     }
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an LSTM after a fused Slice on a convolved sequence: only rnn-unroll (-kat, -eru, whole-axis entries dropped) converts it', async () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-strategies-'));
-  try {
+  await withProject('edgezoo-strategies-', async (root) => {
     const open = 2n ** 63n - 1n;
     const hidden = 8;
     const weights = (count: number, scale: number, seed: number) =>
@@ -614,7 +504,5 @@ test('an LSTM after a fused Slice on a convolved sequence: only rnn-unroll (-kat
       ['rnn-unroll', 'passed'],
     ]);
     assert.equal(made.strategy, 'rnn-unroll');
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
