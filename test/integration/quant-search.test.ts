@@ -20,9 +20,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { ARTIFACT_FILE, readStepFile } from '../../src/build/step-files.js';
-import { buildModel, saveModel } from '../../src/formats/onnx/index.js';
+import { buildModel, type ModelProto } from '../../src/formats/onnx/index.js';
 import { writeNpy } from '../../src/validate/npy.js';
-import { buildUpToConvert, sha256File, writeRecipe } from './convert-project.js';
+import { buildCollectingFailures, buildUpToConvert, writeOnnxModelRecipe } from './convert-project.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'edgezoo-quant-search-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -51,52 +51,45 @@ function spikySample(seed: number): Float32Array {
   return data;
 }
 
-function recipe(name: string, model: string, extra: string[]): string {
-  return [
-    `name: ${name}`,
-    'version: 0.1.0',
-    'license: MIT',
-    'description: a conv net whose input has one bright pixel per sample',
-    'task: test',
-    `source: { onnx: { path: models/spiky/model.onnx, sha256: ${sha256File(model)} } }`,
-    'inputs: [{ name: x, shape: [1, 4, 16, 16], layout: NCHW, range: [-1, 200] }]',
-    'calibration: { samples: models/spiky/calib/*.npy, count: 16 }',
-    'validation: { samples: models/spiky/val/*.npy, count: 8 }',
-    'targets: { onnx: [int8] }',
-    ...extra,
-    '',
-  ].join('\n');
+/** The spiky model as models/<name>/model.onnx, and its recipe (samples from models/spiky) with `extra` lines. */
+function writeSpiky(name: string, model: ModelProto, extra: string[]): void {
+  writeOnnxModelRecipe(root, name, model, {
+    description: 'a conv net whose input has one bright pixel per sample',
+    inputs: '[{ name: x, shape: [1, 4, 16, 16], layout: NCHW, range: [-1, 200] }]',
+    targets: '{ onnx: [int8] }',
+    extra: [
+      'calibration: { samples: models/spiky/calib/*.npy, count: 16 }',
+      'validation: { samples: models/spiky/val/*.npy, count: 8 }',
+      ...extra,
+    ],
+  });
 }
 
 test('ONNX int8: full and Percentile fail, the search keeps the spiky input float and passes; a 16-bit pin; the attempt cache', async () => {
   const dir = path.join(root, 'models', 'spiky');
   mkdirSync(path.join(dir, 'calib'), { recursive: true });
   mkdirSync(path.join(dir, 'val'), { recursive: true });
-  const model = path.join(dir, 'model.onnx');
-  saveModel(
-    buildModel({
-      opset: 17,
-      irVersion: 8,
-      inputs: [{ name: 'x', shape: [1, 4, 16, 16] }],
-      outputs: [{ name: 'y', shape: [1, 4, 16, 16] }],
-      nodes: [
-        { op: 'Conv', inputs: ['x', 'w1'], outputs: ['t1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
-        // The spike stops here: what follows sees only the body.
-        { op: 'Clip', inputs: ['t1', 'lo', 'hi'], outputs: ['t2'], name: 'clip' },
-        { op: 'Conv', inputs: ['t2', 'w2'], outputs: ['t3'], name: 'conv2', attributes: { pads: [1, 1, 1, 1] } },
-        { op: 'Relu', inputs: ['t3'], outputs: ['t4'], name: 'relu' },
-        { op: 'Conv', inputs: ['t4', 'w3'], outputs: ['y'], name: 'conv3' },
-      ],
-      initializers: [
-        { name: 'w1', data: normal(8 * 4 * 9, 0.3, 1), dims: [8, 4, 3, 3] },
-        { name: 'w2', data: normal(8 * 8 * 9, 0.2, 2), dims: [8, 8, 3, 3] },
-        { name: 'w3', data: normal(4 * 8, 0.5, 3), dims: [4, 8, 1, 1] },
-        { name: 'lo', data: [-3], dims: [] },
-        { name: 'hi', data: [3], dims: [] },
-      ],
-    }),
-    model,
-  );
+  const model = buildModel({
+    opset: 17,
+    irVersion: 8,
+    inputs: [{ name: 'x', shape: [1, 4, 16, 16] }],
+    outputs: [{ name: 'y', shape: [1, 4, 16, 16] }],
+    nodes: [
+      { op: 'Conv', inputs: ['x', 'w1'], outputs: ['t1'], name: 'conv1', attributes: { pads: [1, 1, 1, 1] } },
+      // The spike stops here: what follows sees only the body.
+      { op: 'Clip', inputs: ['t1', 'lo', 'hi'], outputs: ['t2'], name: 'clip' },
+      { op: 'Conv', inputs: ['t2', 'w2'], outputs: ['t3'], name: 'conv2', attributes: { pads: [1, 1, 1, 1] } },
+      { op: 'Relu', inputs: ['t3'], outputs: ['t4'], name: 'relu' },
+      { op: 'Conv', inputs: ['t4', 'w3'], outputs: ['y'], name: 'conv3' },
+    ],
+    initializers: [
+      { name: 'w1', data: normal(8 * 4 * 9, 0.3, 1), dims: [8, 4, 3, 3] },
+      { name: 'w2', data: normal(8 * 8 * 9, 0.2, 2), dims: [8, 8, 3, 3] },
+      { name: 'w3', data: normal(4 * 8, 0.5, 3), dims: [4, 8, 1, 1] },
+      { name: 'lo', data: [-3], dims: [] },
+      { name: 'hi', data: [3], dims: [] },
+    ],
+  });
   for (let i = 0; i < 16; i++)
     await writeNpy(path.join(dir, 'calib', `${String(i).padStart(2, '0')}.npy`), {
       dtype: 'float32',
@@ -109,13 +102,10 @@ test('ONNX int8: full and Percentile fail, the search keeps the spiky input floa
       dims: [1, 4, 16, 16],
       data: spikySample(900 + i),
     });
-  writeRecipe(root, 'spiky', recipe('spiky', model, []));
-  writeRecipe(root, 'spiky-16', recipe('spiky-16', model, ['quantization: { onnx/int8: { int16_tensors: [x] } }']));
+  writeSpiky('spiky', model, []);
+  writeSpiky('spiky-16', model, ['quantization: { onnx/int8: { int16_tensors: [x] } }']);
 
-  const failures: string[] = [];
-  const { summary, outputs } = await buildUpToConvert(root, ['spiky', 'spiky-16'], (event) => {
-    if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
-  });
+  const { summary, outputs, failures } = await buildCollectingFailures(root, ['spiky', 'spiky-16']);
   assert.deepEqual(failures, []);
   assert.equal(summary.ok, true);
 
@@ -167,7 +157,6 @@ test('TFLite int8: full int8 fails on a hot activation, keep-float-5 keeps it fl
   const dir = path.join(root, 'models', 'hot');
   mkdirSync(path.join(dir, 'calib'), { recursive: true });
   mkdirSync(path.join(dir, 'val'), { recursive: true });
-  const model = path.join(dir, 'model.onnx');
   const mask = new Float32Array(8 * 16 * 16).fill(1);
   mask[5 * 16 + 7] = 300;
   const conv = (name: string, input: string, weights: string, output: string) => ({
@@ -177,43 +166,40 @@ test('TFLite int8: full int8 fails on a hot activation, keep-float-5 keeps it fl
     name,
     attributes: { pads: [1, 1, 1, 1] },
   });
-  saveModel(
-    buildModel({
-      opset: 17,
-      irVersion: 8,
-      inputs: [{ name: 'x', shape: [1, 4, 16, 16] }],
-      outputs: [{ name: 'y', shape: [1, 4, 16, 16] }],
-      nodes: [
-        conv('conv1', 'x', 'w1', 't1'),
-        { op: 'Mul', inputs: ['t1', 'mask'], outputs: ['hot'], name: 'hot' },
-        { op: 'Clip', inputs: ['hot', 'lo', 'hi'], outputs: ['t2'], name: 'clip' },
-        conv('conv2', 't2', 'w2', 't3'),
-        { op: 'Relu', inputs: ['t3'], outputs: ['t4'], name: 'relu2' },
-        conv('conv4', 't4', 'w4', 't5'),
-        { op: 'Relu', inputs: ['t5'], outputs: ['t6'], name: 'relu4' },
-        conv('conv5', 't6', 'w5', 't7'),
-        { op: 'Relu', inputs: ['t7'], outputs: ['t8'], name: 'relu5' },
-        // More plain layers: the search keeps at most half of the ops float, heads included.
-        ...[6, 7, 8, 9].flatMap((i) => [
-          conv(`conv${i}`, i === 6 ? 't8' : `r${i - 1}`, `w${i}`, `c${i}`),
-          { op: 'Relu', inputs: [`c${i}`], outputs: [`r${i}`], name: `relu${i}` },
-        ]),
-        { op: 'Conv', inputs: ['r9', 'w3'], outputs: ['y'], name: 'conv3' },
-      ],
-      initializers: [
-        { name: 'w1', data: normal(8 * 4 * 9, 0.3, 11), dims: [8, 4, 3, 3] },
-        { name: 'w2', data: normal(8 * 8 * 9, 0.2, 12), dims: [8, 8, 3, 3] },
-        { name: 'w4', data: normal(8 * 8 * 9, 0.2, 14), dims: [8, 8, 3, 3] },
-        { name: 'w5', data: normal(8 * 8 * 9, 0.2, 15), dims: [8, 8, 3, 3] },
-        { name: 'w3', data: normal(4 * 8, 0.5, 13), dims: [4, 8, 1, 1] },
-        ...[6, 7, 8, 9].map((i) => ({ name: `w${i}`, data: normal(8 * 8 * 9, 0.2, 10 + i * 7), dims: [8, 8, 3, 3] })),
-        { name: 'mask', data: mask, dims: [1, 8, 16, 16] },
-        { name: 'lo', data: [-3], dims: [] },
-        { name: 'hi', data: [3], dims: [] },
-      ],
-    }),
-    model,
-  );
+  const model = buildModel({
+    opset: 17,
+    irVersion: 8,
+    inputs: [{ name: 'x', shape: [1, 4, 16, 16] }],
+    outputs: [{ name: 'y', shape: [1, 4, 16, 16] }],
+    nodes: [
+      conv('conv1', 'x', 'w1', 't1'),
+      { op: 'Mul', inputs: ['t1', 'mask'], outputs: ['hot'], name: 'hot' },
+      { op: 'Clip', inputs: ['hot', 'lo', 'hi'], outputs: ['t2'], name: 'clip' },
+      conv('conv2', 't2', 'w2', 't3'),
+      { op: 'Relu', inputs: ['t3'], outputs: ['t4'], name: 'relu2' },
+      conv('conv4', 't4', 'w4', 't5'),
+      { op: 'Relu', inputs: ['t5'], outputs: ['t6'], name: 'relu4' },
+      conv('conv5', 't6', 'w5', 't7'),
+      { op: 'Relu', inputs: ['t7'], outputs: ['t8'], name: 'relu5' },
+      // More plain layers: the search keeps at most half of the ops float, heads included.
+      ...[6, 7, 8, 9].flatMap((i) => [
+        conv(`conv${i}`, i === 6 ? 't8' : `r${i - 1}`, `w${i}`, `c${i}`),
+        { op: 'Relu', inputs: [`c${i}`], outputs: [`r${i}`], name: `relu${i}` },
+      ]),
+      { op: 'Conv', inputs: ['r9', 'w3'], outputs: ['y'], name: 'conv3' },
+    ],
+    initializers: [
+      { name: 'w1', data: normal(8 * 4 * 9, 0.3, 11), dims: [8, 4, 3, 3] },
+      { name: 'w2', data: normal(8 * 8 * 9, 0.2, 12), dims: [8, 8, 3, 3] },
+      { name: 'w4', data: normal(8 * 8 * 9, 0.2, 14), dims: [8, 8, 3, 3] },
+      { name: 'w5', data: normal(8 * 8 * 9, 0.2, 15), dims: [8, 8, 3, 3] },
+      { name: 'w3', data: normal(4 * 8, 0.5, 13), dims: [4, 8, 1, 1] },
+      ...[6, 7, 8, 9].map((i) => ({ name: `w${i}`, data: normal(8 * 8 * 9, 0.2, 10 + i * 7), dims: [8, 8, 3, 3] })),
+      { name: 'mask', data: mask, dims: [1, 8, 16, 16] },
+      { name: 'lo', data: [-3], dims: [] },
+      { name: 'hi', data: [3], dims: [] },
+    ],
+  });
   const plain = (seed: number) => {
     const next = random(seed);
     return Float32Array.from({ length: 4 * 16 * 16 }, () => next() * 2 - 1);
@@ -226,27 +212,16 @@ test('TFLite int8: full int8 fails on a hot activation, keep-float-5 keeps it fl
     });
   for (let i = 0; i < 8; i++)
     await writeNpy(path.join(dir, 'val', `${i}.npy`), { dtype: 'float32', dims: [1, 4, 16, 16], data: plain(700 + i) });
-  writeRecipe(
-    root,
-    'hot',
-    [
-      'name: hot',
-      'version: 0.1.0',
-      'license: MIT',
-      'description: a conv net with one hot activation',
-      'task: test',
-      `source: { onnx: { path: models/hot/model.onnx, sha256: ${sha256File(model)} } }`,
-      'inputs: [{ name: x, shape: [1, 4, 16, 16], layout: NCHW, range: [-1, 1] }]',
+  writeOnnxModelRecipe(root, 'hot', model, {
+    description: 'a conv net with one hot activation',
+    inputs: '[{ name: x, shape: [1, 4, 16, 16], layout: NCHW, range: [-1, 1] }]',
+    targets: '{ tflite: [int8] }',
+    extra: [
       'calibration: { samples: models/hot/calib/*.npy, count: 16 }',
       'validation: { samples: models/hot/val/*.npy, count: 8 }',
-      'targets: { tflite: [int8] }',
-      '',
-    ].join('\n'),
-  );
-  const failures: string[] = [];
-  const { summary, outputs } = await buildUpToConvert(root, ['hot'], (event) => {
-    if (event.type === 'step-failed') failures.push(`${event.step}: ${event.reason}`);
+    ],
   });
+  const { summary, outputs, failures } = await buildCollectingFailures(root, ['hot']);
   assert.deepEqual(failures, []);
   assert.equal(summary.ok, true);
   const artifact = await readStepFile(outputs['hot/convert/tflite/int8']!, ARTIFACT_FILE);
