@@ -840,7 +840,8 @@ function flatGather(
   // Row-major strides of data and of the indices tensor.
   const strides = data.map((_, d) => data.slice(d + 1).reduce((a, b) => a * b, 1));
   const indexStrides = indexDims.map((_, d) => indexDims.slice(d + 1).reduce((a, b) => a * b, 1));
-  const total = data.reduce((a, b) => a * b, 1);
+  // Positions are int32: a larger data tensor keeps its GatherElements.
+  if (data.reduce((a, b) => a * b, 1) >= 2 ** 31) return undefined;
   const flat = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     let position = 0;
@@ -857,7 +858,6 @@ function flatGather(
     }
     flat[i] = position;
   }
-  if (total >= 2 ** 31) return undefined;
   const label = node.name || node.output[0] || 'GatherElements';
   const shapeName = names.unique(`${label}/flat_shape`);
   const flatName = names.unique(`${label}/flat_indices`);
