@@ -14,6 +14,7 @@ import {
   encodeModel,
   gatherElementsAsGather,
   poolsAsSlices,
+  scatterReductionsAsGathers,
   tensorFromArray,
   tensorValues,
 } from '../../src/formats/onnx/index.js';
@@ -478,6 +479,141 @@ test('poolsAsSlices leaves a pool alone when its declared output shape disagrees
     ],
   });
   const { model: same, changes } = poolsAsSlices(model);
+  assert.deepEqual(changes, []);
+  assert.equal(same, model);
+});
+
+test('scatterReductionsAsGathers applies every reduction as onnxruntime does, duplicates and negative indices included', async () => {
+  const big = (values: number[]) => BigInt64Array.from(values.map(BigInt));
+  const cases: Array<{
+    op: 'ScatterND' | 'ScatterElements';
+    reduction: string;
+    data: number[];
+    indices: { values: number[]; dims: number[] };
+    updates: number[];
+    axis?: number;
+  }> = [
+    // Whole [4, 4] slices of a [4, 4, 4] tensor, row 0 updated twice.
+    {
+      op: 'ScatterND',
+      reduction: 'add',
+      data: [4, 4, 4],
+      indices: { values: [0, 0, 2], dims: [3, 1] },
+      updates: [3, 4, 4],
+    },
+    {
+      op: 'ScatterND',
+      reduction: 'mul',
+      data: [4, 4, 4],
+      indices: { values: [1, -1, 1], dims: [3, 1] },
+      updates: [3, 4, 4],
+    },
+    // Rows of [3, 5, 2] addressed by two indices, one of them repeated three times.
+    {
+      op: 'ScatterND',
+      reduction: 'max',
+      data: [3, 5, 2],
+      indices: { values: [0, 1, 2, -1, 0, 1, 0, 1], dims: [2, 2, 2] },
+      updates: [2, 2, 2],
+    },
+    {
+      op: 'ScatterND',
+      reduction: 'min',
+      data: [3, 5],
+      indices: { values: [1, 2, 1, 2, 0, 0], dims: [3, 2] },
+      updates: [3],
+    },
+    {
+      op: 'ScatterElements',
+      reduction: 'add',
+      data: [2, 5],
+      indices: { values: [1, 1, 0, 4, 4, -1], dims: [2, 3] },
+      updates: [2, 3],
+      axis: 1,
+    },
+    {
+      op: 'ScatterElements',
+      reduction: 'mul',
+      data: [3, 4],
+      indices: { values: [0, 2, 2, 1], dims: [1, 4] },
+      updates: [1, 4],
+      axis: 0,
+    },
+    {
+      op: 'ScatterElements',
+      reduction: 'max',
+      data: [1, 5],
+      indices: { values: [1, 1], dims: [1, 2] },
+      updates: [1, 2],
+      axis: -1,
+    },
+    {
+      op: 'ScatterElements',
+      reduction: 'min',
+      data: [2, 3, 2],
+      indices: { values: [2, 2, 0, 2], dims: [1, 2, 2] },
+      updates: [1, 2, 2],
+      axis: 1,
+    },
+  ];
+  for (const [index, c] of cases.entries()) {
+    const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+    const feeds = {
+      data: { data: seededFloats(size(c.data), 10 + index), dims: c.data },
+      updates: { data: seededFloats(size(c.updates), 20 + index), dims: c.updates },
+    };
+    const model = buildModel({
+      opset: 18,
+      inputs: [
+        { name: 'data', shape: c.data },
+        { name: 'updates', shape: c.updates },
+      ],
+      outputs: [{ name: 'y', shape: c.data }],
+      nodes: [
+        {
+          op: c.op,
+          inputs: ['data', 'indices', 'updates'],
+          outputs: ['y'],
+          name: 'scatter',
+          attributes: { reduction: c.reduction, ...(c.axis !== undefined ? { axis: c.axis } : {}) },
+        },
+      ],
+      initializers: [{ name: 'indices', data: big(c.indices.values), dims: c.indices.dims }],
+    });
+    const { model: gathered, changes } = scatterReductionsAsGathers(model);
+    assert.equal(changes.length, 1, `case ${index} (${c.op} ${c.reduction}) rewritten`);
+    assert.ok(!gathered.graph!.node.some((n) => n.opType === c.op), `case ${index}: no ${c.op} left`);
+    const [want, have] = await Promise.all([runOnnx(model, feeds), runOnnx(gathered, feeds)]);
+    assert.deepEqual(have.dims.y, c.data, `case ${index} shape`);
+    assert.deepEqual([...have.outputs.y!], [...want.outputs.y!], `case ${index} (${c.op} ${c.reduction})`);
+  }
+});
+
+test('scatterReductionsAsGathers leaves reduction none, run-time indices and indices out of range to the converter', () => {
+  const model = buildModel({
+    opset: 18,
+    inputs: [
+      { name: 'data', shape: [2, 3] },
+      { name: 'updates', shape: [1, 2] },
+      { name: 'i', dtype: 'int64', shape: [1, 2] },
+    ],
+    outputs: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+    nodes: [
+      { op: 'ScatterElements', inputs: ['data', 'ok', 'updates'], outputs: ['a'], attributes: { axis: 1 } },
+      { op: 'ScatterElements', inputs: ['data', 'i', 'updates'], outputs: ['b'], attributes: { reduction: 'add' } },
+      {
+        op: 'ScatterElements',
+        inputs: ['data', 'bad', 'updates'],
+        outputs: ['c'],
+        attributes: { reduction: 'add', axis: 1 },
+      },
+    ],
+    initializers: [
+      { name: 'ok', data: BigInt64Array.from([0n, 1n]), dims: [1, 2] },
+      { name: 'bad', data: BigInt64Array.from([0n, 3n]), dims: [1, 2] },
+    ],
+  });
+  const { model: same, changes } = scatterReductionsAsGathers(model);
   assert.deepEqual(changes, []);
   assert.equal(same, model);
 });

@@ -68,6 +68,7 @@ export {
   explicitSplitSizes,
   explicitRecurrentStates,
   gatherElementsAsGather,
+  scatterReductionsAsGathers,
   inferElementTypes,
   poolsAsSlices,
   type GraphRewriteResult,

@@ -1045,3 +1045,149 @@ function slicedPool(
     change: `${label}: ${kind} ${kernel.join('x')} -> ${made.filter((m) => m.opType === 'Slice').length} Slices combined by ${kind === 'MaxPool' ? 'Max' : 'Add'}`,
   };
 }
+
+/** Scatter reductions and how each combines a value with the next update (and its identity). */
+const SCATTER_REDUCTIONS: Readonly<Record<string, { op: string; identity: number }>> = {
+  add: { op: 'Add', identity: 0 },
+  mul: { op: 'Mul', identity: 1 },
+  max: { op: 'Max', identity: Number.NEGATIVE_INFINITY },
+  min: { op: 'Min', identity: Number.POSITIVE_INFINITY },
+};
+
+/** Scatters where one element receives more updates than this are left to the converter (one Gather per update). */
+const MAX_SCATTER_UPDATES_PER_ELEMENT = 16;
+
+/**
+ * Replaces each ScatterND and ScatterElements with a `reduction` (add, mul, max, min) whose
+ * indices are a constant, on float32 data with declared static shapes, with Gathers and binary
+ * ops: the data viewed as rows [M, S] (S: the elements one index addresses), the updates as rows
+ * [K, S] with one identity row appended (0, 1, -inf or +inf); a constant table gives, for each
+ * data row, the update rows that land on it in index order, padded with the identity row; the
+ * result is `op(... op(op(data, Gather(updates, t0)), Gather(updates, t1)) ...)`, reshaped back.
+ * That is ONNX's definition (updates applied one after another, in index order), duplicates
+ * included, so it is exact. onnx2tf 1.29 stops on ScatterElements with a reduction ("currently
+ * supports only reduction=none") and makes ScatterND ignore it (wrong numbers); onnxruntime's
+ * CPU provider has no fp16 kernel for either.
+ */
+export function scatterReductionsAsGathers(model: ModelProto): GraphRewriteResult {
+  return replaceNodes(model, (node, graph, scope) => {
+    if ((node.opType !== 'ScatterND' && node.opType !== 'ScatterElements') || (node.domain ?? '') !== '')
+      return undefined;
+    if (scope.types.get(node.input[0] ?? '') !== TensorProto_DataType.FLOAT) return undefined;
+    const reductionAttribute = node.attribute.find((a) => a.name === 'reduction');
+    const reduction = reductionAttribute?.s ? new TextDecoder().decode(reductionAttribute.s) : 'none';
+    const combine = SCATTER_REDUCTIONS[reduction];
+    if (!combine) return undefined;
+    return gatheredScatter(node, graph, scope, reduction, combine);
+  });
+}
+
+/** The data row [0, M) each update row [0, K) lands on, with M, K and S; undefined when it cannot be read. */
+function scatterRows(
+  node: NodeProto,
+  data: number[],
+  indexDims: number[],
+  indices: number[],
+  updates: number[],
+): { rows: number[]; m: number; s: number } | undefined {
+  const product = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+  const wrap = (index: number, size: number) => (index < 0 ? index + size : index);
+  if (node.opType === 'ScatterND') {
+    const q = indexDims.at(-1);
+    if (q === undefined || q < 1 || q > data.length) return undefined;
+    const k = product(indexDims.slice(0, -1));
+    // updates: indices.shape[:-1] + data.shape[q:]
+    const expected = [...indexDims.slice(0, -1), ...data.slice(q)];
+    if (updates.length !== expected.length || updates.some((d, i) => d !== expected[i])) return undefined;
+    const strides = data.slice(0, q).map((_, j) => product(data.slice(j + 1, q)));
+    const rows: number[] = [];
+    for (let r = 0; r < k; r++) {
+      let row = 0;
+      for (let j = 0; j < q; j++) {
+        const index = wrap(indices[r * q + j]!, data[j]!);
+        if (index < 0 || index >= data[j]!) return undefined;
+        row += index * strides[j]!;
+      }
+      rows.push(row);
+    }
+    return { rows, m: product(data.slice(0, q)), s: product(data.slice(q)) };
+  }
+  // ScatterElements: every update element is a row of one element.
+  const rawAxis = Number(node.attribute.find((a) => a.name === 'axis')?.i ?? 0);
+  const axis = rawAxis < 0 ? rawAxis + data.length : rawAxis;
+  if (axis < 0 || axis >= data.length || indexDims.length !== data.length) return undefined;
+  if (updates.length !== indexDims.length || updates.some((d, i) => d !== indexDims[i])) return undefined;
+  const strides = data.map((_, d) => product(data.slice(d + 1)));
+  const indexStrides = indexDims.map((_, d) => product(indexDims.slice(d + 1)));
+  const rows: number[] = [];
+  for (let i = 0; i < indices.length; i++) {
+    let position = 0;
+    for (let d = 0; d < data.length; d++) {
+      const coordinate = d === axis ? wrap(indices[i]!, data[d]!) : Math.floor(i / indexStrides[d]!) % indexDims[d]!;
+      if (coordinate < 0 || coordinate >= data[d]!) return undefined;
+      position += coordinate * strides[d]!;
+    }
+    rows.push(position);
+  }
+  return { rows, m: product(data), s: 1 };
+}
+
+function gatheredScatter(
+  node: NodeProto,
+  graph: GraphProto,
+  scope: GraphScope,
+  reduction: string,
+  combine: { op: string; identity: number },
+): { nodes: NodeProto[]; change: string } | undefined {
+  const [dataName, indicesName, updatesName] = node.input;
+  const data = scope.shapes.get(dataName ?? '');
+  const updates = scope.shapes.get(updatesName ?? '');
+  const indicesTensor = scope.constants.get(indicesName ?? '');
+  const indices = readInts(indicesTensor);
+  if (!data || data.length === 0 || !updates || !indicesTensor || !indices || node.output.length !== 1)
+    return undefined;
+  if (data.reduce((a, b) => a * b, 1) >= 2 ** 31 || indices.length > MAX_FLAT_GATHER_INDICES) return undefined;
+  const placed = scatterRows(node, data, indicesTensor.dims.map(Number), indices, updates);
+  if (!placed) return undefined;
+  const { rows, m, s } = placed;
+  const k = rows.length;
+  // For each data row, the update rows landing on it, in index order.
+  const landing: number[][] = Array.from({ length: m }, () => []);
+  rows.forEach((row, update) => landing[row]!.push(update));
+  const depth = Math.max(1, ...landing.map((list) => list.length));
+  if (depth > MAX_SCATTER_UPDATES_PER_ELEMENT) return undefined;
+  const label = node.name || node.output[0] || node.opType!;
+  const made: NodeProto[] = [];
+  const add = (opType: string, input: string[], attributes: ReturnType<typeof newAttributeProto>[] = []) => {
+    const output = names(`${opType.toLowerCase()}`);
+    made.push(newNodeProto({ name: names(opType), opType, input, output: [output], attribute: attributes }));
+    return output;
+  };
+  const names = (base: string) => scope.names.unique(`${label}/${base}`);
+  const constant = (base: string, values: BigInt64Array | Float32Array, dims: number[]) => {
+    const name = names(base);
+    graph.initializer.push(tensorFromArray(name, values, dims));
+    return name;
+  };
+  const axis0 = newAttributeProto({ name: 'axis', type: AttributeProto_AttributeType.INT, i: 0 });
+  const updateRows = add('Reshape', [
+    updatesName!,
+    constant('update_rows_shape', BigInt64Array.of(BigInt(k), BigInt(s)), [2]),
+  ]);
+  const identityRow = constant('identity', new Float32Array(s).fill(combine.identity), [1, s]);
+  const table = add('Concat', [updateRows, identityRow], [axis0]);
+  let current = add('Reshape', [dataName!, constant('data_rows_shape', BigInt64Array.of(BigInt(m), BigInt(s)), [2])]);
+  for (let d = 0; d < depth; d++) {
+    const picks = BigInt64Array.from(landing, (list) => BigInt(list[d] ?? k));
+    const picked = add('Gather', [table, constant(`updates_${d}`, picks, [m])], [axis0]);
+    current = add(combine.op, [current, picked]);
+  }
+  const back = constant('data_shape', BigInt64Array.from(data.map(BigInt)), [data.length]);
+  made.push(
+    newNodeProto({ name: names('Reshape_out'), opType: 'Reshape', input: [current, back], output: [node.output[0]!] }),
+  );
+  return {
+    nodes: made,
+    change: `${label}: ${node.opType} reduction=${reduction} of ${k} update(s) into [${data.join(', ')}] -> ${depth} Gather(s) and ${combine.op}`,
+  };
+}

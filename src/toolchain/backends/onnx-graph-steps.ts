@@ -19,6 +19,7 @@ import {
   gatherElementsAsGather,
   loadModel,
   poolsAsSlices,
+  scatterReductionsAsGathers,
   allNodes,
   type GraphRewriteResult,
   type ModelProto,
@@ -54,6 +55,7 @@ export const ONNX_GRAPH_REWRITES: Readonly<Record<string, GraphRewrite>> = {
   'split-sizes': inPlace(explicitSplitSizes),
   'gather-elements-flat': inPlace(gatherElementsAsGather),
   'pools-as-slices': inPlace(poolsAsSlices),
+  'scatter-reductions': inPlace(scatterReductionsAsGathers),
 };
 
 /**

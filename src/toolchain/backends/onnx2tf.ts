@@ -80,8 +80,9 @@ export const onnx2tfBackend: BackendSpec = {
   // GatherElements with constant indices as a flat Gather before every run; function ops
   // expanded again when a body calls one (SoftmaxCrossEntropyLoss -> NegativeLogLikelihoodLoss).
   // 11: the simplify strategy is gone (onnxsim never ran again: a result cached as won by it names
-  // a strategy that no longer exists).
-  revision: 11,
+  // a strategy that no longer exists). 12: ScatterND/ScatterElements reductions with constant
+  // indices as Gathers and Add/Mul/Max/Min before every run.
+  revision: 12,
   quantSearch: true,
   async convert(job: ConvertJob): Promise<ConvertOutput> {
     // int8 / int16-act under the quantization search: this backend's float32 model, quantised by
