@@ -80,9 +80,9 @@ export function onnx2tfStrategyOptions(strategy: ConversionStrategy): Onnx2tfStr
  * - gather-elements-flat: onnx2tf stopped on a GatherElements with constant indices (the loss
  *   functions' pick of each target class), or gathered along the wrong axis of a channels-last
  *   tensor; a Gather of the flattened data at precomputed positions is exact.
- * - scatter-reductions: onnx2tf stopped on a ScatterElements with a reduction and dropped
- *   ScatterND's (add, mul, max, min came out as plain assignment); with constant indices, Gathers
- *   of the updates combined with the data by Add/Mul/Max/Min in index order are exact.
+ * - scatter-reductions: onnx2tf stopped on a ScatterElements with a reduction and got ScatterND's
+ *   (add, mul, max, min) wrong on every strategy; with constant indices, Gathers of the updates
+ *   combined with the data by Add/Mul/Max/Min in index order are exact.
  */
 export const ONNX2TF_CORRECTIONS: readonly string[] = [
   'float-mod',
