@@ -15,7 +15,7 @@ import {
   type TensorProto,
 } from './onnx-proto.generated.js';
 import { cloneModel } from './patch.js';
-import { tensorFromArray, tensorValues } from './tensor.js';
+import { elementCount, tensorFromArray, tensorValues } from './tensor.js';
 
 /** What a rewrite did: the model after it and one line per node it changed (empty: nothing to do). */
 export interface GraphRewriteResult {
@@ -833,31 +833,12 @@ function flatGather(
   const indices = readInts(indicesTensor);
   if (!data || data.length === 0 || !indicesTensor || !indices || node.output.length !== 1) return undefined;
   const indexDims = indicesTensor.dims.map(Number);
-  if (indexDims.length !== data.length || indices.length > MAX_FLAT_GATHER_INDICES) return undefined;
-  const rawAxis = Number(node.attribute.find((a) => a.name === 'axis')?.i ?? 0);
-  const axis = rawAxis < 0 ? rawAxis + data.length : rawAxis;
-  if (axis < 0 || axis >= data.length) return undefined;
-  // Row-major strides of data and of the indices tensor.
-  const strides = data.map((_, d) => data.slice(d + 1).reduce((a, b) => a * b, 1));
-  const indexStrides = indexDims.map((_, d) => indexDims.slice(d + 1).reduce((a, b) => a * b, 1));
   // Positions are int32: a larger data tensor keeps its GatherElements.
-  if (data.reduce((a, b) => a * b, 1) >= 2 ** 31) return undefined;
-  const flat = new Int32Array(indices.length);
-  for (let i = 0; i < indices.length; i++) {
-    let position = 0;
-    for (let d = 0; d < data.length; d++) {
-      const coordinate = Math.floor(i / indexStrides[d]!) % indexDims[d]!;
-      if (d !== axis) {
-        if (coordinate >= data[d]!) return undefined;
-        position += coordinate * strides[d]!;
-        continue;
-      }
-      const index = indices[i]! < 0 ? indices[i]! + data[axis]! : indices[i]!;
-      if (index < 0 || index >= data[axis]!) return undefined;
-      position += index * strides[d]!;
-    }
-    flat[i] = position;
-  }
+  if (indices.length > MAX_FLAT_GATHER_INDICES || elementCount(data) >= 2 ** 31) return undefined;
+  const placed = elementPositions(node, data, indexDims, indices);
+  if (!placed) return undefined;
+  const { positions, axis } = placed;
+  const flat = Int32Array.from(positions);
   const label = node.name || node.output[0] || 'GatherElements';
   const shapeName = names.unique(`${label}/flat_shape`);
   const flatName = names.unique(`${label}/flat_indices`);
@@ -883,6 +864,38 @@ function flatGather(
     nodes,
     change: `${label}: GatherElements on axis ${axis} of [${data.join(', ')}] -> Gather of ${indices.length} flat positions`,
   };
+}
+
+/**
+ * The row-major position in `data` of each element a GatherElements or ScatterElements with
+ * constant `indices` (shaped `indexDims`, on the node's `axis`) addresses: the element's own
+ * coordinates, with the axis one taken from the index (negative ones counted from the end).
+ * Undefined when the axis or an index is out of range or the ranks differ.
+ */
+function elementPositions(
+  node: NodeProto,
+  data: readonly number[],
+  indexDims: readonly number[],
+  indices: readonly number[],
+): { positions: number[]; axis: number } | undefined {
+  if (indexDims.length !== data.length) return undefined;
+  const rawAxis = Number(node.attribute.find((a) => a.name === 'axis')?.i ?? 0);
+  const axis = rawAxis < 0 ? rawAxis + data.length : rawAxis;
+  if (axis < 0 || axis >= data.length) return undefined;
+  const strides = data.map((_, d) => elementCount(data.slice(d + 1)));
+  const indexStrides = indexDims.map((_, d) => elementCount(indexDims.slice(d + 1)));
+  const positions: number[] = [];
+  for (let i = 0; i < indices.length; i++) {
+    let position = 0;
+    for (let d = 0; d < data.length; d++) {
+      const raw = d === axis ? indices[i]! : Math.floor(i / indexStrides[d]!) % indexDims[d]!;
+      const coordinate = raw < 0 ? raw + data[d]! : raw;
+      if (coordinate < 0 || coordinate >= data[d]!) return undefined;
+      position += coordinate * strides[d]!;
+    }
+    positions.push(position);
+  }
+  return { positions, axis };
 }
 
 const SLICED_POOLS = new Set(['MaxPool', 'AveragePool', 'LpPool']);
@@ -1090,16 +1103,15 @@ function scatterRows(
   indices: number[],
   updates: number[],
 ): { rows: number[]; m: number; s: number } | undefined {
-  const product = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
   const wrap = (index: number, size: number) => (index < 0 ? index + size : index);
   if (node.opType === 'ScatterND') {
     const q = indexDims.at(-1);
     if (q === undefined || q < 1 || q > data.length) return undefined;
-    const k = product(indexDims.slice(0, -1));
+    const k = elementCount(indexDims.slice(0, -1));
     // updates: indices.shape[:-1] + data.shape[q:]
     const expected = [...indexDims.slice(0, -1), ...data.slice(q)];
     if (updates.length !== expected.length || updates.some((d, i) => d !== expected[i])) return undefined;
-    const strides = data.slice(0, q).map((_, j) => product(data.slice(j + 1, q)));
+    const strides = data.slice(0, q).map((_, j) => elementCount(data.slice(j + 1, q)));
     const rows: number[] = [];
     for (let r = 0; r < k; r++) {
       let row = 0;
@@ -1110,26 +1122,12 @@ function scatterRows(
       }
       rows.push(row);
     }
-    return { rows, m: product(data.slice(0, q)), s: product(data.slice(q)) };
+    return { rows, m: elementCount(data.slice(0, q)), s: elementCount(data.slice(q)) };
   }
   // ScatterElements: every update element is a row of one element.
-  const rawAxis = Number(node.attribute.find((a) => a.name === 'axis')?.i ?? 0);
-  const axis = rawAxis < 0 ? rawAxis + data.length : rawAxis;
-  if (axis < 0 || axis >= data.length || indexDims.length !== data.length) return undefined;
   if (updates.length !== indexDims.length || updates.some((d, i) => d !== indexDims[i])) return undefined;
-  const strides = data.map((_, d) => product(data.slice(d + 1)));
-  const indexStrides = indexDims.map((_, d) => product(indexDims.slice(d + 1)));
-  const rows: number[] = [];
-  for (let i = 0; i < indices.length; i++) {
-    let position = 0;
-    for (let d = 0; d < data.length; d++) {
-      const coordinate = d === axis ? wrap(indices[i]!, data[d]!) : Math.floor(i / indexStrides[d]!) % indexDims[d]!;
-      if (coordinate < 0 || coordinate >= data[d]!) return undefined;
-      position += coordinate * strides[d]!;
-    }
-    rows.push(position);
-  }
-  return { rows, m: product(data), s: 1 };
+  const placed = elementPositions(node, data, indexDims, indices);
+  return placed ? { rows: placed.positions, m: elementCount(data), s: 1 } : undefined;
 }
 
 function gatheredScatter(
@@ -1146,7 +1144,7 @@ function gatheredScatter(
   const indices = readInts(indicesTensor);
   if (!data || data.length === 0 || !updates || !indicesTensor || !indices || node.output.length !== 1)
     return undefined;
-  if (data.reduce((a, b) => a * b, 1) >= 2 ** 31 || indices.length > MAX_FLAT_GATHER_INDICES) return undefined;
+  if (elementCount(data) >= 2 ** 31 || indices.length > MAX_FLAT_GATHER_INDICES) return undefined;
   const placed = scatterRows(node, data, indicesTensor.dims.map(Number), indices, updates);
   if (!placed) return undefined;
   const { rows, m, s } = placed;
