@@ -898,6 +898,44 @@ function elementPositions(
   return { positions, axis };
 }
 
+/**
+ * What a rewrite uses to build the nodes that replace one node labelled `label`: `add` appends a
+ * node (fresh `label/op` name and output) to `made` and returns its output; `constant` adds an
+ * initializer to `graph` and returns its name.
+ */
+function nodeBuilder(
+  graph: GraphProto,
+  names: ReturnType<typeof nameAllocator>,
+  label: string,
+): {
+  made: NodeProto[];
+  add: (opType: string, input: string[], attributes?: ReturnType<typeof newAttributeProto>[]) => string;
+  constant: (base: string, data: BigInt64Array | Float32Array, dims: number[]) => string;
+} {
+  const made: NodeProto[] = [];
+  return {
+    made,
+    add(opType, input, attributes = []) {
+      const output = names.unique(`${label}/${opType.toLowerCase()}`);
+      made.push(
+        newNodeProto({
+          name: names.unique(`${label}/${opType}`),
+          opType,
+          input,
+          output: [output],
+          attribute: attributes,
+        }),
+      );
+      return output;
+    },
+    constant(base, data, dims) {
+      const name = names.unique(`${label}/${base}`);
+      graph.initializer.push(tensorFromArray(name, data, dims));
+      return name;
+    },
+  };
+}
+
 const SLICED_POOLS = new Set(['MaxPool', 'AveragePool', 'LpPool']);
 
 /** Pools with more window positions than this stay pools (the rewrite adds one Slice per position and axis). */
@@ -980,25 +1018,7 @@ function slicedPool(
   }
   if (outs.some((o, i) => o !== declaredOut[i + 2])) return undefined;
   const label = node.name || node.output[0] || kind;
-  const made: NodeProto[] = [];
-  const add = (opType: string, input: string[], attributes: ReturnType<typeof newAttributeProto>[] = []) => {
-    const output = names.unique(`${label}/${opType.toLowerCase()}`);
-    made.push(
-      newNodeProto({
-        name: names.unique(`${label}/${opType}`),
-        opType,
-        input,
-        output: [output],
-        attribute: attributes,
-      }),
-    );
-    return output;
-  };
-  const constant = (base: string, data: BigInt64Array | Float32Array, dims: number[]) => {
-    const name = names.unique(`${label}/${base}`);
-    graph.initializer.push(tensorFromArray(name, data, dims));
-    return name;
-  };
+  const { made, add, constant } = nodeBuilder(graph, names, label);
   let current = node.input[0]!;
   if (kind === 'LpPool') current = add('Pow', [add('Abs', [current]), constant('p', Float32Array.of(p), [])]);
   const rank = shape.length;
@@ -1155,18 +1175,7 @@ function gatheredScatter(
   const depth = Math.max(1, ...landing.map((list) => list.length));
   if (depth > MAX_SCATTER_UPDATES_PER_ELEMENT) return undefined;
   const label = node.name || node.output[0] || node.opType!;
-  const made: NodeProto[] = [];
-  const add = (opType: string, input: string[], attributes: ReturnType<typeof newAttributeProto>[] = []) => {
-    const output = names(`${opType.toLowerCase()}`);
-    made.push(newNodeProto({ name: names(opType), opType, input, output: [output], attribute: attributes }));
-    return output;
-  };
-  const names = (base: string) => scope.names.unique(`${label}/${base}`);
-  const constant = (base: string, values: BigInt64Array | Float32Array, dims: number[]) => {
-    const name = names(base);
-    graph.initializer.push(tensorFromArray(name, values, dims));
-    return name;
-  };
+  const { made, add, constant } = nodeBuilder(graph, scope.names, label);
   const axis0 = newAttributeProto({ name: 'axis', type: AttributeProto_AttributeType.INT, i: 0 });
   const updateRows = add('Reshape', [
     updatesName!,
@@ -1182,7 +1191,12 @@ function gatheredScatter(
   }
   const back = constant('data_shape', BigInt64Array.from(data.map(BigInt)), [data.length]);
   made.push(
-    newNodeProto({ name: names('Reshape_out'), opType: 'Reshape', input: [current, back], output: [node.output[0]!] }),
+    newNodeProto({
+      name: scope.names.unique(`${label}/Reshape_out`),
+      opType: 'Reshape',
+      input: [current, back],
+      output: [node.output[0]!],
+    }),
   );
   return {
     nodes: made,
